@@ -1,0 +1,229 @@
+//! `threadline-bench`: the load side of `bench/run.sh`.
+//!
+//! - `ingest` posts inbound messages through the generic API channel from
+//!   N concurrent clients for a fixed time, a mix of new and returning
+//!   customers, and prints messages/s with latency percentiles as JSON.
+//! - `ceiling-server` is the yardstick: the same HTTP stack (axum, tokio,
+//!   sqlx `Any` with the same SQLite pragmas and single-writer gate) doing one
+//!   bare INSERT per request into the same kind of database.
+//! - `ceiling` drives it exactly like `ingest` drives Threadline.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load Threadline's `POST /api/v1/inboxes/{id}/messages`.
+    Ingest {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        inbox: String,
+        #[command(flatten)]
+        load: Load,
+        /// Share of messages from customers who wrote before (0–1).
+        #[arg(long, default_value_t = 0.7)]
+        returning: f64,
+    },
+    /// Serve `POST /insert`: one bare INSERT per request.
+    CeilingServer {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: String,
+        #[arg(long, default_value = "normal")]
+        sqlite_sync: String,
+    },
+    /// Load the ceiling server the same way.
+    Ceiling {
+        #[arg(long)]
+        base: String,
+        #[command(flatten)]
+        load: Load,
+    },
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct Load {
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        // The load generator gets one core; the server under test the rest.
+        Command::Ingest { base, token, inbox, load, returning } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let url = format!("{base}/api/v1/inboxes/{inbox}/messages");
+            let report = rt.block_on(drive(load, move |client, worker, n| {
+                // Returning customers cycle through a fixed pool per worker;
+                // new ones have never been seen.
+                let returning_customer = (n as f64 * 0.61803).fract() < returning;
+                let identity = if returning_customer {
+                    format!("returning-{worker}-{}", n % 50)
+                } else {
+                    format!("new-{worker}-{n}-{}", uuid::Uuid::now_v7().simple())
+                };
+                let body = json!({
+                    "sender": { "name": "Cliente Prova", "identities": [{ "kind": "external_id", "value": identity }] },
+                    "text": "Buongiorno, il mio ordine non è ancora arrivato: potete verificare? Grazie.",
+                    "provider_message_id": format!("bench-{worker}-{n}-{}", uuid::Uuid::now_v7().simple()),
+                });
+                client.post(&url).bearer_auth(&token).json(&body)
+            }))?;
+            println!("{report}");
+        }
+        Command::Ceiling { base, load } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let url = format!("{base}/insert");
+            let report = rt.block_on(drive(load, move |client, worker, n| {
+                let body = json!({
+                    "sender": { "name": "Cliente Prova", "identities": [{ "kind": "external_id", "value": format!("c-{worker}-{n}") }] },
+                    "text": "Buongiorno, il mio ordine non è ancora arrivato: potete verificare? Grazie.",
+                });
+                client.post(&url).json(&body)
+            }))?;
+            println!("{report}");
+        }
+        Command::CeilingServer { database_url, bind, sqlite_sync } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(ceiling::serve(&database_url, &bind, &sqlite_sync))?;
+        }
+    }
+    Ok(())
+}
+
+async fn drive(
+    load: Load,
+    request: impl Fn(&reqwest::Client, usize, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(load.concurrency).build()?;
+    let request = Arc::new(request);
+    let errors = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(load.warmup);
+    let end = measure_from + Duration::from_secs(load.seconds);
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..load.concurrency {
+        let (client, request, errors) = (client.clone(), request.clone(), errors.clone());
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            loop {
+                let sent = Instant::now();
+                if sent >= end {
+                    return latencies;
+                }
+                let ok = matches!(request(&client, worker, n).send().await, Ok(r) if r.status().is_success());
+                let took = sent.elapsed();
+                if sent >= measure_from {
+                    if ok {
+                        latencies.push(took.as_micros() as u32);
+                    } else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                n += 1;
+            }
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        latencies.extend(done.context("a load worker failed")?);
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
+    };
+    Ok(json!({
+        "requests": latencies.len(),
+        "errors": errors.load(Ordering::Relaxed),
+        "seconds": load.seconds,
+        "concurrency": load.concurrency,
+        "per_second": latencies.len() as f64 / load.seconds as f64,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "max_ms": latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+    }))
+}
+
+mod ceiling {
+    use std::sync::Arc;
+
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    use sqlx::Executor;
+    use sqlx::any::AnyPoolOptions;
+    use tokio::sync::Mutex;
+
+    #[derive(Clone)]
+    struct Ceiling {
+        pool: sqlx::AnyPool,
+        /// The same single-writer gate Threadline's store uses on SQLite.
+        gate: Option<Arc<Mutex<()>>>,
+    }
+
+    pub async fn serve(url: &str, bind: &str, sync: &str) -> anyhow::Result<()> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let pragmas = format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;",
+            if sync == "full" { "FULL" } else { "NORMAL" }
+        );
+        let mut options = AnyPoolOptions::new().max_connections(16);
+        if sqlite {
+            options = options.after_connect(move |conn, _| {
+                let pragmas = pragmas.clone();
+                Box::pin(async move {
+                    conn.execute(pragmas.as_str()).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS ceiling (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at BIGINT NOT NULL)")
+            .execute(&pool)
+            .await?;
+        let state = Ceiling { pool, gate: sqlite.then(|| Arc::new(Mutex::new(()))) };
+        let app = axum::Router::new().route("/insert", post(insert)).with_state(state);
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        println!("ceiling listening on http://{}", listener.local_addr()?);
+        axum::serve(listener, app).await?;
+        Ok(())
+    }
+
+    async fn insert(State(state): State<Ceiling>, axum::Json(body): axum::Json<serde_json::Value>) -> StatusCode {
+        let _guard = match &state.gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let result = sqlx::query("INSERT INTO ceiling (id, body, created_at) VALUES ($1, $2, $3)")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(body.to_string())
+            .bind(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0))
+            .execute(&state.pool)
+            .await;
+        if result.is_ok() { StatusCode::CREATED } else { StatusCode::INTERNAL_SERVER_ERROR }
+    }
+}

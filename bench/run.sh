@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Ingest benchmark: Threadline's API channel vs. the bare-insert ceiling, on
+# SQLite (sync normal and full) and PostgreSQL, plus cold start and idle RSS.
+#
+#   bench/run.sh [seconds-per-run=20] [runs=3]
+#
+# Every run uses a fresh database. Results go to bench/out/results.jsonl and
+# a summary with medians is printed at the end (copy it to bench/RESULTS.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-20}
+RUNS=${2:-3}
+CONCURRENCY=${CONCURRENCY:-64}
+PG=${THREADLINE_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+OPERATOR=bench-operator-token
+
+cargo build --release --locked -p threadline -p threadline-bench >&2
+BIN=target/release/threadline
+LOAD=target/release/threadline-bench
+OUT=bench/out
+mkdir -p "$OUT"
+: > "$OUT/results.jsonl"
+
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# start CMD... : runs a server whose first stdout line ends with its URL; sets $URL and $PID.
+start() {
+    local log=$1; shift
+    "$@" > "$log" 2>"$log.err" &
+    PID=$!
+    pids+=("$PID")
+    for _ in $(seq 1 200); do
+        URL=$(grep -o 'http://[0-9.:]*' "$log" | head -1 || true)
+        [ -n "$URL" ] && return 0
+        sleep 0.05
+    done
+    echo "server did not start: $(cat "$log.err")" >&2
+    exit 1
+}
+
+fresh_pg() {
+    local name="threadline_bench_$(date +%s%N)"
+    psql -q -d "$PG" -c "CREATE DATABASE $name" >/dev/null
+    echo "${PG%/*}/$name"
+}
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+record() { # scenario engine run json
+    python3 - "$1" "$2" "$3" "$4" >> "$OUT/results.jsonl" <<'PY'
+import json, sys
+scenario, engine, run, data = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+data.update(scenario=scenario, engine=engine, run=run)
+print(json.dumps(data))
+PY
+}
+
+ingest_run() { # engine run sync
+    local engine=$1 run=$2 sync=$3 data url
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_SQLITE_SYNC=$sync THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID base=$URL created token inbox
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"channel":"api","name":"bench"}' | json '["id"]')
+    local result
+    result=$("$LOAD" ingest --base "$base" --token "$token" --inbox "$inbox" --concurrency "$CONCURRENCY" --seconds "$SECS")
+    record "ingest" "$engine-$sync" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+
+    # The ceiling: same stack, one bare INSERT per request, same engine and settings.
+    [ "$engine" = postgres ] && url=$(fresh_pg) || url="sqlite://$data/ceiling.db?mode=rwc"
+    start "$data/ceiling.log" "$LOAD" ceiling-server --database-url "$url" --sqlite-sync "$sync"
+    local ceiling=$PID
+    result=$("$LOAD" ceiling --base "$URL" --concurrency "$CONCURRENCY" --seconds "$SECS")
+    record "ceiling" "$engine-$sync" "$run" "$result"
+    kill "$ceiling"; wait "$ceiling" 2>/dev/null || true
+    rm -rf "$data"
+}
+
+for run in $(seq 1 "$RUNS"); do
+    echo "run $run/$RUNS" >&2
+    ingest_run sqlite "$run" normal
+    ingest_run sqlite "$run" full
+    ingest_run postgres "$run" normal
+done
+
+# Cold start (spawn → /healthz answers, on an existing database) and idle RSS.
+data=$(mktemp -d)
+"$BIN" --data "$data" migrate >/dev/null 2>&1
+python3 - "$BIN" "$data" >> "$OUT/results.jsonl" <<'PY'
+import json, subprocess, sys, time, urllib.request, socket
+binary, data = sys.argv[1], sys.argv[2]
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+for run in range(1, 8):
+    port = free_port()
+    t0 = time.perf_counter()
+    p = subprocess.Popen([binary, "--data", data, "serve", "--bind", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"THREADLINE_LOG": "warn"})
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read(); break
+        except Exception:
+            time.sleep(0.002)
+    ms = (time.perf_counter() - t0) * 1000
+    time.sleep(2)
+    rss = int([l for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS")][0].split()[1]) / 1024
+    p.terminate(); p.wait()
+    print(json.dumps({"scenario": "startup", "engine": "sqlite", "run": run, "cold_start_ms": round(ms, 1), "idle_rss_mb": round(rss, 1)}))
+PY
+rm -rf "$data"
+
+python3 - "$OUT/results.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def med(scenario, engine, key):
+    v = [r[key] for r in rows if r["scenario"] == scenario and r["engine"] == engine]
+    return statistics.median(v) if v else None
+print("| engine | Threadline msg/s | p50 ms | p99 ms | ceiling inserts/s | ceiling p99 ms | ratio | errors |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for engine in sorted({r["engine"] for r in rows if r["scenario"] == "ingest"}):
+    t, c = med("ingest", engine, "per_second"), med("ceiling", engine, "per_second")
+    errors = sum(r["errors"] for r in rows if r["scenario"] == "ingest" and r["engine"] == engine)
+    print(f"| {engine} | {t:,.0f} | {med('ingest', engine, 'p50_ms'):.2f} | {med('ingest', engine, 'p99_ms'):.2f} | {c:,.0f} | {med('ceiling', engine, 'p99_ms'):.2f} | {t / c:.0%} | {errors} |")
+print()
+print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")
+PY

@@ -1,0 +1,65 @@
+//! Domain events: one for every state change. They are written in the same
+//! transaction as the change itself (so an event exists if and only if the
+//! change committed), then published on the in-process bus and delivered to
+//! webhook subscribers.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::conversation::string_enum;
+use crate::ids::{AccountId, EventId};
+
+string_enum! {
+    EventKind {
+        ContactCreated => "contact.created",
+        ContactUpdated => "contact.updated",
+        ContactMerged => "contact.merged",
+        IdentityLinked => "identity.linked",
+        ConversationCreated => "conversation.created",
+        ConversationUpdated => "conversation.updated",
+        ConversationAssigned => "conversation.assigned",
+        ConversationResolved => "conversation.resolved",
+        MessageCreated => "message.created",
+        MessageUpdated => "message.updated",
+        InteractionCreated => "interaction.created",
+    }
+}
+
+/// A committed state change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DomainEvent {
+    pub id: EventId,
+    pub account_id: AccountId,
+    pub kind: EventKind,
+    /// The changed object as the API would return it.
+    pub data: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+}
+
+impl DomainEvent {
+    pub fn new(account_id: AccountId, kind: EventKind, data: serde_json::Value, now: OffsetDateTime) -> Self {
+        Self { id: EventId::new(), account_id, kind, data, occurred_at: now }
+    }
+}
+
+/// A webhook subscription's event filter: `*` for everything, or a list of
+/// event kinds.
+pub fn parse_event_filter(raw: &[String]) -> Result<Vec<String>, String> {
+    if raw.is_empty() {
+        return Err("list at least one event type, or \"*\" for all".into());
+    }
+    let mut kinds = Vec::new();
+    for item in raw {
+        if item == "*" {
+            return Ok(vec!["*".into()]);
+        }
+        match EventKind::parse(item) {
+            Some(kind) => kinds.push(kind.as_str().to_owned()),
+            None => return Err(format!("unknown event type `{item}`")),
+        }
+    }
+    kinds.sort();
+    kinds.dedup();
+    Ok(kinds)
+}

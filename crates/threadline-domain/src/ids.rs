@@ -1,0 +1,62 @@
+//! Identifiers. Every id is a UUIDv7: unique without coordination between
+//! nodes, and ordered by creation time, which keeps timelines and cursors
+//! simple (sorting by id is sorting by age).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh, time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.as_hyphenated().fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    )*};
+}
+
+id_type! {
+    /// A tenant: one business using Threadline. Every row belongs to one.
+    AccountId;
+    UserId;
+    TeamId;
+    ApiTokenId;
+    InboxId;
+    ContactId;
+    IdentityId;
+    ConversationId;
+    MessageId;
+    AttachmentId;
+    InteractionId;
+    EventId;
+    WebhookId;
+    AuditEntryId;
+}

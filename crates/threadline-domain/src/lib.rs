@@ -1,0 +1,27 @@
+//! Threadline's domain core: the types and rules of a customer-engagement
+//! platform where the conversation belongs to the customer, not to a channel.
+//!
+//! This crate does no I/O: no database, no network, no clock it reads by
+//! itself (callers pass `now`). Everything here is plain data and pure
+//! functions, so the rules that matter most — identity normalisation,
+//! conversation continuity across channels, permissions, webhook signatures —
+//! are tested in isolation and fast.
+
+pub mod channel;
+pub mod contact;
+pub mod conversation;
+pub mod event;
+pub mod html;
+pub mod identity;
+pub mod ids;
+pub mod interaction;
+pub mod message;
+pub mod role;
+pub mod timeline;
+pub mod validation;
+pub mod webhook;
+
+pub use channel::Channel;
+pub use identity::{IdentityKind, NormalizedIdentity};
+pub use ids::*;
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,270 @@
+//! Inboxes (configured channel instances) and the generic API channel:
+//! `POST /inboxes/{id}/messages` lets any integration deliver a customer's
+//! message into Threadline, with an idempotency key.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use threadline_domain::channel::Channel;
+use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
+use threadline_domain::ids::InboxId;
+use threadline_domain::message::{MAX_HTML_BYTES, MAX_TEXT_CHARS, safe_content_type, safe_filename};
+use threadline_domain::role::Permission;
+use threadline_domain::validation::{ValidationErrors, bounded_text};
+use threadline_store::{IdempotencyKey, InboundMessage, Inbox, InboxChanges, IngestOutcome, NewAttachment};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{Body, Path};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_inboxes, create_inbox))
+        .routes(routes!(get_inbox, update_inbox, delete_inbox))
+        .routes(routes!(post_inbound_message))
+}
+
+type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInbox {
+    pub channel: Channel,
+    pub name: String,
+    /// Non-secret settings, returned as given.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub settings: JsonMap,
+    /// Provider credentials: encrypted at rest, never returned.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboxUpdate {
+    pub name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<JsonMap>,
+    /// Replaces all secrets when present; `{}` removes them.
+    pub secrets: Option<BTreeMap<String, String>>,
+}
+
+fn seal_secrets(state: &AppState, secrets: &BTreeMap<String, String>) -> Option<String> {
+    (!secrets.is_empty()).then(|| state.secrets.seal(&serde_json::to_string(secrets).unwrap_or_default()))
+}
+
+#[utoipa::path(get, path = "/inboxes", tag = "inboxes", responses((status = 200, body = Vec<Inbox>)))]
+async fn list_inboxes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Inbox>>> {
+    Ok(Json(state.store.inboxes(caller.account_id()).await?))
+}
+
+/// Configures a channel instance (admins).
+#[utoipa::path(post, path = "/inboxes", tag = "inboxes", request_body = NewInbox,
+    responses((status = 201, body = Inbox), (status = 422, body = ErrorBody)))]
+async fn create_inbox(State(state): State<AppState>, caller: Caller, Body(req): Body<NewInbox>) -> ApiResult<(StatusCode, Json<Inbox>)> {
+    caller.require(Permission::Administer)?;
+    let mut errors = ValidationErrors::new();
+    let name = bounded_text(&req.name, "name", 200, &mut errors);
+    errors.into_result(())?;
+    let sealed = seal_secrets(&state, &req.secrets);
+    let inbox = state.store.create_inbox(caller.account_id(), req.channel, &name, req.settings, sealed).await?;
+    Ok((StatusCode::CREATED, Json(inbox)))
+}
+
+#[utoipa::path(get, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)),
+    responses((status = 200, body = Inbox), (status = 404, body = ErrorBody)))]
+async fn get_inbox(State(state): State<AppState>, caller: Caller, Path(id): Path<InboxId>) -> ApiResult<Json<Inbox>> {
+    Ok(Json(state.store.inbox(caller.account_id(), id).await?))
+}
+
+#[utoipa::path(patch, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)), request_body = InboxUpdate,
+    responses((status = 200, body = Inbox), (status = 404, body = ErrorBody)))]
+async fn update_inbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<InboxId>,
+    Body(req): Body<InboxUpdate>,
+) -> ApiResult<Json<Inbox>> {
+    caller.require(Permission::Administer)?;
+    let mut errors = ValidationErrors::new();
+    let name = req.name.as_deref().map(|n| bounded_text(n, "name", 200, &mut errors));
+    errors.into_result(())?;
+    let sealed_secrets = req.secrets.as_ref().map(|s| seal_secrets(&state, s));
+    let inbox = state.store.update_inbox(caller.account_id(), id, InboxChanges { name, settings: req.settings, sealed_secrets }).await?;
+    state.invalidate_caches();
+    Ok(Json(inbox))
+}
+
+#[utoipa::path(delete, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_inbox(State(state): State<AppState>, caller: Caller, Path(id): Path<InboxId>) -> ApiResult<StatusCode> {
+    caller.require(Permission::Administer)?;
+    state.store.delete_inbox(caller.account_id(), id).await?;
+    state.invalidate_caches();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboundRequest {
+    pub sender: Sender,
+    #[serde(default)]
+    pub text: String,
+    /// HTML body; sanitised before it is stored.
+    pub html: Option<String>,
+    /// The message's id at the provider: a second message with the same id
+    /// in this inbox is recognised as a duplicate and stored once.
+    pub provider_message_id: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentUpload>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sender {
+    pub name: Option<String>,
+    /// How to reach the sender; at least one. Phone numbers without a
+    /// country code are read in the account's default region.
+    pub identities: Vec<IdentityInput>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityInput {
+    pub kind: IdentityKind,
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentUpload {
+    pub filename: String,
+    pub content_type: String,
+    /// The file, base64-encoded.
+    pub data_base64: String,
+}
+
+/// The most identities one request may name (a person has a handful).
+pub(crate) const MAX_IDENTITIES: usize = 20;
+
+pub(crate) fn parse_identities(
+    raw: &[IdentityInput],
+    region: Region,
+    field: &str,
+    errors: &mut ValidationErrors,
+) -> Vec<NormalizedIdentity> {
+    let mut out = Vec::with_capacity(raw.len().min(MAX_IDENTITIES));
+    for (i, identity) in raw.iter().enumerate().take(MAX_IDENTITIES) {
+        match NormalizedIdentity::parse(identity.kind, &identity.value, region) {
+            Ok(parsed) if !out.contains(&parsed) => out.push(parsed),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{field}[{i}].value"), e.to_string()),
+        }
+    }
+    out
+}
+
+pub(crate) fn parse_attachments(state: &AppState, raw: &[AttachmentUpload], errors: &mut ValidationErrors) -> Vec<NewAttachment> {
+    let max = state.settings.max_attachment_bytes;
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, a) in raw.iter().enumerate() {
+        match STANDARD.decode(a.data_base64.trim()) {
+            Ok(data) if data.len() > max => {
+                errors.push(format!("attachments[{i}].data_base64"), format!("is larger than the {max}-byte limit"))
+            }
+            Ok(data) => {
+                out.push(NewAttachment { filename: safe_filename(&a.filename), content_type: safe_content_type(&a.content_type), data })
+            }
+            Err(_) => errors.push(format!("attachments[{i}].data_base64"), "is not valid base64"),
+        }
+    }
+    out
+}
+
+pub(crate) fn parse_body(text: &str, html: Option<&str>, errors: &mut ValidationErrors) -> (String, Option<String>) {
+    if text.chars().count() > MAX_TEXT_CHARS {
+        errors.push("text", format!("must be at most {MAX_TEXT_CHARS} characters"));
+    }
+    let html = match html {
+        Some(h) if h.len() > MAX_HTML_BYTES => {
+            errors.push("html", format!("must be at most {MAX_HTML_BYTES} bytes"));
+            None
+        }
+        Some(h) if !h.trim().is_empty() => Some(threadline_domain::html::sanitize(h)),
+        _ => None,
+    };
+    (text.to_owned(), html)
+}
+
+/// Delivers a customer's message through this inbox (the generic API
+/// channel). The sender is resolved to a contact by their identities (created
+/// if unknown), and the message continues the contact's open conversation
+/// whatever channel it was on. Send `Idempotency-Key` to make retries safe:
+/// the same key returns the first result, with `Idempotent-Replayed: true`.
+#[utoipa::path(post, path = "/inboxes/{id}/messages", tag = "inboxes", params(("id" = InboxId, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters")),
+    request_body = InboundRequest,
+    responses((status = 201, body = IngestOutcome), (status = 200, description = "duplicate provider_message_id", body = IngestOutcome),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn post_inbound_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<InboxId>,
+    headers: HeaderMap,
+    Body(req): Body<InboundRequest>,
+) -> ApiResult<Response> {
+    let account_id = caller.account_id();
+    let (inbox, account) = state.inbox_and_account(account_id, id).await?;
+    let region = Region::parse(&account.default_region).unwrap_or_default();
+
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)));
+            let key = key.ok_or_else(|| ApiError::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+            let fingerprint = hex::encode(Sha256::digest(serde_json::to_vec(&req).unwrap_or_default()));
+            Some(IdempotencyKey { scope: format!("inbox:{id}"), key: key.to_owned(), fingerprint })
+        }
+    };
+
+    let mut errors = ValidationErrors::new();
+    let mut identities = parse_identities(&req.sender.identities, region, "sender.identities", &mut errors);
+    if req.sender.identities.is_empty() {
+        errors.push("sender.identities", "at least one identity is needed to know who wrote");
+    }
+    if req.sender.identities.len() > MAX_IDENTITIES {
+        errors.push("sender.identities", format!("at most {MAX_IDENTITIES} identities"));
+    }
+    // The channel's own identity decides who the sender is.
+    let own = inbox.channel.identity_kind();
+    identities.sort_by_key(|i| Some(i.kind) != own);
+    let sender_name = req.sender.name.as_deref().map(|n| bounded_text(n, "sender.name", 200, &mut errors)).filter(|n| !n.is_empty());
+    let (text, html) = parse_body(&req.text, req.html.as_deref(), &mut errors);
+    let attachments = parse_attachments(&state, &req.attachments, &mut errors);
+    if text.trim().is_empty() && html.is_none() && attachments.is_empty() {
+        errors.push("text", "a message needs text, html or an attachment");
+    }
+    let provider_message_id = req.provider_message_id.as_deref().map(|p| bounded_text(p, "provider_message_id", 255, &mut errors));
+    errors.into_result(())?;
+
+    let inbound =
+        InboundMessage { inbox_id: id, channel: inbox.channel, sender_name, identities, text, html, provider_message_id, attachments };
+    let (outcome, replayed, events) = state.store.ingest_inbound(&account, &inbound, idempotency.as_ref()).await?;
+    state.bus.publish(events);
+    let status = if outcome.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    let mut response = (status, Json(outcome)).into_response();
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}

@@ -1,0 +1,125 @@
+//! The REST API, `/api/v1`. One module per resource, each exposing
+//! `router()`; the OpenAPI 3.1 document is assembled from the handlers'
+//! annotations and served at `/api/v1/openapi.json`.
+
+mod accounts;
+mod audit;
+mod contacts;
+mod conversations;
+mod inboxes;
+mod sessions;
+mod teams;
+mod tokens;
+mod users;
+mod webhooks;
+
+use axum::extract::{FromRequest, FromRequestParts};
+use serde::{Deserialize, Serialize};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// A JSON request body; malformed or mistyped input becomes an [`ApiError`].
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Body<T>(pub T);
+
+/// Query-string parameters, with errors as [`ApiError`].
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// Path parameters; an id that does not parse answers 404.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// A page of results and the cursor for the next one.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=200).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid("limit", "must be between 1 and 200")),
+    }
+}
+
+/// Deserialises a present field, `null` included, as `Some(value)`, so that
+/// `Option<Option<T>>` tells "absent" (leave as is) from `null` (clear).
+pub fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Threadline API",
+        description = "One customer, one conversation, every channel. All routes are scoped to the caller's account; \
+                       errors are `{ \"error\": { \"code\", \"message\", \"fields\"? } }`.",
+    ),
+    modifiers(&Security),
+    components(schemas(crate::error::ErrorBody)),
+    security(("token" = []), ("session" = [])),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "web session; state-changing requests also need the X-CSRF-Token header",
+            ))),
+        );
+    }
+}
+
+fn resources() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(accounts::router())
+        .merge(sessions::router())
+        .merge(users::router())
+        .merge(tokens::router())
+        .merge(teams::router())
+        .merge(inboxes::router())
+        .merge(contacts::router())
+        .merge(conversations::router())
+        .merge(webhooks::router())
+        .merge(audit::router())
+}
+
+/// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.
+pub fn router() -> axum::Router<AppState> {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", resources()).split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    router.route("/api/v1/openapi.json", axum::routing::get(move || std::future::ready(axum::Json(doc.as_ref().clone()))))
+}
+
+/// The OpenAPI document (for `threadline openapi`).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi()).nest("/api/v1", resources()).split_for_parts().1
+}

@@ -1,0 +1,130 @@
+//! Users of the account and their roles (admins manage them).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
+use threadline_domain::ids::UserId;
+use threadline_domain::role::{Permission, Role};
+use threadline_domain::validation::{ValidationErrors, bounded_text};
+use threadline_store::{User, UserChanges};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{Body, Path};
+use crate::app::AppState;
+use crate::auth::{Caller, check_password_strength, hash_password};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_users, create_user)).routes(routes!(get_user, update_user, delete_user))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// Optional: a user without a password signs in only with API tokens.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub password: Option<String>,
+    /// Required when users change their own password.
+    pub current_password: Option<String>,
+}
+
+pub(crate) async fn password_hash(password: Option<String>) -> ApiResult<Option<String>> {
+    match password {
+        None => Ok(None),
+        Some(password) => {
+            check_password_strength(&password)?;
+            let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| ApiError::Internal(e.into()))??;
+            Ok(Some(hash))
+        }
+    }
+}
+
+/// Users of the account.
+#[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = Vec<User>)))]
+async fn list_users(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<User>>> {
+    Ok(Json(state.store.users(caller.account_id()).await?))
+}
+
+/// Adds a user (admins).
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = User), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_user(State(state): State<AppState>, caller: Caller, Body(req): Body<NewUser>) -> ApiResult<(StatusCode, Json<User>)> {
+    caller.require(Permission::Administer)?;
+    let mut errors = ValidationErrors::new();
+    let name = bounded_text(&req.name, "name", 200, &mut errors);
+    let region = Region::default();
+    let email = NormalizedIdentity::parse(IdentityKind::Email, &req.email, region).map(|e| e.value).unwrap_or_else(|e| {
+        errors.push("email", e.to_string());
+        String::new()
+    });
+    errors.into_result(())?;
+    let hash = password_hash(req.password).await?;
+    let user = state.store.create_user(caller.account_id(), &email, &name, req.role, hash).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = UserId, Path)),
+    responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
+async fn get_user(State(state): State<AppState>, caller: Caller, Path(id): Path<UserId>) -> ApiResult<Json<User>> {
+    Ok(Json(state.store.user(caller.account_id(), id).await?))
+}
+
+/// Changes a user. Admins may change anyone; users may change their own
+/// name and password but not their role.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = UserId, Path)), request_body = UserUpdate,
+    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<UserId>,
+    Body(req): Body<UserUpdate>,
+) -> ApiResult<Json<User>> {
+    if id != caller.user.id || req.role.is_some() {
+        caller.require(Permission::Administer)?;
+    }
+    let mut errors = ValidationErrors::new();
+    let name = req.name.as_deref().map(|n| bounded_text(n, "name", 200, &mut errors));
+    errors.into_result(())?;
+    if id == caller.user.id && req.password.is_some() {
+        let current = req.current_password.clone().unwrap_or_default();
+        let stored = caller.user.password_hash.clone();
+        let ok = match stored {
+            None => true, // no password yet: nothing to prove
+            Some(hash) => tokio::task::spawn_blocking(move || crate::auth::verify_password(&current, &hash))
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?,
+        };
+        if !ok {
+            return Err(ApiError::invalid("current_password", "does not match"));
+        }
+    }
+    let password_hash = password_hash(req.password).await?;
+    let user = state.store.update_user(caller.account_id(), id, UserChanges { name, role: req.role, password_hash }).await?;
+    state.invalidate_caches();
+    Ok(Json(user))
+}
+
+/// Deactivates a user (admins): sessions and tokens stop working.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = UserId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete_user(State(state): State<AppState>, caller: Caller, Path(id): Path<UserId>) -> ApiResult<StatusCode> {
+    caller.require(Permission::Administer)?;
+    if id == caller.user.id {
+        return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
+    }
+    state.store.deactivate_user(caller.account_id(), id).await?;
+    state.invalidate_caches();
+    Ok(StatusCode::NO_CONTENT)
+}

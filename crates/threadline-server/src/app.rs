@@ -1,0 +1,176 @@
+//! Assembling and running the server.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::bus::EventBus;
+use crate::cache::TtlCache;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::secrets::SecretBox;
+use crate::webhook_dispatcher::WebhookDispatcher;
+use threadline_domain::ids::{AccountId, InboxId};
+use threadline_store::{Account, Inbox, Store, User};
+
+/// How long request-path lookups are cached (see [`TtlCache`]).
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Everything a request handler may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub store: Store,
+    pub settings: Settings,
+    pub secrets: SecretBox,
+    pub bus: EventBus,
+    /// API token hash → its user, for a few seconds.
+    pub token_cache: TtlCache<String, User>,
+    /// Inbox id → the inbox and its account, for the ingest path.
+    pub inbox_cache: TtlCache<(AccountId, InboxId), (Inbox, Account)>,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Forgets cached users and inboxes after a change to them.
+    pub fn invalidate_caches(&self) {
+        self.token_cache.clear();
+        self.inbox_cache.clear();
+    }
+
+    /// An inbox and its account, cached briefly (the ingest path needs both
+    /// on every message).
+    pub async fn inbox_and_account(
+        &self,
+        account_id: AccountId,
+        inbox_id: InboxId,
+    ) -> Result<(Inbox, Account), threadline_store::StoreError> {
+        if let Some(hit) = self.inbox_cache.get(&(account_id, inbox_id)) {
+            return Ok(hit);
+        }
+        let inbox = self.store.inbox(account_id, inbox_id).await?;
+        let account = self.store.account(account_id).await?;
+        self.inbox_cache.insert((account_id, inbox_id), (inbox.clone(), account.clone()));
+        Ok((inbox, account))
+    }
+
+    pub fn new(store: Store, settings: Settings, secrets: SecretBox) -> Self {
+        AppState(Arc::new(Shared {
+            store,
+            settings,
+            secrets,
+            bus: EventBus::new(4096),
+            token_cache: TtlCache::new(CACHE_TTL, 10_000),
+            inbox_cache: TtlCache::new(CACHE_TTL, 10_000),
+        }))
+    }
+}
+
+/// The HTTP application: the API router with its limits and safety nets.
+pub fn router(state: AppState) -> Router {
+    let api = crate::api::router();
+    let max_body = state.settings.max_body_bytes;
+    api.route("/", axum::routing::get(front_page))
+        .route("/healthz", axum::routing::get(health))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::BadRequest("method not allowed on this path".into()) })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!("handler panicked")))
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Until the agent workspace is served here, the front page says where the
+/// API is.
+async fn front_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(concat!(
+        "<!doctype html><meta charset=utf-8><title>Threadline</title>",
+        "<h1>Threadline</h1><p>One customer, one conversation, every channel.</p>",
+        "<p>REST API: <code>/api/v1</code> &middot; OpenAPI document: <a href=/api/v1/openapi.json>/api/v1/openapi.json</a></p>",
+    ))
+}
+
+/// Liveness and readiness: 200 when the database answers, 503 otherwise.
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> (axum::http::StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (axum::http::StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// A running server and its workers.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets in-flight ones finish, stops workers.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the server stops (after a shutdown signal).
+    pub async fn wait(mut self) {
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Binds `settings.bind` (port 0 picks a free port) and serves until shutdown.
+pub async fn start(settings: Settings, store: Store, secrets: SecretBox) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("while binding {}", settings.bind))?;
+    let addr = listener.local_addr()?;
+    let state = AppState::new(store, settings, secrets);
+    let (shutdown, mut stop) = watch::channel(false);
+
+    let app = router(state.clone());
+    let mut server_stop = stop.clone();
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "server stopped with an error");
+        }
+    });
+    let dispatcher = WebhookDispatcher::new(state.clone());
+    let worker = tokio::spawn(async move {
+        dispatcher.run(&mut stop).await;
+    });
+    tracing::info!(%addr, "threadline listening");
+    Ok(Running { addr, state, shutdown, tasks: vec![server, worker] })
+}

@@ -1,0 +1,156 @@
+//! Who is calling. Two ways in:
+//!
+//! - `Authorization: Bearer tl_…` — an API token, for integrations;
+//! - the `threadline_session` cookie set by `POST /api/v1/sessions`, for the
+//!   web UI. Cookie-authenticated requests that change state must repeat the
+//!   session's CSRF token in `X-CSRF-Token` (a cross-site form cannot read it).
+//!
+//! Either way the caller is a user of one account, and every handler scopes
+//! its queries to that account.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use threadline_domain::ids::AccountId;
+use threadline_domain::role::Permission;
+use threadline_store::User;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub const SESSION_COOKIE: &str = "threadline_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    /// How the caller is named in the audit log.
+    pub actor: String,
+}
+
+impl Caller {
+    pub fn account_id(&self) -> AccountId {
+        self.user.account_id
+    }
+
+    /// Refuses the request unless the caller's role allows `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.user.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("the {} role may not do this", self.user.role)))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?.trim();
+            let hash = hash_token(token);
+            let user = match state.token_cache.get(&hash) {
+                Some(user) => user,
+                None => {
+                    let user = state.store.user_by_api_token(&hash).await?.ok_or(ApiError::Unauthorized)?;
+                    state.token_cache.insert(hash, user.clone());
+                    user
+                }
+            };
+            return Ok(Caller { actor: format!("user:{}", user.id), user });
+        }
+        let cookie = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let session = state.store.session(&hash_token(&cookie)).await?.ok_or(ApiError::Unauthorized)?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
+                return Err(ApiError::Forbidden("missing or wrong X-CSRF-Token header".into()));
+            }
+        }
+        Ok(Caller { actor: format!("user:{}", session.user.id), user: session.user })
+    }
+}
+
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A new random token with a recognisable prefix: `tl_` + 43 characters
+/// (256 bits of entropy, so a plain SHA-256 is a sufficient stored hash).
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Hashes a password with Argon2id (the crate's defaults follow OWASP's
+/// recommended parameters). Slow by design: call it off the async threads.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing password: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Passwords: at least 10 characters, at most 1024 (argon2 input bound).
+pub fn check_password_strength(password: &str) -> Result<(), ApiError> {
+    let n = password.chars().count();
+    if n < 10 {
+        return Err(ApiError::invalid("password", "must be at least 10 characters"));
+    }
+    if n > 1024 {
+        return Err(ApiError::invalid("password", "must be at most 1024 characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_prefixed() {
+        let a = new_token("tl_");
+        assert!(a.starts_with("tl_") && a.len() == 46);
+        assert_ne!(a, new_token("tl_"));
+        assert_eq!(hash_token(&a).len(), 64);
+    }
+}

@@ -1,0 +1,279 @@
+//! Configuration: defaults, then an optional TOML file, then `THREADLINE_*`
+//! environment variables (and `DATABASE_URL`), then command-line flags —
+//! each layer overriding the one before. Unknown `THREADLINE_*` variables are
+//! reported at start, because a typo in a deployment file should not pass in
+//! silence.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use threadline_store::SqliteSync;
+
+/// A secret value: `Debug` and `Display` never show it.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"********\"" })
+    }
+}
+
+/// Where attachment bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentStore {
+    #[default]
+    Database,
+    Disk,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Listen address of the HTTP server.
+    pub bind: SocketAddr,
+    /// Folder for the SQLite database, attachments on disk and the secret key.
+    pub data: PathBuf,
+    /// `postgres://…` to use PostgreSQL; empty for SQLite in `data`.
+    pub database_url: Secret,
+    /// SQLite durability: `normal` (survives process crashes) or `full`
+    /// (also survives power loss, slower).
+    pub sqlite_sync: SqliteSync,
+    /// Connections in the database pool.
+    pub database_max_connections: u32,
+    /// Largest request body accepted, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Largest single attachment accepted, in bytes.
+    pub max_attachment_bytes: usize,
+    pub attachment_store: AttachmentStore,
+    /// 32-byte key, base64, that encrypts provider secrets at rest. When
+    /// empty, a key is generated once in `data/secret.key`.
+    pub secret_key: Secret,
+    /// Operator token allowed to create accounts through the API
+    /// (`POST /api/v1/accounts`). Disabled when empty.
+    pub admin_token: Secret,
+    /// Webhook deliveries are retried this many times before they fail.
+    pub webhook_max_attempts: u32,
+    /// Seconds a webhook endpoint has to answer.
+    pub webhook_timeout_secs: u64,
+    /// First retry delay in seconds; it doubles with each attempt (with jitter).
+    pub webhook_retry_base_secs: u64,
+    /// Web sessions last this many hours.
+    pub session_hours: u64,
+    /// Logging filter, e.g. `info` or `threadline=debug,sqlx=warn`.
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("data"),
+            database_url: Secret::default(),
+            sqlite_sync: SqliteSync::Normal,
+            database_max_connections: 16,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_attachment_bytes: 10 * 1024 * 1024,
+            attachment_store: AttachmentStore::Database,
+            secret_key: Secret::default(),
+            admin_token: Secret::default(),
+            webhook_max_attempts: 8,
+            webhook_timeout_secs: 10,
+            webhook_retry_base_secs: 10,
+            session_hours: 12,
+            log: "info".into(),
+        }
+    }
+}
+
+/// The environment variables read, beside `DATABASE_URL`.
+pub const ENV_VARS: &[&str] = &[
+    "THREADLINE_CONFIG",
+    "THREADLINE_BIND",
+    "THREADLINE_DATA",
+    "THREADLINE_SQLITE_SYNC",
+    "THREADLINE_DATABASE_MAX_CONNECTIONS",
+    "THREADLINE_MAX_BODY_BYTES",
+    "THREADLINE_MAX_ATTACHMENT_BYTES",
+    "THREADLINE_ATTACHMENT_STORE",
+    "THREADLINE_SECRET_KEY",
+    "THREADLINE_ADMIN_TOKEN",
+    "THREADLINE_WEBHOOK_MAX_ATTEMPTS",
+    "THREADLINE_WEBHOOK_TIMEOUT_SECS",
+    "THREADLINE_WEBHOOK_RETRY_BASE_SECS",
+    "THREADLINE_SESSION_HOURS",
+    "THREADLINE_LOG",
+    // Read by the test suite, not by the server.
+    "THREADLINE_TEST_DATABASE_URL",
+    "THREADLINE_TEST_NATS_URL",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid value for {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (if any), then the environment.
+    /// Returns the settings and warnings about unknown variables.
+    pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<(Settings, Vec<String>), ConfigError> {
+        let file =
+            file.map(Path::to_path_buf).or_else(|| env.iter().find(|(k, _)| k == "THREADLINE_CONFIG").map(|(_, v)| PathBuf::from(v)));
+        let mut settings = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.clone(), source })?
+            }
+            None => Settings::default(),
+        };
+        let mut warnings = Vec::new();
+        for (name, value) in env {
+            if name == "DATABASE_URL" {
+                settings.database_url = Secret(value.clone());
+                continue;
+            }
+            let Some(key) = name.strip_prefix("THREADLINE_") else { continue };
+            if !ENV_VARS.contains(&name.as_str()) {
+                warnings.push(format!("unknown environment variable {name} ignored"));
+                continue;
+            }
+            let bad = |message: String| ConfigError::Env { name: name.clone(), message };
+            let number = |v: &str| v.parse::<u64>().map_err(|e| bad(e.to_string()));
+            match key {
+                "BIND" => settings.bind = value.parse().map_err(|e: std::net::AddrParseError| bad(e.to_string()))?,
+                "DATA" => settings.data = PathBuf::from(value),
+                "SQLITE_SYNC" => {
+                    settings.sqlite_sync = match value.to_ascii_lowercase().as_str() {
+                        "normal" => SqliteSync::Normal,
+                        "full" => SqliteSync::Full,
+                        _ => return Err(bad("expected normal or full".into())),
+                    }
+                }
+                "DATABASE_MAX_CONNECTIONS" => settings.database_max_connections = number(value)?.clamp(1, 1000) as u32,
+                "MAX_BODY_BYTES" => settings.max_body_bytes = number(value)? as usize,
+                "MAX_ATTACHMENT_BYTES" => settings.max_attachment_bytes = number(value)? as usize,
+                "ATTACHMENT_STORE" => {
+                    settings.attachment_store = match value.to_ascii_lowercase().as_str() {
+                        "database" => AttachmentStore::Database,
+                        "disk" => AttachmentStore::Disk,
+                        _ => return Err(bad("expected database or disk".into())),
+                    }
+                }
+                "SECRET_KEY" => settings.secret_key = Secret(value.clone()),
+                "ADMIN_TOKEN" => settings.admin_token = Secret(value.clone()),
+                "WEBHOOK_MAX_ATTEMPTS" => settings.webhook_max_attempts = number(value)?.clamp(1, 100) as u32,
+                "WEBHOOK_TIMEOUT_SECS" => settings.webhook_timeout_secs = number(value)?.max(1),
+                "WEBHOOK_RETRY_BASE_SECS" => settings.webhook_retry_base_secs = number(value)?,
+                "SESSION_HOURS" => settings.session_hours = number(value)?.max(1),
+                "LOG" => settings.log = value.clone(),
+                _ => {}
+            }
+        }
+        Ok((settings, warnings))
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in `data`.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.0.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data.join("threadline.db").display())
+        } else {
+            self.database_url.0.clone()
+        }
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut copy = self.clone();
+        if !copy.database_url.0.is_empty() {
+            copy.database_url.0 = mask_url(&copy.database_url.0);
+        }
+        for secret in [&mut copy.secret_key, &mut copy.admin_token] {
+            if !secret.0.is_empty() {
+                secret.0 = "********".into();
+            }
+        }
+        toml::to_string_pretty(&copy).unwrap_or_default()
+    }
+}
+
+/// Hides the password of a URL and its query string (which may carry one,
+/// e.g. `?password=`), or the whole value if it is not a URL.
+fn mask_url(value: &str) -> String {
+    let (value, query) = match value.split_once('?') {
+        Some((base, _)) => (base, "?********"),
+        None => (value, ""),
+    };
+    let masked = match (value.find("://"), value.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &value[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{user}:********@{}", &value[..scheme], &value[at + 1..])
+        }
+        (Some(_), None) => value.to_owned(),
+        _ => return "********".to_owned(),
+    };
+    format!("{masked}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = std::env::temp_dir().join(format!("threadline-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("threadline.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\ndata = \"/srv/threadline\"\nwebhook_max_attempts = 3\n").unwrap();
+        let (s, warnings) = Settings::load(
+            Some(&file),
+            &env(&[("THREADLINE_BIND", "127.0.0.1:7000"), ("DATABASE_URL", "postgres://u:pw@db/t"), ("THREADLINE_BOGUS", "1")]),
+        )
+        .unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:7000");
+        assert_eq!(s.data, PathBuf::from("/srv/threadline"));
+        assert_eq!(s.webhook_max_attempts, 3);
+        assert_eq!(s.effective_database_url(), "postgres://u:pw@db/t");
+        assert_eq!(warnings, vec!["unknown environment variable THREADLINE_BOGUS ignored"]);
+        let masked = s.to_masked_toml();
+        assert!(masked.contains("postgres://u:********@db/t"), "{masked}");
+        assert!(!masked.contains("pw"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Settings::load(None, &env(&[("THREADLINE_BIND", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("THREADLINE_BIND"));
+        let dir = std::env::temp_dir().join(format!("threadline-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "bnid = \"x\"\n").unwrap();
+        assert!(Settings::load(Some(&file), &[]).unwrap_err().to_string().contains("bnid"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret("hunter2".into())), "\"********\"");
+        assert_eq!(mask_url("sekrit"), "********");
+        assert_eq!(mask_url("postgres://h/db?password=pw"), "postgres://h/db?********");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_folder() {
+        let (s, _) = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.effective_database_url(), "sqlite://data/threadline.db?mode=rwc");
+    }
+}

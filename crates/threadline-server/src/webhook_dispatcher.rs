@@ -1,0 +1,160 @@
+//! Delivers webhook events from the durable queue.
+//!
+//! Each delivery is POSTed as JSON with `Threadline-Signature` (see
+//! `threadline_domain::webhook`), `Threadline-Event` and
+//! `Threadline-Delivery` headers. A 2xx answer delivers it; anything else
+//! (or no answer within the timeout) schedules a retry after
+//! `webhook_retry_base_secs · 2^(attempt-1)` seconds, ±20% jitter, capped at
+//! one hour, until `webhook_max_attempts` is reached and it is marked failed.
+//! The delivery log keeps every outcome.
+
+use std::time::Duration;
+
+use rand::Rng;
+use threadline_domain::webhook;
+use threadline_store::{ClaimedDelivery, DeliveryResult};
+use tokio::sync::watch;
+
+use crate::app::AppState;
+
+pub struct WebhookDispatcher {
+    state: AppState,
+    client: reqwest::Client,
+}
+
+/// How often the queue is polled when nothing wakes the dispatcher.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+const BATCH: i64 = 32;
+
+impl WebhookDispatcher {
+    pub fn new(state: AppState) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(state.settings.webhook_timeout_secs))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Threadline-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a client with static options builds");
+        Self { state, client }
+    }
+
+    /// Runs until `stop` turns true.
+    pub async fn run(&self, stop: &mut watch::Receiver<bool>) {
+        loop {
+            let sent = match self.run_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook dispatch failed; retrying shortly");
+                    0
+                }
+            };
+            if sent > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = self.state.store.deliveries_queued() => {}
+                // Retries fall due, and other nodes queue deliveries too.
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    }
+
+    /// Sends every due delivery once; returns how many were attempted.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let lease = time::Duration::seconds(self.state.settings.webhook_timeout_secs as i64 * 2 + 30);
+        let claimed = self.state.store.claim_webhook_deliveries(BATCH, lease).await?;
+        let count = claimed.len();
+        let mut attempts = tokio::task::JoinSet::new();
+        for delivery in claimed {
+            let this = (self.state.clone(), self.client.clone());
+            attempts.spawn(async move { attempt(&this.0, &this.1, delivery).await });
+        }
+        while let Some(done) = attempts.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %e, "recording a webhook outcome failed");
+            }
+        }
+        Ok(count)
+    }
+}
+
+async fn attempt(state: &AppState, client: &reqwest::Client, delivery: ClaimedDelivery) -> anyhow::Result<()> {
+    // A delivery that cannot even be prepared still counts as an attempt,
+    // so it ends in the log as failed instead of being claimed forever.
+    let secret = match state.secrets.open(&delivery.sealed_secret) {
+        Ok(secret) => secret,
+        Err(e) => {
+            let result = failure(state, delivery.attempts + 1, None, format!("cannot sign: {e}"));
+            state.store.finish_webhook_delivery(&delivery.id, result).await?;
+            return Ok(());
+        }
+    };
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": delivery.event.id,
+        "type": delivery.event.kind,
+        "account_id": delivery.event.account_id,
+        "occurred_at": delivery.event.occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "data": delivery.event.data,
+    }))?;
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signature = webhook::sign(secret.as_bytes(), timestamp, &body);
+    let response = client
+        .post(&delivery.url)
+        .header("content-type", "application/json")
+        .header(webhook::SIGNATURE_HEADER, signature)
+        .header("Threadline-Event", delivery.event.kind.as_str())
+        .header("Threadline-Delivery", &delivery.id)
+        .body(body)
+        .send()
+        .await;
+    let attempt_number = delivery.attempts + 1;
+    let result = match response {
+        Ok(r) if r.status().is_success() => DeliveryResult::Delivered { status_code: i64::from(r.status().as_u16()) },
+        Ok(r) => failure(state, attempt_number, Some(i64::from(r.status().as_u16())), format!("endpoint answered {}", r.status())),
+        Err(e) => failure(state, attempt_number, None, describe(&e)),
+    };
+    if let DeliveryResult::Failed { error, retry_at, .. } = &result {
+        tracing::info!(delivery = %delivery.id, attempt = attempt_number, %error, will_retry = retry_at.is_some(), "webhook delivery failed");
+    }
+    state.store.finish_webhook_delivery(&delivery.id, result).await?;
+    Ok(())
+}
+
+fn failure(state: &AppState, attempt: i64, status_code: Option<i64>, error: String) -> DeliveryResult {
+    let retry_at = (attempt < i64::from(state.settings.webhook_max_attempts))
+        .then(|| threadline_store::now() + backoff(state.settings.webhook_retry_base_secs, attempt));
+    DeliveryResult::Failed { status_code, error, retry_at }
+}
+
+/// Exponential backoff with ±20% jitter, so receivers that come back are not
+/// hit by every queued delivery in the same second.
+pub fn backoff(base_secs: u64, attempt: i64) -> time::Duration {
+    let exp = attempt.clamp(1, 20) - 1;
+    let secs = (base_secs as f64 * 2f64.powi(exp as i32)).min(3600.0);
+    let jitter = rand::thread_rng().gen_range(0.8..=1.2);
+    time::Duration::milliseconds((secs * jitter * 1000.0) as i64)
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let first = backoff(10, 1).whole_milliseconds();
+        assert!((8_000..=12_000).contains(&first), "{first}");
+        let fourth = backoff(10, 4).whole_milliseconds();
+        assert!((64_000..=96_000).contains(&fourth), "{fourth}");
+        assert!(backoff(10, 30).whole_milliseconds() <= 4_320_000);
+    }
+}

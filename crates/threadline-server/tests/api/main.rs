@@ -1,0 +1,13 @@
+//! API integration tests: the real server on a random port, over HTTP, each
+//! test once on SQLite and once on PostgreSQL. One test binary keeps link
+//! time down.
+
+mod auth;
+mod bad_input;
+mod contacts;
+mod continuity;
+mod conversations;
+mod idempotency;
+mod settings;
+mod tenancy;
+mod webhooks;

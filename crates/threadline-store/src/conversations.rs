@@ -1,0 +1,250 @@
+//! Conversations: reading, filtering and changing them.
+
+use sqlx::AnyConnection;
+use threadline_domain::conversation::{Conversation, ConversationStatus, Priority};
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, TeamId, UserId};
+use threadline_domain::message::Message;
+use threadline_domain::timeline::TimelineCursor;
+use time::OffsetDateTime;
+
+use crate::events::audit;
+use crate::rows::{CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
+use crate::{Result, Store, StoreError, attachments, micros, now, rows};
+
+/// Who a conversation list is filtered to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Unassigned,
+    User(UserId),
+}
+
+/// Filters for the conversation list; every one is optional.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationQuery {
+    pub status: Option<ConversationStatus>,
+    pub priority: Option<Priority>,
+    pub assignee: Option<AssigneeFilter>,
+    pub team_id: Option<TeamId>,
+    pub inbox_id: Option<InboxId>,
+    pub contact_id: Option<ContactId>,
+    pub label: Option<String>,
+    /// Continue after this position (newest activity first).
+    pub before: Option<TimelineCursor>,
+    pub limit: i64,
+}
+
+/// Changes to a conversation. The outer `Option` says whether to change a
+/// field; for clearable fields the inner one is the new value or "clear".
+#[derive(Debug, Clone, Default)]
+pub struct ConversationChanges {
+    pub status: Option<ConversationStatus>,
+    pub priority: Option<Priority>,
+    pub assignee_id: Option<Option<UserId>>,
+    pub team_id: Option<Option<TeamId>>,
+    pub labels: Option<Vec<String>>,
+    pub category: Option<Option<String>>,
+    pub snoozed_until: Option<Option<OffsetDateTime>>,
+}
+
+pub(crate) async fn load_conversation(conn: &mut AnyConnection, account_id: AccountId, id: ConversationId) -> Result<Conversation> {
+    let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND account_id = $2");
+    let row = sqlx::query(&sql)
+        .bind(id.to_string())
+        .bind(account_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    rows::conversation(&row)
+}
+
+pub(crate) fn conversation_event(account_id: AccountId, kind: EventKind, conversation: &Conversation, at: OffsetDateTime) -> DomainEvent {
+    DomainEvent::new(account_id, kind, serde_json::json!({ "conversation": conversation }), at)
+}
+
+impl Store {
+    pub async fn conversation(&self, account_id: AccountId, id: ConversationId) -> Result<Conversation> {
+        let mut conn = self.pool.acquire().await?;
+        load_conversation(&mut conn, account_id, id).await
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %account_id))]
+    pub async fn conversations(&self, account_id: AccountId, q: &ConversationQuery) -> Result<Vec<Conversation>> {
+        let label = q.label.as_ref().map(|l| {
+            let quoted = serde_json::Value::String(l.clone()).to_string();
+            format!("%{}%", quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+        });
+        let (assignee_mode, assignee_id) = match q.assignee {
+            None => (None, None),
+            Some(AssigneeFilter::Unassigned) => (Some("none"), None),
+            Some(AssigneeFilter::User(u)) => (Some("user"), Some(u.to_string())),
+        };
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 \
+             AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR priority = $3) \
+             AND ($4 IS NULL OR ($4 = 'none' AND assignee_id IS NULL) OR ($4 = 'user' AND assignee_id = $5)) \
+             AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR contact_id = $7) \
+             AND ($8 IS NULL OR labels LIKE $8 ESCAPE '\\') \
+             AND ($9 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.inbox_id = $9)) \
+             AND ($10 IS NULL OR last_activity_at < $10 OR (last_activity_at = $10 AND id < $11)) \
+             ORDER BY last_activity_at DESC, id DESC LIMIT $12"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account_id.to_string())
+            .bind(q.status.map(|s| s.as_str().to_owned()))
+            .bind(q.priority.map(|p| p.as_str().to_owned()))
+            .bind(assignee_mode.map(str::to_owned))
+            .bind(assignee_id)
+            .bind(q.team_id.map(|t| t.to_string()))
+            .bind(q.contact_id.map(|c| c.to_string()))
+            .bind(label)
+            .bind(q.inbox_id.map(|i| i.to_string()))
+            .bind(q.before.as_ref().map(|c| c.at_micros))
+            .bind(q.before.as_ref().map(|c| c.id.clone()))
+            .bind(q.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::conversation).collect()
+    }
+
+    /// Messages of a conversation, oldest first, after an optional message id.
+    pub async fn conversation_messages(
+        &self,
+        account_id: AccountId,
+        id: ConversationId,
+        after: Option<&TimelineCursor>,
+        limit: i64,
+    ) -> Result<Vec<Message>> {
+        let mut conn = self.pool.acquire().await?;
+        load_conversation(&mut conn, account_id, id).await?;
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND account_id = $2 \
+             AND ($3 IS NULL OR created_at > $3 OR (created_at = $3 AND id > $4)) ORDER BY created_at, id LIMIT $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .bind(after.map(|c| c.at_micros))
+            .bind(after.map(|c| c.id.clone()))
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut messages = rows.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
+        attachments::load_attachment_meta(&mut conn, &mut messages).await?;
+        Ok(messages)
+    }
+
+    /// The customer's latest message in a conversation, optionally on one
+    /// channel: where a reply goes by default.
+    pub async fn last_inbound_message(
+        &self,
+        account_id: AccountId,
+        id: ConversationId,
+        channel: Option<threadline_domain::channel::Channel>,
+    ) -> Result<Option<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND account_id = $2 AND direction = 'inbound' \
+             AND ($3 IS NULL OR channel = $3) ORDER BY created_at DESC, id DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .bind(channel.map(|c| c.as_str().to_owned()))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::message).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(account = %account_id, conversation = %id))]
+    pub async fn update_conversation(
+        &self,
+        account_id: AccountId,
+        id: ConversationId,
+        changes: ConversationChanges,
+        actor: &str,
+    ) -> Result<(Conversation, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let before = load_conversation(tx.conn(), account_id, id).await?;
+        let mut c = before.clone();
+        if let Some(Some(user_id)) = changes.assignee_id {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+                    .bind(user_id.to_string())
+                    .bind(account_id.to_string())
+                    .fetch_optional(tx.conn())
+                    .await?;
+            if exists.is_none() {
+                return Err(threadline_domain::ValidationErrors::single("assignee_id", "no such user in this account").into());
+            }
+        }
+        if let Some(Some(team_id)) = changes.team_id {
+            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE id = $1 AND account_id = $2")
+                .bind(team_id.to_string())
+                .bind(account_id.to_string())
+                .fetch_optional(tx.conn())
+                .await?;
+            if exists.is_none() {
+                return Err(threadline_domain::ValidationErrors::single("team_id", "no such team in this account").into());
+            }
+        }
+        if let Some(status) = changes.status {
+            c.status = status;
+            if status != ConversationStatus::Snoozed {
+                c.snoozed_until = None;
+            }
+        }
+        if let Some(snoozed_until) = changes.snoozed_until {
+            c.snoozed_until = snoozed_until;
+            if snoozed_until.is_some() {
+                c.status = ConversationStatus::Snoozed;
+            }
+        }
+        if let Some(priority) = changes.priority {
+            c.priority = priority;
+        }
+        if let Some(assignee) = changes.assignee_id {
+            c.assignee_id = assignee;
+        }
+        if let Some(team) = changes.team_id {
+            c.team_id = team;
+        }
+        if let Some(labels) = changes.labels {
+            c.labels = labels;
+        }
+        if let Some(category) = changes.category {
+            c.category = category;
+        }
+        if c == before {
+            return Ok((before, Vec::new()));
+        }
+        c.updated_at = at;
+        sqlx::query(
+            "UPDATE conversations SET status = $3, priority = $4, assignee_id = $5, team_id = $6, labels = $7, category = $8, \
+             snoozed_until = $9, updated_at = $10 WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id.to_string())
+        .bind(account_id.to_string())
+        .bind(c.status.as_str())
+        .bind(c.priority.as_str())
+        .bind(c.assignee_id.map(|u| u.to_string()))
+        .bind(c.team_id.map(|t| t.to_string()))
+        .bind(serde_json::to_string(&c.labels).unwrap_or_else(|_| "[]".into()))
+        .bind(c.category.clone())
+        .bind(c.snoozed_until.map(micros))
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
+        if c.assignee_id != before.assignee_id || c.team_id != before.team_id {
+            tx.emit(conversation_event(account_id, EventKind::ConversationAssigned, &c, at));
+            let data = serde_json::json!({ "assignee_id": c.assignee_id, "team_id": c.team_id });
+            audit(tx.conn(), account_id, actor, "conversation.assign", "conversation", &id.to_string(), data, at).await?;
+        }
+        if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
+            tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
+        }
+        let events = tx.commit().await?;
+        Ok((c, events))
+    }
+}

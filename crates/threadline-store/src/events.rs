@@ -1,0 +1,156 @@
+//! Domain events and the audit log.
+//!
+//! Events are inserted in the transaction that made the change, and in the
+//! same statement batch each one is fanned out into `webhook_deliveries` for
+//! every active subscription that wants it: the delivery queue is a
+//! transactional outbox, so a committed change is always delivered and a
+//! rolled-back one never is.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::ids::{AccountId, AuditEntryId, EventId};
+use time::OffsetDateTime;
+
+use crate::{Result, Store, micros, rows};
+
+/// Inserts the events and their webhook deliveries; returns how many
+/// deliveries were queued.
+pub(crate) async fn persist_events(conn: &mut AnyConnection, events: &[DomainEvent]) -> Result<u64> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    for chunk in crate::rows::fixed_chunks(events) {
+        let sql =
+            format!("INSERT INTO events (id, account_id, kind, data, occurred_at) VALUES {}", crate::rows::placeholders(chunk.len(), 5));
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(e.id.to_string())
+                .bind(e.account_id.to_string())
+                .bind(e.kind.as_str())
+                .bind(e.data.to_string())
+                .bind(micros(e.occurred_at));
+        }
+        query.execute(&mut *conn).await?;
+    }
+
+    // Fan out to subscriptions. The filter column is "*" or ",kind,kind,",
+    // so one LIKE matches without JSON operators that differ by backend.
+    let ids = crate::rows::padded(&events.iter().map(|e| e.id.to_string()).collect::<Vec<_>>());
+    let placeholders = crate::rows::list(2, ids.len());
+    let sql = format!(
+        "INSERT INTO webhook_deliveries (id, account_id, subscription_id, event_id, status, attempts, next_attempt_at, created_at) \
+         SELECT e.id || ':' || s.id, e.account_id, s.id, e.id, 'pending', 0, e.occurred_at, e.occurred_at \
+         FROM events e JOIN webhook_subscriptions s ON s.account_id = e.account_id AND s.active = 1 \
+         WHERE e.account_id = $1 AND e.id IN ({placeholders}) \
+           AND (s.event_filter = '*' OR s.event_filter LIKE '%,' || e.kind || ',%')"
+    );
+    let mut query = sqlx::query(&sql).bind(events[0].account_id.to_string());
+    for id in ids {
+        query = query.bind(id);
+    }
+    let queued = query.execute(&mut *conn).await?.rows_affected();
+    Ok(queued)
+}
+
+/// One audited action.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: AuditEntryId,
+    /// `user:<id>`, `token:<id>`, `cli` or `system`.
+    pub actor: String,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub data: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn audit(
+    conn: &mut AnyConnection,
+    account_id: AccountId,
+    actor: &str,
+    action: &str,
+    subject_type: &str,
+    subject_id: &str,
+    data: serde_json::Value,
+    at: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, account_id, actor, action, subject_type, subject_id, data, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(AuditEntryId::new().to_string())
+    .bind(account_id.to_string())
+    .bind(actor)
+    .bind(action)
+    .bind(subject_type)
+    .bind(subject_id)
+    .bind(data.to_string())
+    .bind(micros(at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The audit log, newest first, optionally for one subject.
+    pub async fn audit_log(
+        &self,
+        account_id: AccountId,
+        subject_id: Option<&str>,
+        before: Option<AuditEntryId>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, actor, action, subject_type, subject_id, data, created_at FROM audit_log \
+             WHERE account_id = $1 AND ($2 IS NULL OR subject_id = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
+        )
+        .bind(account_id.to_string())
+        .bind(subject_id.map(str::to_owned))
+        .bind(before.map(|b| b.to_string()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: rows::parse(row, "id")?,
+                    actor: rows::text(row, "actor")?,
+                    action: rows::text(row, "action")?,
+                    subject_type: rows::text(row, "subject_type")?,
+                    subject_id: rows::text(row, "subject_id")?,
+                    data: rows::json(row, "data")?,
+                    created_at: rows::time(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Events after `after` (oldest first): lets a client that was away catch up.
+    pub async fn events_after(&self, account_id: AccountId, after: Option<EventId>, limit: i64) -> Result<Vec<DomainEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, kind, data, occurred_at FROM events WHERE account_id = $1 AND ($2 IS NULL OR id > $2) \
+             ORDER BY id LIMIT $3",
+        )
+        .bind(account_id.to_string())
+        .bind(after.map(|a| a.to_string()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DomainEvent {
+                    id: rows::parse(row, "id")?,
+                    account_id: rows::parse(row, "account_id")?,
+                    kind: rows::enum_of(row, "kind", EventKind::parse)?,
+                    data: rows::json(row, "data")?,
+                    occurred_at: rows::time(row, "occurred_at")?,
+                })
+            })
+            .collect()
+    }
+}

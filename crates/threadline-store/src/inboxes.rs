@@ -1,0 +1,131 @@
+//! Inboxes: configured instances of a channel (a mailbox, a WhatsApp number,
+//! an API integration). Provider secrets arrive here already encrypted by the
+//! caller and are stored as opaque text.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use threadline_domain::channel::Channel;
+use threadline_domain::ids::{AccountId, InboxId};
+use time::OffsetDateTime;
+
+use crate::{Result, Store, StoreError, found, micros, now, rows};
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Inbox {
+    pub id: InboxId,
+    pub channel: Channel,
+    pub name: String,
+    /// Non-secret settings (sender address, phone number id, …).
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// The encrypted secrets blob; never serialised.
+    #[serde(skip)]
+    pub sealed_secrets: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InboxChanges {
+    pub name: Option<String>,
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `Some(None)` removes the secrets.
+    pub sealed_secrets: Option<Option<String>>,
+}
+
+fn inbox(row: &AnyRow) -> Result<Inbox> {
+    Ok(Inbox {
+        id: rows::parse(row, "id")?,
+        channel: rows::parse(row, "channel")?,
+        name: rows::text(row, "name")?,
+        settings: rows::json(row, "settings")?,
+        sealed_secrets: rows::opt_text(row, "secrets")?,
+        created_at: rows::time(row, "created_at")?,
+        updated_at: rows::time(row, "updated_at")?,
+    })
+}
+
+const INBOX_COLUMNS: &str = "id, channel, name, settings, secrets, created_at, updated_at";
+
+impl Store {
+    pub async fn create_inbox(
+        &self,
+        account_id: AccountId,
+        channel: Channel,
+        name: &str,
+        settings: serde_json::Map<String, serde_json::Value>,
+        sealed_secrets: Option<String>,
+    ) -> Result<Inbox> {
+        let at = now();
+        let inbox = Inbox { id: InboxId::new(), channel, name: name.to_owned(), settings, sealed_secrets, created_at: at, updated_at: at };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO inboxes (id, account_id, channel, name, settings, secrets, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(inbox.id.to_string())
+        .bind(account_id.to_string())
+        .bind(channel.as_str())
+        .bind(name)
+        .bind(serde_json::Value::Object(inbox.settings.clone()).to_string())
+        .bind(inbox.sealed_secrets.clone())
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(inbox)
+    }
+
+    pub async fn inbox(&self, account_id: AccountId, id: InboxId) -> Result<Inbox> {
+        let sql = format!("SELECT {INBOX_COLUMNS} FROM inboxes WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        inbox(&row)
+    }
+
+    pub async fn inboxes(&self, account_id: AccountId) -> Result<Vec<Inbox>> {
+        let sql = format!("SELECT {INBOX_COLUMNS} FROM inboxes WHERE account_id = $1 AND deleted_at IS NULL ORDER BY name, id");
+        let rows = sqlx::query(&sql).bind(account_id.to_string()).fetch_all(&self.pool).await?;
+        rows.iter().map(inbox).collect()
+    }
+
+    pub async fn update_inbox(&self, account_id: AccountId, id: InboxId, changes: InboxChanges) -> Result<Inbox> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE inboxes SET name = COALESCE($3, name), settings = COALESCE($4, settings), \
+             secrets = CASE WHEN $5 = 1 THEN $6 ELSE secrets END, updated_at = $7 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(account_id.to_string())
+        .bind(changes.name)
+        .bind(changes.settings.map(|s| serde_json::Value::Object(s).to_string()))
+        .bind(i64::from(changes.sealed_secrets.is_some()))
+        .bind(changes.sealed_secrets.flatten())
+        .bind(micros(now()))
+        .execute(tx.conn())
+        .await?;
+        found(&done)?;
+        tx.commit().await?;
+        self.inbox(account_id, id).await
+    }
+
+    /// Removes an inbox from use. Its messages stay in their conversations.
+    pub async fn delete_inbox(&self, account_id: AccountId, id: InboxId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE inboxes SET deleted_at = $3, secrets = NULL WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+                .bind(id.to_string())
+                .bind(account_id.to_string())
+                .bind(micros(now()))
+                .execute(tx.conn())
+                .await?;
+        found(&done)?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

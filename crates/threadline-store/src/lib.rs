@@ -1,0 +1,318 @@
+//! Threadline's storage: one [`Store`] over SQLite (embedded, the default) or
+//! PostgreSQL (for more than one node), chosen once at start from the URL.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver: the schemas
+//! are kept column-for-column identical (`migrations/sqlite`,
+//! `migrations/postgres`), ids are UUIDv7 text and times are Unix
+//! microseconds, so a query written once means the same on both. Backend
+//! specific SQL exists only where the semantics differ (queue claiming).
+//!
+//! Rows become domain types here; nothing above this crate sees sqlx.
+//! Every query that reads or writes tenant data takes the caller's
+//! [`AccountId`] and filters on it.
+
+mod accounts;
+mod attachments;
+mod contacts;
+mod conversations;
+mod events;
+mod inboxes;
+mod ingest_queue;
+mod interactions;
+mod messages;
+mod rows;
+mod teams;
+mod users;
+mod webhooks;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use threadline_domain::ValidationErrors;
+use threadline_domain::ids::ContactId;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+pub use accounts::*;
+pub use attachments::*;
+pub use contacts::*;
+pub use conversations::*;
+pub use events::*;
+pub use inboxes::*;
+pub use ingest_queue::{Ingested, MAX_BATCH};
+pub use interactions::*;
+pub use messages::*;
+pub use teams::*;
+pub use users::*;
+pub use webhooks::*;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How hard SQLite works to survive power loss (PRAGMA synchronous).
+/// Either way a committed transaction survives a process crash (kill -9):
+/// the WAL is written before the commit returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// Fsync at checkpoints only: the last transactions before a power cut
+    /// may be lost, never corrupted. SQLite's recommended setting with WAL.
+    #[default]
+    Normal,
+    /// Fsync the WAL on every commit: survives power loss, costs throughput.
+    Full,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The contact was merged into another one, whose id is given.
+    #[error("contact was merged into {0}")]
+    Merged(ContactId),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid input: {0}")]
+    Invalid(#[from] ValidationErrors),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A concurrent writer got there first; the unit of work is retried.
+    #[error("concurrent update, try again")]
+    Race,
+}
+
+impl StoreError {
+    pub(crate) fn is_retryable(&self) -> bool {
+        // Unique violations, and PostgreSQL's deadlock (40P01) and
+        // serialization (40001) failures: the unit of work may simply rerun.
+        matches!(self, StoreError::Race)
+            || matches!(self, StoreError::Database(sqlx::Error::Database(e))
+                if e.is_unique_violation() || matches!(e.code().as_deref(), Some("40P01" | "40001")))
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database, whichever engine it is.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time. Letting connections race for the
+    /// write lock makes a transaction that read first fail with SQLITE_BUSY
+    /// when it tries to write (no busy-wait is possible for that upgrade),
+    /// so writers queue here instead. PostgreSQL writers never take it.
+    write_gate: Arc<Mutex<()>>,
+    attachment_storage: AttachmentStorage,
+    /// Signalled after a commit that queued webhook deliveries, so the
+    /// dispatcher in this process sends them at once instead of at its next poll.
+    deliveries_queued: Arc<tokio::sync::Notify>,
+    /// The group-commit queue for inbound messages (see `ingest_queue`).
+    ingest_queue: Option<tokio::sync::mpsc::Sender<ingest_queue::IngestJob>>,
+}
+
+/// Options for [`Store::connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub sqlite_sync: SqliteSync,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { max_connections: 16, sqlite_sync: SqliteSync::Normal }
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`). SQLite files
+    /// are created if missing and run in WAL mode.
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Invalid(ValidationErrors::single("database_url", "must start with sqlite: or postgres:")));
+        };
+        let mut connect_options = AnyConnectOptions::from_str(url)?;
+        connect_options = sqlx::ConnectOptions::log_statements(connect_options, tracing::log::LevelFilter::Trace);
+        let pool_options = AnyPoolOptions::new().max_connections(options.max_connections).acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            Backend::Sqlite => {
+                let sync = match options.sqlite_sync {
+                    SqliteSync::Normal => "NORMAL",
+                    SqliteSync::Full => "FULL",
+                };
+                let pragmas = format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;"
+                );
+                pool_options
+                    .after_connect(move |conn, _meta| {
+                        let pragmas = pragmas.clone();
+                        Box::pin(async move {
+                            conn.execute(pragmas.as_str()).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(connect_options)
+                    .await?
+            }
+            Backend::Postgres => pool_options.connect_with(connect_options).await?,
+        };
+        let store = Store {
+            pool,
+            backend,
+            write_gate: Arc::new(Mutex::new(())),
+            attachment_storage: AttachmentStorage::Database,
+            deliveries_queued: Arc::new(tokio::sync::Notify::new()),
+            ingest_queue: None,
+        };
+        let writer = store.clone();
+        Ok(Store { ingest_queue: Some(ingest_queue::start(writer)), ..store })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations. Safe to run on every start.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Resolves when a commit in this process has queued webhook deliveries.
+    pub async fn deliveries_queued(&self) {
+        self.deliveries_queued.notified().await;
+    }
+
+    /// Cheap liveness probe.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Begins a write transaction, queueing behind other writers on SQLite.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let gate = match self.backend {
+            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _gate: gate, backend: self.backend, events: Vec::new(), deliveries_queued: self.deliveries_queued.clone() })
+    }
+}
+
+/// An open write transaction and the domain events it will publish once it
+/// commits. Events are inserted in the same transaction (they exist if and
+/// only if the change does) and fanned out to webhook subscriptions there too.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    backend: Backend,
+    events: Vec<threadline_domain::event::DomainEvent>,
+    deliveries_queued: Arc<tokio::sync::Notify>,
+}
+
+impl WriteTx {
+    pub(crate) fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
+    /// Serialises concurrent writers that touch the same keys (identity
+    /// values, contact ids) until this transaction ends. On SQLite the write
+    /// gate already serialises every writer; on PostgreSQL this takes
+    /// transaction-scoped advisory locks in sorted order (so two writers
+    /// cannot deadlock on them). Unique constraints cannot do this job: a
+    /// phone identity and a WhatsApp identity with the same number are
+    /// different rows, yet must resolve to one contact.
+    pub(crate) async fn lock_keys(&mut self, account_id: threadline_domain::ids::AccountId, keys: &[String]) -> Result<()> {
+        if self.backend != Backend::Postgres || keys.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<&String> = keys.iter().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for chunk in rows::fixed_chunks(&keys) {
+            let values = (0..chunk.len()).map(|i| format!("(${})", i + 2)).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || k.key)) FROM (VALUES {values}) AS k(key)");
+            let mut query = sqlx::query(&sql).bind(account_id.to_string());
+            for key in chunk {
+                query = query.bind((*key).clone());
+            }
+            query.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn emit(&mut self, event: threadline_domain::event::DomainEvent) {
+        self.events.push(event);
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<Vec<threadline_domain::event::DomainEvent>> {
+        let queued = events::persist_events(&mut self.tx, &self.events).await?;
+        self.tx.commit().await?;
+        if queued > 0 {
+            self.deliveries_queued.notify_one();
+        }
+        Ok(self.events)
+    }
+
+    pub(crate) async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+/// `NotFound` when a targeted UPDATE or DELETE matched no row (the id does
+/// not exist in the caller's account).
+pub(crate) fn found(done: &sqlx::any::AnyQueryResult) -> Result<()> {
+    if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
+/// Unix microseconds, the stored form of every instant.
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+pub(crate) fn from_micros(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The current time, truncated to the microseconds we store, so a value
+/// returned by a write equals the value read back later.
+pub fn now() -> OffsetDateTime {
+    from_micros(micros(OffsetDateTime::now_utc()))
+}
+
+impl Store {
+    /// Runs a statement outside any transaction (administration: creating
+    /// databases for tests, maintenance). Not for tenant data.
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        sqlx::query(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,523 @@
+//! Writing messages: the inbound path (identity resolution, conversation
+//! continuity, idempotency) and agents' outbound messages and notes.
+//!
+//! The inbound path reads top to bottom in one transaction:
+//! idempotency key → provider-id dedup → resolve or create the contact →
+//! continue or open the conversation (the domain rule) → insert the message
+//! → events. Nothing is acknowledged before it commits.
+
+use serde::{Deserialize, Serialize};
+use threadline_domain::channel::Channel;
+use threadline_domain::conversation::{Continuity, Conversation, ConversationStatus, LatestConversation, Priority, continue_or_open};
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::identity::NormalizedIdentity;
+use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, UserId};
+use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
+
+use crate::attachments::{NewAttachment, insert_attachments, load_attachment_meta};
+use crate::contacts::{NewContact, insert_contact, insert_identity};
+use crate::conversations::{conversation_event, load_conversation};
+use crate::rows::MESSAGE_COLUMNS;
+use crate::{Account, Result, Store, StoreError, WriteTx, found, micros, now, rows};
+
+/// A message from a customer, parsed and validated by its channel.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub inbox_id: InboxId,
+    pub channel: Channel,
+    pub sender_name: Option<String>,
+    /// The sender's identities, the channel's own first: it decides the
+    /// contact when the others belong to different people.
+    pub identities: Vec<NormalizedIdentity>,
+    pub text: String,
+    pub html: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// A client's idempotency key: the same key in the same scope returns the
+/// first result instead of writing again.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// What the key is unique within, e.g. the inbox.
+    pub scope: String,
+    pub key: String,
+    /// A hash of the request, to refuse the same key with a different body.
+    pub fingerprint: String,
+}
+
+/// What happened to an inbound message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IngestOutcome {
+    pub message: Message,
+    pub conversation: Conversation,
+    pub contact_id: ContactId,
+    pub contact_created: bool,
+    pub conversation_created: bool,
+    /// The message had been stored before (same provider message id).
+    pub duplicate: bool,
+}
+
+/// An agent's reply or note.
+#[derive(Debug, Clone)]
+pub struct OutboundMessage {
+    pub kind: MessageKind,
+    pub channel: Channel,
+    pub inbox_id: Option<InboxId>,
+    pub sender: UserId,
+    pub text: String,
+    pub html: Option<String>,
+    pub attachments: Vec<NewAttachment>,
+}
+
+impl Store {
+    /// The per-message path: one transaction for one message. Used for
+    /// messages with an idempotency key or attachments, for batches of one,
+    /// and to retry a batch that failed as a whole.
+    #[tracing::instrument(skip_all, fields(account = %account.id, inbox = %inbound.inbox_id))]
+    pub(crate) async fn ingest_one(
+        &self,
+        account: &Account,
+        inbound: &InboundMessage,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<(IngestOutcome, bool, Vec<DomainEvent>)> {
+        // A unique-constraint race with a concurrent writer (PostgreSQL: two
+        // first messages from one new address) retries the whole unit, which
+        // then sees the winner's rows.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.begin_write().await?;
+            match self.ingest_in_tx(&mut tx, account, inbound, idempotency).await {
+                Ok(Ingested::Replayed(outcome)) => {
+                    tx.rollback().await?;
+                    return Ok((outcome, true, Vec::new()));
+                }
+                Ok(Ingested::Stored(outcome)) => {
+                    let events = tx.commit().await?;
+                    return Ok((outcome, false, events));
+                }
+                Err(e) if e.is_retryable() && attempt < 5 => {
+                    tx.rollback().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn ingest_in_tx(
+        &self,
+        tx: &mut WriteTx,
+        account: &Account,
+        inbound: &InboundMessage,
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Ingested> {
+        let at = now();
+        let account_id = account.id;
+        if let Some(key) = idempotency {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (scope, idem_key) DO NOTHING",
+            )
+            .bind(&key.scope)
+            .bind(&key.key)
+            .bind(&key.fingerprint)
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+            if claimed.rows_affected() == 0 {
+                return replay(tx, key).await.map(Ingested::Replayed);
+            }
+        }
+
+        if let Some(provider_id) = &inbound.provider_message_id {
+            let existing: Option<String> =
+                sqlx::query_scalar("SELECT id FROM messages WHERE inbox_id = $1 AND provider_message_id = $2 AND account_id = $3")
+                    .bind(inbound.inbox_id.to_string())
+                    .bind(provider_id)
+                    .bind(account_id.to_string())
+                    .fetch_optional(tx.conn())
+                    .await?;
+            if let Some(id) = existing {
+                let id: MessageId = id.parse().map_err(|_| StoreError::Corrupt(id))?;
+                let message = load_message(tx.conn(), account_id, id).await?;
+                let conversation = load_conversation(tx.conn(), account_id, message.conversation_id).await?;
+                let outcome = IngestOutcome {
+                    contact_id: message.contact_id,
+                    message,
+                    conversation,
+                    contact_created: false,
+                    conversation_created: false,
+                    duplicate: true,
+                };
+                remember(tx, idempotency, &outcome).await?;
+                return Ok(Ingested::Stored(outcome));
+            }
+        }
+
+        let values: Vec<String> = inbound.identities.iter().map(|i| format!("identity:{}", i.value)).collect();
+        tx.lock_keys(account_id, &values).await?;
+        let (contact_id, contact_created) = resolve_contact(tx, account_id, inbound, at).await?;
+        tx.lock_keys(account_id, &[format!("contact:{contact_id}")]).await?;
+
+        let latest = sqlx::query(
+            "SELECT id, status, last_activity_at FROM conversations WHERE account_id = $1 AND contact_id = $2 \
+             ORDER BY last_activity_at DESC, id DESC LIMIT 1",
+        )
+        .bind(account_id.to_string())
+        .bind(contact_id.to_string())
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|row| -> Result<LatestConversation> {
+            Ok(LatestConversation {
+                id: rows::parse(&row, "id")?,
+                status: rows::enum_of(&row, "status", ConversationStatus::parse)?,
+                last_activity_at: rows::time(&row, "last_activity_at")?,
+            })
+        })
+        .transpose()?;
+
+        let (mut conversation, conversation_created) = match continue_or_open(latest, at, account.continuity_window()) {
+            Continuity::Continue { id, reopen } => {
+                let mut conversation = load_conversation(tx.conn(), account_id, id).await?;
+                if reopen {
+                    conversation.status = ConversationStatus::Open;
+                    conversation.snoozed_until = None;
+                }
+                (conversation, false)
+            }
+            Continuity::OpenNew => {
+                let conversation = Conversation {
+                    id: ConversationId::new(),
+                    contact_id,
+                    status: ConversationStatus::Open,
+                    priority: Priority::Normal,
+                    assignee_id: None,
+                    team_id: None,
+                    labels: Vec::new(),
+                    category: None,
+                    snoozed_until: None,
+                    last_activity_at: at,
+                    created_at: at,
+                    updated_at: at,
+                };
+                sqlx::query(
+                    "INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, last_activity_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, '[]', $6, $6, $6)",
+                )
+                .bind(conversation.id.to_string())
+                .bind(account_id.to_string())
+                .bind(contact_id.to_string())
+                .bind(conversation.status.as_str())
+                .bind(conversation.priority.as_str())
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+                (conversation, true)
+            }
+        };
+        let reopened = !conversation_created && latest.is_some_and(|l| l.status != conversation.status);
+        conversation.last_activity_at = at;
+        conversation.updated_at = at;
+        if !conversation_created {
+            sqlx::query("UPDATE conversations SET status = $3, snoozed_until = $4, last_activity_at = $5, updated_at = $5 WHERE id = $1 AND account_id = $2")
+                .bind(conversation.id.to_string())
+                .bind(account_id.to_string())
+                .bind(conversation.status.as_str())
+                .bind(conversation.snoozed_until.map(micros))
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+        }
+
+        let mut message = Message {
+            id: MessageId::new(),
+            conversation_id: conversation.id,
+            contact_id,
+            kind: MessageKind::Message,
+            direction: Direction::Inbound,
+            channel: inbound.channel,
+            inbox_id: Some(inbound.inbox_id),
+            sender_kind: SenderKind::Contact,
+            sender_id: Some(contact_id.to_string()),
+            text: inbound.text.clone(),
+            html: inbound.html.clone(),
+            provider_message_id: inbound.provider_message_id.clone(),
+            delivery_status: DeliveryStatus::Received,
+            delivery_error: None,
+            attachments: Vec::new(),
+            created_at: at,
+        };
+        insert_messages(tx, account_id, &[&message]).await?;
+        message.attachments = insert_attachments(self, tx, account_id, message.id, &inbound.attachments, at).await?;
+
+        if conversation_created {
+            tx.emit(conversation_event(account_id, EventKind::ConversationCreated, &conversation, at));
+        } else if reopened {
+            tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &conversation, at));
+        }
+        tx.emit(message_event(account_id, &message, &conversation, at));
+
+        let outcome = IngestOutcome { message, conversation, contact_id, contact_created, conversation_created, duplicate: false };
+        remember(tx, idempotency, &outcome).await?;
+        Ok(Ingested::Stored(outcome))
+    }
+
+    /// Stores an agent's outbound message or private note in a conversation.
+    /// Outbound messages start `pending`; the channel that delivers them
+    /// moves them on.
+    #[tracing::instrument(skip_all, fields(account = %account_id, conversation = %conversation_id))]
+    pub async fn create_outbound_message(
+        &self,
+        account_id: AccountId,
+        conversation_id: ConversationId,
+        outbound: &OutboundMessage,
+    ) -> Result<(Message, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let mut conversation = load_conversation(tx.conn(), account_id, conversation_id).await?;
+        if let Some(inbox_id) = outbound.inbox_id {
+            let channel: Option<String> =
+                sqlx::query_scalar("SELECT channel FROM inboxes WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+                    .bind(inbox_id.to_string())
+                    .bind(account_id.to_string())
+                    .fetch_optional(tx.conn())
+                    .await?;
+            match channel {
+                None => return Err(threadline_domain::ValidationErrors::single("inbox_id", "no such inbox in this account").into()),
+                Some(c) if c != outbound.channel.as_str() => {
+                    return Err(threadline_domain::ValidationErrors::single(
+                        "inbox_id",
+                        format!("inbox is a {c} inbox, not {}", outbound.channel),
+                    )
+                    .into());
+                }
+                Some(_) => {}
+            }
+        }
+        let note = outbound.kind == MessageKind::Note;
+        let mut message = Message {
+            id: MessageId::new(),
+            conversation_id,
+            contact_id: conversation.contact_id,
+            kind: outbound.kind,
+            direction: Direction::Outbound,
+            channel: outbound.channel,
+            inbox_id: outbound.inbox_id,
+            sender_kind: SenderKind::User,
+            sender_id: Some(outbound.sender.to_string()),
+            text: outbound.text.clone(),
+            html: outbound.html.clone(),
+            provider_message_id: None,
+            delivery_status: if note { DeliveryStatus::Internal } else { DeliveryStatus::Pending },
+            delivery_error: None,
+            attachments: Vec::new(),
+            created_at: at,
+        };
+        insert_messages(&mut tx, account_id, &[&message]).await?;
+        message.attachments = insert_attachments(self, &mut tx, account_id, message.id, &outbound.attachments, at).await?;
+        if !note {
+            conversation.last_activity_at = at;
+            conversation.updated_at = at;
+            sqlx::query("UPDATE conversations SET last_activity_at = $3, updated_at = $3 WHERE id = $1 AND account_id = $2")
+                .bind(conversation_id.to_string())
+                .bind(account_id.to_string())
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+        }
+        tx.emit(message_event(account_id, &message, &conversation, at));
+        let events = tx.commit().await?;
+        Ok((message, events))
+    }
+
+    pub async fn message(&self, account_id: AccountId, id: MessageId) -> Result<Message> {
+        let mut conn = self.pool.acquire().await?;
+        load_message(&mut conn, account_id, id).await
+    }
+
+    /// Records how far an outbound message got (reported by its channel).
+    pub async fn update_delivery_status(
+        &self,
+        account_id: AccountId,
+        id: MessageId,
+        status: DeliveryStatus,
+        error: Option<String>,
+    ) -> Result<(Message, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE messages SET delivery_status = $3, delivery_error = $4 WHERE id = $1 AND account_id = $2 AND direction = 'outbound' AND kind = 'message'",
+        )
+        .bind(id.to_string())
+        .bind(account_id.to_string())
+        .bind(status.as_str())
+        .bind(error)
+        .execute(tx.conn())
+        .await?;
+        found(&done)?;
+        let message = load_message(tx.conn(), account_id, id).await?;
+        let conversation = load_conversation(tx.conn(), account_id, message.conversation_id).await?;
+        tx.emit(DomainEvent::new(
+            account_id,
+            EventKind::MessageUpdated,
+            serde_json::json!({ "message": message, "conversation_id": conversation.id }),
+            at,
+        ));
+        let events = tx.commit().await?;
+        Ok((message, events))
+    }
+}
+
+enum Ingested {
+    Stored(IngestOutcome),
+    Replayed(IngestOutcome),
+}
+
+async fn replay(tx: &mut WriteTx, key: &IdempotencyKey) -> Result<IngestOutcome> {
+    let row = sqlx::query("SELECT fingerprint, response FROM idempotency_keys WHERE scope = $1 AND idem_key = $2")
+        .bind(&key.scope)
+        .bind(&key.key)
+        .fetch_one(tx.conn())
+        .await?;
+    if rows::text(&row, "fingerprint")? != key.fingerprint {
+        return Err(StoreError::Conflict("this Idempotency-Key was already used with a different request".into()));
+    }
+    let response = rows::opt_text(&row, "response")?
+        .ok_or_else(|| StoreError::Conflict("a request with this Idempotency-Key is still in progress".into()))?;
+    serde_json::from_str(&response).map_err(|e| StoreError::Corrupt(format!("stored idempotent response: {e}")))
+}
+
+async fn remember(tx: &mut WriteTx, key: Option<&IdempotencyKey>, outcome: &IngestOutcome) -> Result<()> {
+    let Some(key) = key else { return Ok(()) };
+    let response = serde_json::to_string(outcome).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE scope = $1 AND idem_key = $2")
+        .bind(&key.scope)
+        .bind(&key.key)
+        .bind(response)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Finds the contact the sender's identities point to, or creates one.
+/// The first identity that is known decides; identities not yet known are
+/// linked to that contact. An identity known for a *different* contact is
+/// left where it is: joining two people is a merge, an explicit decision.
+async fn resolve_contact(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    inbound: &InboundMessage,
+    at: time::OffsetDateTime,
+) -> Result<(ContactId, bool)> {
+    let mut owners: Vec<Option<ContactId>> = Vec::with_capacity(inbound.identities.len());
+    for identity in &inbound.identities {
+        owners.push(crate::contacts::identity_owner(tx.conn(), account_id, identity).await?);
+    }
+    // An identity not known as such may be known under an equivalent kind
+    // (a WhatsApp id that is a known phone number).
+    let mut equivalent_owner = None;
+    for identity in &inbound.identities {
+        for kind in identity.kind.equivalents() {
+            let sibling = NormalizedIdentity { kind: *kind, value: identity.value.clone() };
+            if let Some(owner) = crate::contacts::identity_owner(tx.conn(), account_id, &sibling).await? {
+                equivalent_owner.get_or_insert(owner);
+            }
+        }
+    }
+    let Some(contact_id) = owners.iter().flatten().next().copied().or(equivalent_owner) else {
+        let new = NewContact { name: inbound.sender_name.clone(), identities: inbound.identities.clone(), ..NewContact::default() };
+        // Identities were all unknown a moment ago; a conflict now means a
+        // concurrent message from the same sender created them: retry.
+        let contact = insert_contact(tx, account_id, new, at).await.map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Race,
+            other => other,
+        })?;
+        tx.emit(DomainEvent::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), at));
+        return Ok((contact.id, true));
+    };
+    for (identity, owner) in inbound.identities.iter().zip(&owners) {
+        if owner.is_none() && insert_identity(tx, account_id, contact_id, identity, at).await?.is_some() {
+            tx.emit(DomainEvent::new(
+                account_id,
+                EventKind::IdentityLinked,
+                serde_json::json!({ "contact_id": contact_id, "identity": identity }),
+                at,
+            ));
+        }
+    }
+    if let Some(name) = &inbound.sender_name {
+        sqlx::query("UPDATE contacts SET name = $3, updated_at = $4 WHERE id = $1 AND account_id = $2 AND name IS NULL")
+            .bind(contact_id.to_string())
+            .bind(account_id.to_string())
+            .bind(name)
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok((contact_id, false))
+}
+
+/// Inserts messages in one statement (a batch shares one round trip).
+pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, messages: &[&Message]) -> Result<()> {
+    for chunk in rows::fixed_chunks(messages) {
+        let sql = format!(
+            "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, inbox_id, sender_kind, sender_id, \
+             body_text, body_html, provider_message_id, delivery_status, delivery_error, created_at) VALUES {}",
+            rows::placeholders(chunk.len(), 16)
+        );
+        let mut query = sqlx::query(&sql);
+        for m in chunk {
+            query = query
+                .bind(m.id.to_string())
+                .bind(account_id.to_string())
+                .bind(m.conversation_id.to_string())
+                .bind(m.contact_id.to_string())
+                .bind(m.kind.as_str())
+                .bind(m.direction.as_str())
+                .bind(m.channel.as_str())
+                .bind(m.inbox_id.map(|i| i.to_string()))
+                .bind(m.sender_kind.as_str())
+                .bind(m.sender_id.clone())
+                .bind(m.text.clone())
+                .bind(m.html.clone())
+                .bind(m.provider_message_id.clone())
+                .bind(m.delivery_status.as_str())
+                .bind(m.delivery_error.clone())
+                .bind(micros(m.created_at));
+        }
+        query.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn load_message(conn: &mut sqlx::AnyConnection, account_id: AccountId, id: MessageId) -> Result<Message> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND account_id = $2");
+    let row = sqlx::query(&sql)
+        .bind(id.to_string())
+        .bind(account_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut messages = [rows::message(&row)?];
+    load_attachment_meta(conn, &mut messages).await?;
+    let [message] = messages;
+    Ok(message)
+}
+
+pub(crate) fn message_event(
+    account_id: AccountId,
+    message: &Message,
+    conversation: &Conversation,
+    at: time::OffsetDateTime,
+) -> DomainEvent {
+    DomainEvent::new(
+        account_id,
+        EventKind::MessageCreated,
+        serde_json::json!({
+            "message": message,
+            "conversation": { "id": conversation.id, "status": conversation.status, "contact_id": conversation.contact_id },
+        }),
+        at,
+    )
+}

@@ -1,0 +1,189 @@
+//! Rows into domain types. Stored text that no longer parses (an unknown
+//! status written by a newer version, a hand-edited row) becomes
+//! [`StoreError::Corrupt`] rather than a panic.
+
+use std::str::FromStr;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use threadline_domain::channel::Channel;
+use threadline_domain::contact::Contact;
+use threadline_domain::conversation::{Conversation, ConversationStatus, Priority};
+use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
+
+use crate::{Result, StoreError, from_micros};
+
+pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String> {
+    Ok(row.try_get::<String, _>(col)?)
+}
+
+pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>> {
+    Ok(row.try_get::<Option<String>, _>(col)?)
+}
+
+pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64> {
+    Ok(row.try_get::<i64, _>(col)?)
+}
+
+pub(crate) fn opt_int(row: &AnyRow, col: &str) -> Result<Option<i64>> {
+    Ok(row.try_get::<Option<i64>, _>(col)?)
+}
+
+pub(crate) fn time(row: &AnyRow, col: &str) -> Result<time::OffsetDateTime> {
+    Ok(from_micros(int(row, col)?))
+}
+
+pub(crate) fn opt_time(row: &AnyRow, col: &str) -> Result<Option<time::OffsetDateTime>> {
+    Ok(opt_int(row, col)?.map(from_micros))
+}
+
+pub(crate) fn parse<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
+    let raw = text(row, col)?;
+    raw.parse().map_err(|_| StoreError::Corrupt(format!("column {col}: `{raw}`")))
+}
+
+pub(crate) fn opt_parse<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+    match opt_text(row, col)? {
+        None => Ok(None),
+        Some(raw) => raw.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("column {col}: `{raw}`"))),
+    }
+}
+
+pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
+    let raw = text(row, col)?;
+    serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
+}
+
+pub(crate) fn enum_of<T>(row: &AnyRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let raw = text(row, col)?;
+    parse(&raw).ok_or_else(|| StoreError::Corrupt(format!("column {col}: `{raw}`")))
+}
+
+pub(crate) const CONTACT_COLUMNS: &str =
+    "id, name, language, attributes, custom_attributes, preferred_channels, merged_into, created_at, updated_at";
+
+/// A contact row; identities and consents are loaded separately.
+pub(crate) fn contact(row: &AnyRow) -> Result<Contact> {
+    Ok(Contact {
+        id: parse(row, "id")?,
+        name: opt_text(row, "name")?,
+        language: opt_text(row, "language")?,
+        attributes: json(row, "attributes")?,
+        custom_attributes: json(row, "custom_attributes")?,
+        preferred_channels: json(row, "preferred_channels")?,
+        identities: Vec::new(),
+        consents: Vec::new(),
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const CONVERSATION_COLUMNS: &str = "id, contact_id, status, priority, assignee_id, team_id, labels, category, \
+     snoozed_until, last_activity_at, created_at, updated_at";
+
+pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
+    Ok(Conversation {
+        id: parse(row, "id")?,
+        contact_id: parse(row, "contact_id")?,
+        status: enum_of(row, "status", ConversationStatus::parse)?,
+        priority: enum_of(row, "priority", Priority::parse)?,
+        assignee_id: opt_parse(row, "assignee_id")?,
+        team_id: opt_parse(row, "team_id")?,
+        labels: json(row, "labels")?,
+        category: opt_text(row, "category")?,
+        snoozed_until: opt_time(row, "snoozed_until")?,
+        last_activity_at: time(row, "last_activity_at")?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) const MESSAGE_COLUMNS: &str = "id, conversation_id, contact_id, kind, direction, channel, inbox_id, \
+     sender_kind, sender_id, body_text, body_html, provider_message_id, delivery_status, delivery_error, created_at";
+
+/// A message row; attachments are loaded separately.
+pub(crate) fn message(row: &AnyRow) -> Result<Message> {
+    Ok(Message {
+        id: parse(row, "id")?,
+        conversation_id: parse(row, "conversation_id")?,
+        contact_id: parse(row, "contact_id")?,
+        kind: enum_of(row, "kind", MessageKind::parse)?,
+        direction: enum_of(row, "direction", Direction::parse)?,
+        channel: parse::<Channel>(row, "channel")?,
+        inbox_id: opt_parse(row, "inbox_id")?,
+        sender_kind: enum_of(row, "sender_kind", SenderKind::parse)?,
+        sender_id: opt_text(row, "sender_id")?,
+        text: text(row, "body_text")?,
+        html: opt_text(row, "body_html")?,
+        provider_message_id: opt_text(row, "provider_message_id")?,
+        delivery_status: enum_of(row, "delivery_status", DeliveryStatus::parse)?,
+        delivery_error: opt_text(row, "delivery_error")?,
+        attachments: Vec::new(),
+        created_at: time(row, "created_at")?,
+    })
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$start, $start+1, …` for an `IN (…)` list of `n` values.
+pub(crate) fn list(start: usize, n: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Splits rows into chunks of power-of-two sizes up to 64 (at most seven
+/// statements for any count). Multi-row statements then come in seven
+/// shapes only, so each is prepared once per
+/// connection and stays in the statement cache, instead of a new statement
+/// for every batch size.
+pub(crate) fn fixed_chunks<T>(items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    for size in [64, 32, 16, 8, 4, 2, 1] {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            out.push(chunk);
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// Pads an `IN (…)` list to the next of a few sizes by repeating its last
+/// value (harmless in `IN`), for the same reason as [`fixed_chunks`].
+pub(crate) fn padded<T: Clone>(values: &[T]) -> Vec<T> {
+    let Some(last) = values.last() else { return Vec::new() };
+    let target = [1, 4, 16, 64, 256, 1024].into_iter().find(|&n| n >= values.len()).unwrap_or(values.len());
+    let mut out = values.to_vec();
+    out.resize(target, last.clone());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_and_padding_use_few_shapes() {
+        let items: Vec<u32> = (0..45).collect();
+        let sizes: Vec<usize> = fixed_chunks(&items).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![32, 8, 4, 1]);
+        assert_eq!(fixed_chunks(&(0..130).collect::<Vec<_>>()).iter().map(|c| c.len()).collect::<Vec<_>>(), vec![64, 64, 2]);
+        assert_eq!(fixed_chunks(&items).concat(), items);
+        assert_eq!(padded(&[1, 2, 3]), vec![1, 2, 3, 3]);
+        assert_eq!(padded(&[7]), vec![7]);
+        assert_eq!(padded::<u8>(&[]).len(), 0);
+        assert_eq!(padded(&(0..17).collect::<Vec<_>>()).len(), 64);
+    }
+
+    #[test]
+    fn placeholder_lists() {
+        assert_eq!(placeholders(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(list(3, 2), "$3, $4");
+    }
+}

@@ -1,0 +1,72 @@
+//! A stand-in for an integrator's webhook endpoint: records every request,
+//! and can be told to fail the first N with a 500 to exercise retries.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+
+#[derive(Debug, Clone)]
+pub struct ReceivedWebhook {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The status the receiver answered with.
+    pub answered: u16,
+}
+
+#[derive(Clone, Default)]
+struct Inner {
+    received: Arc<Mutex<Vec<ReceivedWebhook>>>,
+    fail_first: Arc<AtomicUsize>,
+}
+
+pub struct WebhookReceiver {
+    pub addr: SocketAddr,
+    inner: Inner,
+}
+
+impl WebhookReceiver {
+    /// Starts a receiver that fails its first `fail_first` requests.
+    pub async fn start(fail_first: usize) -> WebhookReceiver {
+        let inner = Inner { received: Default::default(), fail_first: Arc::new(AtomicUsize::new(fail_first)) };
+        let app = Router::new().route("/hook", post(receive)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the receiver");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        WebhookReceiver { addr, inner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<ReceivedWebhook> {
+        self.inner.received.lock().expect("lock").clone()
+    }
+
+    /// Waits until `predicate` holds for the received requests (at most `secs`).
+    pub async fn wait_for(&self, secs: u64, predicate: impl Fn(&[ReceivedWebhook]) -> bool) -> Vec<ReceivedWebhook> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let got = self.received();
+            if predicate(&got) || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn receive(State(inner): State<Inner>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let fail = inner.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    let status = if fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+    inner.received.lock().expect("lock").push(ReceivedWebhook { headers, body, answered: status.as_u16() });
+    status
+}

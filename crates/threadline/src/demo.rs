@@ -1,0 +1,285 @@
+//! Demo data: "Bottega Aurora", a shop selling in Italy and the UK, with a
+//! few hundred customers who write on email, WhatsApp, SMS, web chat and
+//! Telegram — often more than one — and whose calls, orders and visits sit
+//! in the same timeline. Deterministic (fixed seed), so two runs look alike.
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use threadline_domain::channel::Channel;
+use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
+use threadline_domain::interaction::InteractionKind;
+use threadline_domain::message::MessageKind;
+use threadline_domain::role::Role;
+use threadline_server::auth::{hash_password, hash_token, new_token};
+use threadline_server::secrets::SecretBox;
+use threadline_store::{InboundMessage, Inbox, NewInteraction, OutboundMessage, Store};
+
+const IT_FIRST: &[&str] = &[
+    "Giulia",
+    "Marco",
+    "Francesca",
+    "Luca",
+    "Chiara",
+    "Alessandro",
+    "Sara",
+    "Matteo",
+    "Elena",
+    "Davide",
+    "Martina",
+    "Niccolò",
+    "Federica",
+    "Lorenzo",
+    "Valentina",
+    "Giorgio",
+];
+const IT_LAST: &[&str] = &[
+    "Rossi", "Bianchi", "Esposito", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "De Luca", "Costa",
+    "Giordano", "Mancini", "Lombardi",
+];
+const EN_FIRST: &[&str] = &["Oliver", "Amelia", "Harry", "Isla", "George", "Ava", "Noah", "Emily", "Jack", "Sophie", "Charlie", "Grace"];
+const EN_LAST: &[&str] = &["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Evans", "Thomas"];
+
+const IT_MOBILE_PREFIXES: &[&str] = &["320", "328", "329", "333", "335", "338", "339", "340", "347", "348", "349", "366", "380", "392"];
+const IT_OPENERS: &[&str] = &[
+    "Buongiorno, il mio ordine #{order} non è ancora arrivato. Potete verificare?",
+    "Salve, vorrei restituire le scarpe dell'ordine #{order}, la taglia è sbagliata.",
+    "Ciao! Il pagamento con carta è stato rifiutato ma l'importo risulta addebitato.",
+    "Avete ancora disponibile la giacca blu in taglia M?",
+    "Ho ricevuto un articolo danneggiato, allego la foto. Come procedo?",
+    "Posso cambiare l'indirizzo di consegna dell'ordine #{order}?",
+];
+const IT_FOLLOWUPS: &[&str] = &[
+    "Vi scrivo anche qui perché non ho ricevuto risposta alla mail.",
+    "Grazie, aspetto vostre notizie.",
+    "Il corriere dice che il pacco è in giacenza, cosa devo fare?",
+    "Perfetto, grazie mille per l'aiuto!",
+];
+const EN_OPENERS: &[&str] = &[
+    "Hi, my order #{order} still hasn't arrived. Could you check?",
+    "Hello, I'd like to return the boots from order #{order}, wrong size.",
+    "My card payment was declined but the money left my account.",
+    "Is the blue jacket still available in size M?",
+    "The item arrived damaged, photo attached. What should I do?",
+];
+const EN_FOLLOWUPS: &[&str] = &[
+    "Writing here as well since I got no reply to my email.",
+    "Thanks, I'll wait to hear from you.",
+    "The courier says the parcel is held at the depot, what now?",
+    "Brilliant, thanks a lot for your help!",
+];
+const IT_REPLIES: &[&str] = &[
+    "Buongiorno, abbiamo verificato: il pacco è in consegna e arriverà entro domani.",
+    "Nessun problema, le abbiamo inviato l'etichetta per il reso via email.",
+    "Ci scusiamo per il disagio: il rimborso è stato avviato oggi.",
+];
+const EN_REPLIES: &[&str] = &[
+    "Hi, we checked: the parcel is out for delivery and will arrive tomorrow.",
+    "No problem, we've emailed you the return label.",
+    "Sorry for the trouble: the refund was started today.",
+];
+
+/// Creates the demo account, its users and inboxes, and `contacts` customers.
+pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyhow::Result<()> {
+    let mut rng = StdRng::seed_from_u64(2026);
+    let account = store.create_account("Bottega Aurora", "IT").await?;
+    let password = "threadline-demo";
+    let admin = store.create_user(account.id, "admin@demo.threadline.local", "Anna Admin", Role::Admin, Some(hash(password)?)).await?;
+    let agents = [
+        store.create_user(account.id, "paolo@demo.threadline.local", "Paolo Ferri", Role::Agent, Some(hash(password)?)).await?,
+        store.create_user(account.id, "emma@demo.threadline.local", "Emma Clarke", Role::Agent, Some(hash(password)?)).await?,
+        store.create_user(account.id, "sofia@demo.threadline.local", "Sofia Moretti", Role::Supervisor, Some(hash(password)?)).await?,
+    ];
+    let token = new_token("tl_");
+    store.create_api_token(&admin, "demo token", &hash_token(&token), &token[..10]).await?;
+    let billing = store.create_team(account.id, "Billing", Some("Payments and refunds".into())).await?;
+    store.create_team(account.id, "Logistics", Some("Shipping and returns".into())).await?;
+
+    let settings = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
+    let email = store
+        .create_inbox(
+            account.id,
+            Channel::Email,
+            "support@bottega-aurora.example",
+            settings(&[("address", "support@bottega-aurora.example")]),
+            None,
+        )
+        .await?;
+    let whatsapp = store
+        .create_inbox(account.id, Channel::Whatsapp, "WhatsApp Italia", settings(&[("phone_number", "+39 02 1234 5678")]), None)
+        .await?;
+    let sms = store.create_inbox(account.id, Channel::Sms, "SMS UK", settings(&[("phone_number", "+44 20 7946 0000")]), None).await?;
+    let web =
+        store.create_inbox(account.id, Channel::WebChat, "Web chat", settings(&[("site", "https://bottega-aurora.example")]), None).await?;
+    let telegram =
+        store.create_inbox(account.id, Channel::Telegram, "Telegram bot", settings(&[("bot", "@BottegaAuroraBot")]), None).await?;
+    let region = Region::default();
+
+    for n in 0..contacts {
+        let italian = rng.gen_bool(0.7);
+        let (first, last) = if italian {
+            (*IT_FIRST.choose(&mut rng).unwrap_or(&"Giulia"), *IT_LAST.choose(&mut rng).unwrap_or(&"Rossi"))
+        } else {
+            (*EN_FIRST.choose(&mut rng).unwrap_or(&"Oliver"), *EN_LAST.choose(&mut rng).unwrap_or(&"Smith"))
+        };
+        let name = format!("{first} {last}");
+        let mail = format!("{}.{}{}@example.{}", ascii(first), ascii(last), n, if italian { "it" } else { "co.uk" });
+        let phone = if italian {
+            format!("+39 {} {:03} {:04}", IT_MOBILE_PREFIXES.choose(&mut rng).unwrap_or(&"333"), rng.gen_range(0..1000), n)
+        } else {
+            format!("+44 7911 1{:05}", n)
+        };
+        let email_id = NormalizedIdentity::parse(IdentityKind::Email, &mail, region)?;
+        let phone_id = NormalizedIdentity::parse(IdentityKind::Phone, &phone, region)?;
+        let wa_id = NormalizedIdentity::parse(IdentityKind::Whatsapp, &phone, region)?;
+        let order = 1000 + n;
+        let (openers, followups, replies) =
+            if italian { (IT_OPENERS, IT_FOLLOWUPS, IT_REPLIES) } else { (EN_OPENERS, EN_FOLLOWUPS, EN_REPLIES) };
+        let first_channel: &Inbox = if italian {
+            [&email, &whatsapp, &web].choose(&mut rng).copied().unwrap_or(&email)
+        } else {
+            [&email, &sms, &web].choose(&mut rng).copied().unwrap_or(&email)
+        };
+        let second_channel: &Inbox = if italian {
+            [&whatsapp, &telegram, &email].choose(&mut rng).copied().unwrap_or(&whatsapp)
+        } else {
+            [&sms, &email].choose(&mut rng).copied().unwrap_or(&sms)
+        };
+        let identity_for = |inbox: &Inbox| -> Vec<NormalizedIdentity> {
+            match inbox.channel {
+                Channel::Email => vec![email_id.clone(), phone_id.clone()],
+                Channel::Whatsapp => vec![wa_id.clone(), phone_id.clone(), email_id.clone()],
+                Channel::Sms => vec![phone_id.clone(), email_id.clone()],
+                Channel::Telegram => {
+                    vec![NormalizedIdentity { kind: IdentityKind::Telegram, value: format!("{}", 500_000 + n) }, email_id.clone()]
+                }
+                _ => vec![NormalizedIdentity { kind: IdentityKind::WebVisitor, value: format!("visitor-{n}") }, email_id.clone()],
+            }
+        };
+        let text = openers.choose(&mut rng).unwrap_or(&openers[0]).replace("{order}", &order.to_string());
+        let inbound = InboundMessage {
+            inbox_id: first_channel.id,
+            channel: first_channel.channel,
+            sender_name: Some(name.clone()),
+            identities: identity_for(first_channel),
+            text,
+            html: None,
+            provider_message_id: Some(format!("demo-{n}-1")),
+            attachments: Vec::new(),
+        };
+        let (outcome, _, _) = store.ingest_inbound(&account, &inbound, None).await?;
+        let contact_id = outcome.contact_id;
+        let conversation_id = outcome.conversation.id;
+        if rng.gen_bool(0.6) {
+            // The same customer comes back on another channel: same conversation.
+            let inbound = InboundMessage {
+                inbox_id: second_channel.id,
+                channel: second_channel.channel,
+                sender_name: Some(name.clone()),
+                identities: identity_for(second_channel),
+                text: followups.choose(&mut rng).unwrap_or(&followups[0]).to_string(),
+                html: None,
+                provider_message_id: Some(format!("demo-{n}-2")),
+                attachments: Vec::new(),
+            };
+            store.ingest_inbound(&account, &inbound, None).await?;
+        }
+        let agent = agents.choose(&mut rng).unwrap_or(&agents[0]);
+        if rng.gen_bool(0.7) {
+            let reply_on = if rng.gen_bool(0.3) { &email } else { second_channel };
+            let reply = OutboundMessage {
+                kind: MessageKind::Message,
+                channel: reply_on.channel,
+                inbox_id: Some(reply_on.id),
+                sender: agent.id,
+                text: replies.choose(&mut rng).unwrap_or(&replies[0]).to_string(),
+                html: None,
+                attachments: Vec::new(),
+            };
+            store.create_outbound_message(account.id, conversation_id, &reply).await?;
+        }
+        if rng.gen_bool(0.2) {
+            let note = OutboundMessage {
+                kind: MessageKind::Note,
+                channel: Channel::Api,
+                inbox_id: None,
+                sender: agent.id,
+                text: if italian { "Cliente abituale, offrire spedizione gratuita." } else { "Loyal customer, offer free shipping." }
+                    .into(),
+                html: None,
+                attachments: Vec::new(),
+            };
+            store.create_outbound_message(account.id, conversation_id, &note).await?;
+        }
+        let changes = threadline_store::ConversationChanges {
+            assignee_id: rng.gen_bool(0.6).then_some(Some(agent.id)),
+            team_id: rng.gen_bool(0.2).then_some(Some(billing.id)),
+            status: rng.gen_bool(0.3).then_some(threadline_domain::conversation::ConversationStatus::Resolved),
+            labels: rng.gen_bool(0.3).then(|| vec![if italian { "italia" } else { "uk" }.to_string()]),
+            ..Default::default()
+        };
+        store.update_conversation(account.id, conversation_id, changes, "demo").await?;
+        let order_total = rng.gen_range(19..400) as f64 + 0.9;
+        store
+            .record_interaction(
+                account.id,
+                contact_id,
+                NewInteraction {
+                    kind: InteractionKind::Order,
+                    conversation_id: None,
+                    summary: Some(format!("Order #{order}, €{order_total:.2}")),
+                    data: serde_json::json!({ "order": order, "total_eur": order_total }),
+                    occurred_at: Some(threadline_store::now() - time::Duration::days(rng.gen_range(1..30))),
+                },
+            )
+            .await?;
+        if rng.gen_bool(0.3) {
+            store
+                .record_interaction(
+                    account.id,
+                    contact_id,
+                    NewInteraction {
+                        kind: InteractionKind::Call,
+                        conversation_id: Some(conversation_id),
+                        summary: Some(if italian { "Chiamata in entrata, 4 min" } else { "Inbound call, 4 min" }.into()),
+                        data: serde_json::json!({ "direction": "inbound", "duration_secs": rng.gen_range(60..600) }),
+                        occurred_at: None,
+                    },
+                )
+                .await?;
+        }
+        if rng.gen_bool(0.25) {
+            store
+                .record_interaction(
+                    account.id,
+                    contact_id,
+                    NewInteraction {
+                        kind: InteractionKind::PageView,
+                        conversation_id: None,
+                        summary: Some("/pricing".into()),
+                        data: serde_json::json!({ "url": "https://bottega-aurora.example/pricing" }),
+                        occurred_at: None,
+                    },
+                )
+                .await?;
+        }
+    }
+    println!("demo data: account \"{}\" with {contacts} contacts", account.name);
+    println!("  sign in as admin@demo.threadline.local (or paolo@, emma@, sofia@) with password: {password}");
+    println!("  API token (shown once): {token}");
+    Ok(())
+}
+
+fn hash(password: &str) -> anyhow::Result<String> {
+    hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn ascii(name: &str) -> String {
+    name.chars()
+        .filter_map(|c| match c {
+            'ò' => Some('o'),
+            c if c.is_ascii_alphabetic() => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,229 @@
+//! `threadline`: one binary for the whole product.
+//!
+//! ```text
+//! threadline serve            run the server (SQLite in ./data unless DATABASE_URL is set)
+//! threadline serve --demo     the same, with demo data seeded on first start
+//! threadline migrate          apply database migrations
+//! threadline demo             seed demo data
+//! threadline user create      add a user (the first one creates the account)
+//! threadline config           print the effective configuration, secrets masked
+//! threadline openapi          print the OpenAPI document
+//! ```
+
+mod demo;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
+use threadline_domain::role::Role;
+use threadline_server::Settings;
+use threadline_server::config::AttachmentStore;
+use threadline_server::secrets::SecretBox;
+use threadline_store::{AttachmentStorage, ConnectOptions, Store};
+
+#[derive(Parser)]
+#[command(name = "threadline", version, about = "One customer, one conversation, every channel.")]
+struct Cli {
+    /// TOML configuration file (also THREADLINE_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data folder for SQLite, attachments and the secret key (also THREADLINE_DATA).
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// postgres://… to use PostgreSQL instead of SQLite (also DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server until Ctrl-C or SIGTERM.
+    Serve {
+        /// Listen address, e.g. 127.0.0.1:8080 (also THREADLINE_BIND).
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+        /// Seed demo data first if the database has no account yet.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Seed realistic demo data: a shop with a few hundred contacts whose
+    /// conversations cross channels.
+    Demo {
+        /// How many contacts to create.
+        #[arg(long, default_value_t = 300)]
+        contacts: usize,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print the effective configuration (secrets masked).
+    Config,
+    /// Print the OpenAPI 3.1 document of the REST API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. With no account yet, creates the account too.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "admin", value_parser = ["agent", "supervisor", "admin"])]
+        role: String,
+        /// Password; read from THREADLINE_PASSWORD if not given, generated if neither.
+        #[arg(long, env = "THREADLINE_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Name of the account to create if none exists yet.
+        #[arg(long, default_value = "My company")]
+        account_name: String,
+        /// Default phone region of a new account.
+        #[arg(long, default_value = "IT")]
+        region: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let (mut settings, warnings) = Settings::load(cli.config.as_deref(), &env)?;
+    if let Some(data) = cli.data {
+        settings.data = data;
+    }
+    if let Some(url) = cli.database_url {
+        settings.database_url = threadline_server::config::Secret(url);
+    }
+    if let Command::Serve { bind: Some(bind), .. } = &cli.command {
+        settings.bind = *bind;
+    }
+    init_logging(&settings.log);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(cli.command, settings))
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.effective_database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data).with_context(|| format!("while creating data folder {}", settings.data.display()))?;
+    }
+    let options = ConnectOptions { max_connections: settings.database_max_connections, sqlite_sync: settings.sqlite_sync };
+    let store = Store::connect(&url, &options).await.context("while connecting to the database")?;
+    store.migrate().await.context("while migrating the database")?;
+    let attachments = match settings.attachment_store {
+        AttachmentStore::Database => AttachmentStorage::Database,
+        AttachmentStore::Disk => AttachmentStorage::Disk(settings.data.join("attachments")),
+    };
+    Ok(store.with_attachment_storage(attachments))
+}
+
+fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
+    if settings.secret_key.0.is_empty() {
+        Ok(SecretBox::from_key_file(&settings.data.join("secret.key"))?)
+    } else {
+        Ok(SecretBox::from_base64(&settings.secret_key.0)?)
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { demo, .. } => {
+            let store = open_store(&settings).await?;
+            let secrets = secret_box(&settings)?;
+            if demo && store.first_account().await?.is_none() {
+                demo::seed(&store, &secrets, 300).await?;
+            }
+            let running = threadline_server::start(settings, store, secrets).await?;
+            println!("Threadline is listening on http://{}", running.addr);
+            let stop = running.shutdown_handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                let _ = stop.send(true);
+            });
+            running.wait().await;
+            Ok(())
+        }
+        Command::Migrate => {
+            open_store(&settings).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Demo { contacts } => {
+            let store = open_store(&settings).await?;
+            let secrets = secret_box(&settings)?;
+            demo::seed(&store, &secrets, contacts).await
+        }
+        Command::User { command: UserCommand::Create { email, name, role, password, account_name, region } } => {
+            let store = open_store(&settings).await?;
+            let email = NormalizedIdentity::parse(IdentityKind::Email, &email, Region::default())
+                .map_err(|e| anyhow::anyhow!("--email {e}"))?
+                .value;
+            let Some(region) = Region::parse(&region) else { bail!("--region must be a two-letter region such as IT") };
+            let role = Role::parse(&role).expect("clap checked the role");
+            let (password, generated) = match password {
+                Some(p) => (p, false),
+                None => (threadline_server::auth::new_token(""), true),
+            };
+            match threadline_server::auth::check_password_strength(&password) {
+                Ok(()) => {}
+                Err(threadline_server::error::ApiError::Invalid(v)) => bail!("{v}"),
+                Err(other) => bail!("{other}"),
+            }
+            let account = match store.first_account().await? {
+                Some(a) => a,
+                None => store.create_account(&account_name, &region.code()).await?,
+            };
+            let hash = threadline_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = store.create_user(account.id, &email, name.trim(), role, Some(hash)).await?;
+            let token = threadline_server::auth::new_token("tl_");
+            store
+                .create_api_token(&user, "created by threadline user create", &threadline_server::auth::hash_token(&token), &token[..10])
+                .await?;
+            println!("created {} {} in account {} ({})", user.role, user.email, account.name, account.id);
+            if generated {
+                println!("password: {password}");
+            }
+            println!("API token (shown once): {token}");
+            Ok(())
+        }
+        Command::Config => {
+            print!("{}", settings.to_masked_toml());
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", threadline_server::api::openapi_document().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,110 @@
+use std::process::Command;
+
+fn threadline(data: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_threadline"));
+    command.arg("--data").arg(data).env_remove("DATABASE_URL").env_remove("THREADLINE_CONFIG").env("THREADLINE_LOG", "warn");
+    command
+}
+
+fn temp() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("threadline-cli-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(command: &mut Command) -> (bool, String, String) {
+    let out = command.output().expect("running threadline");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn help_lists_every_command() {
+    let (ok, out, _) = run(threadline(&temp()).arg("--help"));
+    assert!(ok);
+    for command in ["serve", "migrate", "demo", "user", "config", "openapi"] {
+        assert!(out.contains(command), "--help does not mention {command}:\n{out}");
+    }
+    let (ok, out, _) = run(threadline(&temp()).args(["user", "create", "--help"]));
+    assert!(ok);
+    assert!(out.contains("--email") && out.contains("--role"));
+}
+
+#[test]
+fn first_user_creates_the_account_and_logins_are_unique() {
+    let data = temp();
+    let (ok, out, err) = run(threadline(&data).args([
+        "user",
+        "create",
+        "--email",
+        "Boss@Example.com",
+        "--name",
+        "Boss",
+        "--password",
+        "a long enough password",
+    ]));
+    assert!(ok, "{err}");
+    assert!(out.contains("created admin boss@example.com in account My company"), "{out}");
+    assert!(out.contains("API token (shown once): tl_"), "{out}");
+    assert!(data.join("threadline.db").exists(), "SQLite lives in the data folder");
+
+    let (ok, out, _) = run(threadline(&data)
+        .args(["user", "create", "--email", "agent@example.com", "--name", "Agent", "--role", "agent"])
+        .env_remove("THREADLINE_PASSWORD"));
+    assert!(ok);
+    assert!(out.contains("password: "), "a generated password is shown: {out}");
+
+    let (ok, _, err) = run(threadline(&data).args([
+        "user",
+        "create",
+        "--email",
+        "boss@example.com",
+        "--name",
+        "Again",
+        "--password",
+        "a long enough password",
+    ]));
+    assert!(!ok);
+    assert!(err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(threadline(&data).args(["user", "create", "--email", "x@example.com", "--name", "X", "--password", "short"]));
+    assert!(!ok);
+    assert!(err.contains("at least 10"), "{err}");
+    let (ok, _, err) =
+        run(threadline(&data).args(["user", "create", "--email", "not-an-email", "--name", "X", "--password", "a long enough password"]));
+    assert!(!ok);
+    assert!(err.contains("email"), "{err}");
+}
+
+#[test]
+fn config_is_layered_and_masked() {
+    let data = temp();
+    let file = data.join("threadline.toml");
+    std::fs::write(&file, "bind = \"127.0.0.1:9999\"\nwebhook_max_attempts = 4\n").unwrap();
+    let (ok, out, err) = run(threadline(&data)
+        .args(["--config", file.to_str().unwrap(), "config"])
+        .env("THREADLINE_ADMIN_TOKEN", "super-secret-operator")
+        .env("THREADLINE_WEBHOOK_MAX_ATTEMPTS", "6")
+        .env("THREADLINE_TYPO", "1"));
+    assert!(ok, "{err}");
+    assert!(out.contains("bind = \"127.0.0.1:9999\""), "{out}");
+    assert!(out.contains("webhook_max_attempts = 6"), "environment wins over the file: {out}");
+    assert!(!out.contains("super-secret-operator"), "secrets are masked: {out}");
+    assert!(err.contains("THREADLINE_TYPO"), "unknown variables are reported: {err}");
+    let (ok, _, err) = run(threadline(&data).arg("config").env("THREADLINE_BIND", "not an address"));
+    assert!(!ok);
+    assert!(err.contains("THREADLINE_BIND"));
+}
+
+#[test]
+fn migrate_demo_and_openapi() {
+    let data = temp();
+    let (ok, out, err) = run(threadline(&data).arg("migrate"));
+    assert!(ok, "{err}");
+    assert!(out.contains("up to date"));
+    let (ok, out, err) = run(threadline(&data).args(["demo", "--contacts", "25"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("25 contacts") && out.contains("threadline-demo"), "{out}");
+    let (ok, out, _) = run(threadline(&data).arg("openapi"));
+    assert!(ok);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("openapi prints JSON");
+    assert_eq!(doc["openapi"], "3.1.0");
+}

@@ -1,0 +1,131 @@
+//! Acknowledged means committed: kill -9 the server while 16 clients post
+//! messages, restart it, and every message that got a 2xx is there.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use threadline_testkit::{Backend, fresh_database};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn start(data: &std::path::Path, database_url: &str, operator: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_threadline"))
+        .args(["--data", data.to_str().unwrap(), "serve", "--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", database_url)
+        .env("THREADLINE_ADMIN_TOKEN", operator)
+        .env("THREADLINE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting threadline serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://"), "unexpected first line: {line}");
+    Server { child, base }
+}
+
+async fn kill_minus_nine_loses_nothing_acknowledged(backend: Backend) {
+    let data = std::env::temp_dir().join(format!("threadline-durability-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&data).unwrap();
+    let database_url = match backend {
+        Backend::Sqlite => String::new(),
+        Backend::Postgres => fresh_database(backend, &data).await,
+    };
+    let operator = "operator-durability";
+    let mut server = start(&data, &database_url, operator);
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/api/v1/accounts", server.base))
+        .bearer_auth(operator)
+        .json(&json!({ "name": "Durable", "admin": { "email": "d@example.com", "name": "D", "password": "correct horse battery" } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let inbox: Value = client
+        .post(format!("{}/api/v1/inboxes", server.base))
+        .bearer_auth(&token)
+        .json(&json!({ "channel": "sms", "name": "load" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{}/api/v1/inboxes/{}/messages", server.base, inbox["id"].as_str().unwrap());
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut clients = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (client, url, token, acknowledged) = (client.clone(), url.clone(), token.clone(), acknowledged.clone());
+        clients.spawn(async move {
+            for n in 0.. {
+                let id = format!("SM-{worker}-{n}");
+                let body = json!({ "sender": { "identities": [{ "kind": "phone", "value": format!("+39 347 {:03} {:04}", worker, n % 10000) }] }, "text": "durable?", "provider_message_id": id });
+                match client.post(&url).bearer_auth(&token).json(&body).send().await {
+                    Ok(r) if r.status().is_success() => acknowledged.lock().unwrap().push(id),
+                    _ => return, // the server is gone
+                }
+            }
+        });
+    }
+    // Let the load run, then kill the server without warning.
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if acknowledged.lock().unwrap().len() >= 400 {
+            break;
+        }
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    while clients.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 400);
+
+    let mut server = start(&data, &database_url, operator);
+    let url = url.replacen(&url[..url.find("/api").unwrap()], &server.base, 1);
+    let mut missing = Vec::new();
+    for id in &acknowledged {
+        let (worker, n) = {
+            let mut parts = id.trim_start_matches("SM-").split('-');
+            (parts.next().unwrap().parse::<u32>().unwrap(), parts.next().unwrap().parse::<u32>().unwrap())
+        };
+        let body = json!({ "sender": { "identities": [{ "kind": "phone", "value": format!("+39 347 {:03} {:04}", worker, n % 10000) }] }, "text": "durable?", "provider_message_id": id });
+        let response = client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+        // 200 + duplicate: it was stored before the kill.
+        let status = response.status().as_u16();
+        let outcome: Value = response.json().await.unwrap();
+        if status != 200 || outcome["duplicate"] != true {
+            missing.push(id.clone());
+        }
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged messages lost: {:?}",
+        missing.len(),
+        acknowledged.len(),
+        &missing[..missing.len().min(10)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_minus_nine_on_sqlite() {
+    kill_minus_nine_loses_nothing_acknowledged(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_minus_nine_on_postgres() {
+    kill_minus_nine_loses_nothing_acknowledged(Backend::Postgres).await;
+}

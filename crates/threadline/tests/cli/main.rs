@@ -1,0 +1,5 @@
+//! Tests of the `threadline` binary as a user runs it: its commands, and
+//! durability when the process is killed under load.
+
+mod commands;
+mod durability;
