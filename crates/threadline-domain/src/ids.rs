@@ -59,4 +59,5 @@ id_type! {
     EventId;
     WebhookId;
     AuditEntryId;
+    TemplateId;
 }

@@ -38,6 +38,8 @@ pub struct Shared {
     pub token_cache: TtlCache<String, User>,
     /// Inbox id → the inbox and its account, for the ingest path.
     pub inbox_cache: TtlCache<(AccountId, InboxId), (Inbox, Account)>,
+    /// The client and endpoints for providers' APIs.
+    pub providers: crate::channels::Providers,
 }
 
 impl Deref for AppState {
@@ -73,18 +75,19 @@ impl AppState {
     pub fn new(store: Store, settings: Settings, secrets: SecretBox) -> Self {
         AppState(Arc::new(Shared {
             store,
-            settings,
             secrets,
             bus: EventBus::new(4096),
             token_cache: TtlCache::new(CACHE_TTL, 10_000),
             inbox_cache: TtlCache::new(CACHE_TTL, 10_000),
+            providers: crate::channels::Providers::new(&settings),
+            settings,
         }))
     }
 }
 
 /// The HTTP application: the API router with its limits and safety nets.
 pub fn router(state: AppState) -> Router {
-    let api = crate::api::router();
+    let api = crate::api::router().merge(crate::channels::hooks::router());
     let max_body = state.settings.max_body_bytes;
     api.route("/", axum::routing::get(front_page))
         .route("/healthz", axum::routing::get(health))
@@ -149,9 +152,13 @@ impl Running {
 }
 
 /// Binds `settings.bind` (port 0 picks a free port) and serves until shutdown.
-pub async fn start(settings: Settings, store: Store, secrets: SecretBox) -> anyhow::Result<Running> {
+pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("while binding {}", settings.bind))?;
     let addr = listener.local_addr()?;
+    if settings.public_url.is_empty() {
+        // Port 0 binds a free port: the public URL names the real one.
+        settings.public_url = format!("http://{addr}");
+    }
     let state = AppState::new(store, settings, secrets);
     let (shutdown, mut stop) = watch::channel(false);
 
@@ -168,9 +175,14 @@ pub async fn start(settings: Settings, store: Store, secrets: SecretBox) -> anyh
         }
     });
     let dispatcher = WebhookDispatcher::new(state.clone());
-    let worker = tokio::spawn(async move {
-        dispatcher.run(&mut stop).await;
+    let mut webhook_stop = stop.clone();
+    let webhooks = tokio::spawn(async move {
+        dispatcher.run(&mut webhook_stop).await;
+    });
+    let outbox = crate::channels::outbox::OutboxDispatcher::new(state.clone());
+    let sender = tokio::spawn(async move {
+        outbox.run(&mut stop).await;
     });
     tracing::info!(%addr, "threadline listening");
-    Ok(Running { addr, state, shutdown, tasks: vec![server, worker] })
+    Ok(Running { addr, state, shutdown, tasks: vec![server, webhooks, sender] })
 }

@@ -64,6 +64,24 @@ pub struct Settings {
     pub webhook_retry_base_secs: u64,
     /// Web sessions last this many hours.
     pub session_hours: u64,
+    /// The address customers and providers reach this server at, e.g.
+    /// `https://support.example.com`. Providers' webhooks are configured
+    /// under it (Twilio signs the exact URL), and outbound media links point
+    /// at it. Default: `http://` + `bind`.
+    pub public_url: String,
+    /// Base URL of Twilio's REST API.
+    pub twilio_api_url: String,
+    /// Base URL of Meta's Graph API, with its version (WhatsApp, Messenger,
+    /// Instagram).
+    pub meta_graph_url: String,
+    /// Base URL of Telegram's Bot API.
+    pub telegram_api_url: String,
+    /// Attempts to send an outbound message before it is marked failed.
+    pub send_max_attempts: u32,
+    /// First delay before re-sending, in seconds; doubles per attempt (with jitter).
+    pub send_retry_base_secs: u64,
+    /// Seconds a provider has to answer a send or a media download.
+    pub send_timeout_secs: u64,
     /// Logging filter, e.g. `info` or `threadline=debug,sqlx=warn`.
     pub log: String,
 }
@@ -85,6 +103,13 @@ impl Default for Settings {
             webhook_timeout_secs: 10,
             webhook_retry_base_secs: 10,
             session_hours: 12,
+            public_url: String::new(),
+            twilio_api_url: "https://api.twilio.com".into(),
+            meta_graph_url: "https://graph.facebook.com/v21.0".into(),
+            telegram_api_url: "https://api.telegram.org".into(),
+            send_max_attempts: 6,
+            send_retry_base_secs: 5,
+            send_timeout_secs: 15,
             log: "info".into(),
         }
     }
@@ -106,6 +131,13 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_WEBHOOK_TIMEOUT_SECS",
     "THREADLINE_WEBHOOK_RETRY_BASE_SECS",
     "THREADLINE_SESSION_HOURS",
+    "THREADLINE_PUBLIC_URL",
+    "THREADLINE_TWILIO_API_URL",
+    "THREADLINE_META_GRAPH_URL",
+    "THREADLINE_TELEGRAM_API_URL",
+    "THREADLINE_SEND_MAX_ATTEMPTS",
+    "THREADLINE_SEND_RETRY_BASE_SECS",
+    "THREADLINE_SEND_TIMEOUT_SECS",
     "THREADLINE_LOG",
     // Read by the test suite, not by the server.
     "THREADLINE_TEST_DATABASE_URL",
@@ -174,11 +206,23 @@ impl Settings {
                 "WEBHOOK_TIMEOUT_SECS" => settings.webhook_timeout_secs = number(value)?.max(1),
                 "WEBHOOK_RETRY_BASE_SECS" => settings.webhook_retry_base_secs = number(value)?,
                 "SESSION_HOURS" => settings.session_hours = number(value)?.max(1),
+                "PUBLIC_URL" => settings.public_url = value.trim_end_matches('/').to_owned(),
+                "TWILIO_API_URL" => settings.twilio_api_url = value.clone(),
+                "META_GRAPH_URL" => settings.meta_graph_url = value.clone(),
+                "TELEGRAM_API_URL" => settings.telegram_api_url = value.clone(),
+                "SEND_MAX_ATTEMPTS" => settings.send_max_attempts = number(value)?.clamp(1, 100) as u32,
+                "SEND_RETRY_BASE_SECS" => settings.send_retry_base_secs = number(value)?,
+                "SEND_TIMEOUT_SECS" => settings.send_timeout_secs = number(value)?.max(1),
                 "LOG" => settings.log = value.clone(),
                 _ => {}
             }
         }
         Ok((settings, warnings))
+    }
+
+    /// The public base URL in effect, without a trailing slash.
+    pub fn effective_public_url(&self) -> String {
+        if self.public_url.is_empty() { format!("http://{}", self.bind) } else { self.public_url.trim_end_matches('/').to_owned() }
     }
 
     /// The database URL in effect: the configured one, or SQLite in `data`.

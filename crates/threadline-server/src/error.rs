@@ -30,6 +30,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("invalid input")]
     Invalid(ValidationErrors),
+    /// A well-formed request the rules refuse (e.g. a free-form WhatsApp
+    /// reply after the 24-hour window), with its own stable code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -67,6 +71,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            ApiError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

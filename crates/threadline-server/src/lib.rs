@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod cache;
+pub mod channels;
 pub mod config;
 pub mod error;
 pub mod secrets;

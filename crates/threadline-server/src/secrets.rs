@@ -12,6 +12,9 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
+    /// Signs short-lived links (media for providers to fetch); derived from
+    /// the installation key so it needs no configuration of its own.
+    link_key: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +33,14 @@ impl SecretBox {
         if bytes.len() != 32 {
             return Err(SecretError::BadKey);
         }
-        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)) })
+        let link_key = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(b"threadline link signing key\0");
+            h.update(&bytes);
+            h.finalize().into()
+        };
+        Ok(Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)), link_key })
     }
 
     /// Reads the key from `path`, creating it (mode 0600) on first start.
@@ -58,6 +68,23 @@ impl SecretBox {
         let mut out = nonce.to_vec();
         out.extend(ciphertext);
         STANDARD.encode(out)
+    }
+
+    /// A MAC of `data` for signed links (hex).
+    pub fn sign_link(&self, data: &str) -> String {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.link_key).expect("HMAC takes any key length");
+        mac.update(data.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`Self::sign_link`] of `data`, in constant time.
+    pub fn verify_link(&self, data: &str, signature: &str) -> bool {
+        use hmac::Mac;
+        let Ok(given) = hex::decode(signature) else { return false };
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.link_key).expect("HMAC takes any key length");
+        mac.update(data.as_bytes());
+        mac.verify_slice(&given).is_ok()
     }
 
     pub fn open(&self, sealed: &str) -> Result<String, SecretError> {

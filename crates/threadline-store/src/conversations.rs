@@ -136,6 +136,30 @@ impl Store {
 
     /// The customer's latest message in a conversation, optionally on one
     /// channel: where a reply goes by default.
+    /// When the contact last wrote on each channel, and through which inbox,
+    /// newest first: what the channels' reply windows are measured from.
+    pub async fn last_inbound_by_channel(
+        &self,
+        account_id: AccountId,
+        contact_id: ContactId,
+    ) -> Result<Vec<(threadline_domain::channel::Channel, Option<InboxId>, OffsetDateTime)>> {
+        let rows = sqlx::query(
+            "SELECT m.channel, m.inbox_id, m.created_at FROM messages m JOIN (                SELECT channel, MAX(created_at) AS at FROM messages                WHERE contact_id = $1 AND account_id = $2 AND direction = 'inbound' GROUP BY channel              ) last ON last.channel = m.channel AND last.at = m.created_at              WHERE m.contact_id = $1 AND m.account_id = $2 AND m.direction = 'inbound' ORDER BY m.created_at DESC",
+        )
+        .bind(contact_id.to_string())
+        .bind(account_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<(threadline_domain::channel::Channel, Option<InboxId>, OffsetDateTime)> = Vec::new();
+        for row in &rows {
+            let channel = rows::parse(row, "channel")?;
+            if !out.iter().any(|(c, _, _)| *c == channel) {
+                out.push((channel, rows::opt_parse(row, "inbox_id")?, rows::time(row, "created_at")?));
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn last_inbound_message(
         &self,
         account_id: AccountId,

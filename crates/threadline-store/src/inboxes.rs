@@ -88,6 +88,16 @@ impl Store {
         inbox(&row)
     }
 
+    /// The inbox a provider's webhook names, with its account: the one
+    /// lookup not scoped by a caller's account, because the caller is the
+    /// provider. The webhook's signature is checked against this inbox's
+    /// secrets before anything else happens.
+    pub async fn inbox_for_webhook(&self, id: InboxId) -> Result<(AccountId, Inbox)> {
+        let sql = format!("SELECT account_id, {INBOX_COLUMNS} FROM inboxes WHERE id = $1 AND deleted_at IS NULL");
+        let row = sqlx::query(&sql).bind(id.to_string()).fetch_optional(&self.pool).await?.ok_or(StoreError::NotFound)?;
+        Ok((rows::parse(&row, "account_id")?, inbox(&row)?))
+    }
+
     pub async fn inboxes(&self, account_id: AccountId) -> Result<Vec<Inbox>> {
         let sql = format!("SELECT {INBOX_COLUMNS} FROM inboxes WHERE account_id = $1 AND deleted_at IS NULL ORDER BY name, id");
         let rows = sqlx::query(&sql).bind(account_id.to_string()).fetch_all(&self.pool).await?;

@@ -20,8 +20,10 @@ mod inboxes;
 mod ingest_queue;
 mod interactions;
 mod messages;
+mod outbox;
 mod rows;
 mod teams;
+mod templates;
 mod users;
 mod webhooks;
 
@@ -45,7 +47,9 @@ pub use inboxes::*;
 pub use ingest_queue::{Ingested, MAX_BATCH};
 pub use interactions::*;
 pub use messages::*;
+pub use outbox::*;
 pub use teams::*;
+pub use templates::*;
 pub use users::*;
 pub use webhooks::*;
 
@@ -104,6 +108,10 @@ impl StoreError {
     }
 }
 
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The database, whichever engine it is.
@@ -120,6 +128,8 @@ pub struct Store {
     /// Signalled after a commit that queued webhook deliveries, so the
     /// dispatcher in this process sends them at once instead of at its next poll.
     deliveries_queued: Arc<tokio::sync::Notify>,
+    /// The same for outbound messages and the outbox dispatcher.
+    sends_queued: Arc<tokio::sync::Notify>,
     /// The group-commit queue for inbound messages (see `ingest_queue`).
     ingest_queue: Option<tokio::sync::mpsc::Sender<ingest_queue::IngestJob>>,
 }
@@ -181,6 +191,7 @@ impl Store {
             write_gate: Arc::new(Mutex::new(())),
             attachment_storage: AttachmentStorage::Database,
             deliveries_queued: Arc::new(tokio::sync::Notify::new()),
+            sends_queued: Arc::new(tokio::sync::Notify::new()),
             ingest_queue: None,
         };
         let writer = store.clone();

@@ -65,6 +65,9 @@ pub struct OutboundMessage {
     pub channel: Channel,
     pub inbox_id: Option<InboxId>,
     pub sender: UserId,
+    /// Set when Threadline sends the reply through a provider: the send job
+    /// is written with the message (needs `inbox_id`).
+    pub delivery: Option<crate::OutboundDelivery>,
     pub text: String,
     pub html: Option<String>,
     pub attachments: Vec<NewAttachment>,
@@ -326,8 +329,21 @@ impl Store {
                 .execute(tx.conn())
                 .await?;
         }
+        let queued = match (&outbound.delivery, outbound.inbox_id) {
+            (Some(delivery), Some(inbox_id)) if !note => {
+                crate::outbox::enqueue(&mut tx, account_id, message.id, inbox_id, delivery, at).await?;
+                true
+            }
+            (Some(_), None) if !note => {
+                return Err(threadline_domain::ValidationErrors::single("inbox_id", "a sent message needs an inbox to go through").into());
+            }
+            _ => false,
+        };
         tx.emit(message_event(account_id, &message, &conversation, at));
         let events = tx.commit().await?;
+        if queued {
+            self.sends_queued.notify_one();
+        }
         Ok((message, events))
     }
 

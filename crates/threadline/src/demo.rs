@@ -188,6 +188,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         if rng.gen_bool(0.7) {
             let reply_on = if rng.gen_bool(0.3) { &email } else { second_channel };
             let reply = OutboundMessage {
+                delivery: None,
                 kind: MessageKind::Message,
                 channel: reply_on.channel,
                 inbox_id: Some(reply_on.id),
@@ -200,6 +201,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         }
         if rng.gen_bool(0.2) {
             let note = OutboundMessage {
+                delivery: None,
                 kind: MessageKind::Note,
                 channel: Channel::Api,
                 inbox_id: None,

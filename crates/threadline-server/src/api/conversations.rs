@@ -7,13 +7,16 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use threadline_channels::adapter_for;
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Priority, normalize_labels};
-use threadline_domain::ids::{AttachmentId, ContactId, ConversationId, InboxId, MessageId, TeamId, UserId};
+use threadline_domain::ids::{AttachmentId, ContactId, ConversationId, InboxId, MessageId, TeamId, TemplateId, UserId};
 use threadline_domain::message::{DeliveryStatus, Message, MessageKind};
+use threadline_domain::reply::{Blocker, ReplyOption};
+use threadline_domain::template::render;
 use threadline_domain::timeline::TimelineCursor;
 use threadline_domain::validation::{ValidationErrors, bounded_text};
-use threadline_store::{AssigneeFilter, ConversationChanges, ConversationQuery, OutboundMessage};
+use threadline_store::{AssigneeFilter, ConversationChanges, ConversationQuery, OutboundDelivery, OutboundMessage, TemplateUse};
 use time::OffsetDateTime;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -21,6 +24,7 @@ use super::inboxes::{AttachmentUpload, parse_attachments, parse_body};
 use super::{Body, Page, PageParams, Path, Query, page_limit, present};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::channels::reply::ReplyContext;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,7 +32,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation, update_conversation))
         .routes(routes!(list_messages, create_message))
+        .routes(routes!(reply_options))
         .routes(routes!(get_message, update_delivery))
+        .routes(routes!(retry_message))
         .routes(routes!(download_attachment))
 }
 
@@ -207,14 +213,35 @@ pub struct NewMessage {
     pub html: Option<String>,
     #[serde(default)]
     pub attachments: Vec<AttachmentUpload>,
+    /// Send an approved template instead of free text (the way to reach a
+    /// customer on WhatsApp after the 24-hour window). `text` is then
+    /// filled from the template.
+    pub template: Option<TemplateChoice>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateChoice {
+    pub template_id: TemplateId,
+    /// The values of `{{1}}`, `{{2}}`…, in order.
+    #[serde(default)]
+    pub variables: Vec<String>,
 }
 
 fn default_kind() -> MessageKind {
     MessageKind::Message
 }
 
-/// An agent's reply or private note. Replies start `pending`; the channel
-/// delivering them reports progress.
+/// An agent's reply or private note.
+///
+/// A reply goes out on the chosen channel (default: the one the customer
+/// last wrote on) if the channel's rules allow it now — see
+/// `GET /conversations/{id}/reply-options`; otherwise it is refused with 422
+/// and a code naming the reason (`window_closed`, `no_identity`,
+/// `no_inbox`, `no_consent`). On channels Threadline sends through a
+/// provider, the reply and its send job are stored together and the reply
+/// starts `pending`; its `delivery_status` then follows the provider's
+/// reports (`sent`, `delivered`, `read`, or `failed` with the reason).
 #[utoipa::path(post, path = "/conversations/{id}/messages", tag = "conversations", params(("id" = ConversationId, Path)), request_body = NewMessage,
     responses((status = 201, body = Message), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_message(
@@ -225,20 +252,129 @@ async fn create_message(
 ) -> ApiResult<(StatusCode, Json<Message>)> {
     let account_id = caller.account_id();
     let mut errors = ValidationErrors::new();
-    let (text, html) = parse_body(&req.text, req.html.as_deref(), &mut errors);
+    let (mut text, html) = parse_body(&req.text, req.html.as_deref(), &mut errors);
     let attachments = parse_attachments(&state, &req.attachments, &mut errors);
-    if text.trim().is_empty() && html.is_none() && attachments.is_empty() {
+    if text.trim().is_empty() && html.is_none() && attachments.is_empty() && req.template.is_none() {
         errors.push("text", "a message needs text, html or an attachment");
     }
     errors.into_result(())?;
-    // Default channel and inbox: where the customer last wrote from.
-    let last_inbound = state.store.last_inbound_message(account_id, id, req.channel).await?;
-    let channel = req.channel.or(last_inbound.as_ref().map(|m| m.channel)).unwrap_or(Channel::Api);
-    let inbox_id = req.inbox_id.or(last_inbound.as_ref().filter(|m| m.channel == channel).and_then(|m| m.inbox_id));
-    let outbound = OutboundMessage { kind: req.kind, channel, inbox_id, sender: caller.user.id, text, html, attachments };
+
+    if req.kind == MessageKind::Note {
+        if req.template.is_some() {
+            return Err(ApiError::invalid("template", "a note is never sent, so it cannot be a template"));
+        }
+        let channel = req.channel.unwrap_or(Channel::Api);
+        let outbound =
+            OutboundMessage { kind: req.kind, channel, inbox_id: None, sender: caller.user.id, delivery: None, text, html, attachments };
+        let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
+        state.bus.publish(events);
+        return Ok((StatusCode::CREATED, Json(message)));
+    }
+
+    let context = ReplyContext::load(&state, account_id, id).await?;
+    let channel = req.channel.or(context.default_channel()).unwrap_or(Channel::Api);
+    let option = context.judge(channel, threadline_store::now());
+    let adapter = adapter_for(channel);
+
+    // A template: allowed whenever everything but the window is in order.
+    let mut template_use = None;
+    if let Some(choice) = &req.template {
+        let template = state.store.template(account_id, choice.template_id).await.map_err(|e| match e {
+            threadline_store::StoreError::NotFound => ApiError::invalid("template.template_id", "no such template in this account"),
+            other => other.into(),
+        })?;
+        if template.channel != channel {
+            return Err(ApiError::invalid(
+                "template.template_id",
+                format!("is a {} template, and this reply goes out on {channel}", template.channel),
+            ));
+        }
+        if choice.variables.len() as i64 != template.variables {
+            return Err(ApiError::invalid(
+                "template.variables",
+                format!("the template has {} variables and {} values were given", template.variables, choice.variables.len()),
+            ));
+        }
+        if !text.trim().is_empty() || html.is_some() || !attachments.is_empty() {
+            return Err(ApiError::invalid("text", "a template message carries the template's text only"));
+        }
+        if let (Some(blocker), false) = (option.blocker, option.template_allowed) {
+            return Err(refused(blocker, &option));
+        }
+        text = render(&template.body, &choice.variables);
+        template_use = Some(TemplateUse { name: template.name, language: template.language, parameters: choice.variables.clone() });
+    } else if let Some(blocker) = option.blocker {
+        return Err(refused(blocker, &option));
+    }
+
+    // What the channel can carry.
+    if let Some(adapter) = adapter {
+        let capabilities = adapter.capabilities();
+        let mut errors = ValidationErrors::new();
+        let chars = text.chars().count();
+        if attachments.len() > capabilities.max_attachments {
+            errors.push("attachments", format!("{channel} carries at most {} attachment(s) per message", capabilities.max_attachments));
+        }
+        if !attachments.is_empty() && !text.is_empty() && !capabilities.text_with_attachment {
+            errors.push("attachments", format!("{channel} sends text and an attachment as separate messages: send them one by one"));
+        } else if !attachments.is_empty() && chars > capabilities.max_caption_chars {
+            errors.push("text", format!("a caption on {channel} is at most {} characters", capabilities.max_caption_chars));
+        } else if chars > capabilities.max_text_chars {
+            errors.push("text", format!("a {channel} message is at most {} characters", capabilities.max_text_chars));
+        }
+        if html.is_some() && text.trim().is_empty() {
+            errors.push("html", format!("{channel} sends plain text: give `text`"));
+        }
+        errors.into_result(())?;
+    }
+
+    let inbox_id = req.inbox_id.or(option.inbox_id);
+    // Threadline sends through the provider when the inbox is connected to
+    // it; otherwise the integration serving the inbox delivers the reply.
+    let connected = context.inboxes.iter().any(|i| Some(i.id) == inbox_id && crate::channels::provider_connected(i));
+    let delivery = match (connected, option.recipient.clone()) {
+        (true, Some(recipient)) => {
+            Some(OutboundDelivery { recipient, template: template_use, human_agent_tag: option.human_agent_tag && req.template.is_none() })
+        }
+        _ => None,
+    };
+    let outbound = OutboundMessage { kind: req.kind, channel, inbox_id, sender: caller.user.id, delivery, text, html, attachments };
     let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
     state.bus.publish(events);
     Ok((StatusCode::CREATED, Json(message)))
+}
+
+fn refused(blocker: Blocker, option: &ReplyOption) -> ApiError {
+    let code = match blocker {
+        Blocker::NoIdentity => "no_identity",
+        Blocker::NoInbox => "no_inbox",
+        Blocker::NoConsent => "no_consent",
+        Blocker::WindowClosed => "window_closed",
+    };
+    let mut message = option.reason.clone().unwrap_or_default();
+    if blocker == Blocker::WindowClosed && option.template_allowed {
+        message.push_str(&format!("; send one with `template` (approved templates: GET /api/v1/templates?channel={})", option.channel));
+    }
+    ApiError::Refused { code, message }
+}
+
+/// The channels a reply to this conversation could go out on, whether each
+/// is allowed now and why not (no identity, no inbox, consent withdrawn,
+/// customer-service window closed), with the default marked.
+#[utoipa::path(get, path = "/conversations/{id}/reply-options", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 200, body = Vec<ReplyOption>), (status = 404, body = ErrorBody)))]
+async fn reply_options(State(state): State<AppState>, caller: Caller, Path(id): Path<ConversationId>) -> ApiResult<Json<Vec<ReplyOption>>> {
+    let context = ReplyContext::load(&state, caller.account_id(), id).await?;
+    Ok(Json(context.options(threadline_store::now())))
+}
+
+/// Sends a reply that failed again, from the first attempt.
+#[utoipa::path(post, path = "/messages/{id}/retry", tag = "conversations", params(("id" = MessageId, Path)),
+    responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn retry_message(State(state): State<AppState>, caller: Caller, Path(id): Path<MessageId>) -> ApiResult<Json<Message>> {
+    let (message, events) = state.store.retry_send(caller.account_id(), id).await?;
+    state.bus.publish(events);
+    Ok(Json(message))
 }
 
 #[utoipa::path(get, path = "/messages/{id}", tag = "conversations", params(("id" = MessageId, Path)),

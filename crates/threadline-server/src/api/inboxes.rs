@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use threadline_channels::adapter_for;
 use threadline_domain::channel::Channel;
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
 use threadline_domain::ids::InboxId;
@@ -63,46 +64,101 @@ fn seal_secrets(state: &AppState, secrets: &BTreeMap<String, String>) -> Option<
     (!secrets.is_empty()).then(|| state.secrets.seal(&serde_json::to_string(secrets).unwrap_or_default()))
 }
 
-#[utoipa::path(get, path = "/inboxes", tag = "inboxes", responses((status = 200, body = Vec<Inbox>)))]
-async fn list_inboxes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Inbox>>> {
-    Ok(Json(state.store.inboxes(caller.account_id()).await?))
+/// An inbox as served.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InboxView {
+    #[serde(flatten)]
+    pub inbox: Inbox,
+    /// Threadline talks to the channel's provider itself (the inbox has the
+    /// provider's credentials): it receives the provider's webhooks and
+    /// sends replies through it. Otherwise an integration delivers the
+    /// inbox's messages through the API and sends its replies.
+    pub provider_connected: bool,
+    /// For a connected inbox: the URL to configure at the provider.
+    pub webhook_url: Option<String>,
 }
 
-/// Configures a channel instance (admins).
+fn view(state: &AppState, inbox: Inbox) -> InboxView {
+    let connected = crate::channels::provider_connected(&inbox);
+    let webhook_url = connected.then(|| crate::channels::webhook_url(&state.settings, inbox.id));
+    InboxView { inbox, provider_connected: connected, webhook_url }
+}
+
+/// An inbox of a provider channel given credentials must have all its
+/// provider needs; one without credentials is served by an integration.
+fn check_channel_config(channel: Channel, settings: &JsonMap, secrets: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
+    let Some(adapter) = adapter_for(channel) else { return };
+    if secrets.is_empty() {
+        return;
+    }
+    for name in adapter.required_settings() {
+        if settings.get(*name).and_then(|v| v.as_str()).is_none_or(|v| v.trim().is_empty()) {
+            errors.push(format!("settings.{name}"), format!("a {channel} inbox needs this setting"));
+        }
+    }
+    for name in adapter.required_secrets() {
+        if secrets.get(*name).is_none_or(|v| v.trim().is_empty()) {
+            errors.push(format!("secrets.{name}"), format!("a {channel} inbox needs this secret"));
+        }
+    }
+    if channel == Channel::Sms && !settings.contains_key("from") && !settings.contains_key("messaging_service_sid") {
+        errors.push("settings.from", "an SMS inbox needs the number it sends from (`from`) or a `messaging_service_sid`");
+    }
+}
+
+#[utoipa::path(get, path = "/inboxes", tag = "inboxes", responses((status = 200, body = Vec<InboxView>)))]
+async fn list_inboxes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<InboxView>>> {
+    let inboxes = state.store.inboxes(caller.account_id()).await?;
+    Ok(Json(inboxes.into_iter().map(|i| view(&state, i)).collect()))
+}
+
+/// Configures a channel instance (admins). Channels Threadline talks to a
+/// provider for name the settings and secrets they need (see the README's
+/// channel table); the answer carries the `webhook_url` to configure at the
+/// provider.
 #[utoipa::path(post, path = "/inboxes", tag = "inboxes", request_body = NewInbox,
-    responses((status = 201, body = Inbox), (status = 422, body = ErrorBody)))]
-async fn create_inbox(State(state): State<AppState>, caller: Caller, Body(req): Body<NewInbox>) -> ApiResult<(StatusCode, Json<Inbox>)> {
+    responses((status = 201, body = InboxView), (status = 422, body = ErrorBody)))]
+async fn create_inbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<NewInbox>,
+) -> ApiResult<(StatusCode, Json<InboxView>)> {
     caller.require(Permission::Administer)?;
     let mut errors = ValidationErrors::new();
     let name = bounded_text(&req.name, "name", 200, &mut errors);
+    check_channel_config(req.channel, &req.settings, &req.secrets, &mut errors);
     errors.into_result(())?;
     let sealed = seal_secrets(&state, &req.secrets);
     let inbox = state.store.create_inbox(caller.account_id(), req.channel, &name, req.settings, sealed).await?;
-    Ok((StatusCode::CREATED, Json(inbox)))
+    Ok((StatusCode::CREATED, Json(view(&state, inbox))))
 }
 
 #[utoipa::path(get, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)),
-    responses((status = 200, body = Inbox), (status = 404, body = ErrorBody)))]
-async fn get_inbox(State(state): State<AppState>, caller: Caller, Path(id): Path<InboxId>) -> ApiResult<Json<Inbox>> {
-    Ok(Json(state.store.inbox(caller.account_id(), id).await?))
+    responses((status = 200, body = InboxView), (status = 404, body = ErrorBody)))]
+async fn get_inbox(State(state): State<AppState>, caller: Caller, Path(id): Path<InboxId>) -> ApiResult<Json<InboxView>> {
+    Ok(Json(view(&state, state.store.inbox(caller.account_id(), id).await?)))
 }
 
 #[utoipa::path(patch, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)), request_body = InboxUpdate,
-    responses((status = 200, body = Inbox), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = InboxView), (status = 404, body = ErrorBody)))]
 async fn update_inbox(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<InboxId>,
     Body(req): Body<InboxUpdate>,
-) -> ApiResult<Json<Inbox>> {
+) -> ApiResult<Json<InboxView>> {
     caller.require(Permission::Administer)?;
     let mut errors = ValidationErrors::new();
     let name = req.name.as_deref().map(|n| bounded_text(n, "name", 200, &mut errors));
+    if let Some(secrets) = &req.secrets {
+        let current = state.store.inbox(caller.account_id(), id).await?;
+        check_channel_config(current.channel, req.settings.as_ref().unwrap_or(&current.settings), secrets, &mut errors);
+    }
     errors.into_result(())?;
     let sealed_secrets = req.secrets.as_ref().map(|s| seal_secrets(&state, s));
     let inbox = state.store.update_inbox(caller.account_id(), id, InboxChanges { name, settings: req.settings, sealed_secrets }).await?;
     state.invalidate_caches();
-    Ok(Json(inbox))
+    Ok(Json(view(&state, inbox)))
 }
 
 #[utoipa::path(delete, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)),

@@ -9,6 +9,7 @@ mod conversations;
 mod inboxes;
 mod sessions;
 mod teams;
+mod templates;
 mod tokens;
 mod users;
 mod webhooks;
@@ -108,6 +109,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(inboxes::router())
         .merge(contacts::router())
         .merge(conversations::router())
+        .merge(templates::router())
         .merge(webhooks::router())
         .merge(audit::router())
 }

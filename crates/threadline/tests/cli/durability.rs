@@ -55,7 +55,7 @@ async fn kill_minus_nine_loses_nothing_acknowledged(backend: Backend) {
     let inbox: Value = client
         .post(format!("{}/api/v1/inboxes", server.base))
         .bearer_auth(&token)
-        .json(&json!({ "channel": "sms", "name": "load" }))
+        .json(&json!({ "channel": "api", "name": "load" }))
         .send()
         .await
         .unwrap()

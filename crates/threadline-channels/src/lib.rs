@@ -1,0 +1,23 @@
+//! Threadline's messaging channels.
+//!
+//! One module per provider, each implementing [`ChannelAdapter`]; the
+//! [`registry`] is the one place that lists them. Adapters do no I/O: they
+//! read webhooks and describe HTTP requests, and the server runs them.
+
+pub mod adapter;
+pub mod meta;
+pub mod registry;
+pub mod telegram;
+pub mod twilio;
+pub mod whatsapp;
+
+pub use adapter::{
+    Acknowledgement, ChannelAdapter, ConfigError, HttpRequest, InboxConfig, IncomingMessage, MediaRef, MediaStep, Outgoing, OutgoingMedia,
+    ProviderEndpoints, RequestBody, SendError, SendReceipt, StatusReport, TemplateSend, WebhookError, WebhookEvent, WebhookRequest,
+};
+pub use registry::adapter_for;
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,215 @@
+//! SMS and MMS through Twilio's Programmable Messaging.
+//!
+//! - Inbound: Twilio POSTs the message form-encoded to the inbox's webhook
+//!   URL and signs it in `X-Twilio-Signature`: HMAC-SHA1, keyed with the
+//!   account's auth token, over the full URL followed by every POST field
+//!   sorted by name, each name immediately followed by its value; base64.
+//! - Status callbacks arrive at the same URL with `MessageStatus`.
+//! - Outbound: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`,
+//!   form-encoded, HTTP basic auth with the account SID and auth token.
+//!
+//! Inbox settings: `account_sid`, and `from` (the sending number) or
+//! `messaging_service_sid`. Secrets: `auth_token`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha1::Sha1;
+use threadline_domain::channel::Channel;
+use threadline_domain::message::DeliveryStatus;
+use threadline_domain::reply::Capabilities;
+
+use crate::adapter::*;
+
+pub struct TwilioSms;
+
+/// Twilio accepts bodies of up to 1,600 characters (split into segments).
+const MAX_BODY_CHARS: usize = 1600;
+/// Twilio accepts up to 10 media URLs per MMS.
+const MAX_MEDIA: usize = 10;
+
+/// The webhook's fields in arrival order.
+fn fields(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The value of `X-Twilio-Signature` for a request to `url` with `params`.
+pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    // Sorted by name; a repeated name keeps its values in order.
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key length");
+    mac.update(url.as_bytes());
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn basic_auth(user: &str, password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// Twilio's message statuses, in Threadline's terms. `None`: a status that
+/// changes nothing we show (accepted, queued, sending…).
+fn delivery_status(status: &str) -> Option<DeliveryStatus> {
+    match status {
+        "sent" => Some(DeliveryStatus::Sent),
+        "delivered" => Some(DeliveryStatus::Delivered),
+        "read" => Some(DeliveryStatus::Read),
+        "undelivered" | "failed" => Some(DeliveryStatus::Failed),
+        "accepted" | "scheduled" | "queued" | "sending" => Some(DeliveryStatus::Pending),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageResource {
+    sid: String,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorResource {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+impl ChannelAdapter for TwilioSms {
+    fn channel(&self) -> Channel {
+        Channel::Sms
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            max_text_chars: MAX_BODY_CHARS,
+            max_attachments: MAX_MEDIA,
+            text_with_attachment: true,
+            max_caption_chars: MAX_BODY_CHARS,
+            templates: false,
+            reply_window: None,
+        }
+    }
+
+    fn required_settings(&self) -> &'static [&'static str] {
+        &["account_sid"]
+    }
+
+    fn required_secrets(&self) -> &'static [&'static str] {
+        &["auth_token"]
+    }
+
+    fn verify(&self, request: &WebhookRequest<'_>, inbox: &InboxConfig<'_>) -> Result<(), WebhookError> {
+        let token = inbox.secret("auth_token")?;
+        let given = request.header("x-twilio-signature").ok_or_else(|| WebhookError::Signature("no X-Twilio-Signature header".into()))?;
+        let url = if request.query.is_empty() { inbox.webhook_url.to_owned() } else { format!("{}?{}", inbox.webhook_url, request.query) };
+        let expected = signature(token, &url, &fields(request.body));
+        if crate::constant_time_eq(expected.as_bytes(), given.trim().as_bytes()) {
+            Ok(())
+        } else {
+            Err(WebhookError::Signature(format!("X-Twilio-Signature does not match a request to {url}")))
+        }
+    }
+
+    fn parse(&self, request: &WebhookRequest<'_>, _inbox: &InboxConfig<'_>) -> Result<Vec<WebhookEvent>, WebhookError> {
+        let fields = fields(request.body);
+        let sid = field(&fields, "MessageSid")
+            .or_else(|| field(&fields, "SmsSid"))
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| WebhookError::Malformed("no MessageSid".into()))?;
+        let status = field(&fields, "MessageStatus").or_else(|| field(&fields, "SmsStatus"));
+        let inbound = matches!(status, None | Some("received" | "receiving")) && field(&fields, "From").is_some();
+        if !inbound {
+            let Some(raw) = status else { return Ok(vec![WebhookEvent::Ignored("neither a message nor a status callback".into())]) };
+            let Some(status) = delivery_status(raw) else { return Ok(vec![WebhookEvent::Ignored(format!("status `{raw}`"))]) };
+            let error = (status == DeliveryStatus::Failed).then(|| match field(&fields, "ErrorCode").filter(|c| !c.is_empty()) {
+                Some(code) => format!("Twilio reported {raw}, error {code}"),
+                None => format!("Twilio reported {raw}"),
+            });
+            return Ok(vec![WebhookEvent::Status(StatusReport { provider_message_id: sid.to_owned(), status, error })]);
+        }
+        let from = field(&fields, "From").unwrap_or_default();
+        let count: usize = field(&fields, "NumMedia").and_then(|n| n.parse().ok()).unwrap_or(0);
+        let media = (0..count.min(MAX_MEDIA))
+            .filter_map(|i| {
+                let url = field(&fields, &format!("MediaUrl{i}"))?;
+                Some(MediaRef {
+                    locator: url.to_owned(),
+                    content_type: field(&fields, &format!("MediaContentType{i}")).map(str::to_owned),
+                    filename: None,
+                })
+            })
+            .collect();
+        Ok(vec![WebhookEvent::Message(IncomingMessage {
+            provider_message_id: sid.to_owned(),
+            sender: from.to_owned(),
+            other_identities: Vec::new(),
+            sender_name: None,
+            text: field(&fields, "Body").unwrap_or_default().to_owned(),
+            media,
+        })])
+    }
+
+    fn acknowledgement(&self) -> Acknowledgement {
+        // An empty TwiML document: no automatic reply.
+        Acknowledgement { content_type: "text/xml", body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>" }
+    }
+
+    fn send_request(&self, message: &Outgoing, inbox: &InboxConfig<'_>) -> Result<HttpRequest, SendError> {
+        let sid = inbox.setting("account_sid")?;
+        let token = inbox.secret("auth_token")?;
+        let mut form = vec![("To".to_owned(), message.to.clone())];
+        match (inbox.setting("messaging_service_sid"), inbox.setting("from")) {
+            (Ok(service), _) => form.push(("MessagingServiceSid".into(), service.to_owned())),
+            (_, Ok(from)) => form.push(("From".into(), from.to_owned())),
+            _ => return Err(SendError::permanent("the inbox has neither a `from` number nor a `messaging_service_sid` setting")),
+        }
+        if !message.text.is_empty() {
+            form.push(("Body".into(), message.text.clone()));
+        }
+        for media in &message.media {
+            form.push(("MediaUrl".into(), media.url.clone()));
+        }
+        if let Some(callback) = &message.status_callback {
+            form.push(("StatusCallback".into(), callback.clone()));
+        }
+        Ok(HttpRequest {
+            method: http::Method::POST,
+            url: format!("{}/2010-04-01/Accounts/{sid}/Messages.json", inbox.endpoints.twilio.trim_end_matches('/')),
+            headers: vec![("authorization".into(), basic_auth(sid, token))],
+            body: RequestBody::Form(form),
+        })
+    }
+
+    fn send_result(&self, status: u16, body: &[u8]) -> Result<SendReceipt, SendError> {
+        if (200..300).contains(&status) {
+            let resource: MessageResource =
+                serde_json::from_slice(body).map_err(|e| SendError::transient(format!("unreadable answer from Twilio: {e}")))?;
+            let status = resource.status.as_deref().and_then(delivery_status).unwrap_or(DeliveryStatus::Pending);
+            return Ok(SendReceipt { provider_message_id: resource.sid, status });
+        }
+        let error: Option<ErrorResource> = serde_json::from_slice(body).ok();
+        let detail = match error {
+            Some(ErrorResource { code: Some(code), message }) => format!("Twilio error {code}: {}", message.unwrap_or_default()),
+            Some(ErrorResource { message: Some(message), .. }) => format!("Twilio: {message}"),
+            _ => format!("Twilio answered HTTP {status}"),
+        };
+        Err(SendError::from_status(status, clip(&detail, 500)))
+    }
+
+    fn media_request(&self, media: &MediaRef, inbox: &InboxConfig<'_>) -> Result<HttpRequest, ConfigError> {
+        let mut request = HttpRequest::get(media.locator.clone());
+        // Media may be protected with HTTP basic auth; Twilio's own URLs
+        // accept the account's credentials.
+        if media.locator.starts_with(inbox.endpoints.twilio.trim_end_matches('/')) {
+            request.headers.push(("authorization".into(), basic_auth(inbox.setting("account_sid")?, inbox.secret("auth_token")?)));
+        }
+        Ok(request)
+    }
+}

@@ -1,0 +1,160 @@
+//! Providers' webhooks: `GET|POST /hooks/{inbox_id}`.
+//!
+//! The order never changes: find the inbox → check the signature (403 and
+//! nothing stored when it is missing or wrong) → parse (400 when malformed)
+//! → store every message and delivery report → answer 200 with what the
+//! provider expects. A message delivered twice (providers retry on anything
+//! but 200) is recognised by its provider id and stored once. Unknown event
+//! types are acknowledged and ignored.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use threadline_channels::{ChannelAdapter, IncomingMessage, WebhookError, WebhookEvent, WebhookRequest, adapter_for};
+use threadline_domain::identity::{NormalizedIdentity, Region};
+use threadline_domain::ids::InboxId;
+use threadline_store::{Account, InboundMessage, Inbox};
+
+use super::{inbox_config, media, open_secrets, webhook_url};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/hooks/{inbox_id}", axum::routing::get(challenge).post(receive))
+        .route("/media/{account_id}/{attachment_id}", axum::routing::get(media::serve_signed))
+}
+
+/// The inbox a webhook names, its account and its adapter.
+async fn resolve(state: &AppState, raw_id: &str) -> Result<(Inbox, Account, &'static dyn ChannelAdapter), ApiError> {
+    let inbox_id: InboxId = raw_id.parse().map_err(|_| ApiError::NotFound)?;
+    let (account_id, _) = state.store.inbox_for_webhook(inbox_id).await?;
+    let (inbox, account) = state.inbox_and_account(account_id, inbox_id).await?;
+    let adapter = adapter_for(inbox.channel).filter(|_| super::provider_connected(&inbox)).ok_or(ApiError::NotFound)?;
+    Ok((inbox, account, adapter))
+}
+
+fn refuse(inbox: &Inbox, error: WebhookError) -> ApiError {
+    match error {
+        WebhookError::Signature(reason) => {
+            tracing::warn!(inbox = %inbox.id, %reason, "webhook refused: bad signature");
+            ApiError::Forbidden(format!("webhook signature check failed: {reason}"))
+        }
+        WebhookError::Malformed(reason) => {
+            tracing::warn!(inbox = %inbox.id, %reason, "webhook refused: malformed payload");
+            ApiError::BadRequest(format!("malformed webhook payload: {reason}"))
+        }
+        WebhookError::Config(e) => {
+            tracing::error!(inbox = %inbox.id, error = %e, "webhook cannot be checked: the inbox is not fully configured");
+            ApiError::Forbidden(format!("this inbox cannot verify webhooks: {e}"))
+        }
+    }
+}
+
+/// A provider's subscription check (Meta's `hub.challenge`).
+async fn challenge(
+    State(state): State<AppState>,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (inbox, _, adapter) = resolve(&state, &raw_id).await?;
+    let secrets = open_secrets(&state, &inbox).map_err(ApiError::Internal)?;
+    let url = webhook_url(&state.settings, inbox.id);
+    let config = inbox_config(&state, &inbox, &secrets, &url);
+    match adapter.challenge(query.as_deref().unwrap_or(""), &config) {
+        None => Err(ApiError::BadRequest("this channel has no subscription challenge; providers POST here".into())),
+        Some(Err(e)) => Err(refuse(&inbox, e)),
+        Some(Ok(answer)) => Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], answer).into_response()),
+    }
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (inbox, account, adapter) = resolve(&state, &raw_id).await?;
+    let secrets = open_secrets(&state, &inbox).map_err(ApiError::Internal)?;
+    let url = webhook_url(&state.settings, inbox.id);
+    let config = inbox_config(&state, &inbox, &secrets, &url);
+    let request = WebhookRequest { headers: &headers, query: query.as_deref().unwrap_or(""), body: &body };
+    adapter.verify(&request, &config).map_err(|e| refuse(&inbox, e))?;
+    let events = adapter.parse(&request, &config).map_err(|e| refuse(&inbox, e))?;
+
+    let region = Region::parse(&account.default_region).unwrap_or_default();
+    for event in events {
+        match event {
+            WebhookEvent::Message(message) => {
+                let inbound = to_inbound(&state, adapter, &inbox, &config, region, message).await.map_err(|e| refuse(&inbox, e))?;
+                let (outcome, _, events) = state.store.ingest_inbound(&account, &inbound, None).await?;
+                if outcome.duplicate {
+                    tracing::debug!(inbox = %inbox.id, provider_id = ?inbound.provider_message_id, "webhook redelivered a stored message");
+                }
+                state.bus.publish(events);
+            }
+            WebhookEvent::Status(report) => {
+                let (message, events) =
+                    state.store.apply_delivery_report(inbox.id, &report.provider_message_id, report.status, report.error).await?;
+                if message.is_none() {
+                    tracing::info!(inbox = %inbox.id, provider_id = %report.provider_message_id, "delivery report for a message we do not know");
+                }
+                state.bus.publish(events);
+            }
+            WebhookEvent::Ignored(reason) => tracing::debug!(inbox = %inbox.id, %reason, "webhook event ignored"),
+        }
+    }
+    let ack = adapter.acknowledgement();
+    let mut response = (StatusCode::OK, ack.body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ack.content_type));
+    Ok(response)
+}
+
+/// A parsed provider message as Threadline's inbound message: identities
+/// normalised in the account's region, media fetched.
+async fn to_inbound(
+    state: &AppState,
+    adapter: &dyn ChannelAdapter,
+    inbox: &Inbox,
+    config: &threadline_channels::InboxConfig<'_>,
+    region: Region,
+    message: IncomingMessage,
+) -> Result<InboundMessage, WebhookError> {
+    let kind = inbox.channel.identity_kind().ok_or_else(|| WebhookError::Malformed("this channel has no sender identity".into()))?;
+    let sender = NormalizedIdentity::parse(kind, &message.sender, region)
+        .map_err(|e| WebhookError::Malformed(format!("sender `{}`: {e}", message.sender)))?;
+    let mut identities = vec![sender];
+    for (kind, value) in &message.other_identities {
+        match NormalizedIdentity::parse(*kind, value, region) {
+            Ok(identity) if !identities.contains(&identity) => identities.push(identity),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(%e, "an extra identity from a webhook was not usable"),
+        }
+    }
+    let (attachments, refused) = media::fetch_all(state, adapter, config, &message.media).await;
+    let mut text = message.text;
+    for line in refused {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&line);
+    }
+    if text.trim().is_empty() && attachments.is_empty() {
+        text = "[empty message]".into();
+    }
+    if message.provider_message_id.len() > 255 {
+        return Err(WebhookError::Malformed("provider message id longer than 255 characters".into()));
+    }
+    Ok(InboundMessage {
+        inbox_id: inbox.id,
+        channel: inbox.channel,
+        sender_name: message.sender_name.map(|n| n.chars().take(200).collect()),
+        identities,
+        text: text.chars().take(threadline_domain::message::MAX_TEXT_CHARS).collect(),
+        html: None,
+        provider_message_id: Some(message.provider_message_id),
+        attachments,
+    })
+}

@@ -1,0 +1,130 @@
+//! The server side of messaging channels: providers' webhooks in
+//! ([`hooks`]), replies out through the outbox ([`outbox`]), media both ways
+//! ([`media`]), and which channels an agent may answer on ([`reply`]).
+//! What each provider's wire format means lives in `threadline-channels`;
+//! this module runs the HTTP requests its adapters describe.
+
+pub mod hooks;
+pub mod media;
+pub mod outbox;
+pub mod reply;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use threadline_channels::{HttpRequest, InboxConfig, ProviderEndpoints, RequestBody};
+use threadline_domain::ids::InboxId;
+use threadline_store::Inbox;
+
+use crate::app::AppState;
+use crate::config::Settings;
+
+/// The HTTP client and endpoints every provider call goes through.
+pub struct Providers {
+    pub endpoints: ProviderEndpoints,
+    pub client: reqwest::Client,
+}
+
+impl Providers {
+    pub fn new(settings: &Settings) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.send_timeout_secs))
+            .connect_timeout(Duration::from_secs(settings.send_timeout_secs.min(10)))
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .user_agent(concat!("Threadline/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a client with static options builds");
+        let endpoints = ProviderEndpoints {
+            twilio: settings.twilio_api_url.trim_end_matches('/').to_owned(),
+            meta_graph: settings.meta_graph_url.trim_end_matches('/').to_owned(),
+            telegram: settings.telegram_api_url.trim_end_matches('/').to_owned(),
+        };
+        Providers { endpoints, client }
+    }
+}
+
+/// Whether Threadline talks to this inbox's provider itself: a provider
+/// channel with credentials. Without them an integration serves the inbox
+/// through the API.
+pub fn provider_connected(inbox: &Inbox) -> bool {
+    threadline_channels::adapter_for(inbox.channel).is_some() && inbox.sealed_secrets.is_some()
+}
+
+/// The URL a provider is configured to call for an inbox's webhooks.
+pub fn webhook_url(settings: &Settings, inbox_id: InboxId) -> String {
+    format!("{}/hooks/{inbox_id}", settings.effective_public_url())
+}
+
+/// An inbox's decrypted secrets (empty when it has none).
+pub fn open_secrets(state: &AppState, inbox: &Inbox) -> anyhow::Result<BTreeMap<String, String>> {
+    match &inbox.sealed_secrets {
+        None => Ok(BTreeMap::new()),
+        Some(sealed) => {
+            let json = state.secrets.open(sealed)?;
+            Ok(serde_json::from_str(&json)?)
+        }
+    }
+}
+
+/// Builds the adapter's view of an inbox; `secrets` and `url` must outlive it.
+pub fn inbox_config<'a>(state: &'a AppState, inbox: &'a Inbox, secrets: &'a BTreeMap<String, String>, url: &'a str) -> InboxConfig<'a> {
+    InboxConfig { settings: &inbox.settings, secrets, endpoints: &state.providers.endpoints, webhook_url: url }
+}
+
+/// Why a provider request failed before an answer arrived.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("{0}")]
+    Network(String),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// Runs a request an adapter described; returns the status and at most
+/// `max_bytes` of body. Errors never include the URL (Telegram's carries
+/// the bot token).
+pub async fn execute(client: &reqwest::Client, request: &HttpRequest, max_bytes: usize) -> Result<(u16, Vec<u8>), CallError> {
+    let mut builder = client.request(request.method.clone(), &request.url);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    builder = match &request.body {
+        RequestBody::Empty => builder,
+        RequestBody::Json(json) => builder.json(json),
+        RequestBody::Form(fields) => {
+            let body = form_body(fields);
+            builder.header("content-type", "application/x-www-form-urlencoded").body(body)
+        }
+    };
+    let describe = |e: reqwest::Error| {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "request failed"
+        };
+        CallError::Network(format!("{kind}: {}", e.without_url()))
+    };
+    let mut response = builder.send().await.map_err(describe)?;
+    let status = response.status().as_u16();
+    if response.content_length().is_some_and(|n| n > max_bytes as u64) {
+        return Err(CallError::TooLarge(max_bytes));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(CallError::TooLarge(max_bytes));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body))
+}
+
+fn form_body(fields: &[(String, String)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}

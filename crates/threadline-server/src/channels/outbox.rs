@@ -1,0 +1,146 @@
+//! Sends replies from the outbox through their channel's provider.
+//!
+//! Each due job is claimed, sent once, and its outcome recorded: sent (the
+//! provider's id is kept, so its delivery reports find the message), retry
+//! later (network trouble, rate limits, 5xx: after
+//! `send_retry_base_secs · 2^(attempt-1)` seconds ±20%), or dead (a refusal
+//! that retrying cannot fix, or `send_max_attempts` reached): the message
+//! becomes `failed` with the reason. See `threadline_store::outbox` for why
+//! a send interrupted by a crash is not repeated.
+
+use std::time::Duration;
+
+use threadline_channels::{Outgoing, OutgoingMedia, TemplateSend, adapter_for};
+use threadline_store::{ClaimedSend, SendOutcome};
+use tokio::sync::watch;
+
+use super::{execute, inbox_config, media, open_secrets, webhook_url};
+use crate::app::AppState;
+use crate::webhook_dispatcher::backoff;
+
+pub struct OutboxDispatcher {
+    state: AppState,
+}
+
+const IDLE_POLL: Duration = Duration::from_millis(500);
+const BATCH: i64 = 32;
+/// The most of a provider's answer read (answers are small JSON).
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+impl OutboxDispatcher {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+
+    /// Runs until `stop` turns true.
+    pub async fn run(&self, stop: &mut watch::Receiver<bool>) {
+        loop {
+            let sent = match self.run_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox dispatch failed; retrying shortly");
+                    0
+                }
+            };
+            if sent > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = self.state.store.sends_queued() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    }
+
+    /// Sends every due job once; returns how many were attempted.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
+        let lease = time::Duration::seconds(self.state.settings.send_timeout_secs as i64 * 2 + 30);
+        let (claimed, events) = self.state.store.claim_sends(BATCH, lease).await?;
+        self.state.bus.publish(events);
+        let count = claimed.len();
+        let mut attempts = tokio::task::JoinSet::new();
+        for job in claimed {
+            let state = self.state.clone();
+            attempts.spawn(async move {
+                let outcome = attempt(&state, &job).await;
+                if let SendOutcome::Retry { error, .. } | SendOutcome::Dead { error } = &outcome {
+                    tracing::info!(message = %job.message_id, attempt = job.attempts + 1, %error, "sending a reply failed");
+                }
+                let (_, events) = state.store.finish_send(&job, outcome).await?;
+                state.bus.publish(events);
+                anyhow::Ok(())
+            });
+        }
+        while let Some(done) = attempts.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::warn!(error = %e, "recording a send outcome failed");
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// One attempt to send one job.
+async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
+    let dead = |error: String| SendOutcome::Dead { error };
+    let message = match state.store.message(job.account_id, job.message_id).await {
+        Ok(m) => m,
+        Err(e) => return retry_or_dead(state, job, format!("cannot read the message: {e}"), true),
+    };
+    let inbox = match state.store.inbox(job.account_id, job.inbox_id).await {
+        Ok(inbox) => inbox,
+        Err(threadline_store::StoreError::NotFound) => return dead("the inbox it was to be sent through was removed".into()),
+        Err(e) => return retry_or_dead(state, job, format!("cannot read the inbox: {e}"), true),
+    };
+    let Some(adapter) = adapter_for(inbox.channel) else { return dead(format!("Threadline cannot send on {}", inbox.channel)) };
+    let secrets = match open_secrets(state, &inbox) {
+        Ok(s) => s,
+        Err(e) => return dead(format!("the inbox's credentials cannot be read: {e}")),
+    };
+    let url = webhook_url(&state.settings, inbox.id);
+    let config = inbox_config(state, &inbox, &secrets, &url);
+    let outgoing = Outgoing {
+        to: job.delivery.recipient.clone(),
+        text: message.text.clone(),
+        media: message
+            .attachments
+            .iter()
+            .map(|a| OutgoingMedia {
+                url: media::signed_link(state, job.account_id, a.id),
+                content_type: a.content_type.clone(),
+                filename: a.filename.clone(),
+            })
+            .collect(),
+        template: job.delivery.template.as_ref().map(|t| TemplateSend {
+            name: t.name.clone(),
+            language: t.language.clone(),
+            parameters: t.parameters.clone(),
+        }),
+        human_agent_tag: job.delivery.human_agent_tag,
+        status_callback: Some(url.clone()),
+    };
+    let request = match adapter.send_request(&outgoing, &config) {
+        Ok(r) => r,
+        Err(e) => return dead(e.reason),
+    };
+    match execute(&state.providers.client, &request, MAX_ANSWER_BYTES).await {
+        Err(e) => retry_or_dead(state, job, e.to_string(), true),
+        Ok((status, body)) => match adapter.send_result(status, &body) {
+            Ok(receipt) => SendOutcome::Sent { provider_message_id: receipt.provider_message_id, status: receipt.status },
+            Err(e) => retry_or_dead(state, job, e.reason, e.retryable),
+        },
+    }
+}
+
+fn retry_or_dead(state: &AppState, job: &ClaimedSend, error: String, retryable: bool) -> SendOutcome {
+    let attempt = job.attempts + 1;
+    let max = i64::from(state.settings.send_max_attempts);
+    if retryable && attempt < max {
+        SendOutcome::Retry { error, retry_at: threadline_store::now() + backoff(state.settings.send_retry_base_secs, attempt) }
+    } else if retryable {
+        SendOutcome::Dead { error: format!("gave up after {attempt} attempts; the last: {error}") }
+    } else {
+        SendOutcome::Dead { error }
+    }
+}

@@ -1,0 +1,83 @@
+//! Which of a contact's channels an agent may answer on now: gathers the
+//! facts (identities, inboxes, when the customer last wrote on each channel,
+//! consent) and lets the domain rules in `threadline_domain::reply` judge.
+
+use threadline_channels::adapter_for;
+use threadline_domain::channel::Channel;
+use threadline_domain::contact::Contact;
+use threadline_domain::identity::IdentityKind;
+use threadline_domain::ids::{AccountId, ConversationId, InboxId};
+use threadline_domain::reply::{ChannelFacts, ReplyOption, judge};
+use threadline_store::Inbox;
+use time::OffsetDateTime;
+
+use crate::app::AppState;
+use crate::error::ApiResult;
+
+/// Everything needed to judge any channel of one conversation's contact.
+pub struct ReplyContext {
+    pub contact: Contact,
+    pub last_inbound: Vec<(Channel, Option<InboxId>, OffsetDateTime)>,
+    pub inboxes: Vec<Inbox>,
+}
+
+impl ReplyContext {
+    pub async fn load(state: &AppState, account_id: AccountId, conversation_id: ConversationId) -> ApiResult<Self> {
+        let conversation = state.store.conversation(account_id, conversation_id).await?;
+        let contact = state.store.contact(account_id, conversation.contact_id).await?;
+        let last_inbound = state.store.last_inbound_by_channel(account_id, contact.id).await?;
+        let inboxes = state.store.inboxes(account_id).await?;
+        Ok(ReplyContext { contact, last_inbound, inboxes })
+    }
+
+    /// The channel of the customer's most recent message.
+    pub fn default_channel(&self) -> Option<Channel> {
+        self.last_inbound.first().map(|(c, _, _)| *c)
+    }
+
+    /// The customer's address on `channel`: its own identity kind first,
+    /// then an equivalent one (a WhatsApp number is a phone number).
+    fn recipient(&self, channel: Channel) -> Option<String> {
+        let kind = channel.identity_kind()?;
+        let pick = |k: IdentityKind| self.contact.identities.iter().find(|i| i.kind == k).map(|i| i.value.clone());
+        pick(kind).or_else(|| kind.equivalents().iter().copied().filter(|k| *k != kind).find_map(pick))
+    }
+
+    pub fn facts(&self, channel: Channel) -> ChannelFacts {
+        let last = self.last_inbound.iter().find(|(c, _, _)| *c == channel);
+        let live = |id: InboxId| self.inboxes.iter().any(|i| i.id == id);
+        let inbox_id = last
+            .and_then(|(_, inbox, _)| *inbox)
+            .filter(|id| live(*id))
+            .or_else(|| self.inboxes.iter().find(|i| i.channel == channel).map(|i| i.id));
+        let consent = self.contact.consents.iter().find(|c| c.channel == channel && c.purpose == "service").map(|c| c.granted);
+        ChannelFacts {
+            channel,
+            capabilities: adapter_for(channel).map(|a| a.capabilities()),
+            recipient: self.recipient(channel),
+            inbox_id,
+            last_inbound_at: last.map(|(_, _, at)| *at),
+            service_consent: consent,
+        }
+    }
+
+    pub fn judge(&self, channel: Channel, now: OffsetDateTime) -> ReplyOption {
+        let mut option = judge(&self.facts(channel), now);
+        option.default = self.default_channel() == Some(channel);
+        option
+    }
+
+    /// Every channel worth showing: where the customer wrote, where the
+    /// account has an inbox, and where Threadline can send; the default
+    /// first, then by how recently the customer used them.
+    pub fn options(&self, now: OffsetDateTime) -> Vec<ReplyOption> {
+        let mut channels: Vec<Channel> = self.last_inbound.iter().map(|(c, _, _)| *c).collect();
+        let more = Channel::ALL.into_iter().filter(|c| adapter_for(*c).is_some() || self.inboxes.iter().any(|i| i.channel == *c));
+        for channel in more {
+            if !channels.contains(&channel) {
+                channels.push(channel);
+            }
+        }
+        channels.into_iter().map(|c| self.judge(c, now)).collect()
+    }
+}

@@ -1,0 +1,359 @@
+//! The outbound outbox: replies Threadline sends through a provider.
+//!
+//! A reply and its job are written in one transaction
+//! ([`crate::Store::create_outbound_message`]), so a reply is never stored
+//! without being sent nor sent without being stored. The dispatcher claims
+//! due jobs, sends, and records the outcome here. A job is sent at most once
+//! per claim: a job found still `sending` after its lease expired (the
+//! process died mid-request) is failed with that reason instead of being
+//! sent again, because the provider may already have it.
+
+use serde::{Deserialize, Serialize};
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::ids::{AccountId, InboxId, MessageId};
+use threadline_domain::message::{DeliveryStatus, Message};
+use threadline_domain::reply::status_advances;
+
+use crate::messages::load_message;
+use crate::{Backend, Result, Store, StoreError, WriteTx, found, micros, now, rows};
+
+/// How a reply is to be sent, decided when it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundDelivery {
+    /// The customer's address on the channel.
+    pub recipient: String,
+    #[serde(default)]
+    pub template: Option<TemplateUse>,
+    /// Sent past the standard window with Meta's human-agent tag.
+    #[serde(default)]
+    pub human_agent_tag: bool,
+}
+
+/// An approved template and its variables' values, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateUse {
+    pub name: String,
+    pub language: String,
+    pub parameters: Vec<String>,
+}
+
+/// A job the dispatcher holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedSend {
+    pub account_id: AccountId,
+    pub message_id: MessageId,
+    pub inbox_id: InboxId,
+    pub delivery: OutboundDelivery,
+    /// Attempts before this one.
+    pub attempts: i64,
+}
+
+/// The outcome of one attempt.
+#[derive(Debug, Clone)]
+pub enum SendOutcome {
+    Sent {
+        provider_message_id: String,
+        status: DeliveryStatus,
+    },
+    /// Try again at `retry_at`; the message stays pending and shows why.
+    Retry {
+        error: String,
+        retry_at: time::OffsetDateTime,
+    },
+    /// Give up: the message becomes failed with `error`.
+    Dead {
+        error: String,
+    },
+}
+
+/// What the API shows of a message's job.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OutboundJob {
+    pub message_id: MessageId,
+    pub inbox_id: InboxId,
+    /// `queued`, `sending`, `sent` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: time::OffsetDateTime,
+    pub last_error: Option<String>,
+}
+
+pub(crate) async fn enqueue(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    message_id: MessageId,
+    inbox_id: InboxId,
+    delivery: &OutboundDelivery,
+    at: time::OffsetDateTime,
+) -> Result<()> {
+    let options = serde_json::to_string(delivery).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO outbound_jobs (message_id, account_id, inbox_id, recipient, options, status, attempts, next_attempt_at, \
+         locked_until, last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, NULL, NULL, $6, $6)",
+    )
+    .bind(message_id.to_string())
+    .bind(account_id.to_string())
+    .bind(inbox_id.to_string())
+    .bind(&delivery.recipient)
+    .bind(options)
+    .bind(micros(at))
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+fn updated_event(account_id: AccountId, message: &Message, at: time::OffsetDateTime) -> DomainEvent {
+    DomainEvent::new(
+        account_id,
+        EventKind::MessageUpdated,
+        serde_json::json!({ "message": message, "conversation_id": message.conversation_id }),
+        at,
+    )
+}
+
+impl Store {
+    /// Resolves when a commit in this process queued an outbound message.
+    pub async fn sends_queued(&self) {
+        self.sends_queued.notified().await;
+    }
+
+    /// Claims up to `limit` due jobs for `lease`. Jobs whose earlier claim
+    /// expired mid-send are failed first (see the module documentation);
+    /// their messages' events are returned for publishing.
+    pub async fn claim_sends(&self, limit: i64, lease: time::Duration) -> Result<(Vec<ClaimedSend>, Vec<DomainEvent>)> {
+        let at = now();
+        // Look before taking the write lock: most of the time nothing is due.
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT message_id FROM outbound_jobs WHERE (status = 'queued' AND next_attempt_at <= $1) \
+             OR (status = 'sending' AND locked_until < $1) LIMIT 1",
+        )
+        .bind(micros(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        if due.is_none() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin_write().await?;
+        let interrupted_sql =
+            format!("SELECT message_id, account_id FROM outbound_jobs WHERE status = 'sending' AND locked_until < $1 LIMIT 100 {lock}");
+        let interrupted = sqlx::query(&interrupted_sql).bind(micros(at)).fetch_all(tx.conn()).await?;
+        for row in &interrupted {
+            let message_id: MessageId = rows::parse(row, "message_id")?;
+            let account_id: AccountId = rows::parse(row, "account_id")?;
+            let reason = "sending was interrupted (the server stopped mid-request); it may or may not have reached the customer, \
+                          so it is not sent again automatically — retry it to send it again";
+            let message = mark_dead(&mut tx, account_id, message_id, reason, at).await?;
+            tx.emit(updated_event(account_id, &message, at));
+        }
+        let sql = format!(
+            "SELECT message_id, account_id, inbox_id, options, attempts FROM outbound_jobs WHERE status = 'queued' \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2 {lock}"
+        );
+        let rows = sqlx::query(&sql).bind(micros(at)).bind(limit).fetch_all(tx.conn()).await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let message_id: MessageId = rows::parse(row, "message_id")?;
+            sqlx::query("UPDATE outbound_jobs SET status = 'sending', locked_until = $2, updated_at = $3 WHERE message_id = $1")
+                .bind(message_id.to_string())
+                .bind(micros(at + lease))
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+            claimed.push(ClaimedSend {
+                account_id: rows::parse(row, "account_id")?,
+                message_id,
+                inbox_id: rows::parse(row, "inbox_id")?,
+                delivery: rows::json(row, "options")?,
+                attempts: rows::int(row, "attempts")?,
+            });
+        }
+        let events = tx.commit().await?;
+        Ok((claimed, events))
+    }
+
+    /// Records the outcome of one attempt and updates the message.
+    pub async fn finish_send(&self, job: &ClaimedSend, outcome: SendOutcome) -> Result<(Message, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let id = job.message_id.to_string();
+        let message = match outcome {
+            SendOutcome::Sent { provider_message_id, status } => {
+                sqlx::query(
+                    "UPDATE outbound_jobs SET status = 'sent', attempts = attempts + 1, locked_until = NULL, last_error = NULL, \
+                     updated_at = $2 WHERE message_id = $1",
+                )
+                .bind(&id)
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+                let current = load_message(tx.conn(), job.account_id, job.message_id).await?;
+                // A delivery report may have overtaken the send's answer.
+                let status = if status_advances(current.delivery_status, status) { status } else { current.delivery_status };
+                sqlx::query(
+                    "UPDATE messages SET provider_message_id = $3, delivery_status = $4, delivery_error = NULL \
+                     WHERE id = $1 AND account_id = $2",
+                )
+                .bind(&id)
+                .bind(job.account_id.to_string())
+                .bind(provider_message_id)
+                .bind(status.as_str())
+                .execute(tx.conn())
+                .await?;
+                load_message(tx.conn(), job.account_id, job.message_id).await?
+            }
+            SendOutcome::Retry { error, retry_at } => {
+                sqlx::query(
+                    "UPDATE outbound_jobs SET status = 'queued', attempts = attempts + 1, locked_until = NULL, last_error = $2, \
+                     next_attempt_at = $3, updated_at = $4 WHERE message_id = $1",
+                )
+                .bind(&id)
+                .bind(&error)
+                .bind(micros(retry_at))
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+                let attempt = job.attempts + 1;
+                let shown = format!("attempt {attempt} failed: {error}; trying again");
+                sqlx::query("UPDATE messages SET delivery_error = $3 WHERE id = $1 AND account_id = $2")
+                    .bind(&id)
+                    .bind(job.account_id.to_string())
+                    .bind(shown)
+                    .execute(tx.conn())
+                    .await?;
+                load_message(tx.conn(), job.account_id, job.message_id).await?
+            }
+            SendOutcome::Dead { error } => {
+                sqlx::query("UPDATE outbound_jobs SET attempts = attempts + 1 WHERE message_id = $1").bind(&id).execute(tx.conn()).await?;
+                mark_dead(&mut tx, job.account_id, job.message_id, &error, at).await?
+            }
+        };
+        tx.emit(updated_event(job.account_id, &message, at));
+        let events = tx.commit().await?;
+        Ok((message, events))
+    }
+
+    /// Queues a failed outbound message again (the agent's "retry").
+    pub async fn retry_send(&self, account_id: AccountId, message_id: MessageId) -> Result<(Message, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE outbound_jobs SET status = 'queued', attempts = 0, next_attempt_at = $3, locked_until = NULL, last_error = NULL, \
+             updated_at = $3 WHERE message_id = $1 AND account_id = $2 AND status = 'dead'",
+        )
+        .bind(message_id.to_string())
+        .bind(account_id.to_string())
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            load_message(tx.conn(), account_id, message_id).await?;
+            return Err(StoreError::Conflict("only a message that failed to send can be retried".into()));
+        }
+        sqlx::query("UPDATE messages SET delivery_status = 'pending', delivery_error = NULL WHERE id = $1 AND account_id = $2")
+            .bind(message_id.to_string())
+            .bind(account_id.to_string())
+            .execute(tx.conn())
+            .await?;
+        let message = load_message(tx.conn(), account_id, message_id).await?;
+        tx.emit(updated_event(account_id, &message, at));
+        let events = tx.commit().await?;
+        self.sends_queued.notify_one();
+        Ok((message, events))
+    }
+
+    /// The outbox job of a message, if Threadline sends it.
+    pub async fn outbound_job(&self, account_id: AccountId, message_id: MessageId) -> Result<Option<OutboundJob>> {
+        let row = sqlx::query(
+            "SELECT message_id, inbox_id, status, attempts, next_attempt_at, last_error FROM outbound_jobs \
+             WHERE message_id = $1 AND account_id = $2",
+        )
+        .bind(message_id.to_string())
+        .bind(account_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(OutboundJob {
+                message_id: rows::parse(&row, "message_id")?,
+                inbox_id: rows::parse(&row, "inbox_id")?,
+                status: rows::text(&row, "status")?,
+                attempts: rows::int(&row, "attempts")?,
+                next_attempt_at: rows::time(&row, "next_attempt_at")?,
+                last_error: rows::opt_text(&row, "last_error")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Applies a provider's delivery report to the message it sent through
+    /// `inbox_id`. Reports only move a message forward (a late `sent` does
+    /// not undo `delivered`). `None` when no message has that provider id.
+    pub async fn apply_delivery_report(
+        &self,
+        inbox_id: InboxId,
+        provider_message_id: &str,
+        status: DeliveryStatus,
+        error: Option<String>,
+    ) -> Result<(Option<Message>, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT id, account_id, delivery_status FROM messages WHERE inbox_id = $1 AND provider_message_id = $2 \
+             AND direction = 'outbound'",
+        )
+        .bind(inbox_id.to_string())
+        .bind(provider_message_id)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok((None, Vec::new()));
+        };
+        let id: MessageId = rows::parse(&row, "id")?;
+        let account_id: AccountId = rows::parse(&row, "account_id")?;
+        let current = rows::enum_of(&row, "delivery_status", DeliveryStatus::parse)?;
+        if !status_advances(current, status) {
+            let message = load_message(tx.conn(), account_id, id).await?;
+            tx.rollback().await?;
+            return Ok((Some(message), Vec::new()));
+        }
+        let done = sqlx::query("UPDATE messages SET delivery_status = $3, delivery_error = $4 WHERE id = $1 AND account_id = $2")
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .bind(status.as_str())
+            .bind(error)
+            .execute(tx.conn())
+            .await?;
+        found(&done)?;
+        let message = load_message(tx.conn(), account_id, id).await?;
+        tx.emit(updated_event(account_id, &message, at));
+        let events = tx.commit().await?;
+        Ok((Some(message), events))
+    }
+}
+
+async fn mark_dead(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    message_id: MessageId,
+    error: &str,
+    at: time::OffsetDateTime,
+) -> Result<Message> {
+    sqlx::query("UPDATE outbound_jobs SET status = 'dead', locked_until = NULL, last_error = $2, updated_at = $3 WHERE message_id = $1")
+        .bind(message_id.to_string())
+        .bind(error)
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("UPDATE messages SET delivery_status = 'failed', delivery_error = $3 WHERE id = $1 AND account_id = $2")
+        .bind(message_id.to_string())
+        .bind(account_id.to_string())
+        .bind(error)
+        .execute(tx.conn())
+        .await?;
+    load_message(tx.conn(), account_id, message_id).await
+}
