@@ -97,10 +97,9 @@ impl Blocker {
             Blocker::NoIdentity => format!("the contact has no {} identity to send to", channel_identity_name(channel)),
             Blocker::NoInbox => format!("there is no {channel} inbox in this account to send through"),
             Blocker::NoConsent => format!("the contact withdrew consent for service messages on {channel}"),
-            Blocker::WindowClosed => format!(
-                "the {channel} customer-service window is closed: the customer has not written on {channel} recently, \
-                 so only an approved template may be sent"
-            ),
+            Blocker::WindowClosed => {
+                format!("the {channel} customer-service window is closed: the customer has not written on {channel} recently")
+            }
         }
     }
 }
@@ -196,7 +195,11 @@ pub fn judge(facts: &ChannelFacts, now: OffsetDateTime) -> ReplyOption {
         }
         WindowState::Closed { closed_at } => {
             option.window_closes_at = closed_at;
-            return blocked(option, Blocker::WindowClosed);
+            let mut option = blocked(option, Blocker::WindowClosed);
+            if option.template_allowed {
+                option.reason = option.reason.map(|r| r + "; only an approved template may be sent");
+            }
+            return option;
         }
     }
     option

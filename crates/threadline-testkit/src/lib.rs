@@ -4,6 +4,7 @@
 //! `THREADLINE_TEST_DATABASE_URL` — and [`WebhookReceiver`] stands in for an
 //! integrator's endpoint.
 
+mod providers;
 mod webhook_receiver;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use threadline_server::config::Secret;
 use threadline_server::secrets::SecretBox;
 use threadline_store::{ConnectOptions, Store};
 
+pub use providers::{GRAPH_VERSION, ProviderRequest, ProviderStandIn};
 pub use webhook_receiver::{ReceivedWebhook, WebhookReceiver};
 
 /// Which database a test runs against.
@@ -121,19 +123,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     let data_dir = std::env::temp_dir().join(format!("threadline-test-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&data_dir).expect("creating a temp folder");
     let database_url = fresh_database(backend, &data_dir).await;
-    let mut settings = test_settings(data_dir.clone(), database_url.clone());
-    adjust(&mut settings);
-    let store = Store::connect(&database_url, &ConnectOptions::default()).await.expect("connecting");
-    store.migrate().await.expect("migrating");
-    let store = match settings.attachment_store {
-        threadline_server::config::AttachmentStore::Database => store,
-        threadline_server::config::AttachmentStore::Disk => {
-            store.with_attachment_storage(threadline_store::AttachmentStorage::Disk(data_dir.join("attachments")))
-        }
-    };
-    let secrets = SecretBox::from_key_file(&data_dir.join("secret.key")).expect("secret key");
-    let admin_token = settings.admin_token.0.clone();
-    let running = threadline_server::start(settings, store, secrets).await.expect("starting the server");
+    let running = start_server(&data_dir, &database_url, adjust).await;
+    let admin_token = running.state.settings.admin_token.0.clone();
     let mut app = TestApp {
         addr: running.addr,
         backend,
@@ -153,7 +144,48 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     app
 }
 
+/// Starts a server on an existing database and data folder.
+async fn start_server(data_dir: &std::path::Path, database_url: &str, adjust: impl FnOnce(&mut Settings)) -> threadline_server::Running {
+    let mut settings = test_settings(data_dir.to_path_buf(), database_url.to_owned());
+    adjust(&mut settings);
+    let store = Store::connect(database_url, &ConnectOptions::default()).await.expect("connecting");
+    store.migrate().await.expect("migrating");
+    let store = match settings.attachment_store {
+        threadline_server::config::AttachmentStore::Database => store,
+        threadline_server::config::AttachmentStore::Disk => {
+            store.with_attachment_storage(threadline_store::AttachmentStorage::Disk(data_dir.join("attachments")))
+        }
+    };
+    let secrets = SecretBox::from_key_file(&data_dir.join("secret.key")).expect("secret key");
+    threadline_server::start(settings, store, secrets).await.expect("starting the server")
+}
+
 impl TestApp {
+    /// Stops the server and starts a new one on the same database, as after
+    /// a restart (it listens on a new port).
+    pub async fn restart(&mut self, adjust: impl FnOnce(&mut Settings)) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        let admin_token = self.admin_token.clone();
+        let running = start_server(&self.data_dir, &self.database_url, |s| {
+            s.admin_token = Secret(admin_token);
+            adjust(s);
+        })
+        .await;
+        self.addr = running.addr;
+        self.running = Some(running);
+    }
+
+    /// Runs SQL on the test's database directly (to age data, or to put it
+    /// in a state the API cannot, such as a crash mid-send).
+    pub async fn sql(&self, statement: &str) {
+        let store =
+            Store::connect(&self.database_url, &ConnectOptions { max_connections: 1, ..Default::default() }).await.expect("connecting");
+        store.execute_raw(statement).await.expect("running SQL");
+        store.close().await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

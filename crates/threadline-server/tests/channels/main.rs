@@ -1,0 +1,12 @@
+//! Messaging channels end to end over real HTTP: providers' signed webhooks
+//! in, replies out through the outbox to a stand-in that speaks each
+//! provider's documented API, delivery reports back.
+
+mod support;
+
+mod bad_input;
+mod journey;
+mod meta;
+mod outbox;
+mod telegram;
+mod whatsapp;

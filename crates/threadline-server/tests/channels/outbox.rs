@@ -1,0 +1,121 @@
+//! The outbox: retries with backoff, dead letters with the reason, retry on
+//! demand, and restarts that neither lose nor repeat a send.
+
+use serde_json::json;
+
+use crate::channel_tests;
+use crate::support::*;
+
+channel_tests!(transient_failures_are_retried, refusals_fail_the_message_with_the_reason, a_restart_neither_loses_nor_repeats_a_send);
+
+async fn conversation_on_telegram(rig: &Rig) -> (TestInbox, String) {
+    let inbox = rig.telegram_inbox().await;
+    let (status, _) = rig.telegram_post(&inbox, &telegram_text(1, 55501, 1, "Ciao"), Some(TELEGRAM_SECRET)).await;
+    assert_eq!(status, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    (inbox, conversation)
+}
+
+async fn transient_failures_are_retried(rig: Rig) {
+    let (_, conversation) = conversation_on_telegram(&rig).await;
+    rig.provider.fail_next(2, 502, json!({ "ok": false, "error_code": 502, "description": "Bad Gateway" }));
+    let (status, reply) = rig.reply(&conversation, json!({ "text": "Arrivo" })).await;
+    assert_eq!(status, 201);
+    let id = reply["id"].as_str().unwrap();
+    let sent = rig.wait_message(id, |m| m["delivery_status"] == "sent").await;
+    assert_eq!(sent["delivery_status"], "sent", "{sent}");
+    assert!(sent["delivery_error"].is_null(), "a success clears the earlier failure: {sent}");
+    let sends = rig.provider.sends();
+    assert_eq!(sends.len(), 3, "two failures, then one success");
+    assert!(sends.iter().all(|s| s.json()["text"] == "Arrivo"));
+
+    // Past the attempt limit (3 in these tests) the message is dead.
+    rig.provider.fail_next(3, 500, json!({ "ok": false, "error_code": 500, "description": "Internal Server Error" }));
+    let (_, reply) = rig.reply(&conversation, json!({ "text": "Secondo messaggio" })).await;
+    let id = reply["id"].as_str().unwrap();
+    let failed = rig.wait_message(id, |m| m["delivery_status"] == "failed").await;
+    assert_eq!(failed["delivery_status"], "failed", "{failed}");
+    let reason = failed["delivery_error"].as_str().unwrap();
+    assert!(reason.contains("gave up after 3 attempts") && reason.contains("Internal Server Error"), "{reason}");
+
+    // The agent retries it; this time the provider accepts it.
+    let (status, retried) = rig.app.post(&format!("/api/v1/messages/{id}/retry"), json!({})).await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["delivery_status"], "pending");
+    let sent = rig.wait_message(id, |m| m["delivery_status"] == "sent").await;
+    assert_eq!(sent["delivery_status"], "sent");
+    let (status, again) = rig.app.post(&format!("/api/v1/messages/{id}/retry"), json!({})).await;
+    assert_eq!(status, 409, "a sent message cannot be retried: {again}");
+}
+
+async fn refusals_fail_the_message_with_the_reason(rig: Rig) {
+    let inbox = rig.whatsapp_inbox().await;
+    let (status, _) = rig.meta_post(&inbox, &whatsapp_text("393475550000", "wamid.r1", "Anna", "Salve")).await;
+    assert_eq!(status, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    // Meta's documented answer to a free-form message outside the window.
+    rig.provider.fail_next(
+        1,
+        400,
+        json!({ "error": { "message": "(#131047) Re-engagement message", "type": "OAuthException", "code": 131047,
+            "error_data": { "messaging_product": "whatsapp", "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number." },
+            "fbtrace_id": "AbCdEfGhIjK" } }),
+    );
+    let (_, reply) = rig.reply(&conversation, json!({ "text": "Buongiorno" })).await;
+    let id = reply["id"].as_str().unwrap();
+    let failed = rig.wait_message(id, |m| m["delivery_status"] == "failed").await;
+    let reason = failed["delivery_error"].as_str().unwrap();
+    assert!(reason.contains("131047") && reason.contains("24 hours"), "the provider's reason is shown: {reason}");
+    assert_eq!(rig.provider.sends().len(), 1, "a refusal is not retried");
+
+    // A failed delivery reported later by webhook also shows its reason.
+    let (_, reply) = rig.reply(&conversation, json!({ "text": "Riprovo" })).await;
+    let id = reply["id"].as_str().unwrap();
+    let sent = rig.wait_message(id, |m| m["delivery_status"] == "sent").await;
+    let wamid = sent["provider_message_id"].as_str().unwrap();
+    let (status, _) = rig.meta_post(&inbox, &whatsapp_status(wamid, "393475550000", "failed")).await;
+    assert_eq!(status, 200);
+    let (_, failed) = rig.app.get(&format!("/api/v1/messages/{id}")).await;
+    assert_eq!(failed["delivery_status"], "failed");
+    assert!(failed["delivery_error"].as_str().unwrap().contains("131026"), "{failed}");
+}
+
+async fn a_restart_neither_loses_nor_repeats_a_send(mut rig: Rig) {
+    let (_, conversation) = conversation_on_telegram(&rig).await;
+    // The first attempt fails; the retry is due much later.
+    rig.provider.fail_next(1, 503, json!({ "ok": false, "error_code": 503, "description": "Service Unavailable" }));
+    let provider_settings = |s: &mut threadline_server::Settings, base_secs| {
+        s.twilio_api_url = rig.provider.base();
+        s.meta_graph_url = format!("{}/{}", rig.provider.base(), threadline_testkit::GRAPH_VERSION);
+        s.telegram_api_url = rig.provider.base();
+        s.send_retry_base_secs = base_secs;
+    };
+    rig.app.restart(|s| provider_settings(s, 3600)).await;
+    let (_, reply) = rig.reply(&conversation, json!({ "text": "Dopo il riavvio" })).await;
+    let id = reply["id"].as_str().unwrap().to_owned();
+    let waiting = rig.wait_message(&id, |m| m["delivery_error"].is_string()).await;
+    assert_eq!(waiting["delivery_status"], "pending", "{waiting}");
+    assert!(waiting["delivery_error"].as_str().unwrap().contains("trying again"), "{waiting}");
+
+    // Restart; make the retry due now: the new server sends it, once.
+    rig.app.restart(|s| provider_settings(s, 0)).await;
+    rig.app.sql(&format!("UPDATE outbound_jobs SET next_attempt_at = 0 WHERE message_id = '{id}'")).await;
+    let sent = rig.wait_message(&id, |m| m["delivery_status"] == "sent").await;
+    assert_eq!(sent["delivery_status"], "sent", "{sent}");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(rig.provider.sends().len(), 2, "one failed attempt and one send, nothing more");
+
+    // A crash in the middle of a send: the job is still `sending` and its
+    // claim has expired. It is not sent again (the provider may have it);
+    // it fails, saying so, and the agent can retry it.
+    let (_, reply) = rig.reply(&conversation, json!({ "text": "Interrotto" })).await;
+    let interrupted = reply["id"].as_str().unwrap().to_owned();
+    rig.wait_message(&interrupted, |m| m["delivery_status"] == "sent").await;
+    let before = rig.provider.sends().len();
+    rig.app.sql(&format!("UPDATE outbound_jobs SET status = 'sending', locked_until = 1 WHERE message_id = '{interrupted}'")).await;
+    rig.app.sql(&format!("UPDATE messages SET delivery_status = 'pending' WHERE id = '{interrupted}'")).await;
+    rig.app.restart(|s| provider_settings(s, 0)).await;
+    let failed = rig.wait_message(&interrupted, |m| m["delivery_status"] == "failed").await;
+    assert!(failed["delivery_error"].as_str().unwrap().contains("interrupted"), "{failed}");
+    assert_eq!(rig.provider.sends().len(), before, "an interrupted send is not repeated by itself");
+}

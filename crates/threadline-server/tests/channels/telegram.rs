@@ -1,0 +1,74 @@
+//! Telegram: the secret-token header, photos through getFile, edits and
+//! group chats ignored, replies with media.
+
+use serde_json::json;
+
+use crate::channel_tests;
+use crate::support::*;
+
+channel_tests!(telegram_updates_are_checked_and_stored);
+
+async fn telegram_updates_are_checked_and_stored(rig: Rig) {
+    let inbox = rig.telegram_inbox().await;
+    let update = telegram_text(10, 424242, 7, "Ciao!");
+    let (status, _) = rig.telegram_post(&inbox, &update, None).await;
+    assert_eq!(status, 403, "no secret token");
+    let (status, _) = rig.telegram_post(&inbox, &update, Some("wrong")).await;
+    assert_eq!(status, 403, "wrong secret token");
+    assert!(rig.conversations().await.is_empty(), "a refused webhook stores nothing");
+    let (status, _) = rig.telegram_post(&inbox, &update, Some(TELEGRAM_SECRET)).await;
+    assert_eq!(status, 200);
+
+    rig.provider.put_media("AgACAgQAAxkBAAIBZ2", "image/jpeg", b"the big photo".to_vec());
+    let photo = json!({
+        "update_id": 11,
+        "message": {
+            "message_id": 8,
+            "from": { "id": 424242, "is_bot": false, "first_name": "Marco" },
+            "chat": { "id": 424242, "first_name": "Marco", "type": "private" },
+            "date": 1_700_000_010,
+            "photo": [
+                { "file_id": "AgACAgQAAxkBAAIBZ1", "file_unique_id": "AQADs", "file_size": 1200, "width": 90, "height": 67 },
+                { "file_id": "AgACAgQAAxkBAAIBZ2", "file_unique_id": "AQADm", "file_size": 50000, "width": 1280, "height": 960 }
+            ],
+            "caption": "La scatola era rotta"
+        }
+    });
+    let (status, _) = rig.telegram_post(&inbox, &photo, Some(TELEGRAM_SECRET)).await;
+    assert_eq!(status, 200);
+    let edited = json!({ "update_id": 12, "edited_message": update["message"].clone() });
+    let (status, _) = rig.telegram_post(&inbox, &edited, Some(TELEGRAM_SECRET)).await;
+    assert_eq!(status, 200, "edits are acknowledged");
+    let mut group = telegram_text(13, -100123, 9, "hello group");
+    group["message"]["chat"] = json!({ "id": -100123, "title": "Fans", "type": "supergroup" });
+    let (status, _) = rig.telegram_post(&inbox, &group, Some(TELEGRAM_SECRET)).await;
+    assert_eq!(status, 200, "group chats are acknowledged and ignored");
+
+    let conversations = rig.conversations().await;
+    assert_eq!(conversations.len(), 1);
+    let conversation = conversations[0]["id"].as_str().unwrap().to_owned();
+    let messages = rig.messages(&conversation).await;
+    assert_eq!(messages.len(), 2, "the edit and the group message were not stored");
+    assert_eq!(messages[1]["text"], "La scatola era rotta");
+    assert_eq!(messages[1]["provider_message_id"], "424242:8");
+    assert_eq!(messages[1]["attachments"][0]["size"], 13, "the largest photo size was fetched");
+    let (_, contact) = rig.app.get(&format!("/api/v1/contacts/{}", messages[0]["contact_id"].as_str().unwrap())).await;
+    assert_eq!(contact["name"], "Marco Bianchi");
+
+    use base64::Engine;
+    let image = base64::engine::general_purpose::STANDARD.encode(b"png bytes");
+    let (status, reply) = rig
+        .reply(
+            &conversation,
+            json!({ "text": "Ecco l'etichetta di reso", "attachments": [{ "filename": "reso.png", "content_type": "image/png", "data_base64": image }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let sends = rig.provider.wait_for_sends(1, 10).await;
+    assert_eq!(sends[0].path, format!("/bot{BOT_TOKEN}/sendPhoto"));
+    let body = sends[0].json();
+    assert_eq!(body["chat_id"], 424242);
+    assert_eq!(body["caption"], "Ecco l'etichetta di reso");
+    let link = body["photo"].as_str().unwrap();
+    assert_eq!(rig.http.get(link).send().await.unwrap().bytes().await.unwrap().as_ref(), b"png bytes");
+}
