@@ -40,6 +40,8 @@ pub struct Shared {
     pub inbox_cache: TtlCache<(AccountId, InboxId), (Inbox, Account)>,
     /// The client and endpoints for providers' APIs.
     pub providers: crate::channels::Providers,
+    /// Typing indicators between agents and chat visitors.
+    pub live: crate::widget::live::LiveHub,
 }
 
 impl Deref for AppState {
@@ -80,6 +82,7 @@ impl AppState {
             token_cache: TtlCache::new(CACHE_TTL, 10_000),
             inbox_cache: TtlCache::new(CACHE_TTL, 10_000),
             providers: crate::channels::Providers::new(&settings),
+            live: crate::widget::live::LiveHub::new(),
             settings,
         }))
     }
@@ -87,7 +90,7 @@ impl AppState {
 
 /// The HTTP application: the API router with its limits and safety nets.
 pub fn router(state: AppState) -> Router {
-    let api = crate::api::router().merge(crate::channels::hooks::router());
+    let api = crate::api::router().merge(crate::channels::hooks::router()).merge(crate::widget::router());
     let max_body = state.settings.max_body_bytes;
     api.route("/", axum::routing::get(front_page))
         .route("/healthz", axum::routing::get(health))

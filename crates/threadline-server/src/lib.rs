@@ -17,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod secrets;
 pub mod webhook_dispatcher;
+pub mod widget;
 
 pub use app::{AppState, Running, start};
 pub use config::Settings;

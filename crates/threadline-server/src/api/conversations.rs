@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_conversation, update_conversation))
         .routes(routes!(list_messages, create_message))
         .routes(routes!(reply_options))
+        .routes(routes!(typing))
         .routes(routes!(get_message, update_delivery))
         .routes(routes!(retry_message))
         .routes(routes!(download_attachment))
@@ -366,6 +367,16 @@ fn refused(blocker: Blocker, option: &ReplyOption) -> ApiError {
 async fn reply_options(State(state): State<AppState>, caller: Caller, Path(id): Path<ConversationId>) -> ApiResult<Json<Vec<ReplyOption>>> {
     let context = ReplyContext::load(&state, caller.account_id(), id).await?;
     Ok(Json(context.options(threadline_store::now())))
+}
+
+/// Tells the customer an agent is typing (shown in the web chat for a few
+/// seconds; send again while typing continues).
+#[utoipa::path(post, path = "/conversations/{id}/typing", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn typing(State(state): State<AppState>, caller: Caller, Path(id): Path<ConversationId>) -> ApiResult<StatusCode> {
+    let conversation = state.store.conversation(caller.account_id(), id).await?;
+    state.live.send(crate::widget::live::LiveSignal::AgentTyping { account_id: caller.account_id(), contact_id: conversation.contact_id });
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Sends a reply that failed again, from the first attempt.

@@ -6,7 +6,7 @@ mod accounts;
 mod audit;
 mod contacts;
 mod conversations;
-mod inboxes;
+pub(crate) mod inboxes;
 mod sessions;
 mod teams;
 mod templates;

@@ -17,7 +17,30 @@ use crate::auth::{Caller, check_password_strength, hash_password};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users, create_user)).routes(routes!(get_user, update_user, delete_user))
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(set_presence))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceUpdate {
+    /// `online`, `away` or `offline`.
+    pub status: String,
+}
+
+/// Sets the caller's availability. `online` lasts ten minutes unless
+/// refreshed (the workspace refreshes it while open); the web chat asks
+/// visitors for an email address when no agent is online.
+#[utoipa::path(put, path = "/me/presence", tag = "users", request_body = PresenceUpdate,
+    responses((status = 204), (status = 422, body = ErrorBody)))]
+async fn set_presence(State(state): State<AppState>, caller: Caller, Body(req): Body<PresenceUpdate>) -> ApiResult<StatusCode> {
+    if !["online", "away", "offline"].contains(&req.status.as_str()) {
+        return Err(ApiError::invalid("status", "must be online, away or offline"));
+    }
+    state.store.set_presence(caller.account_id(), caller.user.id, &req.status).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

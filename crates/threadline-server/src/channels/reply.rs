@@ -19,6 +19,8 @@ pub struct ReplyContext {
     pub contact: Contact,
     pub last_inbound: Vec<(Channel, Option<InboxId>, OffsetDateTime)>,
     pub inboxes: Vec<Inbox>,
+    /// The contact has the web chat open right now.
+    pub chat_open: bool,
 }
 
 impl ReplyContext {
@@ -27,12 +29,20 @@ impl ReplyContext {
         let contact = state.store.contact(account_id, conversation.contact_id).await?;
         let last_inbound = state.store.last_inbound_by_channel(account_id, contact.id).await?;
         let inboxes = state.store.inboxes(account_id).await?;
-        Ok(ReplyContext { contact, last_inbound, inboxes })
+        let chat_open = state.live.is_connected(contact.id);
+        Ok(ReplyContext { contact, last_inbound, inboxes, chat_open })
     }
 
-    /// The channel of the customer's most recent message.
+    /// The channel of the customer's most recent message — except that a
+    /// chat visitor who has left, and gave an email address, is answered by
+    /// email so the answer reaches them.
     pub fn default_channel(&self) -> Option<Channel> {
-        self.last_inbound.first().map(|(c, _, _)| *c)
+        let last = self.last_inbound.first().map(|(c, _, _)| *c)?;
+        let left_chat = matches!(last, Channel::WebChat | Channel::InApp) && !self.chat_open;
+        if left_chat && judge(&self.facts(Channel::Email), OffsetDateTime::now_utc()).allowed {
+            return Some(Channel::Email);
+        }
+        Some(last)
     }
 
     /// The customer's address on `channel`: its own identity kind first,

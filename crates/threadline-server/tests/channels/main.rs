@@ -2,6 +2,7 @@
 //! in, replies out through the outbox to a stand-in that speaks each
 //! provider's documented API, delivery reports back.
 
+mod browser;
 mod support;
 
 mod bad_input;
@@ -10,3 +11,4 @@ mod meta;
 mod outbox;
 mod telegram;
 mod whatsapp;
+mod widget;

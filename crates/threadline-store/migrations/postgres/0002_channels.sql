@@ -39,3 +39,13 @@ CREATE TABLE message_templates (
     updated_at BIGINT NOT NULL,
     CONSTRAINT message_templates_unique UNIQUE (account_id, channel, name, language)
 );
+
+-- Whether an agent is available: set by the agent (or their workspace's
+-- heartbeat). `online` counts only while updated_at is recent.
+CREATE TABLE agent_presence (
+    user_id TEXT PRIMARY KEY REFERENCES users(id),
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    status TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX agent_presence_account ON agent_presence(account_id, status, updated_at);

@@ -1,0 +1,227 @@
+//! The chat's live connection: `GET /widget/{inbox}/live?token=…`.
+//!
+//! Server → visitor: `{"type":"message","message":…}` for each new chat
+//! message of the visitor's contact (theirs from another tab, the agents'
+//! replies), `{"type":"typing"}` while an agent types, and
+//! `{"type":"presence","agents_online":n}` when that changes.
+//! Visitor → server: `{"type":"typing"}` and `{"type":"read","id":…}`.
+//!
+//! A reply pushed to the socket becomes `delivered`; a reply the visitor
+//! has seen becomes `read`. A socket that drops loses nothing: the widget
+//! fetches `GET /messages?after=` with its last cursor when it reconnects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::ids::{AccountId, ContactId, MessageId};
+use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind};
+use threadline_store::Account;
+use tokio::sync::broadcast;
+
+use super::{Visitor, chat_inbox, chat_message};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Signals that are not stored: typing indicators.
+#[derive(Debug, Clone)]
+pub enum LiveSignal {
+    /// An agent is typing to a contact.
+    AgentTyping { account_id: AccountId, contact_id: ContactId },
+    /// A contact is typing in the chat.
+    VisitorTyping { account_id: AccountId, contact_id: ContactId },
+}
+
+#[derive(Clone)]
+pub struct LiveHub {
+    sender: broadcast::Sender<LiveSignal>,
+    /// Contacts with an open chat socket on this node, and how many.
+    connected: Arc<std::sync::Mutex<std::collections::HashMap<ContactId, usize>>>,
+}
+
+/// Counts a contact as connected while it lives.
+struct Connected {
+    hub: LiveHub,
+    contact_id: ContactId,
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        let mut connected = self.hub.connected.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = connected.get_mut(&self.contact_id) {
+            *n -= 1;
+            if *n == 0 {
+                connected.remove(&self.contact_id);
+            }
+        }
+    }
+}
+
+impl LiveHub {
+    pub fn new() -> Self {
+        LiveHub { sender: broadcast::channel(1024).0, connected: Default::default() }
+    }
+
+    /// Whether the contact has the chat open (on this node).
+    pub fn is_connected(&self, contact_id: ContactId) -> bool {
+        self.connected.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&contact_id)
+    }
+
+    fn connect(&self, contact_id: ContactId) -> Connected {
+        *self.connected.lock().unwrap_or_else(|e| e.into_inner()).entry(contact_id).or_default() += 1;
+        Connected { hub: self.clone(), contact_id }
+    }
+
+    pub fn send(&self, signal: LiveSignal) {
+        let _ = self.sender.send(signal);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveSignal> {
+        self.sender.subscribe()
+    }
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LiveParams {
+    token: String,
+}
+
+pub async fn socket(
+    State(state): State<AppState>,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+    Query(p): Query<LiveParams>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let (inbox, account) = chat_inbox(&state, &raw_id, &headers).await?;
+    let visitor = Visitor::from_token(&state, inbox.id, &p.token).ok_or(ApiError::Unauthorized)?;
+    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, account, visitor, socket)))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum FromVisitor {
+    Typing,
+    Read { id: MessageId },
+}
+
+/// How often the agents' availability is looked at again.
+const PRESENCE_EVERY: Duration = Duration::from_secs(15);
+
+async fn serve(state: AppState, account: Account, visitor: Visitor, mut socket: WebSocket) {
+    let mut events = state.bus.subscribe();
+    let mut signals = state.live.subscribe();
+    // The visitor may write their first message after connecting: the
+    // contact is looked up again until it exists.
+    let mut contact = visitor.contact(&state, &account).await.ok().flatten();
+    let mut _connected = contact.map(|c| state.live.connect(c));
+    let mut online = state.store.agents_online(account.id).await.unwrap_or(0);
+    let mut presence = tokio::time::interval(PRESENCE_EVERY);
+    presence.tick().await;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if contact.is_none() {
+                        contact = visitor.contact(&state, &account).await.ok().flatten();
+                        _connected = contact.map(|c| state.live.connect(c));
+                    }
+                    if let Some(message) = chat_message_for(&event, account.id, contact)
+                        && !push(&state, &account, &mut socket, &message).await
+                    {
+                        return;
+                    }
+                }
+                // Fell behind: the widget catches up from its cursor.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if socket.send(WsMessage::Text(r#"{"type":"resync"}"#.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            signal = signals.recv() => {
+                if let Ok(LiveSignal::AgentTyping { account_id, contact_id }) = signal
+                    && account_id == account.id
+                    && Some(contact_id) == contact
+                    && socket.send(WsMessage::Text(r#"{"type":"typing"}"#.into())).await.is_err()
+                {
+                    return;
+                }
+            }
+            _ = presence.tick() => {
+                let now_online = state.store.agents_online(account.id).await.unwrap_or(online);
+                if now_online != online {
+                    online = now_online;
+                    let text = serde_json::json!({ "type": "presence", "agents_online": online }).to_string();
+                    if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(text))) => {
+                    match serde_json::from_str::<FromVisitor>(&text) {
+                        Ok(FromVisitor::Typing) => {
+                            if let Some(contact_id) = contact {
+                                state.live.send(LiveSignal::VisitorTyping { account_id: account.id, contact_id });
+                            }
+                        }
+                        Ok(FromVisitor::Read { id }) => mark_read(&state, &account, contact, id).await,
+                        Err(_) => tracing::debug!("unreadable message on a chat socket"),
+                    }
+                }
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// The chat message an event carries, if it belongs in this visitor's chat.
+fn chat_message_for(event: &Arc<DomainEvent>, account_id: AccountId, contact: Option<ContactId>) -> Option<Message> {
+    if event.account_id != account_id || !matches!(event.kind, EventKind::MessageCreated) {
+        return None;
+    }
+    let message: Message = serde_json::from_value(event.data.get("message")?.clone()).ok()?;
+    let in_chat = matches!(message.channel, threadline_domain::channel::Channel::WebChat | threadline_domain::channel::Channel::InApp);
+    (Some(message.contact_id) == contact && message.kind == MessageKind::Message && in_chat).then_some(message)
+}
+
+/// Sends a message to the socket; an agent's reply becomes `delivered`.
+async fn push(state: &AppState, account: &Account, socket: &mut WebSocket, message: &Message) -> bool {
+    let text = serde_json::json!({ "type": "message", "message": chat_message(state, account.id, message) }).to_string();
+    if socket.send(WsMessage::Text(text.into())).await.is_err() {
+        return false;
+    }
+    if message.direction == Direction::Outbound && message.delivery_status == DeliveryStatus::Pending {
+        match state.store.update_delivery_status(account.id, message.id, DeliveryStatus::Delivered, None).await {
+            Ok((_, events)) => state.bus.publish(events),
+            Err(e) => tracing::warn!(error = %e, "marking a chat reply delivered failed"),
+        }
+    }
+    true
+}
+
+/// The visitor saw an agent's reply.
+async fn mark_read(state: &AppState, account: &Account, contact: Option<ContactId>, id: MessageId) {
+    let Ok(message) = state.store.message(account.id, id).await else { return };
+    if Some(message.contact_id) != contact || message.direction != Direction::Outbound || message.delivery_status == DeliveryStatus::Read {
+        return;
+    }
+    match state.store.update_delivery_status(account.id, id, DeliveryStatus::Read, None).await {
+        Ok((_, events)) => state.bus.publish(events),
+        Err(e) => tracing::warn!(error = %e, "marking a chat reply read failed"),
+    }
+}
