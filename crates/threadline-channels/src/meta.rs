@@ -12,8 +12,9 @@
 //! may answer for seven days.
 //!
 //! Inbox settings: `page_id` (the Facebook page, or the page linked to the
-//! Instagram account). Secrets: `access_token` (page token), `app_secret`,
-//! `verify_token`.
+//! Instagram account), and for Instagram optionally
+//! `instagram_account_id` (events for other accounts are then ignored).
+//! Secrets: `access_token` (page token), `app_secret`, `verify_token`.
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -106,6 +107,8 @@ struct Webhook {
 
 #[derive(Deserialize)]
 struct Entry {
+    /// The page (Messenger) or Instagram account the events are for.
+    id: Option<String>,
     #[serde(default)]
     messaging: Vec<Messaging>,
 }
@@ -207,14 +210,30 @@ impl ChannelAdapter for MetaMessaging {
         verify_signature(request, inbox.secret("app_secret")?)
     }
 
-    fn parse(&self, request: &WebhookRequest<'_>, _inbox: &InboxConfig<'_>) -> Result<Vec<WebhookEvent>, WebhookError> {
+    fn parse(&self, request: &WebhookRequest<'_>, inbox: &InboxConfig<'_>) -> Result<Vec<WebhookEvent>, WebhookError> {
         let webhook: Webhook = json_body(request.body)?;
         if webhook.object != self.object {
             return Ok(vec![WebhookEvent::Ignored(format!("object `{}` on a {} inbox", webhook.object, self.channel))]);
         }
+        // One app's webhooks carry every page it serves: only this inbox's
+        // page (Messenger) or account (Instagram, when configured) counts.
+        let ours = match self.channel {
+            Channel::Instagram => inbox.setting("instagram_account_id").ok(),
+            _ => inbox.setting("page_id").ok(),
+        };
         let mut events = Vec::new();
-        for messaging in webhook.entry.into_iter().flat_map(|e| e.messaging) {
-            let sender = messaging.sender.map(|s| s.id).unwrap_or_default();
+        let mut messagings = Vec::new();
+        for entry in webhook.entry {
+            match (ours, entry.id.as_deref()) {
+                (Some(ours), Some(id)) if ours != id => events.push(WebhookEvent::Ignored(format!("events for {id}, not this inbox's"))),
+                _ => messagings.extend(entry.messaging),
+            }
+        }
+        for messaging in messagings {
+            let Some(sender) = messaging.sender.map(|s| s.id).filter(|s| !s.is_empty()) else {
+                events.push(WebhookEvent::Ignored("messaging event without a sender".into()));
+                continue;
+            };
             if let Some(message) = messaging.message {
                 if message.is_echo {
                     events.push(WebhookEvent::Ignored(format!("echo of our own message {}", message.mid)));
@@ -304,8 +323,9 @@ impl ChannelAdapter for MetaMessaging {
         if !(200..300).contains(&status) {
             return Err(graph_error(status, body));
         }
-        let answer: SendAnswer =
-            serde_json::from_slice(body).map_err(|e| SendError::transient(format!("unreadable answer from Meta: {e}")))?;
+        let answer: SendAnswer = serde_json::from_slice(body).map_err(|e| {
+            SendError::permanent(format!("{} accepted the request but its answer could not be read ({e}); it may have been sent", "Meta"))
+        })?;
         Ok(SendReceipt { provider_message_id: answer.message_id, status: DeliveryStatus::Sent })
     }
 

@@ -243,8 +243,10 @@ impl ChannelAdapter for Telegram {
     }
 
     fn send_result(&self, status: u16, body: &[u8]) -> Result<SendReceipt, SendError> {
-        let answer: Answer<SentMessage> = serde_json::from_slice(body)
-            .map_err(|_| SendError::from_status(status.max(500), format!("unreadable answer from Telegram (HTTP {status})")))?;
+        let answer: Answer<SentMessage> = serde_json::from_slice(body).map_err(|_| match status {
+            200..=299 => SendError::permanent("Telegram accepted the request but its answer could not be read; it may have been sent"),
+            _ => SendError::from_status(status, format!("Telegram answered HTTP {status}")),
+        })?;
         match answer {
             Answer { ok: true, result: Some(sent), .. } => Ok(SendReceipt {
                 provider_message_id: format!("{}:{}", sent.chat.id, sent.message_id),

@@ -52,6 +52,15 @@ pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> St
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// Whether two URLs have the same scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    let origin = |u: &str| {
+        let uri: http::Uri = u.parse().ok()?;
+        Some((uri.scheme_str()?.to_ascii_lowercase(), uri.host()?.to_ascii_lowercase(), uri.port_u16()))
+    };
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
+}
+
 fn basic_auth(user: &str, password: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
 }
@@ -66,6 +75,19 @@ fn delivery_status(status: &str) -> Option<DeliveryStatus> {
         "undelivered" | "failed" => Some(DeliveryStatus::Failed),
         "accepted" | "scheduled" | "queued" | "sending" => Some(DeliveryStatus::Pending),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn credentials_go_only_to_twilios_own_host() {
+        assert!(same_origin("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", "https://api.twilio.com"));
+        assert!(!same_origin("https://api.twilio.com.evil.example/x", "https://api.twilio.com"));
+        assert!(!same_origin("http://api.twilio.com/x", "https://api.twilio.com"));
+        assert!(!same_origin("not a url", "https://api.twilio.com"));
     }
 }
 
@@ -189,8 +211,12 @@ impl ChannelAdapter for TwilioSms {
 
     fn send_result(&self, status: u16, body: &[u8]) -> Result<SendReceipt, SendError> {
         if (200..300).contains(&status) {
-            let resource: MessageResource =
-                serde_json::from_slice(body).map_err(|e| SendError::transient(format!("unreadable answer from Twilio: {e}")))?;
+            let resource: MessageResource = serde_json::from_slice(body).map_err(|e| {
+                SendError::permanent(format!(
+                    "{} accepted the request but its answer could not be read ({e}); it may have been sent",
+                    "Twilio"
+                ))
+            })?;
             let status = resource.status.as_deref().and_then(delivery_status).unwrap_or(DeliveryStatus::Pending);
             return Ok(SendReceipt { provider_message_id: resource.sid, status });
         }
@@ -205,9 +231,9 @@ impl ChannelAdapter for TwilioSms {
 
     fn media_request(&self, media: &MediaRef, inbox: &InboxConfig<'_>) -> Result<HttpRequest, ConfigError> {
         let mut request = HttpRequest::get(media.locator.clone());
-        // Media may be protected with HTTP basic auth; Twilio's own URLs
-        // accept the account's credentials.
-        if media.locator.starts_with(inbox.endpoints.twilio.trim_end_matches('/')) {
+        // Media may be protected with HTTP basic auth; the credentials go
+        // only to Twilio's own API host (compared exactly, not by prefix).
+        if same_origin(&media.locator, &inbox.endpoints.twilio) {
             request.headers.push(("authorization".into(), basic_auth(inbox.setting("account_sid")?, inbox.secret("auth_token")?)));
         }
         Ok(request)

@@ -319,9 +319,15 @@ impl ChannelAdapter for WhatsApp {
             body["type"] = "template".into();
             body["template"] = spec;
         } else if let Some(media) = message.media.first() {
-            let kind = media.content_type.split('/').next().filter(|k| matches!(*k, "image" | "video" | "audio")).unwrap_or("document");
+            // Only the types WhatsApp plays inline go as image or video;
+            // anything else (webp, gif, audio with a caption…) as a document.
+            let kind = match media.content_type.as_str() {
+                "image/jpeg" | "image/png" => "image",
+                "video/mp4" | "video/3gpp" => "video",
+                _ => "document",
+            };
             let mut spec = serde_json::json!({ "link": media.url });
-            if !message.text.is_empty() && kind != "audio" {
+            if !message.text.is_empty() {
                 spec["caption"] = message.text.clone().into();
             }
             if kind == "document" {
@@ -340,9 +346,18 @@ impl ChannelAdapter for WhatsApp {
         if !(200..300).contains(&status) {
             return Err(meta::graph_error(status, body));
         }
-        let answer: SendAnswer =
-            serde_json::from_slice(body).map_err(|e| SendError::transient(format!("unreadable answer from WhatsApp: {e}")))?;
-        let id = answer.messages.into_iter().next().map(|m| m.id).ok_or_else(|| SendError::transient("WhatsApp returned no message id"))?;
+        let answer: SendAnswer = serde_json::from_slice(body).map_err(|e| {
+            SendError::permanent(format!(
+                "{} accepted the request but its answer could not be read ({e}); it may have been sent",
+                "WhatsApp"
+            ))
+        })?;
+        let id = answer
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| m.id)
+            .ok_or_else(|| SendError::permanent("WhatsApp accepted the request but returned no message id; it may have been sent"))?;
         Ok(SendReceipt { provider_message_id: id, status: DeliveryStatus::Sent })
     }
 

@@ -155,10 +155,13 @@
     badge.textContent = state.unread > 9 ? "9+" : String(state.unread);
   }
 
-  function render(message) {
+  // `advance`: the message came in order (history, socket), so the next
+  // catch-up may start after it. A message we just sent did not: a reply
+  // stored before it may still be on its way.
+  function render(message, advance) {
+    if (advance !== false && (!state.cursor || message.cursor > state.cursor)) state.cursor = message.cursor;
     if (state.seen[message.id]) return;
     state.seen[message.id] = true;
-    state.cursor = message.cursor;
     var bubble = el("div", { "class": "msg " + message.from, "data-id": message.id });
     if (message.text) bubble.appendChild(document.createTextNode(message.text));
     (message.attachments || []).forEach(function (a) {
@@ -181,8 +184,14 @@
 
   function catchUp() {
     var path = "/messages" + (state.cursor ? "?after=" + encodeURIComponent(state.cursor) : "");
-    return request("GET", path).then(function (page) { page.data.forEach(render); });
+    return request("GET", path).then(function (page) { page.data.forEach(function (m) { render(m, true); }); });
   }
+
+  // A reply stored on another server node reaches this visitor's socket
+  // only through a catch-up: do one now and then while the socket is open.
+  setInterval(function () {
+    if (state.token && state.socket && state.socket.readyState === 1) catchUp().catch(function () {});
+  }, 30000);
 
   function connect() {
     var url = server.replace(/^http/, "ws") + "/widget/" + encodeURIComponent(inbox) + "/live?token=" + encodeURIComponent(state.token);
@@ -192,7 +201,7 @@
     socket.onmessage = function (event) {
       var data;
       try { data = JSON.parse(event.data); } catch (e) { return; }
-      if (data.type === "message") render(data.message);
+      if (data.type === "message") render(data.message, true);
       else if (data.type === "typing") {
         typing.textContent = "An agent is typing…";
         clearTimeout(state.typingTimer);
@@ -256,8 +265,8 @@
         state.introduced = true;
         save();
         intro.hidden = true;
-        render(sent);
-        if (state.socket && state.socket.readyState !== 1) catchUp().catch(function () {});
+        render(sent, false);
+        catchUp().catch(function () {});
       })
       .catch(function (e) { error.textContent = e.message; })
       .then(function () { send.disabled = false; });

@@ -38,6 +38,9 @@ pub struct Shared {
     pub token_cache: TtlCache<String, User>,
     /// Inbox id → the inbox and its account, for the ingest path.
     pub inbox_cache: TtlCache<(AccountId, InboxId), (Inbox, Account)>,
+    /// Inbox id → its account, for requests that name only the inbox
+    /// (providers' webhooks, the web chat).
+    pub inbox_accounts: TtlCache<InboxId, AccountId>,
     /// The client and endpoints for providers' APIs.
     pub providers: crate::channels::Providers,
     /// Typing indicators between agents and chat visitors.
@@ -56,6 +59,7 @@ impl AppState {
     pub fn invalidate_caches(&self) {
         self.token_cache.clear();
         self.inbox_cache.clear();
+        self.inbox_accounts.clear();
     }
 
     /// An inbox and its account, cached briefly (the ingest path needs both
@@ -74,6 +78,20 @@ impl AppState {
         Ok((inbox, account))
     }
 
+    /// An inbox named only by its id (a provider's webhook, the web chat),
+    /// with its account; cached like [`Self::inbox_and_account`].
+    pub async fn inbox_by_id(&self, inbox_id: InboxId) -> Result<(Inbox, Account), threadline_store::StoreError> {
+        let account_id = match self.inbox_accounts.get(&inbox_id) {
+            Some(account_id) => account_id,
+            None => {
+                let (account_id, _) = self.store.inbox_for_webhook(inbox_id).await?;
+                self.inbox_accounts.insert(inbox_id, account_id);
+                account_id
+            }
+        };
+        self.inbox_and_account(account_id, inbox_id).await
+    }
+
     pub fn new(store: Store, settings: Settings, secrets: SecretBox) -> Self {
         AppState(Arc::new(Shared {
             store,
@@ -81,6 +99,7 @@ impl AppState {
             bus: EventBus::new(4096),
             token_cache: TtlCache::new(CACHE_TTL, 10_000),
             inbox_cache: TtlCache::new(CACHE_TTL, 10_000),
+            inbox_accounts: TtlCache::new(CACHE_TTL, 10_000),
             providers: crate::channels::Providers::new(&settings),
             live: crate::widget::live::LiveHub::new(),
             settings,
@@ -161,6 +180,10 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     if settings.public_url.is_empty() {
         // Port 0 binds a free port: the public URL names the real one.
         settings.public_url = format!("http://{addr}");
+        tracing::info!(
+            public_url = %settings.public_url,
+            "public_url is not set: providers' webhooks (Twilio signs the URL it calls), media links and the chat script use the listen address; set THREADLINE_PUBLIC_URL to the address the outside world reaches"
+        );
     }
     let state = AppState::new(store, settings, secrets);
     let (shutdown, mut stop) = watch::channel(false);

@@ -181,6 +181,22 @@ impl Store {
         let at = now();
         let mut tx = self.begin_write().await?;
         let id = job.message_id.to_string();
+        // The claim may have been taken away meanwhile (its lease expired
+        // and the job was failed as interrupted): then this late outcome
+        // changes nothing, so the job and its message never disagree.
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let current: Option<String> = sqlx::query_scalar(&format!("SELECT status FROM outbound_jobs WHERE message_id = $1 {lock}"))
+            .bind(&id)
+            .fetch_optional(tx.conn())
+            .await?;
+        if current.as_deref() != Some("sending") {
+            let message = load_message(tx.conn(), job.account_id, job.message_id).await?;
+            tx.rollback().await?;
+            return Ok((message, Vec::new()));
+        }
         let message = match outcome {
             SendOutcome::Sent { provider_message_id, status } => {
                 sqlx::query(
@@ -192,16 +208,38 @@ impl Store {
                 .execute(tx.conn())
                 .await?;
                 let current = load_message(tx.conn(), job.account_id, job.message_id).await?;
-                // A delivery report may have overtaken the send's answer.
-                let status = if status_advances(current.delivery_status, status) { status } else { current.delivery_status };
+                let mut status = if status_advances(current.delivery_status, status) { status } else { current.delivery_status };
+                // Delivery reports may have overtaken the send's answer.
+                let early =
+                    sqlx::query("SELECT status, error FROM early_delivery_reports WHERE inbox_id = $1 AND provider_message_id = $2")
+                        .bind(job.inbox_id.to_string())
+                        .bind(&provider_message_id)
+                        .fetch_all(tx.conn())
+                        .await?;
+                let mut error = None;
+                for row in &early {
+                    let reported = rows::enum_of(row, "status", DeliveryStatus::parse)?;
+                    if status_advances(status, reported) {
+                        status = reported;
+                        error = rows::opt_text(row, "error")?;
+                    }
+                }
+                if !early.is_empty() {
+                    sqlx::query("DELETE FROM early_delivery_reports WHERE inbox_id = $1 AND provider_message_id = $2")
+                        .bind(job.inbox_id.to_string())
+                        .bind(&provider_message_id)
+                        .execute(tx.conn())
+                        .await?;
+                }
                 sqlx::query(
-                    "UPDATE messages SET provider_message_id = $3, delivery_status = $4, delivery_error = NULL \
+                    "UPDATE messages SET provider_message_id = $3, delivery_status = $4, delivery_error = $5 \
                      WHERE id = $1 AND account_id = $2",
                 )
                 .bind(&id)
                 .bind(job.account_id.to_string())
                 .bind(provider_message_id)
                 .bind(status.as_str())
+                .bind(error)
                 .execute(tx.conn())
                 .await?;
                 load_message(tx.conn(), job.account_id, job.message_id).await?
@@ -291,7 +329,8 @@ impl Store {
 
     /// Applies a provider's delivery report to the message it sent through
     /// `inbox_id`. Reports only move a message forward (a late `sent` does
-    /// not undo `delivered`). `None` when no message has that provider id.
+    /// not undo `delivered`). `None` when no message has that provider id
+    /// yet: the report is kept and applied when the send is recorded.
     pub async fn apply_delivery_report(
         &self,
         inbox_id: InboxId,
@@ -310,7 +349,24 @@ impl Store {
         .fetch_optional(tx.conn())
         .await?;
         let Some(row) = row else {
-            tx.rollback().await?;
+            // Perhaps the send's answer has not been recorded yet: keep the
+            // report for it (see `finish_send`), and forget stale ones.
+            sqlx::query("DELETE FROM early_delivery_reports WHERE received_at < $1")
+                .bind(micros(at - time::Duration::days(1)))
+                .execute(tx.conn())
+                .await?;
+            sqlx::query(
+                "INSERT INTO early_delivery_reports (inbox_id, provider_message_id, status, error, received_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(inbox_id.to_string())
+            .bind(provider_message_id)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
             return Ok((None, Vec::new()));
         };
         let id: MessageId = rows::parse(&row, "id")?;

@@ -161,14 +161,23 @@ async fn start_server(data_dir: &std::path::Path, database_url: &str, adjust: im
 }
 
 impl TestApp {
-    /// Stops the server and starts a new one on the same database, as after
-    /// a restart (it listens on a new port).
+    /// Stops the server and starts a new one on the same database with the
+    /// same settings, changed by `adjust`, as after a restart (it listens on
+    /// a new port).
     pub async fn restart(&mut self, adjust: impl FnOnce(&mut Settings)) {
+        let mut previous = None;
         if let Some(running) = self.running.take() {
+            previous = Some(running.state.settings.clone());
             running.shutdown().await;
         }
         let admin_token = self.admin_token.clone();
         let running = start_server(&self.data_dir, &self.database_url, |s| {
+            if let Some(previous) = previous {
+                *s = previous;
+                s.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+                // It named the old port.
+                s.public_url = String::new();
+            }
             s.admin_token = Secret(admin_token);
             adjust(s);
         })

@@ -70,6 +70,11 @@ struct Failure {
 struct Inner {
     requests: Mutex<Vec<ProviderRequest>>,
     failures: Mutex<Vec<Failure>>,
+    /// Hold the next successful send's answer this long (its id is known
+    /// before the answer leaves: see `issued`).
+    hold_next: Mutex<Option<std::time::Duration>>,
+    /// Message ids handed out by sends, in order, as soon as they exist.
+    issued: Mutex<Vec<String>>,
     media: Mutex<HashMap<String, (String, Vec<u8>)>>,
     counter: AtomicU64,
 }
@@ -110,6 +115,17 @@ impl ProviderStandIn {
         for _ in 0..count {
             failures.push(Failure { status, body: body.clone() });
         }
+    }
+
+    /// Holds the next successful send's answer for `delay`, as a slow
+    /// provider would; its message id shows in [`Self::issued_ids`] at once.
+    pub fn hold_next_send(&self, delay: std::time::Duration) {
+        *self.inner.hold_next.lock().expect("lock") = Some(delay);
+    }
+
+    /// The message ids sends were given, as soon as they were given.
+    pub fn issued_ids(&self) -> Vec<String> {
+        self.inner.issued.lock().expect("lock").clone()
     }
 
     /// Makes a media file available under `id`: a Graph media id, a Telegram
@@ -171,28 +187,45 @@ async fn handle(
     let n = inner.counter.fetch_add(1, Ordering::SeqCst) + 1;
     let path = request.path.as_str();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match (request.method.as_str(), segments.as_slice()) {
-        ("POST", ["2010-04-01", "Accounts", sid, "Messages.json"]) => twilio_send(&request, sid, n),
-        ("POST", [GRAPH_VERSION, _, "messages"]) => graph_send(&request, n),
-        ("GET", [GRAPH_VERSION, media_id]) => graph_media(&inner, &request, media_id),
-        ("POST", [bot, method]) if bot.starts_with("bot") && method.starts_with("send") => telegram_send(&request, n),
-        ("GET", [bot, "getFile"]) if bot.starts_with("bot") => telegram_get_file(&inner, &request),
+    let response = route(&inner, &request, &segments, n);
+    if is_send(&request) {
+        let hold = inner.hold_next.lock().expect("lock").take();
+        if let Some(delay) = hold {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    response
+}
+
+/// Answers a request as the provider documents it.
+fn route(inner: &Inner, request: &ProviderRequest, segments: &[&str], n: u64) -> Response {
+    match (request.method.as_str(), segments) {
+        ("POST", ["2010-04-01", "Accounts", sid, "Messages.json"]) => twilio_send(inner, request, sid, n),
+        ("POST", [GRAPH_VERSION, _, "messages"]) => graph_send(inner, request, n),
+        ("GET", [GRAPH_VERSION, media_id]) => graph_media(inner, request, media_id),
+        ("POST", [bot, method]) if bot.starts_with("bot") && method.starts_with("send") => telegram_send(inner, request, n),
+        ("GET", [bot, "getFile"]) if bot.starts_with("bot") => telegram_get_file(inner, request),
         ("GET", ["file", bot, rest @ ..]) if bot.starts_with("bot") => {
             let id = rest.last().and_then(|f| f.split('.').next()).unwrap_or_default();
-            serve_media(&inner, id)
+            serve_media(inner, id)
         }
-        ("GET", ["files", id]) => serve_media(&inner, id),
+        ("GET", ["files", id]) => serve_media(inner, id),
         _ => (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "the stand-in does not serve this path" }))).into_response(),
     }
 }
 
-fn twilio_send(request: &ProviderRequest, sid: &str, n: u64) -> Response {
+fn issue(inner: &Inner, id: &str) {
+    inner.issued.lock().expect("lock").push(id.to_owned());
+}
+
+fn twilio_send(inner: &Inner, request: &ProviderRequest, sid: &str, n: u64) -> Response {
     if !request.header("authorization").is_some_and(|a| a.starts_with("Basic ")) {
         let body =
             json!({ "code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401 });
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
     let message_sid = format!("SM{:032x}", n);
+    issue(inner, &message_sid);
     let media = request.form().iter().filter(|(k, _)| k == "MediaUrl").count();
     let body = json!({
         "account_sid": sid,
@@ -219,7 +252,7 @@ fn twilio_send(request: &ProviderRequest, sid: &str, n: u64) -> Response {
     (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
-fn graph_send(request: &ProviderRequest, n: u64) -> Response {
+fn graph_send(inner: &Inner, request: &ProviderRequest, n: u64) -> Response {
     if !request.header("authorization").is_some_and(|a| a.starts_with("Bearer ")) {
         let body = json!({ "error": { "message": "An access token is required to request this resource.", "type": "OAuthException", "code": 104, "fbtrace_id": "AbCdEf" } });
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
@@ -227,15 +260,19 @@ fn graph_send(request: &ProviderRequest, n: u64) -> Response {
     let body = request.json();
     if body["messaging_product"] == "whatsapp" {
         let to = body["to"].as_str().unwrap_or_default();
+        let id = format!("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI{n:08X}");
+        issue(inner, &id);
         let answer = json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": to, "wa_id": to }],
-            "messages": [{ "id": format!("wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI{n:08X}") }],
+            "messages": [{ "id": id }],
         });
         return axum::Json(answer).into_response();
     }
     let recipient = body["recipient"]["id"].as_str().unwrap_or_default();
-    axum::Json(json!({ "recipient_id": recipient, "message_id": format!("m_standin{n:08}") })).into_response()
+    let id = format!("m_standin{n:08}");
+    issue(inner, &id);
+    axum::Json(json!({ "recipient_id": recipient, "message_id": id })).into_response()
 }
 
 fn graph_media(inner: &Inner, request: &ProviderRequest, media_id: &str) -> Response {
@@ -256,9 +293,10 @@ fn graph_media(inner: &Inner, request: &ProviderRequest, media_id: &str) -> Resp
     .into_response()
 }
 
-fn telegram_send(request: &ProviderRequest, n: u64) -> Response {
+fn telegram_send(inner: &Inner, request: &ProviderRequest, n: u64) -> Response {
     let body = request.json();
     let chat_id = body["chat_id"].clone();
+    issue(inner, &format!("{chat_id}:{}", 1_000_000 + n));
     // Telegram numbers a chat's messages in one sequence for both parties;
     // the stand-in keeps its ids clear of the customers' in tests.
     axum::Json(json!({

@@ -12,7 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use threadline_channels::{ChannelAdapter, IncomingMessage, WebhookError, WebhookEvent, WebhookRequest, adapter_for};
-use threadline_domain::identity::{NormalizedIdentity, Region};
+use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
 use threadline_domain::ids::InboxId;
 use threadline_store::{Account, InboundMessage, Inbox};
 
@@ -29,8 +29,7 @@ pub fn router() -> axum::Router<AppState> {
 /// The inbox a webhook names, its account and its adapter.
 async fn resolve(state: &AppState, raw_id: &str) -> Result<(Inbox, Account, &'static dyn ChannelAdapter), ApiError> {
     let inbox_id: InboxId = raw_id.parse().map_err(|_| ApiError::NotFound)?;
-    let (account_id, _) = state.store.inbox_for_webhook(inbox_id).await?;
-    let (inbox, account) = state.inbox_and_account(account_id, inbox_id).await?;
+    let (inbox, account) = state.inbox_by_id(inbox_id).await?;
     let adapter = adapter_for(inbox.channel).filter(|_| super::provider_connected(&inbox)).ok_or(ApiError::NotFound)?;
     Ok((inbox, account, adapter))
 }
@@ -88,7 +87,9 @@ async fn receive(
     for event in events {
         match event {
             WebhookEvent::Message(message) => {
-                let inbound = to_inbound(&state, adapter, &inbox, &config, region, message).await.map_err(|e| refuse(&inbox, e))?;
+                // One unusable event does not cost the others: it is logged
+                // and skipped, and the webhook is still acknowledged.
+                let Some(inbound) = to_inbound(&state, adapter, &inbox, &config, region, message).await else { continue };
                 let (outcome, _, events) = state.store.ingest_inbound(&account, &inbound, None).await?;
                 if outcome.duplicate {
                     tracing::debug!(inbox = %inbox.id, provider_id = ?inbound.provider_message_id, "webhook redelivered a stored message");
@@ -121,10 +122,29 @@ async fn to_inbound(
     config: &threadline_channels::InboxConfig<'_>,
     region: Region,
     message: IncomingMessage,
-) -> Result<InboundMessage, WebhookError> {
-    let kind = inbox.channel.identity_kind().ok_or_else(|| WebhookError::Malformed("this channel has no sender identity".into()))?;
-    let sender = NormalizedIdentity::parse(kind, &message.sender, region)
-        .map_err(|e| WebhookError::Malformed(format!("sender `{}`: {e}", message.sender)))?;
+) -> Option<InboundMessage> {
+    let skip = |reason: String| {
+        tracing::warn!(inbox = %inbox.id, provider_id = %message.provider_message_id, %reason, "webhook message skipped");
+        None
+    };
+    if message.provider_message_id.is_empty() || message.provider_message_id.len() > 255 {
+        return skip("no usable provider message id".into());
+    }
+    let kind = inbox.channel.identity_kind()?;
+    let sender = match NormalizedIdentity::parse(kind, &message.sender, region) {
+        Ok(sender) => sender,
+        // A sender the channel's rules do not recognise (an SMS short code,
+        // a number from a range newer than the phone-number rules) is still
+        // someone: kept under an external id naming the channel.
+        Err(e) if !message.sender.trim().is_empty() => {
+            tracing::info!(sender = %message.sender, error = %e, "sender kept as an external id");
+            match NormalizedIdentity::parse(IdentityKind::ExternalId, &format!("{}:{}", inbox.channel, message.sender.trim()), region) {
+                Ok(fallback) => fallback,
+                Err(e) => return skip(format!("sender `{}`: {e}", message.sender)),
+            }
+        }
+        Err(_) => return skip("the event names no sender".into()),
+    };
     let mut identities = vec![sender];
     for (kind, value) in &message.other_identities {
         match NormalizedIdentity::parse(*kind, value, region) {
@@ -144,10 +164,7 @@ async fn to_inbound(
     if text.trim().is_empty() && attachments.is_empty() {
         text = "[empty message]".into();
     }
-    if message.provider_message_id.len() > 255 {
-        return Err(WebhookError::Malformed("provider message id longer than 255 characters".into()));
-    }
-    Ok(InboundMessage {
+    Some(InboundMessage {
         inbox_id: inbox.id,
         channel: inbox.channel,
         sender_name: message.sender_name.map(|n| n.chars().take(200).collect()),

@@ -103,8 +103,17 @@ impl From<CallError> for FetchError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::TooLarge(_) => FetchError::TooLarge,
-            CallError::Network(reason) => FetchError::Failed(reason),
+            CallError::Network(reason) | CallError::Unreached(reason) => FetchError::Failed(reason),
         }
+    }
+}
+
+/// Refuses media URLs outside the providers' media hosts.
+fn check_host(state: &AppState, request: &threadline_channels::HttpRequest) -> Result<(), FetchError> {
+    match reqwest::Url::parse(&request.url) {
+        Ok(url) if super::media_host_allowed(&url, &state.providers.endpoints) => Ok(()),
+        Ok(url) => Err(FetchError::Failed(format!("{} is not a media host of the provider", url.host_str().unwrap_or("the address")))),
+        Err(_) => Err(FetchError::Failed("the media address is not a URL".into())),
     }
 }
 
@@ -115,8 +124,9 @@ async fn fetch_one(
     media: &MediaRef,
     max: usize,
 ) -> Result<(Vec<u8>, Option<String>), FetchError> {
-    let client = &state.providers.client;
+    let client = &state.providers.media_client;
     let first = adapter.media_request(media, inbox).map_err(|e| FetchError::Failed(e.to_string()))?;
+    check_host(state, &first)?;
     // A lookup answer is small; the file itself may be up to `max`.
     let (status, body) = execute(client, &first, max.max(64 * 1024)).await?;
     if !(200..300).contains(&status) {
@@ -126,6 +136,7 @@ async fn fetch_one(
         MediaStep::Done if body.len() > max => Err(FetchError::TooLarge),
         MediaStep::Done => Ok((body, None)),
         MediaStep::Fetch(next) => {
+            check_host(state, &next)?;
             let (status, body) = execute(client, &next, max).await?;
             if !(200..300).contains(&status) {
                 return Err(FetchError::Failed(format!("the provider answered HTTP {status}")));

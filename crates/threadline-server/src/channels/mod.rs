@@ -23,6 +23,29 @@ use crate::config::Settings;
 pub struct Providers {
     pub endpoints: ProviderEndpoints,
     pub client: reqwest::Client,
+    /// For media named by webhooks: follows redirects only to providers'
+    /// media hosts (see [`media_host_allowed`]).
+    pub media_client: reqwest::Client,
+}
+
+/// Hosts providers serve media from, by domain (and their subdomains).
+const MEDIA_DOMAINS: &[&str] =
+    &["twilio.com", "twiliocdn.com", "amazonaws.com", "fbcdn.net", "fbsbx.com", "cdninstagram.com", "whatsapp.net", "telegram.org"];
+
+/// Whether a media URL from a webhook may be fetched: http(s) to a
+/// provider's media host or to a configured provider endpoint — never an
+/// arbitrary (internal) address a payload names.
+pub fn media_host_allowed(url: &reqwest::Url, endpoints: &ProviderEndpoints) -> bool {
+    if !matches!(url.scheme(), "http" | "https") {
+        return false;
+    }
+    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else { return false };
+    let configured =
+        [&endpoints.twilio, &endpoints.meta_graph, &endpoints.telegram].into_iter().filter_map(|e| reqwest::Url::parse(e).ok()).any(|e| {
+            e.host_str().map(str::to_ascii_lowercase).as_deref() == Some(host.as_str())
+                && e.port_or_known_default() == url.port_or_known_default()
+        });
+    configured || MEDIA_DOMAINS.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
 }
 
 impl Providers {
@@ -39,7 +62,17 @@ impl Providers {
             meta_graph: settings.meta_graph_url.trim_end_matches('/').to_owned(),
             telegram: settings.telegram_api_url.trim_end_matches('/').to_owned(),
         };
-        Providers { endpoints, client }
+        let allowed = endpoints.clone();
+        let media_client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(settings.send_timeout_secs))
+            .connect_timeout(Duration::from_secs(settings.send_timeout_secs.min(10)))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() < 3 && media_host_allowed(attempt.url(), &allowed) { attempt.follow() } else { attempt.stop() }
+            }))
+            .user_agent(concat!("Threadline/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a client with static options builds");
+        Providers { endpoints, client, media_client }
     }
 }
 
@@ -74,6 +107,11 @@ pub fn inbox_config<'a>(state: &'a AppState, inbox: &'a Inbox, secrets: &'a BTre
 /// Why a provider request failed before an answer arrived.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    /// No connection was made: the request certainly did not arrive.
+    #[error("{0}")]
+    Unreached(String),
+    /// The request went out but its answer was lost (a timeout, a broken
+    /// connection): the provider may have acted on it.
     #[error("{0}")]
     Network(String),
     #[error("the answer is larger than {0} bytes")]
@@ -97,13 +135,10 @@ pub async fn execute(client: &reqwest::Client, request: &HttpRequest, max_bytes:
         }
     };
     let describe = |e: reqwest::Error| {
-        let kind = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "could not connect"
-        } else {
-            "request failed"
-        };
+        if e.is_connect() {
+            return CallError::Unreached(format!("could not connect: {}", e.without_url()));
+        }
+        let kind = if e.is_timeout() { "timed out" } else { "request failed" };
         CallError::Network(format!("{kind}: {}", e.without_url()))
     };
     let mut response = builder.send().await.map_err(describe)?;

@@ -2,11 +2,14 @@
 //!
 //! Each due job is claimed, sent once, and its outcome recorded: sent (the
 //! provider's id is kept, so its delivery reports find the message), retry
-//! later (network trouble, rate limits, 5xx: after
+//! later (no connection could be made, rate limits, 5xx: after
 //! `send_retry_base_secs · 2^(attempt-1)` seconds ±20%), or dead (a refusal
 //! that retrying cannot fix, or `send_max_attempts` reached): the message
-//! becomes `failed` with the reason. See `threadline_store::outbox` for why
-//! a send interrupted by a crash is not repeated.
+//! becomes `failed` with the reason. A send whose answer was lost (a
+//! timeout after the request went out, an unreadable success) is not
+//! repeated either: the provider may have delivered it, and a customer
+//! should never get a message twice; the agent sees why and may retry. See
+//! `threadline_store::outbox` for sends interrupted by a crash.
 
 use std::time::Duration;
 
@@ -14,7 +17,7 @@ use threadline_channels::{Outgoing, OutgoingMedia, TemplateSend, adapter_for};
 use threadline_store::{ClaimedSend, SendOutcome};
 use tokio::sync::watch;
 
-use super::{execute, inbox_config, media, open_secrets, webhook_url};
+use super::{CallError, execute, inbox_config, media, open_secrets, webhook_url};
 use crate::app::AppState;
 use crate::webhook_dispatcher::backoff;
 
@@ -125,7 +128,11 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
         Err(e) => return dead(e.reason),
     };
     match execute(&state.providers.client, &request, MAX_ANSWER_BYTES).await {
-        Err(e) => retry_or_dead(state, job, e.to_string(), true),
+        // Nothing reached the provider: safe to try again.
+        Err(e @ CallError::Unreached(_)) => retry_or_dead(state, job, e.to_string(), true),
+        // The request went out and its answer was lost: the provider may
+        // have sent the message, so sending again could deliver it twice.
+        Err(e) => dead(format!("{e} after the request was sent; it may or may not have reached the customer — retry it to send it again")),
         Ok((status, body)) => match adapter.send_result(status, &body) {
             Ok(receipt) => SendOutcome::Sent { provider_message_id: receipt.provider_message_id, status: receipt.status },
             Err(e) => retry_or_dead(state, job, e.reason, e.retryable),

@@ -47,10 +47,18 @@ impl ReplyContext {
 
     /// The customer's address on `channel`: its own identity kind first,
     /// then an equivalent one (a WhatsApp number is a phone number).
+    /// For email, an address the customer typed into the web chat
+    /// (`chat_email`) is used when they have no email identity: it is where
+    /// they asked to be answered, though not proof of who they are.
     fn recipient(&self, channel: Channel) -> Option<String> {
         let kind = channel.identity_kind()?;
         let pick = |k: IdentityKind| self.contact.identities.iter().find(|i| i.kind == k).map(|i| i.value.clone());
-        pick(kind).or_else(|| kind.equivalents().iter().copied().filter(|k| *k != kind).find_map(pick))
+        let chat_email = || {
+            (channel == Channel::Email)
+                .then(|| self.contact.attributes.get(crate::widget::CHAT_EMAIL).and_then(|v| v.as_str()).map(str::to_owned))
+                .flatten()
+        };
+        pick(kind).or_else(|| kind.equivalents().iter().copied().filter(|k| *k != kind).find_map(pick)).or_else(chat_email)
     }
 
     pub fn facts(&self, channel: Channel) -> ChannelFacts {

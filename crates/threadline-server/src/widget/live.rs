@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use threadline_domain::event::{DomainEvent, EventKind};
-use threadline_domain::ids::{AccountId, ContactId, MessageId};
+use threadline_domain::ids::{AccountId, ContactId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind};
 use threadline_store::Account;
 use tokio::sync::broadcast;
@@ -106,7 +106,8 @@ pub async fn socket(
 ) -> Result<Response, ApiError> {
     let (inbox, account) = chat_inbox(&state, &raw_id, &headers).await?;
     let visitor = Visitor::from_token(&state, inbox.id, &p.token).ok_or(ApiError::Unauthorized)?;
-    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, account, visitor, socket)))
+    let inbox_id = inbox.id;
+    Ok(upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, account, inbox_id, visitor, socket)))
 }
 
 #[derive(Deserialize)]
@@ -119,7 +120,7 @@ enum FromVisitor {
 /// How often the agents' availability is looked at again.
 const PRESENCE_EVERY: Duration = Duration::from_secs(15);
 
-async fn serve(state: AppState, account: Account, visitor: Visitor, mut socket: WebSocket) {
+async fn serve(state: AppState, account: Account, inbox_id: InboxId, visitor: Visitor, mut socket: WebSocket) {
     let mut events = state.bus.subscribe();
     let mut signals = state.live.subscribe();
     // The visitor may write their first message after connecting: the
@@ -133,7 +134,10 @@ async fn serve(state: AppState, account: Account, visitor: Visitor, mut socket: 
         tokio::select! {
             event = events.recv() => match event {
                 Ok(event) => {
-                    if contact.is_none() {
+                    // Until the visitor has written, their contact does not
+                    // exist; look again only when a chat message arrives in
+                    // this inbox (not on every event of the installation).
+                    if contact.is_none() && is_chat_message_in(&event, account.id, inbox_id) {
                         contact = visitor.contact(&state, &account).await.ok().flatten();
                         _connected = contact.map(|c| state.live.connect(c));
                     }
@@ -189,11 +193,24 @@ async fn serve(state: AppState, account: Account, visitor: Visitor, mut socket: 
     }
 }
 
+/// Whether an event is a new inbound message in this chat inbox.
+fn is_chat_message_in(event: &DomainEvent, account_id: AccountId, inbox_id: InboxId) -> bool {
+    event.account_id == account_id
+        && matches!(event.kind, EventKind::MessageCreated)
+        && event.data.get("message").and_then(|m| m.get("inbox_id")).and_then(|i| i.as_str()) == Some(inbox_id.to_string().as_str())
+}
+
 /// The chat message an event carries, if it belongs in this visitor's chat.
 fn chat_message_for(event: &Arc<DomainEvent>, account_id: AccountId, contact: Option<ContactId>) -> Option<Message> {
     if event.account_id != account_id || !matches!(event.kind, EventKind::MessageCreated) {
         return None;
     }
+    // Every socket sees every event: compare the contact before parsing.
+    let contact = contact?.to_string();
+    if event.data.get("message")?.get("contact_id")?.as_str()? != contact {
+        return None;
+    }
+    let contact: Option<ContactId> = contact.parse().ok();
     let message: Message = serde_json::from_value(event.data.get("message")?.clone()).ok()?;
     let in_chat = matches!(message.channel, threadline_domain::channel::Channel::WebChat | threadline_domain::channel::Channel::InApp);
     (Some(message.contact_id) == contact && message.kind == MessageKind::Message && in_chat).then_some(message)
@@ -217,7 +234,12 @@ async fn push(state: &AppState, account: &Account, socket: &mut WebSocket, messa
 /// The visitor saw an agent's reply.
 async fn mark_read(state: &AppState, account: &Account, contact: Option<ContactId>, id: MessageId) {
     let Ok(message) = state.store.message(account.id, id).await else { return };
-    if Some(message.contact_id) != contact || message.direction != Direction::Outbound || message.delivery_status == DeliveryStatus::Read {
+    let in_chat = matches!(message.channel, threadline_domain::channel::Channel::WebChat | threadline_domain::channel::Channel::InApp);
+    if Some(message.contact_id) != contact
+        || message.direction != Direction::Outbound
+        || !in_chat
+        || !threadline_domain::reply::status_advances(message.delivery_status, DeliveryStatus::Read)
+    {
         return;
     }
     match state.store.update_delivery_status(account.id, id, DeliveryStatus::Read, None).await {

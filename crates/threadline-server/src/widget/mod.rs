@@ -42,6 +42,10 @@ use crate::app::AppState;
 use crate::channels::{media, open_secrets};
 use crate::error::ApiError;
 
+/// The contact attribute holding the unverified email address a visitor
+/// typed into the chat.
+pub const CHAT_EMAIL: &str = "chat_email";
+
 /// The widget script, served as is.
 const WIDGET_JS: &str = include_str!("../../assets/widget.js");
 
@@ -51,7 +55,31 @@ pub fn router() -> axum::Router<AppState> {
         .route("/widget/{inbox_id}/messages", axum::routing::get(history).post(send).options(preflight))
         .route("/widget/{inbox_id}/live", axum::routing::get(live::socket))
         .layer(axum::middleware::from_fn(cors));
-    axum::Router::new().route("/widget.js", axum::routing::get(script)).merge(api)
+    axum::Router::new()
+        .route("/widget.js", axum::routing::get(script))
+        .route("/widget/{inbox_id}/try", axum::routing::get(try_page))
+        .merge(api)
+}
+
+/// A page that embeds the chat, to try it (and to see what the embed looks
+/// like) without a site of one's own.
+async fn try_page(
+    State(state): State<AppState>,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (inbox, _) = chat_inbox(&state, &raw_id, &headers).await?;
+    let snippet =
+        format!("<script src=\"{}/widget.js\" data-inbox=\"{}\" async></script>", state.settings.effective_public_url(), inbox.id);
+    let escaped = snippet.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let page = format!(
+        "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>Try the chat</title></head><body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem\">\
+         <h1>Try the chat</h1><p>This page embeds the web chat of this inbox, as a customer's browser sees it. \
+         Open the button at the bottom right and write; the message reaches the inbox's conversations.</p>\
+         <p>To embed it on a site, add:</p><pre style=\"white-space:pre-wrap;background:#f3f4f6;padding:1rem\">{escaped}</pre>{snippet}</body></html>"
+    );
+    Ok(axum::response::Html(page).into_response())
 }
 
 async fn script() -> Response {
@@ -86,8 +114,7 @@ async fn cors(request: axum::extract::Request, next: Next) -> Response {
 /// A chat inbox, its account, and the visitor's page origin checked.
 pub(crate) async fn chat_inbox(state: &AppState, raw_id: &str, headers: &HeaderMap) -> Result<(Inbox, Account), ApiError> {
     let inbox_id: InboxId = raw_id.parse().map_err(|_| ApiError::NotFound)?;
-    let (account_id, _) = state.store.inbox_for_webhook(inbox_id).await?;
-    let (inbox, account) = state.inbox_and_account(account_id, inbox_id).await?;
+    let (inbox, account) = state.inbox_by_id(inbox_id).await?;
     if !matches!(inbox.channel, Channel::WebChat | Channel::InApp) {
         return Err(ApiError::NotFound);
     }
@@ -204,6 +231,9 @@ async fn session(
         .and_then(|t| Visitor::from_token(&state, inbox.id, t))
         .unwrap_or_else(|| Visitor { id: new_visitor_id(), user_id: None });
     match (req.user_id.as_deref().map(str::trim), req.user_hash.as_deref()) {
+        // No signed-in user (any more): a verified visitor's token is not
+        // resumed, or the next person at a shared computer would be them.
+        (None, _) if visitor.user_id.is_some() => visitor = Visitor { id: new_visitor_id(), user_id: None },
         (None, _) => {}
         (Some(user_id), Some(hash)) if !user_id.is_empty() && user_id.len() <= 255 => {
             let secrets = open_secrets(&state, &inbox).map_err(ApiError::Internal)?;
@@ -366,14 +396,15 @@ async fn send(
     let (outcome, _, events) = state.store.ingest_inbound(&account, &inbound, None).await?;
     state.bus.publish(events);
     if let Some(email) = email {
-        // An address typed into the chat is a claim, not a proof: it joins
-        // this visitor's record only if no other customer has it (then the
-        // agents see a duplicate to merge, and nobody reads another's mail).
-        match state.store.link_identity(account.id, outcome.contact_id, email, "web chat").await {
-            Ok((_, events)) => state.bus.publish(events),
-            Err(threadline_store::StoreError::Conflict(reason)) => tracing::info!(%reason, "chat email not linked"),
-            Err(e) => return Err(e.into()),
-        }
+        // An address typed into the chat is a claim, not a proof. It is kept
+        // on the contact as `chat_email`, where an agent's answer by email
+        // can go, but it is not an identity: mail from that address does not
+        // join this visitor's record (a visitor could type anyone's address).
+        let mut attributes = serde_json::Map::new();
+        attributes.insert(CHAT_EMAIL.into(), serde_json::Value::String(email.value));
+        let changes = threadline_store::ContactChanges { attributes: Some(attributes), ..Default::default() };
+        let (_, events) = state.store.update_contact(account.id, outcome.contact_id, changes).await?;
+        state.bus.publish(events);
     }
     Ok((StatusCode::CREATED, Json(chat_message(&state, account.id, &outcome.message))))
 }

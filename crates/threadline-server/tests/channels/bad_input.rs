@@ -70,6 +70,16 @@ async fn bad_webhooks_are_refused_and_store_nothing(rig: Rig) {
 
     assert!(rig.conversations().await.is_empty(), "nothing above stored anything");
 
+    // A sender the phone rules do not know (an SMS short code) is kept, not lost.
+    let short_code = [("MessageSid", "SM00000000000000000000000000000002"), ("From", "72345"), ("To", SMS_NUMBER), ("Body", "STOP")];
+    let (status, _) = rig.twilio_post(&sms, &short_code).await;
+    assert_eq!(status, 200);
+    let conversations = rig.conversations().await;
+    assert_eq!(conversations.len(), 1);
+    let (_, contact) = rig.app.get(&format!("/api/v1/contacts/{}", conversations[0]["contact_id"].as_str().unwrap())).await;
+    assert_eq!(contact["identities"][0]["kind"], "external_id");
+    assert_eq!(contact["identities"][0]["value"], "sms:72345");
+
     // An inbox given credentials must be given all of them.
     let (status, body) = rig
         .app

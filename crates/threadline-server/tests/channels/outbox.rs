@@ -6,7 +6,49 @@ use serde_json::json;
 use crate::channel_tests;
 use crate::support::*;
 
-channel_tests!(transient_failures_are_retried, refusals_fail_the_message_with_the_reason, a_restart_neither_loses_nor_repeats_a_send);
+channel_tests!(
+    transient_failures_are_retried,
+    refusals_fail_the_message_with_the_reason,
+    a_restart_neither_loses_nor_repeats_a_send,
+    a_report_that_overtakes_the_send_is_kept,
+    a_lost_answer_is_not_sent_again
+);
+
+async fn a_report_that_overtakes_the_send_is_kept(rig: Rig) {
+    let inbox = rig.whatsapp_inbox().await;
+    let (status, _) = rig.meta_post(&inbox, &whatsapp_text("393475550001", "wamid.early", "Rita", "Ciao")).await;
+    assert_eq!(status, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    // WhatsApp is slow to answer the send, and reports delivery meanwhile.
+    rig.provider.hold_next_send(std::time::Duration::from_millis(700));
+    let (_, reply) = rig.reply(&conversation, json!({ "text": "Buongiorno" })).await;
+    let id = reply["id"].as_str().unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rig.provider.issued_ids().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let wamid = rig.provider.issued_ids()[0].clone();
+    let (status, _) = rig.meta_post(&inbox, &whatsapp_status(&wamid, "393475550001", "delivered")).await;
+    assert_eq!(status, 200);
+    let (_, before) = rig.app.get(&format!("/api/v1/messages/{id}")).await;
+    assert_eq!(before["delivery_status"], "pending", "the send's answer has not arrived yet: {before}");
+    let delivered = rig.wait_message(id, |m| m["delivery_status"] == "delivered").await;
+    assert_eq!(delivered["delivery_status"], "delivered", "the early report was applied once the send was recorded: {delivered}");
+}
+
+async fn a_lost_answer_is_not_sent_again(mut rig: Rig) {
+    let (_, conversation) = conversation_on_telegram(&rig).await;
+    // The provider answers after the send timeout: it may have sent it.
+    rig.app.restart(|s| s.send_timeout_secs = 1).await;
+    rig.provider.hold_next_send(std::time::Duration::from_millis(2500));
+    let (_, reply) = rig.reply(&conversation, json!({ "text": "Solo una volta" })).await;
+    let id = reply["id"].as_str().unwrap();
+    let failed = rig.wait_message(id, |m| m["delivery_status"] == "failed").await;
+    let reason = failed["delivery_error"].as_str().unwrap();
+    assert!(reason.contains("may or may not have reached"), "{reason}");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(rig.provider.sends().len(), 1, "sent once, never repeated by itself");
+}
 
 async fn conversation_on_telegram(rig: &Rig) -> (TestInbox, String) {
     let inbox = rig.telegram_inbox().await;

@@ -72,6 +72,11 @@ async fn the_chat_api_verifies_users_and_keeps_chats_private(rig: Rig) {
     assert_eq!(status, 200);
     assert_eq!(verified["verified"], true);
     let verified = verified["token"].as_str().unwrap().to_owned();
+    // After the user signs out, the saved token does not make the next
+    // person at that browser them.
+    let (_, signed_out) = chat(&rig, post.clone(), format!("{base}/session"), None, Some(json!({ "token": verified }))).await;
+    assert_eq!(signed_out["verified"], false);
+    assert_ne!(signed_out["token"], verified.as_str());
 
     // The same customer, known to the shop's integration by that id, wrote
     // about an order on another channel.
@@ -218,7 +223,8 @@ async fn the_widget_chats_live_in_a_real_browser() {
     let (_, contact) = rig.app.get(&format!("/api/v1/contacts/{}", conversations[0]["contact_id"].as_str().unwrap())).await;
     assert_eq!(contact["name"], "Giulia Rossi");
     let kinds: Vec<&str> = contact["identities"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"web_visitor") && kinds.contains(&"email"), "{contact}");
+    assert_eq!(kinds, ["web_visitor"], "an email typed into the chat is not proof of identity: {contact}");
+    assert_eq!(contact["attributes"]["chat_email"], "giulia@example.com", "but it is kept for answering: {contact}");
 
     // The agent types, then answers: both appear live. Hostile text stays text.
     let (status, _) = rig.app.post(&format!("/api/v1/conversations/{conversation}/typing"), json!({})).await;

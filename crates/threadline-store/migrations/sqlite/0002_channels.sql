@@ -49,3 +49,16 @@ CREATE TABLE agent_presence (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX agent_presence_account ON agent_presence(account_id, status, updated_at);
+
+-- Delivery reports that arrived before the send they report on was recorded
+-- (a provider may call back before its own answer to the send is read).
+-- Applied when the send is recorded; forgotten after a day.
+CREATE TABLE early_delivery_reports (
+    inbox_id TEXT NOT NULL,
+    provider_message_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (inbox_id, provider_message_id, status)
+);
+CREATE INDEX early_delivery_reports_received ON early_delivery_reports(received_at);
