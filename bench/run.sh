@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Ingest benchmark: Threadline's API channel vs. the bare-insert ceiling, on
-# SQLite (sync normal and full) and PostgreSQL, plus cold start and idle RSS.
+# SQLite (sync normal and full) and PostgreSQL; each provider's webhook
+# format vs. the API channel in the same run; cold start and idle RSS.
 #
 #   bench/run.sh [seconds-per-run=20] [runs=3]
+#   ONLY=webhooks bench/run.sh 20 3     # just the webhook comparison
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -85,14 +87,55 @@ ingest_run() { # engine run sync
     rm -rf "$data"
 }
 
+# The same traffic through each provider's webhook, signed as the provider
+# signs it, against the API channel: each on a fresh server and database
+# (SQLite, default sync), so none inherits another's data.
+webhook_run() { # run format
+    local run=$1 format=$2 data created token base result id channel settings secrets
+    local meta='{"access_token":"x","app_secret":"bench-secret","verify_token":"v"}'
+    case $format in
+        api) channel=api settings='{}' secrets='{}' ;;
+        twilio) channel=sms settings='{"account_sid":"ACbench0000000000000000000000000000","from":"+15005550006"}' secrets='{"auth_token":"bench-secret"}' ;;
+        whatsapp) channel=whatsapp settings='{"phone_number_id":"106540352242922"}' secrets=$meta ;;
+        messenger) channel=messenger settings='{"page_id":"103512345678901"}' secrets=$meta ;;
+        telegram) channel=telegram settings='{}' secrets='{"bot_token":"1:x","webhook_secret":"bench-secret"}' ;;
+    esac
+    data=$(mktemp -d)
+    start "$data/serve.log" env THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID
+    base=$URL
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    created=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d "{\"channel\":\"$channel\",\"name\":\"$format\",\"settings\":$settings,\"secrets\":$secrets}")
+    if [ "$format" = api ]; then
+        id=$(echo "$created" | json '["id"]')
+        result=$("$LOAD" ingest --base "$base" --token "$token" --inbox "$id" --concurrency "$CONCURRENCY" --seconds "$SECS")
+    else
+        result=$("$LOAD" webhook --url "$(echo "$created" | json '["webhook_url"]')" --format "$format" --secret bench-secret \
+            --concurrency "$CONCURRENCY" --seconds "$SECS")
+    fi
+    record "webhook" "$format" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+}
+
 for run in $(seq 1 "$RUNS"); do
     echo "run $run/$RUNS" >&2
-    ingest_run sqlite "$run" normal
-    ingest_run sqlite "$run" full
-    ingest_run postgres "$run" normal
+    if [ "${ONLY:-}" != webhooks ]; then
+        ingest_run sqlite "$run" normal
+        ingest_run sqlite "$run" full
+        ingest_run postgres "$run" normal
+    fi
+    for format in api twilio whatsapp messenger telegram; do
+        webhook_run "$run" "$format"
+    done
 done
+if [ "${ONLY:-}" = webhooks ]; then SKIP_STARTUP=1; fi
 
 # Cold start (spawn → /healthz answers, on an existing database) and idle RSS.
+if [ -z "${SKIP_STARTUP:-}" ]; then
 data=$(mktemp -d)
 "$BIN" --data "$data" migrate >/dev/null 2>&1
 python3 - "$BIN" "$data" >> "$OUT/results.jsonl" <<'PY'
@@ -116,6 +159,7 @@ for run in range(1, 8):
     print(json.dumps({"scenario": "startup", "engine": "sqlite", "run": run, "cold_start_ms": round(ms, 1), "idle_rss_mb": round(rss, 1)}))
 PY
 rm -rf "$data"
+fi
 
 python3 - "$OUT/results.jsonl" <<'PY'
 import json, statistics, sys
@@ -129,6 +173,16 @@ for engine in sorted({r["engine"] for r in rows if r["scenario"] == "ingest"}):
     t, c = med("ingest", engine, "per_second"), med("ceiling", engine, "per_second")
     errors = sum(r["errors"] for r in rows if r["scenario"] == "ingest" and r["engine"] == engine)
     print(f"| {engine} | {t:,.0f} | {med('ingest', engine, 'p50_ms'):.2f} | {med('ingest', engine, 'p99_ms'):.2f} | {c:,.0f} | {med('ceiling', engine, 'p99_ms'):.2f} | {t / c:.0%} | {errors} |")
-print()
-print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")
+api = med("webhook", "api", "per_second")
+if api:
+    print()
+    print("| channel | msg/s | p50 ms | p99 ms | vs. API channel | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for fmt in ["api", "twilio", "whatsapp", "messenger", "telegram"]:
+        t = med("webhook", fmt, "per_second")
+        errors = sum(r["errors"] for r in rows if r["scenario"] == "webhook" and r["engine"] == fmt)
+        print(f"| {fmt} | {t:,.0f} | {med('webhook', fmt, 'p50_ms'):.2f} | {med('webhook', fmt, 'p99_ms'):.2f} | {t / api:.0%} | {errors} |")
+if med("startup", "sqlite", "cold_start_ms") is not None:
+    print()
+    print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")
 PY

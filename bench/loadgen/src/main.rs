@@ -7,6 +7,9 @@
 //!   sqlx `Any` with the same SQLite pragmas and single-writer gate) doing one
 //!   bare INSERT per request into the same kind of database.
 //! - `ceiling` drives it exactly like `ingest` drives Threadline.
+//! - `webhook` posts the same traffic as a provider would: Twilio's
+//!   form-encoded SMS webhook, a WhatsApp Cloud API, Messenger or Telegram
+//!   webhook, each signed the way its provider signs it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +49,22 @@ enum Command {
         bind: String,
         #[arg(long, default_value = "normal")]
         sqlite_sync: String,
+    },
+    /// Load an inbox's provider webhook (`/hooks/{inbox}`), signed.
+    Webhook {
+        /// The inbox's `webhook_url`.
+        #[arg(long)]
+        url: String,
+        /// twilio, whatsapp, messenger or telegram.
+        #[arg(long)]
+        format: String,
+        /// Twilio's auth token, Meta's app secret or Telegram's webhook secret.
+        #[arg(long)]
+        secret: String,
+        #[command(flatten)]
+        load: Load,
+        #[arg(long, default_value_t = 0.7)]
+        returning: f64,
     },
     /// Load the ceiling server the same way.
     Ceiling {
@@ -92,6 +111,21 @@ fn main() -> anyhow::Result<()> {
             }))?;
             println!("{report}");
         }
+        Command::Webhook { url, format, secret, load, returning } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let fresh = Arc::new(AtomicU64::new(0));
+            let report = rt.block_on(drive(load, move |client, worker, n| {
+                // The same mix as `ingest`: a pool of returning customers per
+                // worker, and new ones with numbers never seen.
+                let customer = if (n as f64 * 0.61803).fract() < returning {
+                    (worker as u64) * 100 + n % 50
+                } else {
+                    1_000_000 + fresh.fetch_add(1, Ordering::Relaxed)
+                };
+                webhook_request(client, &url, &format, &secret, worker, n, customer)
+            }))?;
+            println!("{report}");
+        }
         Command::Ceiling { base, load } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let url = format!("{base}/insert");
@@ -110,6 +144,72 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+const TEXT: &str = "Buongiorno, il mio ordine non è ancora arrivato: potete verificare? Grazie.";
+
+/// One provider webhook carrying one customer message, signed.
+fn webhook_request(
+    client: &reqwest::Client,
+    url: &str,
+    format: &str,
+    secret: &str,
+    worker: usize,
+    n: u64,
+    customer: u64,
+) -> reqwest::RequestBuilder {
+    // Italian mobile numbers (+39 347…), one per customer.
+    let phone = format!("+39347{:07}", customer % 10_000_000);
+    let id = format!("{worker}-{n}-{}", uuid::Uuid::now_v7().simple());
+    match format {
+        "twilio" => {
+            let params: Vec<(String, String)> = [
+                ("MessageSid", format!("SM{}", &uuid::Uuid::now_v7().simple().to_string())),
+                ("AccountSid", "ACbench0000000000000000000000000000".to_owned()),
+                ("From", phone),
+                ("To", "+15005550006".to_owned()),
+                ("Body", TEXT.to_owned()),
+                ("NumMedia", "0".to_owned()),
+                ("SmsStatus", "received".to_owned()),
+                ("ApiVersion", "2010-04-01".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let signature = threadline_channels::twilio::signature(secret, url, &params);
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &params {
+                form.append_pair(k, v);
+            }
+            client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-twilio-signature", signature)
+                .body(form.finish())
+        }
+        "telegram" => {
+            let chat = 100_000_000 + customer as i64;
+            let body = json!({ "update_id": n, "message": { "message_id": n, "date": 1_700_000_000,
+                "from": { "id": chat, "is_bot": false, "first_name": "Cliente" }, "chat": { "id": chat, "type": "private" }, "text": TEXT } });
+            client.post(url).header("x-telegram-bot-api-secret-token", secret).json(&body)
+        }
+        meta => {
+            let body = if meta == "whatsapp" {
+                let wa_id = phone.trim_start_matches('+').to_owned();
+                json!({ "object": "whatsapp_business_account", "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+                    "messaging_product": "whatsapp", "metadata": { "display_phone_number": "15550783881", "phone_number_id": "106540352242922" },
+                    "contacts": [{ "profile": { "name": "Cliente Prova" }, "wa_id": wa_id }],
+                    "messages": [{ "from": wa_id, "id": format!("wamid.{id}"), "timestamp": "1700000000", "type": "text", "text": { "body": TEXT } }] } }] }] })
+            } else {
+                json!({ "object": "page", "entry": [{ "id": "103512345678901", "time": 1_700_000_000_000u64, "messaging": [{
+                    "sender": { "id": format!("{}", 7_000_000_000u64 + customer) }, "recipient": { "id": "103512345678901" },
+                    "timestamp": 1_700_000_000_000u64, "message": { "mid": format!("m_{id}"), "text": TEXT } }] }] })
+            };
+            let raw = serde_json::to_vec(&body).unwrap_or_default();
+            let signature = threadline_channels::meta::sign(secret, &raw);
+            client.post(url).header("content-type", "application/json").header("x-hub-signature-256", signature).body(raw)
+        }
+    }
 }
 
 async fn drive(

@@ -109,8 +109,19 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         .create_inbox(account.id, Channel::Whatsapp, "WhatsApp Italia", settings(&[("phone_number", "+39 02 1234 5678")]), None)
         .await?;
     let sms = store.create_inbox(account.id, Channel::Sms, "SMS UK", settings(&[("phone_number", "+44 20 7946 0000")]), None).await?;
-    let web =
-        store.create_inbox(account.id, Channel::WebChat, "Web chat", settings(&[("site", "https://bottega-aurora.example")]), None).await?;
+    let web = store
+        .create_inbox(
+            account.id,
+            Channel::WebChat,
+            "Web chat",
+            settings(&[
+                ("title", "Bottega Aurora"),
+                ("greeting", "Ciao! Come possiamo aiutarti? / Hi! How can we help?"),
+                ("color", "#0b7a5c"),
+            ]),
+            None,
+        )
+        .await?;
     let telegram =
         store.create_inbox(account.id, Channel::Telegram, "Telegram bot", settings(&[("bot", "@BottegaAuroraBot")]), None).await?;
     let region = Region::default();
@@ -269,6 +280,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     println!("demo data: account \"{}\" with {contacts} contacts", account.name);
     println!("  sign in as admin@demo.threadline.local (or paolo@, emma@, sofia@) with password: {password}");
     println!("  API token (shown once): {token}");
+    println!("  chat as a customer: open /widget/{}/try on this server", web.id);
     Ok(())
 }
 
