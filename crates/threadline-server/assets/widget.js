@@ -6,7 +6,10 @@
  * For a signed-in user of your site, set before the tag:
  *
  *   window.threadlineSettings = { userId: "42", userHash: "<hex HMAC-SHA256 of the id with the inbox's identity_secret>",
- *                                 name: "Giulia Rossi", email: "giulia@example.com" };
+ *                                 name: "Giulia Rossi", email: "giulia@example.com", language: "it" };
+ *
+ * The chat speaks Italian or English: `language` above, else the page's
+ * <html lang>, else the browser's language.
  *
  * Everything renders inside a shadow root, so the page's styles and the
  * chat's never mix. Customer and agent text is only ever set as text.
@@ -21,6 +24,26 @@
   var base = server + "/widget/" + encodeURIComponent(inbox);
   var settings = window.threadlineSettings || {};
   var storeKey = "threadline:" + inbox;
+
+  // The visitor's language (the page may set it), Italian or English.
+  var STRINGS = {
+    en: {
+      chat: "Chat", name: "Your name", email: "Your email", message: "Message", write: "Write a message…", attach: "Attach a file",
+      send: "Send", offlineIntro: "We're not online right now. Leave your email and we'll answer you there.",
+      onlineIntro: "Tell us who you are, then write your message.", offline: "We'll reply by email", online: "We're online",
+      typing: "An agent is typing…", needEmail: "Please leave your email so we can answer.", unavailable: "The chat is unavailable: ",
+      unreadable: "the file could not be read"
+    },
+    it: {
+      chat: "Chat", name: "Il tuo nome", email: "La tua email", message: "Messaggio", write: "Scrivi un messaggio…", attach: "Allega un file",
+      send: "Invia", offlineIntro: "Ora non siamo online. Lasciaci la tua email e ti risponderemo lì.",
+      onlineIntro: "Dicci chi sei, poi scrivi il tuo messaggio.", offline: "Ti risponderemo via email", online: "Siamo online",
+      typing: "Un operatore sta scrivendo…", needEmail: "Lasciaci la tua email, così possiamo risponderti.",
+      unavailable: "La chat non è disponibile: ", unreadable: "non è stato possibile leggere il file"
+    }
+  };
+  var language = String(settings.language || document.documentElement.lang || navigator.language || "en").slice(0, 2).toLowerCase();
+  var t = STRINGS[language] || STRINGS.en;
 
   var state = {
     token: null, open: false, unread: 0, cursor: null, agentsOnline: 0, seen: {},
@@ -107,7 +130,7 @@
   }
   var CHAT_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
   var CLIP_ICON = "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z";
-  var launcher = el("button", { "class": "launcher", "aria-label": "Chat", type: "button" }, [icon(CHAT_ICON)]);
+  var launcher = el("button", { "class": "launcher", "aria-label": t.chat, type: "button" }, [icon(CHAT_ICON)]);
   var badge = el("span", { "class": "badge", hidden: "" });
   launcher.appendChild(badge);
   var title = el("b", { text: "" });
@@ -116,16 +139,16 @@
   var list = el("div", { "class": "list", role: "log", "aria-live": "polite" });
   var typing = el("div", { "class": "typing" });
   var error = el("div", { "class": "error", role: "alert" });
-  var nameInput = el("input", { type: "text", placeholder: "Your name", autocomplete: "name", name: "name" });
-  var emailInput = el("input", { type: "email", placeholder: "Your email", autocomplete: "email", name: "email" });
+  var nameInput = el("input", { type: "text", placeholder: t.name, autocomplete: "name", name: "name" });
+  var emailInput = el("input", { type: "email", placeholder: t.email, autocomplete: "email", name: "email" });
   var introText = el("p", { text: "" });
   var intro = el("div", { "class": "intro", hidden: "" }, [introText, nameInput, emailInput]);
-  var text = el("textarea", { placeholder: "Write a message…", "aria-label": "Message", name: "text" });
+  var text = el("textarea", { placeholder: t.write, "aria-label": t.message, name: "text" });
   var file = el("input", { type: "file", hidden: "" });
-  var attach = el("button", { "class": "attach", type: "button", "aria-label": "Attach a file" }, [icon(CLIP_ICON)]);
-  var send = el("button", { "class": "send", type: "submit", text: "Send" });
+  var attach = el("button", { "class": "attach", type: "button", "aria-label": t.attach }, [icon(CLIP_ICON)]);
+  var send = el("button", { "class": "send", type: "submit", text: t.send });
   var form = el("form", {}, [text, attach, send, file]);
-  var panel = el("div", { "class": "panel", role: "dialog", "aria-label": "Chat" }, [head, list, typing, error, intro, form]);
+  var panel = el("div", { "class": "panel", role: "dialog", "aria-label": t.chat }, [head, list, typing, error, intro, form]);
   root.appendChild(style);
   root.appendChild(panel);
   root.appendChild(launcher);
@@ -142,12 +165,12 @@
     var needIntro = !state.introduced || (offline && !state.email);
     intro.hidden = !needIntro;
     introText.textContent = offline
-      ? "We're not online right now. Leave your email and we'll answer you there."
-      : "Tell us who you are, then write your message.";
+      ? t.offlineIntro
+      : t.onlineIntro;
     emailInput.required = offline;
     nameInput.value = nameInput.value || state.name;
     emailInput.value = emailInput.value || state.email;
-    status.textContent = offline ? "We'll reply by email" : "We're online";
+    status.textContent = offline ? t.offline : t.online;
   }
 
   function setBadge() {
@@ -203,7 +226,7 @@
       try { data = JSON.parse(event.data); } catch (e) { return; }
       if (data.type === "message") render(data.message, true);
       else if (data.type === "typing") {
-        typing.textContent = "An agent is typing…";
+        typing.textContent = t.typing;
         clearTimeout(state.typingTimer);
         state.typingTimer = setTimeout(function () { typing.textContent = ""; }, 4000);
       } else if (data.type === "presence") { state.agentsOnline = data.agents_online; showIntro(); }
@@ -236,7 +259,7 @@
     return new Promise(function (resolve, reject) {
       var reader = new FileReader();
       reader.onload = function () { resolve(String(reader.result).split(",")[1] || ""); };
-      reader.onerror = function () { reject(new Error("the file could not be read")); };
+      reader.onerror = function () { reject(new Error(t.unreadable)); };
       reader.readAsDataURL(f);
     });
   }
@@ -246,7 +269,7 @@
     var message = text.value.trim();
     if (!message && !attachment) return;
     if (!intro.hidden) {
-      if (emailInput.required && !emailInput.value.trim()) { error.textContent = "Please leave your email so we can answer."; emailInput.focus(); return; }
+      if (emailInput.required && !emailInput.value.trim()) { error.textContent = t.needEmail; emailInput.focus(); return; }
       state.name = nameInput.value.trim();
       state.email = emailInput.value.trim();
     }
@@ -300,7 +323,7 @@
 
   function mount() {
     document.body.appendChild(host);
-    start().catch(function (e) { error.textContent = "The chat is unavailable: " + e.message; });
+    start().catch(function (e) { error.textContent = t.unavailable + e.message; });
   }
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);

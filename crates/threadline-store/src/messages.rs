@@ -373,16 +373,20 @@ impl Store {
         .await?;
         found(&done)?;
         let message = load_message(tx.conn(), account_id, id).await?;
-        let conversation = load_conversation(tx.conn(), account_id, message.conversation_id).await?;
-        tx.emit(DomainEvent::new(
-            account_id,
-            EventKind::MessageUpdated,
-            serde_json::json!({ "message": message, "conversation_id": conversation.id }),
-            at,
-        ));
+        tx.emit(message_updated_event(account_id, &message, at));
         let events = tx.commit().await?;
         Ok((message, events))
     }
+}
+
+/// `message.updated`: a message's delivery status or error changed.
+pub(crate) fn message_updated_event(account_id: AccountId, message: &Message, at: time::OffsetDateTime) -> DomainEvent {
+    DomainEvent::new(
+        account_id,
+        EventKind::MessageUpdated,
+        serde_json::json!({ "message": message, "conversation_id": message.conversation_id }),
+        at,
+    )
 }
 
 enum Ingested {

@@ -9,12 +9,12 @@
 //! sent again, because the provider may already have it.
 
 use serde::{Deserialize, Serialize};
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::DomainEvent;
 use threadline_domain::ids::{AccountId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Message};
 use threadline_domain::reply::status_advances;
 
-use crate::messages::load_message;
+use crate::messages::{load_message, message_updated_event};
 use crate::{Backend, Result, Store, StoreError, WriteTx, found, micros, now, rows};
 
 /// How a reply is to be sent, decided when it was written.
@@ -103,15 +103,6 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
-fn updated_event(account_id: AccountId, message: &Message, at: time::OffsetDateTime) -> DomainEvent {
-    DomainEvent::new(
-        account_id,
-        EventKind::MessageUpdated,
-        serde_json::json!({ "message": message, "conversation_id": message.conversation_id }),
-        at,
-    )
-}
-
 impl Store {
     /// Resolves when a commit in this process queued an outbound message.
     pub async fn sends_queued(&self) {
@@ -148,7 +139,7 @@ impl Store {
             let reason = "sending was interrupted (the server stopped mid-request); it may or may not have reached the customer, \
                           so it is not sent again automatically — retry it to send it again";
             let message = mark_dead(&mut tx, account_id, message_id, reason, at).await?;
-            tx.emit(updated_event(account_id, &message, at));
+            tx.emit(message_updated_event(account_id, &message, at));
         }
         let sql = format!(
             "SELECT message_id, account_id, inbox_id, options, attempts FROM outbound_jobs WHERE status = 'queued' \
@@ -270,7 +261,7 @@ impl Store {
                 mark_dead(&mut tx, job.account_id, job.message_id, &error, at).await?
             }
         };
-        tx.emit(updated_event(job.account_id, &message, at));
+        tx.emit(message_updated_event(job.account_id, &message, at));
         let events = tx.commit().await?;
         Ok((message, events))
     }
@@ -298,7 +289,7 @@ impl Store {
             .execute(tx.conn())
             .await?;
         let message = load_message(tx.conn(), account_id, message_id).await?;
-        tx.emit(updated_event(account_id, &message, at));
+        tx.emit(message_updated_event(account_id, &message, at));
         let events = tx.commit().await?;
         self.sends_queued.notify_one();
         Ok((message, events))
@@ -386,7 +377,7 @@ impl Store {
             .await?;
         found(&done)?;
         let message = load_message(tx.conn(), account_id, id).await?;
-        tx.emit(updated_event(account_id, &message, at));
+        tx.emit(message_updated_event(account_id, &message, at));
         let events = tx.commit().await?;
         Ok((Some(message), events))
     }

@@ -82,6 +82,9 @@ impl ReplyContext {
     pub fn judge(&self, channel: Channel, now: OffsetDateTime) -> ReplyOption {
         let mut option = judge(&self.facts(channel), now);
         option.default = self.default_channel() == Some(channel);
+        // Threadline sends itself only through an inbox connected to its
+        // provider; otherwise the integration serving the inbox does.
+        option.sent_by_threadline &= self.inboxes.iter().any(|i| Some(i.id) == option.inbox_id && crate::channels::provider_connected(i));
         option
     }
 
@@ -96,6 +99,9 @@ impl ReplyContext {
                 channels.push(channel);
             }
         }
-        channels.into_iter().map(|c| self.judge(c, now)).collect()
+        let mut options: Vec<ReplyOption> = channels.into_iter().map(|c| self.judge(c, now)).collect();
+        // The default first; the rest keep their order (stable sort).
+        options.sort_by_key(|o| !o.default);
+        options
     }
 }

@@ -56,7 +56,9 @@ async fn a_customer_crosses_channels_in_one_conversation(rig: Rig) {
     let (status, options) = rig.app.get(&format!("/api/v1/conversations/{conversation}/reply-options")).await;
     assert_eq!(status, 200, "{options}");
     let option = |channel: &str| options.as_array().unwrap().iter().find(|o| o["channel"] == channel).cloned().unwrap();
+    assert_eq!(options[0]["channel"], "whatsapp", "the default comes first: {options}");
     assert_eq!(option("whatsapp")["default"], true);
+    assert_eq!(option("whatsapp")["sent_by_threadline"], true, "the inbox is connected to WhatsApp");
     assert_eq!(option("whatsapp")["allowed"], true);
     assert!(option("whatsapp")["window_closes_at"].is_string());
     assert_eq!(option("sms")["allowed"], true);

@@ -196,7 +196,7 @@ async fn the_widget_chats_live_in_a_real_browser() {
     let intro = browser
         .js(&format!("const i = {ROOT}.querySelector('.intro'); return getComputedStyle(i).display === 'none' ? null : i.querySelector('p').textContent"))
         .await;
-    assert!(intro.as_str().unwrap().contains("not online"), "{intro}");
+    assert!(intro.as_str().unwrap().contains("non siamo online"), "the page is Italian, so is the chat: {intro}");
     browser.screenshot("widget-1-offline-asks-email").await;
     browser.js(&format!("{ROOT}.querySelector('textarea').value = 'Vorrei un vaso blu'; {ROOT}.querySelector('.send').click()")).await;
     browser.wait_for("the email warning", &format!("{ROOT}.querySelector('.error').textContent.includes('email')")).await;
@@ -229,7 +229,7 @@ async fn the_widget_chats_live_in_a_real_browser() {
     // The agent types, then answers: both appear live. Hostile text stays text.
     let (status, _) = rig.app.post(&format!("/api/v1/conversations/{conversation}/typing"), json!({})).await;
     assert_eq!(status, 204);
-    browser.wait_for("the typing indicator", &format!("{ROOT}.querySelector('.typing').textContent.includes('typing')")).await;
+    browser.wait_for("the typing indicator", &format!("{ROOT}.querySelector('.typing').textContent.includes('sta scrivendo')")).await;
     let hostile = "Ciao Giulia! <img src=x onerror=\"window.__xss=1\"> Sì, il vaso blu è disponibile.";
     let (status, reply) = rig.reply(&conversation, json!({ "text": hostile })).await;
     assert_eq!(status, 201, "{reply}");
