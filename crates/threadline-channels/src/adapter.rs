@@ -120,6 +120,10 @@ pub struct IncomingMessage {
     pub sender_name: Option<String>,
     pub text: String,
     pub media: Vec<MediaRef>,
+    /// The message itself withdraws (`Some(false)`) or gives back
+    /// (`Some(true)`) consent to be written to on this channel: SMS `STOP`
+    /// and `START` keywords.
+    pub consent: Option<bool>,
 }
 
 /// Media a message refers to; fetched by the server through

@@ -162,6 +162,7 @@ fn incoming(update_id: i64, message: TgMessage) -> WebhookEvent {
         sender_name: message.from.as_ref().and_then(full_name),
         text,
         media,
+        consent: None,
     })
 }
 

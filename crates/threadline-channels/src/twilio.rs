@@ -34,6 +34,17 @@ fn fields(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
+/// Twilio's standard opt-out and opt-in keywords: a message that is only
+/// one of them changes the sender's consent (Twilio then blocks or allows
+/// further messages to them itself).
+fn keyword_consent(body: &str) -> Option<bool> {
+    match body.trim().to_ascii_uppercase().as_str() {
+        "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" | "REVOKE" | "OPTOUT" => Some(false),
+        "START" | "UNSTOP" | "YES" => Some(true),
+        _ => None,
+    }
+}
+
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
@@ -81,6 +92,14 @@ fn delivery_status(status: &str) -> Option<DeliveryStatus> {
 #[cfg(test)]
 mod tests {
     use super::same_origin;
+
+    #[test]
+    fn opt_out_keywords_change_consent() {
+        assert_eq!(super::keyword_consent(" stop "), Some(false));
+        assert_eq!(super::keyword_consent("UNSUBSCRIBE"), Some(false));
+        assert_eq!(super::keyword_consent("start"), Some(true));
+        assert_eq!(super::keyword_consent("stop sending me the wrong size"), None);
+    }
 
     #[test]
     fn credentials_go_only_to_twilios_own_host() {
@@ -168,12 +187,14 @@ impl ChannelAdapter for TwilioSms {
                 })
             })
             .collect();
+        let text = field(&fields, "Body").unwrap_or_default().to_owned();
         Ok(vec![WebhookEvent::Message(IncomingMessage {
             provider_message_id: sid.to_owned(),
             sender: from.to_owned(),
             other_identities: Vec::new(),
             sender_name: None,
-            text: field(&fields, "Body").unwrap_or_default().to_owned(),
+            consent: keyword_consent(&text),
+            text,
             media,
         })])
     }

@@ -213,6 +213,7 @@ fn to_incoming(message: WaMessage, name: Option<String>) -> WebhookEvent {
         sender_name: name,
         text,
         media,
+        consent: None,
     })
 }
 

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use threadline_channels::{ChannelAdapter, IncomingMessage, WebhookError, WebhookEvent, WebhookRequest, adapter_for};
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
 use threadline_domain::ids::InboxId;
-use threadline_store::{Account, InboundMessage, Inbox};
+use threadline_store::{Account, ConsentChange, InboundMessage, Inbox};
 
 use super::{inbox_config, media, open_secrets, webhook_url};
 use crate::app::AppState;
@@ -89,12 +89,24 @@ async fn receive(
             WebhookEvent::Message(message) => {
                 // One unusable event does not cost the others: it is logged
                 // and skipped, and the webhook is still acknowledged.
+                let consent = message.consent;
                 let Some(inbound) = to_inbound(&state, adapter, &inbox, &config, region, message).await else { continue };
                 let (outcome, _, events) = state.store.ingest_inbound(&account, &inbound, None).await?;
                 if outcome.duplicate {
                     tracing::debug!(inbox = %inbox.id, provider_id = ?inbound.provider_message_id, "webhook redelivered a stored message");
                 }
                 state.bus.publish(events);
+                if let (Some(granted), false) = (consent, outcome.duplicate) {
+                    // STOP withdraws consent on this channel for every purpose
+                    // we write for; START gives it back.
+                    let source = Some(format!("{} keyword: {}", inbox.channel, inbound.text.trim()));
+                    let changes = ["service", "marketing"]
+                        .into_iter()
+                        .map(|purpose| ConsentChange { channel: inbox.channel, purpose: purpose.into(), granted, source: source.clone() })
+                        .collect();
+                    let (_, events) = state.store.set_consents(account.id, outcome.contact_id, changes, "sms keyword").await?;
+                    state.bus.publish(events);
+                }
             }
             WebhookEvent::Status(report) => {
                 let (message, events) =

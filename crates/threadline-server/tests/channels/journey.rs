@@ -6,7 +6,31 @@ use serde_json::{Value, json};
 use crate::channel_tests;
 use crate::support::*;
 
-channel_tests!(a_customer_crosses_channels_in_one_conversation);
+channel_tests!(a_customer_crosses_channels_in_one_conversation, sms_stop_and_start_change_consent);
+
+async fn sms_stop_and_start_change_consent(rig: Rig) {
+    let sms = rig.sms_inbox().await;
+    let text = |sid: &'static str, body: &'static str| {
+        [("MessageSid", sid), ("From", "+393471112233"), ("To", SMS_NUMBER), ("Body", body), ("NumMedia", "0")]
+    };
+    let (status, _) = rig.twilio_post(&sms, &text("SM00000000000000000000000000000a01", "Quando arriva il pacco?")).await;
+    assert_eq!(status, 200);
+    let (status, _) = rig.twilio_post(&sms, &text("SM00000000000000000000000000000a02", "STOP")).await;
+    assert_eq!(status, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    let (status, refused) = rig.reply(&conversation, json!({ "text": "Domani" })).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "no_consent");
+    assert!(rig.provider.sends().is_empty());
+    let (_, contact) = rig.app.get(&format!("/api/v1/contacts/{}", rig.conversations().await[0]["contact_id"].as_str().unwrap())).await;
+    let sms_service = contact["consents"].as_array().unwrap().iter().find(|c| c["channel"] == "sms" && c["purpose"] == "service").cloned();
+    assert_eq!(sms_service.unwrap()["granted"], false, "{contact}");
+
+    let (status, _) = rig.twilio_post(&sms, &text("SM00000000000000000000000000000a03", "START")).await;
+    assert_eq!(status, 200);
+    let (status, reply) = rig.reply(&conversation, json!({ "text": "Domani, tra le 9 e le 13." })).await;
+    assert_eq!(status, 201, "START gives consent back: {reply}");
+}
 
 async fn a_customer_crosses_channels_in_one_conversation(rig: Rig) {
     let sms = rig.sms_inbox().await;
