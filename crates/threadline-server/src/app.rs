@@ -45,6 +45,8 @@ pub struct Shared {
     pub providers: crate::channels::Providers,
     /// Typing indicators between agents and chat visitors.
     pub live: crate::widget::live::LiveHub,
+    /// Web chat requests per client address and inbox.
+    pub chat_limiter: crate::rate_limit::RateLimiter<(std::net::IpAddr, InboxId)>,
 }
 
 impl Deref for AppState {
@@ -102,6 +104,7 @@ impl AppState {
             inbox_accounts: TtlCache::new(CACHE_TTL, 10_000),
             providers: crate::channels::Providers::new(&settings),
             live: crate::widget::live::LiveHub::new(),
+            chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
             settings,
         }))
     }
@@ -191,7 +194,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     let app = router(state.clone());
     let mut server_stop = stop.clone();
     let server = tokio::spawn(async move {
-        let result = axum::serve(listener, app)
+        let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
                 let _ = server_stop.wait_for(|s| *s).await;
             })

@@ -82,6 +82,13 @@ pub struct Settings {
     pub send_retry_base_secs: u64,
     /// Seconds a provider has to answer a send or a media download.
     pub send_timeout_secs: u64,
+    /// Web chat requests (sessions and messages) one client may make per
+    /// minute per inbox; 0 disables the limit.
+    pub chat_rate_per_minute: u32,
+    /// Take the client's address from the last `X-Forwarded-For` entry
+    /// (set by your reverse proxy) instead of the connection. Only enable
+    /// behind a proxy that sets it, or clients could pick their address.
+    pub trust_forwarded_for: bool,
     /// Logging filter, e.g. `info` or `threadline=debug,sqlx=warn`.
     pub log: String,
 }
@@ -110,6 +117,8 @@ impl Default for Settings {
             send_max_attempts: 6,
             send_retry_base_secs: 5,
             send_timeout_secs: 15,
+            chat_rate_per_minute: 60,
+            trust_forwarded_for: false,
             log: "info".into(),
         }
     }
@@ -138,6 +147,8 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_SEND_MAX_ATTEMPTS",
     "THREADLINE_SEND_RETRY_BASE_SECS",
     "THREADLINE_SEND_TIMEOUT_SECS",
+    "THREADLINE_CHAT_RATE_PER_MINUTE",
+    "THREADLINE_TRUST_FORWARDED_FOR",
     "THREADLINE_LOG",
     // Read by the test suite, not by the server.
     "THREADLINE_TEST_DATABASE_URL",
@@ -213,6 +224,14 @@ impl Settings {
                 "SEND_MAX_ATTEMPTS" => settings.send_max_attempts = number(value)?.clamp(1, 100) as u32,
                 "SEND_RETRY_BASE_SECS" => settings.send_retry_base_secs = number(value)?,
                 "SEND_TIMEOUT_SECS" => settings.send_timeout_secs = number(value)?.max(1),
+                "CHAT_RATE_PER_MINUTE" => settings.chat_rate_per_minute = number(value)?.min(u64::from(u32::MAX)) as u32,
+                "TRUST_FORWARDED_FOR" => {
+                    settings.trust_forwarded_for = match value.to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => return Err(bad("expected true or false".into())),
+                    }
+                }
                 "LOG" => settings.log = value.clone(),
                 _ => {}
             }

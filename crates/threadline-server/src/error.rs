@@ -34,6 +34,8 @@ pub enum ApiError {
     /// reply after the 24-hour window), with its own stable code.
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    #[error("too many requests; try again in {0} seconds")]
+    RateLimited(u64),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -72,6 +74,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             ApiError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -92,6 +95,11 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message, fields } })).into_response();
+        if let ApiError::RateLimited(seconds) = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the oversized body is never read, so this connection
             // cannot carry another request; say so, or a client that pools

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod channels;
 pub mod config;
 pub mod error;
+pub mod rate_limit;
 pub mod secrets;
 pub mod webhook_dispatcher;
 pub mod widget;

@@ -21,7 +21,9 @@
 pub mod live;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -183,6 +185,29 @@ impl Visitor {
     }
 }
 
+/// The client's address: the connection's, or with `trust_forwarded_for`
+/// the last `X-Forwarded-For` entry (the one the proxy added).
+fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<&ConnectInfo<SocketAddr>>) -> Option<IpAddr> {
+    if state.settings.trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    peer.map(|p| p.0.ip())
+}
+
+/// Spends one of the client's chat requests for this inbox (429 when none are left).
+fn spend(state: &AppState, headers: &HeaderMap, peer: Option<&ConnectInfo<SocketAddr>>, inbox_id: InboxId) -> Result<(), ApiError> {
+    let Some(ip) = client_ip(state, headers, peer) else { return Ok(()) };
+    state.chat_limiter.check((ip, inbox_id)).map_err(ApiError::RateLimited)
+}
+
+type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
 /// 128 random bits: unguessable, and never reused.
 fn new_visitor_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
@@ -221,10 +246,12 @@ fn setting(inbox: &Inbox, name: &str, default: &str) -> String {
 async fn session(
     State(state): State<AppState>,
     axum::extract::Path(raw_id): axum::extract::Path<String>,
+    peer: Peer,
     headers: HeaderMap,
     crate::api::Body(req): crate::api::Body<SessionRequest>,
 ) -> Result<Json<SessionAnswer>, ApiError> {
     let (inbox, account) = chat_inbox(&state, &raw_id, &headers).await?;
+    spend(&state, &headers, peer.as_ref().map(|p| &p.0), inbox.id)?;
     let mut visitor = req
         .token
         .as_deref()
@@ -353,10 +380,12 @@ const MAX_CHAT_CHARS: usize = 10_000;
 async fn send(
     State(state): State<AppState>,
     axum::extract::Path(raw_id): axum::extract::Path<String>,
+    peer: Peer,
     headers: HeaderMap,
     crate::api::Body(req): crate::api::Body<ChatSend>,
 ) -> Result<(StatusCode, Json<ChatMessage>), ApiError> {
     let (inbox, account) = chat_inbox(&state, &raw_id, &headers).await?;
+    spend(&state, &headers, peer.as_ref().map(|p| &p.0), inbox.id)?;
     let visitor = visitor_from_headers(&state, inbox.id, &headers)?;
     let region = Region::parse(&account.default_region).unwrap_or_default();
     let mut errors = ValidationErrors::new();

@@ -9,7 +9,34 @@ use crate::browser::Browser;
 use crate::channel_tests;
 use crate::support::*;
 
-channel_tests!(the_chat_api_verifies_users_and_keeps_chats_private);
+channel_tests!(the_chat_api_verifies_users_and_keeps_chats_private, a_flooding_client_is_slowed_down);
+
+async fn a_flooding_client_is_slowed_down(mut rig: Rig) {
+    rig.app
+        .restart(|s| {
+            s.chat_rate_per_minute = 3;
+            s.trust_forwarded_for = true;
+        })
+        .await;
+    let inbox = chat_inbox(&rig, json!({})).await;
+    let other = chat_inbox(&rig, json!({})).await;
+    let session = |inbox: String, client: &'static str| {
+        let http = rig.http.clone();
+        let url = rig.app.url(&format!("/widget/{inbox}/session"));
+        async move { http.post(url).header("x-forwarded-for", format!("203.0.113.9, {client}")).json(&json!({})).send().await.unwrap() }
+    };
+    for _ in 0..3 {
+        assert_eq!(session(inbox.clone(), "198.51.100.7").await.status(), 200);
+    }
+    let refused = session(inbox.clone(), "198.51.100.7").await;
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(session(inbox.clone(), "198.51.100.8").await.status(), 200, "another client has its own budget");
+    assert_eq!(session(other, "198.51.100.7").await.status(), 200, "and so has another inbox");
+}
 
 const IDENTITY_SECRET: &str = "chat-identity-secret";
 
