@@ -5,6 +5,7 @@
 //! read webhooks and describe HTTP requests, and the server runs them.
 
 pub mod adapter;
+pub mod email;
 pub mod meta;
 pub mod registry;
 pub mod telegram;
@@ -15,7 +16,7 @@ pub use adapter::{
     Acknowledgement, ChannelAdapter, ConfigError, HttpRequest, InboxConfig, IncomingMessage, MediaRef, MediaStep, Outgoing, OutgoingMedia,
     ProviderEndpoints, RequestBody, SendError, SendReceipt, StatusReport, TemplateSend, WebhookError, WebhookEvent, WebhookRequest,
 };
-pub use registry::adapter_for;
+pub use registry::{adapter_for, capabilities_for};
 
 /// Compares two secrets in time that does not depend on where they differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -14,6 +14,15 @@ pub fn adapter_for(channel: Channel) -> Option<&'static dyn ChannelAdapter> {
     ADAPTERS.iter().copied().find(|a| a.channel() == channel)
 }
 
+/// What a channel Threadline sends on can carry: its adapter's
+/// capabilities, or email's (sent over SMTP, see [`crate::email`]).
+pub fn capabilities_for(channel: Channel) -> Option<threadline_domain::reply::Capabilities> {
+    match channel {
+        Channel::Email => Some(crate::email::CAPABILITIES),
+        other => adapter_for(other).map(|a| a.capabilities()),
+    }
+}
+
 /// Every registered adapter.
 pub fn adapters() -> &'static [&'static dyn ChannelAdapter] {
     ADAPTERS

@@ -5,6 +5,7 @@
 //! integrator's endpoint.
 
 mod providers;
+mod smtp_sink;
 mod webhook_receiver;
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use threadline_server::secrets::SecretBox;
 use threadline_store::{ConnectOptions, Store};
 
 pub use providers::{GRAPH_VERSION, ProviderRequest, ProviderStandIn};
+pub use smtp_sink::SmtpSink;
 pub use webhook_receiver::{ReceivedWebhook, WebhookReceiver};
 
 /// Which database a test runs against.

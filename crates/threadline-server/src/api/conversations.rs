@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use threadline_channels::adapter_for;
+use threadline_channels::capabilities_for;
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Priority, normalize_labels};
 use threadline_domain::ids::{AttachmentId, ContactId, ConversationId, InboxId, MessageId, TeamId, TemplateId, UserId};
@@ -275,7 +275,7 @@ async fn create_message(
     let context = ReplyContext::load(&state, account_id, id).await?;
     let channel = req.channel.or(context.default_channel()).unwrap_or(Channel::Api);
     let option = context.judge(channel, threadline_store::now());
-    let adapter = adapter_for(channel);
+    let capabilities = capabilities_for(channel);
 
     // A template: allowed whenever everything but the window is in order.
     let mut template_use = None;
@@ -309,8 +309,7 @@ async fn create_message(
     }
 
     // What the channel can carry.
-    if let Some(adapter) = adapter {
-        let capabilities = adapter.capabilities();
+    if let Some(capabilities) = capabilities {
         let mut errors = ValidationErrors::new();
         let chars = text.chars().count();
         if attachments.len() > capabilities.max_attachments {

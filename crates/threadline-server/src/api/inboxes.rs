@@ -80,13 +80,30 @@ pub struct InboxView {
 
 fn view(state: &AppState, inbox: Inbox) -> InboxView {
     let connected = crate::channels::provider_connected(&inbox);
-    let webhook_url = connected.then(|| crate::channels::webhook_url(&state.settings, inbox.id));
+    let webhook_url = (connected && adapter_for(inbox.channel).is_some()).then(|| crate::channels::webhook_url(&state.settings, inbox.id));
     InboxView { inbox, provider_connected: connected, webhook_url }
 }
 
 /// An inbox of a provider channel given credentials must have all its
 /// provider needs; one without credentials is served by an integration.
 fn check_channel_config(channel: Channel, settings: &JsonMap, secrets: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
+    if channel == Channel::Email && settings.get("smtp_host").is_some() {
+        let address = settings.get("address").and_then(|a| a.as_str()).unwrap_or_default();
+        if !email_address::EmailAddress::is_valid(address) {
+            errors.push("settings.address", "an email inbox that sends needs its From address");
+        }
+        if let Some(security) = settings.get("smtp_security")
+            && !matches!(security.as_str(), Some("starttls" | "tls" | "none"))
+        {
+            errors.push("settings.smtp_security", "must be starttls, tls or none");
+        }
+        if let Some(port) = settings.get("smtp_port")
+            && !port.as_u64().is_some_and(|p| (1..=65535).contains(&p))
+        {
+            errors.push("settings.smtp_port", "must be a port number");
+        }
+        return;
+    }
     let Some(adapter) = adapter_for(channel) else { return };
     if secrets.is_empty() {
         return;

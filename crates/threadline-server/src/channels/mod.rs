@@ -1,6 +1,7 @@
 //! The server side of messaging channels: providers' webhooks in
-//! ([`hooks`]), replies out through the outbox ([`outbox`]), media both ways
-//! ([`media`]), and which channels an agent may answer on ([`reply`]).
+//! ([`hooks`]), replies out through the outbox ([`outbox`], and [`smtp`]
+//! for email), media both ways ([`media`]), and which channels an agent may
+//! answer on ([`reply`]).
 //! What each provider's wire format means lives in `threadline-channels`;
 //! this module runs the HTTP requests its adapters describe.
 
@@ -8,6 +9,7 @@ pub mod hooks;
 pub mod media;
 pub mod outbox;
 pub mod reply;
+pub mod smtp;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -77,10 +79,15 @@ impl Providers {
 }
 
 /// Whether Threadline talks to this inbox's provider itself: a provider
-/// channel with credentials. Without them an integration serves the inbox
-/// through the API.
+/// channel with credentials, or an email inbox with an SMTP relay. Without
+/// them an integration serves the inbox through the API.
 pub fn provider_connected(inbox: &Inbox) -> bool {
-    threadline_channels::adapter_for(inbox.channel).is_some() && inbox.sealed_secrets.is_some()
+    match inbox.channel {
+        threadline_domain::channel::Channel::Email => {
+            inbox.settings.get("smtp_host").and_then(|h| h.as_str()).is_some_and(|h| !h.trim().is_empty())
+        }
+        channel => threadline_channels::adapter_for(channel).is_some() && inbox.sealed_secrets.is_some(),
+    }
 }
 
 /// The URL a provider is configured to call for an inbox's webhooks.

@@ -96,11 +96,14 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
         Err(threadline_store::StoreError::NotFound) => return dead("the inbox it was to be sent through was removed".into()),
         Err(e) => return retry_or_dead(state, job, format!("cannot read the inbox: {e}"), true),
     };
-    let Some(adapter) = adapter_for(inbox.channel) else { return dead(format!("Threadline cannot send on {}", inbox.channel)) };
     let secrets = match open_secrets(state, &inbox) {
         Ok(s) => s,
         Err(e) => return dead(format!("the inbox's credentials cannot be read: {e}")),
     };
+    if inbox.channel == threadline_domain::channel::Channel::Email {
+        return super::smtp::send(state, job, &message, &inbox, &secrets).await;
+    }
+    let Some(adapter) = adapter_for(inbox.channel) else { return dead(format!("Threadline cannot send on {}", inbox.channel)) };
     let url = webhook_url(&state.settings, inbox.id);
     let config = inbox_config(state, &inbox, &secrets, &url);
     let outgoing = Outgoing {
@@ -140,7 +143,7 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
     }
 }
 
-fn retry_or_dead(state: &AppState, job: &ClaimedSend, error: String, retryable: bool) -> SendOutcome {
+pub(super) fn retry_or_dead(state: &AppState, job: &ClaimedSend, error: String, retryable: bool) -> SendOutcome {
     let attempt = job.attempts + 1;
     let max = i64::from(state.settings.send_max_attempts);
     if retryable && attempt < max {

@@ -2,7 +2,7 @@
 //! facts (identities, inboxes, when the customer last wrote on each channel,
 //! consent) and lets the domain rules in `threadline_domain::reply` judge.
 
-use threadline_channels::adapter_for;
+use threadline_channels::capabilities_for;
 use threadline_domain::channel::Channel;
 use threadline_domain::contact::Contact;
 use threadline_domain::identity::IdentityKind;
@@ -71,7 +71,7 @@ impl ReplyContext {
         let consent = self.contact.consents.iter().find(|c| c.channel == channel && c.purpose == "service").map(|c| c.granted);
         ChannelFacts {
             channel,
-            capabilities: adapter_for(channel).map(|a| a.capabilities()),
+            capabilities: capabilities_for(channel),
             recipient: self.recipient(channel),
             inbox_id,
             last_inbound_at: last.map(|(_, _, at)| *at),
@@ -93,7 +93,7 @@ impl ReplyContext {
     /// first, then by how recently the customer used them.
     pub fn options(&self, now: OffsetDateTime) -> Vec<ReplyOption> {
         let mut channels: Vec<Channel> = self.last_inbound.iter().map(|(c, _, _)| *c).collect();
-        let more = Channel::ALL.into_iter().filter(|c| adapter_for(*c).is_some() || self.inboxes.iter().any(|i| i.channel == *c));
+        let more = Channel::ALL.into_iter().filter(|c| capabilities_for(*c).is_some() || self.inboxes.iter().any(|i| i.channel == *c));
         for channel in more {
             if !channels.contains(&channel) {
                 channels.push(channel);

@@ -9,7 +9,65 @@ use crate::browser::Browser;
 use crate::channel_tests;
 use crate::support::*;
 
-channel_tests!(the_chat_api_verifies_users_and_keeps_chats_private, a_flooding_client_is_slowed_down);
+channel_tests!(
+    the_chat_api_verifies_users_and_keeps_chats_private,
+    a_flooding_client_is_slowed_down,
+    an_offline_visitor_is_answered_by_email
+);
+
+async fn an_offline_visitor_is_answered_by_email(rig: Rig) {
+    let smtp = threadline_testkit::SmtpSink::start().await;
+    let (status, email_inbox) = rig
+        .app
+        .post(
+            "/api/v1/inboxes",
+            json!({ "channel": "email", "name": "Assistenza", "settings": {
+                "address": "aiuto@bottega.example", "name": "Bottega Aurora", "smtp_host": "127.0.0.1",
+                "smtp_port": smtp.addr.port(), "smtp_security": "none", "subject": "La tua domanda a Bottega Aurora",
+                "signature": "Bottega Aurora — Via Roma 1, Bologna" } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{email_inbox}");
+    assert_eq!(email_inbox["provider_connected"], true);
+    assert!(email_inbox["webhook_url"].is_null(), "email has no provider webhook");
+
+    // Nobody is online: the visitor leaves a question and an email address, and goes.
+    let chat = chat_inbox(&rig, json!({})).await;
+    let base = rig.app.url(&format!("/widget/{chat}"));
+    let (_, session) = self::chat(&rig, reqwest::Method::POST, format!("{base}/session"), None, Some(json!({}))).await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    let (status, _) = self::chat(
+        &rig,
+        reqwest::Method::POST,
+        format!("{base}/messages"),
+        Some(&token),
+        Some(json!({ "text": "Fate spedizioni in Svizzera?", "name": "Paolo Neri", "email": "paolo@example.com" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+
+    // The agent answers later; it goes out by email, into the same conversation.
+    let (status, reply) = rig.reply(&conversation, json!({ "text": "Buongiorno Paolo,\nsì, spediamo in Svizzera in 3-5 giorni." })).await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["channel"], "email");
+    assert_eq!(reply["conversation_id"], conversation.as_str());
+    let mails = smtp.wait_for(1, 10).await;
+    assert_eq!(mails.len(), 1, "the relay received the reply");
+    let mail = &mails[0];
+    let header = |name: &str| {
+        mail.lines().find(|l| l.to_ascii_lowercase().starts_with(&format!("{}:", name.to_ascii_lowercase()))).map(|l| l.to_owned())
+    };
+    assert_eq!(header("To").as_deref(), Some("To: paolo@example.com"), "{mail}");
+    assert!(header("From").unwrap().contains("<aiuto@bottega.example>"), "{mail}");
+    assert!(header("Subject").is_some());
+    let message_id = header("Message-ID").unwrap();
+    assert!(message_id.contains(&format!("<{}@bottega.example>", reply["id"].as_str().unwrap())), "{message_id}");
+    assert!(mail.contains("multipart/alternative") && mail.contains("text/plain") && mail.contains("text/html"), "{mail}");
+    assert!(mail.contains("Svizzera") && mail.contains("Via Roma 1"), "the text and the signature: {mail}");
+    let sent = rig.wait_message(reply["id"].as_str().unwrap(), |m| m["delivery_status"] == "sent").await;
+    assert_eq!(sent["delivery_status"], "sent", "{sent}");
+}
 
 async fn a_flooding_client_is_slowed_down(mut rig: Rig) {
     rig.app

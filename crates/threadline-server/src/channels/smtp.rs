@@ -1,0 +1,97 @@
+//! Email replies through the inbox's SMTP relay (see
+//! `threadline_channels::email` for the message and the inbox settings).
+//!
+//! A relay's 4xx answer or a failed connection is retried like any send; a
+//! 5xx answer (unknown mailbox, refused sender) fails the reply with the
+//! relay's words. A connection lost after the message was handed over is not
+//! retried: the relay may have accepted it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use threadline_channels::email::{self, EmailAttachment, EmailReply};
+use threadline_domain::channel::Channel;
+use threadline_domain::message::{DeliveryStatus, Message};
+use threadline_store::{ClaimedSend, Inbox, SendOutcome};
+
+use super::outbox::retry_or_dead;
+use crate::app::AppState;
+
+fn setting<'a>(inbox: &'a Inbox, name: &str) -> Option<&'a str> {
+    inbox.settings.get(name).and_then(|v| v.as_str()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+pub async fn send(
+    state: &AppState,
+    job: &ClaimedSend,
+    message: &Message,
+    inbox: &Inbox,
+    secrets: &BTreeMap<String, String>,
+) -> SendOutcome {
+    let dead = |error: String| SendOutcome::Dead { error };
+    let (Some(host), Some(from)) = (setting(inbox, "smtp_host"), setting(inbox, "address")) else {
+        return dead("the email inbox has no smtp_host or address to send with".into());
+    };
+    let port = inbox.settings.get("smtp_port").and_then(|p| p.as_u64()).and_then(|p| u16::try_from(p).ok());
+    let mut attachments = Vec::with_capacity(message.attachments.len());
+    for a in &message.attachments {
+        match state.store.attachment(job.account_id, a.id).await {
+            Ok((meta, data)) => attachments.push(EmailAttachment { filename: meta.filename, content_type: meta.content_type, data }),
+            Err(e) => return retry_or_dead(state, job, format!("cannot read attachment {}: {e}", a.filename), true),
+        }
+    }
+    // Thread under the customer's last email in this conversation.
+    let parent = match state.store.last_inbound_message(job.account_id, message.conversation_id, Some(Channel::Email)).await {
+        Ok(last) => last.and_then(|m| m.provider_message_id).map(|id| id.trim_matches(['<', '>']).to_owned()),
+        Err(e) => return retry_or_dead(state, job, format!("cannot read the conversation: {e}"), true),
+    };
+    let message_id = email::message_id(&message.id.to_string(), from);
+    let default_subject = format!("{}: reply to your message", setting(inbox, "name").unwrap_or(&inbox.name));
+    let reply = EmailReply {
+        from_name: setting(inbox, "name").or(Some(inbox.name.as_str())),
+        from_address: from,
+        to: &job.delivery.recipient,
+        subject: setting(inbox, "subject").unwrap_or(&default_subject),
+        text: &message.text,
+        signature: setting(inbox, "signature"),
+        message_id: &message_id,
+        in_reply_to: parent.as_deref(),
+        attachments,
+    };
+    let mail = match email::compose(&reply) {
+        Ok(mail) => mail,
+        Err(e) => return dead(e.reason),
+    };
+
+    let security = setting(inbox, "smtp_security").unwrap_or("starttls");
+    let builder = match security {
+        "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+        _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+    };
+    let mut builder = match builder {
+        Ok(b) => b,
+        Err(e) => return dead(format!("the SMTP relay settings are not usable: {e}")),
+    };
+    if let Some(port) = port {
+        builder = builder.port(port);
+    }
+    if let (Some(user), Some(password)) = (secrets.get("smtp_username"), secrets.get("smtp_password")) {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d).to_owned();
+    let transport =
+        builder.hello_name(ClientId::Domain(domain)).timeout(Some(Duration::from_secs(state.settings.send_timeout_secs))).build();
+    match transport.send(mail).await {
+        Ok(_) => SendOutcome::Sent { provider_message_id: format!("<{message_id}>"), status: DeliveryStatus::Sent },
+        Err(e) if e.is_permanent() => dead(format!("the mail relay refused it: {e}")),
+        Err(e) if e.is_transient() => retry_or_dead(state, job, format!("the mail relay deferred it: {e}"), true),
+        Err(e) if e.is_timeout() => {
+            dead(format!("the mail relay stopped answering ({e}); it may or may not have accepted the message — retry it to send it again"))
+        }
+        Err(e) => retry_or_dead(state, job, format!("could not hand the message to the mail relay: {e}"), true),
+    }
+}
