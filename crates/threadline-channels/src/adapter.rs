@@ -159,6 +159,20 @@ pub enum RequestBody {
     Json(serde_json::Value),
     /// `application/x-www-form-urlencoded`, fields in order (repeats allowed).
     Form(Vec<(String, String)>),
+    /// `multipart/form-data`: text fields and one file.
+    Multipart {
+        fields: Vec<(String, String)>,
+        file: FilePart,
+    },
+}
+
+/// A file uploaded in a multipart request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePart {
+    pub field: String,
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 impl HttpRequest {
@@ -197,6 +211,9 @@ pub struct OutgoingMedia {
     pub url: String,
     pub content_type: String,
     pub filename: String,
+    /// The file itself, for adapters that upload media
+    /// ([`ChannelAdapter::uploads_media`]) instead of giving a link.
+    pub data: Option<Vec<u8>>,
 }
 
 /// An approved template and the values of its variables, in order.
@@ -289,6 +306,12 @@ pub trait ChannelAdapter: Send + Sync {
     /// The answer the provider expects once the webhook is stored.
     fn acknowledgement(&self) -> Acknowledgement {
         Acknowledgement { content_type: "text/plain; charset=utf-8", body: "OK" }
+    }
+
+    /// Whether replies' files are uploaded with the send (filled into
+    /// [`OutgoingMedia::data`]) rather than fetched by the provider from a link.
+    fn uploads_media(&self) -> bool {
+        false
     }
 
     /// The request that sends `message`.

@@ -3,7 +3,9 @@
 //! - Webhook: Telegram POSTs one `Update` per request and, when the webhook
 //!   was set with a `secret_token`, sends it back in
 //!   `X-Telegram-Bot-Api-Secret-Token`.
-//! - Sending: `POST /bot{token}/sendMessage`, `sendPhoto`, `sendDocument`…
+//! - Sending: `POST /bot{token}/sendMessage`, `sendPhoto`, `sendDocument`;
+//!   files are uploaded (multipart), since by URL Telegram takes only some
+//!   document types.
 //!   Answers are `{ "ok": true, "result": Message }` or `{ "ok": false,
 //!   "error_code", "description" }`.
 //! - Files: `getFile` gives a `file_path`, downloaded from
@@ -186,6 +188,10 @@ impl ChannelAdapter for Telegram {
         &[]
     }
 
+    fn uploads_media(&self) -> bool {
+        true
+    }
+
     fn required_secrets(&self) -> &'static [&'static str] {
         &["bot_token", "webhook_secret"]
     }
@@ -230,13 +236,38 @@ impl ChannelAdapter for Telegram {
         let chat_id: i64 = message.to.parse().map_err(|_| SendError::permanent(format!("`{}` is not a Telegram chat id", message.to)))?;
         let request = match message.media.first() {
             Some(media) => {
-                let (method, field) =
-                    if media.content_type.starts_with("image/") { ("sendPhoto", "photo") } else { ("sendDocument", "document") };
-                let mut body = serde_json::json!({ "chat_id": chat_id, field: media.url });
+                // Photos Telegram shows inline; anything else as a document.
+                let photo = matches!(media.content_type.as_str(), "image/jpeg" | "image/png");
+                let (method, field) = if photo { ("sendPhoto", "photo") } else { ("sendDocument", "document") };
+                let mut fields = vec![("chat_id".to_owned(), chat_id.to_string())];
                 if !message.text.is_empty() {
-                    body["caption"] = message.text.clone().into();
+                    fields.push(("caption".to_owned(), message.text.clone()));
                 }
-                HttpRequest::post_json(api(inbox, method)?, body)
+                match &media.data {
+                    // Uploaded: by URL Telegram accepts only some document
+                    // types (GIF, PDF, ZIP) and smaller photos.
+                    Some(data) => HttpRequest {
+                        method: http::Method::POST,
+                        url: api(inbox, method)?,
+                        headers: Vec::new(),
+                        body: RequestBody::Multipart {
+                            fields,
+                            file: FilePart {
+                                field: field.to_owned(),
+                                filename: media.filename.clone(),
+                                content_type: media.content_type.clone(),
+                                data: data.clone(),
+                            },
+                        },
+                    },
+                    None => {
+                        let mut body = serde_json::json!({ "chat_id": chat_id, field: media.url });
+                        if !message.text.is_empty() {
+                            body["caption"] = message.text.clone().into();
+                        }
+                        HttpRequest::post_json(api(inbox, method)?, body)
+                    }
+                }
             }
             None => HttpRequest::post_json(api(inbox, "sendMessage")?, serde_json::json!({ "chat_id": chat_id, "text": message.text })),
         };

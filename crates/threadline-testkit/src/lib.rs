@@ -17,7 +17,7 @@ use threadline_server::config::Secret;
 use threadline_server::secrets::SecretBox;
 use threadline_store::{ConnectOptions, Store};
 
-pub use providers::{GRAPH_VERSION, ProviderRequest, ProviderStandIn};
+pub use providers::{GRAPH_VERSION, MultipartPart, ProviderRequest, ProviderStandIn};
 pub use smtp_sink::SmtpSink;
 pub use webhook_receiver::{ReceivedWebhook, WebhookReceiver};
 

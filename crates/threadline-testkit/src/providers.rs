@@ -53,6 +53,54 @@ impl ProviderRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The parts of a `multipart/form-data` body (Telegram uploads).
+    pub fn multipart(&self) -> Vec<MultipartPart> {
+        let Some(boundary) = self.header("content-type").and_then(|c| c.split("boundary=").nth(1)).map(|b| b.trim_matches('"').to_owned())
+        else {
+            return Vec::new();
+        };
+        let delimiter = format!("--{boundary}").into_bytes();
+        let body = self.body.as_ref();
+        let mut starts = Vec::new();
+        let mut i = 0;
+        while i + delimiter.len() <= body.len() {
+            if body[i..].starts_with(&delimiter) {
+                starts.push(i);
+                i += delimiter.len();
+            } else {
+                i += 1;
+            }
+        }
+        starts
+            .windows(2)
+            .filter_map(|w| {
+                let raw = &body[w[0] + delimiter.len()..w[1]];
+                let raw = raw.strip_prefix(b"\r\n").unwrap_or(raw);
+                let raw = raw.strip_suffix(b"\r\n").unwrap_or(raw);
+                let split = raw.windows(4).position(|x| x == b"\r\n\r\n")?;
+                let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+                let value = |key: &str| head.split(&format!("{key}=\"")).nth(1).and_then(|v| v.split('"').next()).map(str::to_owned);
+                let content_type =
+                    head.lines().find_map(|l| l.to_ascii_lowercase().starts_with("content-type:").then(|| l[13..].trim().to_owned()));
+                Some(MultipartPart { name: value("name")?, filename: value("filename"), content_type, data: raw[split + 4..].to_vec() })
+            })
+            .collect()
+    }
+
+    /// A text field of a multipart body.
+    pub fn multipart_field(&self, name: &str) -> Option<String> {
+        self.multipart().into_iter().find(|p| p.name == name && p.filename.is_none()).map(|p| String::from_utf8_lossy(&p.data).into_owned())
+    }
+}
+
+/// One part of a multipart body.
+#[derive(Debug, Clone)]
+pub struct MultipartPart {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub data: Vec<u8>,
 }
 
 fn url_form(body: &[u8]) -> Vec<(String, String)> {
@@ -295,7 +343,10 @@ fn graph_media(inner: &Inner, request: &ProviderRequest, media_id: &str) -> Resp
 
 fn telegram_send(inner: &Inner, request: &ProviderRequest, n: u64) -> Response {
     let body = request.json();
-    let chat_id = body["chat_id"].clone();
+    let chat_id = match request.multipart_field("chat_id").and_then(|c| c.parse::<i64>().ok()) {
+        Some(id) => json!(id),
+        None => body["chat_id"].clone(),
+    };
     issue(inner, &format!("{chat_id}:{}", 1_000_000 + n));
     // Telegram numbers a chat's messages in one sequence for both parties;
     // the stand-in keeps its ids clear of the customers' in tests.

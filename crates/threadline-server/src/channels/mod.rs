@@ -140,6 +140,17 @@ pub async fn execute(client: &reqwest::Client, request: &HttpRequest, max_bytes:
             let body = form_body(fields);
             builder.header("content-type", "application/x-www-form-urlencoded").body(body)
         }
+        RequestBody::Multipart { fields, file } => {
+            let mut form = reqwest::multipart::Form::new();
+            for (name, value) in fields {
+                form = form.text(name.clone(), value.clone());
+            }
+            let part = reqwest::multipart::Part::bytes(file.data.clone())
+                .file_name(file.filename.clone())
+                .mime_str(&file.content_type)
+                .unwrap_or_else(|_| reqwest::multipart::Part::bytes(file.data.clone()).file_name(file.filename.clone()));
+            builder.multipart(form.part(file.field.clone(), part))
+        }
     };
     let describe = |e: reqwest::Error| {
         if e.is_connect() {

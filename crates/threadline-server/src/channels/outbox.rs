@@ -106,18 +106,27 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
     let Some(adapter) = adapter_for(inbox.channel) else { return dead(format!("Threadline cannot send on {}", inbox.channel)) };
     let url = webhook_url(&state.settings, inbox.id);
     let config = inbox_config(state, &inbox, &secrets, &url);
+    let mut outgoing_media = Vec::with_capacity(message.attachments.len());
+    for a in &message.attachments {
+        let data = if adapter.uploads_media() {
+            match state.store.attachment(job.account_id, a.id).await {
+                Ok((_, data)) => Some(data),
+                Err(e) => return retry_or_dead(state, job, format!("cannot read attachment {}: {e}", a.filename), true),
+            }
+        } else {
+            None
+        };
+        outgoing_media.push(OutgoingMedia {
+            url: media::signed_link(state, job.account_id, a.id),
+            content_type: a.content_type.clone(),
+            filename: a.filename.clone(),
+            data,
+        });
+    }
     let outgoing = Outgoing {
         to: job.delivery.recipient.clone(),
         text: message.text.clone(),
-        media: message
-            .attachments
-            .iter()
-            .map(|a| OutgoingMedia {
-                url: media::signed_link(state, job.account_id, a.id),
-                content_type: a.content_type.clone(),
-                filename: a.filename.clone(),
-            })
-            .collect(),
+        media: outgoing_media,
         template: job.delivery.template.as_ref().map(|t| TemplateSend {
             name: t.name.clone(),
             language: t.language.clone(),

@@ -66,9 +66,28 @@ async fn telegram_updates_are_checked_and_stored(rig: Rig) {
     assert_eq!(status, 201, "{reply}");
     let sends = rig.provider.wait_for_sends(1, 10).await;
     assert_eq!(sends[0].path, format!("/bot{BOT_TOKEN}/sendPhoto"));
-    let body = sends[0].json();
-    assert_eq!(body["chat_id"], 424242);
-    assert_eq!(body["caption"], "Ecco l'etichetta di reso");
-    let link = body["photo"].as_str().unwrap();
-    assert_eq!(rig.http.get(link).send().await.unwrap().bytes().await.unwrap().as_ref(), b"png bytes");
+    // Files are uploaded: by URL Telegram takes only some document types.
+    assert_eq!(sends[0].multipart_field("chat_id").as_deref(), Some("424242"));
+    assert_eq!(sends[0].multipart_field("caption").as_deref(), Some("Ecco l'etichetta di reso"));
+    let file = sends[0].multipart().into_iter().find(|p| p.name == "photo").expect("the photo part");
+    assert_eq!(file.filename.as_deref(), Some("reso.png"));
+    assert_eq!(file.content_type.as_deref(), Some("image/png"));
+    assert_eq!(file.data, b"png bytes");
+
+    // A Word document goes as a document, which Telegram would not fetch by URL.
+    let docx = base64::engine::general_purpose::STANDARD.encode(b"PK docx bytes");
+    let (status, reply) = rig
+        .reply(
+            &conversation,
+            json!({ "attachments": [{ "filename": "modulo.docx",
+                "content_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "data_base64": docx }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let sends = rig.provider.wait_for_sends(2, 10).await;
+    assert_eq!(sends[1].path, format!("/bot{BOT_TOKEN}/sendDocument"));
+    let file = sends[1].multipart().into_iter().find(|p| p.name == "document").expect("the document part");
+    assert_eq!(file.filename.as_deref(), Some("modulo.docx"));
+    assert_eq!(file.data, b"PK docx bytes");
+    rig.wait_message(reply["id"].as_str().unwrap(), |m| m["delivery_status"] == "sent").await;
 }
