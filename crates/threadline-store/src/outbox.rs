@@ -295,6 +295,16 @@ impl Store {
         Ok((message, events))
     }
 
+    /// Whether this inbox already stored a message with this provider id.
+    pub async fn provider_message_known(&self, inbox_id: InboxId, provider_message_id: &str) -> Result<bool> {
+        let found: Option<String> = sqlx::query_scalar("SELECT id FROM messages WHERE inbox_id = $1 AND provider_message_id = $2")
+            .bind(inbox_id.to_string())
+            .bind(provider_message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// The outbox job of a message, if Threadline sends it.
     pub async fn outbound_job(&self, account_id: AccountId, message_id: MessageId) -> Result<Option<OutboundJob>> {
         let row = sqlx::query(

@@ -165,7 +165,12 @@ async fn to_inbound(
             Err(e) => tracing::debug!(%e, "an extra identity from a webhook was not usable"),
         }
     }
-    let (attachments, refused) = media::fetch_all(state, adapter, config, &message.media).await;
+    // A redelivered message is already stored with its media: do not fetch
+    // it again just to find that out (the ingest recognises the duplicate).
+    let known =
+        !message.media.is_empty() && state.store.provider_message_known(inbox.id, &message.provider_message_id).await.unwrap_or(false);
+    let (attachments, refused) =
+        if known { (Vec::new(), Vec::new()) } else { media::fetch_all(state, adapter, config, &message.media).await };
     let mut text = message.text;
     for line in refused {
         if !text.is_empty() {

@@ -107,8 +107,14 @@ async fn media_travels_both_ways(rig: Rig) {
         "from": "393339998888", "id": "wamid.image1", "timestamp": "1700000000", "type": "image",
         "image": { "caption": "Lo scontrino", "mime_type": "image/jpeg", "sha256": "abc", "id": "1037543291543636" }
     }]);
-    let (status, answer) = rig.meta_post(&inbox, &whatsapp_messages("393339998888", "Sara", image)).await;
+    let webhook = whatsapp_messages("393339998888", "Sara", image);
+    let (status, answer) = rig.meta_post(&inbox, &webhook).await;
     assert_eq!(status, 200, "{answer}");
+    // WhatsApp delivers it again: it is recognised without downloading the media again.
+    let (status, _) = rig.meta_post(&inbox, &webhook).await;
+    assert_eq!(status, 200);
+    let lookups = rig.provider.requests().iter().filter(|r| r.path == "/v21.0/1037543291543636").count();
+    assert_eq!(lookups, 1, "the media was fetched once");
     let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
     let messages = rig.messages(&conversation).await;
     assert_eq!(messages[0]["text"], "Lo scontrino");
