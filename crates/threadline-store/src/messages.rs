@@ -362,21 +362,33 @@ impl Store {
     ) -> Result<(Message, Vec<DomainEvent>)> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE messages SET delivery_status = $3, delivery_error = $4 WHERE id = $1 AND account_id = $2 AND direction = 'outbound' AND kind = 'message'",
-        )
-        .bind(id.to_string())
-        .bind(account_id.to_string())
-        .bind(status.as_str())
-        .bind(error)
-        .execute(tx.conn())
-        .await?;
-        found(&done)?;
-        let message = load_message(tx.conn(), account_id, id).await?;
+        let message = write_delivery_status(&mut tx, account_id, id, status, error.as_deref()).await?;
         tx.emit(message_updated_event(account_id, &message, at));
         let events = tx.commit().await?;
         Ok((message, events))
     }
+}
+
+/// Sets an outbound message's delivery status and error (`NotFound` for any
+/// other message) and returns it. The caller emits `message.updated`.
+pub(crate) async fn write_delivery_status(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    id: MessageId,
+    status: DeliveryStatus,
+    error: Option<&str>,
+) -> Result<Message> {
+    let done = sqlx::query(
+        "UPDATE messages SET delivery_status = $3, delivery_error = $4 WHERE id = $1 AND account_id = $2 AND direction = 'outbound' AND kind = 'message'",
+    )
+    .bind(id.to_string())
+    .bind(account_id.to_string())
+    .bind(status.as_str())
+    .bind(error)
+    .execute(tx.conn())
+    .await?;
+    found(&done)?;
+    load_message(tx.conn(), account_id, id).await
 }
 
 /// `message.updated`: a message's delivery status or error changed.

@@ -14,8 +14,8 @@ use threadline_domain::ids::{AccountId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Message};
 use threadline_domain::reply::status_advances;
 
-use crate::messages::{load_message, message_updated_event};
-use crate::{Backend, Result, Store, StoreError, WriteTx, found, micros, now, rows};
+use crate::messages::{load_message, message_updated_event, write_delivery_status};
+use crate::{Backend, Result, Store, StoreError, WriteTx, micros, now, rows};
 
 /// How a reply is to be sent, decided when it was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,15 +378,7 @@ impl Store {
             tx.rollback().await?;
             return Ok((Some(message), Vec::new()));
         }
-        let done = sqlx::query("UPDATE messages SET delivery_status = $3, delivery_error = $4 WHERE id = $1 AND account_id = $2")
-            .bind(id.to_string())
-            .bind(account_id.to_string())
-            .bind(status.as_str())
-            .bind(error)
-            .execute(tx.conn())
-            .await?;
-        found(&done)?;
-        let message = load_message(tx.conn(), account_id, id).await?;
+        let message = write_delivery_status(&mut tx, account_id, id, status, error.as_deref()).await?;
         tx.emit(message_updated_event(account_id, &message, at));
         let events = tx.commit().await?;
         Ok((Some(message), events))
@@ -406,11 +398,5 @@ async fn mark_dead(
         .bind(micros(at))
         .execute(tx.conn())
         .await?;
-    sqlx::query("UPDATE messages SET delivery_status = 'failed', delivery_error = $3 WHERE id = $1 AND account_id = $2")
-        .bind(message_id.to_string())
-        .bind(account_id.to_string())
-        .bind(error)
-        .execute(tx.conn())
-        .await?;
-    load_message(tx.conn(), account_id, message_id).await
+    write_delivery_status(tx, account_id, message_id, DeliveryStatus::Failed, Some(error)).await
 }
