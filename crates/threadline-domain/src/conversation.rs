@@ -165,6 +165,15 @@ pub fn continue_or_open(latest: Option<LatestConversation>, now: OffsetDateTime,
     }
 }
 
+/// Where a message that names the conversation it answers goes (an email
+/// reply found by its `In-Reply-To`, `References` or reply address): into
+/// that conversation, even when it is not the contact's latest or was quiet
+/// longer than the continuity window. A reply to a resolved conversation
+/// reopens it — the customer is answering that case, not starting one.
+pub fn follow_thread(thread: LatestConversation) -> Continuity {
+    Continuity::Continue { id: thread.id, reopen: thread.status != ConversationStatus::Open }
+}
+
 /// Labels are short tags: trimmed, lower-cased, deduplicated, sorted.
 pub fn normalize_labels(raw: &[String]) -> Result<Vec<String>, String> {
     let mut labels = Vec::with_capacity(raw.len());
@@ -209,6 +218,14 @@ mod tests {
             let c = latest(status, datetime!(2026-03-10 11:00 UTC));
             assert_eq!(continue_or_open(Some(c), now, ContinuityWindow::default()), Continuity::Continue { id: c.id, reopen: true });
         }
+    }
+
+    #[test]
+    fn a_threaded_reply_reaches_its_conversation_even_resolved_and_old() {
+        let resolved = latest(ConversationStatus::Resolved, datetime!(2025-01-01 00:00 UTC));
+        assert_eq!(follow_thread(resolved), Continuity::Continue { id: resolved.id, reopen: true });
+        let open = latest(ConversationStatus::Open, datetime!(2025-01-01 00:00 UTC));
+        assert_eq!(follow_thread(open), Continuity::Continue { id: open.id, reopen: false });
     }
 
     #[test]

@@ -61,6 +61,18 @@ pub struct Message {
     pub provider_message_id: Option<String>,
     pub delivery_status: DeliveryStatus,
     pub delivery_error: Option<String>,
+    /// The subject line (email).
+    pub subject: Option<String>,
+    /// The history the customer's mail client quoted below their new text,
+    /// kept apart from `text` so the new words stand on their own.
+    pub quoted_text: Option<String>,
+    /// Why this message was written by a machine rather than a person (an
+    /// auto-reply, a mailing list, a bounce); Threadline never answers
+    /// such a message automatically.
+    pub automated: Option<String>,
+    /// What could not be read in the message as it arrived. When this is
+    /// not empty the original is kept as an attachment.
+    pub problems: Vec<String>,
     pub attachments: Vec<AttachmentMeta>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -73,6 +85,9 @@ pub struct AttachmentMeta {
     pub filename: String,
     pub content_type: String,
     pub size: i64,
+    /// For an email's inline image: the Content-ID its HTML body refers to
+    /// as `cid:…`. Such attachments are shown in the body, not as files.
+    pub content_id: Option<String>,
 }
 
 /// Makes a client-supplied file name safe to store and to offer for download:

@@ -45,6 +45,8 @@ pub struct Shared {
     pub providers: crate::channels::Providers,
     /// Typing indicators between agents and chat visitors.
     pub live: crate::widget::live::LiveHub,
+    /// Email recipient addresses → their inboxes.
+    pub mail_routes: TtlCache<(), crate::email::MailRoutes>,
     /// Web chat requests per client address and inbox.
     pub chat_limiter: crate::rate_limit::RateLimiter<(std::net::IpAddr, InboxId)>,
 }
@@ -62,6 +64,7 @@ impl AppState {
         self.token_cache.clear();
         self.inbox_cache.clear();
         self.inbox_accounts.clear();
+        self.mail_routes.clear();
     }
 
     /// An inbox and its account, cached briefly (the ingest path needs both
@@ -102,6 +105,7 @@ impl AppState {
             token_cache: TtlCache::new(CACHE_TTL, 10_000),
             inbox_cache: TtlCache::new(CACHE_TTL, 10_000),
             inbox_accounts: TtlCache::new(CACHE_TTL, 10_000),
+            mail_routes: TtlCache::new(CACHE_TTL, 1),
             providers: crate::channels::Providers::new(&settings),
             live: crate::widget::live::LiveHub::new(),
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
@@ -150,6 +154,8 @@ async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> 
 /// A running server and its workers.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The SMTP listener's address, when `smtp_bind` is set.
+    pub smtp_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -188,6 +194,20 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
             "public_url is not set: providers' webhooks (Twilio signs the URL it calls), media links and the chat script use the listen address; set THREADLINE_PUBLIC_URL to the address the outside world reaches"
         );
     }
+    // The SMTP listener binds before anything starts, so a taken port or an
+    // unreadable certificate stops the start with a clear error.
+    let smtp = match settings.smtp_bind {
+        Some(bind) => {
+            let listener = TcpListener::bind(bind).await.with_context(|| format!("while binding the SMTP listener to {bind}"))?;
+            let tls = match (settings.smtp_tls_cert.as_os_str().is_empty(), settings.smtp_tls_key.as_os_str().is_empty()) {
+                (true, true) => None,
+                (false, false) => Some(crate::email::listener::tls_acceptor(&settings.smtp_tls_cert, &settings.smtp_tls_key)?),
+                _ => anyhow::bail!("STARTTLS needs both smtp_tls_cert and smtp_tls_key"),
+            };
+            Some((listener, tls))
+        }
+        None => None,
+    };
     let state = AppState::new(store, settings, secrets);
     let (shutdown, mut stop) = watch::channel(false);
 
@@ -212,6 +232,14 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     let sender = tokio::spawn(async move {
         outbox.run(&mut stop).await;
     });
+    let mut tasks = vec![server, webhooks, sender];
+    let mut smtp_addr = None;
+    if let Some((listener, tls)) = smtp {
+        smtp_addr = Some(listener.local_addr()?);
+        tracing::info!(addr = ?smtp_addr, starttls = tls.is_some(), "receiving mail by SMTP");
+        tasks.push(tokio::spawn(crate::email::listener::serve(state.clone(), listener, tls, shutdown.subscribe())));
+    }
+    tasks.push(tokio::spawn(crate::email::imap::run(state.clone(), shutdown.subscribe())));
     tracing::info!(%addr, "threadline listening");
-    Ok(Running { addr, state, shutdown, tasks: vec![server, webhooks, sender] })
+    Ok(Running { addr, smtp_addr, state, shutdown, tasks })
 }

@@ -89,6 +89,23 @@ pub struct Settings {
     /// (set by your reverse proxy) instead of the connection. Only enable
     /// behind a proxy that sets it, or clients could pick their address.
     pub trust_forwarded_for: bool,
+    /// Listen address of the inbound SMTP server, e.g. `0.0.0.0:25`;
+    /// empty (the default) to receive no mail by SMTP.
+    pub smtp_bind: Option<SocketAddr>,
+    /// The name the SMTP server greets with. Default: the public URL's host.
+    pub smtp_hostname: String,
+    /// PEM certificate chain and private key for STARTTLS; without both,
+    /// STARTTLS is not offered.
+    pub smtp_tls_cert: PathBuf,
+    pub smtp_tls_key: PathBuf,
+    /// Largest message accepted by SMTP, in bytes (announced with `SIZE`;
+    /// larger messages are refused with 552).
+    pub smtp_max_message_bytes: usize,
+    /// SMTP connections served at once; more wait to be accepted.
+    pub smtp_max_connections: usize,
+    /// Seconds between IMAP checks when the server has no IDLE (with IDLE,
+    /// new mail is read as it arrives).
+    pub imap_poll_secs: u64,
     /// Logging filter, e.g. `info` or `threadline=debug,sqlx=warn`.
     pub log: String,
 }
@@ -119,6 +136,13 @@ impl Default for Settings {
             send_timeout_secs: 15,
             chat_rate_per_minute: 60,
             trust_forwarded_for: false,
+            smtp_bind: None,
+            smtp_hostname: String::new(),
+            smtp_tls_cert: PathBuf::new(),
+            smtp_tls_key: PathBuf::new(),
+            smtp_max_message_bytes: 25 * 1024 * 1024,
+            smtp_max_connections: 256,
+            imap_poll_secs: 60,
             log: "info".into(),
         }
     }
@@ -149,10 +173,21 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_SEND_TIMEOUT_SECS",
     "THREADLINE_CHAT_RATE_PER_MINUTE",
     "THREADLINE_TRUST_FORWARDED_FOR",
+    "THREADLINE_SMTP_BIND",
+    "THREADLINE_SMTP_HOSTNAME",
+    "THREADLINE_SMTP_TLS_CERT",
+    "THREADLINE_SMTP_TLS_KEY",
+    "THREADLINE_SMTP_MAX_MESSAGE_BYTES",
+    "THREADLINE_SMTP_MAX_CONNECTIONS",
+    "THREADLINE_IMAP_POLL_SECS",
     "THREADLINE_LOG",
     // Read by the test suite, not by the server.
     "THREADLINE_TEST_DATABASE_URL",
     "THREADLINE_TEST_NATS_URL",
+    "THREADLINE_TEST_DOVECOT",
+    "THREADLINE_TEST_PYTHON",
+    "THREADLINE_TEST_CHROMIUM",
+    "THREADLINE_TEST_CHROMEDRIVER",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +267,18 @@ impl Settings {
                         _ => return Err(bad("expected true or false".into())),
                     }
                 }
+                "SMTP_BIND" => {
+                    settings.smtp_bind = match value.trim() {
+                        "" => None,
+                        v => Some(v.parse().map_err(|e: std::net::AddrParseError| bad(e.to_string()))?),
+                    }
+                }
+                "SMTP_HOSTNAME" => settings.smtp_hostname = value.trim().to_owned(),
+                "SMTP_TLS_CERT" => settings.smtp_tls_cert = PathBuf::from(value),
+                "SMTP_TLS_KEY" => settings.smtp_tls_key = PathBuf::from(value),
+                "SMTP_MAX_MESSAGE_BYTES" => settings.smtp_max_message_bytes = number(value)?.max(1024) as usize,
+                "SMTP_MAX_CONNECTIONS" => settings.smtp_max_connections = number(value)?.clamp(1, 100_000) as usize,
+                "IMAP_POLL_SECS" => settings.imap_poll_secs = number(value)?.max(1),
                 "LOG" => settings.log = value.clone(),
                 _ => {}
             }

@@ -14,6 +14,7 @@ pub mod bus;
 pub mod cache;
 pub mod channels;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod rate_limit;
 pub mod secrets;

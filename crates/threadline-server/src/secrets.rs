@@ -87,6 +87,20 @@ impl SecretBox {
         mac.verify_slice(&given).is_ok()
     }
 
+    /// Whether `prefix` (hex) is the start of [`Self::sign_link`] of `data`,
+    /// in constant time: for short signatures where space is tight (a
+    /// reply address's local part).
+    pub fn verify_link_prefix(&self, data: &str, prefix: &str) -> bool {
+        use hmac::Mac;
+        let Ok(given) = hex::decode(prefix) else { return false };
+        if given.len() < 6 {
+            return false;
+        }
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.link_key).expect("HMAC takes any key length");
+        mac.update(data.as_bytes());
+        mac.verify_truncated_left(&given).is_ok()
+    }
+
     pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
         let bytes = STANDARD.decode(sealed).map_err(|_| SecretError::Open)?;
         if bytes.len() < 12 {

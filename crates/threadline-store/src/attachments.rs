@@ -27,6 +27,8 @@ pub struct NewAttachment {
     pub filename: String,
     pub content_type: String,
     pub data: Vec<u8>,
+    /// An email's inline image: the `cid:` its HTML refers to.
+    pub content_id: Option<String>,
 }
 
 pub(crate) async fn insert_attachments(
@@ -44,6 +46,7 @@ pub(crate) async fn insert_attachments(
             filename: attachment.filename.clone(),
             content_type: attachment.content_type.clone(),
             size: attachment.data.len() as i64,
+            content_id: attachment.content_id.clone(),
         };
         let sha256 = hex::encode(Sha256::digest(&attachment.data));
         let (storage, data) = match &store.attachment_storage {
@@ -54,8 +57,8 @@ pub(crate) async fn insert_attachments(
             }
         };
         sqlx::query(
-            "INSERT INTO attachments (id, account_id, message_id, filename, content_type, size, sha256, storage, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO attachments (id, account_id, message_id, filename, content_type, size, sha256, storage, data, created_at, content_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(meta.id.to_string())
         .bind(account_id.to_string())
@@ -67,6 +70,7 @@ pub(crate) async fn insert_attachments(
         .bind(storage)
         .bind(data)
         .bind(micros(at))
+        .bind(meta.content_id.clone())
         .execute(tx.conn())
         .await?;
         metas.push(meta);
@@ -99,8 +103,9 @@ pub(crate) async fn load_attachment_meta(conn: &mut AnyConnection, messages: &mu
         return Ok(());
     }
     let placeholders = (1..=messages.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-    let sql =
-        format!("SELECT id, message_id, filename, content_type, size FROM attachments WHERE message_id IN ({placeholders}) ORDER BY id");
+    let sql = format!(
+        "SELECT id, message_id, filename, content_type, size, content_id FROM attachments WHERE message_id IN ({placeholders}) ORDER BY id"
+    );
     let mut query = sqlx::query(&sql);
     for m in messages.iter() {
         query = query.bind(m.id.to_string());
@@ -118,6 +123,7 @@ pub(crate) async fn load_attachment_meta(conn: &mut AnyConnection, messages: &mu
                 filename: rows::text(row, "filename")?,
                 content_type: rows::text(row, "content_type")?,
                 size: rows::int(row, "size")?,
+                content_id: rows::opt_text(row, "content_id")?,
             });
         }
     }
@@ -133,17 +139,20 @@ impl Store {
 
     /// An attachment's description and bytes.
     pub async fn attachment(&self, account_id: AccountId, id: AttachmentId) -> Result<(AttachmentMeta, Vec<u8>)> {
-        let row = sqlx::query("SELECT id, filename, content_type, size, storage, data FROM attachments WHERE id = $1 AND account_id = $2")
-            .bind(id.to_string())
-            .bind(account_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(
+            "SELECT id, filename, content_type, size, storage, data, content_id FROM attachments WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id.to_string())
+        .bind(account_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         let meta = AttachmentMeta {
             id,
             filename: rows::text(&row, "filename")?,
             content_type: rows::text(&row, "content_type")?,
             size: rows::int(&row, "size")?,
+            content_id: rows::opt_text(&row, "content_id")?,
         };
         let data = match rows::text(&row, "storage")?.as_str() {
             "database" => sqlx::Row::try_get::<Option<Vec<u8>>, _>(&row, "data")?.unwrap_or_default(),

@@ -34,7 +34,7 @@ pub struct InboxChanges {
     pub sealed_secrets: Option<Option<String>>,
 }
 
-fn inbox(row: &AnyRow) -> Result<Inbox> {
+pub(crate) fn inbox(row: &AnyRow) -> Result<Inbox> {
     Ok(Inbox {
         id: rows::parse(row, "id")?,
         channel: rows::parse(row, "channel")?,
@@ -46,7 +46,7 @@ fn inbox(row: &AnyRow) -> Result<Inbox> {
     })
 }
 
-const INBOX_COLUMNS: &str = "id, channel, name, settings, secrets, created_at, updated_at";
+pub(crate) const INBOX_COLUMNS: &str = "id, channel, name, settings, secrets, created_at, updated_at";
 
 impl Store {
     pub async fn create_inbox(

@@ -99,8 +99,8 @@ impl Store {
         inbound: &InboundMessage,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Ingested> {
-        // Idempotency keys and attachments take the per-message path.
-        let batchable = idempotency.is_none() && inbound.attachments.is_empty();
+        // Idempotency keys, attachments and threads take the per-message path.
+        let batchable = idempotency.is_none() && inbound.attachments.is_empty() && inbound.thread.is_none();
         let Some(queue) = self.ingest_queue.as_ref().filter(|_| batchable) else {
             return self.ingest_one(account, inbound, idempotency).await;
         };
@@ -470,6 +470,10 @@ impl Store {
                     provider_message_id: job.provider_message_id.clone(),
                     delivery_status: DeliveryStatus::Received,
                     delivery_error: None,
+                    subject: job.subject.clone(),
+                    quoted_text: job.quoted_text.clone(),
+                    automated: job.automated.clone(),
+                    problems: job.problems.clone(),
                     attachments: Vec::new(),
                     created_at: at,
                 }),

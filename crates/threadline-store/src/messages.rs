@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 use threadline_domain::channel::Channel;
-use threadline_domain::conversation::{Continuity, Conversation, ConversationStatus, LatestConversation, Priority, continue_or_open};
+use threadline_domain::conversation::{
+    Continuity, Conversation, ConversationStatus, LatestConversation, Priority, continue_or_open, follow_thread,
+};
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::identity::NormalizedIdentity;
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, UserId};
@@ -33,6 +35,36 @@ pub struct InboundMessage {
     pub html: Option<String>,
     pub provider_message_id: Option<String>,
     pub attachments: Vec<NewAttachment>,
+    /// The conversation this message answers, when the channel can tell
+    /// (an email's `In-Reply-To`, or its reply address). It is followed
+    /// only if it belongs to the sender's contact; otherwise the usual
+    /// continuity rule decides.
+    pub thread: Option<ConversationId>,
+    pub subject: Option<String>,
+    pub quoted_text: Option<String>,
+    pub automated: Option<String>,
+    pub problems: Vec<String>,
+}
+
+impl InboundMessage {
+    /// An empty message for `inbox`; fill in what the channel knows.
+    pub fn new(inbox_id: InboxId, channel: Channel) -> Self {
+        InboundMessage {
+            inbox_id,
+            channel,
+            sender_name: None,
+            identities: Vec::new(),
+            text: String::new(),
+            html: None,
+            provider_message_id: None,
+            attachments: Vec::new(),
+            thread: None,
+            subject: None,
+            quoted_text: None,
+            automated: None,
+            problems: Vec::new(),
+        }
+    }
 }
 
 /// A client's idempotency key: the same key in the same scope returns the
@@ -64,12 +96,16 @@ pub struct OutboundMessage {
     pub kind: MessageKind,
     pub channel: Channel,
     pub inbox_id: Option<InboxId>,
-    pub sender: UserId,
+    /// The agent who wrote it; `None` for Threadline's own messages (an
+    /// automatic acknowledgement), which are sent as `system`.
+    pub sender: Option<UserId>,
     /// Set when Threadline sends the reply through a provider: the send job
     /// is written with the message (needs `inbox_id`).
     pub delivery: Option<crate::OutboundDelivery>,
     pub text: String,
     pub html: Option<String>,
+    /// The subject line (email).
+    pub subject: Option<String>,
     pub attachments: Vec<NewAttachment>,
 }
 
@@ -180,7 +216,33 @@ impl Store {
         })
         .transpose()?;
 
-        let (mut conversation, conversation_created) = match continue_or_open(latest, at, account.continuity_window()) {
+        // A reply that names its conversation goes there, if the conversation
+        // is this contact's; anything else follows the continuity rule.
+        let thread = match inbound.thread {
+            Some(id) => {
+                sqlx::query("SELECT id, status, last_activity_at FROM conversations WHERE id = $1 AND account_id = $2 AND contact_id = $3")
+                    .bind(id.to_string())
+                    .bind(account_id.to_string())
+                    .bind(contact_id.to_string())
+                    .fetch_optional(tx.conn())
+                    .await?
+                    .map(|row| -> Result<LatestConversation> {
+                        Ok(LatestConversation {
+                            id: rows::parse(&row, "id")?,
+                            status: rows::enum_of(&row, "status", ConversationStatus::parse)?,
+                            last_activity_at: rows::time(&row, "last_activity_at")?,
+                        })
+                    })
+                    .transpose()?
+            }
+            None => None,
+        };
+        let continuity = match thread {
+            Some(thread) => follow_thread(thread),
+            None => continue_or_open(latest, at, account.continuity_window()),
+        };
+        let previous_status = thread.or(latest).map(|c| c.status);
+        let (mut conversation, conversation_created) = match continuity {
             Continuity::Continue { id, reopen } => {
                 let mut conversation = load_conversation(tx.conn(), account_id, id).await?;
                 if reopen {
@@ -219,7 +281,7 @@ impl Store {
                 (conversation, true)
             }
         };
-        let reopened = !conversation_created && latest.is_some_and(|l| l.status != conversation.status);
+        let reopened = !conversation_created && previous_status.is_some_and(|status| status != conversation.status);
         conversation.last_activity_at = at;
         conversation.updated_at = at;
         if !conversation_created {
@@ -248,6 +310,10 @@ impl Store {
             provider_message_id: inbound.provider_message_id.clone(),
             delivery_status: DeliveryStatus::Received,
             delivery_error: None,
+            subject: inbound.subject.clone(),
+            quoted_text: inbound.quoted_text.clone(),
+            automated: inbound.automated.clone(),
+            problems: inbound.problems.clone(),
             attachments: Vec::new(),
             created_at: at,
         };
@@ -307,13 +373,17 @@ impl Store {
             direction: Direction::Outbound,
             channel: outbound.channel,
             inbox_id: outbound.inbox_id,
-            sender_kind: SenderKind::User,
-            sender_id: Some(outbound.sender.to_string()),
+            sender_kind: if outbound.sender.is_some() { SenderKind::User } else { SenderKind::System },
+            sender_id: outbound.sender.map(|u| u.to_string()),
             text: outbound.text.clone(),
             html: outbound.html.clone(),
             provider_message_id: None,
             delivery_status: if note { DeliveryStatus::Internal } else { DeliveryStatus::Pending },
             delivery_error: None,
+            subject: outbound.subject.clone(),
+            quoted_text: None,
+            automated: None,
+            problems: Vec::new(),
             attachments: Vec::new(),
             created_at: at,
         };
@@ -495,8 +565,9 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
     for chunk in rows::fixed_chunks(messages) {
         let sql = format!(
             "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, inbox_id, sender_kind, sender_id, \
-             body_text, body_html, provider_message_id, delivery_status, delivery_error, created_at) VALUES {}",
-            rows::placeholders(chunk.len(), 16)
+             body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, created_at) \
+             VALUES {}",
+            rows::placeholders(chunk.len(), 20)
         );
         let mut query = sqlx::query(&sql);
         for m in chunk {
@@ -516,6 +587,10 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
                 .bind(m.provider_message_id.clone())
                 .bind(m.delivery_status.as_str())
                 .bind(m.delivery_error.clone())
+                .bind(m.subject.clone())
+                .bind(m.quoted_text.clone())
+                .bind(m.automated.clone())
+                .bind((!m.problems.is_empty()).then(|| serde_json::Value::from(m.problems.clone()).to_string()))
                 .bind(micros(m.created_at));
         }
         query.execute(tx.conn()).await?;

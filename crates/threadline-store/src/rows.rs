@@ -99,7 +99,7 @@ pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, conversation_id, contact_id, kind, direction, channel, inbox_id, \
-     sender_kind, sender_id, body_text, body_html, provider_message_id, delivery_status, delivery_error, created_at";
+     sender_kind, sender_id, body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, created_at";
 
 /// A message row; attachments are loaded separately.
 pub(crate) fn message(row: &AnyRow) -> Result<Message> {
@@ -118,6 +118,13 @@ pub(crate) fn message(row: &AnyRow) -> Result<Message> {
         provider_message_id: opt_text(row, "provider_message_id")?,
         delivery_status: enum_of(row, "delivery_status", DeliveryStatus::parse)?,
         delivery_error: opt_text(row, "delivery_error")?,
+        subject: opt_text(row, "subject")?,
+        quoted_text: opt_text(row, "quoted_text")?,
+        automated: opt_text(row, "automated")?,
+        problems: match opt_text(row, "problems")? {
+            Some(list) => serde_json::from_str(&list).map_err(|_| StoreError::Corrupt(format!("problems: {list}")))?,
+            None => Vec::new(),
+        },
         attachments: Vec::new(),
         created_at: time(row, "created_at")?,
     })

@@ -4,6 +4,7 @@
 //! `THREADLINE_TEST_DATABASE_URL` — and [`WebhookReceiver`] stands in for an
 //! integrator's endpoint.
 
+mod imap_server;
 mod providers;
 mod smtp_sink;
 mod webhook_receiver;
@@ -17,6 +18,7 @@ use threadline_server::config::Secret;
 use threadline_server::secrets::SecretBox;
 use threadline_store::{ConnectOptions, Store};
 
+pub use imap_server::ImapServer;
 pub use providers::{GRAPH_VERSION, MultipartPart, ProviderRequest, ProviderStandIn};
 pub use smtp_sink::SmtpSink;
 pub use webhook_receiver::{ReceivedWebhook, WebhookReceiver};

@@ -177,6 +177,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             html: None,
             provider_message_id: Some(format!("demo-{n}-1")),
             attachments: Vec::new(),
+            ..InboundMessage::new(first_channel.id, first_channel.channel)
         };
         let (outcome, _, _) = store.ingest_inbound(&account, &inbound, None).await?;
         let contact_id = outcome.contact_id;
@@ -192,6 +193,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 html: None,
                 provider_message_id: Some(format!("demo-{n}-2")),
                 attachments: Vec::new(),
+                ..InboundMessage::new(second_channel.id, second_channel.channel)
             };
             store.ingest_inbound(&account, &inbound, None).await?;
         }
@@ -203,9 +205,10 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 kind: MessageKind::Message,
                 channel: reply_on.channel,
                 inbox_id: Some(reply_on.id),
-                sender: agent.id,
+                sender: Some(agent.id),
                 text: replies.choose(&mut rng).unwrap_or(&replies[0]).to_string(),
                 html: None,
+                subject: None,
                 attachments: Vec::new(),
             };
             store.create_outbound_message(account.id, conversation_id, &reply).await?;
@@ -216,10 +219,11 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 kind: MessageKind::Note,
                 channel: Channel::Api,
                 inbox_id: None,
-                sender: agent.id,
+                sender: Some(agent.id),
                 text: if italian { "Cliente abituale, offrire spedizione gratuita." } else { "Loyal customer, offer free shipping." }
                     .into(),
                 html: None,
+                subject: None,
                 attachments: Vec::new(),
             };
             store.create_outbound_message(account.id, conversation_id, &note).await?;

@@ -218,6 +218,8 @@ pub struct NewMessage {
     /// customer on WhatsApp after the 24-hour window). `text` is then
     /// filled from the template.
     pub template: Option<TemplateChoice>,
+    /// An email's subject. Default: `Re: ` and the customer's last subject.
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -265,8 +267,17 @@ async fn create_message(
             return Err(ApiError::invalid("template", "a note is never sent, so it cannot be a template"));
         }
         let channel = req.channel.unwrap_or(Channel::Api);
-        let outbound =
-            OutboundMessage { kind: req.kind, channel, inbox_id: None, sender: caller.user.id, delivery: None, text, html, attachments };
+        let outbound = OutboundMessage {
+            kind: req.kind,
+            channel,
+            inbox_id: None,
+            sender: Some(caller.user.id),
+            delivery: None,
+            text,
+            html,
+            subject: None,
+            attachments,
+        };
         let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
         state.bus.publish(events);
         return Ok((StatusCode::CREATED, Json(message)));
@@ -338,7 +349,22 @@ async fn create_message(
         }
         _ => None,
     };
-    let outbound = OutboundMessage { kind: req.kind, channel, inbox_id, sender: caller.user.id, delivery, text, html, attachments };
+    let subject = match (&req.subject, channel) {
+        (Some(subject), _) => {
+            let subject = subject.trim();
+            if subject.is_empty() || subject.chars().count() > 998 || subject.chars().any(char::is_control) {
+                return Err(ApiError::invalid("subject", "must be one line of 1 to 998 characters"));
+            }
+            Some(subject.to_owned())
+        }
+        (None, Channel::Email) => {
+            let inbox = context.inboxes.iter().find(|i| Some(i.id) == inbox_id);
+            Some(crate::email::reply_subject(&state, account_id, id, inbox).await?)
+        }
+        (None, _) => None,
+    };
+    let outbound =
+        OutboundMessage { kind: req.kind, channel, inbox_id, sender: Some(caller.user.id), delivery, text, html, subject, attachments };
     let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
     state.bus.publish(events);
     Ok((StatusCode::CREATED, Json(message)))

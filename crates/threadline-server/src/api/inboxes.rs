@@ -87,21 +87,8 @@ fn view(state: &AppState, inbox: Inbox) -> InboxView {
 /// An inbox of a provider channel given credentials must have all its
 /// provider needs; one without credentials is served by an integration.
 fn check_channel_config(channel: Channel, settings: &JsonMap, secrets: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
-    if channel == Channel::Email && settings.get("smtp_host").is_some() {
-        let address = settings.get("address").and_then(|a| a.as_str()).unwrap_or_default();
-        if !email_address::EmailAddress::is_valid(address) {
-            errors.push("settings.address", "an email inbox that sends needs its From address");
-        }
-        if let Some(security) = settings.get("smtp_security")
-            && !matches!(security.as_str(), Some("starttls" | "tls" | "none"))
-        {
-            errors.push("settings.smtp_security", "must be starttls, tls or none");
-        }
-        if let Some(port) = settings.get("smtp_port")
-            && !port.as_u64().is_some_and(|p| (1..=65535).contains(&p))
-        {
-            errors.push("settings.smtp_port", "must be a port number");
-        }
+    if channel == Channel::Email {
+        check_email_config(settings, secrets, errors);
         return;
     }
     let Some(adapter) = adapter_for(channel) else { return };
@@ -121,6 +108,61 @@ fn check_channel_config(channel: Channel, settings: &JsonMap, secrets: &BTreeMap
     if channel == Channel::Sms && !settings.contains_key("from") && !settings.contains_key("messaging_service_sid") {
         errors.push("settings.from", "an SMS inbox needs the number it sends from (`from`) or a `messaging_service_sid`");
     }
+}
+
+/// An email inbox: its address (which receives mail and sends replies),
+/// its SMTP relay and its IMAP mailbox, each checked when given.
+fn check_email_config(settings: &JsonMap, secrets: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
+    let text = |name: &str| settings.get(name).and_then(|v| v.as_str()).map(str::trim).filter(|v| !v.is_empty());
+    let sends = text("smtp_host").is_some();
+    let reads = text("imap_host").is_some();
+    match text("address") {
+        Some(address) if !email_address::EmailAddress::is_valid(address) => errors.push("settings.address", "is not a valid email address"),
+        Some(address) if address.contains('+') => {
+            errors.push("settings.address", "must not contain '+': Threadline adds +tags to it for reply addresses")
+        }
+        None if sends => errors.push("settings.address", "an email inbox that sends needs its From address"),
+        _ => {}
+    }
+    for (name, allowed) in [("smtp_security", ["starttls", "tls", "none"]), ("imap_security", ["tls", "starttls", "none"])] {
+        if let Some(value) = settings.get(name)
+            && !value.as_str().is_some_and(|v| allowed.contains(&v))
+        {
+            errors.push(format!("settings.{name}"), format!("must be {}", allowed.join(", ")));
+        }
+    }
+    for name in ["smtp_port", "imap_port"] {
+        if let Some(port) = settings.get(name)
+            && !port.as_u64().is_some_and(|p| (1..=65535).contains(&p))
+        {
+            errors.push(format!("settings.{name}"), "must be a port number");
+        }
+    }
+    if reads {
+        for name in ["imap_username", "imap_password"] {
+            if secrets.get(name).is_none_or(|v| v.is_empty()) {
+                errors.push(format!("secrets.{name}"), "an email inbox that reads an IMAP mailbox needs this secret");
+            }
+        }
+    }
+    if let Some(reply) = settings.get("auto_reply")
+        && reply.as_str().is_none_or(|r| r.chars().count() > 10_000)
+    {
+        errors.push("settings.auto_reply", "must be text of at most 10,000 characters");
+    }
+}
+
+/// One address, one inbox: mail to it must have one place to go.
+async fn check_address_free(state: &AppState, channel: Channel, settings: &JsonMap, this: Option<InboxId>) -> ApiResult<()> {
+    let Some(address) = settings.get("address").and_then(|a| a.as_str()).filter(|_| channel == Channel::Email) else { return Ok(()) };
+    let wanted = threadline_channels::email::address::base(address);
+    for (_, inbox) in state.store.email_inboxes().await? {
+        let theirs = inbox.settings.get("address").and_then(|a| a.as_str()).map(threadline_channels::email::address::base);
+        if Some(inbox.id) != this && theirs.as_deref() == Some(wanted.as_str()) {
+            return Err(ApiError::Conflict(format!("the address {wanted} is already used by another email inbox")));
+        }
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/inboxes", tag = "inboxes", responses((status = 200, body = Vec<InboxView>)))]
@@ -145,8 +187,10 @@ async fn create_inbox(
     let name = bounded_text(&req.name, "name", 200, &mut errors);
     check_channel_config(req.channel, &req.settings, &req.secrets, &mut errors);
     errors.into_result(())?;
+    check_address_free(&state, req.channel, &req.settings, None).await?;
     let sealed = seal_secrets(&state, &req.secrets);
     let inbox = state.store.create_inbox(caller.account_id(), req.channel, &name, req.settings, sealed).await?;
+    state.invalidate_caches();
     Ok((StatusCode::CREATED, Json(view(&state, inbox))))
 }
 
@@ -167,11 +211,14 @@ async fn update_inbox(
     caller.require(Permission::Administer)?;
     let mut errors = ValidationErrors::new();
     let name = req.name.as_deref().map(|n| bounded_text(n, "name", 200, &mut errors));
+    let current = state.store.inbox(caller.account_id(), id).await?;
     if let Some(secrets) = &req.secrets {
-        let current = state.store.inbox(caller.account_id(), id).await?;
         check_channel_config(current.channel, req.settings.as_ref().unwrap_or(&current.settings), secrets, &mut errors);
     }
     errors.into_result(())?;
+    if let Some(settings) = &req.settings {
+        check_address_free(&state, current.channel, settings, Some(id)).await?;
+    }
     let sealed_secrets = req.secrets.as_ref().map(|s| seal_secrets(&state, s));
     let inbox = state.store.update_inbox(caller.account_id(), id, InboxChanges { name, settings: req.settings, sealed_secrets }).await?;
     state.invalidate_caches();
@@ -255,9 +302,12 @@ pub(crate) fn parse_attachments(state: &AppState, raw: &[AttachmentUpload], erro
             Ok(data) if data.len() > max => {
                 errors.push(format!("attachments[{i}].data_base64"), format!("is larger than the {max}-byte limit"))
             }
-            Ok(data) => {
-                out.push(NewAttachment { filename: safe_filename(&a.filename), content_type: safe_content_type(&a.content_type), data })
-            }
+            Ok(data) => out.push(NewAttachment {
+                filename: safe_filename(&a.filename),
+                content_type: safe_content_type(&a.content_type),
+                data,
+                content_id: None,
+            }),
             Err(_) => errors.push(format!("attachments[{i}].data_base64"), "is not valid base64"),
         }
     }
@@ -331,7 +381,7 @@ async fn post_inbound_message(
     errors.into_result(())?;
 
     let inbound =
-        InboundMessage { inbox_id: id, channel: inbox.channel, sender_name, identities, text, html, provider_message_id, attachments };
+        InboundMessage { sender_name, identities, text, html, provider_message_id, attachments, ..InboundMessage::new(id, inbox.channel) };
     let (outcome, replayed, events) = state.store.ingest_inbound(&account, &inbound, idempotency.as_ref()).await?;
     state.bus.publish(events);
     let status = if outcome.duplicate { StatusCode::OK } else { StatusCode::CREATED };

@@ -190,5 +190,6 @@ async fn to_inbound(
         html: None,
         provider_message_id: Some(message.provider_message_id),
         attachments,
+        ..InboundMessage::new(inbox.id, inbox.channel)
     })
 }

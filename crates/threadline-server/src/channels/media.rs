@@ -82,7 +82,7 @@ pub async fn fetch_all(
             Ok((bytes, served_type)) => {
                 let content_type = safe_content_type(item.content_type.as_deref().or(served_type.as_deref()).unwrap_or(""));
                 let filename = safe_filename(item.filename.as_deref().unwrap_or(&default_name(i, &content_type)));
-                stored.push(NewAttachment { filename, content_type, data: bytes });
+                stored.push(NewAttachment { filename, content_type, data: bytes, content_id: None });
             }
             Err(FetchError::TooLarge) => refused.push(format!("[attachment refused: the {kind} is larger than the {max}-byte limit]")),
             Err(FetchError::Failed(reason)) => {

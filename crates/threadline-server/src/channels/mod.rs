@@ -1,6 +1,6 @@
 //! The server side of messaging channels: providers' webhooks in
-//! ([`hooks`]), replies out through the outbox ([`outbox`], and [`smtp`]
-//! for email), media both ways ([`media`]), and which channels an agent may
+//! ([`hooks`]), replies out through the outbox ([`outbox`], and
+//! `crate::email::send` for email), media both ways ([`media`]), and which channels an agent may
 //! answer on ([`reply`]).
 //! What each provider's wire format means lives in `threadline-channels`;
 //! this module runs the HTTP requests its adapters describe.
@@ -9,7 +9,6 @@ pub mod hooks;
 pub mod media;
 pub mod outbox;
 pub mod reply;
-pub mod smtp;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

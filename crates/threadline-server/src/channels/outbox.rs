@@ -101,7 +101,7 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
         Err(e) => return dead(format!("the inbox's credentials cannot be read: {e}")),
     };
     if inbox.channel == threadline_domain::channel::Channel::Email {
-        return super::smtp::send(state, job, &message, &inbox, &secrets).await;
+        return crate::email::send::send(state, job, &message, &inbox, &secrets).await;
     }
     let Some(adapter) = adapter_for(inbox.channel) else { return dead(format!("Threadline cannot send on {}", inbox.channel)) };
     let url = webhook_url(&state.settings, inbox.id);
@@ -152,7 +152,7 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
     }
 }
 
-pub(super) fn retry_or_dead(state: &AppState, job: &ClaimedSend, error: String, retryable: bool) -> SendOutcome {
+pub(crate) fn retry_or_dead(state: &AppState, job: &ClaimedSend, error: String, retryable: bool) -> SendOutcome {
     let attempt = job.attempts + 1;
     let max = i64::from(state.settings.send_max_attempts);
     if retryable && attempt < max {

@@ -421,6 +421,7 @@ async fn send(
         html: None,
         provider_message_id: None,
         attachments,
+        ..InboundMessage::new(inbox.id, inbox.channel)
     };
     let (outcome, _, events) = state.store.ingest_inbound(&account, &inbound, None).await?;
     state.bus.publish(events);

@@ -1,6 +1,10 @@
 //! Email replies through the inbox's SMTP relay (see
 //! `threadline_channels::email` for the message and the inbox settings).
 //!
+//! Each reply names the customer's last email (`In-Reply-To`), carries the
+//! conversation's mail thread (`References`) and a `Reply-To` with the
+//! conversation's tag, so the answer comes back to the same conversation.
+//!
 //! A relay's 4xx answer or a failed connection is retried like any send; a
 //! 5xx answer (unknown mailbox, refused sender) fails the reply with the
 //! relay's words. A connection lost after the message was handed over is not
@@ -14,11 +18,11 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use threadline_channels::email::{self, EmailAttachment, EmailReply};
 use threadline_domain::channel::Channel;
-use threadline_domain::message::{DeliveryStatus, Message};
+use threadline_domain::message::{DeliveryStatus, Message, SenderKind};
 use threadline_store::{ClaimedSend, Inbox, SendOutcome};
 
-use super::outbox::retry_or_dead;
 use crate::app::AppState;
+use crate::channels::outbox::retry_or_dead;
 
 fn setting<'a>(inbox: &'a Inbox, name: &str) -> Option<&'a str> {
     inbox.settings.get(name).and_then(|v| v.as_str()).map(str::trim).filter(|v| !v.is_empty())
@@ -48,17 +52,32 @@ pub async fn send(
         Ok(last) => last.and_then(|m| m.provider_message_id).map(|id| id.trim_matches(['<', '>']).to_owned()),
         Err(e) => return retry_or_dead(state, job, format!("cannot read the conversation: {e}"), true),
     };
+    let references = match state.store.email_thread_ids(job.account_id, message.conversation_id).await {
+        Ok(ids) => ids.into_iter().map(|id| id.trim_matches(['<', '>']).to_owned()).collect::<Vec<_>>(),
+        Err(e) => return retry_or_dead(state, job, format!("cannot read the conversation: {e}"), true),
+    };
+    let subject = match &message.subject {
+        Some(subject) => subject.clone(),
+        None => match super::reply_subject(state, job.account_id, message.conversation_id, Some(inbox)).await {
+            Ok(subject) => subject,
+            Err(e) => return retry_or_dead(state, job, format!("cannot read the conversation: {e}"), true),
+        },
+    };
     let message_id = email::message_id(&message.id.to_string(), from);
-    let default_subject = format!("{}: reply to your message", setting(inbox, "name").unwrap_or(&inbox.name));
+    let reply_to = super::reply_address(&state.secrets, from, message.conversation_id);
     let reply = EmailReply {
         from_name: setting(inbox, "name").or(Some(inbox.name.as_str())),
         from_address: from,
         to: &job.delivery.recipient,
-        subject: setting(inbox, "subject").unwrap_or(&default_subject),
+        subject: &subject,
         text: &message.text,
+        html: message.html.as_deref(),
         signature: setting(inbox, "signature"),
+        reply_to: reply_to.as_deref(),
         message_id: &message_id,
         in_reply_to: parent.as_deref(),
+        references: &references,
+        auto_submitted: message.sender_kind == SenderKind::System,
         attachments,
     };
     let mail = match email::compose(&reply) {

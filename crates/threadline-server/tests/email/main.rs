@@ -1,0 +1,11 @@
+//! The email channel end to end: customers' mail into Threadline's SMTP
+//! listener (sent with Python's smtplib) and from a real IMAP server
+//! (Debian's dovecot), replies out to a real SMTP server (aiosmtpd), on
+//! SQLite and PostgreSQL.
+
+mod support;
+
+mod imap;
+mod listener;
+mod loops;
+mod threading;
