@@ -5,6 +5,7 @@
 #
 #   bench/run.sh [seconds-per-run=20] [runs=3]
 #   ONLY=webhooks bench/run.sh 20 3     # just the webhook comparison
+#   ONLY=smtp bench/run.sh 20 3         # just inbound SMTP (10 KB bodies)
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -121,8 +122,36 @@ webhook_run() { # run format
     rm -rf "$data"
 }
 
+# Mail through the SMTP listener: 10 KB bodies, the same mix of new and
+# returning customers, each message committed before its 250.
+smtp_run() { # engine run
+    local engine=$1 run=$2 data url port created token result
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn THREADLINE_SMTP_BIND=127.0.0.1:$port \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID base=$URL
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"channel":"email","name":"mail","settings":{"address":"aiuto@bench.example"}}' >/dev/null
+    result=$("$LOAD" smtp --addr "127.0.0.1:$port" --to aiuto@bench.example --body-bytes 10240 \
+        --concurrency "${SMTP_CONCURRENCY:-32}" --seconds "$SECS")
+    record "smtp" "$engine" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+}
+
 for run in $(seq 1 "$RUNS"); do
     echo "run $run/$RUNS" >&2
+    if [ -z "${ONLY:-}" ] || [ "${ONLY:-}" = smtp ]; then
+        smtp_run sqlite "$run"
+        smtp_run postgres "$run"
+    fi
+    if [ "${ONLY:-}" = smtp ]; then continue; fi
     if [ "${ONLY:-}" != webhooks ]; then
         ingest_run sqlite "$run" normal
         ingest_run sqlite "$run" full
@@ -132,7 +161,7 @@ for run in $(seq 1 "$RUNS"); do
         webhook_run "$run" "$format"
     done
 done
-if [ "${ONLY:-}" = webhooks ]; then SKIP_STARTUP=1; fi
+if [ -n "${ONLY:-}" ]; then SKIP_STARTUP=1; fi
 
 # Cold start (spawn → /healthz answers, on an existing database) and idle RSS.
 if [ -z "${SKIP_STARTUP:-}" ]; then
@@ -182,6 +211,14 @@ if api:
         t = med("webhook", fmt, "per_second")
         errors = sum(r["errors"] for r in rows if r["scenario"] == "webhook" and r["engine"] == fmt)
         print(f"| {fmt} | {t:,.0f} | {med('webhook', fmt, 'p50_ms'):.2f} | {med('webhook', fmt, 'p99_ms'):.2f} | {t / api:.0%} | {errors} |")
+smtp = [e for e in ["sqlite", "postgres"] if med("smtp", e, "per_second")]
+if smtp:
+    print()
+    print("| engine | SMTP msg/s (10 KB) | p50 ms | p99 ms | errors |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for e in smtp:
+        errors = sum(r["errors"] for r in rows if r["scenario"] == "smtp" and r["engine"] == e)
+        print(f"| {e} | {med('smtp', e, 'per_second'):,.0f} | {med('smtp', e, 'p50_ms'):.2f} | {med('smtp', e, 'p99_ms'):.2f} | {errors} |")
 if med("startup", "sqlite", "cold_start_ms") is not None:
     print()
     print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")

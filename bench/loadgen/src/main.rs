@@ -10,6 +10,9 @@
 //! - `webhook` posts the same traffic as a provider would: Twilio's
 //!   form-encoded SMS webhook, a WhatsApp Cloud API, Messenger or Telegram
 //!   webhook, each signed the way its provider signs it.
+//! - `smtp` delivers mail to Threadline's SMTP listener from N concurrent
+//!   connections, as sending mail servers do (EHLO once, then pipelined
+//!   MAIL/RCPT/DATA per message), with bodies of a chosen size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +64,22 @@ enum Command {
         /// Twilio's auth token, Meta's app secret or Telegram's webhook secret.
         #[arg(long)]
         secret: String,
+        #[command(flatten)]
+        load: Load,
+        #[arg(long, default_value_t = 0.7)]
+        returning: f64,
+    },
+    /// Deliver mail to the SMTP listener.
+    Smtp {
+        /// host:port of the listener.
+        #[arg(long)]
+        addr: String,
+        /// The inbox's address.
+        #[arg(long)]
+        to: String,
+        /// Body size in bytes.
+        #[arg(long, default_value_t = 10_240)]
+        body_bytes: usize,
         #[command(flatten)]
         load: Load,
         #[arg(long, default_value_t = 0.7)]
@@ -137,6 +156,10 @@ fn main() -> anyhow::Result<()> {
                 client.post(&url).json(&body)
             }))?;
             println!("{report}");
+        }
+        Command::Smtp { addr, to, body_bytes, load, returning } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!("{}", rt.block_on(smtp::drive(&addr, &to, body_bytes, load, returning))?);
         }
         Command::CeilingServer { database_url, bind, sqlite_sync } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -325,5 +348,119 @@ mod ceiling {
             .execute(&state.pool)
             .await;
         if result.is_ok() { StatusCode::CREATED } else { StatusCode::INTERNAL_SERVER_ERROR }
+    }
+}
+
+mod smtp {
+    //! An SMTP client as sending servers behave: one connection per worker,
+    //! EHLO once, each message's MAIL, RCPT and DATA pipelined, its content
+    //! sent after the 354, and the time counted until the final 250 — which
+    //! Threadline sends only once the message is committed.
+
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, bail};
+    use serde_json::json;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpStream;
+
+    use super::Load;
+
+    async fn reply(reader: &mut BufReader<TcpStream>) -> anyhow::Result<u16> {
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await? == 0 {
+                bail!("the server closed the connection");
+            }
+            // Multi-line replies continue with "250-"; the last has a space.
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return line.get(..3).and_then(|c| c.parse().ok()).context("a malformed reply");
+            }
+        }
+    }
+
+    fn message(worker: usize, n: u64, customer: u64, to: &str, body_bytes: usize) -> String {
+        let line = "Buongiorno, il mio ordine non e' ancora arrivato: potete verificare? Grazie mille per l'aiuto.\r\n";
+        let body: String = line.repeat(body_bytes / line.len() + 1)[..body_bytes].to_owned();
+        format!(
+            "From: Cliente {customer} <cliente{customer}@example.com>\r\nTo: {to}\r\nSubject: Ordine {n}\r\n\
+             Message-ID: <bench-{worker}-{n}-{}@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n.\r\n",
+            uuid::Uuid::now_v7().simple()
+        )
+    }
+
+    pub async fn drive(addr: &str, to: &str, body_bytes: usize, load: Load, returning: f64) -> anyhow::Result<serde_json::Value> {
+        let start = Instant::now();
+        let warm_until = start + Duration::from_secs(load.warmup);
+        let end = warm_until + Duration::from_secs(load.seconds);
+        let mut tasks = Vec::new();
+        for worker in 0..load.concurrency {
+            let (addr, to) = (addr.to_owned(), to.to_owned());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                let stream = TcpStream::connect(&addr).await?;
+                stream.set_nodelay(true)?;
+                let mut reader = BufReader::new(stream);
+                if reply(&mut reader).await? != 220 {
+                    bail!("no greeting");
+                }
+                reader.get_mut().write_all(b"EHLO bench.example.org\r\n").await?;
+                reply(&mut reader).await?;
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    n += 1;
+                    let customer = if (n as f64 * 0.61803).fract() < returning {
+                        worker as u64 * 100 + n % 50
+                    } else {
+                        1_000_000 + worker as u64 * 1_000_000 + n
+                    };
+                    let sent = Instant::now();
+                    reader
+                        .get_mut()
+                        .write_all(format!("MAIL FROM:<cliente{customer}@example.com>\r\nRCPT TO:<{to}>\r\nDATA\r\n").as_bytes())
+                        .await?;
+                    let (mail, rcpt, data) = (reply(&mut reader).await?, reply(&mut reader).await?, reply(&mut reader).await?);
+                    if (mail, rcpt, data) != (250, 250, 354) {
+                        errors += 1;
+                        reader.get_mut().write_all(b"RSET\r\n").await?;
+                        reply(&mut reader).await?;
+                        continue;
+                    }
+                    reader.get_mut().write_all(message(worker, n, customer, &to, body_bytes).as_bytes()).await?;
+                    let done = reply(&mut reader).await?;
+                    if sent >= warm_until && Instant::now() <= end {
+                        if done == 250 {
+                            latencies.push(sent.elapsed());
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                }
+                let _ = reader.get_mut().write_all(b"QUIT\r\n").await;
+                Ok((latencies, errors))
+            }));
+        }
+        let mut latencies = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            let (l, e) = task.await??;
+            latencies.extend(l);
+            errors += e;
+        }
+        latencies.sort();
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        Ok(json!({
+            "requests": latencies.len(),
+            "per_second": latencies.len() as f64 / load.seconds as f64,
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "errors": errors,
+            "body_bytes": body_bytes,
+        }))
     }
 }
