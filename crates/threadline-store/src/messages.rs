@@ -207,13 +207,7 @@ impl Store {
         .bind(contact_id.to_string())
         .fetch_optional(tx.conn())
         .await?
-        .map(|row| -> Result<LatestConversation> {
-            Ok(LatestConversation {
-                id: rows::parse(&row, "id")?,
-                status: rows::enum_of(&row, "status", ConversationStatus::parse)?,
-                last_activity_at: rows::time(&row, "last_activity_at")?,
-            })
-        })
+        .map(|row| latest_conversation(&row))
         .transpose()?;
 
         // A reply that names its conversation goes there, if the conversation
@@ -226,13 +220,7 @@ impl Store {
                     .bind(contact_id.to_string())
                     .fetch_optional(tx.conn())
                     .await?
-                    .map(|row| -> Result<LatestConversation> {
-                        Ok(LatestConversation {
-                            id: rows::parse(&row, "id")?,
-                            status: rows::enum_of(&row, "status", ConversationStatus::parse)?,
-                            last_activity_at: rows::time(&row, "last_activity_at")?,
-                        })
-                    })
+                    .map(|row| latest_conversation(&row))
                     .transpose()?
             }
             None => None,
@@ -561,6 +549,15 @@ async fn resolve_contact(
 }
 
 /// Inserts messages in one statement (a batch shares one round trip).
+/// A conversation row read for the continuity rule (`id, status, last_activity_at`).
+fn latest_conversation(row: &sqlx::any::AnyRow) -> Result<LatestConversation> {
+    Ok(LatestConversation {
+        id: rows::parse(row, "id")?,
+        status: rows::enum_of(row, "status", ConversationStatus::parse)?,
+        last_activity_at: rows::time(row, "last_activity_at")?,
+    })
+}
+
 pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, messages: &[&Message]) -> Result<()> {
     for chunk in rows::fixed_chunks(messages) {
         let sql = format!(
