@@ -8,7 +8,7 @@ use threadline_channels::email::{ParseLimits, parse};
 use threadline_domain::message::MAX_TEXT_CHARS;
 
 fuzz_target!(|raw: &[u8]| {
-    let email = parse(raw, &ParseLimits { max_attachment_bytes: 64 * 1024 });
+    let email = parse(raw, &ParseLimits { max_attachment_bytes: 64 * 1024, remote_images: Default::default() });
     assert!(email.text.chars().count() <= MAX_TEXT_CHARS);
     assert!(!email.text.contains('\0'));
     if let Some(html) = &email.html {

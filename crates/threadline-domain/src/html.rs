@@ -10,16 +10,32 @@ use std::collections::HashSet;
 /// remote images blocked: `<img>` keeps only `data:` and `cid:` sources so an
 /// email cannot tell its sender when it was read.
 pub fn sanitize(html: &str) -> String {
+    sanitize_with(html, RemoteImages::Block)
+}
+
+/// Whether `<img>` may load from the network (`http:`/`https:` sources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RemoteImages {
+    /// The default: a remote image is a read receipt for its sender.
+    #[default]
+    Block,
+    /// For an inbox whose owner chose to see them.
+    Allow,
+}
+
+/// [`sanitize`], choosing what happens to remote images.
+pub fn sanitize_with(html: &str, remote_images: RemoteImages) -> String {
     let url_schemes: HashSet<&str> = ["http", "https", "mailto", "tel", "cid", "data"].into_iter().collect();
     ammonia::Builder::default()
         .url_schemes(url_schemes)
-        .attribute_filter(|element, attribute, value| {
+        .attribute_filter(move |element, attribute, value| {
             // Browsers ignore ASCII whitespace and control characters inside a
             // URL scheme ("da\tta:" is "data:"), so compare without them.
             let lower: String =
                 value.chars().filter(|c| !c.is_ascii_whitespace() && !c.is_control()).collect::<String>().to_ascii_lowercase();
             if element == "img" && attribute == "src" {
-                if lower.starts_with("data:image/") || lower.starts_with("cid:") {
+                let remote = lower.starts_with("https:") || lower.starts_with("http:");
+                if lower.starts_with("data:image/") || lower.starts_with("cid:") || (remote && remote_images == RemoteImages::Allow) {
                     return Some(value.into());
                 }
                 return None;
@@ -54,6 +70,16 @@ mod tests {
         let clean = sanitize(r#"<img src="https://tracker.example/pixel.gif"><img src="cid:logo@x">"#);
         assert!(!clean.contains("tracker.example"));
         assert!(clean.contains("cid:logo@x"));
+    }
+
+    #[test]
+    fn remote_images_can_be_allowed_but_never_scripts() {
+        let clean = super::sanitize_with(
+            r#"<img src="https://shop.example/logo.png" onerror="x()"><img src="javascript:alert(1)">"#,
+            super::RemoteImages::Allow,
+        );
+        assert!(clean.contains("https://shop.example/logo.png"), "{clean}");
+        assert!(!clean.contains("onerror") && !clean.contains("javascript:"), "{clean}");
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Shared {
     pub live: crate::widget::live::LiveHub,
     /// Email recipient addresses → their inboxes.
     pub mail_routes: TtlCache<(), crate::email::MailRoutes>,
+    /// How each IMAP mailbox's reading is going (this process's pollers).
+    pub mailboxes: std::sync::Mutex<std::collections::HashMap<InboxId, crate::email::imap::MailboxStatus>>,
     /// Web chat requests per client address and inbox.
     pub chat_limiter: crate::rate_limit::RateLimiter<(std::net::IpAddr, InboxId)>,
 }
@@ -106,6 +108,7 @@ impl AppState {
             inbox_cache: TtlCache::new(CACHE_TTL, 10_000),
             inbox_accounts: TtlCache::new(CACHE_TTL, 10_000),
             mail_routes: TtlCache::new(CACHE_TTL, 1),
+            mailboxes: Default::default(),
             providers: crate::channels::Providers::new(&settings),
             live: crate::widget::live::LiveHub::new(),
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),

@@ -364,6 +364,27 @@ mod tests {
     }
 
     #[test]
+    fn the_mail_listener_is_off_until_given_an_address() {
+        let (s, _) = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.smtp_bind, None);
+        let dir = std::env::temp_dir().join(format!("threadline-config-smtp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("threadline.toml");
+        std::fs::write(&file, "smtp_bind = \"0.0.0.0:2525\"\nsmtp_max_message_bytes = 1048576\n").unwrap();
+        let (s, _) = Settings::load(Some(&file), &[]).unwrap();
+        assert_eq!(s.smtp_bind.map(|a| a.port()), Some(2525));
+        assert_eq!(s.smtp_max_message_bytes, 1_048_576);
+        let (s, _) =
+            Settings::load(Some(&file), &env(&[("THREADLINE_SMTP_BIND", "127.0.0.1:25"), ("THREADLINE_IMAP_POLL_SECS", "30")])).unwrap();
+        assert_eq!(s.smtp_bind.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:25"));
+        assert_eq!(s.imap_poll_secs, 30);
+        let (s, _) = Settings::load(Some(&file), &env(&[("THREADLINE_SMTP_BIND", "")])).unwrap();
+        assert_eq!(s.smtp_bind, None, "an empty value turns the listener off");
+        let error = Settings::load(None, &env(&[("THREADLINE_SMTP_BIND", "port 25")])).unwrap_err();
+        assert!(error.to_string().contains("THREADLINE_SMTP_BIND"), "{error}");
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         let err = Settings::load(None, &env(&[("THREADLINE_BIND", "nowhere")])).unwrap_err();
         assert!(err.to_string().contains("THREADLINE_BIND"));

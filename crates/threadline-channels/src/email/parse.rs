@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 
 use mail_parser::{HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use threadline_domain::html::RemoteImages;
 use threadline_domain::message::{MAX_HTML_BYTES, MAX_TEXT_CHARS, safe_filename};
 
 use super::automated::{Signals, automated};
@@ -28,6 +29,8 @@ const MAX_FORWARDED_CHARS: usize = 10_000;
 pub struct ParseLimits {
     /// Larger attachments are not kept (and reported in `problems`).
     pub max_attachment_bytes: usize,
+    /// Remote images are removed from HTML unless the inbox allows them.
+    pub remote_images: RemoteImages,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +94,7 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> ParsedEmail {
     };
     let mut email = ParsedEmail::default();
     read_headers(&message, &mut email);
-    read_bodies(&message, &mut email);
+    read_bodies(&message, limits, &mut email);
     read_attachments(&message, limits, &mut email);
     read_report(&message, &mut email);
     check_encodings(&message, &mut email.problems);
@@ -137,7 +140,7 @@ fn read_headers(message: &Message<'_>, email: &mut ParsedEmail) {
     email.references = ids(message.references());
 }
 
-fn read_bodies(message: &Message<'_>, email: &mut ParsedEmail) {
+fn read_bodies(message: &Message<'_>, limits: &ParseLimits, email: &mut ParsedEmail) {
     let texts: Vec<String> = (0..message.text_body.len()).filter_map(|i| message.body_text(i)).map(|t| clean(&t)).collect();
     let text = texts.join("\n\n");
     let (new, quoted) = quote::split(&text);
@@ -155,7 +158,7 @@ fn read_bodies(message: &Message<'_>, email: &mut ParsedEmail) {
         if html.len() > MAX_HTML_BYTES {
             email.problems.push(format!("the HTML body is larger than {MAX_HTML_BYTES} bytes and is not shown; its text is"));
         } else {
-            email.html = Some(threadline_domain::html::sanitize(&html));
+            email.html = Some(threadline_domain::html::sanitize_with(&html, limits.remote_images));
         }
     }
 }
@@ -363,7 +366,7 @@ fn capped(text: &str) -> (String, bool) {
 mod tests {
     use super::*;
 
-    const LIMITS: ParseLimits = ParseLimits { max_attachment_bytes: 1024 * 1024 };
+    const LIMITS: ParseLimits = ParseLimits { max_attachment_bytes: 1024 * 1024, remote_images: RemoteImages::Block };
 
     #[test]
     fn a_reply_is_read_with_its_thread_and_without_its_history() {
@@ -406,7 +409,7 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nPerfetto, grazie!\r\n\r\nIl giorn
         let raw =
             b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee file\r\n\
 --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"big.pdf\"\r\n\r\n0123456789\r\n--b--\r\n";
-        let email = parse(raw, &ParseLimits { max_attachment_bytes: 4 });
+        let email = parse(raw, &ParseLimits { max_attachment_bytes: 4, remote_images: RemoteImages::Block });
         assert!(email.attachments.is_empty());
         assert!(email.problems.iter().any(|p| p.contains("big.pdf")), "{:?}", email.problems);
     }

@@ -76,12 +76,19 @@ pub struct InboxView {
     pub provider_connected: bool,
     /// For a connected inbox: the URL to configure at the provider.
     pub webhook_url: Option<String>,
+    /// For an email inbox that reads an IMAP mailbox: how that is going.
+    pub mailbox: Option<crate::email::imap::MailboxStatus>,
 }
 
 fn view(state: &AppState, inbox: Inbox) -> InboxView {
     let connected = crate::channels::provider_connected(&inbox);
     let webhook_url = (connected && adapter_for(inbox.channel).is_some()).then(|| crate::channels::webhook_url(&state.settings, inbox.id));
-    InboxView { inbox, provider_connected: connected, webhook_url }
+    let reads_mailbox = inbox.channel == Channel::Email && inbox.settings.get("imap_host").is_some();
+    let mailbox = reads_mailbox.then(|| {
+        let known = state.mailboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&inbox.id).cloned();
+        known.unwrap_or_else(|| crate::email::imap::MailboxStatus { state: "connecting".into(), ..Default::default() })
+    });
+    InboxView { inbox, provider_connected: connected, webhook_url, mailbox }
 }
 
 /// An inbox of a provider channel given credentials must have all its
@@ -124,7 +131,11 @@ fn check_email_config(settings: &JsonMap, secrets: &BTreeMap<String, String>, er
         None if sends => errors.push("settings.address", "an email inbox that sends needs its From address"),
         _ => {}
     }
-    for (name, allowed) in [("smtp_security", ["starttls", "tls", "none"]), ("imap_security", ["tls", "starttls", "none"])] {
+    for (name, allowed) in [
+        ("smtp_security", &["starttls", "tls", "none"][..]),
+        ("imap_security", &["tls", "starttls", "none"][..]),
+        ("remote_images", &["block", "allow"][..]),
+    ] {
         if let Some(value) = settings.get(name)
             && !value.as_str().is_some_and(|v| allowed.contains(&v))
         {

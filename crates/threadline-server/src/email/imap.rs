@@ -38,6 +38,29 @@ use tokio_rustls::rustls;
 use super::RawMail;
 use crate::app::AppState;
 
+/// How an inbox's mailbox reading is going, as shown on the inbox
+/// (`GET /api/v1/inboxes/{id}`, field `mailbox`), so an administrator sees a
+/// wrong password or an unreachable server without reading logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct MailboxStatus {
+    /// `connecting`, `reading`, `waiting` (for new mail) or `failing`.
+    pub state: String,
+    /// Whether the server pushes new mail (IDLE) or is checked every `imap_poll_secs`.
+    pub idle: bool,
+    /// The last failure, until a connection succeeds again.
+    pub last_error: Option<String>,
+    /// When the mailbox was last read to its end.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_read_at: Option<time::OffsetDateTime>,
+    /// Messages stored from the mailbox since this server started.
+    pub messages_stored: u64,
+}
+
+fn report(state: &AppState, inbox_id: InboxId, change: impl FnOnce(&mut MailboxStatus)) {
+    let mut all = state.mailboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    change(all.entry(inbox_id).or_default());
+}
+
 /// How often the set of IMAP inboxes is checked for additions and changes.
 const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 /// Each IMAP command's time limit (IDLE waits are separate).
@@ -98,6 +121,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                     let keep = wanted.get(id).is_some_and(|(_, c)| c == config) && !task.is_finished();
                     if !keep {
                         task.abort();
+                        state.mailboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(id);
                     }
                     keep
                 });
@@ -125,9 +149,14 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 async fn poll(state: AppState, account_id: AccountId, inbox_id: InboxId, config: MailboxConfig) {
     let mut delay = Duration::from_secs(5);
     loop {
+        report(&state, inbox_id, |s| s.state = "connecting".into());
         match session(&state, account_id, inbox_id, &config).await {
             Ok(()) => delay = Duration::from_secs(5),
             Err(e) => {
+                report(&state, inbox_id, |s| {
+                    s.state = "failing".into();
+                    s.last_error = Some(format!("{e:#}"));
+                });
                 tracing::warn!(inbox = %inbox_id, host = %config.host, error = format!("{e:#}"), retry_in_secs = delay.as_secs(), "IMAP polling failed");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(300));
@@ -190,7 +219,14 @@ async fn session(state: &AppState, account_id: AccountId, inbox_id: InboxId, con
     let idle = timed("asking for capabilities", session.capabilities()).await?.has_str("IDLE");
     tracing::info!(inbox = %inbox_id, host = %config.host, mailbox = %config.mailbox, idle, "reading the IMAP mailbox");
     loop {
+        report(state, inbox_id, |s| s.state = "reading".into());
         read_new(state, account_id, inbox_id, config, &mut session, uid_validity).await?;
+        report(state, inbox_id, |s| {
+            s.state = "waiting".into();
+            s.idle = idle;
+            s.last_error = None;
+            s.last_read_at = Some(threadline_store::now());
+        });
         if idle {
             let mut handle = session.idle();
             timed("starting IDLE", handle.init()).await?;
@@ -235,6 +271,7 @@ async fn read_new(
             continue;
         }
         super::receive(state, &account, &inbox, RawMail { raw: body, envelope_sender: None, recipient: None }).await?;
+        report(state, inbox_id, |s| s.messages_stored += 1);
         cursor.last_uid = uid;
         state.store.set_imap_cursor(account_id, inbox_id, &config.mailbox, cursor).await?;
     }

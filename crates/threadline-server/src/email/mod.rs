@@ -23,6 +23,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use threadline_channels::email::{self, ParseLimits, address};
 use threadline_domain::channel::Channel;
+use threadline_domain::html::RemoteImages;
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
 use threadline_domain::ids::{AccountId, ConversationId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Direction, MessageKind};
@@ -126,7 +127,13 @@ pub async fn reply_subject(
 /// Reads, threads and stores one mail for `inbox`. Returns after the
 /// message is committed: only then may the sender be told it was accepted.
 pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: RawMail<'_>) -> Result<Receipt, StoreError> {
-    let mut parsed = email::parse(mail.raw, &ParseLimits { max_attachment_bytes: state.settings.max_attachment_bytes });
+    // Remote images stay blocked unless the inbox's owner chose to see them.
+    let remote_images = match inbox.settings.get("remote_images").and_then(|v| v.as_str()) {
+        Some("allow") => RemoteImages::Allow,
+        _ => RemoteImages::Block,
+    };
+    let limits = ParseLimits { max_attachment_bytes: state.settings.max_attachment_bytes, remote_images };
+    let mut parsed = email::parse(mail.raw, &limits);
 
     // A report about one of our messages updates that message.
     if let Some(report) = &parsed.report

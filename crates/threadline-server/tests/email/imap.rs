@@ -36,6 +36,13 @@ async fn a_mailbox_is_read_once_and_kept_up_with(rig: Rig) {
     assert_eq!(status, 201, "{inbox}");
 
     eventually("the two waiting messages are stored", async || stored_count(&rig).await == 2).await;
+    // The inbox says how reading the mailbox goes.
+    let inbox_url = format!("/api/v1/inboxes/{}", inbox["id"].as_str().unwrap());
+    eventually("the mailbox is shown as read and waiting", async || {
+        let (_, view) = rig.app.get(&inbox_url).await;
+        view["mailbox"]["state"] == "waiting" && view["mailbox"]["idle"] == true && view["mailbox"]["messages_stored"] == 2
+    })
+    .await;
     let conversation = rig.conversation_of("imap-1@example.com").await;
     assert_eq!(rig.messages(&conversation).await[0]["text"], "Siete aperti sabato?");
 
@@ -59,4 +66,22 @@ async fn a_mailbox_is_read_once_and_kept_up_with(rig: Rig) {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(stored_count(&rig).await, 4, "nothing was stored twice");
     assert_eq!(imap.unseen(), 4, "messages are read with BODY.PEEK and stay unread");
+
+    // A wrong password is shown on the inbox, not only in the logs.
+    let (status, wrong) = rig
+        .app
+        .post(
+            "/api/v1/inboxes",
+            json!({ "channel": "email", "name": "Sbagliata", "settings": {
+                "address": "altro@negozio.example", "imap_host": "127.0.0.1", "imap_port": imap.port, "imap_security": "none" },
+                "secrets": { "imap_username": imap.username, "imap_password": "not-the-password" } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{wrong}");
+    let wrong_url = format!("/api/v1/inboxes/{}", wrong["id"].as_str().unwrap());
+    eventually("the failing login is shown", async || {
+        let (_, view) = rig.app.get(&wrong_url).await;
+        view["mailbox"]["state"] == "failing" && view["mailbox"]["last_error"].as_str().is_some_and(|e| e.contains("logging in"))
+    })
+    .await;
 }
