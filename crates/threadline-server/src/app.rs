@@ -119,10 +119,9 @@ impl AppState {
 
 /// The HTTP application: the API router with its limits and safety nets.
 pub fn router(state: AppState) -> Router {
-    let api = crate::api::router().merge(crate::channels::hooks::router()).merge(crate::widget::router());
+    let api = crate::api::router().merge(crate::channels::hooks::router()).merge(crate::widget::router()).merge(crate::web::router());
     let max_body = state.settings.max_body_bytes;
-    api.route("/", axum::routing::get(front_page))
-        .route("/healthz", axum::routing::get(health))
+    api.route("/healthz", axum::routing::get(health))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::BadRequest("method not allowed on this path".into()) })
         .layer(DefaultBodyLimit::max(max_body))
@@ -131,16 +130,6 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// Until the agent workspace is served here, the front page says where the
-/// API is.
-async fn front_page() -> axum::response::Html<&'static str> {
-    axum::response::Html(concat!(
-        "<!doctype html><meta charset=utf-8><title>Threadline</title>",
-        "<h1>Threadline</h1><p>One customer, one conversation, every channel.</p>",
-        "<p>REST API: <code>/api/v1</code> &middot; OpenAPI document: <a href=/api/v1/openapi.json>/api/v1/openapi.json</a></p>",
-    ))
 }
 
 /// Liveness and readiness: 200 when the database answers, 503 otherwise.

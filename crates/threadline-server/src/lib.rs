@@ -18,6 +18,7 @@ pub mod email;
 pub mod error;
 pub mod rate_limit;
 pub mod secrets;
+pub mod web;
 pub mod webhook_dispatcher;
 pub mod widget;
 

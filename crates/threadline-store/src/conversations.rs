@@ -272,3 +272,62 @@ impl Store {
         Ok((c, events))
     }
 }
+
+/// What an inbox list shows of a conversation beyond its own fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConversationSummary {
+    pub contact_name: Option<String>,
+    /// The newest message (not a note): its text, channel and direction.
+    pub last_text: Option<String>,
+    pub last_channel: Option<threadline_domain::channel::Channel>,
+    pub last_inbound: bool,
+    /// When the customer last wrote, if the newest message is theirs: how
+    /// long they have been waiting.
+    pub waiting_since: Option<time::OffsetDateTime>,
+}
+
+impl Store {
+    /// Summaries of `ids` for an inbox list, in two queries whatever their number.
+    pub async fn conversation_summaries(
+        &self,
+        account_id: AccountId,
+        ids: &[ConversationId],
+    ) -> Result<std::collections::HashMap<ConversationId, ConversationSummary>> {
+        let mut out: std::collections::HashMap<ConversationId, ConversationSummary> = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let padded = rows::padded(ids);
+        let sql = format!(
+            "SELECT c.id, k.name FROM conversations c JOIN contacts k ON k.id = c.contact_id \
+             WHERE c.account_id = $1 AND c.id IN ({})",
+            rows::list(2, padded.len())
+        );
+        let mut query = sqlx::query(&sql).bind(account_id.to_string());
+        for id in &padded {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            out.entry(rows::parse(&row, "id")?).or_default().contact_name = rows::opt_text(&row, "name")?;
+        }
+        let sql = format!(
+            "SELECT m.conversation_id, m.body_text, m.subject, m.channel, m.direction, m.created_at FROM messages m \
+             WHERE m.account_id = $1 AND m.kind = 'message' AND m.conversation_id IN ({}) \
+             AND m.created_at = (SELECT MAX(l.created_at) FROM messages l WHERE l.conversation_id = m.conversation_id AND l.kind = 'message')",
+            rows::list(2, padded.len())
+        );
+        let mut query = sqlx::query(&sql).bind(account_id.to_string());
+        for id in &padded {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            let summary = out.entry(rows::parse(&row, "conversation_id")?).or_default();
+            let text = rows::text(&row, "body_text")?;
+            summary.last_text = Some(if text.trim().is_empty() { rows::opt_text(&row, "subject")?.unwrap_or_default() } else { text });
+            summary.last_channel = Some(rows::parse(&row, "channel")?);
+            summary.last_inbound = rows::text(&row, "direction")? == "inbound";
+            summary.waiting_since = summary.last_inbound.then(|| rows::time(&row, "created_at")).transpose()?;
+        }
+        Ok(out)
+    }
+}

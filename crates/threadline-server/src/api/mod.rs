@@ -7,7 +7,7 @@ mod audit;
 mod contacts;
 mod conversations;
 pub(crate) mod inboxes;
-mod sessions;
+pub(crate) mod sessions;
 mod teams;
 mod templates;
 mod tokens;

@@ -41,13 +41,22 @@ static DUMMY_HASH: std::sync::LazyLock<String> =
 #[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = SignIn, security(()),
     responses((status = 200, body = SignedIn), (status = 401, body = ErrorBody)))]
 async fn sign_in(State(state): State<AppState>, Body(req): Body<SignIn>) -> ApiResult<Response> {
-    if req.password.len() > 4096 || req.email.len() > 320 {
+    let (user, csrf_token, cookie) = open_session(&state, &req.email, &req.password).await?;
+    let mut response = Json(SignedIn { user, csrf_token }).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// Checks a password and opens a session: the user, the session's CSRF
+/// token, and the `Set-Cookie` value. Shared by the API and the web pages.
+pub(crate) async fn open_session(state: &AppState, email: &str, password: &str) -> ApiResult<(User, String, HeaderValue)> {
+    if password.len() > 4096 || email.len() > 320 {
         return Err(ApiError::Unauthorized);
     }
-    let email = req.email.trim().to_lowercase();
+    let email = email.trim().to_lowercase();
     let user = state.store.user_by_email(&email).await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
-    let password = req.password;
+    let password = password.to_owned();
     let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash)).await.map_err(|e| ApiError::Internal(e.into()))?;
     let user = match user {
         Some(user) if ok && user.password_hash.is_some() => user,
@@ -59,21 +68,24 @@ async fn sign_in(State(state): State<AppState>, Body(req): Body<SignIn>) -> ApiR
     let expires_at = threadline_store::now() + time::Duration::hours(hours as i64);
     state.store.create_session(user.id, &hash_token(&token), &csrf_token, expires_at).await?;
     let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}", hours * 3600);
-    let mut response = Json(SignedIn { user, csrf_token }).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.into()))?);
-    Ok(response)
+    let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((user, csrf_token, cookie))
 }
 
 /// Signs out: ends the session and clears the cookie.
 #[utoipa::path(delete, path = "/sessions", tag = "sessions", responses((status = 204)))]
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap, _caller: Caller) -> ApiResult<Response> {
-    if let Some(token) = crate::auth::session_cookie(&headers) {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, close_session(&state, &headers).await?);
+    Ok(response)
+}
+
+/// Ends the request's session; returns the `Set-Cookie` value that clears it.
+pub(crate) async fn close_session(state: &AppState, headers: &HeaderMap) -> ApiResult<HeaderValue> {
+    if let Some(token) = crate::auth::session_cookie(headers) {
         state.store.delete_session(&hash_token(&token)).await?;
     }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&clear).map_err(|e| ApiError::Internal(e.into()))?);
-    Ok(response)
+    Ok(HeaderValue::from_static("threadline_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"))
 }
 
 /// The signed-in user.

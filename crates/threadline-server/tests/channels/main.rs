@@ -12,3 +12,4 @@ mod outbox;
 mod telegram;
 mod whatsapp;
 mod widget;
+mod workspace;

@@ -1,0 +1,273 @@
+//! The workspace's words in English and Italian. Every string a page shows
+//! is a field of [`Texts`], so a missing translation does not compile.
+//! The language is the browser's first preference that Threadline speaks
+//! (`Accept-Language`), English otherwise.
+
+use threadline_domain::channel::Channel;
+use threadline_domain::conversation::{ConversationStatus, Priority};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    It,
+}
+
+impl Lang {
+    /// The first language of `Accept-Language` that Threadline speaks.
+    pub fn negotiate(accept_language: Option<&str>) -> Lang {
+        let mut ranked: Vec<(f32, &str)> = accept_language
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.trim().split(';');
+                let tag = pieces.next()?.trim();
+                let q = pieces.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse().ok()).unwrap_or(1.0);
+                (!tag.is_empty()).then_some((q, tag))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, tag) in ranked {
+            match tag.split('-').next().map(str::to_ascii_lowercase).as_deref() {
+                Some("it") => return Lang::It,
+                Some("en") => return Lang::En,
+                _ => {}
+            }
+        }
+        Lang::En
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::It => "it",
+        }
+    }
+
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &EN,
+            Lang::It => &IT,
+        }
+    }
+
+    /// A date and time as people of this language write it.
+    pub fn datetime(self, at: OffsetDateTime) -> String {
+        let months_en = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let months_it = ["gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"];
+        let month = at.month() as usize - 1;
+        match self {
+            Lang::En => format!("{} {}, {} {:02}:{:02}", months_en[month], at.day(), at.year(), at.hour(), at.minute()),
+            Lang::It => format!("{} {} {}, {:02}:{:02}", at.day(), months_it[month], at.year(), at.hour(), at.minute()),
+        }
+    }
+
+    /// How long ago, briefly: "5 min", "3 h", "2 d" / "2 g".
+    pub fn ago(self, at: OffsetDateTime, now: OffsetDateTime) -> String {
+        let minutes = (now - at).whole_minutes().max(0);
+        let day = match self {
+            Lang::En => "d",
+            Lang::It => "g",
+        };
+        match minutes {
+            0 => self.texts().just_now.to_owned(),
+            1..=59 => format!("{minutes} min"),
+            60..=1439 => format!("{} h", minutes / 60),
+            _ => format!("{} {day}", minutes / 1440),
+        }
+    }
+
+    pub fn status(self, status: ConversationStatus) -> &'static str {
+        let t = self.texts();
+        match status {
+            ConversationStatus::Open => t.status_open,
+            ConversationStatus::Pending => t.status_pending,
+            ConversationStatus::Snoozed => t.status_snoozed,
+            ConversationStatus::Resolved => t.status_resolved,
+        }
+    }
+
+    pub fn priority(self, priority: Priority) -> &'static str {
+        let t = self.texts();
+        match priority {
+            Priority::Low => t.priority_low,
+            Priority::Normal => t.priority_normal,
+            Priority::High => t.priority_high,
+            Priority::Urgent => t.priority_urgent,
+        }
+    }
+
+    /// A channel's name as agents know it.
+    pub fn channel(self, channel: Channel) -> &'static str {
+        match (channel, self) {
+            (Channel::Email, _) => "Email",
+            (Channel::Sms, _) => "SMS",
+            (Channel::Whatsapp, _) => "WhatsApp",
+            (Channel::Messenger, _) => "Messenger",
+            (Channel::Instagram, _) => "Instagram",
+            (Channel::Telegram, _) => "Telegram",
+            (Channel::WebChat, Lang::En) => "Web chat",
+            (Channel::WebChat, Lang::It) => "Chat web",
+            (Channel::InApp, Lang::En) => "In-app",
+            (Channel::InApp, Lang::It) => "In app",
+            (Channel::Api, _) => "API",
+            (other, _) => other.as_str(),
+        }
+    }
+}
+
+pub struct Texts {
+    pub sign_in: &'static str,
+    pub sign_out: &'static str,
+    pub email: &'static str,
+    pub password: &'static str,
+    pub wrong_credentials: &'static str,
+    pub inbox: &'static str,
+    pub all: &'static str,
+    pub mine: &'static str,
+    pub unassigned: &'static str,
+    pub status: &'static str,
+    pub assignee: &'static str,
+    pub channel: &'static str,
+    pub priority: &'static str,
+    pub waiting: &'static str,
+    pub no_conversations: &'static str,
+    pub unknown_contact: &'static str,
+    pub just_now: &'static str,
+    pub status_open: &'static str,
+    pub status_pending: &'static str,
+    pub status_snoozed: &'static str,
+    pub status_resolved: &'static str,
+    pub priority_low: &'static str,
+    pub priority_normal: &'static str,
+    pub priority_high: &'static str,
+    pub priority_urgent: &'static str,
+    pub reply: &'static str,
+    pub send: &'static str,
+    pub note: &'static str,
+    pub reply_on: &'static str,
+    pub not_now: &'static str,
+    pub resolve: &'static str,
+    pub reopen: &'static str,
+    pub customer: &'static str,
+    pub identities: &'static str,
+    pub quoted_history: &'static str,
+    pub attachments: &'static str,
+    pub automated: &'static str,
+    pub problems: &'static str,
+    pub failed: &'static str,
+    pub back_to_inbox: &'static str,
+    pub write_reply: &'static str,
+    pub could_not_send: &'static str,
+}
+
+pub const EN: Texts = Texts {
+    sign_in: "Sign in",
+    sign_out: "Sign out",
+    email: "Email",
+    password: "Password",
+    wrong_credentials: "Wrong email or password.",
+    inbox: "Inbox",
+    all: "All",
+    mine: "Mine",
+    unassigned: "Unassigned",
+    status: "Status",
+    assignee: "Assignee",
+    channel: "Channel",
+    priority: "Priority",
+    waiting: "waiting",
+    no_conversations: "No conversations here.",
+    unknown_contact: "Unknown customer",
+    just_now: "now",
+    status_open: "Open",
+    status_pending: "Pending",
+    status_snoozed: "Snoozed",
+    status_resolved: "Resolved",
+    priority_low: "Low",
+    priority_normal: "Normal",
+    priority_high: "High",
+    priority_urgent: "Urgent",
+    reply: "Reply",
+    send: "Send",
+    note: "Private note",
+    reply_on: "Reply on",
+    not_now: "not now",
+    resolve: "Resolve",
+    reopen: "Reopen",
+    customer: "Customer",
+    identities: "Identities",
+    quoted_history: "Quoted history",
+    attachments: "Attachments",
+    automated: "Automatic message",
+    problems: "Could not be read in full",
+    failed: "Not delivered",
+    back_to_inbox: "Back to the inbox",
+    write_reply: "Write your reply…",
+    could_not_send: "The message could not be sent",
+};
+
+pub const IT: Texts = Texts {
+    sign_in: "Accedi",
+    sign_out: "Esci",
+    email: "Email",
+    password: "Password",
+    wrong_credentials: "Email o password errati.",
+    inbox: "Posta in arrivo",
+    all: "Tutte",
+    mine: "Mie",
+    unassigned: "Non assegnate",
+    status: "Stato",
+    assignee: "Assegnatario",
+    channel: "Canale",
+    priority: "Priorità",
+    waiting: "in attesa",
+    no_conversations: "Nessuna conversazione.",
+    unknown_contact: "Cliente sconosciuto",
+    just_now: "ora",
+    status_open: "Aperta",
+    status_pending: "In sospeso",
+    status_snoozed: "Posticipata",
+    status_resolved: "Risolta",
+    priority_low: "Bassa",
+    priority_normal: "Normale",
+    priority_high: "Alta",
+    priority_urgent: "Urgente",
+    reply: "Rispondi",
+    send: "Invia",
+    note: "Nota privata",
+    reply_on: "Rispondi su",
+    not_now: "non ora",
+    resolve: "Risolvi",
+    reopen: "Riapri",
+    customer: "Cliente",
+    identities: "Identità",
+    quoted_history: "Messaggi citati",
+    attachments: "Allegati",
+    automated: "Messaggio automatico",
+    problems: "Non letto per intero",
+    failed: "Non consegnato",
+    back_to_inbox: "Torna alla posta in arrivo",
+    write_reply: "Scrivi la risposta…",
+    could_not_send: "Non è stato possibile inviare il messaggio",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::Lang;
+
+    #[test]
+    fn the_browsers_preference_decides() {
+        assert_eq!(Lang::negotiate(Some("it-IT,it;q=0.9,en;q=0.8")), Lang::It);
+        assert_eq!(Lang::negotiate(Some("de-DE,en;q=0.5,it;q=0.4")), Lang::En);
+        assert_eq!(Lang::negotiate(Some("fr, it;q=0.3")), Lang::It);
+        assert_eq!(Lang::negotiate(None), Lang::En);
+    }
+
+    #[test]
+    fn dates_follow_the_language() {
+        let at = time::macros::datetime!(2026-11-23 09:05 UTC);
+        assert_eq!(Lang::En.datetime(at), "Nov 23, 2026 09:05");
+        assert_eq!(Lang::It.datetime(at), "23 nov 2026, 09:05");
+        assert_eq!(Lang::It.ago(at, at + time::Duration::days(2)), "2 g");
+    }
+}

@@ -1,0 +1,380 @@
+//! The agent workspace: server-rendered pages (askama templates in
+//! `templates/`, escaped by default) and one small hand-written script
+//! (`assets/app.js`) that sends replies and status changes through the same
+//! REST API integrations use, with the session's CSRF token.
+//!
+//! Pages are served with a Content-Security-Policy that allows scripts and
+//! styles from Threadline only, so even HTML that slipped past sanitising
+//! could not run a script.
+
+pub mod i18n;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use threadline_domain::conversation::{Conversation, ConversationStatus};
+use threadline_domain::ids::{ConversationId, UserId};
+use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind};
+use threadline_domain::reply::ReplyOption;
+use threadline_store::{AssigneeFilter, ConversationQuery, ConversationSummary, Session};
+
+use crate::app::AppState;
+use crate::auth::{constant_time_eq, hash_token, new_token, session_cookie};
+use crate::error::ApiError;
+use i18n::{Lang, Texts};
+
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
+                   frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// The login form's double-submit token (against logging a victim into
+/// someone else's account).
+const LOGIN_COOKIE: &str = "threadline_login";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/inbox") }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/inbox", get(inbox))
+        .route("/conversations/{id}", get(conversation))
+        .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/app.css")) }))
+        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/app.js")) }))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], body).into_response()
+}
+
+fn lang(headers: &HeaderMap) -> Lang {
+    Lang::negotiate(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+/// A rendered page with the workspace's security headers.
+fn page(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => {
+            let mut response = Html(html).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => ApiError::Internal(e.into()).into_response(),
+    }
+}
+
+/// The signed-in agent, or a redirect to the sign-in page.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+    let session = match session_cookie(headers) {
+        Some(cookie) => state.store.session(&hash_token(&cookie)).await.map_err(|e| ApiError::from(e).into_response())?,
+        None => None,
+    };
+    session.ok_or_else(|| Redirect::to("/login").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    t: &'a Texts,
+    lang: &'a str,
+    login_token: String,
+    error: bool,
+    email: String,
+}
+
+async fn login_page(headers: HeaderMap) -> Response {
+    let lang = lang(&headers);
+    login_form(lang, false, String::new())
+}
+
+fn login_form(lang: Lang, error: bool, email: String) -> Response {
+    let login_token = new_token("");
+    let mut response = page(&LoginPage { t: lang.texts(), lang: lang.code(), login_token: login_token.clone(), error, email });
+    if error {
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+    }
+    let cookie = format!("{LOGIN_COOKIE}={login_token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    login_token: String,
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    let lang = lang(&headers);
+    let cookie = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
+    if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), form.login_token.as_bytes()) {
+        return login_form(lang, true, form.email);
+    }
+    match crate::api::sessions::open_session(&state, &form.email, &form.password).await {
+        Ok((_, _, cookie)) => {
+            let mut response = Redirect::to("/inbox").into_response();
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            response
+        }
+        Err(ApiError::Unauthorized) => login_form(lang, true, form.email),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: String,
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LogoutForm>) -> Response {
+    let session = match signed_in(&state, &headers).await {
+        Ok(session) => session,
+        Err(redirect) => return redirect,
+    };
+    if !constant_time_eq(form.csrf.as_bytes(), session.csrf_token.as_bytes()) {
+        return ApiError::Forbidden("the form's CSRF token is missing or wrong".into()).into_response();
+    }
+    match crate::api::sessions::close_session(&state, &headers).await {
+        Ok(clear) => {
+            let mut response = Redirect::to("/login").into_response();
+            response.headers_mut().append(header::SET_COOKIE, clear);
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// One row of the inbox.
+struct Row {
+    id: ConversationId,
+    contact: String,
+    channel: &'static str,
+    channel_code: &'static str,
+    preview: String,
+    waiting: Option<String>,
+    ago: String,
+    priority: &'static str,
+    priority_code: &'static str,
+    assignee: Option<String>,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage<'a> {
+    t: &'a Texts,
+    lang: &'a str,
+    user: &'a str,
+    csrf: &'a str,
+    rows: Vec<Row>,
+    status: &'a str,
+    assignee: &'a str,
+}
+
+#[derive(Deserialize, Default)]
+struct InboxFilters {
+    status: Option<String>,
+    assignee: Option<String>,
+}
+
+async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters): Query<InboxFilters>) -> Response {
+    let session = match signed_in(&state, &headers).await {
+        Ok(session) => session,
+        Err(redirect) => return redirect,
+    };
+    let lang = lang(&headers);
+    let status = filters.status.as_deref().unwrap_or("open");
+    let assignee = filters.assignee.as_deref().unwrap_or("all");
+    let query = ConversationQuery {
+        status: if status == "all" { None } else { Some(ConversationStatus::parse(status).unwrap_or(ConversationStatus::Open)) },
+        assignee: match assignee {
+            "mine" => Some(AssigneeFilter::User(session.user.id)),
+            "unassigned" => Some(AssigneeFilter::Unassigned),
+            _ => None,
+        },
+        limit: 50,
+        ..Default::default()
+    };
+    let account_id = session.user.account_id;
+    let loaded = async {
+        let conversations = state.store.conversations(account_id, &query).await?;
+        let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
+        let summaries = state.store.conversation_summaries(account_id, &ids).await?;
+        let users = state.store.users(account_id).await?;
+        Ok::<_, threadline_store::StoreError>((conversations, summaries, users))
+    }
+    .await;
+    let (conversations, mut summaries, users) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let names: HashMap<UserId, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
+    let now = threadline_store::now();
+    let rows = conversations.iter().map(|c| row(lang, c, summaries.remove(&c.id).unwrap_or_default(), &names, now)).collect();
+    page(&InboxPage {
+        t: lang.texts(),
+        lang: lang.code(),
+        user: &session.user.name,
+        csrf: &session.csrf_token,
+        rows,
+        status: if ["open", "pending", "snoozed", "resolved", "all"].contains(&status) { status } else { "open" },
+        assignee,
+    })
+}
+
+fn row(lang: Lang, c: &Conversation, summary: ConversationSummary, names: &HashMap<UserId, String>, now: time::OffsetDateTime) -> Row {
+    let channel = summary.last_channel.unwrap_or(threadline_domain::channel::Channel::Api);
+    let preview: String = summary.last_text.unwrap_or_default().chars().take(140).collect();
+    Row {
+        id: c.id,
+        contact: summary.contact_name.unwrap_or_else(|| lang.texts().unknown_contact.to_owned()),
+        channel: lang.channel(channel),
+        channel_code: channel.as_str(),
+        preview,
+        waiting: summary.waiting_since.filter(|_| c.status != ConversationStatus::Resolved).map(|at| lang.ago(at, now)),
+        ago: lang.ago(c.last_activity_at, now),
+        priority: lang.priority(c.priority),
+        priority_code: c.priority.as_str(),
+        assignee: c.assignee_id.and_then(|id| names.get(&id).cloned()),
+        status: lang.status(c.status),
+    }
+}
+
+/// One message in the timeline.
+struct Entry {
+    inbound: bool,
+    note: bool,
+    channel: &'static str,
+    channel_code: &'static str,
+    author: String,
+    when: String,
+    subject: Option<String>,
+    text: String,
+    /// Sanitised when stored (`threadline_domain::html::sanitize`).
+    html: Option<String>,
+    quoted: Option<String>,
+    automated: Option<String>,
+    problems: Vec<String>,
+    attachments: Vec<String>,
+    failed: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "conversation.html")]
+struct ConversationPage<'a> {
+    t: &'a Texts,
+    lang: &'a str,
+    user: &'a str,
+    csrf: &'a str,
+    id: ConversationId,
+    contact: String,
+    status: &'static str,
+    resolved: bool,
+    priority: &'static str,
+    identities: Vec<(String, String)>,
+    entries: Vec<Entry>,
+    options: Vec<ChannelChoice>,
+}
+
+struct ChannelChoice {
+    code: &'static str,
+    name: &'static str,
+    allowed: bool,
+    default: bool,
+    reason: Option<String>,
+}
+
+async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<ConversationId>) -> Response {
+    let session = match signed_in(&state, &headers).await {
+        Ok(session) => session,
+        Err(redirect) => return redirect,
+    };
+    let lang = lang(&headers);
+    let account_id = session.user.account_id;
+    let loaded = async {
+        let conversation = state.store.conversation(account_id, id).await?;
+        let contact = state.store.contact(account_id, conversation.contact_id).await?;
+        let messages = state.store.conversation_messages(account_id, id, None, 200).await?;
+        let users = state.store.users(account_id).await?;
+        Ok::<_, threadline_store::StoreError>((conversation, contact, messages, users))
+    }
+    .await;
+    let (conversation, contact, messages, users) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let options: Vec<ReplyOption> = match crate::channels::reply::ReplyContext::load(&state, account_id, id).await {
+        Ok(context) => context.options(threadline_store::now()),
+        Err(e) => return e.into_response(),
+    };
+    let names: HashMap<String, String> = users.into_iter().map(|u| (u.id.to_string(), u.name)).collect();
+    let contact_name = contact.name.clone().unwrap_or_else(|| lang.texts().unknown_contact.to_owned());
+    let entries = messages.iter().map(|m| entry(lang, m, &contact_name, &names)).collect();
+    page(&ConversationPage {
+        t: lang.texts(),
+        lang: lang.code(),
+        user: &session.user.name,
+        csrf: &session.csrf_token,
+        id,
+        contact: contact_name,
+        status: lang.status(conversation.status),
+        resolved: conversation.status == ConversationStatus::Resolved,
+        priority: lang.priority(conversation.priority),
+        identities: contact.identities.iter().map(|i| (i.kind.as_str().to_owned(), i.value.clone())).collect(),
+        entries,
+        options: options
+            .iter()
+            .map(|o| ChannelChoice {
+                code: o.channel.as_str(),
+                name: lang.channel(o.channel),
+                allowed: o.allowed,
+                default: o.default,
+                reason: o.reason.clone(),
+            })
+            .collect(),
+    })
+}
+
+fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>) -> Entry {
+    let author = match m.direction {
+        Direction::Inbound => contact.to_owned(),
+        Direction::Outbound => m.sender_id.as_ref().and_then(|id| users.get(id).cloned()).unwrap_or_else(|| "Threadline".to_owned()),
+    };
+    Entry {
+        inbound: m.direction == Direction::Inbound,
+        note: m.kind == MessageKind::Note,
+        channel: lang.channel(m.channel),
+        channel_code: m.channel.as_str(),
+        author,
+        when: lang.datetime(m.created_at),
+        subject: m.subject.clone(),
+        text: m.text.clone(),
+        html: m.html.clone(),
+        quoted: m.quoted_text.clone(),
+        automated: m.automated.clone(),
+        problems: m.problems.clone(),
+        attachments: m.attachments.iter().filter(|a| a.content_id.is_none()).map(|a| a.filename.clone()).collect(),
+        failed: (m.delivery_status == DeliveryStatus::Failed).then(|| m.delivery_error.clone().unwrap_or_default()),
+    }
+}

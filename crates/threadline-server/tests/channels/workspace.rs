@@ -1,0 +1,118 @@
+//! The agent workspace in real headless Chromium: sign in, see a message
+//! that arrived through a channel webhook, open the conversation with its
+//! cross-channel history, answer on a different channel, resolve — with a
+//! hostile sender name and message rendered as text, never run.
+
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_answers_across_channels_in_the_browser() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let sms = rig.sms_inbox().await;
+    let whatsapp = rig.whatsapp_inbox().await;
+
+    // The customer writes by SMS, then on WhatsApp, with a hostile name and text.
+    let (status, _) = rig
+        .twilio_post(
+            &sms,
+            &[
+                ("MessageSid", "SM00000000000000000000000000000b01"),
+                ("From", "+393471112233"),
+                ("To", SMS_NUMBER),
+                ("Body", "Il pacco A-1042 non è arrivato <img src=x onerror=\"window.__xss=1\">"),
+                ("NumMedia", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let body = whatsapp_text(
+        "393471112233",
+        "wamid.HBgLMzkzNDcxMTEyMjMzFQIAEhgUM0VCMEI1",
+        "<script>window.__xss=2</script>Giulia",
+        "Vi scrivo anche qui",
+    );
+    let (status, _) = rig.meta_post(&whatsapp, &body).await;
+    assert_eq!(status, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::launch().await;
+    let c = &browser.client;
+    // Italian is the browser's language here? The page follows Accept-Language;
+    // ChromeDriver's default is English.
+    c.goto(&rig.app.url("/inbox")).await.unwrap();
+    browser.wait_for("the sign-in page", "document.querySelector('input[name=email]')").await;
+    browser.screenshot("workspace-1-sign-in").await;
+    browser
+        .js(r#"document.querySelector('input[name=email]').value = 'admin@acme.example';
+              document.querySelector('input[name=password]').value = 'wrong';
+              document.querySelector('form').submit();"#)
+        .await;
+    browser.wait_for("the refusal", "document.querySelector('.error')").await;
+    browser
+        .js(r#"document.querySelector('input[name=password]').value = 'correct horse battery';
+              document.querySelector('form').submit();"#)
+        .await;
+    browser.wait_for("the inbox", "document.querySelector('.conversations')").await;
+    browser.screenshot("workspace-2-inbox").await;
+    let row = browser.js("return document.querySelector('.conversation').innerText").await;
+    let row = row.as_str().unwrap();
+    assert!(row.contains("WhatsApp") && row.contains("Vi scrivo anche qui"), "{row}");
+    assert!(row.contains("<script>window.__xss=2</script>Giulia"), "the name is shown as text: {row}");
+
+    // The conversation: both channels' messages, each with its badge.
+    browser.js("document.querySelector('.conversation a').click()").await;
+    browser.wait_for("the conversation", "document.querySelectorAll('.timeline .message').length == 2").await;
+    browser.screenshot("workspace-3-conversation").await;
+    let badges = browser.js("return [...document.querySelectorAll('.timeline .message .channel')].map(e => e.innerText)").await;
+    assert_eq!(badges, json!(["SMS", "WhatsApp"]));
+    let first = browser.js("return document.querySelector('.timeline .message .body').innerText").await;
+    assert!(first.as_str().unwrap().contains("<img src=x onerror="), "the hostile text is shown as text: {first}");
+    assert_eq!(browser.js("return window.__xss === undefined").await, json!(true), "no injected script ran");
+
+    // Answer on SMS, although the customer last wrote on WhatsApp.
+    assert_eq!(browser.js("return document.querySelector('select[name=channel]').value").await, json!("whatsapp"));
+    browser
+        .js(r#"document.querySelector('select[name=channel]').value = 'sms';
+              document.querySelector('textarea[name=text]').value = 'Arriva domani tra le 9 e le 13.';
+              document.querySelector('#reply button[type=submit]').click();"#)
+        .await;
+    browser.wait_for("the reply in the timeline", "document.querySelectorAll('.timeline .message').length == 3").await;
+    let sent = rig.messages(&conversation).await;
+    assert_eq!(sent.last().unwrap()["channel"], "sms");
+    assert_eq!(sent.last().unwrap()["text"], "Arriva domani tra le 9 e le 13.");
+
+    // Resolve.
+    browser.js("document.querySelector('button[data-status=resolved]').click()").await;
+    browser.wait_for("the reopen button", "document.querySelector('button[data-status=open]')").await;
+    browser.screenshot("workspace-4-resolved").await;
+    let (_, c) = rig.app.get(&format!("/api/v1/conversations/{conversation}")).await;
+    assert_eq!(c["status"], "resolved");
+    assert_eq!(browser.js("return window.__xss === undefined").await, json!(true));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_speak_italian_and_need_a_session() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let inbox = http.get(rig.app.url("/inbox")).send().await.unwrap();
+    assert_eq!(inbox.status(), 303, "no session: to the sign-in page");
+    assert_eq!(inbox.headers()["location"], "/login");
+    let login = http.get(rig.app.url("/login")).header("accept-language", "it-IT,it;q=0.9,en;q=0.5").send().await.unwrap();
+    let csp = login.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = login.text().await.unwrap();
+    assert!(html.contains("lang=\"it\"") && html.contains("Accedi"), "{html}");
+    // A sign-in without the form's token (a cross-site form) is refused.
+    let forged = http
+        .post(rig.app.url("/login"))
+        .form(&[("email", "admin@acme.example"), ("password", "correct horse battery"), ("login_token", "made-up")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    assert!(forged.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("threadline_session=")));
+}
