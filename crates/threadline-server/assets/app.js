@@ -1,5 +1,6 @@
-// The workspace's script: filters that apply on change, and replies and
-// status changes sent through the REST API with the session's CSRF token.
+// The workspace's script: filters that apply on change; replies and status
+// changes sent through the REST API with the session's CSRF token; the live
+// socket, on whose notices the page fetches its own HTML again; presence.
 (function () {
   "use strict";
 
@@ -7,7 +8,68 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // Replaces the parts of the page named by `selectors` with their current
+  // server-rendered version. Nothing is executed: DOMParser runs no scripts.
+  var refreshing = null;
+  function refresh(selectors) {
+    if (refreshing) return;
+    refreshing = setTimeout(function () {
+      fetch(window.location.href, { credentials: "same-origin", headers: { accept: "text/html" } }).then(function (r) {
+        if (!r.ok) throw new Error(r.statusText);
+        return r.text();
+      }).then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        selectors.forEach(function (selector) {
+          var now = document.querySelector(selector), next = fresh.querySelector(selector);
+          if (now && next) now.replaceWith(document.importNode(next, true));
+        });
+        document.dispatchEvent(new CustomEvent("threadline:refreshed"));
+      }).catch(function () {}).then(function () { refreshing = null; });
+    }, 80);
+  }
+
+  var inboxPage = document.querySelector("main.inbox");
   var page = document.querySelector(".conversation-page");
+  var current = page && page.getAttribute("data-conversation");
+
+  function connect(attempt) {
+    if (!inboxPage && !page) return;
+    var socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/live");
+    socket.onopen = function () {
+      document.documentElement.setAttribute("data-live", "on");
+      // Back after a lost connection: catch up on what happened meanwhile.
+      if (attempt > 0) notice({ type: "resync" });
+      attempt = 0;
+    };
+    socket.onmessage = function (event) {
+      try { notice(JSON.parse(event.data)); } catch (e) { /* not ours */ }
+    };
+    socket.onclose = function () {
+      document.documentElement.setAttribute("data-live", "off");
+      setTimeout(function () { connect(attempt + 1); }, Math.min(30000, 500 * Math.pow(2, attempt)));
+    };
+  }
+
+  function notice(n) {
+    if (inboxPage) refresh(["main.inbox .list"]);
+    if (page && (n.type === "resync" || n.conversation_id === current)) refresh([".timeline", ".thread-head"]);
+  }
+  connect(0);
+
+  // While a workspace page is open, the agent is online.
+  function presence() {
+    var csrf = document.querySelector("meta[name=csrf]");
+    if (!csrf || document.visibilityState !== "visible") return;
+    fetch("/api/v1/me/presence", {
+      method: "PUT", credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrf-token": csrf.getAttribute("content") },
+      body: JSON.stringify({ status: "online" })
+    }).catch(function () {});
+  }
+  presence();
+  setInterval(presence, 4 * 60 * 1000);
+  document.addEventListener("visibilitychange", presence);
+
   if (!page) return;
   var id = page.getAttribute("data-conversation");
   var csrf = page.getAttribute("data-csrf");
@@ -37,7 +99,9 @@
     var body = { text: form.elements.text.value, kind: note ? "note" : "message" };
     if (!note) body.channel = form.elements.channel.value;
     api("POST", "/conversations/" + id + "/messages", body).then(function () {
-      window.location.reload();
+      form.elements.text.value = "";
+      button.disabled = false;
+      refresh([".timeline", ".thread-head"]);
     }, function (e) {
       error.textContent = page.getAttribute("data-error") + ": " + e.message;
       error.hidden = false;
@@ -45,12 +109,13 @@
     });
   });
 
-  document.querySelectorAll("button[data-status]").forEach(function (button) {
-    button.addEventListener("click", function () {
-      api("PATCH", "/conversations/" + id, { status: button.getAttribute("data-status") }).then(function () {
-        window.location.reload();
-      }, function (e) { alert(e.message); });
-    });
+  // The head is re-rendered live: listen on the document, not the buttons.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-status]");
+    if (!button) return;
+    api("PATCH", "/conversations/" + id, { status: button.getAttribute("data-status") }).then(function () {
+      refresh([".timeline", ".thread-head"]);
+    }, function (e) { alert(e.message); });
   });
 
   document.addEventListener("keydown", function (event) {

@@ -3,11 +3,15 @@
 //! (`assets/app.js`) that sends replies and status changes through the same
 //! REST API integrations use, with the session's CSRF token.
 //!
+//! Pages stay current through the live socket ([`live`]): when something
+//! they show changes, they fetch their own HTML again.
+//!
 //! Pages are served with a Content-Security-Policy that allows scripts and
 //! styles from Threadline only, so even HTML that slipped past sanitising
 //! could not run a script.
 
 pub mod i18n;
+pub mod live;
 
 use std::collections::HashMap;
 
@@ -29,7 +33,7 @@ use crate::auth::{constant_time_eq, hash_token, new_token, session_cookie};
 use crate::error::ApiError;
 use i18n::{Lang, Texts};
 
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
+const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
                    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 /// The login form's double-submit token (against logging a victim into
 /// someone else's account).
@@ -42,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/inbox", get(inbox))
         .route("/conversations/{id}", get(conversation))
+        .route("/live", get(live::socket))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/app.css")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/app.js")) }))
 }

@@ -62,15 +62,44 @@ async fn an_agent_answers_across_channels_in_the_browser() {
     assert!(row.contains("WhatsApp") && row.contains("Vi scrivo anche qui"), "{row}");
     assert!(row.contains("<script>window.__xss=2</script>Giulia"), "the name is shown as text: {row}");
 
+    // A new customer writes while the inbox is open: it appears without a reload.
+    browser.wait_for("the live socket", "document.documentElement.getAttribute('data-live') == 'on'").await;
+    browser.js("window.__same_page = true").await;
+    let (status, _) = rig
+        .twilio_post(
+            &sms,
+            &[
+                ("MessageSid", "SM00000000000000000000000000000b02"),
+                ("From", "+393479998877"),
+                ("To", SMS_NUMBER),
+                ("Body", "Avete il 42?"),
+                ("NumMedia", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    browser.wait_for("the new conversation, live", "document.querySelectorAll('.conversation').length == 2").await;
+    assert_eq!(browser.js("return window.__same_page === true").await, json!(true), "the page was not reloaded");
+    assert!(browser.js("return document.querySelector('.conversations').innerText").await.as_str().unwrap().contains("Avete il 42?"));
+    // Back to the first customer.
+    browser.js("[...document.querySelectorAll('.conversation a')].find(a => a.innerText.includes('Vi scrivo')).click()").await;
+
     // The conversation: both channels' messages, each with its badge.
-    browser.js("document.querySelector('.conversation a').click()").await;
     browser.wait_for("the conversation", "document.querySelectorAll('.timeline .message').length == 2").await;
     browser.screenshot("workspace-3-conversation").await;
     let badges = browser.js("return [...document.querySelectorAll('.timeline .message .channel')].map(e => e.innerText)").await;
     assert_eq!(badges, json!(["SMS", "WhatsApp"]));
+    assert_eq!(browser.js("return window.__xss === undefined").await, json!(true), "no injected script ran");
     let first = browser.js("return document.querySelector('.timeline .message .body').innerText").await;
     assert!(first.as_str().unwrap().contains("<img src=x onerror="), "the hostile text is shown as text: {first}");
     assert_eq!(browser.js("return window.__xss === undefined").await, json!(true), "no injected script ran");
+
+    // The customer writes again while the agent reads: it appears in place.
+    browser.js("window.__same_page = true").await;
+    let more = whatsapp_text("393471112233", "wamid.HBgLMzkzNDcxMTEyMjMzFQIAEhgUM0VCMEI2", "Giulia", "È urgente, grazie");
+    assert_eq!(rig.meta_post(&whatsapp, &more).await.0, 200);
+    browser.wait_for("the new message, live", "document.querySelectorAll('.timeline .message').length == 3").await;
+    assert_eq!(browser.js("return window.__same_page === true").await, json!(true), "the page was not reloaded");
 
     // Answer on SMS, although the customer last wrote on WhatsApp.
     assert_eq!(browser.js("return document.querySelector('select[name=channel]').value").await, json!("whatsapp"));
@@ -79,7 +108,7 @@ async fn an_agent_answers_across_channels_in_the_browser() {
               document.querySelector('textarea[name=text]').value = 'Arriva domani tra le 9 e le 13.';
               document.querySelector('#reply button[type=submit]').click();"#)
         .await;
-    browser.wait_for("the reply in the timeline", "document.querySelectorAll('.timeline .message').length == 3").await;
+    browser.wait_for("the reply in the timeline", "document.querySelectorAll('.timeline .message').length == 4").await;
     let sent = rig.messages(&conversation).await;
     assert_eq!(sent.last().unwrap()["channel"], "sms");
     assert_eq!(sent.last().unwrap()["text"], "Arriva domani tra le 9 e le 13.");

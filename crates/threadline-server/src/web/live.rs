@@ -1,0 +1,119 @@
+//! The workspace's live socket (`GET /live`, WebSocket, session cookie).
+//!
+//! It tells the open pages *that* something changed — a message arrived or
+//! changed, a conversation was updated, assigned or resolved — with the
+//! conversation's id, never the content. The page then fetches its own
+//! server-rendered HTML again, so what it shows is always what the server
+//! renders, with the same escaping and the same permissions. After a lost
+//! connection, or when this socket fell behind the event bus (`resync`),
+//! the page refreshes once and so catches up on whatever it missed.
+
+use axum::extract::State;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::ids::AccountId;
+use tokio::sync::broadcast;
+
+use crate::app::AppState;
+use crate::auth::{hash_token, session_cookie};
+use crate::error::ApiError;
+
+pub async fn socket(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    // A page of another site must not open a socket with our cookie.
+    if !same_origin(&headers) {
+        return ApiError::Forbidden("the live socket is for Threadline's own pages".into()).into_response();
+    }
+    let session = match session_cookie(&headers) {
+        Some(cookie) => state.store.session(&hash_token(&cookie)).await.ok().flatten(),
+        None => None,
+    };
+    let Some(session) = session else { return ApiError::Unauthorized.into_response() };
+    let account_id = session.user.account_id;
+    upgrade.max_message_size(4 * 1024).on_upgrade(move |socket| serve(state, account_id, socket))
+}
+
+/// The `Origin` of the handshake is this server (`Host`).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
+        _ => false,
+    }
+}
+
+async fn serve(state: AppState, account_id: AccountId, mut socket: WebSocket) {
+    let mut events = state.bus.subscribe();
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let text = match event {
+                    Ok(event) => match notice(&event, account_id) {
+                        Some(text) => text,
+                        None => continue,
+                    },
+                    Err(broadcast::error::RecvError::Lagged(_)) => r#"{"type":"resync"}"#.to_owned(),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// What a page needs to know of an event of its account, if anything.
+fn notice(event: &DomainEvent, account_id: AccountId) -> Option<String> {
+    if event.account_id != account_id {
+        return None;
+    }
+    let conversation = match event.kind {
+        EventKind::MessageCreated | EventKind::MessageUpdated => event.data.get("message")?.get("conversation_id")?,
+        EventKind::ConversationCreated
+        | EventKind::ConversationUpdated
+        | EventKind::ConversationAssigned
+        | EventKind::ConversationResolved => event.data.get("conversation")?.get("id")?,
+        _ => return None,
+    };
+    Some(serde_json::json!({ "type": event.kind.as_str(), "conversation_id": conversation }).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_accounts_conversation_events_are_told_without_content() {
+        let account = AccountId::new();
+        let message = DomainEvent::new(
+            account,
+            EventKind::MessageCreated,
+            serde_json::json!({ "message": { "conversation_id": "c1", "text": "secret" } }),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let text = notice(&message, account).unwrap();
+        assert!(text.contains("message.created") && text.contains("c1") && !text.contains("secret"), "{text}");
+        assert_eq!(notice(&message, AccountId::new()), None);
+        let contact = DomainEvent::new(account, EventKind::ContactCreated, serde_json::json!({}), time::OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(notice(&contact, account), None);
+    }
+
+    #[test]
+    fn other_sites_cannot_open_the_socket() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "support.example.com".parse().unwrap());
+        headers.insert(header::ORIGIN, "https://support.example.com".parse().unwrap());
+        assert!(same_origin(&headers));
+        headers.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(!same_origin(&headers));
+        headers.remove(header::ORIGIN);
+        assert!(!same_origin(&headers));
+    }
+}
