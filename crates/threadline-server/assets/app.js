@@ -118,6 +118,32 @@
     }, function (e) { alert(e.message); });
   });
 
+  // Assignee, team, priority and labels save as soon as they change.
+  document.addEventListener("change", function (event) {
+    var field = event.target.getAttribute && event.target.getAttribute("data-field");
+    if (!field) return;
+    var value = event.target.value, body = {};
+    if (field === "labels") {
+      body.labels = value.split(",").map(function (l) { return l.trim(); }).filter(Boolean);
+    } else {
+      body[field] = value === "" ? null : value;
+    }
+    api("PATCH", "/conversations/" + id, body).then(function () {
+      refresh([".timeline", ".thread-head"]);
+    }, function (e) { alert(e.message); });
+  });
+
+  // Snooze until 9:00 tomorrow, the agent's time.
+  document.addEventListener("click", function (event) {
+    if (!(event.target.closest && event.target.closest("button[data-snooze]"))) return;
+    var until = new Date();
+    until.setDate(until.getDate() + 1);
+    until.setHours(9, 0, 0, 0);
+    api("PATCH", "/conversations/" + id, { snoozed_until: until.toISOString() }).then(function () {
+      refresh([".timeline", ".thread-head"]);
+    }, function (e) { alert(e.message); });
+  });
+
   document.addEventListener("keydown", function (event) {
     // "r" jumps to the reply box, as in most helpdesks.
     if (event.key === "r" && !/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName)) {

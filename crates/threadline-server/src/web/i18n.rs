@@ -97,6 +97,24 @@ impl Lang {
         }
     }
 
+    pub fn interaction(self, kind: threadline_domain::interaction::InteractionKind) -> &'static str {
+        use threadline_domain::interaction::InteractionKind as K;
+        match (kind, self) {
+            (K::Call, Lang::En) => "Call",
+            (K::Call, Lang::It) => "Chiamata",
+            (K::ShopVisit, Lang::En) => "Shop visit",
+            (K::ShopVisit, Lang::It) => "Visita in negozio",
+            (K::Order, Lang::En) => "Order",
+            (K::Order, Lang::It) => "Ordine",
+            (K::PageView, Lang::En) => "Page view",
+            (K::PageView, Lang::It) => "Pagina vista",
+            (K::AppEvent, Lang::En) => "App event",
+            (K::AppEvent, Lang::It) => "Evento nell'app",
+            (K::SurveyAnswer, Lang::En) => "Survey answer",
+            (K::SurveyAnswer, Lang::It) => "Risposta al sondaggio",
+        }
+    }
+
     /// A channel's name as agents know it.
     pub fn channel(self, channel: Channel) -> &'static str {
         match (channel, self) {
@@ -159,6 +177,16 @@ pub struct Texts {
     pub back_to_inbox: &'static str,
     pub write_reply: &'static str,
     pub could_not_send: &'static str,
+    pub attributes: &'static str,
+    pub consents: &'static str,
+    pub granted: &'static str,
+    pub withdrawn: &'static str,
+    pub other_conversations: &'static str,
+    pub recent_activity: &'static str,
+    pub team: &'static str,
+    pub no_team: &'static str,
+    pub labels: &'static str,
+    pub snooze: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -204,6 +232,16 @@ pub const EN: Texts = Texts {
     back_to_inbox: "Back to the inbox",
     write_reply: "Write your reply…",
     could_not_send: "The message could not be sent",
+    attributes: "Attributes",
+    consents: "Consents",
+    granted: "granted",
+    withdrawn: "withdrawn",
+    other_conversations: "Other conversations",
+    recent_activity: "Recent activity",
+    team: "Team",
+    no_team: "No team",
+    labels: "Labels",
+    snooze: "Snooze until tomorrow",
 };
 
 pub const IT: Texts = Texts {
@@ -249,6 +287,16 @@ pub const IT: Texts = Texts {
     back_to_inbox: "Torna alla posta in arrivo",
     write_reply: "Scrivi la risposta…",
     could_not_send: "Non è stato possibile inviare il messaggio",
+    attributes: "Attributi",
+    consents: "Consensi",
+    granted: "dato",
+    withdrawn: "revocato",
+    other_conversations: "Altre conversazioni",
+    recent_activity: "Attività recenti",
+    team: "Team",
+    no_team: "Nessun team",
+    labels: "Etichette",
+    snooze: "Posticipa a domani",
 };
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use threadline_domain::conversation::{Conversation, ConversationStatus};
+use threadline_domain::conversation::{Conversation, ConversationStatus, Priority};
 use threadline_domain::ids::{ConversationId, UserId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind};
 use threadline_domain::reply::ReplyOption;
@@ -266,8 +266,10 @@ fn row(lang: Lang, c: &Conversation, summary: ConversationSummary, names: &HashM
     }
 }
 
-/// One message in the timeline.
+/// One message, or another interaction, in the timeline.
 struct Entry {
+    /// A call, an order, a page view… rather than a message.
+    interaction: bool,
     inbound: bool,
     note: bool,
     channel: &'static str,
@@ -298,8 +300,30 @@ struct ConversationPage<'a> {
     resolved: bool,
     priority: &'static str,
     identities: Vec<(String, String)>,
+    attributes: Vec<(String, String)>,
+    consents: Vec<(String, String, bool)>,
+    past: Vec<Past>,
+    activity: Vec<(String, String, String)>,
     entries: Vec<Entry>,
     options: Vec<ChannelChoice>,
+    assignees: Vec<Choice>,
+    teams: Vec<Choice>,
+    priorities: Vec<Choice>,
+    labels: String,
+}
+
+struct Choice {
+    value: String,
+    name: String,
+    selected: bool,
+}
+
+/// Another conversation of the same customer.
+struct Past {
+    id: ConversationId,
+    status: &'static str,
+    when: String,
+    preview: String,
 }
 
 struct ChannelChoice {
@@ -322,10 +346,18 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         let contact = state.store.contact(account_id, conversation.contact_id).await?;
         let messages = state.store.conversation_messages(account_id, id, None, 200).await?;
         let users = state.store.users(account_id).await?;
-        Ok::<_, threadline_store::StoreError>((conversation, contact, messages, users))
+        let teams = state.store.teams(account_id).await?;
+        let history = state.store.timeline(account_id, contact.id, None, 100).await?;
+        let others = state
+            .store
+            .conversations(account_id, &ConversationQuery { contact_id: Some(contact.id), limit: 11, ..Default::default() })
+            .await?;
+        let other_ids: Vec<ConversationId> = others.iter().map(|c| c.id).filter(|c| *c != id).collect();
+        let summaries = state.store.conversation_summaries(account_id, &other_ids).await?;
+        Ok::<_, threadline_store::StoreError>((conversation, contact, messages, users, teams, history, others, summaries))
     }
     .await;
-    let (conversation, contact, messages, users) = match loaded {
+    let (conversation, contact, messages, users, teams, history, others, mut summaries) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -333,9 +365,38 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         Ok(context) => context.options(threadline_store::now()),
         Err(e) => return e.into_response(),
     };
-    let names: HashMap<String, String> = users.into_iter().map(|u| (u.id.to_string(), u.name)).collect();
+    let now = threadline_store::now();
     let contact_name = contact.name.clone().unwrap_or_else(|| lang.texts().unknown_contact.to_owned());
-    let entries = messages.iter().map(|m| entry(lang, m, &contact_name, &names)).collect();
+    let names: HashMap<String, String> = users.iter().map(|u| (u.id.to_string(), u.name.clone())).collect();
+    // Messages, and the customer's other interactions in their place: those
+    // tied to this conversation or since it began.
+    let interactions: Vec<&threadline_domain::interaction::Interaction> = history
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            threadline_domain::timeline::TimelineEntry::Interaction(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    let mut timed: Vec<(time::OffsetDateTime, Entry)> =
+        messages.iter().map(|m| (m.created_at, entry(lang, m, &contact_name, &names))).collect();
+    for i in interactions.iter().filter(|i| i.conversation_id == Some(id) || i.occurred_at >= conversation.created_at) {
+        timed.push((i.occurred_at, interaction_entry(lang, i)));
+    }
+    timed.sort_by_key(|(at, _)| *at);
+    let choice = |value: String, name: String, selected: bool| Choice { value, name, selected };
+    let mut assignees = vec![choice(String::new(), lang.texts().unassigned.to_owned(), conversation.assignee_id.is_none())];
+    assignees.extend(users.iter().map(|u| choice(u.id.to_string(), u.name.clone(), conversation.assignee_id == Some(u.id))));
+    let mut team_choices = vec![choice(String::new(), lang.texts().no_team.to_owned(), conversation.team_id.is_none())];
+    team_choices.extend(teams.iter().map(|t| choice(t.id.to_string(), t.name.clone(), conversation.team_id == Some(t.id))));
+    let priorities = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent]
+        .into_iter()
+        .map(|p| choice(p.as_str().to_owned(), lang.priority(p).to_owned(), conversation.priority == p))
+        .collect();
+    let value_text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
     page(&ConversationPage {
         t: lang.texts(),
         lang: lang.code(),
@@ -347,7 +408,25 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         resolved: conversation.status == ConversationStatus::Resolved,
         priority: lang.priority(conversation.priority),
         identities: contact.identities.iter().map(|i| (i.kind.as_str().to_owned(), i.value.clone())).collect(),
-        entries,
+        attributes: contact.attributes.iter().chain(contact.custom_attributes.iter()).map(|(k, v)| (k.clone(), value_text(v))).collect(),
+        consents: contact.consents.iter().map(|c| (lang.channel(c.channel).to_owned(), c.purpose.clone(), c.granted)).collect(),
+        past: others
+            .iter()
+            .filter(|c| c.id != id)
+            .take(10)
+            .map(|c| Past {
+                id: c.id,
+                status: lang.status(c.status),
+                when: lang.ago(c.last_activity_at, now),
+                preview: summaries.remove(&c.id).and_then(|s| s.last_text).unwrap_or_default().chars().take(80).collect(),
+            })
+            .collect(),
+        activity: interactions
+            .iter()
+            .take(5)
+            .map(|i| (lang.interaction(i.kind).to_owned(), i.summary.clone().unwrap_or_default(), lang.ago(i.occurred_at, now)))
+            .collect(),
+        entries: timed.into_iter().map(|(_, e)| e).collect(),
         options: options
             .iter()
             .map(|o| ChannelChoice {
@@ -358,7 +437,31 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
                 reason: o.reason.clone(),
             })
             .collect(),
+        assignees,
+        teams: team_choices,
+        priorities,
+        labels: conversation.labels.join(", "),
     })
+}
+
+fn interaction_entry(lang: Lang, i: &threadline_domain::interaction::Interaction) -> Entry {
+    Entry {
+        interaction: true,
+        inbound: true,
+        note: false,
+        channel: lang.interaction(i.kind),
+        channel_code: i.kind.as_str(),
+        author: String::new(),
+        when: lang.datetime(i.occurred_at),
+        subject: None,
+        text: i.summary.clone().unwrap_or_default(),
+        html: None,
+        quoted: None,
+        automated: None,
+        problems: Vec::new(),
+        attachments: Vec::new(),
+        failed: None,
+    }
 }
 
 fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>) -> Entry {
@@ -367,6 +470,7 @@ fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>
         Direction::Outbound => m.sender_id.as_ref().and_then(|id| users.get(id).cloned()).unwrap_or_else(|| "Threadline".to_owned()),
     };
     Entry {
+        interaction: false,
         inbound: m.direction == Direction::Inbound,
         note: m.kind == MessageKind::Note,
         channel: lang.channel(m.channel),

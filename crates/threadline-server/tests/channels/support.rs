@@ -175,6 +175,18 @@ impl Rig {
 
     /// Moves every message of the account `hours` into the past, as if the
     /// conversation had happened then.
+    /// Waits (up to 10 s) until the conversation satisfies `predicate`.
+    pub async fn wait_conversation(&self, id: &str, predicate: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..200 {
+            let (_, conversation) = self.app.get(&format!("/api/v1/conversations/{id}")).await;
+            if predicate(&conversation) {
+                return conversation;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for conversation {id}");
+    }
+
     pub async fn age_messages(&self, hours: i64) {
         let micros = hours * 3_600_000_000;
         self.app.sql(&format!("UPDATE messages SET created_at = created_at - {micros} WHERE account_id = '{}'", self.app.account_id)).await;

@@ -101,6 +101,42 @@ async fn an_agent_answers_across_channels_in_the_browser() {
     browser.wait_for("the new message, live", "document.querySelectorAll('.timeline .message').length == 3").await;
     assert_eq!(browser.js("return window.__same_page === true").await, json!(true), "the page was not reloaded");
 
+    // The shop records an order: it takes its place in the timeline and the
+    // customer panel, live.
+    let contact =
+        rig.conversations().await.iter().find(|c| c["id"] == conversation.as_str()).unwrap()["contact_id"].as_str().unwrap().to_owned();
+    let (status, _) = rig
+        .app
+        .post(
+            &format!("/api/v1/contacts/{contact}/interactions"),
+            json!({ "kind": "order", "summary": "Ordine A-1042, €89,90", "conversation_id": conversation }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    browser.js("location.reload()").await;
+    browser.wait_for("the order in the timeline", "document.querySelector('.timeline .interaction')").await;
+    let order = browser.js("return document.querySelector('.timeline .interaction').innerText").await;
+    assert!(order.as_str().unwrap().contains("Ordine A-1042"), "{order}");
+    assert!(browser.js("return document.querySelector('.customer').innerText").await.as_str().unwrap().contains("Ordine A-1042"));
+
+    // Assign to the agent, raise the priority, label it: saved at once.
+    browser
+        .js(r#"const a = document.querySelector('select[data-field=assignee_id]');
+              a.value = [...a.options].find(o => o.text === 'Admin').value; a.dispatchEvent(new Event('change', { bubbles: true }));"#)
+        .await;
+    rig.wait_conversation(&conversation, |c| c["assignee_id"].is_string()).await;
+    browser
+        .js(r#"const p = document.querySelector('select[data-field=priority]'); p.value = 'high'; p.dispatchEvent(new Event('change', { bubbles: true }));"#)
+        .await;
+    rig.wait_conversation(&conversation, |c| c["priority"] == "high").await;
+    browser
+        .js(r#"const l = document.querySelector('input[data-field=labels]'); l.value = 'spedizione, Urgente'; l.dispatchEvent(new Event('change', { bubbles: true }));"#)
+        .await;
+    let labelled = rig.wait_conversation(&conversation, |c| c["labels"].as_array().is_some_and(|l| !l.is_empty())).await;
+    assert_eq!(labelled["labels"], json!(["spedizione", "urgente"]));
+    browser.wait_for("the new priority shown", "document.querySelector('.thread-head .priority').innerText == 'High'").await;
+    browser.screenshot("workspace-3b-assigned").await;
+
     // Answer on SMS, although the customer last wrote on WhatsApp.
     assert_eq!(browser.js("return document.querySelector('select[name=channel]').value").await, json!("whatsapp"));
     browser
@@ -108,7 +144,7 @@ async fn an_agent_answers_across_channels_in_the_browser() {
               document.querySelector('textarea[name=text]').value = 'Arriva domani tra le 9 e le 13.';
               document.querySelector('#reply button[type=submit]').click();"#)
         .await;
-    browser.wait_for("the reply in the timeline", "document.querySelectorAll('.timeline .message').length == 4").await;
+    browser.wait_for("the reply in the timeline", "document.querySelectorAll('.timeline .message:not(.interaction)').length == 4").await;
     let sent = rig.messages(&conversation).await;
     assert_eq!(sent.last().unwrap()["channel"], "sms");
     assert_eq!(sent.last().unwrap()["text"], "Arriva domani tra le 9 e le 13.");
