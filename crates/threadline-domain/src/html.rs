@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 /// Sanitises HTML for display: an allow-list of formatting tags and
 /// attributes (ammonia's defaults), no scripts, no event handlers, no
-/// `javascript:` URLs, links forced to `rel="noopener noreferrer"`, and
+/// `javascript:` URLs, no relative URLs, links forced to open in a new tab
+/// with `rel="noopener noreferrer"`, and
 /// remote images blocked: `<img>` keeps only `data:` and `cid:` sources so an
 /// email cannot tell its sender when it was read.
 pub fn sanitize(html: &str) -> String {
@@ -28,6 +29,10 @@ pub fn sanitize_with(html: &str, remote_images: RemoteImages) -> String {
     let url_schemes: HashSet<&str> = ["http", "https", "mailto", "tel", "cid", "data"].into_iter().collect();
     ammonia::Builder::default()
         .url_schemes(url_schemes)
+        // A relative link in a customer's mail would point into Threadline
+        // itself; links open in a new tab, never in the agent's workspace.
+        .url_relative(ammonia::UrlRelative::Deny)
+        .set_tag_attribute_value("a", "target", "_blank")
         .attribute_filter(move |element, attribute, value| {
             // Browsers ignore ASCII whitespace and control characters inside a
             // URL scheme ("da\tta:" is "data:"), so compare without them.
@@ -86,7 +91,8 @@ mod tests {
     fn links_are_kept_safe() {
         let clean = sanitize(r#"<a href="https://example.com/ordine">ordine</a>"#);
         assert!(clean.contains(r#"href="https://example.com/ordine""#));
-        assert!(clean.contains("noopener"));
+        assert!(clean.contains("noopener") && clean.contains(r#"target="_blank""#), "{clean}");
+        assert!(!sanitize(r#"<a href="/logout">x</a><img src="/api/v1/me">"#).contains("/logout"));
         assert!(!sanitize(r#"<a href="data:text/html,<script>alert(1)</script>">x</a>"#).contains("data:"));
         assert!(!sanitize("<a href=\"da&#9;ta:text/html,x\">x</a>").contains("ta:text"));
     }

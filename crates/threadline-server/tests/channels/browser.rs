@@ -81,6 +81,18 @@ impl Browser {
     }
 
     /// Saves a screenshot under `target/tmp/screenshots/` (kept as a test artifact).
+    /// Signs in to the workspace at `base` through its sign-in form.
+    pub async fn sign_in(&self, base: &str, email: &str, password: &str) {
+        self.client.goto(&format!("{base}/login")).await.expect("opening the sign-in page");
+        self.wait_for("the sign-in form", "document.querySelector('input[name=email]')").await;
+        let script = format!(
+            "document.querySelector('input[name=email]').value = {email:?}; document.querySelector('input[name=password]').value = {password:?}; \
+             document.querySelector('form').submit();"
+        );
+        self.js(&script).await;
+        self.wait_for("the inbox", "document.querySelector('main.inbox')").await;
+    }
+
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
         std::fs::create_dir_all(&dir).unwrap();

@@ -51,10 +51,7 @@ async fn an_agent_answers_across_channels_in_the_browser() {
               document.querySelector('form').submit();"#)
         .await;
     browser.wait_for("the refusal", "document.querySelector('.error')").await;
-    browser
-        .js(r#"document.querySelector('input[name=password]').value = 'correct horse battery';
-              document.querySelector('form').submit();"#)
-        .await;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
     browser.wait_for("the inbox", "document.querySelector('.conversations')").await;
     browser.screenshot("workspace-2-inbox").await;
     let row = browser.js("return document.querySelector('.conversation').innerText").await;

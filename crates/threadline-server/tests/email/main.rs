@@ -3,9 +3,12 @@
 //! (Debian's dovecot), replies out to a real SMTP server (aiosmtpd), on
 //! SQLite and PostgreSQL.
 
+#[path = "../channels/browser.rs"]
+mod browser;
 mod support;
 
 mod imap;
 mod listener;
 mod loops;
 mod threading;
+mod xss;
