@@ -90,6 +90,43 @@
 
   var form = document.getElementById("reply");
   var error = form.querySelector(".error");
+
+  // Where only an approved template may go (a WhatsApp window has closed),
+  // the reply box offers the channel's templates and their values instead of text.
+  var picker = form.querySelector(".template-picker");
+  function templateOnly() {
+    var option = form.elements.channel.selectedOptions[0];
+    return !!option && option.hasAttribute("data-template-only") && !form.elements.note.checked;
+  }
+  function showTemplate() {
+    var only = templateOnly();
+    picker.hidden = !only;
+    form.elements.text.hidden = only;
+    form.elements.text.required = !only;
+    if (!only) return;
+    var channel = form.elements.channel.value, select = form.elements.template, first = null;
+    Array.prototype.forEach.call(select.options, function (o) {
+      o.hidden = o.getAttribute("data-channel") !== channel;
+      if (!o.hidden && !first) first = o;
+    });
+    if (select.selectedOptions[0] && select.selectedOptions[0].hidden && first) select.value = first.value;
+    var chosen = select.selectedOptions[0];
+    picker.querySelector(".template-body").textContent = chosen ? chosen.getAttribute("data-body") : "";
+    var box = picker.querySelector(".template-variables");
+    box.textContent = "";
+    var count = chosen ? parseInt(chosen.getAttribute("data-variables"), 10) || 0 : 0;
+    for (var i = 1; i <= count; i++) {
+      var input = document.createElement("input");
+      input.name = "variable";
+      input.required = true;
+      input.placeholder = box.getAttribute("data-label") + " {{" + i + "}}";
+      box.appendChild(input);
+    }
+  }
+  form.elements.channel.addEventListener("change", showTemplate);
+  form.elements.template.addEventListener("change", showTemplate);
+  form.elements.note.addEventListener("change", showTemplate);
+  showTemplate();
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var button = form.querySelector("button[type=submit]");
@@ -98,6 +135,10 @@
     var note = form.elements.note.checked;
     var body = { text: form.elements.text.value, kind: note ? "note" : "message" };
     if (!note) body.channel = form.elements.channel.value;
+    if (templateOnly()) {
+      var values = Array.prototype.map.call(form.querySelectorAll("input[name=variable]"), function (i) { return i.value; });
+      body = { channel: form.elements.channel.value, template: { template_id: form.elements.template.value, variables: values } };
+    }
     api("POST", "/conversations/" + id + "/messages", body).then(function () {
       form.elements.text.value = "";
       button.disabled = false;

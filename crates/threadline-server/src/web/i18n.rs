@@ -187,6 +187,9 @@ pub struct Texts {
     pub no_team: &'static str,
     pub labels: &'static str,
     pub snooze: &'static str,
+    pub template_only: &'static str,
+    pub template: &'static str,
+    pub variables: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -242,6 +245,9 @@ pub const EN: Texts = Texts {
     no_team: "No team",
     labels: "Labels",
     snooze: "Snooze until tomorrow",
+    template_only: "template only",
+    template: "Template",
+    variables: "Values",
 };
 
 pub const IT: Texts = Texts {
@@ -297,6 +303,9 @@ pub const IT: Texts = Texts {
     no_team: "Nessun team",
     labels: "Etichette",
     snooze: "Posticipa a domani",
+    template_only: "solo modello",
+    template: "Modello",
+    variables: "Valori",
 };
 
 #[cfg(test)]

@@ -310,6 +310,7 @@ struct ConversationPage<'a> {
     teams: Vec<Choice>,
     priorities: Vec<Choice>,
     labels: String,
+    templates: Vec<TemplateChoice>,
 }
 
 struct Choice {
@@ -330,8 +331,19 @@ struct ChannelChoice {
     code: &'static str,
     name: &'static str,
     allowed: bool,
+    /// Only an approved template may go out now (WhatsApp after 24 hours).
+    template_only: bool,
     default: bool,
     reason: Option<String>,
+}
+
+/// An approved template the reply box offers where only templates may go.
+struct TemplateChoice {
+    id: String,
+    channel: &'static str,
+    label: String,
+    body: String,
+    variables: i64,
 }
 
 async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<ConversationId>) -> Response {
@@ -354,10 +366,11 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
             .await?;
         let other_ids: Vec<ConversationId> = others.iter().map(|c| c.id).filter(|c| *c != id).collect();
         let summaries = state.store.conversation_summaries(account_id, &other_ids).await?;
-        Ok::<_, threadline_store::StoreError>((conversation, contact, messages, users, teams, history, others, summaries))
+        let templates = state.store.templates(account_id, None).await?;
+        Ok::<_, threadline_store::StoreError>((conversation, contact, messages, users, teams, history, others, summaries, templates))
     }
     .await;
-    let (conversation, contact, messages, users, teams, history, others, mut summaries) = match loaded {
+    let (conversation, contact, messages, users, teams, history, others, mut summaries, templates) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -433,8 +446,19 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
                 code: o.channel.as_str(),
                 name: lang.channel(o.channel),
                 allowed: o.allowed,
+                template_only: !o.allowed && o.template_allowed,
                 default: o.default,
                 reason: o.reason.clone(),
+            })
+            .collect(),
+        templates: templates
+            .iter()
+            .map(|t| TemplateChoice {
+                id: t.id.to_string(),
+                channel: t.channel.as_str(),
+                label: format!("{} ({})", t.name, t.language),
+                body: t.body.clone(),
+                variables: t.variables,
             })
             .collect(),
         assignees,

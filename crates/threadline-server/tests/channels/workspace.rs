@@ -178,3 +178,42 @@ async fn pages_speak_italian_and_need_a_session() {
     assert_eq!(forged.status(), 401);
     assert!(forged.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("threadline_session=")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_whatsapp_window_the_reply_box_offers_templates() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let whatsapp = rig.whatsapp_inbox().await;
+    let body = whatsapp_text("393331112222", "wamid.HBgLMzkzMzMxMTEyMjIyFQIAEhgUM0VCMEI3", "Luca", "Avvisatemi quando torna la 42");
+    assert_eq!(rig.meta_post(&whatsapp, &body).await.0, 200);
+    rig.age_messages(25).await;
+    let (status, _) = rig
+        .app
+        .post(
+            "/api/v1/templates",
+            json!({ "channel": "whatsapp", "name": "restock_notice", "language": "it", "body": "Ciao {{1}}, la taglia {{2}} è di nuovo disponibile." }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::launch().await;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
+    browser.client.goto(&rig.app.url(&format!("/conversations/{conversation}"))).await.unwrap();
+    browser.wait_for("the template picker", "!document.querySelector('.template-picker').hidden").await;
+    let option = browser.js("return document.querySelector('select[name=channel]').selectedOptions[0].innerText").await;
+    assert!(option.as_str().unwrap().contains("template only"), "{option}");
+    assert_eq!(browser.js("return document.querySelectorAll('input[name=variable]').length").await, json!(2));
+    browser
+        .js(r#"const v = document.querySelectorAll('input[name=variable]'); v[0].value = 'Luca'; v[1].value = '42';
+              document.querySelector('#reply button[type=submit]').click();"#)
+        .await;
+    browser.screenshot("workspace-5-template").await;
+    let sends = rig.provider.wait_for_sends(1, 10).await;
+    let sent = sends[0].json();
+    assert_eq!(sent["type"], "template");
+    assert_eq!(sent["template"]["name"], "restock_notice");
+    browser.wait_for("the template message in the timeline", "document.querySelectorAll('.timeline .message').length == 2").await;
+    let text = browser.js("return document.querySelectorAll('.timeline .message')[1].innerText").await;
+    assert!(text.as_str().unwrap().contains("Ciao Luca, la taglia 42"), "{text}");
+    browser.close().await;
+}
