@@ -29,6 +29,18 @@
   }
 
   var inboxPage = document.querySelector("main.inbox");
+  // In the inbox, j and k move through the list and Enter opens.
+  if (inboxPage) {
+    var index = -1;
+    document.addEventListener("keydown", function (event) {
+      if (/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName)) return;
+      var rows = document.querySelectorAll(".conversations .conversation");
+      if (!rows.length || !/^[jk]$/.test(event.key)) return;
+      index = Math.max(0, Math.min(rows.length - 1, index + (event.key === "j" ? 1 : -1)));
+      rows.forEach(function (r, i) { r.classList.toggle("current", i === index); });
+      rows[index].querySelector("a").focus();
+    });
+  }
   var page = document.querySelector(".conversation-page");
   var current = page && page.getAttribute("data-conversation");
 

@@ -190,6 +190,8 @@ pub struct Texts {
     pub template_only: &'static str,
     pub template: &'static str,
     pub variables: &'static str,
+    pub inbox_filter: &'static str,
+    pub label: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -248,6 +250,8 @@ pub const EN: Texts = Texts {
     template_only: "template only",
     template: "Template",
     variables: "Values",
+    inbox_filter: "Inbox",
+    label: "Label",
 };
 
 pub const IT: Texts = Texts {
@@ -306,6 +310,8 @@ pub const IT: Texts = Texts {
     template_only: "solo modello",
     template: "Modello",
     variables: "Valori",
+    inbox_filter: "Casella",
+    label: "Etichetta",
 };
 
 #[cfg(test)]

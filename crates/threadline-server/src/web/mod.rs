@@ -195,12 +195,28 @@ struct InboxPage<'a> {
     rows: Vec<Row>,
     status: &'a str,
     assignee: &'a str,
+    priorities: Vec<Choice>,
+    inboxes: Vec<Choice>,
+    teams: Vec<Choice>,
+    label: &'a str,
 }
 
 #[derive(Deserialize, Default)]
 struct InboxFilters {
     status: Option<String>,
     assignee: Option<String>,
+    priority: Option<String>,
+    inbox: Option<String>,
+    team: Option<String>,
+    label: Option<String>,
+}
+
+/// "Any" first, then `items`, the one matching `current` selected.
+fn choices(any: &str, current: Option<&str>, items: impl Iterator<Item = (String, String)>) -> Vec<Choice> {
+    let current = current.filter(|c| !c.is_empty());
+    let mut out = vec![Choice { value: String::new(), name: any.to_owned(), selected: current.is_none() }];
+    out.extend(items.map(|(value, name)| Choice { selected: current == Some(value.as_str()), value, name }));
+    out
 }
 
 async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters): Query<InboxFilters>) -> Response {
@@ -218,6 +234,10 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
             "unassigned" => Some(AssigneeFilter::Unassigned),
             _ => None,
         },
+        priority: filters.priority.as_deref().and_then(Priority::parse),
+        inbox_id: filters.inbox.as_deref().and_then(|i| i.parse().ok()),
+        team_id: filters.team.as_deref().and_then(|t| t.parse().ok()),
+        label: filters.label.as_deref().map(str::trim).filter(|l| !l.is_empty()).map(str::to_lowercase),
         limit: 50,
         ..Default::default()
     };
@@ -227,10 +247,12 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
         let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
         let summaries = state.store.conversation_summaries(account_id, &ids).await?;
         let users = state.store.users(account_id).await?;
-        Ok::<_, threadline_store::StoreError>((conversations, summaries, users))
+        let inboxes = state.store.inboxes(account_id).await?;
+        let teams = state.store.teams(account_id).await?;
+        Ok::<_, threadline_store::StoreError>((conversations, summaries, users, inboxes, teams))
     }
     .await;
-    let (conversations, mut summaries, users) = match loaded {
+    let (conversations, mut summaries, users, inboxes, teams) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -245,6 +267,20 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
         rows,
         status: if ["open", "pending", "snoozed", "resolved", "all"].contains(&status) { status } else { "open" },
         assignee,
+        priorities: choices(
+            lang.texts().all,
+            filters.priority.as_deref(),
+            [Priority::Urgent, Priority::High, Priority::Normal, Priority::Low]
+                .into_iter()
+                .map(|p| (p.as_str().to_owned(), lang.priority(p).to_owned())),
+        ),
+        inboxes: choices(
+            lang.texts().all,
+            filters.inbox.as_deref(),
+            inboxes.iter().map(|i| (i.id.to_string(), format!("{} · {}", i.name, lang.channel(i.channel)))),
+        ),
+        teams: choices(lang.texts().all, filters.team.as_deref(), teams.iter().map(|t| (t.id.to_string(), t.name.clone()))),
+        label: filters.label.as_deref().unwrap_or_default(),
     })
 }
 

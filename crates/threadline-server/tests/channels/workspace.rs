@@ -78,6 +78,17 @@ async fn an_agent_answers_across_channels_in_the_browser() {
     browser.wait_for("the new conversation, live", "document.querySelectorAll('.conversation').length == 2").await;
     assert_eq!(browser.js("return window.__same_page === true").await, json!(true), "the page was not reloaded");
     assert!(browser.js("return document.querySelector('.conversations').innerText").await.as_str().unwrap().contains("Avete il 42?"));
+    // Filters: by inbox (only Giulia wrote on WhatsApp), by priority (nothing urgent).
+    browser.client.goto(&rig.app.url(&format!("/inbox?inbox={}", whatsapp.id))).await.unwrap();
+    browser.wait_for("the filtered inbox", "document.querySelectorAll('.conversation').length == 1").await;
+    assert!(browser.js("return document.querySelector('.conversation').innerText").await.as_str().unwrap().contains("Vi scrivo"));
+    browser.client.goto(&rig.app.url("/inbox?priority=urgent")).await.unwrap();
+    browser.wait_for("the empty inbox", "document.querySelector('.empty')").await;
+    // j moves to a conversation, Enter opens it.
+    browser.client.goto(&rig.app.url("/inbox")).await.unwrap();
+    browser.wait_for("the inbox", "document.querySelectorAll('.conversation').length == 2").await;
+    browser.js("document.dispatchEvent(new KeyboardEvent('keydown', { key: 'j' }))").await;
+    assert_eq!(browser.js("return document.querySelectorAll('.conversation.current').length").await, json!(1));
     // Back to the first customer.
     browser.js("[...document.querySelectorAll('.conversation a')].find(a => a.innerText.includes('Vi scrivo')).click()").await;
 
