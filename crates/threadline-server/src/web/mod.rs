@@ -26,6 +26,7 @@ use threadline_domain::conversation::{Conversation, ConversationStatus, Priority
 use threadline_domain::ids::{ConversationId, UserId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind};
 use threadline_domain::reply::ReplyOption;
+use threadline_domain::role::Permission;
 use threadline_store::{AssigneeFilter, ConversationQuery, ConversationSummary, Session};
 
 use crate::app::AppState;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/inbox", get(inbox))
         .route("/conversations/{id}", get(conversation))
         .route("/live", get(live::socket))
+        .route("/admin", get(admin))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/app.css")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/app.js")) }))
 }
@@ -192,6 +194,7 @@ struct InboxPage<'a> {
     lang: &'a str,
     user: &'a str,
     csrf: &'a str,
+    is_admin: bool,
     rows: Vec<Row>,
     status: &'a str,
     assignee: &'a str,
@@ -264,6 +267,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
         lang: lang.code(),
         user: &session.user.name,
         csrf: &session.csrf_token,
+        is_admin: session.user.role.allows(Permission::Administer),
         rows,
         status: if ["open", "pending", "snoozed", "resolved", "all"].contains(&status) { status } else { "open" },
         assignee,
@@ -330,6 +334,7 @@ struct ConversationPage<'a> {
     lang: &'a str,
     user: &'a str,
     csrf: &'a str,
+    is_admin: bool,
     id: ConversationId,
     contact: String,
     status: &'static str,
@@ -451,6 +456,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         lang: lang.code(),
         user: &session.user.name,
         csrf: &session.csrf_token,
+        is_admin: session.user.role.allows(Permission::Administer),
         id,
         contact: contact_name,
         status: lang.status(conversation.status),
@@ -546,4 +552,100 @@ fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>
         attachments: m.attachments.iter().filter(|a| a.content_id.is_none()).map(|a| a.filename.clone()).collect(),
         failed: (m.delivery_status == DeliveryStatus::Failed).then(|| m.delivery_error.clone().unwrap_or_default()),
     }
+}
+
+/// One inbox on the administration page.
+struct InboxLine {
+    name: String,
+    channel: &'static str,
+    address: String,
+    connected: bool,
+    webhook_url: Option<String>,
+    mailbox: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage<'a> {
+    t: &'a Texts,
+    lang: &'a str,
+    user: &'a str,
+    csrf: &'a str,
+    is_admin: bool,
+    inboxes: Vec<InboxLine>,
+    users: Vec<(String, String, String)>,
+    teams: Vec<(String, usize)>,
+    tokens: Vec<(String, String, String, String)>,
+    webhooks: Vec<(String, String, bool)>,
+}
+
+/// What an account is made of: inboxes and how they are connected, users
+/// and their roles, teams, API tokens and webhooks. Administrators only.
+async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&state, &headers).await {
+        Ok(session) => session,
+        Err(redirect) => return redirect,
+    };
+    let lang = lang(&headers);
+    if !session.user.role.allows(Permission::Administer) {
+        return (StatusCode::FORBIDDEN, Html(format!("<!doctype html><meta charset=utf-8><p>{}</p>", lang.texts().admin_only)))
+            .into_response();
+    }
+    let account_id = session.user.account_id;
+    let loaded = async {
+        Ok::<_, threadline_store::StoreError>((
+            state.store.inboxes(account_id).await?,
+            state.store.users(account_id).await?,
+            state.store.teams(account_id).await?,
+            state.store.api_tokens(account_id).await?,
+            state.store.webhooks(account_id).await?,
+        ))
+    }
+    .await;
+    let (inboxes, users, teams, tokens, webhooks) = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let names: HashMap<UserId, String> = users.iter().map(|u| (u.id, u.name.clone())).collect();
+    let mailboxes = state.mailboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+    let text = |inbox: &threadline_store::Inbox, key: &str| inbox.settings.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    page(&AdminPage {
+        t: lang.texts(),
+        lang: lang.code(),
+        user: &session.user.name,
+        csrf: &session.csrf_token,
+        is_admin: true,
+        inboxes: inboxes
+            .iter()
+            .map(|i| {
+                let connected = crate::channels::provider_connected(i);
+                InboxLine {
+                    name: i.name.clone(),
+                    channel: lang.channel(i.channel),
+                    address: ["address", "from", "phone_number_id", "page_id"].iter().find_map(|k| text(i, k)).unwrap_or_default(),
+                    connected,
+                    webhook_url: (connected && threadline_channels::adapter_for(i.channel).is_some())
+                        .then(|| crate::channels::webhook_url(&state.settings, i.id)),
+                    mailbox: mailboxes.get(&i.id).map(|m| match &m.last_error {
+                        Some(error) => format!("{}: {error}", m.state),
+                        None => m.state.clone(),
+                    }),
+                }
+            })
+            .collect(),
+        users: users.iter().map(|u| (u.name.clone(), u.email.clone(), u.role.as_str().to_owned())).collect(),
+        teams: teams.iter().map(|t| (t.name.clone(), t.member_ids.len())).collect(),
+        tokens: tokens
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    format!("{}…", t.prefix),
+                    names.get(&t.user_id).cloned().unwrap_or_default(),
+                    t.last_used_at.map(|at| lang.datetime(at)).unwrap_or_else(|| lang.texts().never.to_owned()),
+                )
+            })
+            .collect(),
+        webhooks: webhooks.iter().map(|w| (w.url.clone(), w.events.join(", "), w.active)).collect(),
+    })
 }

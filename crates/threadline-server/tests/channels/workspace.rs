@@ -228,3 +228,48 @@ async fn after_the_whatsapp_window_the_reply_box_offers_templates() {
     assert!(text.as_str().unwrap().contains("Ciao Luca, la taglia 42"), "{text}");
     browser.close().await;
 }
+
+/// Signs in through the HTML form as a browser would; returns the cookies to send.
+async fn form_session(rig: &Rig, email: &str, password: &str) -> String {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(rig.app.url("/login")).send().await.unwrap();
+    let login_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    let token = html.split("name=\"login_token\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let signed = http
+        .post(rig.app.url("/login"))
+        .header("cookie", &login_cookie)
+        .form(&[("email", email), ("password", password), ("login_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303, "signing in as {email}");
+    signed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_see_how_the_account_is_set_up_and_agents_do_not() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let sms = rig.sms_inbox().await;
+    let (status, _) = rig
+        .app
+        .post(
+            "/api/v1/users",
+            json!({ "email": "paolo@acme.example", "name": "Paolo Agente", "role": "agent", "password": "agent password 1" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let http = reqwest::Client::new();
+    let admin = form_session(&rig, "admin@acme.example", "correct horse battery").await;
+    let page = http.get(rig.app.url("/admin")).header("cookie", &admin).header("accept-language", "it").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Amministrazione") && html.contains("Paolo Agente") && html.contains("agent"), "{html}");
+    assert!(html.contains(&sms.webhook_url), "the SMS inbox's webhook URL is shown to configure at Twilio");
+
+    let agent = form_session(&rig, "paolo@acme.example", "agent password 1").await;
+    let page = http.get(rig.app.url("/admin")).header("cookie", &agent).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    let inbox = http.get(rig.app.url("/inbox")).header("cookie", &agent).send().await.unwrap().text().await.unwrap();
+    assert!(!inbox.contains("href=\"/admin\""), "agents are not offered the page");
+}
