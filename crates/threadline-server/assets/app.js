@@ -62,7 +62,17 @@
     };
   }
 
+  var typingTimer = null;
   function notice(n) {
+    if (n.type === "typing") {
+      var shown = page && document.querySelector(".typing");
+      if (shown && n.contact_id === page.getAttribute("data-contact")) {
+        shown.hidden = false;
+        clearTimeout(typingTimer);
+        typingTimer = setTimeout(function () { shown.hidden = true; }, 4000);
+      }
+      return;
+    }
     if (inboxPage) refresh(["main.inbox .list"]);
     if (page && (n.type === "resync" || n.conversation_id === current)) refresh([".timeline", ".thread-head"]);
   }
@@ -169,6 +179,16 @@
     api("PATCH", "/conversations/" + id, { status: button.getAttribute("data-status") }).then(function () {
       refresh([".timeline", ".thread-head"]);
     }, function (e) { alert(e.message); });
+  });
+
+  // While the agent types a reply, the customer's chat says so (every 3 s at most).
+  var lastTyping = 0;
+  form.elements.text.addEventListener("input", function () {
+    if (form.elements.note.checked || Date.now() - lastTyping < 3000) return;
+    lastTyping = Date.now();
+    fetch("/api/v1/conversations/" + id + "/typing", {
+      method: "POST", credentials: "same-origin", headers: { "x-csrf-token": csrf }
+    }).catch(function () {});
   });
 
   // Assignee, team, priority and labels save as soon as they change.

@@ -211,6 +211,7 @@ pub struct Texts {
     pub inactive: &'static str,
     pub admin_only: &'static str,
     pub changes_by_api: &'static str,
+    pub typing: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -290,6 +291,7 @@ pub const EN: Texts = Texts {
     inactive: "inactive",
     admin_only: "Only administrators can see this page.",
     changes_by_api: "Changes are made through the REST API (see /api/v1/openapi.json).",
+    typing: "is typing…",
 };
 
 pub const IT: Texts = Texts {
@@ -369,6 +371,7 @@ pub const IT: Texts = Texts {
     inactive: "non attivo",
     admin_only: "Solo gli amministratori possono vedere questa pagina.",
     changes_by_api: "Le modifiche si fanno con la REST API (vedi /api/v1/openapi.json).",
+    typing: "sta scrivendo…",
 };
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //! renders, with the same escaping and the same permissions. After a lost
 //! connection, or when this socket fell behind the event bus (`resync`),
 //! the page refreshes once and so catches up on whatever it missed.
+//!
+//! It also carries a web chat visitor's typing (`{"type":"typing",
+//! "contact_id":…}`), which the conversation page shows for a few seconds.
 
 use axum::extract::State;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -19,6 +22,7 @@ use tokio::sync::broadcast;
 use crate::app::AppState;
 use crate::auth::{hash_token, session_cookie};
 use crate::error::ApiError;
+use crate::widget::live::LiveSignal;
 
 pub async fn socket(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     // A page of another site must not open a socket with our cookie.
@@ -46,8 +50,19 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 async fn serve(state: AppState, account_id: AccountId, mut socket: WebSocket) {
     let mut events = state.bus.subscribe();
+    let mut signals = state.live.subscribe();
     loop {
         tokio::select! {
+            signal = signals.recv() => {
+                if let Ok(LiveSignal::VisitorTyping { account_id: account, contact_id }) = signal
+                    && account == account_id
+                {
+                    let text = serde_json::json!({ "type": "typing", "contact_id": contact_id }).to_string();
+                    if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+            }
             event = events.recv() => {
                 let text = match event {
                     Ok(event) => match notice(&event, account_id) {

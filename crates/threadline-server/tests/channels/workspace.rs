@@ -273,3 +273,36 @@ async fn administrators_see_how_the_account_is_set_up_and_agents_do_not() {
     let inbox = http.get(rig.app.url("/inbox")).header("cookie", &agent).send().await.unwrap().text().await.unwrap();
     assert!(!inbox.contains("href=\"/admin\""), "agents are not offered the page");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_sees_a_chat_visitor_typing() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let (status, inbox) =
+        rig.app.post("/api/v1/inboxes", json!({ "channel": "web_chat", "name": "Sito", "settings": { "title": "Shop" } })).await;
+    assert_eq!(status, 201, "{inbox}");
+    let base = rig.app.url(&format!("/widget/{}", inbox["id"].as_str().unwrap()));
+    let session: serde_json::Value = rig.http.post(format!("{base}/session")).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    let sent = rig
+        .http
+        .post(format!("{base}/messages"))
+        .header("x-threadline-visitor", &token)
+        .json(&json!({ "text": "C'è qualcuno?", "name": "Marta" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::launch().await;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
+    browser.client.goto(&rig.app.url(&format!("/conversations/{conversation}"))).await.unwrap();
+    browser.wait_for("the live socket", "document.documentElement.getAttribute('data-live') == 'on'").await;
+    assert_eq!(browser.js("return document.querySelector('.typing').hidden").await, json!(true));
+    // The visitor starts typing in the chat (its own socket, as the widget opens it).
+    let live = format!("{}/live?token={token}", base.replacen("http://", "ws://", 1));
+    browser.js(&format!("const s = new WebSocket({live:?}); s.onopen = () => s.send(JSON.stringify({{ type: 'typing' }}));")).await;
+    browser.wait_for("the typing indicator", "!document.querySelector('.typing').hidden").await;
+    browser.screenshot("workspace-6-typing").await;
+    browser.close().await;
+}
