@@ -60,4 +60,5 @@ id_type! {
     WebhookId;
     AuditEntryId;
     TemplateId;
+    CannedResponseId;
 }

@@ -7,6 +7,7 @@
 //! conversation continuity across channels, permissions, webhook signatures —
 //! are tested in isolation and fast.
 
+pub mod canned;
 pub mod channel;
 pub mod contact;
 pub mod conversation;

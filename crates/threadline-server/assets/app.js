@@ -191,6 +191,18 @@
     }).catch(function () {});
   });
 
+  // A canned response goes into the reply box, already filled in.
+  if (form.elements.canned) {
+    form.elements.canned.addEventListener("change", function () {
+      var chosen = form.elements.canned.selectedOptions[0];
+      if (!chosen || !chosen.value) return;
+      var box = form.elements.text, text = chosen.getAttribute("data-text");
+      box.value = box.value.trim() ? box.value.replace(/\s*$/, "\n\n") + text : text;
+      form.elements.canned.value = "";
+      box.focus();
+    });
+  }
+
   // Assignee, team, priority and labels save as soon as they change.
   document.addEventListener("change", function (event) {
     var field = event.target.getAttribute && event.target.getAttribute("data-field");

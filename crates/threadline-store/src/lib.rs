@@ -13,6 +13,7 @@
 
 mod accounts;
 mod attachments;
+mod canned;
 mod contacts;
 mod conversations;
 mod email;
@@ -42,6 +43,7 @@ use tokio::sync::Mutex;
 
 pub use accounts::*;
 pub use attachments::*;
+pub use canned::*;
 pub use contacts::*;
 pub use conversations::*;
 pub use email::*;

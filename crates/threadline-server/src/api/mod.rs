@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod canned;
 mod contacts;
 mod conversations;
 pub(crate) mod inboxes;
@@ -110,6 +111,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(contacts::router())
         .merge(conversations::router())
         .merge(templates::router())
+        .merge(canned::router())
         .merge(webhooks::router())
         .merge(audit::router())
 }

@@ -212,6 +212,7 @@ pub struct Texts {
     pub admin_only: &'static str,
     pub changes_by_api: &'static str,
     pub typing: &'static str,
+    pub canned: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -292,6 +293,7 @@ pub const EN: Texts = Texts {
     admin_only: "Only administrators can see this page.",
     changes_by_api: "Changes are made through the REST API (see /api/v1/openapi.json).",
     typing: "is typing…",
+    canned: "Canned response",
 };
 
 pub const IT: Texts = Texts {
@@ -372,6 +374,7 @@ pub const IT: Texts = Texts {
     admin_only: "Solo gli amministratori possono vedere questa pagina.",
     changes_by_api: "Le modifiche si fanno con la REST API (vedi /api/v1/openapi.json).",
     typing: "sta scrivendo…",
+    canned: "Risposta pronta",
 };
 
 #[cfg(test)]

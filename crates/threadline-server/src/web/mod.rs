@@ -353,6 +353,8 @@ struct ConversationPage<'a> {
     priorities: Vec<Choice>,
     labels: String,
     templates: Vec<TemplateChoice>,
+    /// Canned responses, filled in for this conversation: (title, shortcut, text).
+    canned: Vec<(String, String, String)>,
 }
 
 struct Choice {
@@ -409,10 +411,22 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         let other_ids: Vec<ConversationId> = others.iter().map(|c| c.id).filter(|c| *c != id).collect();
         let summaries = state.store.conversation_summaries(account_id, &other_ids).await?;
         let templates = state.store.templates(account_id, None).await?;
-        Ok::<_, threadline_store::StoreError>((conversation, contact, messages, users, teams, history, others, summaries, templates))
+        let canned = state.store.canned_responses(account_id).await?;
+        Ok::<_, threadline_store::StoreError>((
+            conversation,
+            contact,
+            messages,
+            users,
+            teams,
+            history,
+            others,
+            summaries,
+            templates,
+            canned,
+        ))
     }
     .await;
-    let (conversation, contact, messages, users, teams, history, others, mut summaries, templates) = match loaded {
+    let (conversation, contact, messages, users, teams, history, others, mut summaries, templates, canned) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -503,6 +517,13 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
                 label: format!("{} ({})", t.name, t.language),
                 body: t.body.clone(),
                 variables: t.variables,
+            })
+            .collect(),
+        canned: canned
+            .iter()
+            .map(|c| {
+                let values = threadline_domain::canned::Values { contact_name: contact.name.as_deref(), agent_name: &session.user.name };
+                (c.title.clone(), c.shortcut.clone(), threadline_domain::canned::fill(&c.body, &values))
             })
             .collect(),
         assignees,

@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod canned;
 mod contacts;
 mod continuity;
 mod conversations;

@@ -145,6 +145,24 @@ async fn an_agent_answers_across_channels_in_the_browser() {
     browser.wait_for("the new priority shown", "document.querySelector('.thread-head .priority').innerText == 'High'").await;
     browser.screenshot("workspace-3b-assigned").await;
 
+    // A canned response goes into the reply box filled in for this customer.
+    let (status, _) = rig
+        .app
+        .post(
+            "/api/v1/canned-responses",
+            json!({ "shortcut": "spedizione", "title": "Spedizione", "body": "Ciao {{contact.first_name}}, il corriere passa domani. {{agent.name}}" }),
+        )
+        .await;
+    assert_eq!(status, 201);
+    browser.js("location.reload()").await;
+    browser.wait_for("the canned responses", "document.querySelector('select[name=canned]')").await;
+    browser
+        .js(r#"const c = document.querySelector('select[name=canned]'); c.value = 'spedizione'; c.dispatchEvent(new Event('change'));"#)
+        .await;
+    let filled = browser.js("return document.querySelector('textarea[name=text]').value").await;
+    assert_eq!(filled, json!("Ciao <script>window.__xss=2</script>Giulia, il corriere passa domani. Admin"), "filled in, as text");
+    assert_eq!(browser.js("return window.__xss === undefined").await, json!(true));
+
     // Answer on SMS, although the customer last wrote on WhatsApp.
     assert_eq!(browser.js("return document.querySelector('select[name=channel]').value").await, json!("whatsapp"));
     browser

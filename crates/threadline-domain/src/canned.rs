@@ -1,0 +1,74 @@
+//! Canned responses: answers agents reuse, with named variables filled in
+//! for the conversation at hand — `{{contact.name}}`,
+//! `{{contact.first_name}}`, `{{agent.name}}`, `{{agent.first_name}}`.
+
+/// The variables a canned response may use.
+pub const VARIABLES: [&str; 4] = ["contact.name", "contact.first_name", "agent.name", "agent.first_name"];
+
+/// The values for one conversation.
+#[derive(Debug, Clone, Default)]
+pub struct Values<'a> {
+    pub contact_name: Option<&'a str>,
+    pub agent_name: &'a str,
+}
+
+fn first(name: &str) -> &str {
+    name.split_whitespace().next().unwrap_or(name)
+}
+
+/// `body` with its variables filled in; a contact without a name leaves
+/// an empty place (and the space before it) rather than a placeholder.
+pub fn fill(body: &str, values: &Values<'_>) -> String {
+    let contact = values.contact_name.unwrap_or("").trim();
+    let replacements = [
+        ("{{contact.name}}", contact),
+        ("{{contact.first_name}}", first(contact)),
+        ("{{agent.name}}", values.agent_name),
+        ("{{agent.first_name}}", first(values.agent_name)),
+    ];
+    let mut out = body.to_owned();
+    for (variable, value) in replacements {
+        if value.is_empty() {
+            out = out.replace(&format!(" {variable}"), "").replace(variable, "");
+        } else {
+            out = out.replace(variable, value);
+        }
+    }
+    out
+}
+
+/// The first `{{…}}` in `body` that is not a known variable.
+pub fn unknown_variable(body: &str) -> Option<String> {
+    let mut rest = body;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { return Some(after.chars().take(40).collect()) };
+        let name = after[..end].trim();
+        if !VARIABLES.contains(&name) {
+            return Some(name.to_owned());
+        }
+        rest = &after[end + 2..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_are_filled_for_the_conversation() {
+        let values = Values { contact_name: Some("Giulia Bianchi"), agent_name: "Paolo Neri" };
+        assert_eq!(fill("Ciao {{contact.first_name}}, sono {{agent.first_name}}.", &values), "Ciao Giulia, sono Paolo.");
+        assert_eq!(fill("Gentile {{contact.name}}", &values), "Gentile Giulia Bianchi");
+        let nameless = Values { contact_name: None, agent_name: "Paolo" };
+        assert_eq!(fill("Ciao {{contact.first_name}}, grazie!", &nameless), "Ciao, grazie!");
+    }
+
+    #[test]
+    fn unknown_variables_are_found() {
+        assert_eq!(unknown_variable("Ciao {{contact.name}}"), None);
+        assert_eq!(unknown_variable("Ciao {{customer}}").as_deref(), Some("customer"));
+        assert_eq!(unknown_variable("Ciao {{contact.name").as_deref(), Some("contact.name"));
+    }
+}
