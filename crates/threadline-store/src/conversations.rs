@@ -29,6 +29,9 @@ pub struct ConversationQuery {
     pub inbox_id: Option<InboxId>,
     pub contact_id: Option<ContactId>,
     pub label: Option<String>,
+    /// Words in the messages, or part of the customer's name or of one of
+    /// their identities.
+    pub search: Option<String>,
     /// Continue after this position (newest activity first).
     pub before: Option<TimelineCursor>,
     pub limit: i64,
@@ -79,8 +82,13 @@ impl Store {
             Some(AssigneeFilter::Unassigned) => (Some("none"), None),
             Some(AssigneeFilter::User(u)) => (Some("user"), Some(u.to_string())),
         };
+        let search = q.search.as_deref().and_then(|text| crate::search::Search::new(self.backend, text));
+        let search_condition = match &search {
+            Some(_) => format!("AND {}", crate::search::Search::condition(self.backend, 13, 14)),
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 \
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 {search_condition} \
              AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR priority = $3) \
              AND ($4 IS NULL OR ($4 = 'none' AND assignee_id IS NULL) OR ($4 = 'user' AND assignee_id = $5)) \
              AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR contact_id = $7) \
@@ -101,9 +109,13 @@ impl Store {
             .bind(q.inbox_id.map(|i| i.to_string()))
             .bind(q.before.as_ref().map(|c| c.at_micros))
             .bind(q.before.as_ref().map(|c| c.id.clone()))
-            .bind(q.limit)
-            .fetch_all(&self.pool)
-            .await?;
+            .bind(q.limit);
+        let rows = match search {
+            Some(search) => rows.bind(search.text).bind(search.like),
+            None => rows,
+        }
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(rows::conversation).collect()
     }
 

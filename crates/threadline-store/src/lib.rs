@@ -25,6 +25,7 @@ mod live;
 mod messages;
 mod outbox;
 mod rows;
+mod search;
 mod teams;
 mod templates;
 mod users;

@@ -51,6 +51,9 @@ pub struct ConversationListParams {
     pub inbox_id: Option<InboxId>,
     pub contact_id: Option<ContactId>,
     pub label: Option<String>,
+    /// Full-text search: words in the messages (every word must appear), or
+    /// part of the customer's name or of one of their identities.
+    pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -85,6 +88,7 @@ async fn list_conversations(
         inbox_id: p.inbox_id,
         contact_id: p.contact_id,
         label,
+        search: p.q.filter(|q| !q.trim().is_empty()),
         before,
         limit,
     };

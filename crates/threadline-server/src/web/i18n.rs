@@ -213,6 +213,7 @@ pub struct Texts {
     pub changes_by_api: &'static str,
     pub typing: &'static str,
     pub canned: &'static str,
+    pub search: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -294,6 +295,7 @@ pub const EN: Texts = Texts {
     changes_by_api: "Changes are made through the REST API (see /api/v1/openapi.json).",
     typing: "is typing…",
     canned: "Canned response",
+    search: "Search messages and customers",
 };
 
 pub const IT: Texts = Texts {
@@ -375,6 +377,7 @@ pub const IT: Texts = Texts {
     changes_by_api: "Le modifiche si fanno con la REST API (vedi /api/v1/openapi.json).",
     typing: "sta scrivendo…",
     canned: "Risposta pronta",
+    search: "Cerca nei messaggi e nei clienti",
 };
 
 #[cfg(test)]

@@ -202,6 +202,7 @@ struct InboxPage<'a> {
     inboxes: Vec<Choice>,
     teams: Vec<Choice>,
     label: &'a str,
+    q: &'a str,
 }
 
 #[derive(Deserialize, Default)]
@@ -212,6 +213,7 @@ struct InboxFilters {
     inbox: Option<String>,
     team: Option<String>,
     label: Option<String>,
+    q: Option<String>,
 }
 
 /// "Any" first, then `items`, the one matching `current` selected.
@@ -228,7 +230,9 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
         Err(redirect) => return redirect,
     };
     let lang = lang(&headers);
-    let status = filters.status.as_deref().unwrap_or("open");
+    // A search looks through every status unless one is chosen.
+    let searching = filters.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+    let status = filters.status.as_deref().unwrap_or(if searching { "all" } else { "open" });
     let assignee = filters.assignee.as_deref().unwrap_or("all");
     let query = ConversationQuery {
         status: if status == "all" { None } else { Some(ConversationStatus::parse(status).unwrap_or(ConversationStatus::Open)) },
@@ -241,6 +245,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
         inbox_id: filters.inbox.as_deref().and_then(|i| i.parse().ok()),
         team_id: filters.team.as_deref().and_then(|t| t.parse().ok()),
         label: filters.label.as_deref().map(str::trim).filter(|l| !l.is_empty()).map(str::to_lowercase),
+        search: filters.q.clone().filter(|q| !q.trim().is_empty()),
         limit: 50,
         ..Default::default()
     };
@@ -285,6 +290,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
         ),
         teams: choices(lang.texts().all, filters.team.as_deref(), teams.iter().map(|t| (t.id.to_string(), t.name.clone()))),
         label: filters.label.as_deref().unwrap_or_default(),
+        q: filters.q.as_deref().unwrap_or_default(),
     })
 }
 

@@ -84,6 +84,14 @@ async fn an_agent_answers_across_channels_in_the_browser() {
     assert!(browser.js("return document.querySelector('.conversation').innerText").await.as_str().unwrap().contains("Vi scrivo"));
     browser.client.goto(&rig.app.url("/inbox?priority=urgent")).await.unwrap();
     browser.wait_for("the empty inbox", "document.querySelector('.empty')").await;
+    // Search, as an agent types it into the box.
+    browser.client.goto(&rig.app.url("/inbox")).await.unwrap();
+    browser.wait_for("the search box", "document.querySelector('input[name=q]')").await;
+    browser.js("const q = document.querySelector('input[name=q]'); q.value = 'pacco A-1042'; q.form.submit();").await;
+    browser
+        .wait_for("the search results", "location.search.includes('q=') && document.querySelectorAll('.conversation').length == 1")
+        .await;
+    assert!(browser.js("return document.querySelector('.conversation').innerText").await.as_str().unwrap().contains("Giulia"));
     // j moves to a conversation, Enter opens it.
     browser.client.goto(&rig.app.url("/inbox")).await.unwrap();
     browser.wait_for("the inbox", "document.querySelectorAll('.conversation').length == 2").await;
