@@ -329,7 +329,8 @@ struct Entry {
     quoted: Option<String>,
     automated: Option<String>,
     problems: Vec<String>,
-    attachments: Vec<String>,
+    /// File name and download link of each attachment not shown inline.
+    attachments: Vec<(String, String)>,
     failed: Option<String>,
 }
 
@@ -539,6 +540,19 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
     })
 }
 
+/// An email's inline images (`cid:…` in its sanitised HTML) pointed at the
+/// attachments that carry them. Only the exact `cid:` values the sanitiser
+/// kept are replaced, and only by Threadline's own attachment URLs.
+fn inline_images(html: &str, m: &Message) -> String {
+    let mut out = html.to_owned();
+    for a in &m.attachments {
+        if let Some(cid) = a.content_id.as_deref().filter(|c| !c.is_empty()) {
+            out = out.replace(&format!("\"cid:{cid}\""), &format!("\"/api/v1/attachments/{}\"", a.id));
+        }
+    }
+    out
+}
+
 fn interaction_entry(lang: Lang, i: &threadline_domain::interaction::Interaction) -> Entry {
     Entry {
         interaction: true,
@@ -574,11 +588,16 @@ fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>
         when: lang.datetime(m.created_at),
         subject: m.subject.clone(),
         text: m.text.clone(),
-        html: m.html.clone(),
+        html: m.html.as_deref().map(|html| inline_images(html, m)),
         quoted: m.quoted_text.clone(),
         automated: m.automated.clone(),
         problems: m.problems.clone(),
-        attachments: m.attachments.iter().filter(|a| a.content_id.is_none()).map(|a| a.filename.clone()).collect(),
+        attachments: m
+            .attachments
+            .iter()
+            .filter(|a| a.content_id.is_none())
+            .map(|a| (a.filename.clone(), format!("/api/v1/attachments/{}", a.id)))
+            .collect(),
         failed: (m.delivery_status == DeliveryStatus::Failed).then(|| m.delivery_error.clone().unwrap_or_default()),
     }
 }

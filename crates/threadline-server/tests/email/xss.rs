@@ -82,3 +82,39 @@ async fn hostile_mail_never_runs_in_the_workspace() {
     browser.screenshot("xss-conversation").await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_images_show_and_attachments_download() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    // A 1×1 PNG, inline by Content-ID, and a PDF attachment.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let raw = format!(
+        "From: Irene <irene@example.com>\r\nTo: {INBOX_ADDRESS}\r\nSubject: Screenshot\r\nMessage-ID: <inline-1@example.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"M\"\r\n\r\n--M\r\nContent-Type: multipart/related; boundary=\"R\"\r\n\r\n\
+         --R\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Ecco l'errore:</p><img src=\"cid:shot@example.com\" alt=\"screenshot\">\r\n\
+         --R\r\nContent-Type: image/png\r\nContent-ID: <shot@example.com>\r\nContent-Disposition: inline; filename=\"shot.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{png}\r\n--R--\r\n\
+         --M\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"fattura.pdf\"\r\n\r\n%PDF-1.4 test\r\n--M--\r\n"
+    );
+    let sent = send_mail(rig.smtp_port(), "irene@example.com", &[INBOX_ADDRESS], raw.as_bytes(), false, &[]);
+    assert_eq!(sent.data, 250, "{sent:?}");
+    let conversation = rig.conversation_of("inline-1@example.com").await;
+
+    let browser = Browser::launch().await;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
+    browser.client.goto(&rig.app.url(&format!("/conversations/{conversation}"))).await.unwrap();
+    browser
+        .wait_for(
+            "the inline image, loaded",
+            "document.querySelector('.body img') && document.querySelector('.body img').naturalWidth == 1",
+        )
+        .await;
+    let src = browser.js("return document.querySelector('.body img').getAttribute('src')").await;
+    assert!(src.as_str().unwrap().starts_with("/api/v1/attachments/"), "{src}");
+    let files = browser.js("return [...document.querySelectorAll('.attachments a.file')].map(a => a.innerText)").await;
+    assert_eq!(files, json!(["fattura.pdf"]), "the inline image is not listed as a file");
+    let href = browser.js("return document.querySelector('.attachments a.file').getAttribute('href')").await;
+    let (status, _) = rig.app.call(reqwest::Method::GET, href.as_str().unwrap(), None).await;
+    assert_eq!(status, 200, "the file downloads");
+    browser.screenshot("email-inline-image").await;
+    browser.close().await;
+}
