@@ -16,6 +16,7 @@ pub mod html;
 pub mod identity;
 pub mod ids;
 pub mod interaction;
+pub mod mention;
 pub mod message;
 pub mod reply;
 pub mod role;

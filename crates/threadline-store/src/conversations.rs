@@ -32,6 +32,8 @@ pub struct ConversationQuery {
     /// Words in the messages, or part of the customer's name or of one of
     /// their identities.
     pub search: Option<String>,
+    /// Conversations where a note mentions this user.
+    pub mentioning: Option<UserId>,
     /// Continue after this position (newest activity first).
     pub before: Option<TimelineCursor>,
     pub limit: i64,
@@ -87,8 +89,16 @@ impl Store {
             Some(_) => format!("AND {}", crate::search::Search::condition(self.backend, 13, 14)),
             None => String::new(),
         };
+        // Optional filters take the parameters after the twelve fixed ones.
+        let mention_param = if search.is_some() { 15 } else { 13 };
+        let mention_condition = match q.mentioning {
+            Some(_) => format!(
+                "AND EXISTS (SELECT 1 FROM mentions x WHERE x.account_id = c.account_id AND x.user_id = ${mention_param} AND x.conversation_id = c.id)"
+            ),
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 {search_condition} \
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 {search_condition} {mention_condition} \
              AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR priority = $3) \
              AND ($4 IS NULL OR ($4 = 'none' AND assignee_id IS NULL) OR ($4 = 'user' AND assignee_id = $5)) \
              AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR contact_id = $7) \
@@ -110,8 +120,12 @@ impl Store {
             .bind(q.before.as_ref().map(|c| c.at_micros))
             .bind(q.before.as_ref().map(|c| c.id.clone()))
             .bind(q.limit);
-        let rows = match search {
-            Some(search) => rows.bind(search.text).bind(search.like),
+        let rows = match &search {
+            Some(search) => rows.bind(search.text.clone()).bind(search.like.clone()),
+            None => rows,
+        };
+        let rows = match q.mentioning {
+            Some(user) => rows.bind(user.to_string()),
             None => rows,
         }
         .fetch_all(&self.pool)

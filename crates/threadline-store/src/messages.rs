@@ -107,6 +107,8 @@ pub struct OutboundMessage {
     /// The subject line (email).
     pub subject: Option<String>,
     pub attachments: Vec<NewAttachment>,
+    /// Colleagues a note mentions (ignored for messages to the customer).
+    pub mentions: Vec<UserId>,
 }
 
 impl Store {
@@ -377,6 +379,22 @@ impl Store {
         };
         insert_messages(&mut tx, account_id, &[&message]).await?;
         message.attachments = insert_attachments(self, &mut tx, account_id, message.id, &outbound.attachments, at).await?;
+        if note {
+            for user in &outbound.mentions {
+                // Only colleagues of this account can be mentioned.
+                sqlx::query(
+                    "INSERT INTO mentions (message_id, user_id, conversation_id, account_id, created_at) \
+                     SELECT $1, u.id, $3, $4, $5 FROM users u WHERE u.id = $2 AND u.account_id = $4",
+                )
+                .bind(message.id.to_string())
+                .bind(user.to_string())
+                .bind(conversation_id.to_string())
+                .bind(account_id.to_string())
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+            }
+        }
         if !note {
             conversation.last_activity_at = at;
             conversation.updated_at = at;

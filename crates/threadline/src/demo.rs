@@ -210,6 +210,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 html: None,
                 subject: None,
                 attachments: Vec::new(),
+                mentions: Vec::new(),
             };
             store.create_outbound_message(account.id, conversation_id, &reply).await?;
         }
@@ -225,6 +226,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 html: None,
                 subject: None,
                 attachments: Vec::new(),
+                mentions: Vec::new(),
             };
             store.create_outbound_message(account.id, conversation_id, &note).await?;
         }

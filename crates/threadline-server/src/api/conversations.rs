@@ -11,6 +11,7 @@ use threadline_channels::capabilities_for;
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Priority, normalize_labels};
 use threadline_domain::ids::{AttachmentId, ContactId, ConversationId, InboxId, MessageId, TeamId, TemplateId, UserId};
+use threadline_domain::mention::{Mentionable, mentioned};
 use threadline_domain::message::{DeliveryStatus, Message, MessageKind};
 use threadline_domain::reply::{Blocker, ReplyOption};
 use threadline_domain::template::render;
@@ -54,6 +55,8 @@ pub struct ConversationListParams {
     /// Full-text search: words in the messages (every word must appear), or
     /// part of the customer's name or of one of their identities.
     pub q: Option<String>,
+    /// `me` or a user id: conversations where a note mentions them.
+    pub mentioning: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -89,6 +92,11 @@ async fn list_conversations(
         contact_id: p.contact_id,
         label,
         search: p.q.filter(|q| !q.trim().is_empty()),
+        mentioning: match p.mentioning.as_deref() {
+            None => None,
+            Some("me") => Some(caller.user.id),
+            Some(id) => Some(id.parse::<UserId>().map_err(|_| ApiError::invalid("mentioning", "is me or a user id"))?),
+        },
         before,
         limit,
     };
@@ -271,6 +279,10 @@ async fn create_message(
             return Err(ApiError::invalid("template", "a note is never sent, so it cannot be a template"));
         }
         let channel = req.channel.unwrap_or(Channel::Api);
+        // `@paolo` in a note: the colleague finds it under "Mentioning me".
+        let users = state.store.users(account_id).await?;
+        let mentionable: Vec<Mentionable<'_>> = users.iter().map(|u| Mentionable { id: u.id, name: &u.name, email: &u.email }).collect();
+        let mentions = mentioned(&text, &mentionable);
         let outbound = OutboundMessage {
             kind: req.kind,
             channel,
@@ -281,6 +293,7 @@ async fn create_message(
             html,
             subject: None,
             attachments,
+            mentions,
         };
         let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
         state.bus.publish(events);
@@ -367,8 +380,18 @@ async fn create_message(
         }
         (None, _) => None,
     };
-    let outbound =
-        OutboundMessage { kind: req.kind, channel, inbox_id, sender: Some(caller.user.id), delivery, text, html, subject, attachments };
+    let outbound = OutboundMessage {
+        kind: req.kind,
+        channel,
+        inbox_id,
+        sender: Some(caller.user.id),
+        delivery,
+        text,
+        html,
+        subject,
+        attachments,
+        mentions: Vec::new(),
+    };
     let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
     state.bus.publish(events);
     Ok((StatusCode::CREATED, Json(message)))

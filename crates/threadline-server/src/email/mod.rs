@@ -280,6 +280,7 @@ async fn acknowledge(
         html: None,
         subject,
         attachments: Vec::new(),
+        mentions: Vec::new(),
     };
     match state.store.create_outbound_message(account.id, conversation, &outbound).await {
         Ok((_, events)) => state.bus.publish(events),

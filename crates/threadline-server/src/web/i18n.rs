@@ -214,6 +214,7 @@ pub struct Texts {
     pub typing: &'static str,
     pub canned: &'static str,
     pub search: &'static str,
+    pub mentioning_me: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -296,6 +297,7 @@ pub const EN: Texts = Texts {
     typing: "is typing…",
     canned: "Canned response",
     search: "Search messages and customers",
+    mentioning_me: "Mentioning me",
 };
 
 pub const IT: Texts = Texts {
@@ -378,6 +380,7 @@ pub const IT: Texts = Texts {
     typing: "sta scrivendo…",
     canned: "Risposta pronta",
     search: "Cerca nei messaggi e nei clienti",
+    mentioning_me: "Che mi citano",
 };
 
 #[cfg(test)]

@@ -241,6 +241,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
             "unassigned" => Some(AssigneeFilter::Unassigned),
             _ => None,
         },
+        mentioning: (assignee == "mentions").then_some(session.user.id),
         priority: filters.priority.as_deref().and_then(Priority::parse),
         inbox_id: filters.inbox.as_deref().and_then(|i| i.parse().ok()),
         team_id: filters.team.as_deref().and_then(|t| t.parse().ok()),

@@ -9,6 +9,7 @@ mod contacts;
 mod continuity;
 mod conversations;
 mod idempotency;
+mod mentions;
 mod search;
 mod settings;
 mod tenancy;
