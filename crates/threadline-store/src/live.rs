@@ -82,4 +82,20 @@ impl Store {
         .await?;
         Ok(count)
     }
+
+    /// Each user's availability now: `online` or `away` as last set within
+    /// [`PRESENCE_TTL`], `offline` otherwise (or never set).
+    pub async fn presences(&self, account_id: AccountId) -> Result<std::collections::HashMap<UserId, String>> {
+        let since = micros(now() - PRESENCE_TTL);
+        let found = sqlx::query("SELECT user_id, status, updated_at FROM agent_presence WHERE account_id = $1")
+            .bind(account_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = std::collections::HashMap::new();
+        for row in found {
+            let status = if crate::rows::int(&row, "updated_at")? > since { crate::rows::text(&row, "status")? } else { "offline".into() };
+            out.insert(crate::rows::parse(&row, "user_id")?, status);
+        }
+        Ok(out)
+    }
 }

@@ -77,6 +77,16 @@ impl Lang {
         }
     }
 
+    /// An agent's availability as stored (`online`, `away`, `offline`).
+    pub fn presence(self, status: &str) -> &'static str {
+        let t = self.texts();
+        match status {
+            "online" => t.online,
+            "away" => t.away,
+            _ => t.offline,
+        }
+    }
+
     pub fn status(self, status: ConversationStatus) -> &'static str {
         let t = self.texts();
         match status {
@@ -215,6 +225,9 @@ pub struct Texts {
     pub canned: &'static str,
     pub search: &'static str,
     pub mentioning_me: &'static str,
+    pub online: &'static str,
+    pub away: &'static str,
+    pub offline: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -298,6 +311,9 @@ pub const EN: Texts = Texts {
     canned: "Canned response",
     search: "Search messages and customers",
     mentioning_me: "Mentioning me",
+    online: "online",
+    away: "away",
+    offline: "offline",
 };
 
 pub const IT: Texts = Texts {
@@ -381,6 +397,9 @@ pub const IT: Texts = Texts {
     canned: "Risposta pronta",
     search: "Cerca nei messaggi e nei clienti",
     mentioning_me: "Che mi citano",
+    online: "online",
+    away: "assente",
+    offline: "offline",
 };
 
 #[cfg(test)]

@@ -405,39 +405,11 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
     };
     let lang = lang(&headers);
     let account_id = session.user.account_id;
-    let loaded = async {
-        let conversation = state.store.conversation(account_id, id).await?;
-        let contact = state.store.contact(account_id, conversation.contact_id).await?;
-        let messages = state.store.conversation_messages(account_id, id, None, 200).await?;
-        let users = state.store.users(account_id).await?;
-        let teams = state.store.teams(account_id).await?;
-        let history = state.store.timeline(account_id, contact.id, None, 100).await?;
-        let others = state
-            .store
-            .conversations(account_id, &ConversationQuery { contact_id: Some(contact.id), limit: 11, ..Default::default() })
-            .await?;
-        let other_ids: Vec<ConversationId> = others.iter().map(|c| c.id).filter(|c| *c != id).collect();
-        let summaries = state.store.conversation_summaries(account_id, &other_ids).await?;
-        let templates = state.store.templates(account_id, None).await?;
-        let canned = state.store.canned_responses(account_id).await?;
-        Ok::<_, threadline_store::StoreError>((
-            conversation,
-            contact,
-            messages,
-            users,
-            teams,
-            history,
-            others,
-            summaries,
-            templates,
-            canned,
-        ))
-    }
-    .await;
-    let (conversation, contact, messages, users, teams, history, others, mut summaries, templates, canned) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
+    let ConversationData { conversation, contact, messages, users, teams, history, others, mut summaries, templates, canned, presences } =
+        match ConversationData::load(&state, account_id, id).await {
+            Ok(data) => data,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
     let options: Vec<ReplyOption> = match crate::channels::reply::ReplyContext::load(&state, account_id, id).await {
         Ok(context) => context.options(threadline_store::now()),
         Err(e) => return e.into_response(),
@@ -463,7 +435,11 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
     timed.sort_by_key(|(at, _)| *at);
     let choice = |value: String, name: String, selected: bool| Choice { value, name, selected };
     let mut assignees = vec![choice(String::new(), lang.texts().unassigned.to_owned(), conversation.assignee_id.is_none())];
-    assignees.extend(users.iter().map(|u| choice(u.id.to_string(), u.name.clone(), conversation.assignee_id == Some(u.id))));
+    // Whom to hand it to: each colleague with their availability.
+    assignees.extend(users.iter().map(|u| {
+        let presence = lang.presence(presences.get(&u.id).map_or("offline", String::as_str));
+        choice(u.id.to_string(), format!("{} · {presence}", u.name), conversation.assignee_id == Some(u.id))
+    }));
     let mut team_choices = vec![choice(String::new(), lang.texts().no_team.to_owned(), conversation.team_id.is_none())];
     team_choices.extend(teams.iter().map(|t| choice(t.id.to_string(), t.name.clone(), conversation.team_id == Some(t.id))));
     let priorities = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent]
@@ -552,6 +528,50 @@ fn inline_images(html: &str, m: &Message) -> String {
         }
     }
     out
+}
+
+/// Everything the conversation page shows, read from the store.
+struct ConversationData {
+    conversation: Conversation,
+    contact: threadline_domain::contact::Contact,
+    messages: Vec<Message>,
+    users: Vec<threadline_store::User>,
+    teams: Vec<threadline_store::Team>,
+    history: threadline_store::TimelinePage,
+    /// The customer's latest conversations, this one included.
+    others: Vec<Conversation>,
+    summaries: HashMap<ConversationId, ConversationSummary>,
+    templates: Vec<threadline_store::MessageTemplate>,
+    canned: Vec<threadline_store::CannedResponse>,
+    presences: HashMap<UserId, String>,
+}
+
+impl ConversationData {
+    async fn load(
+        state: &AppState,
+        account_id: threadline_domain::ids::AccountId,
+        id: ConversationId,
+    ) -> Result<Self, threadline_store::StoreError> {
+        let store = &state.store;
+        let conversation = store.conversation(account_id, id).await?;
+        let contact = store.contact(account_id, conversation.contact_id).await?;
+        let others =
+            store.conversations(account_id, &ConversationQuery { contact_id: Some(contact.id), limit: 11, ..Default::default() }).await?;
+        let other_ids: Vec<ConversationId> = others.iter().map(|c| c.id).filter(|c| *c != id).collect();
+        Ok(ConversationData {
+            messages: store.conversation_messages(account_id, id, None, 200).await?,
+            users: store.users(account_id).await?,
+            teams: store.teams(account_id).await?,
+            history: store.timeline(account_id, contact.id, None, 100).await?,
+            summaries: store.conversation_summaries(account_id, &other_ids).await?,
+            templates: store.templates(account_id, None).await?,
+            canned: store.canned_responses(account_id).await?,
+            presences: store.presences(account_id).await?,
+            conversation,
+            contact,
+            others,
+        })
+    }
 }
 
 fn interaction_entry(lang: Lang, i: &threadline_domain::interaction::Interaction) -> Entry {

@@ -135,10 +135,17 @@ async fn an_agent_answers_across_channels_in_the_browser() {
     assert!(order.as_str().unwrap().contains("Ordine A-1042"), "{order}");
     assert!(browser.js("return document.querySelector('.customer').innerText").await.as_str().unwrap().contains("Ordine A-1042"));
 
-    // Assign to the agent, raise the priority, label it: saved at once.
+    // Assign to the agent (shown with their availability: this page keeps
+    // them online), raise the priority, label it: saved at once.
+    browser
+        .wait_for(
+            "the agent online",
+            "[...document.querySelectorAll('select[data-field=assignee_id] option')].some(o => o.text === 'Admin · online')",
+        )
+        .await;
     browser
         .js(r#"const a = document.querySelector('select[data-field=assignee_id]');
-              a.value = [...a.options].find(o => o.text === 'Admin').value; a.dispatchEvent(new Event('change', { bubbles: true }));"#)
+              a.value = [...a.options].find(o => o.text.startsWith('Admin')).value; a.dispatchEvent(new Event('change', { bubbles: true }));"#)
         .await;
     rig.wait_conversation(&conversation, |c| c["assignee_id"].is_string()).await;
     browser
