@@ -8,6 +8,19 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // The language chosen in the top bar is saved for the user.
+  var language = document.querySelector("select[data-language]");
+  if (language) {
+    language.addEventListener("change", function () {
+      var csrf = document.querySelector("meta[name=csrf]").getAttribute("content");
+      fetch("/api/v1/me/language", {
+        method: "PUT", credentials: "same-origin",
+        headers: { "content-type": "application/json", "x-csrf-token": csrf },
+        body: JSON.stringify({ language: language.value || null })
+      }).then(function () { window.location.reload(); });
+    });
+  }
+
   // Replaces the parts of the page named by `selectors` with their current
   // server-rendered version. Nothing is executed: DOMParser runs no scripts.
   var refreshing = null;

@@ -21,6 +21,8 @@ pub struct User {
     pub role: Role,
     #[serde(skip)]
     pub password_hash: Option<String>,
+    /// The workspace language the user chose (`en`, `it`); none follows the browser.
+    pub language: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -53,7 +55,7 @@ pub struct UserChanges {
     pub password_hash: Option<String>,
 }
 
-const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.created_at";
+const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.language, u.created_at";
 
 fn user(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -63,6 +65,7 @@ fn user(row: &AnyRow) -> Result<User> {
         name: rows::text(row, "name")?,
         role: rows::enum_of(row, "role", Role::parse)?,
         password_hash: rows::opt_text(row, "password_hash")?,
+        language: rows::opt_text(row, "language")?,
         created_at: rows::time(row, "created_at")?,
     })
 }
@@ -79,8 +82,16 @@ impl Store {
         role: Role,
         password_hash: Option<String>,
     ) -> Result<User> {
-        let user =
-            User { id: UserId::new(), account_id, email: email.to_owned(), name: name.to_owned(), role, password_hash, created_at: now() };
+        let user = User {
+            id: UserId::new(),
+            account_id,
+            email: email.to_owned(),
+            name: name.to_owned(),
+            role,
+            password_hash,
+            language: None,
+            created_at: now(),
+        };
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, account_id, email, name, role, password_hash, created_at) \
@@ -124,6 +135,20 @@ impl Store {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.account_id = $1 AND u.deleted_at IS NULL ORDER BY u.name, u.id");
         let rows = sqlx::query(&sql).bind(account_id.to_string()).fetch_all(&self.pool).await?;
         rows.iter().map(user).collect()
+    }
+
+    /// Sets (or with `None` clears) the workspace language a user chose.
+    pub async fn set_user_language(&self, account_id: AccountId, id: UserId, language: Option<&str>) -> Result<User> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET language = $3 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .bind(language)
+            .execute(tx.conn())
+            .await?;
+        found(&done)?;
+        tx.commit().await?;
+        self.user(account_id, id).await
     }
 
     /// Changes a user. A new password ends every web session of the user.

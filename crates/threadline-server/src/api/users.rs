@@ -21,6 +21,25 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(set_presence))
+        .routes(routes!(set_language))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageUpdate {
+    /// `en` or `it`; null to follow the browser's preference.
+    pub language: Option<String>,
+}
+
+/// Sets the caller's workspace language.
+#[utoipa::path(put, path = "/me/language", tag = "users", request_body = LanguageUpdate,
+    responses((status = 200, body = User), (status = 422, body = ErrorBody)))]
+async fn set_language(State(state): State<AppState>, caller: Caller, Body(req): Body<LanguageUpdate>) -> ApiResult<Json<User>> {
+    let language = req.language.as_deref().map(str::trim).filter(|l| !l.is_empty());
+    if language.is_some_and(|l| !["en", "it"].contains(&l)) {
+        return Err(ApiError::invalid("language", "must be en, it or null"));
+    }
+    Ok(Json(state.store.set_user_language(caller.account_id(), caller.user.id, language).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

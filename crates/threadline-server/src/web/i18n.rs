@@ -228,6 +228,8 @@ pub struct Texts {
     pub online: &'static str,
     pub away: &'static str,
     pub offline: &'static str,
+    pub language: &'static str,
+    pub browser_language: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -314,6 +316,8 @@ pub const EN: Texts = Texts {
     online: "online",
     away: "away",
     offline: "offline",
+    language: "Language",
+    browser_language: "As the browser",
 };
 
 pub const IT: Texts = Texts {
@@ -400,6 +404,8 @@ pub const IT: Texts = Texts {
     online: "online",
     away: "assente",
     offline: "offline",
+    language: "Lingua",
+    browser_language: "Come il browser",
 };
 
 #[cfg(test)]

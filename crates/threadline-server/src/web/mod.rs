@@ -61,6 +61,15 @@ fn lang(headers: &HeaderMap) -> Lang {
     Lang::negotiate(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
+/// The signed-in user's language: the one they chose, else the browser's.
+fn user_lang(session: &Session, headers: &HeaderMap) -> Lang {
+    match session.user.language.as_deref() {
+        Some("it") => Lang::It,
+        Some("en") => Lang::En,
+        _ => lang(headers),
+    }
+}
+
 /// A rendered page with the workspace's security headers.
 fn page(template: &impl Template) -> Response {
     match template.render() {
@@ -192,6 +201,8 @@ struct Row {
 struct InboxPage<'a> {
     t: &'a Texts,
     lang: &'a str,
+    /// The language the user chose, if any (`en`, `it`).
+    chosen: &'a str,
     user: &'a str,
     csrf: &'a str,
     is_admin: bool,
@@ -229,7 +240,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
         Ok(session) => session,
         Err(redirect) => return redirect,
     };
-    let lang = lang(&headers);
+    let lang = user_lang(&session, &headers);
     // A search looks through every status unless one is chosen.
     let searching = filters.q.as_deref().is_some_and(|q| !q.trim().is_empty());
     let status = filters.status.as_deref().unwrap_or(if searching { "all" } else { "open" });
@@ -271,6 +282,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
     page(&InboxPage {
         t: lang.texts(),
         lang: lang.code(),
+        chosen: session.user.language.as_deref().unwrap_or_default(),
         user: &session.user.name,
         csrf: &session.csrf_token,
         is_admin: session.user.role.allows(Permission::Administer),
@@ -340,6 +352,8 @@ struct Entry {
 struct ConversationPage<'a> {
     t: &'a Texts,
     lang: &'a str,
+    /// The language the user chose, if any (`en`, `it`).
+    chosen: &'a str,
     user: &'a str,
     csrf: &'a str,
     is_admin: bool,
@@ -403,7 +417,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         Ok(session) => session,
         Err(redirect) => return redirect,
     };
-    let lang = lang(&headers);
+    let lang = user_lang(&session, &headers);
     let account_id = session.user.account_id;
     let ConversationData { conversation, contact, messages, users, teams, history, others, mut summaries, templates, canned, presences } =
         match ConversationData::load(&state, account_id, id).await {
@@ -453,6 +467,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
     page(&ConversationPage {
         t: lang.texts(),
         lang: lang.code(),
+        chosen: session.user.language.as_deref().unwrap_or_default(),
         user: &session.user.name,
         csrf: &session.csrf_token,
         is_admin: session.user.role.allows(Permission::Administer),
@@ -638,6 +653,8 @@ struct InboxLine {
 struct AdminPage<'a> {
     t: &'a Texts,
     lang: &'a str,
+    /// The language the user chose, if any (`en`, `it`).
+    chosen: &'a str,
     user: &'a str,
     csrf: &'a str,
     is_admin: bool,
@@ -655,7 +672,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Ok(session) => session,
         Err(redirect) => return redirect,
     };
-    let lang = lang(&headers);
+    let lang = user_lang(&session, &headers);
     if !session.user.role.allows(Permission::Administer) {
         return (StatusCode::FORBIDDEN, Html(format!("<!doctype html><meta charset=utf-8><p>{}</p>", lang.texts().admin_only)))
             .into_response();
@@ -681,6 +698,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
     page(&AdminPage {
         t: lang.texts(),
         lang: lang.code(),
+        chosen: session.user.language.as_deref().unwrap_or_default(),
         user: &session.user.name,
         csrf: &session.csrf_token,
         is_admin: true,

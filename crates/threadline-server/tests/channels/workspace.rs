@@ -300,6 +300,36 @@ async fn administrators_see_how_the_account_is_set_up_and_agents_do_not() {
     assert!(html.contains("Amministrazione") && html.contains("Paolo Agente") && html.contains("agent"), "{html}");
     assert!(html.contains(&sms.webhook_url), "the SMS inbox's webhook URL is shown to configure at Twilio");
 
+    // A chosen language wins over the browser's.
+    let (status, me) = rig.app.call(reqwest::Method::PUT, "/api/v1/me/language", Some(json!({ "language": "it" }))).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["language"], "it");
+    let inbox = http
+        .get(rig.app.url("/inbox"))
+        .header("cookie", &admin)
+        .header("accept-language", "en-US")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(inbox.contains("Posta in arrivo") && inbox.contains("lang=\"it\""), "the user's choice, not the browser's");
+    let (status, _) = rig.app.call(reqwest::Method::PUT, "/api/v1/me/language", Some(json!({ "language": "fr" }))).await;
+    assert_eq!(status, 422);
+    rig.app.call(reqwest::Method::PUT, "/api/v1/me/language", Some(json!({ "language": null }))).await;
+    let inbox = http
+        .get(rig.app.url("/inbox"))
+        .header("cookie", &admin)
+        .header("accept-language", "en-US")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(inbox.contains(">Inbox<"), "back to the browser's language");
+
     let agent = form_session(&rig, "paolo@acme.example", "agent password 1").await;
     let page = http.get(rig.app.url("/admin")).header("cookie", &agent).send().await.unwrap();
     assert_eq!(page.status(), 403);
