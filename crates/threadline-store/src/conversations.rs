@@ -34,6 +34,8 @@ pub struct ConversationQuery {
     pub search: Option<String>,
     /// Conversations where a note mentions this user.
     pub mentioning: Option<UserId>,
+    /// Conversations with at least one message on this channel.
+    pub channel: Option<threadline_domain::channel::Channel>,
     /// Continue after this position (newest activity first).
     pub before: Option<TimelineCursor>,
     pub limit: i64,
@@ -84,21 +86,25 @@ impl Store {
             Some(AssigneeFilter::Unassigned) => (Some("none"), None),
             Some(AssigneeFilter::User(u)) => (Some("user"), Some(u.to_string())),
         };
-        let search = q.search.as_deref().and_then(|text| crate::search::Search::new(self.backend, text));
-        let search_condition = match &search {
-            Some(_) => format!("AND {}", crate::search::Search::condition(self.backend, 13, 14)),
-            None => String::new(),
-        };
-        // Optional filters take the parameters after the twelve fixed ones.
-        let mention_param = if search.is_some() { 15 } else { 13 };
-        let mention_condition = match q.mentioning {
-            Some(_) => format!(
-                "AND EXISTS (SELECT 1 FROM mentions x WHERE x.account_id = c.account_id AND x.user_id = ${mention_param} AND x.conversation_id = c.id)"
-            ),
-            None => String::new(),
-        };
+        // Optional filters, numbered after the twelve fixed parameters.
+        let mut optional = OptionalFilters::after(12);
+        if let Some(search) = q.search.as_deref().and_then(|text| crate::search::Search::new(self.backend, text)) {
+            let (text, like) = (optional.param(search.text), optional.param(search.like));
+            optional.condition(crate::search::Search::condition(self.backend, text, like));
+        }
+        if let Some(user) = q.mentioning {
+            let user = optional.param(user.to_string());
+            optional.condition(format!(
+                "EXISTS (SELECT 1 FROM mentions x WHERE x.account_id = c.account_id AND x.user_id = ${user} AND x.conversation_id = c.id)"
+            ));
+        }
+        if let Some(channel) = q.channel {
+            let channel = optional.param(channel.as_str().to_owned());
+            optional.condition(format!("EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.channel = ${channel})"));
+        }
+        let optional_conditions = &optional.sql;
         let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 {search_condition} {mention_condition} \
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 {optional_conditions} \
              AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR priority = $3) \
              AND ($4 IS NULL OR ($4 = 'none' AND assignee_id IS NULL) OR ($4 = 'user' AND assignee_id = $5)) \
              AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR contact_id = $7) \
@@ -107,7 +113,7 @@ impl Store {
              AND ($10 IS NULL OR last_activity_at < $10 OR (last_activity_at = $10 AND id < $11)) \
              ORDER BY last_activity_at DESC, id DESC LIMIT $12"
         );
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(account_id.to_string())
             .bind(q.status.map(|s| s.as_str().to_owned()))
             .bind(q.priority.map(|p| p.as_str().to_owned()))
@@ -120,16 +126,10 @@ impl Store {
             .bind(q.before.as_ref().map(|c| c.at_micros))
             .bind(q.before.as_ref().map(|c| c.id.clone()))
             .bind(q.limit);
-        let rows = match &search {
-            Some(search) => rows.bind(search.text.clone()).bind(search.like.clone()),
-            None => rows,
-        };
-        let rows = match q.mentioning {
-            Some(user) => rows.bind(user.to_string()),
-            None => rows,
+        for value in optional.values {
+            query = query.bind(value);
         }
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(rows::conversation).collect()
     }
 
@@ -296,6 +296,31 @@ impl Store {
         }
         let events = tx.commit().await?;
         Ok((c, events))
+    }
+}
+
+/// Conditions added to a query only when asked for, each with its
+/// parameters numbered after the fixed ones.
+struct OptionalFilters {
+    fixed: usize,
+    values: Vec<String>,
+    sql: String,
+}
+
+impl OptionalFilters {
+    fn after(fixed: usize) -> Self {
+        OptionalFilters { fixed, values: Vec::new(), sql: String::new() }
+    }
+
+    /// Adds a parameter; returns its number.
+    fn param(&mut self, value: String) -> usize {
+        self.values.push(value);
+        self.fixed + self.values.len()
+    }
+
+    fn condition(&mut self, condition: String) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&condition);
     }
 }
 

@@ -57,6 +57,8 @@ pub struct ConversationListParams {
     pub q: Option<String>,
     /// `me` or a user id: conversations where a note mentions them.
     pub mentioning: Option<String>,
+    /// Conversations with at least one message on this channel.
+    pub channel: Option<Channel>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -97,6 +99,7 @@ async fn list_conversations(
             Some("me") => Some(caller.user.id),
             Some(id) => Some(id.parse::<UserId>().map_err(|_| ApiError::invalid("mentioning", "is me or a user id"))?),
         },
+        channel: p.channel,
         before,
         limit,
     };

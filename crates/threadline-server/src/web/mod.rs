@@ -210,6 +210,7 @@ struct InboxPage<'a> {
     status: &'a str,
     assignee: &'a str,
     priorities: Vec<Choice>,
+    channels: Vec<Choice>,
     inboxes: Vec<Choice>,
     teams: Vec<Choice>,
     label: &'a str,
@@ -225,6 +226,7 @@ struct InboxFilters {
     team: Option<String>,
     label: Option<String>,
     q: Option<String>,
+    channel: Option<String>,
 }
 
 /// "Any" first, then `items`, the one matching `current` selected.
@@ -253,6 +255,7 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
             _ => None,
         },
         mentioning: (assignee == "mentions").then_some(session.user.id),
+        channel: filters.channel.as_deref().and_then(|c| c.parse().ok()),
         priority: filters.priority.as_deref().and_then(Priority::parse),
         inbox_id: filters.inbox.as_deref().and_then(|i| i.parse().ok()),
         team_id: filters.team.as_deref().and_then(|t| t.parse().ok()),
@@ -295,6 +298,11 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
             [Priority::Urgent, Priority::High, Priority::Normal, Priority::Low]
                 .into_iter()
                 .map(|p| (p.as_str().to_owned(), lang.priority(p).to_owned())),
+        ),
+        channels: choices(
+            lang.texts().all,
+            filters.channel.as_deref(),
+            threadline_domain::channel::Channel::ALL.into_iter().map(|c| (c.as_str().to_owned(), lang.channel(c).to_owned())),
         ),
         inboxes: choices(
             lang.texts().all,

@@ -34,6 +34,11 @@ async fn conversations_are_found_by_words_names_and_addresses(app: TestApp) {
     assert_eq!(ids(&app, "q=3471112233").await, vec![shipping.clone()], "part of a phone number");
     assert_eq!(ids(&app, "q=maria%20rossi").await.len(), 2, "the customers' name (the test kit names them Maria Rossi)");
 
+    // By channel: both came through the API channel, none by SMS.
+    assert_eq!(ids(&app, "channel=api").await.len(), 2);
+    assert!(ids(&app, "channel=sms").await.is_empty());
+    assert_eq!(ids(&app, "channel=api&q=parcel").await, vec![shipping.clone()], "with a search");
+
     // With the other filters.
     app.patch(&format!("/api/v1/conversations/{refund}"), json!({ "status": "resolved" })).await;
     assert!(ids(&app, "q=rimborso&status=open").await.is_empty());

@@ -82,6 +82,8 @@ async fn an_agent_answers_across_channels_in_the_browser() {
     browser.client.goto(&rig.app.url(&format!("/inbox?inbox={}", whatsapp.id))).await.unwrap();
     browser.wait_for("the filtered inbox", "document.querySelectorAll('.conversation').length == 1").await;
     assert!(browser.js("return document.querySelector('.conversation').innerText").await.as_str().unwrap().contains("Vi scrivo"));
+    browser.client.goto(&rig.app.url("/inbox?channel=whatsapp")).await.unwrap();
+    browser.wait_for("the inbox filtered by channel", "document.querySelectorAll('.conversation').length == 1").await;
     browser.client.goto(&rig.app.url("/inbox?priority=urgent")).await.unwrap();
     browser.wait_for("the empty inbox", "document.querySelector('.empty')").await;
     // Search, as an agent types it into the box.
