@@ -132,7 +132,7 @@ struct LoginForm {
 
 async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
     let lang = lang(&headers);
-    let cookie = cookie_value(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let cookie = crate::auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), form.login_token.as_bytes()) {
         return login_form(lang, true, form.email);
     }
@@ -145,17 +145,6 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
         Err(ApiError::Unauthorized) => login_form(lang, true, form.email),
         Err(e) => e.into_response(),
     }
-}
-
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_owned())
 }
 
 #[derive(Deserialize)]
