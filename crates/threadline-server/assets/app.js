@@ -23,22 +23,31 @@
 
   // Replaces the parts of the page named by `selectors` with their current
   // server-rendered version. Nothing is executed: DOMParser runs no scripts.
-  var refreshing = null;
+  // Requests made while one is on its way are gathered into the next.
+  var wanted = {}, timer = null, fetching = false;
   function refresh(selectors) {
-    if (refreshing) return;
-    refreshing = setTimeout(function () {
-      fetch(window.location.href, { credentials: "same-origin", headers: { accept: "text/html" } }).then(function (r) {
-        if (!r.ok) throw new Error(r.statusText);
-        return r.text();
-      }).then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html");
-        selectors.forEach(function (selector) {
-          var now = document.querySelector(selector), next = fresh.querySelector(selector);
-          if (now && next) now.replaceWith(document.importNode(next, true));
-        });
-        document.dispatchEvent(new CustomEvent("threadline:refreshed"));
-      }).catch(function () {}).then(function () { refreshing = null; });
-    }, 80);
+    selectors.forEach(function (s) { wanted[s] = true; });
+    if (!timer && !fetching) timer = setTimeout(fetchPage, 80);
+  }
+  function fetchPage() {
+    timer = null;
+    fetching = true;
+    var selectors = Object.keys(wanted);
+    wanted = {};
+    fetch(window.location.href, { credentials: "same-origin", headers: { accept: "text/html" } }).then(function (r) {
+      if (!r.ok) throw new Error(r.statusText);
+      return r.text();
+    }).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html");
+      selectors.forEach(function (selector) {
+        var now = document.querySelector(selector), next = fresh.querySelector(selector);
+        if (now && next) now.replaceWith(document.importNode(next, true));
+      });
+      document.dispatchEvent(new CustomEvent("threadline:refreshed"));
+    }).catch(function () {}).then(function () {
+      fetching = false;
+      if (Object.keys(wanted).length) timer = setTimeout(fetchPage, 80);
+    });
   }
 
   var inboxPage = document.querySelector("main.inbox");
@@ -240,6 +249,60 @@
     api("PATCH", "/conversations/" + id, { snoozed_until: until.toISOString() }).then(function () {
       refresh([".timeline", ".thread-head"]);
     }, function (e) { alert(e.message); });
+  });
+
+  // Customer 360: the name and attributes save as they change; a likely
+  // duplicate merges into this customer after a confirmation.
+  var contact = page.getAttribute("data-contact");
+  function saveContact(body) {
+    var shown = document.querySelector(".contact-error");
+    if (shown) shown.hidden = true;
+    return api("PATCH", "/contacts/" + contact, body).then(function () {
+      refresh([".customer", ".thread-head"]);
+    }, function (e) {
+      var shown = document.querySelector(".contact-error");
+      shown.textContent = shown.getAttribute("data-label") + ": " + e.message;
+      shown.hidden = false;
+    });
+  }
+  function attribute(scope, key, value) {
+    var body = {};
+    body[scope] = {};
+    body[scope][key] = value;
+    return body;
+  }
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.closest || !input.closest(".customer")) return;
+    if (input.name === "name" && input.closest("[data-contact-edit]")) {
+      saveContact({ name: input.value.trim() || null });
+    } else if (input.hasAttribute("data-attribute")) {
+      var value = input.value;
+      if (input.hasAttribute("data-json")) {
+        try { value = JSON.parse(value); } catch (e) { /* kept as text */ }
+      }
+      saveContact(attribute(input.getAttribute("data-scope"), input.getAttribute("data-attribute"), value));
+    }
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.hasAttribute("data-contact-edit")) {
+      event.preventDefault();
+      form.elements.name.blur();
+    } else if (form.hasAttribute("data-add-attribute")) {
+      event.preventDefault();
+      saveContact(attribute("custom_attributes", form.elements.key.value.trim(), form.elements.value.value));
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var remove = event.target.closest && event.target.closest("button[data-remove-attribute]");
+    if (remove) saveContact(attribute(remove.getAttribute("data-scope"), remove.getAttribute("data-remove-attribute"), null));
+    var merge = event.target.closest && event.target.closest("button[data-merge]");
+    if (merge && window.confirm(merge.getAttribute("data-confirm"))) {
+      api("POST", "/contacts/" + contact + "/merge", { contact_id: merge.getAttribute("data-merge") }).then(function () {
+        refresh([".customer", ".timeline", ".thread-head"]);
+      }, function (e) { alert(e.message); });
+    }
   });
 
   document.addEventListener("keydown", function (event) {

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::events::audit;
 use crate::rows::CONTACT_COLUMNS;
-use crate::{Result, Store, StoreError, WriteTx, found, micros, now, rows};
+use crate::{Result, Store, StoreError, WriteTx, found, like_literal, micros, now, rows};
 
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
@@ -254,10 +254,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(account = %account_id))]
     pub async fn contacts(&self, account_id: AccountId, query: &ContactQuery) -> Result<Vec<Contact>> {
         let mut conn = self.pool.acquire().await?;
-        let search = query.search.as_ref().map(|s| {
-            let escaped = s.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        let search = query.search.as_ref().map(|s| format!("%{}%", like_literal(&s.trim().to_lowercase())));
         let sql = format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts c WHERE account_id = $1 AND merged_into IS NULL \
              AND ($2 IS NULL OR id > $2) \
@@ -581,6 +578,79 @@ impl Store {
         }
         suggestions.truncate(limit);
         Ok(suggestions)
+    }
+
+    /// The contacts that are probably the same person as `contact_id`, by
+    /// the same rules as [`Store::duplicate_suggestions`] but looking only
+    /// around this one contact, so it is cheap enough for every page view.
+    #[tracing::instrument(skip_all, fields(account = %account_id))]
+    pub async fn duplicates_of(&self, account_id: AccountId, contact_id: ContactId) -> Result<Vec<(Contact, String)>> {
+        let mut conn = self.pool.acquire().await?;
+        let contact = load_contact(&mut conn, account_id, contact_id).await?;
+        let mut found: Vec<(ContactId, String)> = Vec::new();
+        let add = |id: ContactId, reason: String, found: &mut Vec<(ContactId, String)>| {
+            if id != contact_id && !found.iter().any(|(f, _)| *f == id) {
+                found.push((id, reason));
+            }
+        };
+        for identity in &contact.identities {
+            let rows = match identity.kind {
+                IdentityKind::Phone | IdentityKind::Whatsapp => {
+                    sqlx::query(
+                        "SELECT i.contact_id FROM identities i JOIN contacts c ON c.id = i.contact_id \
+                         WHERE i.account_id = $1 AND c.merged_into IS NULL AND i.kind IN ('phone', 'whatsapp') AND i.value = $2 LIMIT 20",
+                    )
+                    .bind(account_id.to_string())
+                    .bind(&identity.value)
+                    .fetch_all(&mut *conn)
+                    .await?
+                }
+                IdentityKind::Email => {
+                    let Some((local, domain)) = identity.value.split_once('@') else { continue };
+                    let base = local.split('+').next().unwrap_or(local);
+                    sqlx::query(
+                        "SELECT i.contact_id FROM identities i JOIN contacts c ON c.id = i.contact_id \
+                         WHERE i.account_id = $1 AND c.merged_into IS NULL AND i.kind = 'email' \
+                         AND (i.value = $2 OR i.value LIKE $3 ESCAPE '\\') LIMIT 20",
+                    )
+                    .bind(account_id.to_string())
+                    .bind(format!("{base}@{domain}"))
+                    .bind(format!("{}+%@{}", like_literal(base), like_literal(domain)))
+                    .fetch_all(&mut *conn)
+                    .await?
+                }
+                _ => continue,
+            };
+            let reason = if identity.kind == IdentityKind::Email { "same email address" } else { "same phone number" };
+            for row in &rows {
+                add(rows::parse(row, "contact_id")?, format!("{reason} ({})", identity.value), &mut found);
+            }
+        }
+        if let Some(name) = contact.name.as_deref() {
+            let key = name_key(name);
+            for word in key.split(' ').filter(|w| w.len() >= 3) {
+                let rows = sqlx::query(
+                    "SELECT id, name FROM contacts WHERE account_id = $1 AND merged_into IS NULL AND id <> $2 \
+                     AND lower(name) LIKE $3 ESCAPE '\\' LIMIT 200",
+                )
+                .bind(account_id.to_string())
+                .bind(contact_id.to_string())
+                .bind(format!("%{}%", like_literal(word)))
+                .fetch_all(&mut *conn)
+                .await?;
+                for row in &rows {
+                    let other = rows::text(row, "name")?;
+                    if names_look_alike(name, &other) {
+                        add(rows::parse(row, "id")?, format!("similar names ({name} / {other})"), &mut found);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(found.len());
+        for (id, reason) in found.into_iter().take(10) {
+            out.push((load_contact(&mut conn, account_id, id).await?, reason));
+        }
+        Ok(out)
     }
 }
 

@@ -79,7 +79,7 @@ impl Store {
     pub async fn conversations(&self, account_id: AccountId, q: &ConversationQuery) -> Result<Vec<Conversation>> {
         let label = q.label.as_ref().map(|l| {
             let quoted = serde_json::Value::String(l.clone()).to_string();
-            format!("%{}%", quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+            format!("%{}%", crate::like_literal(&quoted))
         });
         let (assignee_mode, assignee_id) = match q.assignee {
             None => (None, None),

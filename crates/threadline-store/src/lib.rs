@@ -320,6 +320,12 @@ pub(crate) fn from_micros(us: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// `text` inside a LIKE pattern with its wildcards taken literally; the
+/// query says `ESCAPE '\\'`.
+pub(crate) fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 /// The current time, truncated to the microseconds we store, so a value
 /// returned by a write equals the value read back later.
 pub fn now() -> OffsetDateTime {

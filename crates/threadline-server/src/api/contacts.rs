@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use threadline_domain::channel::Channel;
 use threadline_domain::contact::{Contact, MAX_NAME_CHARS, parse_language, parse_topic};
 use threadline_domain::identity::Region;
@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_contacts, create_contact))
         .routes(routes!(duplicates))
+        .routes(routes!(duplicates_of))
         .routes(routes!(get_contact, update_contact))
         .routes(routes!(link_identity))
         .routes(routes!(unlink_identity))
@@ -312,6 +313,23 @@ async fn duplicates(
 ) -> ApiResult<Json<Vec<DuplicateSuggestion>>> {
     let limit = page_limit(p.limit)? as usize;
     Ok(Json(state.store.duplicate_suggestions(caller.account_id(), limit).await?))
+}
+
+/// A contact that is probably the same person as another, and why.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LikelyDuplicate {
+    pub contact: Contact,
+    pub reason: String,
+}
+
+/// The contacts that are probably the same person as this one (same phone
+/// number under another channel, the same mailbox with a `+tag`, a
+/// near-identical name), to merge.
+#[utoipa::path(get, path = "/contacts/{id}/duplicates", tag = "contacts", params(("id" = ContactId, Path)),
+    responses((status = 200, body = Vec<LikelyDuplicate>), (status = 404, body = ErrorBody)))]
+async fn duplicates_of(State(state): State<AppState>, caller: Caller, Path(id): Path<ContactId>) -> ApiResult<Json<Vec<LikelyDuplicate>>> {
+    let found = state.store.duplicates_of(caller.account_id(), id).await?;
+    Ok(Json(found.into_iter().map(|(contact, reason)| LikelyDuplicate { contact, reason }).collect()))
 }
 
 /// Everything that happened with this contact, newest first: messages on

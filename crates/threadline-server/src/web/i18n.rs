@@ -230,6 +230,14 @@ pub struct Texts {
     pub offline: &'static str,
     pub language: &'static str,
     pub browser_language: &'static str,
+    pub remove: &'static str,
+    pub attribute_name: &'static str,
+    pub attribute_value: &'static str,
+    pub add: &'static str,
+    pub possible_duplicates: &'static str,
+    pub merge_here: &'static str,
+    pub merge_confirm: &'static str,
+    pub not_saved: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -318,6 +326,14 @@ pub const EN: Texts = Texts {
     offline: "offline",
     language: "Language",
     browser_language: "As the browser",
+    remove: "Remove",
+    attribute_name: "Attribute",
+    attribute_value: "Value",
+    add: "Add",
+    possible_duplicates: "Possibly the same customer",
+    merge_here: "Merge into this customer",
+    merge_confirm: "Merge this contact into the customer shown? Its identities and conversations move here.",
+    not_saved: "Not saved",
 };
 
 pub const IT: Texts = Texts {
@@ -406,6 +422,14 @@ pub const IT: Texts = Texts {
     offline: "offline",
     language: "Lingua",
     browser_language: "Come il browser",
+    remove: "Rimuovi",
+    attribute_name: "Attributo",
+    attribute_value: "Valore",
+    add: "Aggiungi",
+    possible_duplicates: "Forse lo stesso cliente",
+    merge_here: "Unisci a questo cliente",
+    merge_confirm: "Unire questo contatto al cliente mostrato? Identità e conversazioni passano qui.",
+    not_saved: "Non salvato",
 };
 
 #[cfg(test)]

@@ -360,8 +360,13 @@ struct ConversationPage<'a> {
     status: &'static str,
     resolved: bool,
     priority: &'static str,
+    /// The contact's name as stored, empty when unknown (the form edits it).
+    contact_name: String,
     identities: Vec<(String, String)>,
-    attributes: Vec<(String, String)>,
+    attributes: Vec<Attribute>,
+    duplicates: Vec<Duplicate>,
+    /// Supervisors and administrators merge contacts.
+    can_merge: bool,
     consents: Vec<(String, String, bool)>,
     past: Vec<Past>,
     activity: Vec<(String, String, String)>,
@@ -374,6 +379,24 @@ struct ConversationPage<'a> {
     templates: Vec<TemplateChoice>,
     /// Canned responses, filled in for this conversation: (title, shortcut, text).
     canned: Vec<(String, String, String)>,
+}
+
+/// One of the contact's attributes, edited in place.
+struct Attribute {
+    /// `attributes` (standard) or `custom_attributes`.
+    scope: &'static str,
+    key: String,
+    value: String,
+    /// The value is a number, true/false or structured JSON, not text.
+    json: bool,
+}
+
+/// Another contact that is probably this customer.
+struct Duplicate {
+    id: threadline_domain::ids::ContactId,
+    name: String,
+    identities: String,
+    reason: String,
 }
 
 struct Choice {
@@ -416,11 +439,23 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
     };
     let lang = user_lang(&session, &headers);
     let account_id = session.user.account_id;
-    let ConversationData { conversation, contact, messages, users, teams, history, others, mut summaries, templates, canned, presences } =
-        match ConversationData::load(&state, account_id, id).await {
-            Ok(data) => data,
-            Err(e) => return ApiError::from(e).into_response(),
-        };
+    let ConversationData {
+        conversation,
+        contact,
+        messages,
+        users,
+        teams,
+        history,
+        others,
+        mut summaries,
+        templates,
+        canned,
+        presences,
+        duplicates,
+    } = match ConversationData::load(&state, account_id, id).await {
+        Ok(data) => data,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let options: Vec<ReplyOption> = match crate::channels::reply::ReplyContext::load(&state, account_id, id).await {
         Ok(context) => context.options(threadline_store::now()),
         Err(e) => return e.into_response(),
@@ -457,9 +492,14 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         .into_iter()
         .map(|p| choice(p.as_str().to_owned(), lang.priority(p).to_owned(), conversation.priority == p))
         .collect();
-    let value_text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let attribute = |scope: &'static str, (key, value): (&String, &serde_json::Value)| Attribute {
+        scope,
+        key: key.clone(),
+        value: match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        },
+        json: !value.is_string(),
     };
     page(&ConversationPage {
         t: lang.texts(),
@@ -474,8 +514,24 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         status: lang.status(conversation.status),
         resolved: conversation.status == ConversationStatus::Resolved,
         priority: lang.priority(conversation.priority),
+        contact_name: contact.name.clone().unwrap_or_default(),
         identities: contact.identities.iter().map(|i| (i.kind.as_str().to_owned(), i.value.clone())).collect(),
-        attributes: contact.attributes.iter().chain(contact.custom_attributes.iter()).map(|(k, v)| (k.clone(), value_text(v))).collect(),
+        attributes: contact
+            .attributes
+            .iter()
+            .map(|a| attribute("attributes", a))
+            .chain(contact.custom_attributes.iter().map(|a| attribute("custom_attributes", a)))
+            .collect(),
+        duplicates: duplicates
+            .iter()
+            .map(|(other, reason)| Duplicate {
+                id: other.id,
+                name: other.name.clone().unwrap_or_else(|| lang.texts().unknown_contact.to_owned()),
+                identities: other.identities.iter().map(|i| i.value.as_str()).collect::<Vec<_>>().join(", "),
+                reason: reason.clone(),
+            })
+            .collect(),
+        can_merge: session.user.role.allows(Permission::SuperviseContacts),
         consents: contact.consents.iter().map(|c| (lang.channel(c.channel).to_owned(), c.purpose.clone(), c.granted)).collect(),
         past: others
             .iter()
@@ -556,6 +612,8 @@ struct ConversationData {
     templates: Vec<threadline_store::MessageTemplate>,
     canned: Vec<threadline_store::CannedResponse>,
     presences: HashMap<UserId, String>,
+    /// Contacts that are probably this customer, and why.
+    duplicates: Vec<(threadline_domain::contact::Contact, String)>,
 }
 
 impl ConversationData {
@@ -579,6 +637,7 @@ impl ConversationData {
             templates: store.templates(account_id, None).await?,
             canned: store.canned_responses(account_id).await?,
             presences: store.presences(account_id).await?,
+            duplicates: store.duplicates_of(account_id, contact.id).await?,
             conversation,
             contact,
             others,

@@ -121,7 +121,9 @@ async fn duplicate_suggestions(app: TestApp) {
     let (_, b) = app.post("/api/v1/contacts", mk("M. R.", json!([{ "kind": "whatsapp", "value": "393331112222" }]))).await;
     let (_, c) = app.post("/api/v1/contacts", mk("Giovanni Esposito", json!([{ "kind": "email", "value": "gio@example.it" }]))).await;
     let (_, d) = app.post("/api/v1/contacts", mk("Giovani Esposito", json!([{ "kind": "email", "value": "gio+shop@example.it" }]))).await;
-    let (_, _e) = app.post("/api/v1/contacts", mk("Lucia Verdi", json!([]))).await;
+    let (_, e) = app.post("/api/v1/contacts", mk("Lucia Verdi", json!([{ "kind": "email", "value": "l_v@example.it" }]))).await;
+    // A `_` in an address is a character, not a LIKE wildcard.
+    let (_, _f) = app.post("/api/v1/contacts", mk("Altro Nome", json!([{ "kind": "email", "value": "lxv+x@example.it" }]))).await;
     let (status, suggestions) = app.get("/api/v1/contacts/duplicates").await;
     assert_eq!(status, 200);
     let pairs: Vec<(Vec<String>, String)> = suggestions
@@ -142,6 +144,22 @@ async fn duplicate_suggestions(app: TestApp) {
     assert!(pairs.iter().any(|(ids, reason)| *ids == pair(&a, &b) && reason.contains("phone")), "{suggestions}");
     assert!(pairs.iter().any(|(ids, reason)| *ids == pair(&c, &d) && reason.contains("email")), "{suggestions}");
     assert_eq!(pairs.len(), 2, "only the two real pairs: {suggestions}");
+
+    // The same, looked up around one contact (the conversation page does this).
+    let around = |id: &Value| format!("/api/v1/contacts/{}/duplicates", id["id"].as_str().unwrap());
+    let (status, of_a) = app.get(&around(&a)).await;
+    assert_eq!(status, 200);
+    assert_eq!(of_a.as_array().unwrap().len(), 1, "{of_a}");
+    assert_eq!(of_a[0]["contact"]["id"], b["id"]);
+    assert!(of_a[0]["reason"].as_str().unwrap().contains("phone"), "{of_a}");
+    let (_, of_d) = app.get(&around(&d)).await;
+    assert_eq!(of_d.as_array().unwrap().len(), 1, "{of_d}");
+    assert_eq!(of_d[0]["contact"]["id"], c["id"]);
+    assert!(of_d[0]["reason"].as_str().unwrap().contains("email"), "{of_d}");
+    let (_, of_e) = app.get(&around(&e)).await;
+    assert_eq!(of_e, json!([]));
+    let (status, _) = app.get("/api/v1/contacts/00000000-0000-0000-0000-000000000000/duplicates").await;
+    assert_eq!(status, 404);
 }
 
 async fn timeline_pages_through_messages_and_interactions(app: TestApp) {

@@ -371,3 +371,107 @@ async fn the_agent_sees_a_chat_visitor_typing() {
     browser.screenshot("workspace-6-typing").await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_edits_the_customer_and_merges_a_duplicate() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let whatsapp = rig.whatsapp_inbox().await;
+    let body = whatsapp_text("393471112233", "wamid.HBgLMzkzNDcxMTEyMjMzFQIAEhgUM0VCMEI4", "Giulia Rossi", "Dov'è il mio ordine?");
+    assert_eq!(rig.meta_post(&whatsapp, &body).await.0, 200);
+    let conversation = rig.conversations().await[0].clone();
+    let contact = conversation["contact_id"].as_str().unwrap().to_owned();
+    // The shop created her earlier under her email, with a tier.
+    let (status, duplicate) = rig
+        .app
+        .post(
+            "/api/v1/contacts",
+            json!({ "name": "giulia  rossi", "identities": [{ "kind": "email", "value": "giulia@example.com" }],
+                    "custom_attributes": { "tier": "gold" } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{duplicate}");
+    let (status, _) =
+        rig.app.call(reqwest::Method::PATCH, &format!("/api/v1/contacts/{contact}"), Some(json!({ "attributes": { "orders": 3 } }))).await;
+    assert_eq!(status, 200);
+
+    let browser = Browser::launch().await;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
+    browser.client.goto(&rig.app.url(&format!("/conversations/{}", conversation["id"].as_str().unwrap()))).await.unwrap();
+    browser.wait_for("the suggested duplicate", "document.querySelectorAll('.duplicates li').length == 1").await;
+    let suggestion = browser.js("return document.querySelector('.duplicates li').innerText").await;
+    assert!(suggestion.as_str().unwrap().contains("giulia@example.com"), "{suggestion}");
+
+    // An attribute added from the panel, one changed, the name corrected.
+    browser
+        .js(r#"const f = document.querySelector('form[data-add-attribute]');
+              f.elements.key.value = 'city'; f.elements.value.value = 'Torino';
+              f.querySelector('button').click();"#)
+        .await;
+    browser.wait_for("the new attribute", "document.querySelector('input[data-attribute=city]')").await;
+    browser
+        .js(r#"const i = document.querySelector('input[data-attribute=orders]'); i.value = '4'; i.dataset.typed = '1';
+              i.dispatchEvent(new Event('change', { bubbles: true }));"#)
+        .await;
+    // Saved, the panel is drawn again from the server.
+    browser
+        .wait_for(
+            "the changed attribute",
+            "!document.querySelector('input[data-attribute=orders]').dataset.typed && document.querySelector('input[data-attribute=orders]').value == '4'",
+        )
+        .await;
+    let saved = rig.app.get(&format!("/api/v1/contacts/{contact}")).await.1;
+    assert_eq!(saved["custom_attributes"]["city"], "Torino", "{saved}");
+    assert_eq!(saved["attributes"]["orders"], 4, "a number stays a number: {saved}");
+    // Too long a name is refused, shown, and nothing is lost.
+    browser
+        .js(r#"const n = document.querySelector('form[data-contact-edit] input'); n.removeAttribute('maxlength');
+              n.value = 'x'.repeat(400); n.dispatchEvent(new Event('change', { bubbles: true }));"#)
+        .await;
+    browser.wait_for("the refusal", "!document.querySelector('.contact-error').hidden").await;
+    assert_eq!(rig.app.get(&format!("/api/v1/contacts/{contact}")).await.1["name"], "Giulia Rossi");
+    browser.js("document.querySelector('button[data-remove-attribute=city]').click()").await;
+    browser.wait_for("the removed attribute", "!document.querySelector('input[data-attribute=city]')").await;
+    browser.screenshot("workspace-7-customer").await;
+
+    // The duplicate is merged here: its email and tier now belong to her.
+    browser.js("window.confirm = () => true; document.querySelector('button[data-merge]').click()").await;
+    browser
+        .wait_for(
+            "the merged identities",
+            "document.querySelector('.customer').innerText.includes('giulia@example.com') && !document.querySelector('.duplicates')",
+        )
+        .await;
+    let merged = rig.app.get(&format!("/api/v1/contacts/{contact}")).await.1;
+    let identities: Vec<&str> = merged["identities"].as_array().unwrap().iter().map(|i| i["value"].as_str().unwrap()).collect();
+    assert!(identities.contains(&"giulia@example.com"), "{merged}");
+    let gone = rig.app.get(&format!("/api/v1/contacts/{}", duplicate["id"].as_str().unwrap())).await.1;
+    assert_eq!(gone["error"]["code"], "contact_merged", "the duplicate is gone: {gone}");
+    // Renamed, she no longer looks like anyone else.
+    browser
+        .js(r#"const n = document.querySelector('form[data-contact-edit] input'); n.value = 'Giulia Rossi Bianchi';
+              n.dispatchEvent(new Event('change', { bubbles: true }));"#)
+        .await;
+    browser.wait_for("the new name in the heading", "document.querySelector('.thread-head h1').innerText == 'Giulia Rossi Bianchi'").await;
+    browser.close().await;
+
+    // Agents see the suggestion but merging is for supervisors.
+    let (status, _) = rig
+        .app
+        .post("/api/v1/users", json!({ "email": "paolo@acme.example", "name": "Paolo", "role": "agent", "password": "agent password 1" }))
+        .await;
+    assert_eq!(status, 201);
+    rig.app
+        .post("/api/v1/contacts", json!({ "name": "Giulia Rossi Bianchi", "identities": [{ "kind": "email", "value": "gr@example.org" }] }))
+        .await;
+    let agent = form_session(&rig, "paolo@acme.example", "agent password 1").await;
+    let html = reqwest::Client::new()
+        .get(rig.app.url(&format!("/conversations/{}", conversation["id"].as_str().unwrap())))
+        .header("cookie", &agent)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("gr@example.org") && !html.contains("data-merge"), "{html}");
+}
