@@ -61,4 +61,5 @@ id_type! {
     AuditEntryId;
     TemplateId;
     CannedResponseId;
+    SavedViewId;
 }

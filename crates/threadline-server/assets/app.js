@@ -4,6 +4,23 @@
 (function () {
   "use strict";
 
+  // The REST API, with the session's CSRF token; rejects with the API's message.
+  function api(method, path, body) {
+    var meta = document.querySelector("meta[name=csrf]");
+    return fetch("/api/v1" + path, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrf-token": meta ? meta.getAttribute("content") : "" },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (response) {
+      if (response.status === 204) return null;
+      if (response.ok) return response.json();
+      return response.json().then(function (e) {
+        throw new Error((e && e.error && e.error.message) || response.statusText);
+      }, function () { throw new Error(response.statusText); });
+    });
+  }
+
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });
@@ -12,12 +29,7 @@
   var language = document.querySelector("select[data-language]");
   if (language) {
     language.addEventListener("change", function () {
-      var csrf = document.querySelector("meta[name=csrf]").getAttribute("content");
-      fetch("/api/v1/me/language", {
-        method: "PUT", credentials: "same-origin",
-        headers: { "content-type": "application/json", "x-csrf-token": csrf },
-        body: JSON.stringify({ language: language.value || null })
-      }).then(function () { window.location.reload(); });
+      api("PUT", "/me/language", { language: language.value || null }).then(function () { window.location.reload(); });
     });
   }
 
@@ -63,6 +75,25 @@
       rows[index].querySelector("a").focus();
     });
   }
+  // Saved views: the filters shown now, saved under a name; or one deleted.
+  if (inboxPage) {
+    document.addEventListener("click", function (event) {
+      var save = event.target.closest && event.target.closest("button[data-save-view]");
+      if (save) {
+        var name = window.prompt(save.getAttribute("data-prompt"));
+        if (!name || !name.trim()) return;
+        api("POST", "/me/views", { name: name.trim(), query: window.location.search }).then(function () {
+          window.location.reload();
+        }, function (e) { alert(e.message); });
+      }
+      var remove = event.target.closest && event.target.closest("button[data-delete-view]");
+      if (remove) {
+        api("DELETE", "/me/views/" + remove.getAttribute("data-delete-view")).then(function () {
+          remove.parentNode.remove();
+        }, function (e) { alert(e.message); });
+      }
+    });
+  }
   var page = document.querySelector(".conversation-page");
   var current = page && page.getAttribute("data-conversation");
 
@@ -102,13 +133,8 @@
 
   // While a workspace page is open, the agent is online.
   function presence() {
-    var csrf = document.querySelector("meta[name=csrf]");
-    if (!csrf || document.visibilityState !== "visible") return;
-    fetch("/api/v1/me/presence", {
-      method: "PUT", credentials: "same-origin",
-      headers: { "content-type": "application/json", "x-csrf-token": csrf.getAttribute("content") },
-      body: JSON.stringify({ status: "online" })
-    }).catch(function () {});
+    if (!document.querySelector("meta[name=csrf]") || document.visibilityState !== "visible") return;
+    api("PUT", "/me/presence", { status: "online" }).catch(function () {});
   }
   presence();
   setInterval(presence, 4 * 60 * 1000);
@@ -116,21 +142,6 @@
 
   if (!page) return;
   var id = page.getAttribute("data-conversation");
-  var csrf = page.getAttribute("data-csrf");
-
-  function api(method, path, body) {
-    return fetch("/api/v1" + path, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "content-type": "application/json", "x-csrf-token": csrf },
-      body: JSON.stringify(body)
-    }).then(function (response) {
-      if (response.ok) return response.json();
-      return response.json().then(function (e) {
-        throw new Error((e && e.error && e.error.message) || response.statusText);
-      }, function () { throw new Error(response.statusText); });
-    });
-  }
 
   var form = document.getElementById("reply");
   var error = form.querySelector(".error");
@@ -208,9 +219,7 @@
   form.elements.text.addEventListener("input", function () {
     if (form.elements.note.checked || Date.now() - lastTyping < 3000) return;
     lastTyping = Date.now();
-    fetch("/api/v1/conversations/" + id + "/typing", {
-      method: "POST", credentials: "same-origin", headers: { "x-csrf-token": csrf }
-    }).catch(function () {});
+    api("POST", "/conversations/" + id + "/typing").catch(function () {});
   });
 
   // A canned response goes into the reply box, already filled in.

@@ -29,6 +29,7 @@ mod search;
 mod teams;
 mod templates;
 mod users;
+mod views;
 mod webhooks;
 
 use std::str::FromStr;
@@ -58,6 +59,7 @@ pub use outbox::*;
 pub use teams::*;
 pub use templates::*;
 pub use users::*;
+pub use views::*;
 pub use webhooks::*;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

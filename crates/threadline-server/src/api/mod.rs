@@ -13,6 +13,7 @@ mod teams;
 mod templates;
 mod tokens;
 mod users;
+pub mod views;
 mod webhooks;
 
 use axum::extract::{FromRequest, FromRequestParts};
@@ -112,6 +113,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(conversations::router())
         .merge(templates::router())
         .merge(canned::router())
+        .merge(views::router())
         .merge(webhooks::router())
         .merge(audit::router())
 }

@@ -238,6 +238,10 @@ pub struct Texts {
     pub merge_here: &'static str,
     pub merge_confirm: &'static str,
     pub not_saved: &'static str,
+    pub views: &'static str,
+    pub save_view: &'static str,
+    pub view_name: &'static str,
+    pub delete_view: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -334,6 +338,10 @@ pub const EN: Texts = Texts {
     merge_here: "Merge into this customer",
     merge_confirm: "Merge this contact into the customer shown? Its identities and conversations move here.",
     not_saved: "Not saved",
+    views: "Views",
+    save_view: "Save as view",
+    view_name: "Name of the view",
+    delete_view: "Delete view",
 };
 
 pub const IT: Texts = Texts {
@@ -430,6 +438,10 @@ pub const IT: Texts = Texts {
     merge_here: "Unisci a questo cliente",
     merge_confirm: "Unire questo contatto al cliente mostrato? Identità e conversazioni passano qui.",
     not_saved: "Non salvato",
+    views: "Viste",
+    save_view: "Salva come vista",
+    view_name: "Nome della vista",
+    delete_view: "Elimina vista",
 };
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ pub mod live;
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -204,6 +204,19 @@ struct InboxPage<'a> {
     teams: Vec<Choice>,
     label: &'a str,
     q: &'a str,
+    views: Vec<ViewLink>,
+    /// The filters shown now are not one of the user's saved views.
+    unsaved: bool,
+    /// No filter is chosen: the default view.
+    plain: bool,
+}
+
+/// One of the agent's saved inbox views.
+struct ViewLink {
+    id: threadline_domain::ids::SavedViewId,
+    name: String,
+    query: String,
+    current: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -226,7 +239,12 @@ fn choices(any: &str, current: Option<&str>, items: impl Iterator<Item = (String
     out
 }
 
-async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters): Query<InboxFilters>) -> Response {
+async fn inbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(filters): Query<InboxFilters>,
+    RawQuery(raw_query): RawQuery,
+) -> Response {
     let session = match signed_in(&state, &headers).await {
         Ok(session) => session,
         Err(redirect) => return redirect,
@@ -261,17 +279,24 @@ async fn inbox(State(state): State<AppState>, headers: HeaderMap, Query(filters)
         let users = state.store.users(account_id).await?;
         let inboxes = state.store.inboxes(account_id).await?;
         let teams = state.store.teams(account_id).await?;
-        Ok::<_, threadline_store::StoreError>((conversations, summaries, users, inboxes, teams))
+        let views = state.store.saved_views(account_id, session.user.id).await?;
+        Ok::<_, threadline_store::StoreError>((conversations, summaries, users, inboxes, teams, views))
     }
     .await;
-    let (conversations, mut summaries, users, inboxes, teams) = match loaded {
+    let (conversations, mut summaries, users, inboxes, teams, views) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let names: HashMap<UserId, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
     let now = threadline_store::now();
     let rows = conversations.iter().map(|c| row(lang, c, summaries.remove(&c.id).unwrap_or_default(), &names, now)).collect();
+    let shown = crate::api::views::normalize_query(raw_query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let views: Vec<ViewLink> =
+        views.into_iter().map(|v| ViewLink { id: v.id, current: v.query == shown, name: v.name, query: v.query }).collect();
     page(&InboxPage {
+        unsaved: !shown.is_empty() && !views.iter().any(|v| v.current),
+        plain: shown.is_empty(),
+        views,
         t: lang.texts(),
         lang: lang.code(),
         chosen: session.user.language.as_deref().unwrap_or_default(),

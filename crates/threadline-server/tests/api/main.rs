@@ -13,4 +13,5 @@ mod mentions;
 mod search;
 mod settings;
 mod tenancy;
+mod views;
 mod webhooks;

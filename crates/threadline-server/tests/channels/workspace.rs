@@ -475,3 +475,41 @@ async fn the_agent_edits_the_customer_and_merges_a_duplicate() {
         .unwrap();
     assert!(html.contains("gr@example.org") && !html.contains("data-merge"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_saves_the_filters_as_a_view() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let whatsapp = rig.whatsapp_inbox().await;
+    let body = whatsapp_text("393331112222", "wamid.HBgLMzkzMzMxMTEyMjIyFQIAEhgUM0VCMEI5", "Luca", "Urgente: ordine bloccato");
+    assert_eq!(rig.meta_post(&whatsapp, &body).await.0, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = rig.app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "priority": "urgent" })).await;
+    assert_eq!(status, 200);
+
+    let browser = Browser::launch().await;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
+    browser.client.goto(&rig.app.url("/inbox?priority=urgent&channel=whatsapp&label=")).await.unwrap();
+    browser.wait_for("the save button", "document.querySelector('button[data-save-view]')").await;
+    browser.js("window.prompt = () => 'Urgenti WhatsApp'; document.querySelector('button[data-save-view]').click()").await;
+    browser.wait_for("the saved view, current", "document.querySelector('.views .view.current a')").await;
+    assert_eq!(browser.js("return document.querySelector('.views .current a').innerText").await, json!("Urgenti WhatsApp"));
+    assert_eq!(browser.js("return document.querySelectorAll('button[data-save-view]').length").await, json!(0), "already saved");
+    browser.screenshot("workspace-8-views").await;
+
+    // From the plain inbox, the view is one click away, for this agent only.
+    browser.client.goto(&rig.app.url("/inbox")).await.unwrap();
+    browser.wait_for("the views", "document.querySelector('.views .view')").await;
+    browser.js("document.querySelector('.views .view a').click()").await;
+    browser
+        .wait_for(
+            "the view's filters",
+            "location.search.includes('priority=urgent') && document.querySelectorAll('.conversation').length == 1",
+        )
+        .await;
+    let (_, views) = rig.app.get("/api/v1/me/views").await;
+    assert_eq!(views[0]["query"], "channel=whatsapp&priority=urgent");
+    browser.js("document.querySelector('button[data-delete-view]').click()").await;
+    browser.wait_for("the view gone", "!document.querySelector('.views .view')").await;
+    assert_eq!(rig.app.get("/api/v1/me/views").await.1, json!([]));
+    browser.close().await;
+}
