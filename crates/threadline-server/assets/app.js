@@ -16,7 +16,9 @@
       if (response.status === 204) return null;
       if (response.ok) return response.json();
       return response.json().then(function (e) {
-        throw new Error((e && e.error && e.error.message) || response.statusText);
+        var error = (e && e.error) || {}, message = error.message || response.statusText;
+        (error.fields || []).forEach(function (f) { message += "; " + f.field + ": " + f.message; });
+        throw new Error(message);
       }, function () { throw new Error(response.statusText); });
     });
   }
@@ -94,6 +96,75 @@
       }
     });
   }
+  // Administration: each form, control and button names the API path it
+  // calls (data-api) and the part of the page to draw again (data-refresh).
+  var admin = document.querySelector("main.admin");
+  if (admin) {
+    var redraw = function (el) { refresh(el.getAttribute("data-refresh").split(",").map(function (s) { return s.trim(); })); };
+    var fieldValue = function (el) {
+      var type = el.getAttribute("data-type");
+      if (el.type === "checkbox") return el.checked;
+      if (type === "json") return el.value.trim() ? JSON.parse(el.value) : undefined;
+      if (type === "list") return el.value.split(",").map(function (v) { return v.trim(); }).filter(Boolean);
+      return el.value === "" ? undefined : el.value;
+    };
+    var done = function (where, created) {
+      var secret = created && created.secret;
+      if (secret) {
+        var shown = admin.querySelector(".secret-shown");
+        shown.querySelector("code").textContent = secret;
+        shown.hidden = false;
+        shown.scrollIntoView({ block: "center" });
+      }
+      if (where) { where.textContent = admin.getAttribute("data-saved"); where.className = "result ok"; }
+    };
+    var failed = function (where, e) {
+      var message = admin.getAttribute("data-not-saved") + ": " + e.message;
+      if (where) { where.textContent = message; where.className = "result error"; } else { alert(message); }
+    };
+    admin.addEventListener("submit", function (event) {
+      var form = event.target;
+      if (!form.hasAttribute("data-api")) return;
+      event.preventDefault();
+      var body = {}, result = form.querySelector(".result");
+      try {
+        Array.prototype.forEach.call(form.elements, function (el) {
+          var value = el.name ? fieldValue(el) : undefined;
+          if (value !== undefined) body[el.name] = value;
+        });
+      } catch (e) { return failed(result, e); }
+      api(form.getAttribute("data-method") || "POST", form.getAttribute("data-api"), body).then(function (created) {
+        if (form.classList.contains("create")) form.reset();
+        done(result, created);
+        redraw(form);
+      }, function (e) { failed(result, e); });
+    });
+    admin.addEventListener("change", function (event) {
+      var el = event.target;
+      if (el.hasAttribute("data-add-member") && el.value) {
+        api("PUT", el.getAttribute("data-add-member") + el.value).then(function () {
+          redraw(el);
+        }, function (e) { failed(null, e); });
+        return;
+      }
+      if (!el.hasAttribute("data-api") || el.form) return;
+      var body = {};
+      body[el.name] = fieldValue(el);
+      api("PATCH", el.getAttribute("data-api"), body).then(function () {
+        redraw(el);
+      }, function (e) { failed(null, e); redraw(el); });
+    });
+    admin.addEventListener("click", function (event) {
+      var button = event.target.closest && event.target.closest("button[data-api]");
+      if (!button) return;
+      var confirmation = button.getAttribute("data-confirm");
+      if (confirmation && !window.confirm(confirmation)) return;
+      api(button.getAttribute("data-method"), button.getAttribute("data-api")).then(function () {
+        redraw(button);
+      }, function (e) { failed(null, e); });
+    });
+  }
+
   var page = document.querySelector(".conversation-page");
   var current = page && page.getAttribute("data-conversation");
 

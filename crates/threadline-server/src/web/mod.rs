@@ -721,12 +721,47 @@ fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>
 
 /// One inbox on the administration page.
 struct InboxLine {
+    id: threadline_domain::ids::InboxId,
     name: String,
     channel: &'static str,
     address: String,
     connected: bool,
     webhook_url: Option<String>,
     mailbox: Option<String>,
+    /// The inbox's settings as pretty JSON, to edit.
+    settings: String,
+}
+
+struct UserLine {
+    id: UserId,
+    name: String,
+    email: String,
+    role: &'static str,
+    /// The administrator looking at the page: no role change or removal.
+    me: bool,
+}
+
+struct TeamLine {
+    id: threadline_domain::ids::TeamId,
+    name: String,
+    members: Vec<(UserId, String)>,
+    /// Users not in the team yet, to add.
+    others: Vec<(UserId, String)>,
+}
+
+struct TokenLine {
+    id: threadline_domain::ids::ApiTokenId,
+    name: String,
+    prefix: String,
+    owner: String,
+    used: String,
+}
+
+struct WebhookLine {
+    id: threadline_domain::ids::WebhookId,
+    url: String,
+    events: String,
+    active: bool,
 }
 
 #[derive(Template)]
@@ -740,14 +775,19 @@ struct AdminPage<'a> {
     csrf: &'a str,
     is_admin: bool,
     inboxes: Vec<InboxLine>,
-    users: Vec<(String, String, String)>,
-    teams: Vec<(String, usize)>,
-    tokens: Vec<(String, String, String, String)>,
-    webhooks: Vec<(String, String, bool)>,
+    channels: Vec<(&'static str, &'static str)>,
+    roles: Vec<&'static str>,
+    users: Vec<UserLine>,
+    teams: Vec<TeamLine>,
+    tokens: Vec<TokenLine>,
+    webhooks: Vec<WebhookLine>,
+    canned: Vec<threadline_store::CannedResponse>,
 }
 
-/// What an account is made of: inboxes and how they are connected, users
-/// and their roles, teams, API tokens and webhooks. Administrators only.
+/// What an account is made of, and the forms that change it: inboxes and
+/// how they are connected, users and their roles, teams and their members,
+/// API tokens, webhooks and canned responses. Administrators only; the
+/// forms call the same REST API integrations use.
 async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let session = match signed_in(&state, &headers).await {
         Ok(session) => session,
@@ -766,10 +806,11 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
             state.store.teams(account_id).await?,
             state.store.api_tokens(account_id).await?,
             state.store.webhooks(account_id).await?,
+            state.store.canned_responses(account_id).await?,
         ))
     }
     .await;
-    let (inboxes, users, teams, tokens, webhooks) = match loaded {
+    let (inboxes, users, teams, tokens, webhooks, canned) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -788,6 +829,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
             .map(|i| {
                 let connected = crate::channels::provider_connected(i);
                 InboxLine {
+                    id: i.id,
                     name: i.name.clone(),
                     channel: lang.channel(i.channel),
                     address: ["address", "from", "phone_number_id", "page_id"].iter().find_map(|k| text(i, k)).unwrap_or_default(),
@@ -798,22 +840,45 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
                         Some(error) => format!("{}: {error}", m.state),
                         None => m.state.clone(),
                     }),
+                    settings: serde_json::to_string_pretty(&i.settings).unwrap_or_default(),
                 }
             })
             .collect(),
-        users: users.iter().map(|u| (u.name.clone(), u.email.clone(), u.role.as_str().to_owned())).collect(),
-        teams: teams.iter().map(|t| (t.name.clone(), t.member_ids.len())).collect(),
-        tokens: tokens
+        channels: threadline_domain::channel::Channel::ALL.iter().map(|c| (c.as_str(), lang.channel(*c))).collect(),
+        roles: threadline_domain::role::Role::ALL.iter().map(|r| r.as_str()).collect(),
+        users: users
             .iter()
-            .map(|t| {
-                (
-                    t.name.clone(),
-                    format!("{}…", t.prefix),
-                    names.get(&t.user_id).cloned().unwrap_or_default(),
-                    t.last_used_at.map(|at| lang.datetime(at)).unwrap_or_else(|| lang.texts().never.to_owned()),
-                )
+            .map(|u| UserLine {
+                id: u.id,
+                name: u.name.clone(),
+                email: u.email.clone(),
+                role: u.role.as_str(),
+                me: u.id == session.user.id,
             })
             .collect(),
-        webhooks: webhooks.iter().map(|w| (w.url.clone(), w.events.join(", "), w.active)).collect(),
+        teams: teams
+            .iter()
+            .map(|t| TeamLine {
+                id: t.id,
+                name: t.name.clone(),
+                members: t.member_ids.iter().filter_map(|id| names.get(id).map(|n| (*id, n.clone()))).collect(),
+                others: users.iter().filter(|u| !t.member_ids.contains(&u.id)).map(|u| (u.id, u.name.clone())).collect(),
+            })
+            .collect(),
+        tokens: tokens
+            .iter()
+            .map(|t| TokenLine {
+                id: t.id,
+                name: t.name.clone(),
+                prefix: format!("{}…", t.prefix),
+                owner: names.get(&t.user_id).cloned().unwrap_or_default(),
+                used: t.last_used_at.map(|at| lang.datetime(at)).unwrap_or_else(|| lang.texts().never.to_owned()),
+            })
+            .collect(),
+        webhooks: webhooks
+            .iter()
+            .map(|w| WebhookLine { id: w.id, url: w.url.clone(), events: w.events.join(", "), active: w.active })
+            .collect(),
+        canned,
     })
 }

@@ -513,3 +513,119 @@ async fn an_agent_saves_the_filters_as_a_view() {
     assert_eq!(rig.app.get("/api/v1/me/views").await.1, json!([]));
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_sets_up_the_account_from_the_admin_page() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
+    browser.client.goto(&rig.app.url("/admin")).await.unwrap();
+    browser.wait_for("the admin page", "document.querySelector('form[data-api=\"/users\"]')").await;
+    browser.js("window.confirm = () => true").await;
+    // Fills the form posting to `api` and submits it.
+    let submit = |api: &str, fields: &[(&str, &str)]| {
+        let mut script = format!("const f = document.querySelector('form[data-api=\"{api}\"]');");
+        for (name, value) in fields {
+            script.push_str(&format!("f.elements[{name:?}].value = {value:?};"));
+        }
+        script.push_str("f.querySelector('button[type=submit]').click();");
+        script
+    };
+
+    browser.js(&submit("/teams", &[("name", "Resi e rimborsi")])).await;
+    browser.wait_for("the new team", "document.querySelector('#admin-teams').innerText.includes('Resi e rimborsi')").await;
+    browser
+        .js(&submit(
+            "/users",
+            &[("name", "Paolo Neri"), ("email", "paolo@acme.example"), ("role", "agent"), ("password", "agent password 1")],
+        ))
+        .await;
+    browser.wait_for("the new user", "document.querySelector('#admin-users').innerText.includes('paolo@acme.example')").await;
+    let (_, users) = rig.app.get("/api/v1/users").await;
+    let paolo = users.as_array().unwrap().iter().find(|u| u["email"] == "paolo@acme.example").unwrap()["id"].as_str().unwrap().to_owned();
+    // A role changed in place.
+    browser
+        .js(&format!(
+            "const s = document.querySelector('select[data-api=\"/users/{paolo}\"]'); s.value = 'supervisor'; s.dispatchEvent(new Event('change', {{ bubbles: true }}));"
+        ))
+        .await;
+    browser
+        .wait_for("the role saved", &format!("document.querySelector('select[data-api=\"/users/{paolo}\"]').value == 'supervisor'"))
+        .await;
+    let mut role = serde_json::Value::Null;
+    for _ in 0..50 {
+        role = rig.app.get(&format!("/api/v1/users/{paolo}")).await.1["role"].clone();
+        if role == "supervisor" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(role, "supervisor");
+    // Into the team.
+    browser
+        .js(&format!(
+            "const s = document.querySelector('select[data-add-member]'); s.value = '{paolo}'; s.dispatchEvent(new Event('change', {{ bubbles: true }}));"
+        ))
+        .await;
+    browser.wait_for("the new member", "document.querySelectorAll('#admin-teams .member').length == 1").await;
+    let (_, teams) = rig.app.get("/api/v1/teams").await;
+    assert_eq!(teams[0]["member_ids"], json!([paolo]));
+
+    // A canned response; a bad shortcut is refused with the reason.
+    browser.js("document.querySelector('input[name=shortcut]').removeAttribute('pattern')").await;
+    browser
+        .js(&submit("/canned-responses", &[("shortcut", "Tempi Spedizione"), ("title", "Tempi"), ("body", "Ciao {{contact.first_name}}")]))
+        .await;
+    browser
+        .wait_for("the refusal", "document.querySelector('form[data-api=\"/canned-responses\"] .result').innerText.includes('shortcut')")
+        .await;
+    browser
+        .js(&submit("/canned-responses", &[("shortcut", "tempi"), ("title", "Tempi"), ("body", "Ciao {{contact.first_name}}, 2 giorni.")]))
+        .await;
+    browser.wait_for("the canned response", "document.querySelector('#admin-canned').innerText.includes('/tempi')").await;
+
+    // An API token: its secret is shown once, and it works.
+    browser.js(&submit("/api-tokens", &[("name", "Shop"), ("user_id", &paolo)])).await;
+    browser.wait_for("the secret", "!document.querySelector('.secret-shown').hidden").await;
+    let secret = browser.js("return document.querySelector('.secret-shown code').innerText").await;
+    let (status, _) = rig.app.call_as(secret.as_str().unwrap(), reqwest::Method::GET, "/api/v1/conversations", None).await;
+    assert_eq!(status, 200, "the token shown works");
+    browser.wait_for("the token listed", "document.querySelector('#admin-tokens').innerText.includes('Shop')").await;
+
+    // A webhook, then paused.
+    browser
+        .js(&submit("/webhooks", &[("url", "https://hooks.example.com/threadline"), ("events", "message.created, conversation.resolved")]))
+        .await;
+    browser.wait_for("the webhook", "document.querySelector('#admin-webhooks input[name=active]')").await;
+    let (_, hooks) = rig.app.get("/api/v1/webhooks").await;
+    assert_eq!(hooks[0]["events"], json!(["conversation.resolved", "message.created"]));
+    browser.js("const c = document.querySelector('#admin-webhooks input[name=active]'); c.click();").await;
+    let mut active = json!(true);
+    for _ in 0..50 {
+        active = rig.app.get("/api/v1/webhooks").await.1[0]["active"].clone();
+        if active == json!(false) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(active, json!(false), "paused from the page");
+
+    // An inbox: created, its settings refused when not JSON, renamed, deleted.
+    browser.js(&submit("/inboxes", &[("name", "Negozio"), ("channel", "api"), ("settings", "{\"note\": \"cassa 1\"}")])).await;
+    browser.wait_for("the inbox", "document.querySelectorAll('#admin-inboxes tbody tr').length == 1").await;
+    browser
+        .js("const f = document.querySelector('#admin-inboxes form'); f.elements.settings.value = '{not json'; f.querySelector('button').click();")
+        .await;
+    browser.wait_for("the JSON refusal", "document.querySelector('#admin-inboxes .result.error')").await;
+    browser
+        .js("const n = document.querySelector('#admin-inboxes input[name=name]'); n.value = 'Negozio Torino'; n.dispatchEvent(new Event('change', { bubbles: true }));")
+        .await;
+    browser.wait_for("the new name", "document.querySelector('#admin-inboxes input[name=name]').value == 'Negozio Torino' && !document.querySelector('#admin-inboxes .result.error')").await;
+    let (_, inboxes) = rig.app.get("/api/v1/inboxes").await;
+    assert_eq!(inboxes[0]["name"], "Negozio Torino");
+    assert_eq!(inboxes[0]["settings"]["note"], "cassa 1");
+    browser.screenshot("workspace-9-admin").await;
+    browser.js("document.querySelector('#admin-inboxes button[data-method=DELETE]').click()").await;
+    browser.wait_for("the inbox gone", "document.querySelectorAll('#admin-inboxes tbody tr').length == 0").await;
+    browser.close().await;
+}
