@@ -23,6 +23,22 @@
     });
   }
 
+  // Times are sent in UTC; each is shown in the reader's own time zone, in
+  // the page's language.
+  var dates = window.Intl ? new Intl.DateTimeFormat(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" }) : null;
+  function localTimes() {
+    if (!dates) return;
+    document.querySelectorAll("time[datetime]:not([data-local])").forEach(function (t) {
+      var at = new Date(t.getAttribute("datetime"));
+      if (isNaN(at)) return;
+      t.title = t.textContent;
+      t.textContent = dates.format(at);
+      t.setAttribute("data-local", "");
+    });
+  }
+  localTimes();
+  document.addEventListener("threadline:refreshed", localTimes);
+
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });

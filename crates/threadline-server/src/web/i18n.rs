@@ -57,8 +57,8 @@ impl Lang {
         let months_it = ["gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"];
         let month = at.month() as usize - 1;
         match self {
-            Lang::En => format!("{} {}, {} {:02}:{:02}", months_en[month], at.day(), at.year(), at.hour(), at.minute()),
-            Lang::It => format!("{} {} {}, {:02}:{:02}", at.day(), months_it[month], at.year(), at.hour(), at.minute()),
+            Lang::En => format!("{} {}, {} {:02}:{:02} UTC", months_en[month], at.day(), at.year(), at.hour(), at.minute()),
+            Lang::It => format!("{} {} {}, {:02}:{:02} UTC", at.day(), months_it[month], at.year(), at.hour(), at.minute()),
         }
     }
 
@@ -534,8 +534,8 @@ mod tests {
     #[test]
     fn dates_follow_the_language() {
         let at = time::macros::datetime!(2026-11-23 09:05 UTC);
-        assert_eq!(Lang::En.datetime(at), "Nov 23, 2026 09:05");
-        assert_eq!(Lang::It.datetime(at), "23 nov 2026, 09:05");
+        assert_eq!(Lang::En.datetime(at), "Nov 23, 2026 09:05 UTC");
+        assert_eq!(Lang::It.datetime(at), "23 nov 2026, 09:05 UTC");
         assert_eq!(Lang::It.ago(at, at + time::Duration::days(2)), "2 g");
     }
 }

@@ -356,7 +356,10 @@ struct Entry {
     channel: &'static str,
     channel_code: &'static str,
     author: String,
+    /// In UTC and the page's language; the browser shows it in its own time zone.
     when: String,
+    /// RFC 3339, for the browser.
+    at: String,
     subject: Option<String>,
     text: String,
     /// Sanitised when stored (`threadline_domain::html::sanitize`).
@@ -670,6 +673,10 @@ impl ConversationData {
     }
 }
 
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
 fn interaction_entry(lang: Lang, i: &threadline_domain::interaction::Interaction) -> Entry {
     Entry {
         interaction: true,
@@ -679,6 +686,7 @@ fn interaction_entry(lang: Lang, i: &threadline_domain::interaction::Interaction
         channel_code: i.kind.as_str(),
         author: String::new(),
         when: lang.datetime(i.occurred_at),
+        at: rfc3339(i.occurred_at),
         subject: None,
         text: i.summary.clone().unwrap_or_default(),
         html: None,
@@ -703,6 +711,7 @@ fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>
         channel_code: m.channel.as_str(),
         author,
         when: lang.datetime(m.created_at),
+        at: rfc3339(m.created_at),
         subject: m.subject.clone(),
         text: m.text.clone(),
         html: m.html.as_deref().map(|html| inline_images(html, m)),
@@ -755,6 +764,8 @@ struct TokenLine {
     prefix: String,
     owner: String,
     used: String,
+    /// When it was last used (RFC 3339), for the browser to show in its time zone.
+    used_at: Option<String>,
 }
 
 struct WebhookLine {
@@ -873,6 +884,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 prefix: format!("{}…", t.prefix),
                 owner: names.get(&t.user_id).cloned().unwrap_or_default(),
                 used: t.last_used_at.map(|at| lang.datetime(at)).unwrap_or_else(|| lang.texts().never.to_owned()),
+                used_at: t.last_used_at.map(rfc3339),
             })
             .collect(),
         webhooks: webhooks

@@ -398,6 +398,10 @@ async fn the_agent_edits_the_customer_and_merges_a_duplicate() {
     browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
     browser.client.goto(&rig.app.url(&format!("/conversations/{}", conversation["id"].as_str().unwrap()))).await.unwrap();
     browser.wait_for("the suggested duplicate", "document.querySelectorAll('.duplicates li').length == 1").await;
+    // Times are shown in the browser's time zone and language; the server's UTC text is the tooltip.
+    let time = browser.js("const t = document.querySelector('.timeline time'); return [t.innerText, t.title]").await;
+    assert!(!time[0].as_str().unwrap().contains("UTC") && time[1].as_str().unwrap().ends_with("UTC"), "{time}");
+
     let suggestion = browser.js("return document.querySelector('.duplicates li').innerText").await;
     assert!(suggestion.as_str().unwrap().contains("giulia@example.com"), "{suggestion}");
 
@@ -511,6 +515,16 @@ async fn an_agent_saves_the_filters_as_a_view() {
     browser.js("document.querySelector('button[data-delete-view]').click()").await;
     browser.wait_for("the view gone", "!document.querySelector('.views .view')").await;
     assert_eq!(rig.app.get("/api/v1/me/views").await.1, json!([]));
+
+    // In Italian, times read the Italian way too.
+    let (status, _) = rig.app.call(reqwest::Method::PUT, "/api/v1/me/language", Some(json!({ "language": "it" }))).await;
+    assert_eq!(status, 200);
+    browser.client.goto(&rig.app.url(&format!("/conversations/{conversation}"))).await.unwrap();
+    browser.wait_for("the localised time", "document.querySelector('.timeline time[data-local]')").await;
+    let month = time::OffsetDateTime::now_utc().month() as usize - 1;
+    let italian = ["gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"][month];
+    let shown = browser.js("return document.querySelector('.timeline time').innerText").await;
+    assert!(shown.as_str().unwrap().contains(italian), "{shown}");
     browser.close().await;
 }
 
