@@ -202,6 +202,25 @@
     };
   }
 
+  // A colleague's note named this agent: a notice with a link, until closed.
+  function mentioned(conversation) {
+    var toasts = document.querySelector(".toasts");
+    if (!toasts || !/^[0-9a-f-]{36}$/.test(conversation)) return;
+    var toast = document.createElement("div"), link = document.createElement("a"), close = document.createElement("button");
+    toast.className = "toast";
+    toast.appendChild(document.createTextNode(toasts.getAttribute("data-mention") + " "));
+    link.href = "/conversations/" + conversation;
+    link.textContent = toasts.getAttribute("data-open");
+    close.type = "button";
+    close.className = "link";
+    close.textContent = "×";
+    close.setAttribute("aria-label", "close");
+    close.addEventListener("click", function () { toast.remove(); });
+    toast.appendChild(link);
+    toast.appendChild(close);
+    toasts.appendChild(toast);
+  }
+
   var typingTimer = null;
   function notice(n) {
     if (n.type === "typing") {
@@ -213,6 +232,7 @@
       }
       return;
     }
+    if (n.type === "mention") mentioned(n.conversation_id);
     if (inboxPage) refresh(["main.inbox .list"]);
     if (page && (n.type === "resync" || n.conversation_id === current)) refresh([".timeline", ".thread-head"]);
   }

@@ -415,7 +415,12 @@ impl Store {
             }
             _ => false,
         };
-        tx.emit(message_event(account_id, &message, &conversation, at));
+        let mut event = message_event(account_id, &message, &conversation, at);
+        if note && !outbound.mentions.is_empty() {
+            // Who the note mentions: their workspace tells them.
+            event.data["mentions"] = serde_json::json!(outbound.mentions);
+        }
+        tx.emit(event);
         let events = tx.commit().await?;
         if queued {
             self.sends_queued.notify_one();

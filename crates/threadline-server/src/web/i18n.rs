@@ -267,6 +267,8 @@ pub struct Texts {
     pub text: &'static str,
     pub canned_body_hint: &'static str,
     pub events_hint: &'static str,
+    pub mentioned_you: &'static str,
+    pub open_it: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -392,6 +394,8 @@ pub const EN: Texts = Texts {
     text: "Text",
     canned_body_hint: "Text; variables: {{contact.first_name}}, {{agent.name}}…",
     events_hint: "Event types separated by commas, or * for all",
+    mentioned_you: "A colleague mentioned you in a note.",
+    open_it: "Open",
 };
 
 pub const IT: Texts = Texts {
@@ -517,6 +521,8 @@ pub const IT: Texts = Texts {
     text: "Testo",
     canned_body_hint: "Testo; variabili: {{contact.first_name}}, {{agent.name}}…",
     events_hint: "Tipi di evento separati da virgole, o * per tutti",
+    mentioned_you: "Un collega ti ha menzionato in una nota.",
+    open_it: "Apri",
 };
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //! connection, or when this socket fell behind the event bus (`resync`),
 //! the page refreshes once and so catches up on whatever it missed.
 //!
+//! A note that mentions the agent arrives as `{"type":"mention",
+//! "conversation_id":…}`, which the page shows as a notice with a link.
+//!
 //! It also carries a web chat visitor's typing (`{"type":"typing",
 //! "contact_id":…}`), which the conversation page shows for a few seconds.
 
@@ -16,7 +19,7 @@ use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use threadline_domain::event::{DomainEvent, EventKind};
-use threadline_domain::ids::AccountId;
+use threadline_domain::ids::{AccountId, UserId};
 use tokio::sync::broadcast;
 
 use crate::app::AppState;
@@ -34,8 +37,8 @@ pub async fn socket(State(state): State<AppState>, headers: HeaderMap, upgrade: 
         None => None,
     };
     let Some(session) = session else { return ApiError::Unauthorized.into_response() };
-    let account_id = session.user.account_id;
-    upgrade.max_message_size(4 * 1024).on_upgrade(move |socket| serve(state, account_id, socket))
+    let (account_id, user_id) = (session.user.account_id, session.user.id);
+    upgrade.max_message_size(4 * 1024).on_upgrade(move |socket| serve(state, account_id, user_id, socket))
 }
 
 /// The `Origin` of the handshake is this server (`Host`).
@@ -48,7 +51,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-async fn serve(state: AppState, account_id: AccountId, mut socket: WebSocket) {
+async fn serve(state: AppState, account_id: AccountId, user_id: UserId, mut socket: WebSocket) {
     let mut events = state.bus.subscribe();
     let mut signals = state.live.subscribe();
     loop {
@@ -65,7 +68,7 @@ async fn serve(state: AppState, account_id: AccountId, mut socket: WebSocket) {
             }
             event = events.recv() => {
                 let text = match event {
-                    Ok(event) => match notice(&event, account_id) {
+                    Ok(event) => match notice(&event, account_id, user_id) {
                         Some(text) => text,
                         None => continue,
                     },
@@ -84,11 +87,12 @@ async fn serve(state: AppState, account_id: AccountId, mut socket: WebSocket) {
     }
 }
 
-/// What a page needs to know of an event of its account, if anything.
-fn notice(event: &DomainEvent, account_id: AccountId) -> Option<String> {
+/// What `user`'s page needs to know of an event of their account, if anything.
+fn notice(event: &DomainEvent, account_id: AccountId, user: UserId) -> Option<String> {
     if event.account_id != account_id {
         return None;
     }
+    let mentioned = event.data.get("mentions").and_then(|m| m.as_array()).is_some_and(|ids| ids.iter().any(|id| *id == user.to_string()));
     let conversation = match event.kind {
         EventKind::MessageCreated | EventKind::MessageUpdated => event.data.get("message")?.get("conversation_id")?,
         EventKind::ConversationCreated
@@ -97,7 +101,8 @@ fn notice(event: &DomainEvent, account_id: AccountId) -> Option<String> {
         | EventKind::ConversationResolved => event.data.get("conversation")?.get("id")?,
         _ => return None,
     };
-    Some(serde_json::json!({ "type": event.kind.as_str(), "conversation_id": conversation }).to_string())
+    let kind = if mentioned { "mention" } else { event.kind.as_str() };
+    Some(serde_json::json!({ "type": kind, "conversation_id": conversation }).to_string())
 }
 
 #[cfg(test)]
@@ -113,11 +118,25 @@ mod tests {
             serde_json::json!({ "message": { "conversation_id": "c1", "text": "secret" } }),
             time::OffsetDateTime::UNIX_EPOCH,
         );
-        let text = notice(&message, account).unwrap();
+        let user = UserId::new();
+        let text = notice(&message, account, user).unwrap();
         assert!(text.contains("message.created") && text.contains("c1") && !text.contains("secret"), "{text}");
-        assert_eq!(notice(&message, AccountId::new()), None);
+        assert_eq!(notice(&message, AccountId::new(), user), None);
         let contact = DomainEvent::new(account, EventKind::ContactCreated, serde_json::json!({}), time::OffsetDateTime::UNIX_EPOCH);
-        assert_eq!(notice(&contact, account), None);
+        assert_eq!(notice(&contact, account, user), None);
+    }
+
+    #[test]
+    fn a_mentioned_agent_is_told_so() {
+        let (account, paolo, emma) = (AccountId::new(), UserId::new(), UserId::new());
+        let note = DomainEvent::new(
+            account,
+            EventKind::MessageCreated,
+            serde_json::json!({ "message": { "conversation_id": "c1" }, "mentions": [paolo] }),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(notice(&note, account, paolo).unwrap(), r#"{"conversation_id":"c1","type":"mention"}"#);
+        assert!(notice(&note, account, emma).unwrap().contains("message.created"));
     }
 
     #[test]

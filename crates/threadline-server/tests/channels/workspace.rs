@@ -525,6 +525,24 @@ async fn an_agent_saves_the_filters_as_a_view() {
     let italian = ["gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic"][month];
     let shown = browser.js("return document.querySelector('.timeline time').innerText").await;
     assert!(shown.as_str().unwrap().contains(italian), "{shown}");
+
+    // A colleague mentions her in a note: she is told, wherever she is.
+    browser.client.goto(&rig.app.url("/inbox")).await.unwrap();
+    browser.wait_for("the live socket", "document.documentElement.getAttribute('data-live') == 'on'").await;
+    let (_, paolo) = rig
+        .app
+        .post("/api/v1/users", json!({ "email": "paolo@acme.example", "name": "Paolo", "role": "agent", "password": "agent password 1" }))
+        .await;
+    let (_, token) = rig.app.post("/api/v1/api-tokens", json!({ "name": "paolo", "user_id": paolo["id"] })).await;
+    let note = json!({ "kind": "note", "text": "@admin puoi richiamare Luca?" });
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let (status, _) = rig.app.call_as(token["secret"].as_str().unwrap(), reqwest::Method::POST, &path, Some(note)).await;
+    assert_eq!(status, 201);
+    browser.wait_for("the mention notice", "document.querySelector('.toast a')").await;
+    let link = browser.js("return document.querySelector('.toast a').getAttribute('href')").await;
+    assert_eq!(link, json!(format!("/conversations/{conversation}")));
+    assert!(browser.js("return document.querySelector('.toast').innerText").await.as_str().unwrap().contains("menzionato"));
+    browser.screenshot("workspace-10-mention").await;
     browser.close().await;
 }
 
