@@ -6,6 +6,7 @@
 #   bench/run.sh [seconds-per-run=20] [runs=3]
 #   ONLY=webhooks bench/run.sh 20 3     # just the webhook comparison
 #   ONLY=smtp bench/run.sh 20 3         # just inbound SMTP (10 KB bodies)
+#   ONLY=pages bench/run.sh 20 3        # the agent workspace on 100k conversations / 1M messages
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -145,11 +146,63 @@ smtp_run() { # engine run
     rm -rf "$data"
 }
 
+# The agent workspace on a large account: CONVERSATIONS conversations and
+# MESSAGES messages seeded straight into the database (bench/loadgen/src/seed.rs),
+# then each page fetched signed in, from PAGE_CONCURRENCY clients, with the
+# workspace's script through the same server as the stack's floor; then the
+# live path under LIVE_RATE new messages/s.
+pages_run() { # engine run
+    local engine=$1 run=$2 data url dburl created token inbox base result page
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    dburl=${url:-sqlite://$data/threadline.db?mode=rwc}
+    start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID
+    base=$URL
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    for channel in whatsapp sms email; do
+        curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+            -d "{\"channel\":\"$channel\",\"name\":\"$channel\"}" >/dev/null
+    done
+    for agent in paolo emma sofia luca; do
+        curl -sf -X POST "$base/api/v1/users" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+            -d "{\"email\":\"$agent@example.com\",\"name\":\"$agent\",\"role\":\"agent\"}" >/dev/null
+    done
+    kill "$server"; wait "$server" 2>/dev/null || true
+    result=$("$LOAD" seed --database-url "$dburl" --conversations "${CONVERSATIONS:-100000}" --messages "${MESSAGES:-1000000}")
+    record "seed" "$engine" "$run" "$result"
+    start "$data/serve2.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    server=$PID
+    base=$URL
+    for page in inbox search conversation asset; do
+        result=$("$LOAD" pages --base "$base" --email bench@example.com --password "correct horse battery" --page "$page" \
+            --database-url "$dburl" --concurrency "${PAGE_CONCURRENCY:-8}" --seconds "$SECS")
+        record "page-$page" "$engine" "$run" "$result"
+    done
+    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"channel":"api","name":"live"}' | json '["id"]')
+    result=$("$LOAD" live --base "$base" --token "$token" --inbox "$inbox" --email bench@example.com --password "correct horse battery" \
+        --rate "${LIVE_RATE:-1000}" --seconds "$SECS")
+    record "live" "$engine" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+}
+
 for run in $(seq 1 "$RUNS"); do
     echo "run $run/$RUNS" >&2
     if [ -z "${ONLY:-}" ] || [ "${ONLY:-}" = smtp ]; then
         smtp_run sqlite "$run"
         smtp_run postgres "$run"
+    fi
+    if [ "${ONLY:-}" = pages ]; then
+        pages_run sqlite "$run"
+        pages_run postgres "$run"
+        continue
     fi
     if [ "${ONLY:-}" = smtp ]; then continue; fi
     if [ "${ONLY:-}" != webhooks ]; then
@@ -219,6 +272,25 @@ if smtp:
     for e in smtp:
         errors = sum(r["errors"] for r in rows if r["scenario"] == "smtp" and r["engine"] == e)
         print(f"| {e} | {med('smtp', e, 'per_second'):,.0f} | {med('smtp', e, 'p50_ms'):.2f} | {med('smtp', e, 'p99_ms'):.2f} | {errors} |")
+pages = [e for e in ["sqlite", "postgres"] if med("page-inbox", e, "p99_ms") is not None]
+if pages:
+    print()
+    print("| engine | page | pages/s | p50 ms | p99 ms | KB | p99 vs. the script (floor) | errors |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for e in pages:
+        floor = med("page-asset", e, "p99_ms")
+        for page in ["inbox", "search", "conversation", "asset"]:
+            s = f"page-{page}"
+            errors = sum(r["errors"] for r in rows if r["scenario"] == s and r["engine"] == e)
+            p99 = med(s, e, "p99_ms")
+            print(f"| {e} | {page} | {med(s, e, 'per_second'):,.0f} | {med(s, e, 'p50_ms'):.2f} | {p99:.2f} | {med(s, e, 'median_bytes') / 1024:.1f} | {p99 / floor:.1f}× | {errors} |")
+    print()
+    print("| engine | live rate asked | achieved msg/s | ack → notice p50 / p99 ms | ack → inbox refetched p50 / p99 ms | never shown | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for e in pages:
+        never = sum(r["never_shown"] for r in rows if r["scenario"] == "live" and r["engine"] == e)
+        errors = sum(r["errors"] for r in rows if r["scenario"] == "live" and r["engine"] == e)
+        print(f"| {e} | {med('live', e, 'rate'):,.0f} | {med('live', e, 'achieved_per_second'):,.0f} | {med('live', e, 'notice_p50_ms'):.1f} / {med('live', e, 'notice_p99_ms'):.1f} | {med('live', e, 'shown_p50_ms'):.1f} / {med('live', e, 'shown_p99_ms'):.1f} | {never} | {errors} |")
 if med("startup", "sqlite", "cold_start_ms") is not None:
     print()
     print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")

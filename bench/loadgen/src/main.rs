@@ -13,6 +13,9 @@
 //! - `smtp` delivers mail to Threadline's SMTP listener from N concurrent
 //!   connections, as sending mail servers do (EHLO once, then pipelined
 //!   MAIL/RCPT/DATA per message), with bodies of a chosen size.
+//! - `seed` fills an account with a large history straight in the database
+//!   (see `seed.rs`); `pages` and `live` load the agent workspace (see
+//!   `pages.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +24,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
+
+mod pages;
+mod seed;
 
 #[derive(Parser)]
 struct Cli {
@@ -84,6 +90,51 @@ enum Command {
         load: Load,
         #[arg(long, default_value_t = 0.7)]
         returning: f64,
+    },
+    /// Fill the database's first account with customers, conversations and messages.
+    Seed {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 100_000)]
+        conversations: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+    },
+    /// Fetch a workspace page, signed in: inbox, search, conversation or asset.
+    Pages {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, value_parser = ["inbox", "search", "conversation", "asset"])]
+        page: String,
+        /// Where to pick conversations from (`--page conversation`).
+        #[arg(long)]
+        database_url: Option<String>,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// New messages at a fixed rate while an inbox listens on `/live`.
+    Live {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        inbox: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        /// Messages per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
     },
     /// Load the ceiling server the same way.
     Ceiling {
@@ -160,6 +211,42 @@ fn main() -> anyhow::Result<()> {
         Command::Smtp { addr, to, body_bytes, load, returning } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             println!("{}", rt.block_on(smtp::drive(&addr, &to, body_bytes, load, returning))?);
+        }
+        Command::Seed { database_url, conversations, messages } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!("{}", rt.block_on(seed::seed(&database_url, conversations, messages))?);
+        }
+        Command::Pages { base, email, password, page, database_url, load } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = rt.block_on(async {
+                let cookie = pages::sign_in(&reqwest::Client::new(), &base, &email, &password).await?;
+                let paths: Vec<String> = match page.as_str() {
+                    "inbox" => vec!["/inbox".into(), "/inbox?assignee=unassigned".into(), "/inbox?status=resolved".into()],
+                    "search" => {
+                        ["rimborso", "Rossi", "A-10042", "pacco", "refund", "A-99999"].iter().map(|q| format!("/inbox?q={q}")).collect()
+                    }
+                    "conversation" => {
+                        let url = database_url.as_deref().context("--database-url names where to pick conversations from")?;
+                        sqlx::any::install_default_drivers();
+                        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?;
+                        let ids: Vec<String> =
+                            sqlx::query_scalar("SELECT id FROM conversations ORDER BY random() LIMIT 2000").fetch_all(&pool).await?;
+                        pool.close().await;
+                        ids.into_iter().map(|id| format!("/conversations/{id}")).collect()
+                    }
+                    _ => vec!["/assets/app.js".into()],
+                };
+                pages::pages(&base, &cookie, paths, load).await
+            })?;
+            println!("{report}");
+        }
+        Command::Live { base, token, inbox, email, password, rate, seconds, warmup } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = rt.block_on(async {
+                let cookie = pages::sign_in(&reqwest::Client::new(), &base, &email, &password).await?;
+                pages::live(&base, &token, &inbox, &cookie, rate, seconds, warmup).await
+            })?;
+            println!("{report}");
         }
         Command::CeilingServer { database_url, bind, sqlite_sync } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -98,6 +98,19 @@ pub fn name_key(name: &str) -> String {
     folded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The key under which contacts with the same name meet, whatever the
+/// case, accents, spacing or word order ("Rossi  Maria" and "maria rossì"):
+/// the folded words, sorted. None for names too short to say anything.
+pub fn name_match_key(name: &str) -> Option<String> {
+    let key = name_key(name);
+    if key.len() < 3 {
+        return None;
+    }
+    let mut words: Vec<&str> = key.split(' ').collect();
+    words.sort_unstable();
+    Some(words.join(" "))
+}
+
 /// Whether two names are near-identical: the same after folding, or within a
 /// Jaro-Winkler similarity of 0.93 (one typo in a full name), in either word
 /// order ("Rossi Maria" is "Maria Rossi").
@@ -137,6 +150,9 @@ mod tests {
         assert!(names_look_alike("Rossi Maria", "Maria Rossi"));
         assert!(!names_look_alike("Maria Rossi", "Mario Bianchi"));
         assert!(!names_look_alike("Al", "Al"));
+        assert_eq!(name_match_key("Rossi  Maria"), name_match_key("maria rossì"));
+        assert_eq!(name_match_key("Rossi Maria").as_deref(), Some("maria rossi"));
+        assert_eq!(name_match_key(" - "), None);
     }
 
     #[test]

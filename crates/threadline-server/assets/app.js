@@ -57,7 +57,7 @@
   var wanted = {}, timer = null, fetching = false;
   function refresh(selectors) {
     selectors.forEach(function (s) { wanted[s] = true; });
-    if (!timer && !fetching) timer = setTimeout(fetchPage, 80);
+    if (!timer && !fetching) timer = setTimeout(fetchPage, 0);
   }
   function fetchPage() {
     timer = null;
@@ -76,7 +76,7 @@
       document.dispatchEvent(new CustomEvent("threadline:refreshed"));
     }).catch(function () {}).then(function () {
       fetching = false;
-      if (Object.keys(wanted).length) timer = setTimeout(fetchPage, 80);
+      if (Object.keys(wanted).length) timer = setTimeout(fetchPage, 0);
     });
   }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use sqlx::AnyConnection;
 use threadline_domain::channel::Channel;
-use threadline_domain::contact::{Consent, Contact, Identity, name_key, names_look_alike};
+use threadline_domain::contact::{Consent, Contact, Identity, name_key, name_match_key, names_look_alike};
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity};
 use threadline_domain::ids::{AccountId, ContactId, IdentityId};
@@ -159,8 +159,8 @@ pub(crate) async fn insert_contact(tx: &mut WriteTx, account_id: AccountId, new:
         updated_at: at,
     };
     sqlx::query(
-        "INSERT INTO contacts (id, account_id, name, language, attributes, custom_attributes, preferred_channels, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        "INSERT INTO contacts (id, account_id, name, language, attributes, custom_attributes, preferred_channels, created_at, updated_at, name_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
     )
     .bind(contact.id.to_string())
     .bind(account_id.to_string())
@@ -170,6 +170,7 @@ pub(crate) async fn insert_contact(tx: &mut WriteTx, account_id: AccountId, new:
     .bind(serde_json::Value::Object(contact.custom_attributes.clone()).to_string())
     .bind(serde_json::to_string(&contact.preferred_channels).unwrap_or_else(|_| "{}".into()))
     .bind(micros(at))
+    .bind(stored_name_key(contact.name.as_deref()))
     .execute(tx.conn())
     .await?;
     let mut contact = contact;
@@ -503,6 +504,29 @@ impl Store {
         Ok((merged, events))
     }
 
+    /// Gives contacts stored before `name_key` existed theirs, a thousand at a time.
+    pub(crate) async fn backfill_name_keys(&self) -> Result<()> {
+        loop {
+            let rows = sqlx::query("SELECT id, name FROM contacts WHERE name_key IS NULL AND name IS NOT NULL ORDER BY id LIMIT 1000")
+                .fetch_all(&self.pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.begin_write().await?;
+            for row in &rows {
+                let name = rows::text(row, "name")?;
+                // A name too short for a key gets an empty one, so it is not read again.
+                sqlx::query("UPDATE contacts SET name_key = $2 WHERE id = $1")
+                    .bind(rows::text(row, "id")?)
+                    .bind(stored_name_key(Some(&name)))
+                    .execute(tx.conn())
+                    .await?;
+            }
+            tx.commit().await?;
+        }
+    }
+
     /// Pairs of contacts that are probably one person: the same phone number
     /// under different identity kinds (an SMS number and a WhatsApp id), the
     /// same mailbox written with and without a `+tag`, or near-identical names.
@@ -580,9 +604,10 @@ impl Store {
         Ok(suggestions)
     }
 
-    /// The contacts that are probably the same person as `contact_id`, by
-    /// the same rules as [`Store::duplicate_suggestions`] but looking only
-    /// around this one contact, so it is cheap enough for every page view.
+    /// The contacts that are probably the same person as `contact_id`: the
+    /// same phone number under another channel, the same mailbox with or
+    /// without a `+tag`, the same name. Every lookup is indexed, so it is
+    /// cheap enough for every page view.
     #[tracing::instrument(skip_all, fields(account = %account_id))]
     pub async fn duplicates_of(&self, account_id: AccountId, contact_id: ContactId) -> Result<Vec<(Contact, String)>> {
         let mut conn = self.pool.acquire().await?;
@@ -626,24 +651,23 @@ impl Store {
                 add(rows::parse(row, "contact_id")?, format!("{reason} ({})", identity.value), &mut found);
             }
         }
-        if let Some(name) = contact.name.as_deref() {
-            let key = name_key(name);
-            for word in key.split(' ').filter(|w| w.len() >= 3) {
-                let rows = sqlx::query(
-                    "SELECT id, name FROM contacts WHERE account_id = $1 AND merged_into IS NULL AND id <> $2 \
-                     AND lower(name) LIKE $3 ESCAPE '\\' LIMIT 200",
-                )
-                .bind(account_id.to_string())
-                .bind(contact_id.to_string())
-                .bind(format!("%{}%", like_literal(word)))
-                .fetch_all(&mut *conn)
-                .await?;
-                for row in &rows {
-                    let other = rows::text(row, "name")?;
-                    if names_look_alike(name, &other) {
-                        add(rows::parse(row, "id")?, format!("similar names ({name} / {other})"), &mut found);
-                    }
-                }
+        // The same name, whatever the case, accents, spacing or word order,
+        // through the index on `name_key`. (Typos are left to the account-wide
+        // `duplicate_suggestions`, which compares every name.)
+        if let Some(key) = contact.name.as_deref().and_then(name_match_key) {
+            let rows = sqlx::query(
+                "SELECT id, name FROM contacts WHERE account_id = $1 AND name_key = $2 AND merged_into IS NULL AND id <> $3 \
+                 ORDER BY id LIMIT 10",
+            )
+            .bind(account_id.to_string())
+            .bind(key)
+            .bind(contact_id.to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+            let name = contact.name.as_deref().unwrap_or_default();
+            for row in &rows {
+                let other = rows::text(row, "name")?;
+                add(rows::parse(row, "id")?, format!("same name ({name} / {other})"), &mut found);
             }
         }
         let mut out = Vec::with_capacity(found.len());
@@ -654,10 +678,16 @@ impl Store {
     }
 }
 
+/// What `contacts.name_key` holds for a name: its match key, empty when the
+/// name is too short to have one, NULL without a name.
+pub(crate) fn stored_name_key(name: Option<&str>) -> Option<String> {
+    name.map(|n| name_match_key(n).unwrap_or_default())
+}
+
 async fn write_contact_fields(tx: &mut WriteTx, account_id: AccountId, contact: &Contact) -> Result<()> {
     sqlx::query(
         "UPDATE contacts SET name = $3, language = $4, attributes = $5, custom_attributes = $6, preferred_channels = $7, \
-         updated_at = $8 WHERE id = $1 AND account_id = $2",
+         updated_at = $8, name_key = $9 WHERE id = $1 AND account_id = $2",
     )
     .bind(contact.id.to_string())
     .bind(account_id.to_string())
@@ -667,6 +697,7 @@ async fn write_contact_fields(tx: &mut WriteTx, account_id: AccountId, contact: 
     .bind(serde_json::Value::Object(contact.custom_attributes.clone()).to_string())
     .bind(serde_json::to_string(&contact.preferred_channels).unwrap_or_else(|_| "{}".into()))
     .bind(micros(contact.updated_at))
+    .bind(stored_name_key(contact.name.as_deref()))
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -370,8 +370,8 @@ impl Store {
         // Writes: a few multi-row statements for the whole batch.
         for chunk in rows::fixed_chunks(&new_contacts) {
             let sql = format!(
-                "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at) VALUES {}",
-                rows::placeholders(chunk.len(), 8)
+                "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at, name_key) VALUES {}",
+                rows::placeholders(chunk.len(), 9)
             );
             let mut query = sqlx::query(&sql);
             for c in chunk {
@@ -383,7 +383,8 @@ impl Store {
                     .bind("{}")
                     .bind("{}")
                     .bind(micros(at))
-                    .bind(micros(at));
+                    .bind(micros(at))
+                    .bind(crate::contacts::stored_name_key(c.name.as_deref()));
             }
             query.execute(tx.conn()).await?;
         }
@@ -409,11 +410,12 @@ impl Store {
             }
         }
         for (contact, name) in &name_updates {
-            sqlx::query("UPDATE contacts SET name = $3, updated_at = $4 WHERE id = $1 AND account_id = $2 AND name IS NULL")
+            sqlx::query("UPDATE contacts SET name = $3, updated_at = $4, name_key = $5 WHERE id = $1 AND account_id = $2 AND name IS NULL")
                 .bind(contact.to_string())
                 .bind(&a)
                 .bind(name)
                 .bind(micros(at))
+                .bind(crate::contacts::stored_name_key(Some(name)))
                 .execute(tx.conn())
                 .await?;
         }

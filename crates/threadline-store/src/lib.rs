@@ -217,7 +217,7 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
-        Ok(())
+        self.backfill_name_keys().await
     }
 
     /// Resolves when a commit in this process has queued webhook deliveries.

@@ -560,11 +560,12 @@ async fn resolve_contact(
         }
     }
     if let Some(name) = &inbound.sender_name {
-        sqlx::query("UPDATE contacts SET name = $3, updated_at = $4 WHERE id = $1 AND account_id = $2 AND name IS NULL")
+        sqlx::query("UPDATE contacts SET name = $3, updated_at = $4, name_key = $5 WHERE id = $1 AND account_id = $2 AND name IS NULL")
             .bind(contact_id.to_string())
             .bind(account_id.to_string())
             .bind(name)
             .bind(micros(at))
+            .bind(crate::contacts::stored_name_key(Some(name)))
             .execute(tx.conn())
             .await?;
     }

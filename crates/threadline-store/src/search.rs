@@ -35,23 +35,25 @@ impl Search {
         Some(Search { text, like })
     }
 
-    /// The condition on `c` (a conversation), with the text at `$text` and
-    /// the pattern at `$like`.
+    /// The condition on `c` (a conversation), with the account at `$1`, the
+    /// text at `$text` and the pattern at `$like`. The subqueries do not
+    /// refer to `c`, so each runs once per search (PostgreSQL would
+    /// otherwise run them again for every conversation it looks at).
     pub fn condition(backend: Backend, text: usize, like: usize) -> String {
         let messages = match backend {
             Backend::Sqlite => format!(
                 "SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.rowid = f.rowid \
-                 WHERE messages_fts MATCH ${text} AND m.account_id = c.account_id"
+                 WHERE messages_fts MATCH ${text} AND m.account_id = $1"
             ),
             Backend::Postgres => format!(
-                "SELECT m.conversation_id FROM messages m WHERE m.account_id = c.account_id \
+                "SELECT m.conversation_id FROM messages m WHERE m.account_id = $1 \
                  AND to_tsvector('simple', translate(coalesce(m.subject, '') || ' ' || m.body_text, '-', ' ')) @@ to_tsquery('simple', ${text})"
             ),
         };
         format!(
             "(c.id IN ({messages}) \
-             OR c.contact_id IN (SELECT k.id FROM contacts k WHERE k.account_id = c.account_id AND lower(coalesce(k.name, '')) LIKE ${like}) \
-             OR c.contact_id IN (SELECT i.contact_id FROM identities i WHERE i.account_id = c.account_id AND lower(i.value) LIKE ${like}))"
+             OR c.contact_id IN (SELECT k.id FROM contacts k WHERE k.account_id = $1 AND lower(coalesce(k.name, '')) LIKE ${like}) \
+             OR c.contact_id IN (SELECT i.contact_id FROM identities i WHERE i.account_id = $1 AND lower(i.value) LIKE ${like}))"
         )
     }
 }

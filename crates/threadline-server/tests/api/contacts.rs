@@ -115,7 +115,7 @@ async fn merging_moves_everything_and_is_audited(app: TestApp) {
     assert_eq!(status, 409);
 }
 
-async fn duplicate_suggestions(app: TestApp) {
+async fn duplicate_suggestions(mut app: TestApp) {
     let mk = |name: &str, identities: Value| json!({ "name": name, "identities": identities });
     let (_, a) = app.post("/api/v1/contacts", mk("Maria Rossi", json!([{ "kind": "phone", "value": "+39 333 111 2222" }]))).await;
     let (_, b) = app.post("/api/v1/contacts", mk("M. R.", json!([{ "kind": "whatsapp", "value": "393331112222" }]))).await;
@@ -160,6 +160,20 @@ async fn duplicate_suggestions(app: TestApp) {
     assert_eq!(of_e, json!([]));
     let (status, _) = app.get("/api/v1/contacts/00000000-0000-0000-0000-000000000000/duplicates").await;
     assert_eq!(status, 404);
+
+    // The same name in another order, case and accents.
+    let (_, g) = app.post("/api/v1/contacts", mk("VERDI  Lucìa", json!([]))).await;
+    let (_, of_e) = app.get(&around(&e)).await;
+    assert_eq!(of_e.as_array().unwrap().len(), 1, "{of_e}");
+    assert_eq!(of_e[0]["contact"]["id"], g["id"]);
+    assert!(of_e[0]["reason"].as_str().unwrap().contains("same name"), "{of_e}");
+    // Contacts stored before names had keys get theirs at the next start.
+    app.sql("UPDATE contacts SET name_key = NULL").await;
+    let (_, of_e) = app.get(&around(&e)).await;
+    assert_eq!(of_e, json!([]));
+    app.restart(|_| {}).await;
+    let (_, of_e) = app.get(&around(&e)).await;
+    assert_eq!(of_e.as_array().unwrap().len(), 1, "found again after the restart: {of_e}");
 }
 
 async fn timeline_pages_through_messages_and_interactions(app: TestApp) {
