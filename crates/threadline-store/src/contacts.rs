@@ -506,12 +506,23 @@ impl Store {
 
     /// Gives contacts stored before `name_key` existed theirs, a thousand at a time.
     pub(crate) async fn backfill_name_keys(&self) -> Result<()> {
+        let mut done = 0usize;
         loop {
             let rows = sqlx::query("SELECT id, name FROM contacts WHERE name_key IS NULL AND name IS NOT NULL ORDER BY id LIMIT 1000")
                 .fetch_all(&self.pool)
                 .await?;
             if rows.is_empty() {
+                if done > 0 {
+                    tracing::info!(contacts = done, "every contact has its name key");
+                }
                 return Ok(());
+            }
+            if done == 0 {
+                tracing::info!("giving contacts stored before name keys theirs (once)");
+            }
+            done += rows.len();
+            if done.is_multiple_of(20_000) {
+                tracing::info!(contacts = done, "name keys so far");
             }
             let mut tx = self.begin_write().await?;
             for row in &rows {

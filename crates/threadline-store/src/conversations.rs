@@ -81,13 +81,46 @@ impl Store {
             let quoted = serde_json::Value::String(l.clone()).to_string();
             format!("%{}%", crate::like_literal(&quoted))
         });
-        let (assignee_mode, assignee_id) = match q.assignee {
-            None => (None, None),
-            Some(AssigneeFilter::Unassigned) => (Some("none"), None),
-            Some(AssigneeFilter::User(u)) => (Some("user"), Some(u.to_string())),
-        };
-        // Optional filters, numbered after the twelve fixed parameters.
-        let mut optional = OptionalFilters::after(12);
+        // Only the filters asked for are in the SQL, each plainly, so the
+        // planner can use the index that fits (`contact_id = $n`, not
+        // `($n IS NULL OR contact_id = $n)`).
+        let mut optional = OptionalFilters::after(1);
+        if let Some(status) = q.status {
+            let status = optional.param(status.as_str().to_owned());
+            optional.condition(format!("status = ${status}"));
+        }
+        if let Some(priority) = q.priority {
+            let priority = optional.param(priority.as_str().to_owned());
+            optional.condition(format!("priority = ${priority}"));
+        }
+        match q.assignee {
+            None => {}
+            Some(AssigneeFilter::Unassigned) => optional.condition("assignee_id IS NULL".to_owned()),
+            Some(AssigneeFilter::User(u)) => {
+                let user = optional.param(u.to_string());
+                optional.condition(format!("assignee_id = ${user}"));
+            }
+        }
+        if let Some(team) = q.team_id {
+            let team = optional.param(team.to_string());
+            optional.condition(format!("team_id = ${team}"));
+        }
+        if let Some(contact) = q.contact_id {
+            let contact = optional.param(contact.to_string());
+            optional.condition(format!("contact_id = ${contact}"));
+        }
+        if let Some(label) = label {
+            let label = optional.param(label);
+            optional.condition(format!("labels LIKE ${label} ESCAPE '\\'"));
+        }
+        if let Some(inbox) = q.inbox_id {
+            let inbox = optional.param(inbox.to_string());
+            optional.condition(format!("EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.inbox_id = ${inbox})"));
+        }
+        if let Some(before) = &q.before {
+            let (at, id) = (optional.param(before.at_micros), optional.param(before.id.clone()));
+            optional.condition(format!("(last_activity_at < ${at} OR (last_activity_at = ${at} AND id < ${id}))"));
+        }
         if let Some(search) = q.search.as_deref().and_then(|text| crate::search::Search::new(self.backend, text)) {
             let (text, like) = (optional.param(search.text), optional.param(search.like));
             optional.condition(crate::search::Search::condition(self.backend, text, like));
@@ -102,32 +135,17 @@ impl Store {
             let channel = optional.param(channel.as_str().to_owned());
             optional.condition(format!("EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.channel = ${channel})"));
         }
-        let optional_conditions = &optional.sql;
+        let limit = optional.param(q.limit);
         let sql = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 {optional_conditions} \
-             AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR priority = $3) \
-             AND ($4 IS NULL OR ($4 = 'none' AND assignee_id IS NULL) OR ($4 = 'user' AND assignee_id = $5)) \
-             AND ($6 IS NULL OR team_id = $6) AND ($7 IS NULL OR contact_id = $7) \
-             AND ($8 IS NULL OR labels LIKE $8 ESCAPE '\\') \
-             AND ($9 IS NULL OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.inbox_id = $9)) \
-             AND ($10 IS NULL OR last_activity_at < $10 OR (last_activity_at = $10 AND id < $11)) \
-             ORDER BY last_activity_at DESC, id DESC LIMIT $12"
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 {} ORDER BY last_activity_at DESC, id DESC LIMIT ${limit}",
+            optional.sql
         );
-        let mut query = sqlx::query(&sql)
-            .bind(account_id.to_string())
-            .bind(q.status.map(|s| s.as_str().to_owned()))
-            .bind(q.priority.map(|p| p.as_str().to_owned()))
-            .bind(assignee_mode.map(str::to_owned))
-            .bind(assignee_id)
-            .bind(q.team_id.map(|t| t.to_string()))
-            .bind(q.contact_id.map(|c| c.to_string()))
-            .bind(label)
-            .bind(q.inbox_id.map(|i| i.to_string()))
-            .bind(q.before.as_ref().map(|c| c.at_micros))
-            .bind(q.before.as_ref().map(|c| c.id.clone()))
-            .bind(q.limit);
+        let mut query = sqlx::query(&sql).bind(account_id.to_string());
         for value in optional.values {
-            query = query.bind(value);
+            query = match value {
+                Param::Text(text) => query.bind(text),
+                Param::Int(number) => query.bind(number),
+            };
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(rows::conversation).collect()
@@ -303,8 +321,25 @@ impl Store {
 /// parameters numbered after the fixed ones.
 struct OptionalFilters {
     fixed: usize,
-    values: Vec<String>,
+    values: Vec<Param>,
     sql: String,
+}
+
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+impl From<String> for Param {
+    fn from(text: String) -> Self {
+        Param::Text(text)
+    }
+}
+
+impl From<i64> for Param {
+    fn from(number: i64) -> Self {
+        Param::Int(number)
+    }
 }
 
 impl OptionalFilters {
@@ -313,8 +348,8 @@ impl OptionalFilters {
     }
 
     /// Adds a parameter; returns its number.
-    fn param(&mut self, value: String) -> usize {
-        self.values.push(value);
+    fn param(&mut self, value: impl Into<Param>) -> usize {
+        self.values.push(value.into());
         self.fixed + self.values.len()
     }
 
