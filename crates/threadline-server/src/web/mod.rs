@@ -86,6 +86,27 @@ fn page(template: &impl Template) -> Response {
     }
 }
 
+/// What the top bar of every signed-in page shows, and the session's CSRF
+/// token the page's script sends back.
+struct Top<'a> {
+    /// The language the user chose, if any (`en`, `it`).
+    chosen: &'a str,
+    user: &'a str,
+    csrf: &'a str,
+    is_admin: bool,
+}
+
+impl<'a> Top<'a> {
+    fn of(session: &'a Session) -> Self {
+        Top {
+            chosen: session.user.language.as_deref().unwrap_or_default(),
+            user: &session.user.name,
+            csrf: &session.csrf_token,
+            is_admin: session.user.role.allows(Permission::Administer),
+        }
+    }
+}
+
 /// The signed-in agent, or a redirect to the sign-in page.
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let session = match session_cookie(headers) {
@@ -190,11 +211,7 @@ struct Row {
 struct InboxPage<'a> {
     t: &'a Texts,
     lang: &'a str,
-    /// The language the user chose, if any (`en`, `it`).
-    chosen: &'a str,
-    user: &'a str,
-    csrf: &'a str,
-    is_admin: bool,
+    top: Top<'a>,
     rows: Vec<Row>,
     status: &'a str,
     assignee: &'a str,
@@ -299,10 +316,7 @@ async fn inbox(
         views,
         t: lang.texts(),
         lang: lang.code(),
-        chosen: session.user.language.as_deref().unwrap_or_default(),
-        user: &session.user.name,
-        csrf: &session.csrf_token,
-        is_admin: session.user.role.allows(Permission::Administer),
+        top: Top::of(&session),
         rows,
         status: if ["open", "pending", "snoozed", "resolved", "all"].contains(&status) { status } else { "open" },
         assignee,
@@ -377,11 +391,7 @@ struct Entry {
 struct ConversationPage<'a> {
     t: &'a Texts,
     lang: &'a str,
-    /// The language the user chose, if any (`en`, `it`).
-    chosen: &'a str,
-    user: &'a str,
-    csrf: &'a str,
-    is_admin: bool,
+    top: Top<'a>,
     id: ConversationId,
     contact_id: threadline_domain::ids::ContactId,
     contact: String,
@@ -532,10 +542,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
     page(&ConversationPage {
         t: lang.texts(),
         lang: lang.code(),
-        chosen: session.user.language.as_deref().unwrap_or_default(),
-        user: &session.user.name,
-        csrf: &session.csrf_token,
-        is_admin: session.user.role.allows(Permission::Administer),
+        top: Top::of(&session),
         id,
         contact_id: contact.id,
         contact: contact_name,
@@ -780,11 +787,7 @@ struct WebhookLine {
 struct AdminPage<'a> {
     t: &'a Texts,
     lang: &'a str,
-    /// The language the user chose, if any (`en`, `it`).
-    chosen: &'a str,
-    user: &'a str,
-    csrf: &'a str,
-    is_admin: bool,
+    top: Top<'a>,
     inboxes: Vec<InboxLine>,
     channels: Vec<(&'static str, &'static str)>,
     roles: Vec<&'static str>,
@@ -831,10 +834,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
     page(&AdminPage {
         t: lang.texts(),
         lang: lang.code(),
-        chosen: session.user.language.as_deref().unwrap_or_default(),
-        user: &session.user.name,
-        csrf: &session.csrf_token,
-        is_admin: true,
+        top: Top::of(&session),
         inboxes: inboxes
             .iter()
             .map(|i| {

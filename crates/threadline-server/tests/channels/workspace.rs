@@ -565,7 +565,9 @@ async fn an_administrator_sets_up_the_account_from_the_admin_page() {
     };
 
     browser.js(&submit("/teams", &[("name", "Resi e rimborsi")])).await;
-    browser.wait_for("the new team", "document.querySelector('#admin-teams').innerText.includes('Resi e rimborsi')").await;
+    browser
+        .wait_for("the new team", "[...document.querySelectorAll('#admin-teams input[name=name]')].some(i => i.value == 'Resi e rimborsi')")
+        .await;
     browser
         .js(&submit(
             "/users",
@@ -602,6 +604,19 @@ async fn an_administrator_sets_up_the_account_from_the_admin_page() {
     browser.wait_for("the new member", "document.querySelectorAll('#admin-teams .member').length == 1").await;
     let (_, teams) = rig.app.get("/api/v1/teams").await;
     assert_eq!(teams[0]["member_ids"], json!([paolo]));
+    // Renamed in place.
+    browser
+        .js("const n = document.querySelector('#admin-teams input[name=name]'); n.value = 'Resi'; n.dispatchEvent(new Event('change', { bubbles: true }));")
+        .await;
+    let mut name = json!(null);
+    for _ in 0..50 {
+        name = rig.app.get("/api/v1/teams").await.1[0]["name"].clone();
+        if name == "Resi" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(name, "Resi");
 
     // A canned response; a bad shortcut is refused with the reason.
     browser.js("document.querySelector('input[name=shortcut]').removeAttribute('pattern')").await;
