@@ -16,6 +16,8 @@
 //! - `seed` fills an account with a large history straight in the database
 //!   (see `seed.rs`); `pages` and `live` load the agent workspace (see
 //!   `pages.rs`).
+//! - `classify`, `route` and `bot` measure triage, routing and the bot
+//!   in-process on one core (see `understand.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +29,7 @@ use serde_json::json;
 
 mod pages;
 mod seed;
+mod understand;
 
 #[derive(Parser)]
 struct Cli {
@@ -143,6 +146,30 @@ enum Command {
         #[command(flatten)]
         load: Load,
     },
+    /// Train the category model on DATASET/train.csv, report accuracy on
+    /// DATASET/test.csv and messages per second on one core.
+    Classify {
+        #[arg(long)]
+        dataset: std::path::PathBuf,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
+    /// Routing decisions among N agents with M conversations waiting.
+    Route {
+        #[arg(long, default_value_t = 1000)]
+        agents: usize,
+        #[arg(long, default_value_t = 10000)]
+        waiting: usize,
+        #[arg(long, default_value_t = 2000)]
+        decisions: usize,
+    },
+    /// The bot's answer with N articles in the knowledge base.
+    Bot {
+        #[arg(long, default_value_t = 10000)]
+        articles: usize,
+        #[arg(long, default_value_t = 2000)]
+        queries: usize,
+    },
 }
 
 #[derive(clap::Args, Clone, Copy)]
@@ -248,6 +275,9 @@ fn main() -> anyhow::Result<()> {
             })?;
             println!("{report}");
         }
+        Command::Classify { dataset, rounds } => println!("{}", understand::classify(&dataset, rounds)?),
+        Command::Route { agents, waiting, decisions } => println!("{}", understand::route(agents, waiting, decisions)?),
+        Command::Bot { articles, queries } => println!("{}", understand::bot(articles, queries)?),
         Command::CeilingServer { database_url, bind, sqlite_sync } => {
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(ceiling::serve(&database_url, &bind, &sqlite_sync))?;

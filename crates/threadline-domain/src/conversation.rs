@@ -77,6 +77,15 @@ string_enum! {
     Priority { Low => "low", Normal => "normal", High => "high", Urgent => "urgent" }
 }
 
+string_enum! {
+    /// Who is answering a conversation now.
+    Handler {
+        Human => "human",
+        /// A bot, until it resolves the conversation or hands it to people.
+        Bot => "bot",
+    }
+}
+
 impl ConversationStatus {
     /// Statuses in which a conversation can still be continued by the
     /// customer's next message.
@@ -98,12 +107,35 @@ pub struct Conversation {
     pub category: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub snoozed_until: Option<OffsetDateTime>,
+    /// The channel the customer last wrote on.
+    #[serde(default)]
+    pub channel: Option<crate::channel::Channel>,
+    /// The language the customer last wrote in (ISO 639-1).
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default = "human")]
+    pub handler: Handler,
+    /// Since when it has waited in its team's queue.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub queued_at: Option<OffsetDateTime>,
+    /// The first reply an agent sent.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub first_response_at: Option<OffsetDateTime>,
+    /// Since when the customer has waited for an answer, if they are.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub awaiting_since: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub last_activity_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+fn human() -> Handler {
+    Handler::Human
 }
 
 /// How long a customer's silence may last before their next message starts a

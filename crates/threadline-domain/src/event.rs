@@ -19,6 +19,10 @@ string_enum! {
         ConversationUpdated => "conversation.updated",
         ConversationAssigned => "conversation.assigned",
         ConversationResolved => "conversation.resolved",
+        /// A bot passed the conversation to people (with reason and summary).
+        ConversationHandedOff => "conversation.handed_off",
+        /// An SLA target was missed.
+        SlaBreached => "sla.breached",
         MessageCreated => "message.created",
         MessageUpdated => "message.updated",
         InteractionCreated => "interaction.created",

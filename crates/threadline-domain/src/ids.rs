@@ -62,4 +62,14 @@ id_type! {
     TemplateId;
     CannedResponseId;
     SavedViewId;
+    /// A knowledge-base article or FAQ.
+    ArticleId;
+    /// An administrator's keyword rule for triage.
+    TriageRuleId;
+    /// A routing rule: which team a conversation goes to.
+    RoutingRuleId;
+    SlaPolicyId;
+    /// An external bot plugged in through the Agent Bot API.
+    AgentBotId;
+    RoutingDecisionId;
 }

@@ -7,6 +7,7 @@
 //! conversation continuity across channels, permissions, webhook signatures —
 //! are tested in isolation and fast.
 
+pub mod bot;
 pub mod canned;
 pub mod channel;
 pub mod contact;
@@ -16,12 +17,16 @@ pub mod html;
 pub mod identity;
 pub mod ids;
 pub mod interaction;
+pub mod knowledge;
 pub mod mention;
 pub mod message;
 pub mod reply;
 pub mod role;
+pub mod routing;
+pub mod sla;
 pub mod template;
 pub mod timeline;
+pub mod triage;
 pub mod validation;
 pub mod webhook;
 

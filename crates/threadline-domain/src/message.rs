@@ -74,6 +74,10 @@ pub struct Message {
     /// not empty the original is kept as an attachment.
     pub problems: Vec<String>,
     pub attachments: Vec<AttachmentMeta>,
+    /// What Threadline understood of a customer's message — language,
+    /// sentiment, category, urgency — and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triage: Option<Box<crate::triage::Triage>>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

@@ -10,7 +10,7 @@ use crate::message::Message;
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TimelineEntry {
-    Message(Message),
+    Message(Box<Message>),
     Interaction(Interaction),
 }
 

@@ -122,10 +122,27 @@
       if (el.type === "checkbox") return el.checked;
       if (type === "json") return el.value.trim() ? JSON.parse(el.value) : undefined;
       if (type === "list") return el.value.split(",").map(function (v) { return v.trim(); }).filter(Boolean);
+      if (type === "number") return el.value.trim() === "" ? undefined : Number(el.value);
+      // "name:3, other:name:2" → { "name": 3, "other:name": 2 }
+      if (type === "levels") {
+        var map = {};
+        el.value.split(",").map(function (v) { return v.trim(); }).filter(Boolean).forEach(function (pair) {
+          var at = pair.lastIndexOf(":");
+          if (at < 1 || isNaN(Number(pair.slice(at + 1)))) throw new Error(pair + ": name:number");
+          map[pair.slice(0, at).trim()] = Number(pair.slice(at + 1));
+        });
+        return map;
+      }
       return el.value === "" ? undefined : el.value;
     };
+    // A field named "a.b" goes into body.a.b.
+    var put = function (body, name, value) {
+      var path = name.split("."), last = path.pop();
+      path.forEach(function (key) { body = body[key] = body[key] || {}; });
+      body[last] = value;
+    };
     var done = function (where, created) {
-      var secret = created && created.secret;
+      var secret = created && (typeof created.token === "string" ? "token " + created.token + " · secret " + created.secret : created.secret);
       if (secret) {
         var shown = admin.querySelector(".secret-shown");
         shown.querySelector("code").textContent = secret;
@@ -146,17 +163,35 @@
       try {
         Array.prototype.forEach.call(form.elements, function (el) {
           var value = el.name ? fieldValue(el) : undefined;
-          if (value !== undefined) body[el.name] = value;
+          if (value !== undefined) put(body, el.name, value);
         });
       } catch (e) { return failed(result, e); }
       api(form.getAttribute("data-method") || "POST", form.getAttribute("data-api"), body).then(function (created) {
+        // A form that asks a question shows the answer's reasons instead.
+        if (form.hasAttribute("data-show")) {
+          var list = form.querySelector(".shown");
+          list.textContent = "";
+          ((created && created[form.getAttribute("data-show")]) || []).forEach(function (r) {
+            var li = document.createElement("li");
+            li.textContent = r.label + ": " + r.value + " — " + r.why;
+            list.appendChild(li);
+          });
+          return;
+        }
         if (form.classList.contains("create")) form.reset();
         done(result, created);
-        redraw(form);
+        if (form.hasAttribute("data-refresh")) redraw(form);
       }, function (e) { failed(result, e); });
     });
     admin.addEventListener("change", function (event) {
       var el = event.target;
+      if (el.hasAttribute("data-inbox-bot")) {
+        var choice = el.value, bot = null;
+        if (choice === "builtin") bot = { mode: "builtin" };
+        else if (choice) bot = { mode: "external", agent_bot_id: choice };
+        api("PUT", el.getAttribute("data-inbox-bot"), bot).then(function () { redraw(el); }, function (e) { failed(null, e); redraw(el); });
+        return;
+      }
       if (el.hasAttribute("data-add-member") && el.value) {
         api("PUT", el.getAttribute("data-add-member") + el.value).then(function () {
           redraw(el);
@@ -221,6 +256,21 @@
     toasts.appendChild(toast);
   }
 
+  // Agent assist: suggestions for the customer's latest message, fetched
+  // after the page (they take a search) and again when the customer writes.
+  var slot = document.querySelector("[data-assist]");
+  function loadAssist() {
+    if (!slot) return;
+    fetch(slot.getAttribute("data-assist"), { credentials: "same-origin", headers: { accept: "text/html" } }).then(function (r) {
+      return r.ok ? r.text() : "";
+    }).then(function (html) {
+      var part = new DOMParser().parseFromString(html, "text/html").querySelector("#assist");
+      slot.textContent = "";
+      if (part) slot.appendChild(document.importNode(part, true));
+    }).catch(function () {});
+  }
+  loadAssist();
+
   var typingTimer = null;
   function notice(n) {
     if (n.type === "typing") {
@@ -234,7 +284,10 @@
     }
     if (n.type === "mention") mentioned(n.conversation_id);
     if (inboxPage) refresh(["main.inbox .list"]);
-    if (page && (n.type === "resync" || n.conversation_id === current)) refresh([".timeline", ".thread-head"]);
+    if (page && (n.type === "resync" || n.conversation_id === current)) {
+      refresh([".timeline", ".thread-head"]);
+      if (n.type === "message.created") loadAssist();
+    }
   }
   connect(0);
 
@@ -319,6 +372,22 @@
     api("PATCH", "/conversations/" + id, { status: button.getAttribute("data-status") }).then(function () {
       refresh([".timeline", ".thread-head"]);
     }, function (e) { alert(e.message); });
+  });
+
+  // A suggestion goes into the reply box; an agent may take over from the bot.
+  document.addEventListener("click", function (event) {
+    var use = event.target.closest && event.target.closest("button[data-insert]");
+    if (use) {
+      var box = form.elements.text, text = use.getAttribute("data-insert");
+      box.value = box.value.trim() ? box.value.replace(/\s*$/, "\n\n") + text : text;
+      box.focus();
+    }
+    var take = event.target.closest && event.target.closest("button[data-take-over]");
+    if (take) {
+      api("POST", "/conversations/" + id + "/take-over").then(function () {
+        refresh([".timeline", ".thread-head"]);
+      }, function (e) { alert(e.message); });
+    }
   });
 
   // While the agent types a reply, the customer's chat says so (every 3 s at most).

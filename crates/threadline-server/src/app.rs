@@ -51,6 +51,12 @@ pub struct Shared {
     pub mailboxes: std::sync::Mutex<std::collections::HashMap<InboxId, crate::email::imap::MailboxStatus>>,
     /// Web chat requests per client address and inbox.
     pub chat_limiter: crate::rate_limit::RateLimiter<(std::net::IpAddr, InboxId)>,
+    /// Each account's rules and model for reading messages.
+    pub triage: crate::triage::TriageCache,
+    /// Each account's routing rules, for a few seconds.
+    pub routing_rules: TtlCache<AccountId, std::sync::Arc<Vec<threadline_store::RoutingRule>>>,
+    /// The knowledge base's search index.
+    pub knowledge: crate::knowledge::Knowledge,
 }
 
 impl Deref for AppState {
@@ -67,6 +73,7 @@ impl AppState {
         self.inbox_cache.clear();
         self.inbox_accounts.clear();
         self.mail_routes.clear();
+        self.routing_rules.clear();
     }
 
     /// An inbox and its account, cached briefly (the ingest path needs both
@@ -112,6 +119,9 @@ impl AppState {
             providers: crate::channels::Providers::new(&settings),
             live: crate::widget::live::LiveHub::new(),
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
+            triage: Default::default(),
+            routing_rules: TtlCache::new(CACHE_TTL, 10_000),
+            knowledge: crate::knowledge::Knowledge::new().expect("an empty in-memory index builds"),
             settings,
         }))
     }
@@ -225,6 +235,19 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
         outbox.run(&mut stop).await;
     });
     let mut tasks = vec![server, webhooks, sender];
+    tasks.push(tokio::spawn(crate::routing::run(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));
+    {
+        // The knowledge base's index, filled in the background.
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            match state.knowledge.sync(&state.store).await {
+                Ok(n) => tracing::debug!(articles = n, "knowledge base indexed"),
+                Err(e) => tracing::warn!(error = %e, "could not index the knowledge base yet; it is read again at the next search"),
+            }
+        }));
+    }
     let mut smtp_addr = None;
     if let Some((listener, tls)) = smtp {
         smtp_addr = Some(listener.local_addr()?);

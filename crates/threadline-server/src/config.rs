@@ -106,6 +106,25 @@ pub struct Settings {
     /// Seconds between IMAP checks when the server has no IDLE (with IDLE,
     /// new mail is read as it arrives).
     pub imap_poll_secs: u64,
+    /// Seconds between the router's sweeps of every team queue (it also
+    /// routes at once when a conversation joins a queue on this node).
+    pub routing_interval_secs: u64,
+    /// Seconds between checks of open conversations' SLA clocks.
+    pub sla_interval_secs: u64,
+    /// Seconds an external agent bot has to answer Threadline's post.
+    pub agent_bot_timeout_secs: u64,
+    /// Attempts to reach an external agent bot before the conversation is
+    /// handed to people.
+    pub agent_bot_max_attempts: u32,
+    /// An OpenAI-compatible API (`…/v1`, with `/chat/completions` under it)
+    /// for triage and handoff summaries instead of the built-in models;
+    /// empty (the default) uses only what is built in.
+    pub llm_url: String,
+    /// The model asked, e.g. `gpt-4o-mini` or a local model's name.
+    pub llm_model: String,
+    pub llm_api_key: Secret,
+    /// Seconds the LLM has to answer before the built-in result is used.
+    pub llm_timeout_secs: u64,
     /// Logging filter, e.g. `info` or `threadline=debug,sqlx=warn`.
     pub log: String,
 }
@@ -143,6 +162,14 @@ impl Default for Settings {
             smtp_max_message_bytes: 25 * 1024 * 1024,
             smtp_max_connections: 256,
             imap_poll_secs: 60,
+            routing_interval_secs: 5,
+            sla_interval_secs: 30,
+            agent_bot_timeout_secs: 10,
+            agent_bot_max_attempts: 4,
+            llm_url: String::new(),
+            llm_model: String::new(),
+            llm_api_key: Secret::default(),
+            llm_timeout_secs: 5,
             log: "info".into(),
         }
     }
@@ -180,6 +207,14 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_SMTP_MAX_MESSAGE_BYTES",
     "THREADLINE_SMTP_MAX_CONNECTIONS",
     "THREADLINE_IMAP_POLL_SECS",
+    "THREADLINE_ROUTING_INTERVAL_SECS",
+    "THREADLINE_SLA_INTERVAL_SECS",
+    "THREADLINE_AGENT_BOT_TIMEOUT_SECS",
+    "THREADLINE_AGENT_BOT_MAX_ATTEMPTS",
+    "THREADLINE_LLM_URL",
+    "THREADLINE_LLM_MODEL",
+    "THREADLINE_LLM_API_KEY",
+    "THREADLINE_LLM_TIMEOUT_SECS",
     "THREADLINE_LOG",
     // Read by the test suite, not by the server.
     "THREADLINE_TEST_DATABASE_URL",
@@ -188,6 +223,7 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_TEST_PYTHON",
     "THREADLINE_TEST_CHROMIUM",
     "THREADLINE_TEST_CHROMEDRIVER",
+    "THREADLINE_TEST_DATASETS",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -279,6 +315,14 @@ impl Settings {
                 "SMTP_MAX_MESSAGE_BYTES" => settings.smtp_max_message_bytes = number(value)?.max(1024) as usize,
                 "SMTP_MAX_CONNECTIONS" => settings.smtp_max_connections = number(value)?.clamp(1, 100_000) as usize,
                 "IMAP_POLL_SECS" => settings.imap_poll_secs = number(value)?.max(1),
+                "ROUTING_INTERVAL_SECS" => settings.routing_interval_secs = number(value)?.max(1),
+                "SLA_INTERVAL_SECS" => settings.sla_interval_secs = number(value)?.max(1),
+                "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),
+                "AGENT_BOT_MAX_ATTEMPTS" => settings.agent_bot_max_attempts = number(value)?.clamp(1, 100) as u32,
+                "LLM_URL" => settings.llm_url = value.trim().trim_end_matches('/').to_owned(),
+                "LLM_MODEL" => settings.llm_model = value.trim().to_owned(),
+                "LLM_API_KEY" => settings.llm_api_key = Secret(value.clone()),
+                "LLM_TIMEOUT_SECS" => settings.llm_timeout_secs = number(value)?.max(1),
                 "LOG" => settings.log = value.clone(),
                 _ => {}
             }
@@ -306,7 +350,7 @@ impl Settings {
         if !copy.database_url.0.is_empty() {
             copy.database_url.0 = mask_url(&copy.database_url.0);
         }
-        for secret in [&mut copy.secret_key, &mut copy.admin_token] {
+        for secret in [&mut copy.secret_key, &mut copy.admin_token, &mut copy.llm_api_key] {
             if !secret.0.is_empty() {
                 secret.0 = "********".into();
             }

@@ -2,22 +2,32 @@
 //! document generated from these handlers), authentication, configuration
 //! and the background workers, over one [`threadline_store::Store`].
 //!
-//! The path of an inbound message through this crate: `api::inboxes`
-//! validates the request → `threadline_store::Store::ingest_inbound` commits
-//! it with its events → `bus::EventBus` publishes them → the
-//! `webhook_dispatcher` delivers them from its durable queue.
+//! The path of an inbound message through this crate: a channel
+//! (`api::inboxes`, `channels::hooks`, `email`, `widget`) verifies and
+//! parses it → `inbound::receive` reads it (`triage`) and picks its team
+//! (`routing`) → `threadline_store::Store::ingest_inbound` commits it with
+//! its events and any bot job → `bus::EventBus` publishes them → the
+//! `webhook_dispatcher` delivers them from its durable queue, the router
+//! assigns the team's queue, the `bot` worker answers if a bot has the
+//! conversation, and the `sla` worker watches its clocks.
 
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod bot;
 pub mod bus;
 pub mod cache;
 pub mod channels;
 pub mod config;
 pub mod email;
 pub mod error;
+pub mod inbound;
+pub mod knowledge;
 pub mod rate_limit;
+pub mod routing;
 pub mod secrets;
+pub mod sla;
+pub mod triage;
 pub mod web;
 pub mod webhook_dispatcher;
 pub mod widget;

@@ -287,9 +287,24 @@ impl Store {
             return Ok((before, Vec::new()));
         }
         c.updated_at = at;
+        if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
+            c.resolved_at = Some(at);
+            c.awaiting_since = None;
+        } else if c.status != ConversationStatus::Resolved {
+            c.resolved_at = None;
+        }
+        // Back in the queue: unassigned, moved to another team, or reopened
+        // with nobody on it.
+        let requeued = c.assignee_id.is_none()
+            && c.status == ConversationStatus::Open
+            && (before.assignee_id.is_some() || c.team_id != before.team_id || before.status != ConversationStatus::Open);
+        if requeued {
+            c.queued_at = Some(at);
+            tx.routing_needed = true;
+        }
         sqlx::query(
             "UPDATE conversations SET status = $3, priority = $4, assignee_id = $5, team_id = $6, labels = $7, category = $8, \
-             snoozed_until = $9, updated_at = $10 WHERE id = $1 AND account_id = $2",
+             snoozed_until = $9, updated_at = $10, queued_at = $11, resolved_at = $12, awaiting_since = $13 WHERE id = $1 AND account_id = $2",
         )
         .bind(id.to_string())
         .bind(account_id.to_string())
@@ -301,6 +316,9 @@ impl Store {
         .bind(c.category.clone())
         .bind(c.snoozed_until.map(micros))
         .bind(micros(at))
+        .bind(c.queued_at.map(micros))
+        .bind(c.resolved_at.map(micros))
+        .bind(c.awaiting_since.map(micros))
         .execute(tx.conn())
         .await?;
         tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
@@ -415,5 +433,61 @@ impl Store {
             summary.waiting_since = summary.last_inbound.then(|| rows::time(&row, "created_at")).transpose()?;
         }
         Ok(out)
+    }
+}
+
+/// A resolved conversation, as agent assist shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ResolvedCase {
+    pub conversation_id: ConversationId,
+    pub contact_name: Option<String>,
+    pub category: Option<String>,
+    /// What the customer wrote first.
+    pub question: String,
+    /// The last answer an agent sent.
+    pub answer: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+impl Store {
+    /// The most recently resolved conversations (of `category`, if given),
+    /// other than `except`, with their first question and last answer.
+    pub async fn resolved_cases(
+        &self,
+        account_id: AccountId,
+        category: Option<&str>,
+        except: ConversationId,
+        limit: i64,
+    ) -> Result<Vec<ResolvedCase>> {
+        let found = sqlx::query(
+            "SELECT c.id, c.category, c.resolved_at, k.name, \
+             (SELECT m.body_text FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'inbound' AND m.kind = 'message' \
+              ORDER BY m.created_at LIMIT 1) AS question, \
+             (SELECT m.body_text FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'outbound' AND m.kind = 'message' \
+              AND m.sender_kind = 'user' ORDER BY m.created_at DESC LIMIT 1) AS answer \
+             FROM conversations c JOIN contacts k ON k.id = c.contact_id \
+             WHERE c.account_id = $1 AND c.status = 'resolved' AND ($2 IS NULL OR c.category = $2) AND c.id <> $3 \
+             ORDER BY c.last_activity_at DESC LIMIT $4",
+        )
+        .bind(account_id.to_string())
+        .bind(category)
+        .bind(except.to_string())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(ResolvedCase {
+                    conversation_id: rows::parse(r, "id")?,
+                    contact_name: rows::opt_text(r, "name")?,
+                    category: rows::opt_text(r, "category")?,
+                    question: rows::opt_text(r, "question")?.unwrap_or_default(),
+                    answer: rows::opt_text(r, "answer")?,
+                    resolved_at: rows::opt_time(r, "resolved_at")?,
+                })
+            })
+            .collect()
     }
 }

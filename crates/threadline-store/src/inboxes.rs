@@ -20,6 +20,8 @@ pub struct Inbox {
     /// The encrypted secrets blob; never serialised.
     #[serde(skip)]
     pub sealed_secrets: Option<String>,
+    /// The bot that answers new conversations first, if any.
+    pub bot: Option<threadline_domain::bot::InboxBot>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -41,12 +43,16 @@ pub(crate) fn inbox(row: &AnyRow) -> Result<Inbox> {
         name: rows::text(row, "name")?,
         settings: rows::json(row, "settings")?,
         sealed_secrets: rows::opt_text(row, "secrets")?,
+        bot: match rows::opt_text(row, "bot")? {
+            Some(raw) => Some(serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("inbox bot: {e}")))?),
+            None => None,
+        },
         created_at: rows::time(row, "created_at")?,
         updated_at: rows::time(row, "updated_at")?,
     })
 }
 
-pub(crate) const INBOX_COLUMNS: &str = "id, channel, name, settings, secrets, created_at, updated_at";
+pub(crate) const INBOX_COLUMNS: &str = "id, channel, name, settings, secrets, bot, created_at, updated_at";
 
 impl Store {
     pub async fn create_inbox(
@@ -58,7 +64,16 @@ impl Store {
         sealed_secrets: Option<String>,
     ) -> Result<Inbox> {
         let at = now();
-        let inbox = Inbox { id: InboxId::new(), channel, name: name.to_owned(), settings, sealed_secrets, created_at: at, updated_at: at };
+        let inbox = Inbox {
+            id: InboxId::new(),
+            channel,
+            name: name.to_owned(),
+            settings,
+            sealed_secrets,
+            bot: None,
+            created_at: at,
+            updated_at: at,
+        };
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO inboxes (id, account_id, channel, name, settings, secrets, created_at, updated_at) \
@@ -137,5 +152,31 @@ impl Store {
         found(&done)?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Sets (or with `None` removes) the bot that answers an inbox's new conversations.
+    pub async fn set_inbox_bot(&self, account_id: AccountId, id: InboxId, bot: Option<&threadline_domain::bot::InboxBot>) -> Result<Inbox> {
+        let mut tx = self.begin_write().await?;
+        if let Some(agent_bot) = bot.and_then(|b| b.agent_bot_id) {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM agent_bots WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+                    .bind(agent_bot.to_string())
+                    .bind(account_id.to_string())
+                    .fetch_optional(tx.conn())
+                    .await?;
+            if exists.is_none() {
+                return Err(threadline_domain::ValidationErrors::single("agent_bot_id", "no such agent bot in this account").into());
+            }
+        }
+        let done = sqlx::query("UPDATE inboxes SET bot = $3, updated_at = $4 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .bind(bot.map(|b| serde_json::to_string(b).unwrap_or_default()))
+            .bind(micros(now()))
+            .execute(tx.conn())
+            .await?;
+        found(&done)?;
+        tx.commit().await?;
+        self.inbox(account_id, id).await
     }
 }

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 use threadline_domain::contact::{Contact, Identity};
-use threadline_domain::conversation::{Continuity, Conversation, ConversationStatus, LatestConversation, Priority, continue_or_open};
+use threadline_domain::conversation::{Continuity, Conversation, ConversationStatus, Handler, LatestConversation, continue_or_open};
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, IdentityId, InboxId, MessageId};
@@ -30,7 +30,9 @@ use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::conversations::{conversation_event, load_conversation};
-use crate::messages::{insert_messages, load_message, message_event};
+use crate::messages::{
+    continue_with, insert_conversations, insert_messages, load_message, message_event, new_conversation, update_continued,
+};
 use crate::rows::{self, CONVERSATION_COLUMNS};
 use crate::{Account, Backend, IdempotencyKey, InboundMessage, IngestOutcome, Result, Store, StoreError, micros, now};
 
@@ -284,6 +286,7 @@ impl Store {
                 conversation_id: None,
                 conversation_created: false,
                 reopened: false,
+                changed: false,
             });
         }
 
@@ -322,10 +325,11 @@ impl Store {
         }
 
         // The continuity rule, message by message.
+        let loaded: HashMap<ConversationId, Conversation> = current.values().map(|c| (c.id, c.clone())).collect();
         let mut new_conversations: Vec<ConversationId> = Vec::new();
         let mut continued: Vec<ConversationId> = Vec::new();
-        for plan in plans.iter_mut() {
-            let Plan::Store { contact_id, conversation_id, conversation_created, reopened, .. } = plan else { continue };
+        for (plan, job) in plans.iter_mut().zip(jobs) {
+            let Plan::Store { contact_id, conversation_id, conversation_created, reopened, changed, .. } = plan else { continue };
             let latest =
                 current.get(contact_id).map(|c| LatestConversation { id: c.id, status: c.status, last_activity_at: c.last_activity_at });
             match continue_or_open(latest, at, account.continuity_window()) {
@@ -338,6 +342,12 @@ impl Store {
                         }
                         c.last_activity_at = at;
                         c.updated_at = at;
+                        if new_conversations.contains(&id) {
+                            // Opened earlier in this batch: still its first write.
+                            let _ = continue_with(c, job, false, at);
+                        } else {
+                            *changed = continue_with(c, job, reopen, at);
+                        }
                     }
                     if !new_conversations.contains(&id) && !continued.contains(&id) {
                         continued.push(id);
@@ -345,20 +355,7 @@ impl Store {
                     *conversation_id = Some(id);
                 }
                 Continuity::OpenNew => {
-                    let c = Conversation {
-                        id: ConversationId::new(),
-                        contact_id: *contact_id,
-                        status: ConversationStatus::Open,
-                        priority: Priority::Normal,
-                        assignee_id: None,
-                        team_id: None,
-                        labels: Vec::new(),
-                        category: None,
-                        snoozed_until: None,
-                        last_activity_at: at,
-                        created_at: at,
-                        updated_at: at,
-                    };
+                    let c = new_conversation(*contact_id, job, at);
                     new_conversations.push(c.id);
                     *conversation_id = Some(c.id);
                     *conversation_created = true;
@@ -420,32 +417,29 @@ impl Store {
                 .await?;
         }
         let created: Vec<&Conversation> = current.values().filter(|c| new_conversations.contains(&c.id)).collect();
-        for chunk in rows::fixed_chunks(&created) {
-            let sql = format!(
-                "INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, last_activity_at, created_at, updated_at) VALUES {}",
-                rows::placeholders(chunk.len(), 9)
-            );
-            let mut query = sqlx::query(&sql);
-            for c in chunk {
-                query = query
-                    .bind(c.id.to_string())
-                    .bind(&a)
-                    .bind(c.contact_id.to_string())
-                    .bind(c.status.as_str())
-                    .bind(c.priority.as_str())
-                    .bind("[]")
-                    .bind(micros(at))
-                    .bind(micros(at))
-                    .bind(micros(at));
+        insert_conversations(&mut tx, account_id, &created).await?;
+        // Continued conversations all end open, touched now and with the
+        // customer waiting: one statement for those where that is all; the
+        // few whose channel, language, category, priority, team or queue
+        // changed are written one by one.
+        let mut plain: Vec<ConversationId> = Vec::new();
+        for id in &continued {
+            let now_state = current.values().find(|c| c.id == *id);
+            let before = loaded.get(id);
+            let same = |a: &Conversation, b: &Conversation| {
+                (a.channel, &a.language, &a.category, a.priority, a.team_id, a.queued_at)
+                    == (b.channel, &b.language, &b.category, b.priority, b.team_id, b.queued_at)
+            };
+            match (now_state, before) {
+                (Some(c), Some(b)) if !same(c, b) => update_continued(&mut tx, account_id, c).await?,
+                _ => plain.push(*id),
             }
-            query.execute(tx.conn()).await?;
         }
-        // Continued conversations all end open and touched now.
-        for chunk in continued.chunks(256) {
+        for chunk in plain.chunks(256) {
             let chunk = rows::padded(chunk);
             let sql = format!(
-                "UPDATE conversations SET status = 'open', snoozed_until = NULL, last_activity_at = $1, updated_at = $1 \
-                 WHERE account_id = $2 AND id IN ({})",
+                "UPDATE conversations SET status = 'open', snoozed_until = NULL, resolved_at = NULL, last_activity_at = $1, updated_at = $1, \
+                 awaiting_since = COALESCE(awaiting_since, $1) WHERE account_id = $2 AND id IN ({})",
                 rows::list(3, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(micros(at)).bind(&a);
@@ -477,6 +471,7 @@ impl Store {
                     automated: job.automated.clone(),
                     problems: job.problems.clone(),
                     attachments: Vec::new(),
+                    triage: job.triage.clone().map(Box::new),
                     created_at: at,
                 }),
                 _ => None,
@@ -484,6 +479,15 @@ impl Store {
         }
         let to_insert: Vec<&Message> = messages.iter().flatten().collect();
         insert_messages(&mut tx, account_id, &to_insert).await?;
+        let for_bots: Vec<&Message> = to_insert
+            .iter()
+            .copied()
+            .filter(|m| current.get(&m.contact_id).is_some_and(|c| c.id == m.conversation_id && c.handler == Handler::Bot))
+            .collect();
+        crate::bot::enqueue_bot_jobs(&mut tx, account_id, &for_bots, at).await?;
+        if current.values().any(|c| c.handler == Handler::Human && c.assignee_id.is_none() && c.team_id.is_some()) {
+            tx.routing_needed = true;
+        }
 
         // Events, message by message, in the order the per-message path emits them.
         let contacts_by_id: HashMap<ContactId, &Contact> = new_contacts.iter().map(|c| (c.id, c)).collect();
@@ -493,7 +497,15 @@ impl Store {
             let start = tx.events.len();
             let outcome = match (plan, message) {
                 (
-                    Plan::Store { contact_id, contact_created, linked, conversation_id: Some(cid), conversation_created, reopened },
+                    Plan::Store {
+                        contact_id,
+                        contact_created,
+                        linked,
+                        conversation_id: Some(cid),
+                        conversation_created,
+                        reopened,
+                        changed,
+                    },
                     Some(message),
                 ) => {
                     let conversation = current
@@ -514,7 +526,7 @@ impl Store {
                     }
                     if *conversation_created {
                         tx.emit(conversation_event(account_id, EventKind::ConversationCreated, &conversation, at));
-                    } else if *reopened {
+                    } else if *reopened || *changed {
                         tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &conversation, at));
                     }
                     tx.emit(message_event(account_id, message, &conversation, at));
@@ -573,6 +585,8 @@ enum Plan {
         conversation_id: Option<ConversationId>,
         conversation_created: bool,
         reopened: bool,
+        /// Its category, priority or team changed.
+        changed: bool,
     },
     /// Its provider id was stored before this batch.
     StoredBefore(MessageId),

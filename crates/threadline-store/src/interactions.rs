@@ -122,7 +122,7 @@ impl Store {
         .await?;
         let mut messages = message_rows.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
         attachments::load_attachment_meta(&mut conn, &mut messages).await?;
-        let mut entries: Vec<TimelineEntry> = messages.into_iter().map(TimelineEntry::Message).collect();
+        let mut entries: Vec<TimelineEntry> = messages.into_iter().map(|m| TimelineEntry::Message(Box::new(m))).collect();
         for row in &interaction_rows {
             entries.push(TimelineEntry::Interaction(Interaction {
                 id: rows::parse(row, "id")?,

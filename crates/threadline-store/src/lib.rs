@@ -13,6 +13,7 @@
 
 mod accounts;
 mod attachments;
+mod bot;
 mod canned;
 mod contacts;
 mod conversations;
@@ -21,13 +22,17 @@ mod events;
 mod inboxes;
 mod ingest_queue;
 mod interactions;
+mod knowledge;
 mod live;
 mod messages;
 mod outbox;
+mod routing;
 mod rows;
 mod search;
+mod sla;
 mod teams;
 mod templates;
+mod triage;
 mod users;
 mod views;
 mod webhooks;
@@ -45,6 +50,7 @@ use tokio::sync::Mutex;
 
 pub use accounts::*;
 pub use attachments::*;
+pub use bot::*;
 pub use canned::*;
 pub use contacts::*;
 pub use conversations::*;
@@ -53,11 +59,15 @@ pub use events::*;
 pub use inboxes::*;
 pub use ingest_queue::{Ingested, MAX_BATCH};
 pub use interactions::*;
+pub use knowledge::*;
 pub use live::*;
 pub use messages::*;
 pub use outbox::*;
+pub use routing::*;
+pub use sla::*;
 pub use teams::*;
 pub use templates::*;
+pub use triage::*;
 pub use users::*;
 pub use views::*;
 pub use webhooks::*;
@@ -139,6 +149,11 @@ pub struct Store {
     deliveries_queued: Arc<tokio::sync::Notify>,
     /// The same for outbound messages and the outbox dispatcher.
     sends_queued: Arc<tokio::sync::Notify>,
+    /// The same for bot jobs and the bot worker.
+    bot_jobs_queued: Arc<tokio::sync::Notify>,
+    /// Signalled after a commit that may have put a conversation in a
+    /// team's queue, so the router looks at once.
+    routing_needed: Arc<tokio::sync::Notify>,
     /// The group-commit queue for inbound messages (see `ingest_queue`).
     ingest_queue: Option<tokio::sync::mpsc::Sender<ingest_queue::IngestJob>>,
 }
@@ -201,6 +216,8 @@ impl Store {
             attachment_storage: AttachmentStorage::Database,
             deliveries_queued: Arc::new(tokio::sync::Notify::new()),
             sends_queued: Arc::new(tokio::sync::Notify::new()),
+            bot_jobs_queued: Arc::new(tokio::sync::Notify::new()),
+            routing_needed: Arc::new(tokio::sync::Notify::new()),
             ingest_queue: None,
         };
         let writer = store.clone();
@@ -242,7 +259,17 @@ impl Store {
             Backend::Postgres => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _gate: gate, backend: self.backend, events: Vec::new(), deliveries_queued: self.deliveries_queued.clone() })
+        Ok(WriteTx {
+            tx,
+            _gate: gate,
+            backend: self.backend,
+            events: Vec::new(),
+            deliveries_queued: self.deliveries_queued.clone(),
+            bot_jobs_queued: false,
+            routing_needed: false,
+            notify_bots: self.bot_jobs_queued.clone(),
+            notify_router: self.routing_needed.clone(),
+        })
     }
 }
 
@@ -255,6 +282,12 @@ pub struct WriteTx {
     backend: Backend,
     events: Vec<threadline_domain::event::DomainEvent>,
     deliveries_queued: Arc<tokio::sync::Notify>,
+    /// Set by writes that queue bot jobs / may fill a team's queue; the
+    /// commit wakes the bot worker / the router.
+    pub(crate) bot_jobs_queued: bool,
+    pub(crate) routing_needed: bool,
+    notify_bots: Arc<tokio::sync::Notify>,
+    notify_router: Arc<tokio::sync::Notify>,
 }
 
 impl WriteTx {
@@ -297,6 +330,12 @@ impl WriteTx {
         self.tx.commit().await?;
         if queued > 0 {
             self.deliveries_queued.notify_one();
+        }
+        if self.bot_jobs_queued {
+            self.notify_bots.notify_one();
+        }
+        if self.routing_needed {
+            self.notify_router.notify_one();
         }
         Ok(self.events)
     }

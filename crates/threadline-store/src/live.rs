@@ -65,6 +65,8 @@ impl Store {
         .bind(micros(now()))
         .execute(tx.conn())
         .await?;
+        // An agent coming online may take what waits.
+        tx.routing_needed = true;
         tx.commit().await?;
         Ok(())
     }

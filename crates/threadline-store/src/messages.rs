@@ -9,11 +9,11 @@
 use serde::{Deserialize, Serialize};
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{
-    Continuity, Conversation, ConversationStatus, LatestConversation, Priority, continue_or_open, follow_thread,
+    Continuity, Conversation, ConversationStatus, Handler, LatestConversation, Priority, continue_or_open, follow_thread,
 };
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::identity::NormalizedIdentity;
-use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, UserId};
+use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, TeamId, UserId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
 
 use crate::attachments::{NewAttachment, insert_attachments, load_attachment_meta};
@@ -44,6 +44,16 @@ pub struct InboundMessage {
     pub quoted_text: Option<String>,
     pub automated: Option<String>,
     pub problems: Vec<String>,
+    /// What triage understood of it (the server reads it before storing):
+    /// stored with the message, and a new conversation takes its category
+    /// and urgency; a continued one gets a category if it had none, and a
+    /// priority raised, never lowered.
+    pub triage: Option<threadline_domain::triage::Triage>,
+    /// The team a routing rule sends it to; a conversation that has a team
+    /// keeps it.
+    pub team_id: Option<TeamId>,
+    /// A new conversation starts with the inbox's bot instead of a person.
+    pub bot_first: bool,
 }
 
 impl InboundMessage {
@@ -63,6 +73,9 @@ impl InboundMessage {
             quoted_text: None,
             automated: None,
             problems: Vec::new(),
+            triage: None,
+            team_id: None,
+            bot_first: false,
         }
     }
 }
@@ -96,9 +109,11 @@ pub struct OutboundMessage {
     pub kind: MessageKind,
     pub channel: Channel,
     pub inbox_id: Option<InboxId>,
-    /// The agent who wrote it; `None` for Threadline's own messages (an
-    /// automatic acknowledgement), which are sent as `system`.
+    /// The agent who wrote it; `None` for a bot's messages (`bot` names it)
+    /// and Threadline's own (an automatic acknowledgement), sent as `system`.
     pub sender: Option<UserId>,
+    /// The bot that wrote it: `builtin`, or an agent bot's id.
+    pub bot: Option<String>,
     /// Set when Threadline sends the reply through a provider: the send job
     /// is written with the message (needs `inbox_id`).
     pub delivery: Option<crate::OutboundDelivery>,
@@ -232,57 +247,28 @@ impl Store {
             None => continue_or_open(latest, at, account.continuity_window()),
         };
         let previous_status = thread.or(latest).map(|c| c.status);
-        let (mut conversation, conversation_created) = match continuity {
+        let (mut conversation, conversation_created, changed) = match continuity {
             Continuity::Continue { id, reopen } => {
                 let mut conversation = load_conversation(tx.conn(), account_id, id).await?;
                 if reopen {
                     conversation.status = ConversationStatus::Open;
                     conversation.snoozed_until = None;
+                    conversation.resolved_at = None;
                 }
-                (conversation, false)
+                let changed = continue_with(&mut conversation, inbound, reopen, at);
+                (conversation, false, changed)
             }
             Continuity::OpenNew => {
-                let conversation = Conversation {
-                    id: ConversationId::new(),
-                    contact_id,
-                    status: ConversationStatus::Open,
-                    priority: Priority::Normal,
-                    assignee_id: None,
-                    team_id: None,
-                    labels: Vec::new(),
-                    category: None,
-                    snoozed_until: None,
-                    last_activity_at: at,
-                    created_at: at,
-                    updated_at: at,
-                };
-                sqlx::query(
-                    "INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, last_activity_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, '[]', $6, $6, $6)",
-                )
-                .bind(conversation.id.to_string())
-                .bind(account_id.to_string())
-                .bind(contact_id.to_string())
-                .bind(conversation.status.as_str())
-                .bind(conversation.priority.as_str())
-                .bind(micros(at))
-                .execute(tx.conn())
-                .await?;
-                (conversation, true)
+                let conversation = new_conversation(contact_id, inbound, at);
+                insert_conversations(tx, account_id, &[&conversation]).await?;
+                (conversation, true, false)
             }
         };
         let reopened = !conversation_created && previous_status.is_some_and(|status| status != conversation.status);
         conversation.last_activity_at = at;
         conversation.updated_at = at;
         if !conversation_created {
-            sqlx::query("UPDATE conversations SET status = $3, snoozed_until = $4, last_activity_at = $5, updated_at = $5 WHERE id = $1 AND account_id = $2")
-                .bind(conversation.id.to_string())
-                .bind(account_id.to_string())
-                .bind(conversation.status.as_str())
-                .bind(conversation.snoozed_until.map(micros))
-                .bind(micros(at))
-                .execute(tx.conn())
-                .await?;
+            update_continued(tx, account_id, &conversation).await?;
         }
 
         let mut message = Message {
@@ -305,14 +291,20 @@ impl Store {
             automated: inbound.automated.clone(),
             problems: inbound.problems.clone(),
             attachments: Vec::new(),
+            triage: inbound.triage.clone().map(Box::new),
             created_at: at,
         };
         insert_messages(tx, account_id, &[&message]).await?;
         message.attachments = insert_attachments(self, tx, account_id, message.id, &inbound.attachments, at).await?;
+        if conversation.handler == Handler::Bot {
+            crate::bot::enqueue_bot_jobs(tx, account_id, &[&message], at).await?;
+        } else if conversation.assignee_id.is_none() && conversation.team_id.is_some() {
+            tx.routing_needed = true;
+        }
 
         if conversation_created {
             tx.emit(conversation_event(account_id, EventKind::ConversationCreated, &conversation, at));
-        } else if reopened {
+        } else if reopened || changed {
             tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &conversation, at));
         }
         tx.emit(message_event(account_id, &message, &conversation, at));
@@ -363,8 +355,12 @@ impl Store {
             direction: Direction::Outbound,
             channel: outbound.channel,
             inbox_id: outbound.inbox_id,
-            sender_kind: if outbound.sender.is_some() { SenderKind::User } else { SenderKind::System },
-            sender_id: outbound.sender.map(|u| u.to_string()),
+            sender_kind: match (&outbound.sender, &outbound.bot) {
+                (Some(_), _) => SenderKind::User,
+                (None, Some(_)) => SenderKind::Bot,
+                (None, None) => SenderKind::System,
+            },
+            sender_id: outbound.sender.map(|u| u.to_string()).or_else(|| outbound.bot.clone()),
             text: outbound.text.clone(),
             html: outbound.html.clone(),
             provider_message_id: None,
@@ -375,6 +371,7 @@ impl Store {
             automated: None,
             problems: Vec::new(),
             attachments: Vec::new(),
+            triage: None,
             created_at: at,
         };
         insert_messages(&mut tx, account_id, &[&message]).await?;
@@ -398,12 +395,24 @@ impl Store {
         if !note {
             conversation.last_activity_at = at;
             conversation.updated_at = at;
-            sqlx::query("UPDATE conversations SET last_activity_at = $3, updated_at = $3 WHERE id = $1 AND account_id = $2")
-                .bind(conversation_id.to_string())
-                .bind(account_id.to_string())
-                .bind(micros(at))
-                .execute(tx.conn())
-                .await?;
+            // An agent's answer: the first response, and the customer no
+            // longer waiting (the SLA clocks). A bot's or Threadline's own
+            // message is not an agent's answer.
+            if outbound.sender.is_some() {
+                conversation.first_response_at = conversation.first_response_at.or(Some(at));
+                conversation.awaiting_since = None;
+            }
+            sqlx::query(
+                "UPDATE conversations SET last_activity_at = $3, updated_at = $3, first_response_at = $4, awaiting_since = $5 \
+                 WHERE id = $1 AND account_id = $2",
+            )
+            .bind(conversation_id.to_string())
+            .bind(account_id.to_string())
+            .bind(micros(at))
+            .bind(conversation.first_response_at.map(micros))
+            .bind(conversation.awaiting_since.map(micros))
+            .execute(tx.conn())
+            .await?;
         }
         let queued = match (&outbound.delivery, outbound.inbox_id) {
             (Some(delivery), Some(inbox_id)) if !note => {
@@ -586,9 +595,9 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
     for chunk in rows::fixed_chunks(messages) {
         let sql = format!(
             "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, inbox_id, sender_kind, sender_id, \
-             body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, created_at) \
-             VALUES {}",
-            rows::placeholders(chunk.len(), 20)
+             body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, created_at, \
+             language, sentiment, category, triage) VALUES {}",
+            rows::placeholders(chunk.len(), 24)
         );
         let mut query = sqlx::query(&sql);
         for m in chunk {
@@ -612,7 +621,11 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
                 .bind(m.quoted_text.clone())
                 .bind(m.automated.clone())
                 .bind((!m.problems.is_empty()).then(|| serde_json::Value::from(m.problems.clone()).to_string()))
-                .bind(micros(m.created_at));
+                .bind(micros(m.created_at))
+                .bind(m.triage.as_ref().and_then(|t| t.language.clone()))
+                .bind(m.triage.as_ref().map(|t| (t.sentiment * 100.0).round() as i64))
+                .bind(m.triage.as_ref().and_then(|t| t.category.clone()))
+                .bind(m.triage.as_ref().map(|t| serde_json::to_string(t).unwrap_or_default()));
         }
         query.execute(tx.conn()).await?;
     }
@@ -648,4 +661,126 @@ pub(crate) fn message_event(
         }),
         at,
     )
+}
+
+/// A conversation opened by `inbound`: its category and urgency from
+/// triage, its team from routing, the bot first if the inbox has one.
+pub(crate) fn new_conversation(contact_id: ContactId, inbound: &InboundMessage, at: time::OffsetDateTime) -> Conversation {
+    let handler = if inbound.bot_first { Handler::Bot } else { Handler::Human };
+    let mut conversation = Conversation {
+        id: ConversationId::new(),
+        contact_id,
+        status: ConversationStatus::Open,
+        priority: Priority::Normal,
+        assignee_id: None,
+        team_id: None,
+        labels: Vec::new(),
+        category: None,
+        snoozed_until: None,
+        channel: None,
+        language: None,
+        handler,
+        queued_at: (handler == Handler::Human).then_some(at),
+        first_response_at: None,
+        awaiting_since: None,
+        resolved_at: None,
+        last_activity_at: at,
+        created_at: at,
+        updated_at: at,
+    };
+    absorb(&mut conversation, inbound, at);
+    conversation
+}
+
+/// What any inbound message sets on its conversation: the channel and
+/// language the customer now uses, a category if it had none, a higher
+/// priority if the message is more urgent, a team if it had none, and the
+/// customer waiting for an answer.
+fn absorb(c: &mut Conversation, inbound: &InboundMessage, at: time::OffsetDateTime) {
+    c.channel = Some(inbound.channel);
+    if let Some(t) = &inbound.triage {
+        if t.language.is_some() {
+            c.language = t.language.clone();
+        }
+        if c.category.is_none() {
+            c.category = t.category.clone();
+        }
+        if threadline_domain::triage::rank(t.urgency) > threadline_domain::triage::rank(c.priority) {
+            c.priority = t.urgency;
+        }
+    }
+    if c.team_id.is_none() {
+        c.team_id = inbound.team_id;
+    }
+    if c.awaiting_since.is_none() {
+        c.awaiting_since = Some(at);
+    }
+}
+
+/// Applies `inbound` to a conversation it continues; whether its category,
+/// priority or team changed (worth a `conversation.updated`).
+pub(crate) fn continue_with(c: &mut Conversation, inbound: &InboundMessage, reopened: bool, at: time::OffsetDateTime) -> bool {
+    let before = (c.category.clone(), c.priority, c.team_id);
+    absorb(c, inbound, at);
+    // Back in the queue when nobody has it and it was put aside.
+    if c.handler == Handler::Human && c.assignee_id.is_none() && (reopened || c.queued_at.is_none()) {
+        c.queued_at = Some(at);
+    }
+    before != (c.category.clone(), c.priority, c.team_id)
+}
+
+pub(crate) async fn insert_conversations(tx: &mut WriteTx, account_id: AccountId, conversations: &[&Conversation]) -> Result<()> {
+    for chunk in rows::fixed_chunks(conversations) {
+        let sql = format!(
+            "INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, category, team_id, channel, language, handler, \
+             queued_at, awaiting_since, last_activity_at, created_at, updated_at) VALUES {}",
+            rows::placeholders(chunk.len(), 16)
+        );
+        let mut query = sqlx::query(&sql);
+        for c in chunk {
+            query = query
+                .bind(c.id.to_string())
+                .bind(account_id.to_string())
+                .bind(c.contact_id.to_string())
+                .bind(c.status.as_str())
+                .bind(c.priority.as_str())
+                .bind("[]")
+                .bind(c.category.clone())
+                .bind(c.team_id.map(|t| t.to_string()))
+                .bind(c.channel.map(|ch| ch.as_str().to_owned()))
+                .bind(c.language.clone())
+                .bind(c.handler.as_str())
+                .bind(c.queued_at.map(micros))
+                .bind(c.awaiting_since.map(micros))
+                .bind(micros(c.last_activity_at))
+                .bind(micros(c.created_at))
+                .bind(micros(c.updated_at));
+        }
+        query.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
+/// Writes what an inbound message changed on a conversation it continues.
+pub(crate) async fn update_continued(tx: &mut WriteTx, account_id: AccountId, c: &Conversation) -> Result<()> {
+    sqlx::query(
+        "UPDATE conversations SET status = $3, snoozed_until = $4, last_activity_at = $5, updated_at = $5, channel = $6, language = $7, \
+         category = $8, priority = $9, team_id = $10, queued_at = $11, awaiting_since = $12, resolved_at = $13 WHERE id = $1 AND account_id = $2",
+    )
+    .bind(c.id.to_string())
+    .bind(account_id.to_string())
+    .bind(c.status.as_str())
+    .bind(c.snoozed_until.map(micros))
+    .bind(micros(c.last_activity_at))
+    .bind(c.channel.map(|ch| ch.as_str().to_owned()))
+    .bind(c.language.clone())
+    .bind(c.category.clone())
+    .bind(c.priority.as_str())
+    .bind(c.team_id.map(|t| t.to_string()))
+    .bind(c.queued_at.map(micros))
+    .bind(c.awaiting_since.map(micros))
+    .bind(c.resolved_at.map(micros))
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }

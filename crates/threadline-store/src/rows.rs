@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use threadline_domain::channel::Channel;
 use threadline_domain::contact::Contact;
-use threadline_domain::conversation::{Conversation, ConversationStatus, Priority};
+use threadline_domain::conversation::{Conversation, ConversationStatus, Handler, Priority};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
 
 use crate::{Result, StoreError, from_micros};
@@ -79,7 +79,7 @@ pub(crate) fn contact(row: &AnyRow) -> Result<Contact> {
 }
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, contact_id, status, priority, assignee_id, team_id, labels, category, \
-     snoozed_until, last_activity_at, created_at, updated_at";
+     snoozed_until, channel, language, handler, queued_at, first_response_at, awaiting_since, resolved_at, last_activity_at, created_at, updated_at";
 
 pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
     Ok(Conversation {
@@ -92,6 +92,13 @@ pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
         labels: json(row, "labels")?,
         category: opt_text(row, "category")?,
         snoozed_until: opt_time(row, "snoozed_until")?,
+        channel: opt_parse(row, "channel")?,
+        language: opt_text(row, "language")?,
+        handler: enum_of(row, "handler", Handler::parse)?,
+        queued_at: opt_time(row, "queued_at")?,
+        first_response_at: opt_time(row, "first_response_at")?,
+        awaiting_since: opt_time(row, "awaiting_since")?,
+        resolved_at: opt_time(row, "resolved_at")?,
         last_activity_at: time(row, "last_activity_at")?,
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
@@ -99,7 +106,7 @@ pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, conversation_id, contact_id, kind, direction, channel, inbox_id, \
-     sender_kind, sender_id, body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, created_at";
+     sender_kind, sender_id, body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, triage, created_at";
 
 /// A message row; attachments are loaded separately.
 pub(crate) fn message(row: &AnyRow) -> Result<Message> {
@@ -126,6 +133,10 @@ pub(crate) fn message(row: &AnyRow) -> Result<Message> {
             None => Vec::new(),
         },
         attachments: Vec::new(),
+        triage: match opt_text(row, "triage")? {
+            Some(raw) => Some(serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("triage: {e}")))?),
+            None => None,
+        },
         created_at: time(row, "created_at")?,
     })
 }

@@ -12,13 +12,22 @@ pub struct Team {
     pub name: String,
     pub description: Option<String>,
     pub member_ids: Vec<UserId>,
+    /// How the team's queue is routed.
+    pub routing: crate::routing::TeamRouting,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 impl Store {
     pub async fn create_team(&self, account_id: AccountId, name: &str, description: Option<String>) -> Result<Team> {
-        let team = Team { id: TeamId::new(), name: name.to_owned(), description, member_ids: Vec::new(), created_at: now() };
+        let team = Team {
+            id: TeamId::new(),
+            name: name.to_owned(),
+            description,
+            member_ids: Vec::new(),
+            routing: Default::default(),
+            created_at: now(),
+        };
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "INSERT INTO teams (id, account_id, name, description, created_at) VALUES ($1, $2, $3, $4, $5) \
@@ -48,7 +57,7 @@ impl Store {
 
     async fn teams_where(&self, account_id: AccountId, id: Option<TeamId>) -> Result<Vec<Team>> {
         let rows = sqlx::query(
-            "SELECT id, name, description, created_at FROM teams WHERE account_id = $1 AND ($2 IS NULL OR id = $2) ORDER BY name",
+            "SELECT id, name, description, routing, created_at FROM teams WHERE account_id = $1 AND ($2 IS NULL OR id = $2) ORDER BY name",
         )
         .bind(account_id.to_string())
         .bind(id.map(|i| i.to_string()))
@@ -75,6 +84,10 @@ impl Store {
                 name: rows::text(row, "name")?,
                 description: rows::opt_text(row, "description")?,
                 member_ids,
+                routing: match rows::opt_text(row, "routing")? {
+                    Some(raw) => serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("team routing: {e}")))?,
+                    None => Default::default(),
+                },
                 created_at: rows::time(row, "created_at")?,
             });
         }

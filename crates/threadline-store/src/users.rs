@@ -23,6 +23,8 @@ pub struct User {
     pub password_hash: Option<String>,
     /// The workspace language the user chose (`en`, `it`); none follows the browser.
     pub language: Option<String>,
+    /// Skills and capacity, for routing.
+    pub routing: crate::routing::AgentRouting,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -55,7 +57,7 @@ pub struct UserChanges {
     pub password_hash: Option<String>,
 }
 
-const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.language, u.created_at";
+const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.language, u.routing, u.created_at";
 
 fn user(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -66,6 +68,10 @@ fn user(row: &AnyRow) -> Result<User> {
         role: rows::enum_of(row, "role", Role::parse)?,
         password_hash: rows::opt_text(row, "password_hash")?,
         language: rows::opt_text(row, "language")?,
+        routing: match rows::opt_text(row, "routing")? {
+            Some(raw) => serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("user routing: {e}")))?,
+            None => Default::default(),
+        },
         created_at: rows::time(row, "created_at")?,
     })
 }
@@ -90,6 +96,7 @@ impl Store {
             role,
             password_hash,
             language: None,
+            routing: Default::default(),
             created_at: now(),
         };
         let mut tx = self.begin_write().await?;

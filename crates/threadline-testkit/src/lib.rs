@@ -5,6 +5,7 @@
 //! integrator's endpoint.
 
 mod imap_server;
+mod llm;
 mod providers;
 mod smtp_sink;
 mod webhook_receiver;
@@ -19,6 +20,7 @@ use threadline_server::secrets::SecretBox;
 use threadline_store::{ConnectOptions, Store};
 
 pub use imap_server::ImapServer;
+pub use llm::LlmStandIn;
 pub use providers::{GRAPH_VERSION, MultipartPart, ProviderRequest, ProviderStandIn};
 pub use smtp_sink::SmtpSink;
 pub use webhook_receiver::{ReceivedWebhook, WebhookReceiver};
@@ -77,6 +79,10 @@ pub fn test_settings(data_dir: PathBuf, database_url: String) -> Settings {
         webhook_timeout_secs: 2,
         max_body_bytes: 2 * 1024 * 1024,
         max_attachment_bytes: 512 * 1024,
+        // Workers look often, so tests need not wait.
+        routing_interval_secs: 1,
+        sla_interval_secs: 1,
+        agent_bot_timeout_secs: 2,
         ..Settings::default()
     }
 }
@@ -248,6 +254,35 @@ impl TestApp {
 
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// Creates a user with `role` and an API token for them; returns
+    /// (user id, token).
+    pub async fn create_user(&self, email: &str, name: &str, role: &str) -> (String, String) {
+        let (status, user) =
+            self.post("/api/v1/users", json!({ "email": email, "name": name, "role": role, "password": "a long enough password" })).await;
+        assert_eq!(status, 201, "{user}");
+        let id = user["id"].as_str().expect("user id").to_owned();
+        let (status, token) = self.post("/api/v1/api-tokens", json!({ "name": name, "user_id": id })).await;
+        assert_eq!(status, 201, "{token}");
+        (id, token["secret"].as_str().expect("token").to_owned())
+    }
+
+    /// Polls `path` until `done` holds for its JSON (at most `secs`);
+    /// returns the last answer.
+    pub async fn wait_for(&self, path: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (_, body) = self.get(path).await;
+            if done(&body) || tokio::time::Instant::now() > deadline {
+                return body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Creates an inbox of `channel`; returns its id.

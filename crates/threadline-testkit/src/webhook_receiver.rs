@@ -1,5 +1,6 @@
-//! A stand-in for an integrator's webhook endpoint: records every request,
-//! and can be told to fail the first N with a 500 to exercise retries.
+//! A stand-in for an integrator's webhook endpoint (or an external agent
+//! bot): records every request, can be told to fail the first N with a 500
+//! to exercise retries, and can answer with a JSON body.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +24,8 @@ pub struct ReceivedWebhook {
 struct Inner {
     received: Arc<Mutex<Vec<ReceivedWebhook>>>,
     fail_first: Arc<AtomicUsize>,
+    /// The body successful answers carry (none: empty).
+    answer: Arc<Mutex<Option<serde_json::Value>>>,
 }
 
 pub struct WebhookReceiver {
@@ -33,7 +36,7 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     /// Starts a receiver that fails its first `fail_first` requests.
     pub async fn start(fail_first: usize) -> WebhookReceiver {
-        let inner = Inner { received: Default::default(), fail_first: Arc::new(AtomicUsize::new(fail_first)) };
+        let inner = Inner { received: Default::default(), fail_first: Arc::new(AtomicUsize::new(fail_first)), answer: Default::default() };
         let app = Router::new().route("/hook", post(receive)).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the receiver");
         let addr = listener.local_addr().expect("address");
@@ -45,6 +48,11 @@ impl WebhookReceiver {
 
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
+    }
+
+    /// Answers the next requests with this JSON (as an agent bot may).
+    pub fn answer_with(&self, body: Option<serde_json::Value>) {
+        *self.inner.answer.lock().expect("lock") = body;
     }
 
     pub fn received(&self) -> Vec<ReceivedWebhook> {
@@ -64,9 +72,13 @@ impl WebhookReceiver {
     }
 }
 
-async fn receive(State(inner): State<Inner>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(State(inner): State<Inner>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let fail = inner.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
     let status = if fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
     inner.received.lock().expect("lock").push(ReceivedWebhook { headers, body, answered: status.as_u16() });
-    status
+    match inner.answer.lock().expect("lock").clone() {
+        Some(answer) if !fail => (status, axum::Json(answer)).into_response(),
+        _ => status.into_response(),
+    }
 }

@@ -206,6 +206,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 channel: reply_on.channel,
                 inbox_id: Some(reply_on.id),
                 sender: Some(agent.id),
+                bot: None,
                 text: replies.choose(&mut rng).unwrap_or(&replies[0]).to_string(),
                 html: None,
                 subject: None,
@@ -221,6 +222,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 channel: Channel::Api,
                 inbox_id: None,
                 sender: Some(agent.id),
+                bot: None,
                 text: if italian { "Cliente abituale, offrire spedizione gratuita." } else { "Loyal customer, offer free shipping." }
                     .into(),
                 html: None,

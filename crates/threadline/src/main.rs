@@ -6,6 +6,7 @@
 //! threadline migrate          apply database migrations
 //! threadline demo             seed demo data
 //! threadline user create      add a user (the first one creates the account)
+//! threadline triage train     retrain the category model from agents' labels
 //! threadline config           print the effective configuration, secrets masked
 //! threadline openapi          print the OpenAPI document
 //! ```
@@ -64,10 +65,26 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Message triage: the category model.
+    Triage {
+        #[command(subcommand)]
+        command: TriageCommand,
+    },
     /// Print the effective configuration (secrets masked).
     Config,
     /// Print the OpenAPI 3.1 document of the REST API.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum TriageCommand {
+    /// Retrain the category model from the categories agents gave resolved
+    /// conversations, and print how accurate it was on held-out examples.
+    Train {
+        /// The account (default: every account).
+        #[arg(long)]
+        account: Option<threadline_domain::ids::AccountId>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -201,6 +218,39 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 println!("password: {password}");
             }
             println!("API token (shown once): {token}");
+            Ok(())
+        }
+        Command::Triage { command: TriageCommand::Train { account } } => {
+            let store = open_store(&settings).await?;
+            let accounts = match account {
+                Some(id) => vec![store.account(id).await.with_context(|| format!("while reading account {id}"))?.id],
+                None => store.account_ids().await?,
+            };
+            let mut failed = false;
+            for id in accounts {
+                match threadline_server::triage::train(&store, id).await {
+                    Ok(report) => {
+                        let accuracy = match report.holdout_accuracy {
+                            Some(a) => format!("{:.1}% on {} held-out conversations", a * 100.0, report.holdout_examples),
+                            None => "too few examples to hold any out".to_owned(),
+                        };
+                        println!(
+                            "account {id}: trained on {} labelled conversations, {} categories ({}); accuracy {accuracy}",
+                            report.examples,
+                            report.categories.len(),
+                            report.categories.join(", ")
+                        );
+                    }
+                    Err(threadline_server::triage::TrainingError::TooFew(why)) => {
+                        println!("account {id}: not trained: {why}");
+                        failed = account.is_some();
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if failed {
+                bail!("the model was not trained");
+            }
             Ok(())
         }
         Command::Config => {

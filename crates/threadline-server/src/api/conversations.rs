@@ -7,17 +7,15 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use threadline_channels::capabilities_for;
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Priority, normalize_labels};
 use threadline_domain::ids::{AttachmentId, ContactId, ConversationId, InboxId, MessageId, TeamId, TemplateId, UserId};
 use threadline_domain::mention::{Mentionable, mentioned};
 use threadline_domain::message::{DeliveryStatus, Message, MessageKind};
-use threadline_domain::reply::{Blocker, ReplyOption};
-use threadline_domain::template::render;
+use threadline_domain::reply::ReplyOption;
 use threadline_domain::timeline::TimelineCursor;
 use threadline_domain::validation::{ValidationErrors, bounded_text};
-use threadline_store::{AssigneeFilter, ConversationChanges, ConversationQuery, OutboundDelivery, OutboundMessage, TemplateUse};
+use threadline_store::{AssigneeFilter, ConversationChanges, ConversationQuery, OutboundMessage};
 use time::OffsetDateTime;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -270,7 +268,7 @@ async fn create_message(
 ) -> ApiResult<(StatusCode, Json<Message>)> {
     let account_id = caller.account_id();
     let mut errors = ValidationErrors::new();
-    let (mut text, html) = parse_body(&req.text, req.html.as_deref(), &mut errors);
+    let (text, html) = parse_body(&req.text, req.html.as_deref(), &mut errors);
     let attachments = parse_attachments(&state, &req.attachments, &mut errors);
     if text.trim().is_empty() && html.is_none() && attachments.is_empty() && req.template.is_none() {
         errors.push("text", "a message needs text, html or an attachment");
@@ -291,6 +289,7 @@ async fn create_message(
             channel,
             inbox_id: None,
             sender: Some(caller.user.id),
+            bot: None,
             delivery: None,
             text,
             html,
@@ -303,115 +302,18 @@ async fn create_message(
         return Ok((StatusCode::CREATED, Json(message)));
     }
 
-    let context = ReplyContext::load(&state, account_id, id).await?;
-    let channel = req.channel.or(context.default_channel()).unwrap_or(Channel::Api);
-    let option = context.judge(channel, threadline_store::now());
-    let capabilities = capabilities_for(channel);
-
-    // A template: allowed whenever everything but the window is in order.
-    let mut template_use = None;
-    if let Some(choice) = &req.template {
-        let template = state.store.template(account_id, choice.template_id).await.map_err(|e| match e {
-            threadline_store::StoreError::NotFound => ApiError::invalid("template.template_id", "no such template in this account"),
-            other => other.into(),
-        })?;
-        if template.channel != channel {
-            return Err(ApiError::invalid(
-                "template.template_id",
-                format!("is a {} template, and this reply goes out on {channel}", template.channel),
-            ));
-        }
-        if choice.variables.len() as i64 != template.variables {
-            return Err(ApiError::invalid(
-                "template.variables",
-                format!("the template has {} variables and {} values were given", template.variables, choice.variables.len()),
-            ));
-        }
-        if !text.trim().is_empty() || html.is_some() || !attachments.is_empty() {
-            return Err(ApiError::invalid("text", "a template message carries the template's text only"));
-        }
-        if let (Some(blocker), false) = (option.blocker, option.template_allowed) {
-            return Err(refused(blocker, &option));
-        }
-        text = render(&template.body, &choice.variables);
-        template_use = Some(TemplateUse { name: template.name, language: template.language, parameters: choice.variables.clone() });
-    } else if let Some(blocker) = option.blocker {
-        return Err(refused(blocker, &option));
-    }
-
-    // What the channel can carry.
-    if let Some(capabilities) = capabilities {
-        let mut errors = ValidationErrors::new();
-        let chars = text.chars().count();
-        if attachments.len() > capabilities.max_attachments {
-            errors.push("attachments", format!("{channel} carries at most {} attachment(s) per message", capabilities.max_attachments));
-        }
-        if !attachments.is_empty() && !text.is_empty() && !capabilities.text_with_attachment {
-            errors.push("attachments", format!("{channel} sends text and an attachment as separate messages: send them one by one"));
-        } else if !attachments.is_empty() && chars > capabilities.max_caption_chars {
-            errors.push("text", format!("a caption on {channel} is at most {} characters", capabilities.max_caption_chars));
-        } else if chars > capabilities.max_text_chars {
-            errors.push("text", format!("a {channel} message is at most {} characters", capabilities.max_text_chars));
-        }
-        if html.is_some() && text.trim().is_empty() {
-            errors.push("html", format!("{channel} sends plain text: give `text`"));
-        }
-        errors.into_result(())?;
-    }
-
-    let inbox_id = req.inbox_id.or(option.inbox_id);
-    // Threadline sends through the provider when the inbox is connected to
-    // it; otherwise the integration serving the inbox delivers the reply.
-    let connected = context.inboxes.iter().any(|i| Some(i.id) == inbox_id && crate::channels::provider_connected(i));
-    let delivery = match (connected, option.recipient.clone()) {
-        (true, Some(recipient)) => {
-            Some(OutboundDelivery { recipient, template: template_use, human_agent_tag: option.human_agent_tag && req.template.is_none() })
-        }
-        _ => None,
-    };
-    let subject = match (&req.subject, channel) {
-        (Some(subject), _) => {
-            let subject = subject.trim();
-            if subject.is_empty() || subject.chars().count() > 998 || subject.chars().any(char::is_control) {
-                return Err(ApiError::invalid("subject", "must be one line of 1 to 998 characters"));
-            }
-            Some(subject.to_owned())
-        }
-        (None, Channel::Email) => {
-            let inbox = context.inboxes.iter().find(|i| Some(i.id) == inbox_id);
-            Some(crate::email::reply_subject(&state, account_id, id, inbox).await?)
-        }
-        (None, _) => None,
-    };
-    let outbound = OutboundMessage {
-        kind: req.kind,
-        channel,
-        inbox_id,
-        sender: Some(caller.user.id),
-        delivery,
+    let draft = crate::channels::reply::Draft {
+        author: crate::channels::reply::Author::User(caller.user.id),
+        channel: req.channel,
+        inbox_id: req.inbox_id,
         text,
         html,
-        subject,
         attachments,
-        mentions: Vec::new(),
+        template: req.template.map(|t| (t.template_id, t.variables)),
+        subject: req.subject,
     };
-    let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
-    state.bus.publish(events);
+    let message = crate::channels::reply::send(&state, account_id, id, draft).await?;
     Ok((StatusCode::CREATED, Json(message)))
-}
-
-fn refused(blocker: Blocker, option: &ReplyOption) -> ApiError {
-    let code = match blocker {
-        Blocker::NoIdentity => "no_identity",
-        Blocker::NoInbox => "no_inbox",
-        Blocker::NoConsent => "no_consent",
-        Blocker::WindowClosed => "window_closed",
-    };
-    let mut message = option.reason.clone().unwrap_or_default();
-    if blocker == Blocker::WindowClosed && option.template_allowed {
-        message.push_str(&format!("; send one with `template` (approved templates: GET /api/v1/templates?channel={})", option.channel));
-    }
-    ApiError::Refused { code, message }
 }
 
 /// The channels a reply to this conversation could go out on, whether each

@@ -4,14 +4,20 @@
 
 mod accounts;
 mod audit;
+mod bots;
 mod canned;
 mod contacts;
 mod conversations;
 pub(crate) mod inboxes;
+pub mod knowledge;
+mod routing;
 pub(crate) mod sessions;
+mod sla;
+pub(crate) mod suggestions;
 mod teams;
 mod templates;
 mod tokens;
+mod triage;
 mod users;
 pub mod views;
 mod webhooks;
@@ -116,6 +122,12 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(views::router())
         .merge(webhooks::router())
         .merge(audit::router())
+        .merge(triage::router())
+        .merge(routing::router())
+        .merge(sla::router())
+        .merge(knowledge::router())
+        .merge(bots::router())
+        .merge(suggestions::router())
 }
 
 /// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.

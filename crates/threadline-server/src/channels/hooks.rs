@@ -91,15 +91,15 @@ async fn receive(
                 // and skipped, and the webhook is still acknowledged.
                 let consent = message.consent;
                 let Some(inbound) = to_inbound(&state, adapter, &inbox, &config, region, message).await else { continue };
-                let (outcome, _, events) = state.store.ingest_inbound(&account, &inbound, None).await?;
+                let (provider_id, keyword) = (inbound.provider_message_id.clone(), inbound.text.trim().to_owned());
+                let (outcome, _, _) = crate::inbound::receive(&state, &account, &inbox, inbound, None).await?;
                 if outcome.duplicate {
-                    tracing::debug!(inbox = %inbox.id, provider_id = ?inbound.provider_message_id, "webhook redelivered a stored message");
+                    tracing::debug!(inbox = %inbox.id, ?provider_id, "webhook redelivered a stored message");
                 }
-                state.bus.publish(events);
                 if let (Some(granted), false) = (consent, outcome.duplicate) {
                     // STOP withdraws consent on this channel for every purpose
                     // we write for; START gives it back.
-                    let source = Some(format!("{} keyword: {}", inbox.channel, inbound.text.trim()));
+                    let source = Some(format!("{} keyword: {keyword}", inbox.channel));
                     let changes = ["service", "marketing"]
                         .into_iter()
                         .map(|purpose| ConsentChange { channel: inbox.channel, purpose: purpose.into(), granted, source: source.clone() })

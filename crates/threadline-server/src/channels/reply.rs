@@ -11,8 +11,14 @@ use threadline_domain::reply::{ChannelFacts, ReplyOption, judge};
 use threadline_store::Inbox;
 use time::OffsetDateTime;
 
+use threadline_domain::message::{Message, MessageKind};
+use threadline_domain::reply::Blocker;
+use threadline_domain::template::render;
+use threadline_domain::validation::ValidationErrors;
+use threadline_store::{OutboundDelivery, OutboundMessage, TemplateUse};
+
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// Everything needed to judge any channel of one conversation's contact.
 pub struct ReplyContext {
@@ -104,4 +110,155 @@ impl ReplyContext {
         options.sort_by_key(|o| !o.default);
         options
     }
+}
+
+/// Who writes a reply.
+#[derive(Debug, Clone)]
+pub enum Author {
+    User(threadline_domain::ids::UserId),
+    /// `builtin`, or an agent bot's id.
+    Bot(String),
+}
+
+/// A reply to send, checked for its form (text, HTML and attachments
+/// parsed) but not yet for the channel's rules.
+pub struct Draft {
+    pub author: Author,
+    /// Default: the channel the customer last wrote on.
+    pub channel: Option<Channel>,
+    pub inbox_id: Option<InboxId>,
+    pub text: String,
+    pub html: Option<String>,
+    pub attachments: Vec<threadline_store::NewAttachment>,
+    /// An approved template and its values, instead of free text.
+    pub template: Option<(threadline_domain::ids::TemplateId, Vec<String>)>,
+    pub subject: Option<String>,
+}
+
+/// Sends a reply on the chosen channel if the channel's rules allow it now
+/// (otherwise 422 with a code naming why: `window_closed`, `no_identity`,
+/// `no_inbox`, `no_consent`), and what the channel can carry: stored with
+/// its send job when Threadline sends it through a provider.
+pub async fn send(state: &AppState, account_id: AccountId, id: ConversationId, draft: Draft) -> ApiResult<Message> {
+    let mut text = draft.text;
+    let html = draft.html;
+    let attachments = draft.attachments;
+    let context = ReplyContext::load(state, account_id, id).await?;
+    let channel = draft.channel.or(context.default_channel()).unwrap_or(Channel::Api);
+    let option = context.judge(channel, threadline_store::now());
+    let capabilities = capabilities_for(channel);
+
+    // A template: allowed whenever everything but the window is in order.
+    let mut template_use = None;
+    if let Some((template_id, variables)) = &draft.template {
+        let template = state.store.template(account_id, *template_id).await.map_err(|e| match e {
+            threadline_store::StoreError::NotFound => ApiError::invalid("template.template_id", "no such template in this account"),
+            other => other.into(),
+        })?;
+        if template.channel != channel {
+            return Err(ApiError::invalid(
+                "template.template_id",
+                format!("is a {} template, and this reply goes out on {channel}", template.channel),
+            ));
+        }
+        if variables.len() as i64 != template.variables {
+            return Err(ApiError::invalid(
+                "template.variables",
+                format!("the template has {} variables and {} values were given", template.variables, variables.len()),
+            ));
+        }
+        if !text.trim().is_empty() || html.is_some() || !attachments.is_empty() {
+            return Err(ApiError::invalid("text", "a template message carries the template's text only"));
+        }
+        if let (Some(blocker), false) = (option.blocker, option.template_allowed) {
+            return Err(refused(blocker, &option));
+        }
+        text = render(&template.body, variables);
+        template_use = Some(TemplateUse { name: template.name, language: template.language, parameters: variables.clone() });
+    } else if let Some(blocker) = option.blocker {
+        return Err(refused(blocker, &option));
+    }
+
+    // What the channel can carry.
+    if let Some(capabilities) = capabilities {
+        let mut errors = ValidationErrors::new();
+        let chars = text.chars().count();
+        if attachments.len() > capabilities.max_attachments {
+            errors.push("attachments", format!("{channel} carries at most {} attachment(s) per message", capabilities.max_attachments));
+        }
+        if !attachments.is_empty() && !text.is_empty() && !capabilities.text_with_attachment {
+            errors.push("attachments", format!("{channel} sends text and an attachment as separate messages: send them one by one"));
+        } else if !attachments.is_empty() && chars > capabilities.max_caption_chars {
+            errors.push("text", format!("a caption on {channel} is at most {} characters", capabilities.max_caption_chars));
+        } else if chars > capabilities.max_text_chars {
+            errors.push("text", format!("a {channel} message is at most {} characters", capabilities.max_text_chars));
+        }
+        if html.is_some() && text.trim().is_empty() {
+            errors.push("html", format!("{channel} sends plain text: give `text`"));
+        }
+        errors.into_result(())?;
+    }
+
+    let inbox_id = draft.inbox_id.or(option.inbox_id);
+    // Threadline sends through the provider when the inbox is connected to
+    // it; otherwise the integration serving the inbox delivers the reply.
+    let connected = context.inboxes.iter().any(|i| Some(i.id) == inbox_id && crate::channels::provider_connected(i));
+    let delivery = match (connected, option.recipient.clone()) {
+        (true, Some(recipient)) => Some(OutboundDelivery {
+            recipient,
+            template: template_use,
+            human_agent_tag: option.human_agent_tag && draft.template.is_none(),
+        }),
+        _ => None,
+    };
+    let subject = match (&draft.subject, channel) {
+        (Some(subject), _) => {
+            let subject = subject.trim();
+            if subject.is_empty() || subject.chars().count() > 998 || subject.chars().any(char::is_control) {
+                return Err(ApiError::invalid("subject", "must be one line of 1 to 998 characters"));
+            }
+            Some(subject.to_owned())
+        }
+        (None, Channel::Email) => {
+            let inbox = context.inboxes.iter().find(|i| Some(i.id) == inbox_id);
+            Some(crate::email::reply_subject(state, account_id, id, inbox).await?)
+        }
+        (None, _) => None,
+    };
+    let outbound = OutboundMessage {
+        kind: MessageKind::Message,
+        channel,
+        inbox_id,
+        sender: match &draft.author {
+            Author::User(id) => Some(*id),
+            Author::Bot(_) => None,
+        },
+        bot: match &draft.author {
+            Author::Bot(name) => Some(name.clone()),
+            Author::User(_) => None,
+        },
+        delivery,
+        text,
+        html,
+        subject,
+        attachments,
+        mentions: Vec::new(),
+    };
+    let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
+    state.bus.publish(events);
+    Ok(message)
+}
+
+fn refused(blocker: Blocker, option: &ReplyOption) -> ApiError {
+    let code = match blocker {
+        Blocker::NoIdentity => "no_identity",
+        Blocker::NoInbox => "no_inbox",
+        Blocker::NoConsent => "no_consent",
+        Blocker::WindowClosed => "window_closed",
+    };
+    let mut message = option.reason.clone().unwrap_or_default();
+    if blocker == Blocker::WindowClosed && option.template_allowed {
+        message.push_str(&format!("; send one with `template` (approved templates: GET /api/v1/templates?channel={})", option.channel));
+    }
+    ApiError::Refused { code, message }
 }

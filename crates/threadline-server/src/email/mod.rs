@@ -218,8 +218,7 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
         problems: parsed.problems.clone(),
         ..InboundMessage::new(inbox.id, Channel::Email)
     };
-    let (outcome, _, events) = state.store.ingest_inbound(account, &inbound, None).await?;
-    state.bus.publish(events);
+    let (outcome, _, _) = crate::inbound::receive(state, account, inbox, inbound, None).await?;
 
     if outcome.conversation_created && !outcome.duplicate && automated.is_none() {
         acknowledge(state, account, inbox, outcome.conversation.id, answerable.as_deref(), parsed.subject.as_deref()).await;
@@ -275,6 +274,7 @@ async fn acknowledge(
         channel: Channel::Email,
         inbox_id: Some(inbox.id),
         sender: None,
+        bot: None,
         delivery: Some(OutboundDelivery { recipient: recipient.to_owned(), template: None, human_agent_tag: false }),
         text: text.to_owned(),
         html: None,

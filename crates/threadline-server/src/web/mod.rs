@@ -10,6 +10,7 @@
 //! styles from Threadline only, so even HTML that slipped past sanitising
 //! could not run a script.
 
+pub mod automation;
 pub mod i18n;
 pub mod live;
 
@@ -49,6 +50,11 @@ pub fn router() -> Router<AppState> {
         .route("/conversations/{id}", get(conversation))
         .route("/live", get(live::socket))
         .route("/admin", get(admin))
+        .route("/admin/routing", get(automation::routing_page))
+        .route("/admin/knowledge", get(automation::knowledge_page))
+        .route("/conversations/{id}/assist", get(automation::assist))
+        .route("/help/{inbox_id}", get(automation::help))
+        .route("/help/{inbox_id}/articles/{article_id}", get(automation::help_article))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/app.css")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/app.js")) }))
 }
@@ -94,15 +100,21 @@ struct Top<'a> {
     user: &'a str,
     csrf: &'a str,
     is_admin: bool,
+    /// Supervisors and administrators: routing and the knowledge base.
+    can_manage: bool,
+    /// The navigation's words for those pages.
+    a: &'static i18n::Automation,
 }
 
 impl<'a> Top<'a> {
-    fn of(session: &'a Session) -> Self {
+    fn of(session: &'a Session, lang: Lang) -> Self {
         Top {
             chosen: session.user.language.as_deref().unwrap_or_default(),
             user: &session.user.name,
             csrf: &session.csrf_token,
             is_admin: session.user.role.allows(Permission::Administer),
+            can_manage: session.user.role.allows(Permission::ManageTeams),
+            a: lang.automation(),
         }
     }
 }
@@ -204,6 +216,10 @@ struct Row {
     priority_code: &'static str,
     assignee: Option<String>,
     status: &'static str,
+    /// The most pressing SLA clock, when one is close or missed.
+    sla: Option<automation::SlaBadge>,
+    /// The bot is answering it.
+    with_bot: bool,
 }
 
 #[derive(Template)]
@@ -297,16 +313,24 @@ async fn inbox(
         let inboxes = state.store.inboxes(account_id).await?;
         let teams = state.store.teams(account_id).await?;
         let views = state.store.saved_views(account_id, session.user.id).await?;
-        Ok::<_, threadline_store::StoreError>((conversations, summaries, users, inboxes, teams, views))
+        let policies = state.store.sla_policies(account_id).await?;
+        let handoffs = if policies.is_empty() { HashMap::new() } else { state.store.handoff_times(account_id, &ids).await? };
+        Ok::<_, threadline_store::StoreError>((conversations, summaries, users, inboxes, teams, views, policies, handoffs))
     }
     .await;
-    let (conversations, mut summaries, users, inboxes, teams, views) = match loaded {
+    let (conversations, mut summaries, users, inboxes, teams, views, policies, handoffs) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let names: HashMap<UserId, String> = users.into_iter().map(|u| (u.id, u.name)).collect();
     let now = threadline_store::now();
-    let rows = conversations.iter().map(|c| row(lang, c, summaries.remove(&c.id).unwrap_or_default(), &names, now)).collect();
+    let rows = conversations
+        .iter()
+        .map(|c| {
+            let sla = automation::most_pressing(lang, &policies, &teams, c, handoffs.get(&c.id).copied(), now);
+            row(lang, c, summaries.remove(&c.id).unwrap_or_default(), &names, now, sla)
+        })
+        .collect();
     let shown = crate::api::views::normalize_query(raw_query.as_deref().unwrap_or_default()).unwrap_or_default();
     let views: Vec<ViewLink> =
         views.into_iter().map(|v| ViewLink { id: v.id, current: v.query == shown, name: v.name, query: v.query }).collect();
@@ -316,7 +340,7 @@ async fn inbox(
         views,
         t: lang.texts(),
         lang: lang.code(),
-        top: Top::of(&session),
+        top: Top::of(&session, lang),
         rows,
         status: if ["open", "pending", "snoozed", "resolved", "all"].contains(&status) { status } else { "open" },
         assignee,
@@ -343,7 +367,14 @@ async fn inbox(
     })
 }
 
-fn row(lang: Lang, c: &Conversation, summary: ConversationSummary, names: &HashMap<UserId, String>, now: time::OffsetDateTime) -> Row {
+fn row(
+    lang: Lang,
+    c: &Conversation,
+    summary: ConversationSummary,
+    names: &HashMap<UserId, String>,
+    now: time::OffsetDateTime,
+    sla: Option<automation::SlaBadge>,
+) -> Row {
     let channel = summary.last_channel.unwrap_or(threadline_domain::channel::Channel::Api);
     let preview: String = summary.last_text.unwrap_or_default().chars().take(140).collect();
     Row {
@@ -358,6 +389,8 @@ fn row(lang: Lang, c: &Conversation, summary: ConversationSummary, names: &HashM
         priority_code: c.priority.as_str(),
         assignee: c.assignee_id.and_then(|id| names.get(&id).cloned()),
         status: lang.status(c.status),
+        sla,
+        with_bot: c.handler == threadline_domain::conversation::Handler::Bot,
     }
 }
 
@@ -384,12 +417,22 @@ struct Entry {
     /// File name and download link of each attachment not shown inline.
     attachments: Vec<(String, String)>,
     failed: Option<String>,
+    /// Why triage read it as it did: (what, value, why).
+    reasons: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
 #[template(path = "conversation.html")]
 struct ConversationPage<'a> {
     t: &'a Texts,
+    a: &'a i18n::Automation,
+    /// The bot is answering it now.
+    with_bot: bool,
+    /// What the bot left for the agent when it handed over.
+    handoff: Option<automation::HandoffNote>,
+    sla: Vec<automation::SlaBadge>,
+    /// Routing's decisions, oldest first: (when, what it did and why).
+    routing: Vec<(String, String)>,
     lang: &'a str,
     top: Top<'a>,
     id: ConversationId,
@@ -490,6 +533,9 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         canned,
         presences,
         duplicates,
+        bot,
+        decisions,
+        policies,
     } = match ConversationData::load(&state, account_id, id).await {
         Ok(data) => data,
         Err(e) => return ApiError::from(e).into_response(),
@@ -539,10 +585,22 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         },
         json: !value.is_string(),
     };
+    let sla = match crate::sla::policy_for(&policies, &teams, &conversation) {
+        Some(policy) if conversation.status != ConversationStatus::Resolved => {
+            let started = bot.as_ref().filter(|b| b.status == "handed_off").and_then(|b| b.ended_at).unwrap_or(conversation.created_at);
+            automation::sla_badges(lang, &crate::sla::conversation_clocks(&policy.policy, &conversation, started, now), now)
+        }
+        _ => Vec::new(),
+    };
     page(&ConversationPage {
+        a: lang.automation(),
+        with_bot: conversation.handler == threadline_domain::conversation::Handler::Bot,
+        handoff: bot.as_ref().and_then(|b| automation::handoff_note(lang, b)),
+        sla,
+        routing: decisions.iter().map(|d| (lang.datetime(d.created_at), d.reason.clone())).collect(),
         t: lang.texts(),
         lang: lang.code(),
-        top: Top::of(&session),
+        top: Top::of(&session, lang),
         id,
         contact_id: contact.id,
         contact: contact_name,
@@ -649,6 +707,9 @@ struct ConversationData {
     presences: HashMap<UserId, String>,
     /// Contacts that are probably this customer, and why.
     duplicates: Vec<(threadline_domain::contact::Contact, String)>,
+    bot: Option<threadline_store::BotSession>,
+    decisions: Vec<threadline_store::RoutingDecision>,
+    policies: Vec<threadline_store::StoredSlaPolicy>,
 }
 
 impl ConversationData {
@@ -673,6 +734,9 @@ impl ConversationData {
             canned: store.canned_responses(account_id).await?,
             presences: store.presences(account_id).await?,
             duplicates: store.duplicates_of(account_id, contact.id).await?,
+            bot: store.bot_session(account_id, id).await?,
+            decisions: store.routing_decisions(account_id, id).await?,
+            policies: store.sla_policies(account_id).await?,
             conversation,
             contact,
             others,
@@ -702,6 +766,7 @@ fn interaction_entry(lang: Lang, i: &threadline_domain::interaction::Interaction
         problems: Vec::new(),
         attachments: Vec::new(),
         failed: None,
+        reasons: Vec::new(),
     }
 }
 
@@ -732,6 +797,7 @@ fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>
             .map(|a| (a.filename.clone(), format!("/api/v1/attachments/{}", a.id)))
             .collect(),
         failed: (m.delivery_status == DeliveryStatus::Failed).then(|| m.delivery_error.clone().unwrap_or_default()),
+        reasons: m.triage.as_ref().map(|t| automation::reasons(lang, t)).unwrap_or_default(),
     }
 }
 
@@ -834,7 +900,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
     page(&AdminPage {
         t: lang.texts(),
         lang: lang.code(),
-        top: Top::of(&session),
+        top: Top::of(&session, lang),
         inboxes: inboxes
             .iter()
             .map(|i| {

@@ -423,8 +423,7 @@ async fn send(
         attachments,
         ..InboundMessage::new(inbox.id, inbox.channel)
     };
-    let (outcome, _, events) = state.store.ingest_inbound(&account, &inbound, None).await?;
-    state.bus.publish(events);
+    let (outcome, _, _) = crate::inbound::receive(&state, &account, &inbox, inbound, None).await?;
     if let Some(email) = email {
         // An address typed into the chat is a claim, not a proof. It is kept
         // on the contact as `chat_email`, where an agent's answer by email

@@ -4,14 +4,19 @@
 
 mod auth;
 mod bad_input;
+mod bots;
 mod canned;
 mod contacts;
 mod continuity;
 mod conversations;
 mod idempotency;
+mod knowledge;
 mod mentions;
+mod routing;
 mod search;
 mod settings;
+mod sla;
 mod tenancy;
+mod triage;
 mod views;
 mod webhooks;

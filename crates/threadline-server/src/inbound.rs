@@ -1,0 +1,61 @@
+//! Receiving a customer's message, whatever channel brought it. Every
+//! channel calls [`receive`] once it has verified and parsed its input:
+//!
+//! triage (language, sentiment, category, urgency — the built-in reading,
+//! or the configured LLM's) → routing rules (which team) → whether the
+//! inbox's bot answers first → the store commits the message, its
+//! conversation's changes, its events and any bot job in one transaction →
+//! the events are published; the router and the bot worker wake up.
+
+use threadline_store::{Account, IdempotencyKey, InboundMessage, Inbox, Ingested, StoreError};
+
+use crate::app::AppState;
+
+/// Reads, routes and stores an inbound message; publishes its events.
+pub async fn receive(
+    state: &AppState,
+    account: &Account,
+    inbox: &Inbox,
+    mut inbound: InboundMessage,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<Ingested, StoreError> {
+    prepare(state, account, inbox, &mut inbound).await;
+    let (outcome, replayed, events) = state.store.ingest_inbound(account, &inbound, idempotency).await?;
+    state.bus.publish(events.clone());
+    Ok((outcome, replayed, events))
+}
+
+/// Triage, team and bot for a message about to be stored.
+async fn prepare(state: &AppState, account: &Account, inbox: &Inbox, inbound: &mut InboundMessage) {
+    let mut text = inbound.subject.clone().unwrap_or_default();
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(&inbound.text);
+    let mut triage = match state.triage.triager(&state.store, account.id).await {
+        Ok(triager) => {
+            let builtin = triager.triage(&text);
+            let categories: Vec<String> = {
+                let mut known: Vec<String> = triager.rules.iter().filter_map(|r| r.category.clone()).collect();
+                if let Some(m) = &triager.model {
+                    known.extend(m.categories().iter().cloned());
+                }
+                known.sort();
+                known.dedup();
+                known
+            };
+            match crate::triage::llm_triage(&state.settings, &state.providers.client, &text, &categories, &builtin).await {
+                Some(read) => read,
+                None => builtin,
+            }
+        }
+        Err(e) => {
+            tracing::error!(account = %account.id, error = %e, "triage settings unreadable; the message is stored unread");
+            return;
+        }
+    };
+    inbound.team_id = crate::routing::choose_team(state, account.id, inbox.id, inbound.channel, &mut triage).await;
+    // Threadline never lets a bot answer a machine (an auto-reply, a bounce).
+    inbound.bot_first = inbox.bot.is_some() && inbound.automated.is_none();
+    inbound.triage = Some(triage);
+}

@@ -1,0 +1,131 @@
+//! SLA on the server: the clocks of a conversation under its policy (its
+//! team's, or the account's default), with time zones from the bundled
+//! time-zone database, and the worker that records missed targets and
+//! runs their escalations.
+
+use std::time::Duration;
+
+use threadline_domain::conversation::Conversation;
+use threadline_domain::ids::AccountId;
+use threadline_domain::sla::{Clock, ClockState, EscalationAction, SlaFacts, SlaPolicy, clocks};
+use threadline_store::{StoredSlaPolicy, Team};
+use time::{OffsetDateTime, UtcOffset};
+use tokio::sync::watch;
+
+use crate::app::AppState;
+
+/// Whether `name` is a time zone the database knows.
+pub fn known_time_zone(name: &str) -> bool {
+    jiff::tz::TimeZone::get(name).is_ok()
+}
+
+/// The clocks of `conversation` under `policy`, measured from `started_at`
+/// (its creation, or its handoff from a bot).
+pub fn conversation_clocks(policy: &SlaPolicy, c: &Conversation, started_at: OffsetDateTime, now: OffsetDateTime) -> Vec<Clock> {
+    let zone = policy.business_hours.as_ref().and_then(|h| jiff::tz::TimeZone::get(&h.time_zone).ok());
+    let offset_at = |at: OffsetDateTime| -> UtcOffset {
+        let Some(zone) = &zone else { return UtcOffset::UTC };
+        let Ok(ts) = jiff::Timestamp::from_second(at.unix_timestamp()) else { return UtcOffset::UTC };
+        UtcOffset::from_whole_seconds(zone.to_offset(ts).seconds()).unwrap_or(UtcOffset::UTC)
+    };
+    let facts = SlaFacts {
+        priority: c.priority,
+        created_at: started_at,
+        first_response_at: c.first_response_at.filter(|at| *at >= started_at),
+        awaiting_since: c.awaiting_since,
+        resolved_at: c.resolved_at,
+    };
+    clocks(policy, &facts, now, &offset_at)
+}
+
+/// The policy a conversation is under: its team's, else the default.
+pub fn policy_for<'a>(policies: &'a [StoredSlaPolicy], teams: &[Team], c: &Conversation) -> Option<&'a StoredSlaPolicy> {
+    let team_policy = c.team_id.and_then(|t| teams.iter().find(|team| team.id == t)).and_then(|t| t.routing.sla_policy_id);
+    match team_policy {
+        Some(id) => policies.iter().find(|p| p.id == id),
+        None => policies.iter().find(|p| p.is_default),
+    }
+}
+
+/// Checks every open conversation of one account; missed targets are
+/// recorded once and escalated.
+async fn check_account(state: &AppState, account_id: AccountId) -> Result<usize, threadline_store::StoreError> {
+    let policies = state.store.sla_policies(account_id).await?;
+    let teams = state.store.teams(account_id).await?;
+    let mut after = None;
+    let mut breaches = 0;
+    loop {
+        let page = state.store.sla_candidates(account_id, after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.conversation.id);
+        let now = threadline_store::now();
+        for candidate in &page {
+            let c = &candidate.conversation;
+            let Some(policy) = policy_for(&policies, &teams, c) else { continue };
+            for clock in conversation_clocks(&policy.policy, c, candidate.started_at, now) {
+                if clock.state != ClockState::Breached {
+                    continue;
+                }
+                let Some(events) = state.store.record_breach(account_id, c, clock.target, clock.due_at).await? else { continue };
+                breaches += 1;
+                state.bus.publish(events);
+                tracing::info!(account = %account_id, conversation = %c.id, target = %clock.target, "SLA target missed");
+                for escalation in policy.policy.escalations_for(clock.target) {
+                    let actor = format!("sla:{}", policy.name);
+                    let result = match escalation.action {
+                        EscalationAction::Reassign => {
+                            let reason = format!(
+                                "SLA “{}”: {} target missed; back in the queue",
+                                policy.name,
+                                clock.target.as_str().replace('_', " ")
+                            );
+                            state.store.requeue(account_id, c.id, escalation.team_id, &reason).await.map(|(_, e)| e)
+                        }
+                        EscalationAction::RaisePriority => state.store.raise_priority(account_id, c.id, &actor).await.map(|(_, e)| e),
+                        // The `sla.breached` event is the notice: supervisors'
+                        // workspaces show it, and webhooks carry it.
+                        EscalationAction::NotifySupervisors => Ok(Vec::new()),
+                    };
+                    match result {
+                        Ok(events) => state.bus.publish(events),
+                        Err(e) => tracing::warn!(conversation = %c.id, error = %e, "SLA escalation failed"),
+                    }
+                }
+            }
+        }
+        if page.len() < 500 {
+            break;
+        }
+    }
+    Ok(breaches)
+}
+
+/// One check of every account with a policy; the breaches recorded.
+pub async fn sweep(state: &AppState) -> usize {
+    let accounts = match state.store.accounts_with_sla().await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read SLA policies");
+            return 0;
+        }
+    };
+    let mut total = 0;
+    for account_id in accounts {
+        match check_account(state, account_id).await {
+            Ok(n) => total += n,
+            Err(e) => tracing::error!(account = %account_id, error = %e, "SLA check failed"),
+        }
+    }
+    total
+}
+
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let interval = Duration::from_secs(state.settings.sla_interval_secs);
+    loop {
+        sweep(&state).await;
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The bot's side of the store: the jobs that tell a bot a customer wrote
+//! (written with the message, claimed like the outbox), what a bot
+//! remembers of each conversation and how it ended, the handoff to people,
+//! and the external agent bots.
+
+use serde::Serialize;
+use threadline_domain::bot::{BotMemory, HandoffReason};
+use threadline_domain::conversation::{Conversation, ConversationStatus, Handler};
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::ids::{AccountId, AgentBotId, ConversationId, InboxId, MessageId};
+use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
+use time::OffsetDateTime;
+
+use crate::conversations::{conversation_event, load_conversation};
+use crate::messages::{insert_messages, message_event};
+use crate::{Backend, Result, Store, StoreError, WriteTx, found, micros, now, rows};
+
+/// Writes a bot job for each message, in the message's own transaction.
+pub(crate) async fn enqueue_bot_jobs(tx: &mut WriteTx, account_id: AccountId, messages: &[&Message], at: OffsetDateTime) -> Result<()> {
+    for chunk in rows::fixed_chunks(messages) {
+        let sql = format!(
+            "INSERT INTO bot_jobs (message_id, account_id, conversation_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES {}",
+            rows::placeholders(chunk.len(), 8)
+        );
+        let mut query = sqlx::query(&sql);
+        for m in chunk {
+            query = query
+                .bind(m.id.to_string())
+                .bind(account_id.to_string())
+                .bind(m.conversation_id.to_string())
+                .bind("queued")
+                .bind(0i64)
+                .bind(micros(at))
+                .bind(micros(at))
+                .bind(micros(at));
+        }
+        query.execute(tx.conn()).await?;
+    }
+    if !messages.is_empty() {
+        tx.bot_jobs_queued = true;
+    }
+    Ok(())
+}
+
+/// A customer message a bot must answer.
+#[derive(Debug, Clone)]
+pub struct BotJob {
+    pub account_id: AccountId,
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    /// Attempts before this one.
+    pub attempts: i64,
+}
+
+/// How a bot job went.
+#[derive(Debug, Clone)]
+pub enum BotJobOutcome {
+    Done,
+    Retry {
+        error: String,
+        at: OffsetDateTime,
+    },
+    /// Given up: the conversation goes to people (see [`Store::hand_off`]).
+    Dead {
+        error: String,
+    },
+}
+
+/// A bot's part in a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BotSession {
+    pub conversation_id: ConversationId,
+    pub inbox_id: Option<InboxId>,
+    /// `builtin` or the agent bot's id.
+    pub bot: String,
+    /// `active`, `resolved` or `handed_off`.
+    pub status: String,
+    #[serde(skip)]
+    pub memory: BotMemory,
+    pub category: Option<String>,
+    pub handoff_reason: Option<HandoffReason>,
+    /// For the agent who takes over.
+    pub summary: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_answer_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+const SESSION_COLUMNS: &str =
+    "conversation_id, inbox_id, bot, status, memory, category, handoff_reason, summary, started_at, last_answer_at, ended_at";
+
+fn session(row: &sqlx::any::AnyRow) -> Result<BotSession> {
+    Ok(BotSession {
+        conversation_id: rows::parse(row, "conversation_id")?,
+        inbox_id: rows::opt_parse(row, "inbox_id")?,
+        bot: rows::text(row, "bot")?,
+        status: rows::text(row, "status")?,
+        memory: rows::json(row, "memory")?,
+        category: rows::opt_text(row, "category")?,
+        handoff_reason: match rows::opt_text(row, "handoff_reason")? {
+            Some(r) => Some(HandoffReason::parse(&r).ok_or_else(|| StoreError::Corrupt(format!("handoff_reason `{r}`")))?),
+            None => None,
+        },
+        summary: rows::opt_text(row, "summary")?,
+        started_at: rows::time(row, "started_at")?,
+        last_answer_at: rows::opt_time(row, "last_answer_at")?,
+        ended_at: rows::opt_time(row, "ended_at")?,
+    })
+}
+
+/// One bot turn, as recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct BotTurn<'a> {
+    pub conversation_id: ConversationId,
+    pub inbox_id: Option<InboxId>,
+    /// `builtin` or the agent bot's id.
+    pub bot: &'a str,
+    /// What the bot remembers after the turn.
+    pub memory: &'a BotMemory,
+    pub category: Option<&'a str>,
+    /// The bot answered with an article (the clock for "resolved by the
+    /// bot when the customer goes quiet" starts).
+    pub answered: bool,
+}
+
+/// How the account's bots did over a period: the input of the deflection rate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BotStats {
+    pub conversations: i64,
+    pub resolved_by_bot: i64,
+    pub handed_off: i64,
+    pub active: i64,
+    /// resolved ÷ (resolved + handed off); none before any ended.
+    pub deflection_rate: Option<f64>,
+}
+
+/// An external bot as the API shows it (its secret and token never).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AgentBot {
+    pub id: AgentBotId,
+    pub name: String,
+    /// Where Threadline posts customer messages.
+    pub url: String,
+    /// The first characters of its token.
+    pub token_prefix: String,
+    #[serde(skip)]
+    pub sealed_secret: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+fn agent_bot(row: &sqlx::any::AnyRow) -> Result<AgentBot> {
+    Ok(AgentBot {
+        id: rows::parse(row, "id")?,
+        name: rows::text(row, "name")?,
+        url: rows::text(row, "url")?,
+        token_prefix: rows::text(row, "token_prefix")?,
+        sealed_secret: rows::text(row, "secret")?,
+        created_at: rows::time(row, "created_at")?,
+    })
+}
+
+impl Store {
+    /// Resolves when a commit in this process wrote bot jobs.
+    pub async fn bot_jobs_queued(&self) {
+        self.bot_jobs_queued.notified().await;
+    }
+
+    /// Claims up to `limit` due bot jobs for `lease`. A job whose lease ran
+    /// out (its worker died) is due again.
+    pub async fn claim_bot_jobs(&self, limit: i64, lease: time::Duration) -> Result<Vec<BotJob>> {
+        let at = now();
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT message_id FROM bot_jobs WHERE (status = 'queued' AND next_attempt_at <= $1) OR (status = 'running' AND locked_until < $1) LIMIT 1",
+        )
+        .bind(micros(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT message_id, account_id, conversation_id, attempts FROM bot_jobs WHERE (status = 'queued' AND next_attempt_at <= $1) \
+             OR (status = 'running' AND locked_until < $1) ORDER BY created_at LIMIT $2 {lock}"
+        );
+        let found = sqlx::query(&sql).bind(micros(at)).bind(limit).fetch_all(tx.conn()).await?;
+        let mut jobs = Vec::with_capacity(found.len());
+        for row in &found {
+            let job = BotJob {
+                account_id: rows::parse(row, "account_id")?,
+                message_id: rows::parse(row, "message_id")?,
+                conversation_id: rows::parse(row, "conversation_id")?,
+                attempts: rows::int(row, "attempts")?,
+            };
+            sqlx::query("UPDATE bot_jobs SET status = 'running', locked_until = $2, updated_at = $3 WHERE message_id = $1")
+                .bind(job.message_id.to_string())
+                .bind(micros(at + lease))
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+            jobs.push(job);
+        }
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    pub async fn finish_bot_job(&self, job: &BotJob, outcome: &BotJobOutcome) -> Result<()> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let (status, error, next) = match outcome {
+            BotJobOutcome::Done => ("done", None, at),
+            BotJobOutcome::Retry { error, at: retry } => ("queued", Some(error.clone()), *retry),
+            BotJobOutcome::Dead { error } => ("dead", Some(error.clone()), at),
+        };
+        sqlx::query(
+            "UPDATE bot_jobs SET status = $2, attempts = attempts + 1, locked_until = NULL, last_error = $3, next_attempt_at = $4, \
+             updated_at = $5 WHERE message_id = $1",
+        )
+        .bind(job.message_id.to_string())
+        .bind(status)
+        .bind(error)
+        .bind(micros(next))
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The bot's session of a conversation, if a bot has had it.
+    pub async fn bot_session(&self, account_id: AccountId, conversation_id: ConversationId) -> Result<Option<BotSession>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM bot_sessions WHERE conversation_id = $1 AND account_id = $2");
+        let row = sqlx::query(&sql).bind(conversation_id.to_string()).bind(account_id.to_string()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(session).transpose()
+    }
+
+    /// Records what the bot remembers after a turn (starting the session on
+    /// its first).
+    pub async fn save_bot_turn(&self, account_id: AccountId, turn: &BotTurn<'_>) -> Result<()> {
+        let BotTurn { conversation_id, inbox_id, bot, memory, category, answered } = *turn;
+        let at = micros(now());
+        let memory = serde_json::to_string(memory).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO bot_sessions (conversation_id, account_id, inbox_id, bot, status, memory, category, started_at, updated_at, last_answer_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $7, $8) ON CONFLICT (conversation_id) DO UPDATE SET memory = excluded.memory, \
+             category = COALESCE(excluded.category, bot_sessions.category), updated_at = excluded.updated_at, \
+             last_answer_at = COALESCE(excluded.last_answer_at, bot_sessions.last_answer_at)",
+        )
+        .bind(conversation_id.to_string())
+        .bind(account_id.to_string())
+        .bind(inbox_id.map(|i| i.to_string()))
+        .bind(bot)
+        .bind(memory)
+        .bind(category)
+        .bind(at)
+        .bind(answered.then_some(at))
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Hands a bot's conversation to people: it enters its team's queue now,
+    /// the session records why with a summary, and a private note puts the
+    /// reason, the detected category and the summary at the top of what the
+    /// agent reads.
+    pub async fn hand_off(
+        &self,
+        account_id: AccountId,
+        conversation_id: ConversationId,
+        bot: &str,
+        reason: HandoffReason,
+        category: Option<&str>,
+        summary: &str,
+    ) -> Result<(Conversation, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let mut c = load_conversation(tx.conn(), account_id, conversation_id).await?;
+        if c.handler != Handler::Bot {
+            return Err(StoreError::Conflict("the conversation is already with people".into()));
+        }
+        c.handler = Handler::Human;
+        c.queued_at = Some(at);
+        if c.category.is_none() {
+            c.category = category.map(str::to_owned);
+        }
+        if c.status != ConversationStatus::Open {
+            c.status = ConversationStatus::Open;
+            c.snoozed_until = None;
+            c.resolved_at = None;
+        }
+        // The wait for a person starts now, whatever the bot said before.
+        c.awaiting_since = Some(at);
+        c.updated_at = at;
+        sqlx::query(
+            "UPDATE conversations SET handler = 'human', queued_at = $3, category = $4, status = $5, snoozed_until = $6, resolved_at = $7, \
+             awaiting_since = $3, updated_at = $3 WHERE id = $1 AND account_id = $2",
+        )
+        .bind(c.id.to_string())
+        .bind(account_id.to_string())
+        .bind(micros(at))
+        .bind(c.category.clone())
+        .bind(c.status.as_str())
+        .bind(c.snoozed_until.map(micros))
+        .bind(c.resolved_at.map(micros))
+        .execute(tx.conn())
+        .await?;
+        sqlx::query(
+            "INSERT INTO bot_sessions (conversation_id, account_id, bot, status, memory, category, handoff_reason, summary, started_at, updated_at, ended_at) \
+             VALUES ($1, $2, $3, 'handed_off', '{}', $4, $5, $6, $7, $7, $7) ON CONFLICT (conversation_id) DO UPDATE SET status = 'handed_off', \
+             category = COALESCE(excluded.category, bot_sessions.category), handoff_reason = excluded.handoff_reason, summary = excluded.summary, \
+             updated_at = excluded.updated_at, ended_at = excluded.ended_at",
+        )
+        .bind(c.id.to_string())
+        .bind(account_id.to_string())
+        .bind(bot)
+        .bind(category)
+        .bind(reason.as_str())
+        .bind(summary)
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        // Any bot job still waiting is moot now.
+        sqlx::query("UPDATE bot_jobs SET status = 'done', updated_at = $2 WHERE conversation_id = $1 AND status = 'queued'")
+            .bind(c.id.to_string())
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+        let note = Message {
+            id: MessageId::new(),
+            conversation_id: c.id,
+            contact_id: c.contact_id,
+            kind: MessageKind::Note,
+            direction: Direction::Outbound,
+            channel: c.channel.unwrap_or(threadline_domain::channel::Channel::Api),
+            inbox_id: None,
+            sender_kind: SenderKind::Bot,
+            sender_id: Some(bot.to_owned()),
+            text: summary.to_owned(),
+            html: None,
+            provider_message_id: None,
+            delivery_status: DeliveryStatus::Internal,
+            delivery_error: None,
+            subject: None,
+            quoted_text: None,
+            automated: None,
+            problems: Vec::new(),
+            attachments: Vec::new(),
+            triage: None,
+            created_at: at,
+        };
+        insert_messages(&mut tx, account_id, &[&note]).await?;
+        tx.emit(message_event(account_id, &note, &c, at));
+        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
+        let mut handed = conversation_event(account_id, EventKind::ConversationHandedOff, &c, at);
+        handed.data["handoff"] = serde_json::json!({ "bot": bot, "reason": reason, "category": category, "summary": summary });
+        tx.emit(handed);
+        tx.routing_needed = true;
+        let events = tx.commit().await?;
+        Ok((c, events))
+    }
+
+    /// The bot resolved the conversation: the customer said it helped, or
+    /// went quiet after its answer.
+    pub async fn bot_resolved(&self, account_id: AccountId, conversation_id: ConversationId) -> Result<(Conversation, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        let mut c = load_conversation(tx.conn(), account_id, conversation_id).await?;
+        if c.handler != Handler::Bot {
+            return Err(StoreError::Conflict("the conversation is with people".into()));
+        }
+        c.status = ConversationStatus::Resolved;
+        c.resolved_at = Some(at);
+        c.awaiting_since = None;
+        c.updated_at = at;
+        sqlx::query("UPDATE conversations SET status = 'resolved', resolved_at = $3, awaiting_since = NULL, updated_at = $3 WHERE id = $1 AND account_id = $2")
+            .bind(c.id.to_string())
+            .bind(account_id.to_string())
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+        let done = sqlx::query(
+            "UPDATE bot_sessions SET status = 'resolved', updated_at = $2, ended_at = $2 WHERE conversation_id = $1 AND status = 'active'",
+        )
+        .bind(c.id.to_string())
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        found(&done)?;
+        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
+        tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
+        let events = tx.commit().await?;
+        Ok((c, events))
+    }
+
+    /// Active bot sessions whose last answer is older than `before` and
+    /// that the customer has not written to since: resolved by the bot.
+    pub async fn quiet_bot_sessions(
+        &self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<(AccountId, ConversationId, Option<InboxId>)>> {
+        let found = sqlx::query(
+            "SELECT s.account_id, s.conversation_id, s.inbox_id FROM bot_sessions s JOIN conversations c ON c.id = s.conversation_id \
+             WHERE s.status = 'active' AND s.last_answer_at IS NOT NULL AND s.last_answer_at < $1 AND c.handler = 'bot' \
+             AND NOT EXISTS (SELECT 1 FROM bot_jobs j WHERE j.conversation_id = s.conversation_id AND j.status IN ('queued', 'running')) \
+             ORDER BY s.last_answer_at LIMIT $2",
+        )
+        .bind(micros(before))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        found
+            .iter()
+            .map(|r| Ok((rows::parse(r, "account_id")?, rows::parse(r, "conversation_id")?, rows::opt_parse(r, "inbox_id")?)))
+            .collect()
+    }
+
+    /// When each of `ids` was handed to people by a bot, for those that were.
+    pub async fn handoff_times(
+        &self,
+        account_id: AccountId,
+        ids: &[ConversationId],
+    ) -> Result<std::collections::HashMap<ConversationId, OffsetDateTime>> {
+        let mut out = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let padded = rows::padded(ids);
+        let sql = format!(
+            "SELECT conversation_id, ended_at FROM bot_sessions WHERE account_id = $1 AND status = 'handed_off' AND conversation_id IN ({})",
+            rows::list(2, padded.len())
+        );
+        let mut query = sqlx::query(&sql).bind(account_id.to_string());
+        for id in &padded {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            if let Some(at) = rows::opt_time(&row, "ended_at")? {
+                out.insert(rows::parse(&row, "conversation_id")?, at);
+            }
+        }
+        Ok(out)
+    }
+
+    /// How the account's bot conversations started since `since` ended.
+    pub async fn bot_stats(&self, account_id: AccountId, since: OffsetDateTime) -> Result<BotStats> {
+        let found =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM bot_sessions WHERE account_id = $1 AND started_at >= $2 GROUP BY status")
+                .bind(account_id.to_string())
+                .bind(micros(since))
+                .fetch_all(&self.pool)
+                .await?;
+        let mut stats = BotStats::default();
+        for row in &found {
+            let n = rows::int(row, "n")?;
+            match rows::text(row, "status")?.as_str() {
+                "resolved" => stats.resolved_by_bot = n,
+                "handed_off" => stats.handed_off = n,
+                _ => stats.active += n,
+            }
+            stats.conversations += n;
+        }
+        let ended = stats.resolved_by_bot + stats.handed_off;
+        stats.deflection_rate = (ended > 0).then(|| stats.resolved_by_bot as f64 / ended as f64);
+        Ok(stats)
+    }
+
+    // --- agent bots ------------------------------------------------------
+
+    pub async fn create_agent_bot(
+        &self,
+        account_id: AccountId,
+        name: &str,
+        url: &str,
+        sealed_secret: &str,
+        token_hash: &str,
+        token_prefix: &str,
+    ) -> Result<AgentBot> {
+        let bot = AgentBot {
+            id: AgentBotId::new(),
+            name: name.to_owned(),
+            url: url.to_owned(),
+            token_prefix: token_prefix.to_owned(),
+            sealed_secret: sealed_secret.to_owned(),
+            created_at: now(),
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO agent_bots (id, account_id, name, url, secret, token_hash, token_prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(bot.id.to_string())
+        .bind(account_id.to_string())
+        .bind(name)
+        .bind(url)
+        .bind(sealed_secret)
+        .bind(token_hash)
+        .bind(token_prefix)
+        .bind(micros(bot.created_at))
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(bot)
+    }
+
+    pub async fn agent_bots(&self, account_id: AccountId) -> Result<Vec<AgentBot>> {
+        let found = sqlx::query(
+            "SELECT id, name, url, token_prefix, secret, created_at FROM agent_bots WHERE account_id = $1 AND deleted_at IS NULL ORDER BY name, id",
+        )
+        .bind(account_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(agent_bot).collect()
+    }
+
+    pub async fn agent_bot(&self, account_id: AccountId, id: AgentBotId) -> Result<AgentBot> {
+        let row = sqlx::query(
+            "SELECT id, name, url, token_prefix, secret, created_at FROM agent_bots WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(account_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        agent_bot(&row)
+    }
+
+    /// The agent bot a token belongs to, and its account.
+    pub async fn agent_bot_by_token(&self, token_hash: &str) -> Result<Option<(AccountId, AgentBot)>> {
+        let row = sqlx::query(
+            "SELECT account_id, id, name, url, token_prefix, secret, created_at FROM agent_bots WHERE token_hash = $1 AND deleted_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(|r| Ok((rows::parse(r, "account_id")?, agent_bot(r)?))).transpose()
+    }
+
+    /// Removes an agent bot; inboxes that used it go straight to people.
+    pub async fn delete_agent_bot(&self, account_id: AccountId, id: AgentBotId) -> Result<()> {
+        let at = micros(now());
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE agent_bots SET deleted_at = $3 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .bind(at)
+            .execute(tx.conn())
+            .await?;
+        found(&done)?;
+        let pattern = format!("%{}%", crate::like_literal(&id.to_string()));
+        sqlx::query("UPDATE inboxes SET bot = NULL, updated_at = $3 WHERE account_id = $1 AND bot LIKE $2 ESCAPE '\\'")
+            .bind(account_id.to_string())
+            .bind(pattern)
+            .bind(at)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
