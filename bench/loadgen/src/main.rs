@@ -153,6 +153,12 @@ enum Command {
         dataset: std::path::PathBuf,
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// Training passes (default: Threadline's).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// The first pass's step size (default: Threadline's).
+        #[arg(long)]
+        learning_rate: Option<f32>,
     },
     /// Routing decisions among N agents with M conversations waiting.
     Route {
@@ -275,7 +281,15 @@ fn main() -> anyhow::Result<()> {
             })?;
             println!("{report}");
         }
-        Command::Classify { dataset, rounds } => println!("{}", understand::classify(&dataset, rounds)?),
+        Command::Classify { dataset, rounds, epochs, learning_rate } => {
+            let defaults = threadline_domain::triage::intent::TrainOptions::default();
+            let options = threadline_domain::triage::intent::TrainOptions {
+                epochs: epochs.unwrap_or(defaults.epochs),
+                learning_rate: learning_rate.unwrap_or(defaults.learning_rate),
+                ..defaults
+            };
+            println!("{}", understand::classify(&dataset, rounds, options)?)
+        }
         Command::Route { agents, waiting, decisions } => println!("{}", understand::route(agents, waiting, decisions)?),
         Command::Bot { articles, queries } => println!("{}", understand::bot(articles, queries)?),
         Command::CeilingServer { database_url, bind, sqlite_sync } => {

@@ -29,33 +29,21 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0)
 }
 
-/// `text,category` rows, with quoted fields as CSV writes them.
+/// A labelled CSV file (`text,category`).
 pub fn read_csv(path: &std::path::Path) -> anyhow::Result<Vec<Example>> {
     let raw = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    for line in raw.lines().skip(1) {
-        let line = line.trim_end_matches('\r');
-        let (text, category) = if let Some(rest) = line.strip_prefix('"') {
-            let end = rest.rfind("\",").context("an unterminated quoted field")?;
-            (rest[..end].replace("\"\"", "\""), rest[end + 2..].to_owned())
-        } else {
-            let (t, c) = line.rsplit_once(',').context("a row without a category")?;
-            (t.to_owned(), c.to_owned())
-        };
-        out.push(Example { text, category });
-    }
-    Ok(out)
+    threadline_domain::triage::intent::parse_examples_csv(&raw).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn rate(n: usize, started: Instant) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-pub fn classify(dataset: &std::path::Path, rounds: usize) -> anyhow::Result<serde_json::Value> {
+pub fn classify(dataset: &std::path::Path, rounds: usize, options: TrainOptions) -> anyhow::Result<serde_json::Value> {
     let train = read_csv(&dataset.join("train.csv"))?;
     let test = read_csv(&dataset.join("test.csv"))?;
     let started = Instant::now();
-    let model = IntentModel::train(&train, TrainOptions::default())?;
+    let model = IntentModel::train(&train, options)?;
     let train_secs = started.elapsed().as_secs_f64();
     let accuracy = model.accuracy(&test);
     let triager = Triager { rules: Vec::new(), model: Some(model.clone()), min_confidence: 0.0 };
@@ -94,6 +82,8 @@ pub fn classify(dataset: &std::path::Path, rounds: usize) -> anyhow::Result<serd
         "test_examples": test.len(),
         "categories": model.categories().len(),
         "train_seconds": train_secs,
+        "epochs": options.epochs,
+        "learning_rate": options.learning_rate,
         "accuracy": accuracy,
         "words_per_second": floor,
         "model_per_second": intent,

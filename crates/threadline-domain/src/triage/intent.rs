@@ -24,6 +24,57 @@ pub struct Example {
     pub category: String,
 }
 
+/// Labelled examples from CSV text with the columns `text,category` and a
+/// header row (the layout public intent data sets such as BANKING77 use):
+/// fields may be quoted, with `""` for a quote and line breaks inside
+/// quotes. An error names the record that is not two fields.
+pub fn parse_examples_csv(csv: &str) -> Result<Vec<Example>, String> {
+    let mut records: Vec<Vec<String>> = Vec::new();
+    let (mut record, mut field, mut quoted, mut after_quote) = (Vec::new(), String::new(), false, false);
+    let mut chars = csv.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => {
+                quoted = false;
+                after_quote = true;
+            }
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() && !after_quote => quoted = true,
+            (false, ',') => {
+                record.push(std::mem::take(&mut field));
+                after_quote = false;
+            }
+            (false, '\r') => {}
+            (false, '\n') => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+                after_quote = false;
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err(format!("record {} has an unterminated quote", records.len() + 1));
+    }
+    if !field.is_empty() || !record.is_empty() {
+        record.push(field);
+        records.push(record);
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for (i, r) in records.into_iter().enumerate().skip(1) {
+        match r.as_slice() {
+            [only] if only.is_empty() => continue,
+            [text, category] => out.push(Example { text: text.clone(), category: category.trim().to_owned() }),
+            _ => return Err(format!("record {} has {} fields, not text,category", i + 1, r.len())),
+        }
+    }
+    Ok(out)
+}
+
 /// How training goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainOptions {
@@ -38,7 +89,7 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { epochs: 12, learning_rate: 0.5, min_examples_per_category: 2 }
+        TrainOptions { epochs: 20, learning_rate: 2.0, min_examples_per_category: 2 }
     }
 }
 
@@ -323,6 +374,18 @@ mod tests {
             assert_eq!(model.predict(&e.text), loaded.predict(&e.text));
         }
         assert!(serde_json::from_str::<IntentModel>(&stored.replace("\"bias\":[", "\"bias\":[1,")).is_err());
+    }
+
+    #[test]
+    fn examples_are_read_from_csv() {
+        let csv = "text,category\nplain text,a\n\"with, comma and \"\"quotes\"\"\",b\r\n\"two\nlines\",c\n";
+        let examples = parse_examples_csv(csv).unwrap();
+        assert_eq!(
+            examples.iter().map(|e| (e.text.as_str(), e.category.as_str())).collect::<Vec<_>>(),
+            [("plain text", "a"), ("with, comma and \"quotes\"", "b"), ("two\nlines", "c"),]
+        );
+        assert_eq!(parse_examples_csv("text,category\nno category\n").unwrap_err(), "record 2 has 1 fields, not text,category");
+        assert!(parse_examples_csv("text,category\n\"open,a\n").is_err());
     }
 
     #[test]
