@@ -7,6 +7,7 @@
 #   ONLY=webhooks bench/run.sh 20 3     # just the webhook comparison
 #   ONLY=smtp bench/run.sh 20 3         # just inbound SMTP (10 KB bodies)
 #   ONLY=pages bench/run.sh 20 3        # the agent workspace on 100k conversations / 1M messages
+#   ONLY=understand bench/run.sh 0 3    # triage (BANKING77), routing and the bot, in-process on one core
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -196,8 +197,26 @@ pages_run() { # engine run
     rm -rf "$data"
 }
 
+# Triage, routing and the bot in-process, on one core (taskset), with the
+# ceiling each measures beside itself. BANKING77 comes from beside the
+# repository (THREADLINE_TEST_DATASETS, as for the tests).
+understand_run() { # run
+    local run=$1 result datasets=${THREADLINE_TEST_DATASETS:-$PWD/../shared/datasets}
+    [ -f "$datasets/banking77/train.csv" ] || datasets=/work/shared/datasets
+    result=$(taskset -c 0 "$LOAD" classify --dataset "$datasets/banking77" --rounds 5)
+    record "classify" "in-process" "$run" "$result"
+    result=$(taskset -c 0 "$LOAD" route --agents 1000 --waiting 10000 --decisions 2000)
+    record "route" "in-process" "$run" "$result"
+    result=$(taskset -c 0 "$LOAD" bot --articles 10000 --queries 2000)
+    record "bot" "in-process" "$run" "$result"
+}
+
 for run in $(seq 1 "$RUNS"); do
     echo "run $run/$RUNS" >&2
+    if [ "${ONLY:-}" = understand ]; then
+        understand_run "$run"
+        continue
+    fi
     if [ -z "${ONLY:-}" ] || [ "${ONLY:-}" = smtp ]; then
         smtp_run sqlite "$run"
         smtp_run postgres "$run"
@@ -295,6 +314,19 @@ if pages:
         never = sum(r["never_shown"] for r in rows if r["scenario"] == "live" and r["engine"] == e)
         errors = sum(r["errors"] for r in rows if r["scenario"] == "live" and r["engine"] == e)
         print(f"| {e} | {med('live', e, 'rate'):,.0f} | {med('live', e, 'achieved_per_second'):,.0f} | {med('live', e, 'notice_p50_ms'):.1f} / {med('live', e, 'notice_p99_ms'):.1f} | {med('live', e, 'shown_p50_ms'):.1f} / {med('live', e, 'shown_p99_ms'):.1f} | {never} | {errors} |")
+if med("classify", "in-process", "accuracy") is not None:
+    m = lambda s, k: med(s, "in-process", k)
+    print()
+    print(f"BANKING77 test accuracy {m('classify', 'accuracy'):.1%}; messages/s on one core: model {m('classify', 'model_per_second'):,.0f}, "
+          f"whole triage {m('classify', 'triage_per_second'):,.0f} ({m('classify', 'triage_with_default_rules_per_second'):,.0f} with the default rules), "
+          f"splitting words only {m('classify', 'words_per_second'):,.0f}")
+    routes = [r for r in rows if r["scenario"] == "route"]
+    for strategy in ["round_robin", "least_busy", "skills"]:
+        p = lambda k: statistics.median(r[strategy][k] for r in routes)
+        print(f"routing {strategy}: decision p50 {p('decision_p50_ms'):.3f} ms, p99 {p('decision_p99_ms'):.3f} ms; bare scan p99 {p('scan_p99_ms'):.3f} ms; "
+              f"a pass over the queue {p('pass_ms'):.0f} ms ({p('pass_assigned'):.0f} assigned)")
+    print(f"bot answer with 10,000 articles: p50 {m('bot', 'answer_p50_ms'):.3f} ms, p99 {m('bot', 'answer_p99_ms'):.3f} ms; "
+          f"single-term search p99 {m('bot', 'single_term_p99_ms'):.3f} ms")
 if med("startup", "sqlite", "cold_start_ms") is not None:
     print()
     print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")

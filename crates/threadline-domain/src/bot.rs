@@ -448,7 +448,9 @@ pub fn summarize(customer_messages: &[&str], category: Option<&str>, tried: &[St
         out.push_str(". ");
     }
     if !tried.is_empty() {
-        out.push_str(&format!("The bot suggested: {}. ", tried.join("; ")));
+        let list = tried.join("; ");
+        let end = if list.ends_with(['.', '?', '!']) { " " } else { ". " };
+        out.push_str(&format!("The bot suggested: {list}{end}"));
     }
     out.push_str(&format!("Handed over because {}.", reason.describe("en")));
     out

@@ -437,6 +437,26 @@ impl Store {
         Ok((message, events))
     }
 
+    /// How the customer has felt lately: the sentiment of their latest
+    /// `limit` messages that triage read, newest first.
+    pub async fn sentiment_trend(
+        &self,
+        account_id: AccountId,
+        contact_id: ContactId,
+        limit: i64,
+    ) -> Result<Vec<(time::OffsetDateTime, f32)>> {
+        let found = sqlx::query(
+            "SELECT created_at, sentiment FROM messages WHERE contact_id = $1 AND account_id = $2 AND direction = 'inbound' \
+             AND sentiment IS NOT NULL ORDER BY created_at DESC LIMIT $3",
+        )
+        .bind(contact_id.to_string())
+        .bind(account_id.to_string())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(|r| Ok((rows::time(r, "created_at")?, rows::int(r, "sentiment")? as f32 / 100.0))).collect()
+    }
+
     pub async fn message(&self, account_id: AccountId, id: MessageId) -> Result<Message> {
         let mut conn = self.pool.acquire().await?;
         load_message(&mut conn, account_id, id).await

@@ -93,7 +93,61 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     let token = new_token("tl_");
     store.create_api_token(&admin, "demo token", &hash_token(&token), &token[..10]).await?;
     let billing = store.create_team(account.id, "Billing", Some("Payments and refunds".into())).await?;
-    store.create_team(account.id, "Logistics", Some("Shipping and returns".into())).await?;
+    let logistics = store.create_team(account.id, "Logistics", Some("Shipping and returns".into())).await?;
+    // Routing: each team's queue goes to its members, least busy first;
+    // Paolo and Sofia speak Italian, Emma English.
+    for (agent, team, skills) in [
+        (&agents[0], &billing, vec![("language:it", 5), ("category:billing", 4)]),
+        (&agents[0], &logistics, vec![("language:it", 5), ("category:shipping", 3)]),
+        (&agents[1], &billing, vec![("language:en", 5), ("category:billing", 3)]),
+        (&agents[1], &logistics, vec![("language:en", 5), ("category:returns", 4)]),
+        (&agents[2], &logistics, vec![("language:it", 4), ("language:en", 3), ("category:shipping", 5)]),
+    ] {
+        store.set_team_member(account.id, team.id, agent.id, true).await?;
+        let mut routing = store.user(account.id, agent.id).await?.routing;
+        routing.skills.extend(skills.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        store.set_agent_routing(account.id, agent.id, &routing).await?;
+    }
+    for team in [&billing, &logistics] {
+        let routing = threadline_store::TeamRouting { auto_assign: true, ..Default::default() };
+        store.set_team_routing(account.id, team.id, &routing).await?;
+    }
+    for (name, category, team) in
+        [("Payments", "billing", &billing), ("Deliveries", "shipping", &logistics), ("Returns", "returns", &logistics)]
+    {
+        let rule = threadline_store::NewRoutingRule {
+            name: name.into(),
+            conditions: threadline_store::RuleConditions { category: Some(category.into()), ..Default::default() },
+            team_id: team.id,
+            priority: None,
+        };
+        store.create_routing_rule(account.id, &rule, None).await?;
+    }
+    let openings: Vec<serde_json::Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+        .iter()
+        .map(|d| serde_json::json!({ "day": d, "open": "09:00", "close": "18:00" }))
+        .collect();
+    let policy: threadline_domain::sla::SlaPolicy = serde_json::from_value(serde_json::json!({
+        "targets": {
+            "urgent": { "first_response_secs": 900, "resolution_secs": 4 * 3600 },
+            "high": { "first_response_secs": 3600, "next_response_secs": 3600 },
+            "normal": { "first_response_secs": 4 * 3600, "next_response_secs": 8 * 3600 }
+        },
+        "business_hours": { "time_zone": "Europe/Rome", "openings": openings },
+        "escalations": [{ "target": "first_response", "action": "raise_priority" }, { "action": "notify_supervisors" }]
+    }))?;
+    store.save_sla_policy(account.id, None, "Standard", &policy, true).await?;
+    for (language, title, body) in ARTICLES {
+        let draft = threadline_domain::knowledge::ArticleDraft {
+            kind: threadline_domain::knowledge::ArticleKind::Article,
+            language: (*language).into(),
+            title: (*title).into(),
+            body: (*body).into(),
+            keywords: Vec::new(),
+            published: true,
+        };
+        store.create_article(account.id, &draft).await?;
+    }
 
     let settings = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
     let email = store
@@ -122,9 +176,17 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             None,
         )
         .await?;
+    // Threadline's bot answers the web chat first, from the articles above.
+    let bot = threadline_domain::bot::InboxBot {
+        mode: threadline_domain::bot::BotMode::Builtin,
+        agent_bot_id: None,
+        settings: Default::default(),
+    };
+    store.set_inbox_bot(account.id, web.id, Some(&bot)).await?;
     let telegram =
         store.create_inbox(account.id, Channel::Telegram, "Telegram bot", settings(&[("bot", "@BottegaAuroraBot")]), None).await?;
     let region = Region::default();
+    let triager = threadline_domain::triage::Triager::default();
 
     for n in 0..contacts {
         let italian = rng.gen_bool(0.7);
@@ -179,6 +241,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             attachments: Vec::new(),
             ..InboundMessage::new(first_channel.id, first_channel.channel)
         };
+        let inbound = read(inbound, &triager);
         let (outcome, _, _) = store.ingest_inbound(&account, &inbound, None).await?;
         let contact_id = outcome.contact_id;
         let conversation_id = outcome.conversation.id;
@@ -195,6 +258,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 attachments: Vec::new(),
                 ..InboundMessage::new(second_channel.id, second_channel.channel)
             };
+            let inbound = read(inbound, &triager);
             store.ingest_inbound(&account, &inbound, None).await?;
         }
         let agent = agents.choose(&mut rng).unwrap_or(&agents[0]);
@@ -236,6 +300,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             assignee_id: rng.gen_bool(0.6).then_some(Some(agent.id)),
             team_id: rng.gen_bool(0.2).then_some(Some(billing.id)),
             status: rng.gen_bool(0.3).then_some(threadline_domain::conversation::ConversationStatus::Resolved),
+            category: outcome.conversation.category.is_none().then(|| Some(demo_category(&outcome.message.text).to_owned())),
             labels: rng.gen_bool(0.3).then(|| vec![if italian { "italia" } else { "uk" }.to_string()]),
             ..Default::default()
         };
@@ -288,9 +353,81 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     println!("demo data: account \"{}\" with {contacts} contacts", account.name);
     println!("  sign in as admin@demo.threadline.local (or paolo@, emma@, sofia@) with password: {password}");
     println!("  API token (shown once): {token}");
-    println!("  chat as a customer: open /widget/{}/try on this server", web.id);
+    println!("  chat as a customer (Threadline's bot answers first): open /widget/{}/try on this server", web.id);
+    println!("  the help pages: /help/{}", web.id);
     Ok(())
 }
+
+/// What an agent would label a demo opener that no rule recognised.
+fn demo_category(text: &str) -> &'static str {
+    let text = text.to_lowercase();
+    if text.contains("dispon") || text.contains("available") {
+        "sales"
+    } else if text.contains("danneggiat") || text.contains("damaged") {
+        "returns"
+    } else {
+        "shipping"
+    }
+}
+
+/// The demo's messages are read as the server reads them (the default
+/// rules; the demo's history is stored directly, without the server). The
+/// demo's history is people's, not the bot's.
+fn read(mut inbound: InboundMessage, triager: &threadline_domain::triage::Triager) -> InboundMessage {
+    inbound.triage = Some(triager.triage(&inbound.text));
+    inbound.bot_first = false;
+    inbound
+}
+
+/// The shop's help articles, in Italian and English.
+const ARTICLES: &[(&str, &str, &str)] = &[
+    (
+        "it",
+        "Tempi e costi di spedizione",
+        "Spediamo entro 24 ore dai giorni feriali. La consegna in Italia richiede 2-3 giorni lavorativi ed è gratuita sopra i 50 euro; sotto costa 4,90 euro.",
+    ),
+    (
+        "it",
+        "Come fare un reso",
+        "Hai 30 giorni dalla consegna per restituire un articolo non usato. Dalla pagina dell'ordine scegli \"Reso\", stampa l'etichetta e consegna il pacco al corriere: il rimborso arriva entro 5 giorni dal ricevimento.",
+    ),
+    (
+        "it",
+        "Cambio taglia",
+        "Per cambiare taglia apri la pagina dell'ordine e scegli \"Cambio\": ti spediamo la nuova taglia appena riceviamo quella da cambiare, senza costi.",
+    ),
+    (
+        "it",
+        "Dov'è il mio ordine?",
+        "Il numero di tracciamento è nell'email di conferma della spedizione. Se il pacco non è arrivato dopo 5 giorni lavorativi scrivici il numero d'ordine.",
+    ),
+    (
+        "it",
+        "Metodi di pagamento",
+        "Accettiamo carte Visa, Mastercard e American Express, PayPal e bonifico. Un pagamento rifiutato non viene addebitato: l'importo bloccato torna disponibile in pochi giorni.",
+    ),
+    ("it", "Orari dei negozi", "I negozi di Milano, Torino e Bologna sono aperti dal lunedì al sabato dalle 10 alle 19:30."),
+    (
+        "en",
+        "Shipping times and costs",
+        "We ship within 24 hours on working days. UK delivery takes 3-5 working days and is free over 50 euros; below that it costs 6.90 euros.",
+    ),
+    (
+        "en",
+        "How to return an item",
+        "You have 30 days from delivery to return an unused item. On the order page choose \"Return\", print the label and hand the parcel to the courier: the refund arrives within 5 days of us receiving it.",
+    ),
+    (
+        "en",
+        "Where is my order?",
+        "The tracking number is in the shipping confirmation email. If the parcel has not arrived after 5 working days, write to us with the order number.",
+    ),
+    (
+        "en",
+        "Payment methods",
+        "We accept Visa, Mastercard and American Express, PayPal and bank transfer. A declined payment is not charged: the held amount is released within a few days.",
+    ),
+];
 
 fn hash(password: &str) -> anyhow::Result<String> {
     hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))

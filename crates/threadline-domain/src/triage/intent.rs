@@ -125,9 +125,9 @@ pub struct Prediction {
 }
 
 /// What a message's features are: their names, deduplicated.
-fn features(text: &str) -> Vec<String> {
+fn features(words: &[String]) -> Vec<String> {
     let words: Vec<String> =
-        words(text).into_iter().take(300).map(|w| if w.bytes().all(|b| b.is_ascii_digit()) { "#".to_owned() } else { w }).collect();
+        words.iter().take(300).map(|w| if w.bytes().all(|b| b.is_ascii_digit()) { "#".to_owned() } else { w.clone() }).collect();
     let mut out: Vec<String> = Vec::with_capacity(words.len() * 3);
     for (i, word) in words.iter().enumerate() {
         out.push(word.clone());
@@ -176,7 +176,7 @@ impl IntentModel {
         let mut rows: Vec<(Vec<u32>, usize)> = Vec::new();
         for e in examples {
             let Some(&category) = category_index.get(e.category.as_str()) else { continue };
-            let ids: Vec<u32> = features(&e.text)
+            let ids: Vec<u32> = features(&words(&e.text))
                 .into_iter()
                 .map(|f| {
                     *index.entry(f).or_insert_with_key(|f| {
@@ -238,7 +238,12 @@ impl IntentModel {
     /// The likeliest category of `text`, with why; `None` when no word of
     /// the text was ever seen in training.
     pub fn predict(&self, text: &str) -> Option<Prediction> {
-        let names = features(text);
+        self.predict_words(&words(text))
+    }
+
+    /// [`Self::predict`] for words already read (see [`super::text::words`]).
+    pub fn predict_words(&self, words: &[String]) -> Option<Prediction> {
+        let names = features(words);
         let ids: Vec<u32> = names.iter().filter_map(|f| self.index.get(f).copied()).collect();
         if ids.is_empty() {
             return None;

@@ -288,22 +288,36 @@ const LANGUAGES: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Each function word and the languages (indexes into [`LANGUAGES`]) that use it.
+static OWNERS: std::sync::LazyLock<std::collections::HashMap<&'static str, Vec<usize>>> = std::sync::LazyLock::new(|| {
+    let mut owners: std::collections::HashMap<&'static str, Vec<usize>> = std::collections::HashMap::new();
+    for (i, (_, list)) in LANGUAGES.iter().enumerate() {
+        for word in *list {
+            let langs = owners.entry(*word).or_default();
+            if !langs.contains(&i) {
+                langs.push(i);
+            }
+        }
+    }
+    owners
+});
+
 /// The language of `text`, if its words say. `None` when no function word
 /// of any known language appears (a tracking number, an emoji, "ok").
 pub fn detect(text: &str) -> Option<Detected> {
-    let words = words(text);
+    detect_words(&words(text))
+}
+
+/// [`detect`] for words already read (see [`super::text::words`]).
+pub fn detect_words(words: &[String]) -> Option<Detected> {
     let mut scores: Vec<(&str, f32, Vec<String>)> = LANGUAGES.iter().map(|(code, _)| (*code, 0.0, Vec::new())).collect();
     let mut total = 0.0;
     for word in words.iter().take(400) {
-        let owners: Vec<usize> =
-            LANGUAGES.iter().enumerate().filter(|(_, (_, list))| list.contains(&word.as_str())).map(|(i, _)| i).collect();
-        if owners.is_empty() {
-            continue;
-        }
+        let Some(owners) = OWNERS.get(word.as_str()) else { continue };
         // A word several languages share says less than one only one uses.
         let weight = 1.0 / owners.len() as f32;
         total += weight;
-        for i in owners {
+        for &i in owners {
             scores[i].1 += weight;
             if scores[i].2.len() < 6 && !scores[i].2.contains(word) {
                 scores[i].2.push(word.clone());

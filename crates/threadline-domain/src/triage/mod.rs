@@ -51,6 +51,9 @@ pub struct Reason {
 /// angry customer should not wait in line behind routine questions.
 pub const NEGATIVE_URGENCY: f32 = -0.5;
 
+/// How much of a message triage reads.
+pub const READ_CHARS: usize = 4_000;
+
 /// The model's category is used only from this probability up; below it
 /// the message is left without one rather than given a guess.
 pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.5;
@@ -74,11 +77,16 @@ fn quoted(words: &[String]) -> String {
 }
 
 impl Triager {
+    /// Reads the first [`READ_CHARS`] characters of `text`: what a message
+    /// is about and how its writer feels is in its opening, and a long
+    /// email read whole would cost its reader for nothing.
     pub fn triage(&self, text: &str) -> Triage {
-        let text = text::clip(text, 20_000);
+        let text = text::clip(text, READ_CHARS);
         let mut reasons = Vec::new();
 
-        let detected = language::detect(text);
+        // Read once, for every part.
+        let words = text::words(text);
+        let detected = language::detect_words(&words);
         if let Some(d) = &detected {
             reasons.push(Reason {
                 label: "language".into(),
@@ -89,7 +97,7 @@ impl Triager {
         }
         let language = detected.map(|d| d.language);
 
-        let feeling = sentiment::score(text);
+        let feeling = sentiment::score_words(&words, text.chars().filter(|c| *c == '!').count());
         if !feeling.evidence.is_empty() {
             let words: Vec<String> = feeling.evidence.iter().map(|(w, _)| w.clone()).collect();
             reasons.push(Reason {
@@ -100,7 +108,7 @@ impl Triager {
             });
         }
 
-        let folded = text::padded(text);
+        let folded = text::padded_words(&words);
         let mut category = None;
         let mut confidence = None;
         let mut urgency = Priority::Normal;
@@ -130,7 +138,7 @@ impl Triager {
         }
         if category.is_none()
             && let Some(model) = &self.model
-            && let Some(p) = model.predict(text)
+            && let Some(p) = model.predict_words(&words)
         {
             if p.confidence >= self.min_confidence {
                 reasons.push(Reason {

@@ -271,9 +271,18 @@ const INTENSIFIERS: &[&str] = &[
 /// How far a negation reaches.
 const NEGATION_SPAN: usize = 3;
 
+static LEXICON: std::sync::LazyLock<std::collections::HashMap<&'static str, f32>> =
+    std::sync::LazyLock::new(|| WORDS.iter().copied().collect());
+static PHRASE_LEXICON: std::sync::LazyLock<std::collections::HashMap<(&'static str, &'static str), f32>> =
+    std::sync::LazyLock::new(|| PHRASES.iter().map(|(a, b, w)| ((*a, *b), *w)).collect());
+
 /// The sentiment of `text`.
 pub fn score(text: &str) -> Sentiment {
-    let words = words(text);
+    score_words(&words(text), text.chars().filter(|c| *c == '!').count())
+}
+
+/// [`score`] for words already read, with the text's count of `!`.
+pub fn score_words(words: &[String], exclamations: usize) -> Sentiment {
     let mut contributions: Vec<(String, f32)> = Vec::new();
     let mut negated_until = 0usize;
     let mut boost = 1.0f32;
@@ -281,7 +290,7 @@ pub fn score(text: &str) -> Sentiment {
     while i < words.len() && i < 2_000 {
         let word = words[i].as_str();
         if let Some(next) = words.get(i + 1)
-            && let Some((_, _, weight)) = PHRASES.iter().find(|(a, b, _)| *a == word && *b == next.as_str())
+            && let Some(weight) = PHRASE_LEXICON.get(&(word, next.as_str()))
         {
             contributions.push((format!("{word} {next}"), weight * boost));
             boost = 1.0;
@@ -294,7 +303,7 @@ pub fn score(text: &str) -> Sentiment {
             boost = 1.5;
             i += 1;
             continue;
-        } else if let Some((_, weight)) = WORDS.iter().find(|(w, _)| *w == word) {
+        } else if let Some(weight) = LEXICON.get(word) {
             // A negated word counts about three quarters the other way
             // ("not bad" is mildly good, not great).
             let weight = if i < negated_until { -0.74 * weight } else { *weight };
@@ -306,7 +315,7 @@ pub fn score(text: &str) -> Sentiment {
     }
     let mut sum: f32 = contributions.iter().map(|(_, w)| w).sum();
     // Exclamation marks make whatever is said stronger, up to three.
-    let bangs = text.chars().filter(|c| *c == '!').count().min(3) as f32;
+    let bangs = exclamations.min(3) as f32;
     if sum != 0.0 {
         sum += sum.signum() * 0.3 * bangs;
     }

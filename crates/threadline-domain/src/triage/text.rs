@@ -42,10 +42,15 @@ pub fn words(text: &str) -> Vec<String> {
 /// and padded with one space each side, so that a phrase matches as whole
 /// words with `contains(" phrase ")`.
 pub fn padded(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
+    padded_words(&words(text))
+}
+
+/// [`padded`] for words already read.
+pub fn padded_words(words: &[String]) -> String {
+    let mut out = String::with_capacity(words.iter().map(|w| w.len() + 1).sum::<usize>() + 1);
     out.push(' ');
-    for word in words(text) {
-        out.push_str(&word);
+    for word in words {
+        out.push_str(word);
         out.push(' ');
     }
     out

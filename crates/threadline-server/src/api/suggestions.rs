@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use threadline_domain::ids::ConversationId;
-use threadline_domain::message::{Direction, MessageKind};
+use threadline_domain::message::{Direction, MessageKind, SenderKind};
 use threadline_domain::triage::text::words;
 use threadline_store::ResolvedCase;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -51,7 +51,8 @@ pub fn similarity(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
 /// How many resolved conversations are compared.
 const CANDIDATES: i64 = 300;
 
-/// Suggestions for answering the customer's latest message.
+/// Suggestions for answering what the customer is waiting on: their
+/// messages since an agent last answered.
 #[utoipa::path(get, path = "/conversations/{id}/suggestions", tag = "conversations", params(("id" = ConversationId, Path)),
     responses((status = 200, body = Suggestions), (status = 404, body = ErrorBody)))]
 async fn suggestions(State(state): State<AppState>, caller: Caller, Path(id): Path<ConversationId>) -> ApiResult<Json<Suggestions>> {
@@ -66,10 +67,24 @@ pub async fn for_conversation(
 ) -> ApiResult<Suggestions> {
     let conversation = state.store.conversation(account_id, id).await?;
     let messages = state.store.conversation_messages(account_id, id, None, 200).await?;
-    let Some(last) = messages.iter().rev().find(|m| m.kind == MessageKind::Message && m.direction == Direction::Inbound) else {
+    // What the customer is waiting for an answer to: their messages since
+    // an agent last answered (a bot's answers do not count), the last three.
+    let since_answer: Vec<&threadline_domain::message::Message> = messages
+        .iter()
+        .rev()
+        .take_while(|m| !(m.direction == Direction::Outbound && m.kind == MessageKind::Message && m.sender_kind == SenderKind::User))
+        .filter(|m| m.kind == MessageKind::Message && m.direction == Direction::Inbound)
+        .take(3)
+        .collect();
+    let Some(last) = since_answer.first().copied() else {
         return Ok(Suggestions { articles: Vec::new(), similar: Vec::new() });
     };
-    let question = format!("{} {}", last.subject.as_deref().unwrap_or_default(), last.text);
+    let question: String = since_answer
+        .iter()
+        .rev()
+        .map(|m| format!("{} {}", m.subject.as_deref().unwrap_or_default(), m.text))
+        .collect::<Vec<_>>()
+        .join("\n");
     let language = last.triage.as_ref().and_then(|t| t.language.clone()).or(conversation.language.clone());
     let found = state.knowledge.search(&state.store, account_id, &question, language.as_deref(), 3).await.map_err(ApiError::Internal)?;
     let articles = hits(found);

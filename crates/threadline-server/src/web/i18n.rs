@@ -58,6 +58,15 @@ impl Lang {
         }
     }
 
+    /// A number with two decimals as this language writes it: "−0.78" / "−0,78".
+    pub fn decimal(self, x: f32) -> String {
+        let text = format!("{:+.2}", x).replace('-', "−");
+        match self {
+            Lang::En => text,
+            Lang::It => text.replace('.', ","),
+        }
+    }
+
     /// A duration as a countdown: "12 min", "3 h 5 min", "2 d".
     pub fn duration(self, d: time::Duration) -> String {
         let minutes = d.whole_minutes().abs();
@@ -625,6 +634,12 @@ pub struct Automation {
     pub all_articles: &'static str,
     pub chat_with_us: &'static str,
     pub try_text: &'static str,
+    pub feeling: &'static str,
+    pub bot: &'static str,
+    pub fallback: &'static str,
+    pub fallback_any: &'static str,
+    pub fallback_wait: &'static str,
+    pub reassign_after: &'static str,
     pub read_as: &'static str,
 }
 
@@ -706,6 +721,12 @@ pub const AUTOMATION_EN: Automation = Automation {
     all_articles: "All articles",
     chat_with_us: "Still need help? Write to us",
     try_text: "Try a message",
+    feeling: "How they have felt lately",
+    bot: "Bot",
+    fallback: "When nobody qualifies",
+    fallback_any: "the least busy",
+    fallback_wait: "wait",
+    reassign_after: "Back to the queue after an agent is offline (s)",
     read_as: "How Threadline reads it",
 };
 
@@ -787,6 +808,12 @@ pub const AUTOMATION_IT: Automation = Automation {
     all_articles: "Tutti gli articoli",
     chat_with_us: "Serve ancora aiuto? Scrivici",
     try_text: "Prova un messaggio",
+    feeling: "Come si è sentito di recente",
+    bot: "Bot",
+    fallback: "Se nessuno ha le competenze",
+    fallback_any: "il meno occupato",
+    fallback_wait: "attendi",
+    reassign_after: "Torna in coda dopo che l'agente è offline da (s)",
     read_as: "Come lo legge Threadline",
 };
 
@@ -800,6 +827,12 @@ mod tests {
         assert_eq!(Lang::negotiate(Some("de-DE,en;q=0.5,it;q=0.4")), Lang::En);
         assert_eq!(Lang::negotiate(Some("fr, it;q=0.3")), Lang::It);
         assert_eq!(Lang::negotiate(None), Lang::En);
+    }
+
+    #[test]
+    fn numbers_follow_the_language() {
+        assert_eq!(Lang::En.decimal(-0.784), "−0.78");
+        assert_eq!(Lang::It.decimal(0.5), "+0,50");
     }
 
     #[test]

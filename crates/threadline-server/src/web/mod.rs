@@ -383,7 +383,13 @@ fn row(
         channel: lang.channel(channel),
         channel_code: channel.as_str(),
         preview,
-        waiting: summary.waiting_since.filter(|_| c.status != ConversationStatus::Resolved).map(|at| lang.ago(at, now)),
+        // Waiting for a person: since their oldest unanswered message (a
+        // bot's answers do not count); none while a bot has the conversation.
+        waiting: c
+            .awaiting_since
+            .or(summary.waiting_since)
+            .filter(|_| c.status != ConversationStatus::Resolved && c.handler == threadline_domain::conversation::Handler::Human)
+            .map(|at| lang.ago(at, now)),
         ago: lang.ago(c.last_activity_at, now),
         priority: lang.priority(c.priority),
         priority_code: c.priority.as_str(),
@@ -433,6 +439,9 @@ struct ConversationPage<'a> {
     sla: Vec<automation::SlaBadge>,
     /// Routing's decisions, oldest first: (when, what it did and why).
     routing: Vec<(String, String)>,
+    /// The customer's latest messages' sentiment, oldest first:
+    /// (negative / neutral / positive, the score, when).
+    feeling: Vec<(&'static str, String, String)>,
     lang: &'a str,
     top: Top<'a>,
     id: ConversationId,
@@ -536,6 +545,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         bot,
         decisions,
         policies,
+        sentiment,
     } = match ConversationData::load(&state, account_id, id).await {
         Ok(data) => data,
         Err(e) => return ApiError::from(e).into_response(),
@@ -598,6 +608,14 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         handoff: bot.as_ref().and_then(|b| automation::handoff_note(lang, b)),
         sla,
         routing: decisions.iter().map(|d| (lang.datetime(d.created_at), d.reason.clone())).collect(),
+        feeling: sentiment
+            .iter()
+            .rev()
+            .map(|(at, score)| {
+                let label = threadline_domain::triage::sentiment::Sentiment { score: *score, evidence: Vec::new() }.label();
+                (label, lang.decimal(*score), lang.ago(*at, now))
+            })
+            .collect(),
         t: lang.texts(),
         lang: lang.code(),
         top: Top::of(&session, lang),
@@ -709,6 +727,7 @@ struct ConversationData {
     duplicates: Vec<(threadline_domain::contact::Contact, String)>,
     bot: Option<threadline_store::BotSession>,
     decisions: Vec<threadline_store::RoutingDecision>,
+    sentiment: Vec<(time::OffsetDateTime, f32)>,
     policies: Vec<threadline_store::StoredSlaPolicy>,
 }
 
@@ -735,6 +754,7 @@ impl ConversationData {
             presences: store.presences(account_id).await?,
             duplicates: store.duplicates_of(account_id, contact.id).await?,
             bot: store.bot_session(account_id, id).await?,
+            sentiment: store.sentiment_trend(account_id, contact.id, 8).await?,
             decisions: store.routing_decisions(account_id, id).await?,
             policies: store.sla_policies(account_id).await?,
             conversation,
@@ -773,6 +793,7 @@ fn interaction_entry(lang: Lang, i: &threadline_domain::interaction::Interaction
 fn entry(lang: Lang, m: &Message, contact: &str, users: &HashMap<String, String>) -> Entry {
     let author = match m.direction {
         Direction::Inbound => contact.to_owned(),
+        Direction::Outbound if m.sender_kind == threadline_domain::message::SenderKind::Bot => lang.automation().bot.to_owned(),
         Direction::Outbound => m.sender_id.as_ref().and_then(|id| users.get(id).cloned()).unwrap_or_else(|| "Threadline".to_owned()),
     };
     Entry {

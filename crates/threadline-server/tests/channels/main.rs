@@ -5,6 +5,7 @@
 mod browser;
 mod support;
 
+mod automation;
 mod bad_input;
 mod journey;
 mod meta;
