@@ -6,6 +6,7 @@
 #   bench/run.sh [seconds-per-run=20] [runs=3]
 #   ONLY=webhooks bench/run.sh 20 3     # just the webhook comparison
 #   ONLY=smtp bench/run.sh 20 3         # just inbound SMTP (10 KB bodies)
+#   ONLY=ingest bench/run.sh 20 3       # just the API channel against the ceiling
 #   ONLY=pages bench/run.sh 20 3        # the agent workspace on 100k conversations / 1M messages
 #   ONLY=understand bench/run.sh 0 3    # triage (BANKING77), routing and the bot, in-process on one core
 #
@@ -227,6 +228,12 @@ for run in $(seq 1 "$RUNS"); do
         continue
     fi
     if [ "${ONLY:-}" = smtp ]; then continue; fi
+    if [ "${ONLY:-}" = ingest ]; then
+        ingest_run sqlite "$run" normal
+        ingest_run sqlite "$run" full
+        ingest_run postgres "$run" normal
+        continue
+    fi
     if [ "${ONLY:-}" != webhooks ]; then
         ingest_run sqlite "$run" normal
         ingest_run sqlite "$run" full

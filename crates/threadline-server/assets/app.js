@@ -238,12 +238,13 @@
   }
 
   // A colleague's note named this agent: a notice with a link, until closed.
-  function mentioned(conversation) {
+  // So was a missed SLA target, for supervisors (`what` names the words).
+  function mentioned(conversation, what) {
     var toasts = document.querySelector(".toasts");
     if (!toasts || !/^[0-9a-f-]{36}$/.test(conversation)) return;
     var toast = document.createElement("div"), link = document.createElement("a"), close = document.createElement("button");
     toast.className = "toast";
-    toast.appendChild(document.createTextNode(toasts.getAttribute("data-mention") + " "));
+    toast.appendChild(document.createTextNode(toasts.getAttribute(what || "data-mention") + " "));
     link.href = "/conversations/" + conversation;
     link.textContent = toasts.getAttribute("data-open");
     close.type = "button";
@@ -283,6 +284,7 @@
       return;
     }
     if (n.type === "mention") mentioned(n.conversation_id);
+    if (n.type === "sla.breached") mentioned(n.conversation_id, "data-sla");
     if (inboxPage) refresh(["main.inbox .list"]);
     if (page && (n.type === "resync" || n.conversation_id === current)) {
       refresh([".timeline", ".thread-head"]);

@@ -9,7 +9,9 @@
 //! the page refreshes once and so catches up on whatever it missed.
 //!
 //! A note that mentions the agent arrives as `{"type":"mention",
-//! "conversation_id":…}`, which the page shows as a notice with a link.
+//! "conversation_id":…}`, which the page shows as a notice with a link;
+//! supervisors and administrators get `{"type":"sla.breached", …}` the same
+//! way when a conversation misses an SLA target.
 //!
 //! It also carries a web chat visitor's typing (`{"type":"typing",
 //! "contact_id":…}`), which the conversation page shows for a few seconds.
@@ -38,7 +40,8 @@ pub async fn socket(State(state): State<AppState>, headers: HeaderMap, upgrade: 
     };
     let Some(session) = session else { return ApiError::Unauthorized.into_response() };
     let (account_id, user_id) = (session.user.account_id, session.user.id);
-    upgrade.max_message_size(4 * 1024).on_upgrade(move |socket| serve(state, account_id, user_id, socket))
+    let supervisor = session.user.role.allows(threadline_domain::role::Permission::ManageTeams);
+    upgrade.max_message_size(4 * 1024).on_upgrade(move |socket| serve(state, account_id, user_id, supervisor, socket))
 }
 
 /// The `Origin` of the handshake is this server (`Host`).
@@ -51,7 +54,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-async fn serve(state: AppState, account_id: AccountId, user_id: UserId, mut socket: WebSocket) {
+async fn serve(state: AppState, account_id: AccountId, user_id: UserId, supervisor: bool, mut socket: WebSocket) {
     let mut events = state.bus.subscribe();
     let mut signals = state.live.subscribe();
     loop {
@@ -68,7 +71,7 @@ async fn serve(state: AppState, account_id: AccountId, user_id: UserId, mut sock
             }
             event = events.recv() => {
                 let text = match event {
-                    Ok(event) => match notice(&event, account_id, user_id) {
+                    Ok(event) => match notice(&event, account_id, user_id, supervisor) {
                         Some(text) => text,
                         None => continue,
                     },
@@ -87,10 +90,15 @@ async fn serve(state: AppState, account_id: AccountId, user_id: UserId, mut sock
     }
 }
 
-/// What `user`'s page needs to know of an event of their account, if anything.
-fn notice(event: &DomainEvent, account_id: AccountId, user: UserId) -> Option<String> {
+/// What `user`'s page needs to know of an event of their account, if
+/// anything. Supervisors and administrators are told of missed SLA targets.
+fn notice(event: &DomainEvent, account_id: AccountId, user: UserId, supervisor: bool) -> Option<String> {
     if event.account_id != account_id {
         return None;
+    }
+    if event.kind == EventKind::SlaBreached {
+        let conversation = event.data.get("conversation")?.get("id")?;
+        return supervisor.then(|| serde_json::json!({ "type": "sla.breached", "conversation_id": conversation }).to_string());
     }
     let mentioned = event.data.get("mentions").and_then(|m| m.as_array()).is_some_and(|ids| ids.iter().any(|id| *id == user.to_string()));
     let conversation = match event.kind {
@@ -119,11 +127,11 @@ mod tests {
             time::OffsetDateTime::UNIX_EPOCH,
         );
         let user = UserId::new();
-        let text = notice(&message, account, user).unwrap();
+        let text = notice(&message, account, user, false).unwrap();
         assert!(text.contains("message.created") && text.contains("c1") && !text.contains("secret"), "{text}");
-        assert_eq!(notice(&message, AccountId::new(), user), None);
+        assert_eq!(notice(&message, AccountId::new(), user, false), None);
         let contact = DomainEvent::new(account, EventKind::ContactCreated, serde_json::json!({}), time::OffsetDateTime::UNIX_EPOCH);
-        assert_eq!(notice(&contact, account, user), None);
+        assert_eq!(notice(&contact, account, user, false), None);
     }
 
     #[test]
@@ -135,8 +143,21 @@ mod tests {
             serde_json::json!({ "message": { "conversation_id": "c1" }, "mentions": [paolo] }),
             time::OffsetDateTime::UNIX_EPOCH,
         );
-        assert_eq!(notice(&note, account, paolo).unwrap(), r#"{"conversation_id":"c1","type":"mention"}"#);
-        assert!(notice(&note, account, emma).unwrap().contains("message.created"));
+        assert_eq!(notice(&note, account, paolo, false).unwrap(), r#"{"conversation_id":"c1","type":"mention"}"#);
+        assert!(notice(&note, account, emma, false).unwrap().contains("message.created"));
+    }
+
+    #[test]
+    fn supervisors_are_told_of_missed_targets() {
+        let account = AccountId::new();
+        let breach = DomainEvent::new(
+            account,
+            EventKind::SlaBreached,
+            serde_json::json!({ "conversation": { "id": "c9" }, "target": "first_response" }),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(notice(&breach, account, UserId::new(), true).unwrap(), r#"{"conversation_id":"c9","type":"sla.breached"}"#);
+        assert_eq!(notice(&breach, account, UserId::new(), false), None);
     }
 
     #[test]
