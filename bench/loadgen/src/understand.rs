@@ -22,8 +22,9 @@ use threadline_domain::channel::Channel;
 use threadline_domain::conversation::Priority;
 use threadline_domain::ids::{AccountId, ArticleId, ConversationId, UserId};
 use threadline_domain::routing::{Agent, Policy, Presence, SkillsPolicy, Strategy, Waiting, decide, route_queue};
+use threadline_domain::text;
+use threadline_domain::triage::Triager;
 use threadline_domain::triage::intent::{Example, IntentModel, TrainOptions};
-use threadline_domain::triage::{Triager, text};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0)

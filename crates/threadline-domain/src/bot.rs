@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::conversation::string_enum;
 use crate::ids::ArticleId;
-use crate::triage::text::{clip, contains_phrase, padded, words};
+use crate::text::{clip, contains_phrase, padded, words};
 
 /// An inbox's bot settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

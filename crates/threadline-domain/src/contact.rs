@@ -80,22 +80,10 @@ pub fn parse_topic(raw: &str) -> Option<String> {
 }
 
 /// Lower-cased, accent-folded, whitespace-collapsed form of a name, used to
-/// spot near-identical names among duplicates.
+/// spot near-identical names among duplicates: its words as
+/// [`crate::text::words`] reads them.
 pub fn name_key(name: &str) -> String {
-    let folded: String = name
-        .chars()
-        .map(|c| match c {
-            'à' | 'á' | 'â' | 'ä' | 'À' | 'Á' => 'a',
-            'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' => 'e',
-            'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' => 'i',
-            'ò' | 'ó' | 'ô' | 'ö' | 'Ò' | 'Ó' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' => 'u',
-            c if c.is_alphanumeric() => c,
-            _ => ' ',
-        })
-        .flat_map(char::to_lowercase)
-        .collect();
-    folded.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::text::words(name).join(" ")
 }
 
 /// The key under which contacts with the same name meet, whatever the

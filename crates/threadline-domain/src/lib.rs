@@ -25,6 +25,7 @@ pub mod role;
 pub mod routing;
 pub mod sla;
 pub mod template;
+pub mod text;
 pub mod timeline;
 pub mod triage;
 pub mod validation;

@@ -217,7 +217,7 @@ impl KnowledgeIndex {
     /// The best `limit` articles of `account_id` for `question`, in
     /// `language`'s analysis (every language's when `None`).
     pub fn search(&self, account_id: AccountId, question: &str, language: Option<&str>, limit: usize) -> Result<Vec<Hit>> {
-        let question = threadline_domain::triage::text::clip(question, 2_000);
+        let question = threadline_domain::text::clip(question, 2_000);
         let codes: Vec<&'static str> = match language {
             Some(l) => vec![self.fields_for(l).0],
             None => self.fields.text.iter().map(|(c, _, _)| *c).collect(),

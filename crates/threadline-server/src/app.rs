@@ -106,8 +106,8 @@ impl AppState {
         self.inbox_and_account(account_id, inbox_id).await
     }
 
-    pub fn new(store: Store, settings: Settings, secrets: SecretBox) -> Self {
-        AppState(Arc::new(Shared {
+    pub fn new(store: Store, settings: Settings, secrets: SecretBox) -> Result<Self, threadline_knowledge::KnowledgeError> {
+        Ok(AppState(Arc::new(Shared {
             store,
             secrets,
             bus: EventBus::new(4096),
@@ -121,9 +121,9 @@ impl AppState {
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
             triage: Default::default(),
             routing_rules: TtlCache::new(CACHE_TTL, 10_000),
-            knowledge: crate::knowledge::Knowledge::new().expect("an empty in-memory index builds"),
+            knowledge: crate::knowledge::Knowledge::new()?,
             settings,
-        }))
+        })))
     }
 }
 
@@ -210,7 +210,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
         }
         None => None,
     };
-    let state = AppState::new(store, settings, secrets);
+    let state = AppState::new(store, settings, secrets).context("while creating the knowledge base's search index")?;
     let (shutdown, mut stop) = watch::channel(false);
 
     let app = router(state.clone());

@@ -35,18 +35,11 @@ async fn prepare(state: &AppState, account: &Account, inbox: &Inbox, inbound: &m
     let mut triage = match state.triage.triager(&state.store, account.id).await {
         Ok(triager) => {
             let builtin = triager.triage(&text);
-            let categories: Vec<String> = {
-                let mut known: Vec<String> = triager.rules.iter().filter_map(|r| r.category.clone()).collect();
-                if let Some(m) = &triager.model {
-                    known.extend(m.categories().iter().cloned());
-                }
-                known.sort();
-                known.dedup();
-                known
-            };
-            match crate::triage::llm_triage(&state.settings, &state.providers.client, &text, &categories, &builtin).await {
-                Some(read) => read,
-                None => builtin,
+            if state.settings.llm_url.is_empty() {
+                builtin
+            } else {
+                let categories = crate::triage::known_categories(&triager);
+                crate::triage::llm_triage(&state.settings, &state.providers.client, &text, &categories, &builtin).await.unwrap_or(builtin)
             }
         }
         Err(e) => {

@@ -47,9 +47,8 @@ pub async fn choose_team(state: &AppState, account_id: AccountId, inbox: InboxId
     Some(rule.team_id)
 }
 
-/// Routes every waiting queue once and requeues stranded conversations;
-/// how many conversations it assigned.
-pub async fn sweep(state: &AppState) -> usize {
+/// Puts offline agents' conversations back in their queues.
+pub async fn requeue_stranded(state: &AppState) {
     match state.store.stranded_conversations(200).await {
         Ok(stranded) => {
             for (account_id, conversation_id, reason) in stranded {
@@ -61,6 +60,10 @@ pub async fn sweep(state: &AppState) -> usize {
         }
         Err(e) => tracing::error!(error = %e, "could not look for offline agents' conversations"),
     }
+}
+
+/// Routes every waiting queue once; how many conversations it assigned.
+pub async fn sweep(state: &AppState) -> usize {
     let teams = match state.store.teams_to_route().await {
         Ok(teams) => teams,
         Err(e) => {
@@ -93,10 +96,17 @@ pub async fn sweep(state: &AppState) -> usize {
     assigned
 }
 
-/// The router: until `stop`.
+/// The router: until `stop`. A wake-up (a conversation joined a queue, an
+/// agent came online) routes the queues; at each interval it also looks for
+/// offline agents' conversations, which only the clock reveals.
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let interval = Duration::from_secs(state.settings.routing_interval_secs);
+    let mut last_requeue: Option<std::time::Instant> = None;
     loop {
+        if last_requeue.is_none_or(|at| at.elapsed() >= interval) {
+            requeue_stranded(&state).await;
+            last_requeue = Some(std::time::Instant::now());
+        }
         sweep(&state).await;
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,

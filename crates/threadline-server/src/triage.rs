@@ -127,6 +127,18 @@ fn train_examples(examples: &[Example]) -> Result<(TrainingReport, IntentModel),
     Ok((report, model))
 }
 
+/// The categories an account's rules and model know, sorted: what the LLM
+/// may choose from.
+pub fn known_categories(triager: &Triager) -> Vec<String> {
+    let mut known: Vec<String> = triager.rules.iter().filter_map(|r| r.category.clone()).collect();
+    if let Some(m) = &triager.model {
+        known.extend(m.categories().iter().cloned());
+    }
+    known.sort();
+    known.dedup();
+    known
+}
+
 /// Reads a message with the configured OpenAI-compatible endpoint: its
 /// language, sentiment, category (one of `categories` when the account has
 /// some) and urgency. `None` when none is configured, or it fails or
@@ -147,7 +159,7 @@ pub async fn llm_triage(
          {{\"language\": ISO 639-1 code, \"sentiment\": number from -1 to 1, \"category\": one of [{known}] or null, \
          \"urgency\": one of low, normal, high, urgent, \"why\": one short sentence}}."
     );
-    let answer = chat(settings, client, &system, threadline_domain::triage::text::clip(text, 4_000)).await?;
+    let answer = chat(settings, client, &system, threadline_domain::text::clip(text, 4_000)).await?;
     let value: serde_json::Value = serde_json::from_str(answer.trim().trim_start_matches("```json").trim_matches('`').trim()).ok()?;
     let language = value["language"]
         .as_str()
@@ -159,7 +171,7 @@ pub async fn llm_triage(
         .map(|c| c.trim().to_lowercase())
         .filter(|c| !c.is_empty() && c.chars().count() <= 100 && (categories.is_empty() || categories.contains(c)));
     let urgency = value["urgency"].as_str().and_then(Priority::parse).unwrap_or(Priority::Normal);
-    let why = value["why"].as_str().map(|w| threadline_domain::triage::text::clip(w, 300).to_owned()).unwrap_or_default();
+    let why = value["why"].as_str().map(|w| threadline_domain::text::clip(w, 300).to_owned()).unwrap_or_default();
     let model = settings.llm_model.clone();
     let reason = |label: &str, value: String| Reason { label: label.into(), value, source: "llm".into(), why: format!("{model}: {why}") };
     let mut reasons = vec![reason("sentiment", format!("{sentiment:+.2}")), reason("urgency", urgency.as_str().into())];

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::text::words;
+use crate::text::words;
 
 /// A message and the category an agent gave it.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +132,7 @@ fn features(words: &[String]) -> Vec<String> {
     for (i, word) in words.iter().enumerate() {
         out.push(word.clone());
         if word.chars().count() > 5 {
-            out.push(format!("{}*", super::text::clip(word, 5)));
+            out.push(format!("{}*", crate::text::clip(word, 5)));
         }
         if let Some(next) = words.get(i + 1) {
             out.push(format!("{word} {next}"));
@@ -241,7 +241,7 @@ impl IntentModel {
         self.predict_words(&words(text))
     }
 
-    /// [`Self::predict`] for words already read (see [`super::text::words`]).
+    /// [`Self::predict`] for words already read (see [`crate::text::words`]).
     pub fn predict_words(&self, words: &[String]) -> Option<Prediction> {
         let names = features(words);
         let ids: Vec<u32> = names.iter().filter_map(|f| self.index.get(f).copied()).collect();

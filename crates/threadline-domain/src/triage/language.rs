@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::text::words;
+use crate::text::words;
 
 /// A detected language and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -23,7 +23,7 @@ pub struct Detected {
 }
 
 /// Function words and greetings per language, folded as
-/// [`super::text::words`] folds them (no accents).
+/// [`crate::text::words`] folds them (no accents).
 const LANGUAGES: &[(&str, &[&str])] = &[
     (
         "it",
@@ -308,7 +308,7 @@ pub fn detect(text: &str) -> Option<Detected> {
     detect_words(&words(text))
 }
 
-/// [`detect`] for words already read (see [`super::text::words`]).
+/// [`detect`] for words already read (see [`crate::text::words`]).
 pub fn detect_words(words: &[String]) -> Option<Detected> {
     let mut scores: Vec<(&str, f32, Vec<String>)> = LANGUAGES.iter().map(|(code, _)| (*code, 0.0, Vec::new())).collect();
     let mut total = 0.0;

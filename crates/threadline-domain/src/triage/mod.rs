@@ -12,11 +12,11 @@ pub mod intent;
 pub mod language;
 pub mod rules;
 pub mod sentiment;
-pub mod text;
 
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::Priority;
+use crate::text;
 use intent::IntentModel;
 use rules::KeywordRule;
 

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::text::contains_phrase;
 use crate::conversation::Priority;
+use crate::text::contains_phrase;
 use crate::validation::ValidationErrors;
 
 /// One rule: if the message contains any of `keywords` (whole words; case
@@ -39,7 +39,7 @@ impl KeywordRule {
         if keywords.is_empty() || keywords.len() > 200 {
             errors.push("keywords", "give 1 to 200 words or phrases");
         }
-        if keywords.iter().any(|k| k.chars().count() > 100 || super::text::words(k).is_empty()) {
+        if keywords.iter().any(|k| k.chars().count() > 100 || crate::text::words(k).is_empty()) {
             errors.push("keywords", "each keyword is 1 to 100 characters and has a letter or digit");
         }
         self.keywords = keywords;
@@ -63,7 +63,7 @@ impl KeywordRule {
         errors.into_result(self)
     }
 
-    /// The keyword that matched `folded` (from [`super::text::padded`]), if any.
+    /// The keyword that matched `folded` (from [`crate::text::padded`]), if any.
     pub fn matches(&self, folded: &str, language: Option<&str>) -> Option<&str> {
         if self.language.as_deref().is_some_and(|l| Some(l) != language) {
             return None;
@@ -161,7 +161,7 @@ pub fn default_rules() -> Vec<KeywordRule> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::triage::text::padded;
+    use crate::text::padded;
 
     #[test]
     fn rules_match_whole_words_in_their_language() {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::text::words;
+use crate::text::words;
 
 /// A sentiment score and the words behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -131,7 +131,7 @@ pub fn hits(found: Vec<threadline_knowledge::Hit>) -> Vec<ArticleHit> {
         .into_iter()
         .map(|h| ArticleHit {
             id: h.id,
-            excerpt: threadline_domain::triage::text::clip(&h.body, 240).to_owned(),
+            excerpt: threadline_domain::text::clip(&h.body, 240).to_owned(),
             body: h.body,
             title: h.title,
             language: h.language,

@@ -9,7 +9,7 @@ use axum::extract::State;
 use serde::Serialize;
 use threadline_domain::ids::ConversationId;
 use threadline_domain::message::{Direction, MessageKind, SenderKind};
-use threadline_domain::triage::text::words;
+use threadline_domain::text::words;
 use threadline_store::ResolvedCase;
 use utoipa_axum::{router::OpenApiRouter, routes};
 

@@ -91,8 +91,8 @@ pub async fn handoff(
         state.bus.publish(events);
     }
     let summary = handoff.summary.map(|s| {
-        let reason = handoff.reason.as_deref().map(|r| format!(" ({})", threadline_domain::triage::text::clip(r, 200))).unwrap_or_default();
-        format!("{}{reason}", threadline_domain::triage::text::clip(s.trim(), 2_000))
+        let reason = handoff.reason.as_deref().map(|r| format!(" ({})", threadline_domain::text::clip(r, 200))).unwrap_or_default();
+        format!("{}{reason}", threadline_domain::text::clip(s.trim(), 2_000))
     });
     super::hand_off(state, account_id, conversation_id, &bot.to_string(), HandoffReason::External, summary).await
 }

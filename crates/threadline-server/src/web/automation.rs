@@ -528,22 +528,20 @@ pub async fn help(
     let lang = lang(&headers);
     let Ok((inbox, account)) = state.inbox_by_id(inbox_id).await else { return ApiError::NotFound.into_response() };
     let q = query.q.unwrap_or_default();
-    let q = threadline_domain::triage::text::clip(q.trim(), 500).to_owned();
+    let q = threadline_domain::text::clip(q.trim(), 500).to_owned();
     let articles = if q.is_empty() {
         match state.store.articles(account.id, &ArticleQuery { published_only: true, limit: 200, ..Default::default() }).await {
-            Ok(list) => list
-                .into_iter()
-                .map(|x| (x.id.to_string(), x.title, threadline_domain::triage::text::clip(&x.body, 200).to_owned()))
-                .collect(),
+            Ok(list) => {
+                list.into_iter().map(|x| (x.id.to_string(), x.title, threadline_domain::text::clip(&x.body, 200).to_owned())).collect()
+            }
             Err(e) => return ApiError::from(e).into_response(),
         }
     } else {
         let language = threadline_domain::triage::language::detect(&q).map(|d| d.language);
         match state.knowledge.search(&state.store, account.id, &q, language.as_deref(), 10).await {
-            Ok(hits) => hits
-                .into_iter()
-                .map(|h| (h.id.to_string(), h.title, threadline_domain::triage::text::clip(&h.body, 200).to_owned()))
-                .collect(),
+            Ok(hits) => {
+                hits.into_iter().map(|h| (h.id.to_string(), h.title, threadline_domain::text::clip(&h.body, 200).to_owned())).collect()
+            }
             Err(e) => return ApiError::Internal(e).into_response(),
         }
     };

@@ -1,6 +1,7 @@
-//! How triage reads text: lower-cased words with accents folded, so that
-//! "Perché", "perche" and "PERCHÈ" are one word to every model and rule.
-//! Italian elisions split at the apostrophe ("l'ordine" → "l", "ordine").
+//! How Threadline reads text: lower-cased words with accents folded, so
+//! that "Perché", "perche" and "PERCHÈ" are one word — to triage's models
+//! and rules, to the bot, and to the names duplicates are found by. Italian
+//! elisions split at the apostrophe ("l'ordine" → "l", "ordine").
 
 /// One character, lower-cased with its accent removed; `None` for
 /// characters that separate words.

@@ -1,0 +1,5 @@
+-- Name keys are now made by the same word reader triage uses, which folds
+-- more letters (ç, ñ, ã, å…). Keys of names outside plain ASCII are made
+-- again when the store starts (Store::migrate). (SQLite's version of this
+-- file says the same with GLOB.)
+UPDATE contacts SET name_key = NULL WHERE name ~ '[^ -~]';
