@@ -49,6 +49,10 @@ pub struct Shared {
     pub mail_routes: TtlCache<(), crate::email::MailRoutes>,
     /// How each IMAP mailbox's reading is going (this process's pollers).
     pub mailboxes: std::sync::Mutex<std::collections::HashMap<InboxId, crate::email::imap::MailboxStatus>>,
+    /// Password hashing, a few at a time.
+    pub passwords: crate::auth::PasswordHasher,
+    /// Sign-in budgets per address and lockouts per login.
+    pub sign_in: crate::auth::throttle::SignInThrottle,
     /// Web chat requests per client address and inbox.
     pub chat_limiter: crate::rate_limit::RateLimiter<(std::net::IpAddr, InboxId)>,
     /// Each account's rules and model for reading messages.
@@ -119,6 +123,11 @@ impl AppState {
             providers: crate::channels::Providers::new(&settings),
             live: crate::widget::live::LiveHub::new(),
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
+            passwords: crate::auth::PasswordHasher::new(
+                settings.effective_password_hash_concurrency(),
+                std::time::Duration::from_secs(settings.password_queue_timeout_secs),
+            ),
+            sign_in: crate::auth::throttle::SignInThrottle::new(settings.sign_in_rate_per_minute, settings.sign_in_lockout_after),
             triage: Default::default(),
             routing_rules: TtlCache::new(CACHE_TTL, 10_000),
             knowledge: crate::knowledge::Knowledge::new()?,

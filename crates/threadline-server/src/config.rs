@@ -64,6 +64,20 @@ pub struct Settings {
     pub webhook_retry_base_secs: u64,
     /// Web sessions last this many hours.
     pub session_hours: u64,
+    /// Password sign-in attempts one client address may make per minute
+    /// (429 above); 0 disables this budget.
+    pub sign_in_rate_per_minute: u32,
+    /// Consecutive wrong passwords for one login from one address before
+    /// it is locked (30 s, doubling per further failure, at most an hour;
+    /// from any address the login locks after four times as many, at most
+    /// 15 minutes); 0 disables lockout.
+    pub sign_in_lockout_after: u32,
+    /// Password hashes (Argon2id, 19 MiB each) computed at once; 0 means
+    /// one per CPU core.
+    pub password_hash_concurrency: usize,
+    /// Seconds a sign-in waits for its turn to hash before it is refused
+    /// with 503.
+    pub password_queue_timeout_secs: u64,
     /// The address customers and providers reach this server at, e.g.
     /// `https://support.example.com`. Providers' webhooks are configured
     /// under it (Twilio signs the exact URL), and outbound media links point
@@ -146,6 +160,10 @@ impl Default for Settings {
             webhook_timeout_secs: 10,
             webhook_retry_base_secs: 10,
             session_hours: 12,
+            sign_in_rate_per_minute: 20,
+            sign_in_lockout_after: 5,
+            password_hash_concurrency: 0,
+            password_queue_timeout_secs: 5,
             public_url: String::new(),
             twilio_api_url: "https://api.twilio.com".into(),
             meta_graph_url: "https://graph.facebook.com/v21.0".into(),
@@ -191,6 +209,10 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_WEBHOOK_TIMEOUT_SECS",
     "THREADLINE_WEBHOOK_RETRY_BASE_SECS",
     "THREADLINE_SESSION_HOURS",
+    "THREADLINE_SIGN_IN_RATE_PER_MINUTE",
+    "THREADLINE_SIGN_IN_LOCKOUT_AFTER",
+    "THREADLINE_PASSWORD_HASH_CONCURRENCY",
+    "THREADLINE_PASSWORD_QUEUE_TIMEOUT_SECS",
     "THREADLINE_PUBLIC_URL",
     "THREADLINE_TWILIO_API_URL",
     "THREADLINE_META_GRAPH_URL",
@@ -288,6 +310,10 @@ impl Settings {
                 "WEBHOOK_TIMEOUT_SECS" => settings.webhook_timeout_secs = number(value)?.max(1),
                 "WEBHOOK_RETRY_BASE_SECS" => settings.webhook_retry_base_secs = number(value)?,
                 "SESSION_HOURS" => settings.session_hours = number(value)?.max(1),
+                "SIGN_IN_RATE_PER_MINUTE" => settings.sign_in_rate_per_minute = number(value)?.min(u64::from(u32::MAX)) as u32,
+                "SIGN_IN_LOCKOUT_AFTER" => settings.sign_in_lockout_after = number(value)?.min(1000) as u32,
+                "PASSWORD_HASH_CONCURRENCY" => settings.password_hash_concurrency = number(value)?.min(256) as usize,
+                "PASSWORD_QUEUE_TIMEOUT_SECS" => settings.password_queue_timeout_secs = number(value)?.clamp(1, 300),
                 "PUBLIC_URL" => settings.public_url = value.trim_end_matches('/').to_owned(),
                 "TWILIO_API_URL" => settings.twilio_api_url = value.clone(),
                 "META_GRAPH_URL" => settings.meta_graph_url = value.clone(),
@@ -328,6 +354,14 @@ impl Settings {
             }
         }
         Ok((settings, warnings))
+    }
+
+    /// Password hashes computed at once: the setting, or one per core.
+    pub fn effective_password_hash_concurrency(&self) -> usize {
+        match self.password_hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 
     /// The public base URL in effect, without a trailing slash.

@@ -36,8 +36,23 @@ pub enum ApiError {
     Refused { code: &'static str, message: String },
     #[error("too many requests; try again in {0} seconds")]
     RateLimited(u64),
+    /// The server is saturated (e.g. password hashing); the client should
+    /// retry after the given seconds.
+    #[error("the server is busy; try again in {0} seconds")]
+    Busy(u64),
+    /// The e-mail and password are a user of several accounts: the client
+    /// must say which (sign-in).
+    #[error("this e-mail and password sign in to several accounts; choose one with account_id")]
+    ChooseAccount(Vec<AccountChoice>),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// An account a person may sign in to.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AccountChoice {
+    pub id: threadline_domain::ids::AccountId,
+    pub name: String,
 }
 
 /// The error body, as documented in the OpenAPI document.
@@ -55,6 +70,9 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub fields: Option<Vec<FieldError>>,
+    /// For `choose_account`: the accounts to choose from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<AccountChoice>>,
 }
 
 impl ApiError {
@@ -75,6 +93,8 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             ApiError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::ChooseAccount(_) => (StatusCode::CONFLICT, "choose_account"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -84,18 +104,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
         if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = ?cause, "request failed");
+            tracing::error!(error = %bounded(&format!("{cause:#}"), LOGGED_ERROR_BYTES), "request failed");
         }
         let fields = match &self {
             ApiError::Invalid(errors) => Some(errors.0.clone()),
+            _ => None,
+        };
+        let accounts = match &self {
+            ApiError::ChooseAccount(accounts) => Some(accounts.clone()),
             _ => None,
         };
         let message = match &self {
             ApiError::Invalid(errors) => format!("invalid input: {errors}"),
             other => other.to_string(),
         };
-        let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message, fields } })).into_response();
-        if let ApiError::RateLimited(seconds) = &self
+        let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message, fields, accounts } })).into_response();
+        if let ApiError::RateLimited(seconds) | ApiError::Busy(seconds) = &self
             && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
         {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
@@ -170,3 +194,20 @@ impl From<PathRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// How much of an internal error is logged: a database error can quote
+/// the statement and its input, and a hostile request must not be able to
+/// write megabytes of log per call.
+const LOGGED_ERROR_BYTES: usize = 2048;
+
+/// `text` cut to at most `max` bytes on a character boundary, saying so.
+pub fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}… ({} bytes cut)", &text[..end], text.len() - end))
+}

@@ -1,5 +1,6 @@
-//! A per-client request budget for public endpoints (the web chat), so one
-//! client cannot flood the account with contacts and messages.
+//! A per-client request budget for public endpoints (the web chat, password
+//! sign-in), so one client cannot flood the account with contacts and
+//! messages or guess passwords at speed; and who the client is.
 //!
 //! A fixed one-minute window per key: simple, bounded in memory (keys are
 //! dropped when their window has passed), and per node — several nodes each
@@ -9,6 +10,25 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The client's address: the connection's, or with `trust_forwarded_for`
+/// the last `X-Forwarded-For` entry (the one the proxy added).
+pub fn client_ip(
+    settings: &crate::config::Settings,
+    headers: &axum::http::HeaderMap,
+    peer: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>,
+) -> Option<std::net::IpAddr> {
+    if settings.trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    peer.map(|p| p.0.ip())
+}
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// Above this many keys, passed windows are swept before inserting.

@@ -25,6 +25,7 @@ mod interactions;
 mod knowledge;
 mod live;
 mod messages;
+mod migrate_sqlite;
 mod outbox;
 mod routing;
 mod rows;
@@ -71,6 +72,20 @@ pub use triage::*;
 pub use users::*;
 pub use views::*;
 pub use webhooks::*;
+
+/// Some of the embedded migrations, as a source for a `Migrator`.
+#[derive(Debug)]
+struct MigrationList(Vec<sqlx::migrate::Migration>);
+
+impl<'s> sqlx::migrate::MigrationSource<'s> for MigrationList {
+    #[allow(clippy::type_complexity)]
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>> + Send + 's>>
+    {
+        Box::pin(async move { Ok(self.0) })
+    }
+}
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -231,7 +246,20 @@ impl Store {
     /// Applies pending migrations. Safe to run on every start.
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => {
+                // Migration 14 needs a table rebuilt with foreign keys off,
+                // which SQLite allows only outside a transaction — and sqlx
+                // runs each SQLite migration in one. So: up to 13, the
+                // rebuild in code, then the rest.
+                let mut up_to_13 = sqlx::migrate::Migrator::new(MigrationList(
+                    SQLITE_MIGRATIONS.iter().filter(|m| m.version <= 13).cloned().collect(),
+                ))
+                .await?;
+                up_to_13.set_ignore_missing(true);
+                up_to_13.run(&self.pool).await?;
+                migrate_sqlite::rebuild_users_table(&self.pool).await?;
+                SQLITE_MIGRATIONS.run(&self.pool).await?
+            }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
         self.backfill_name_keys().await

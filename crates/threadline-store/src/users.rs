@@ -77,8 +77,9 @@ fn user(row: &AnyRow) -> Result<User> {
 }
 
 impl Store {
-    /// Creates a user. The e-mail address is the login and is unique across
-    /// the installation: a conflict names it.
+    /// Creates a user. The e-mail address is the login and is unique within
+    /// the account (the same person may be a user of several accounts): a
+    /// conflict names it.
     #[tracing::instrument(skip_all, fields(account = %account_id))]
     pub async fn create_user(
         &self,
@@ -102,7 +103,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, account_id, email, name, role, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, email) DO NOTHING",
         )
         .bind(user.id.to_string())
         .bind(account_id.to_string())
@@ -131,11 +132,15 @@ impl Store {
         user(&row)
     }
 
-    /// Looks a user up by login e-mail, across accounts (for sign-in).
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1 AND u.deleted_at IS NULL");
-        let row = sqlx::query(&sql).bind(email).fetch_optional(&self.pool).await?;
-        row.as_ref().map(user).transpose()
+    /// The active users with this login e-mail, across accounts (for
+    /// sign-in), oldest first, at most `limit`, each with its account's name.
+    pub async fn users_by_email(&self, email: &str, limit: i64) -> Result<Vec<(User, String)>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, a.name AS account_name FROM users u JOIN accounts a ON a.id = u.account_id \
+             WHERE u.email = $1 AND u.deleted_at IS NULL ORDER BY u.created_at, u.id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql).bind(email).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((user(row)?, rows::text(row, "account_name")?))).collect()
     }
 
     pub async fn users(&self, account_id: AccountId) -> Result<Vec<User>> {

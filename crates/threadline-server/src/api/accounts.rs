@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::Body;
 use crate::app::AppState;
-use crate::auth::{Caller, check_password_strength, constant_time_eq, hash_password, hash_token, new_token};
+use crate::auth::{Caller, check_password_strength, constant_time_eq, hash_token, new_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -82,11 +82,7 @@ async fn create_account(
         errors.push("admin.password", e.0[0].message.clone());
     }
     errors.into_result(())?;
-    let password = req.admin.password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| ApiError::Internal(e.into()))??;
-    if state.store.user_by_email(&email).await?.is_some() {
-        return Err(ApiError::Conflict(format!("a user with email {email} already exists")));
-    }
+    let hash = state.passwords.hash(&req.admin.password).await?;
     let account = state.store.create_account(&name, &region).await?;
     let admin = state.store.create_user(account.id, &email, &admin_name, Role::Admin, Some(hash)).await?;
     let token = new_token("tl_");

@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{Body, Path};
 use crate::app::AppState;
-use crate::auth::{Caller, check_password_strength, hash_password};
+use crate::auth::{Caller, check_password_strength};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -82,13 +82,12 @@ pub struct UserUpdate {
     pub current_password: Option<String>,
 }
 
-pub(crate) async fn password_hash(password: Option<String>) -> ApiResult<Option<String>> {
+pub(crate) async fn password_hash(state: &AppState, password: Option<String>) -> ApiResult<Option<String>> {
     match password {
         None => Ok(None),
         Some(password) => {
             check_password_strength(&password)?;
-            let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| ApiError::Internal(e.into()))??;
-            Ok(Some(hash))
+            Ok(Some(state.passwords.hash(&password).await?))
         }
     }
 }
@@ -112,7 +111,7 @@ async fn create_user(State(state): State<AppState>, caller: Caller, Body(req): B
         String::new()
     });
     errors.into_result(())?;
-    let hash = password_hash(req.password).await?;
+    let hash = password_hash(&state, req.password).await?;
     let user = state.store.create_user(caller.account_id(), &email, &name, req.role, hash).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
@@ -144,15 +143,13 @@ async fn update_user(
         let stored = caller.user.password_hash.clone();
         let ok = match stored {
             None => true, // no password yet: nothing to prove
-            Some(hash) => tokio::task::spawn_blocking(move || crate::auth::verify_password(&current, &hash))
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?,
+            Some(hash) => state.passwords.verify(&current, Some(&hash)).await?,
         };
         if !ok {
             return Err(ApiError::invalid("current_password", "does not match"));
         }
     }
-    let password_hash = password_hash(req.password).await?;
+    let password_hash = password_hash(&state, req.password).await?;
     let user = state.store.update_user(caller.account_id(), id, UserChanges { name, role: req.role, password_hash }).await?;
     state.invalidate_caches();
     Ok(Json(user))

@@ -13,6 +13,7 @@
 pub mod automation;
 pub mod i18n;
 pub mod live;
+mod login;
 
 use std::collections::HashMap;
 
@@ -21,7 +22,7 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Priority};
 use threadline_domain::ids::{ConversationId, UserId};
@@ -31,7 +32,7 @@ use threadline_domain::role::Permission;
 use threadline_store::{AssigneeFilter, ConversationQuery, ConversationSummary, Session};
 
 use crate::app::AppState;
-use crate::auth::{constant_time_eq, hash_token, new_token, session_cookie};
+use crate::auth::{hash_token, session_cookie};
 use crate::error::ApiError;
 use i18n::{Lang, Texts};
 
@@ -39,13 +40,12 @@ const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:;
                    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 /// The login form's double-submit token (against logging a victim into
 /// someone else's account).
-const LOGIN_COOKIE: &str = "threadline_login";
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/inbox") }))
-        .route("/login", get(login_page).post(login))
-        .route("/logout", post(logout))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", post(login::logout))
         .route("/inbox", get(inbox))
         .route("/conversations/{id}", get(conversation))
         .route("/live", get(live::socket))
@@ -126,81 +126,6 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, Res
         None => None,
     };
     session.ok_or_else(|| Redirect::to("/login").into_response())
-}
-
-#[derive(Template)]
-#[template(path = "login.html")]
-struct LoginPage<'a> {
-    t: &'a Texts,
-    lang: &'a str,
-    login_token: String,
-    error: bool,
-    email: String,
-}
-
-async fn login_page(headers: HeaderMap) -> Response {
-    let lang = lang(&headers);
-    login_form(lang, false, String::new())
-}
-
-fn login_form(lang: Lang, error: bool, email: String) -> Response {
-    let login_token = new_token("");
-    let mut response = page(&LoginPage { t: lang.texts(), lang: lang.code(), login_token: login_token.clone(), error, email });
-    if error {
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-    }
-    let cookie = format!("{LOGIN_COOKIE}={login_token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
-#[derive(Deserialize)]
-struct LoginForm {
-    email: String,
-    password: String,
-    login_token: String,
-}
-
-async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
-    let lang = lang(&headers);
-    let cookie = crate::auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), form.login_token.as_bytes()) {
-        return login_form(lang, true, form.email);
-    }
-    match crate::api::sessions::open_session(&state, &form.email, &form.password).await {
-        Ok((_, _, cookie)) => {
-            let mut response = Redirect::to("/inbox").into_response();
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-            response
-        }
-        Err(ApiError::Unauthorized) => login_form(lang, true, form.email),
-        Err(e) => e.into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-struct LogoutForm {
-    csrf: String,
-}
-
-async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LogoutForm>) -> Response {
-    let session = match signed_in(&state, &headers).await {
-        Ok(session) => session,
-        Err(redirect) => return redirect,
-    };
-    if !constant_time_eq(form.csrf.as_bytes(), session.csrf_token.as_bytes()) {
-        return ApiError::Forbidden("the form's CSRF token is missing or wrong".into()).into_response();
-    }
-    match crate::api::sessions::close_session(&state, &headers).await {
-        Ok(clear) => {
-            let mut response = Redirect::to("/login").into_response();
-            response.headers_mut().append(header::SET_COOKIE, clear);
-            response
-        }
-        Err(e) => e.into_response(),
-    }
 }
 
 /// One row of the inbox.

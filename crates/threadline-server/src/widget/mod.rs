@@ -21,7 +21,7 @@
 pub mod live;
 
 use axum::Json;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -185,24 +185,9 @@ impl Visitor {
     }
 }
 
-/// The client's address: the connection's, or with `trust_forwarded_for`
-/// the last `X-Forwarded-For` entry (the one the proxy added).
-fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<&ConnectInfo<SocketAddr>>) -> Option<IpAddr> {
-    if state.settings.trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|ip| ip.trim().parse().ok())
-    {
-        return Some(ip);
-    }
-    peer.map(|p| p.0.ip())
-}
-
 /// Spends one of the client's chat requests for this inbox (429 when none are left).
 fn spend(state: &AppState, headers: &HeaderMap, peer: Option<&ConnectInfo<SocketAddr>>, inbox_id: InboxId) -> Result<(), ApiError> {
-    let Some(ip) = client_ip(state, headers, peer) else { return Ok(()) };
+    let Some(ip) = crate::rate_limit::client_ip(&state.settings, headers, peer) else { return Ok(()) };
     state.chat_limiter.check((ip, inbox_id)).map_err(ApiError::RateLimited)
 }
 

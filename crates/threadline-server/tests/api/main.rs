@@ -15,6 +15,7 @@ mod mentions;
 mod routing;
 mod search;
 mod settings;
+mod sign_in;
 mod sla;
 mod tenancy;
 mod triage;

@@ -8,17 +8,24 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use threadline_testkit::{Backend, fresh_database};
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub child: Child,
+    pub base: String,
 }
 
 fn start(data: &std::path::Path, database_url: &str, operator: &str) -> Server {
+    start_server(data, database_url, operator, &[])
+}
+
+/// Starts `threadline serve` on a free port with `env` set; returns once
+/// it prints its address.
+pub(crate) fn start_server(data: &std::path::Path, database_url: &str, operator: &str, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_threadline"))
         .args(["--data", data.to_str().unwrap(), "serve", "--bind", "127.0.0.1:0"])
         .env("DATABASE_URL", database_url)
         .env("THREADLINE_ADMIN_TOKEN", operator)
         .env("THREADLINE_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

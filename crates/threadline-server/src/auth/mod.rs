@@ -8,8 +8,6 @@
 //! Either way the caller is a user of one account, and every handler scopes
 //! its queries to that account.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
@@ -23,6 +21,11 @@ use threadline_store::User;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+
+pub mod password;
+pub mod throttle;
+
+pub use password::{PasswordHasher, hash_password, verify_password};
 
 pub const SESSION_COOKIE: &str = "threadline_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -112,20 +115,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Hashes a password with Argon2id (the crate's defaults follow OWASP's
-/// recommended parameters). Slow by design: call it off the async threads.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing password: {e}")))
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-}
-
 /// Passwords: at least 10 characters, at most 1024 (argon2 input bound).
 pub fn check_password_strength(password: &str) -> Result<(), ApiError> {
     let n = password.chars().count();
@@ -141,15 +130,6 @@ pub fn check_password_strength(password: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_verify() {
-        let hash = hash_password("correct horse battery").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &hash));
-        assert!(!verify_password("wrong horse battery", &hash));
-        assert!(!verify_password("x", "not a hash"));
-    }
 
     #[test]
     fn tokens_are_random_and_prefixed() {

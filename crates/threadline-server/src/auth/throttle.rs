@@ -1,0 +1,191 @@
+//! Sign-in throttling: how many password attempts a client address may
+//! make, and progressive lockout of a login after repeated failures.
+//!
+//! Three budgets are checked before any password is hashed, so refused
+//! attempts cost nothing:
+//!
+//! - per client address: `sign_in_rate_per_minute` attempts a minute;
+//! - per login *from one address*: after `sign_in_lockout_after`
+//!   consecutive failures the pair is locked for 30 s, doubling with each
+//!   further failure up to an hour — the guesser is stopped;
+//! - per login from *any* address: the same, from four times as many
+//!   failures and at most 15 minutes — guessing spread over many addresses
+//!   is slowed, while one attacker cannot lock the real user out for long.
+//!
+//! A successful sign-in clears the login's failures. Unknown logins are
+//! counted exactly like known ones, so the answers reveal nothing about
+//! who has an account. Counters live in this process (per node) and are
+//! bounded in memory.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::rate_limit::RateLimiter;
+
+/// First lockout; it doubles with each further failure.
+const FIRST_LOCK: Duration = Duration::from_secs(30);
+const MAX_PAIR_LOCK: Duration = Duration::from_secs(3600);
+const MAX_LOGIN_LOCK: Duration = Duration::from_secs(900);
+/// A login's failures are forgotten after this long without another.
+const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// Above this many tracked logins, forgotten ones are swept; if still
+/// full, the least recently failed half is dropped.
+const MAX_TRACKED: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Login(String),
+    LoginFrom(String, IpAddr),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+    locked_until: Option<Instant>,
+}
+
+/// Why an attempt is refused, and for how many seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub retry_after_secs: u64,
+}
+
+pub struct SignInThrottle {
+    per_address: RateLimiter<IpAddr>,
+    lockout_after: u32,
+    failures: Mutex<HashMap<Key, Failures>>,
+}
+
+/// How long a key is locked after `count` consecutive failures, when
+/// locking starts at `threshold`: nothing below it, then 30 s doubling up
+/// to `max`.
+pub fn lock_duration(count: u32, threshold: u32, max: Duration) -> Option<Duration> {
+    if threshold == 0 || count < threshold {
+        return None;
+    }
+    let doublings = (count - threshold).min(20);
+    Some(FIRST_LOCK.saturating_mul(1 << doublings).min(max))
+}
+
+impl SignInThrottle {
+    /// `per_minute` attempts per address (0: no address budget);
+    /// `lockout_after` failures before a login is locked (0: never).
+    pub fn new(per_minute: u32, lockout_after: u32) -> Self {
+        Self { per_address: RateLimiter::new(per_minute), lockout_after, failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// Spends one attempt of `address`'s budget and checks that `login`
+    /// is not locked, from there or at all.
+    pub fn check(&self, login: &str, address: Option<IpAddr>) -> Result<(), Refused> {
+        if let Some(ip) = address {
+            self.per_address.check(ip).map_err(|secs| Refused { retry_after_secs: secs })?;
+        }
+        let now = Instant::now();
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let keys = keys(login, address);
+        let wait = keys.iter().filter_map(|k| failures.get(k)).filter_map(|f| f.locked_until).filter(|until| *until > now).max();
+        match wait {
+            Some(until) => Err(Refused { retry_after_secs: until.duration_since(now).as_secs().max(1) }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a wrong password (or an unknown login) and locks as due.
+    pub fn failed(&self, login: &str, address: Option<IpAddr>) {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= MAX_TRACKED {
+            failures.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER || f.locked_until.is_some_and(|u| u > now));
+            if failures.len() >= MAX_TRACKED {
+                let mut lasts: Vec<Instant> = failures.values().map(|f| f.last).collect();
+                lasts.sort_unstable();
+                let cut = lasts[lasts.len() / 2];
+                failures.retain(|_, f| f.last > cut);
+            }
+        }
+        for key in keys(login, address) {
+            let (threshold, max) = match key {
+                Key::LoginFrom(..) => (self.lockout_after, MAX_PAIR_LOCK),
+                Key::Login(_) => (self.lockout_after.saturating_mul(4), MAX_LOGIN_LOCK),
+            };
+            let entry = failures.entry(key).or_insert(Failures { count: 0, last: now, locked_until: None });
+            if now.duration_since(entry.last) >= FORGET_AFTER {
+                entry.count = 0;
+            }
+            entry.count = entry.count.saturating_add(1);
+            entry.last = now;
+            entry.locked_until = lock_duration(entry.count, threshold, max).map(|d| now + d);
+        }
+    }
+
+    /// A correct password: the login's failures are forgotten.
+    pub fn succeeded(&self, login: &str, address: Option<IpAddr>) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys(login, address) {
+            failures.remove(&key);
+        }
+    }
+}
+
+fn keys(login: &str, address: Option<IpAddr>) -> Vec<Key> {
+    let mut keys = vec![Key::Login(login.to_owned())];
+    if let Some(ip) = address {
+        keys.push(Key::LoginFrom(login.to_owned(), ip));
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const ELSEWHERE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+
+    #[test]
+    fn lockouts_grow_and_stop_growing() {
+        assert_eq!(lock_duration(4, 5, MAX_PAIR_LOCK), None);
+        assert_eq!(lock_duration(5, 5, MAX_PAIR_LOCK), Some(Duration::from_secs(30)));
+        assert_eq!(lock_duration(6, 5, MAX_PAIR_LOCK), Some(Duration::from_secs(60)));
+        assert_eq!(lock_duration(9, 5, MAX_PAIR_LOCK), Some(Duration::from_secs(480)));
+        assert_eq!(lock_duration(500, 5, MAX_PAIR_LOCK), Some(MAX_PAIR_LOCK));
+        assert_eq!(lock_duration(u32::MAX, 5, MAX_LOGIN_LOCK), Some(MAX_LOGIN_LOCK));
+        assert_eq!(lock_duration(100, 0, MAX_PAIR_LOCK), None, "0 turns lockout off");
+    }
+
+    #[test]
+    fn a_guesser_is_locked_out_but_the_user_elsewhere_is_not() {
+        let throttle = SignInThrottle::new(0, 3);
+        for _ in 0..3 {
+            assert!(throttle.check("ana@example.com", Some(HOME)).is_ok());
+            throttle.failed("ana@example.com", Some(HOME));
+        }
+        let refused = throttle.check("ana@example.com", Some(HOME)).unwrap_err();
+        assert!((1..=30).contains(&refused.retry_after_secs), "{refused:?}");
+        assert!(throttle.check("ana@example.com", Some(ELSEWHERE)).is_ok(), "the real user, elsewhere, may still try");
+        assert!(throttle.check("bob@example.com", Some(HOME)).is_ok(), "other logins are not locked");
+        throttle.succeeded("ana@example.com", Some(HOME));
+        assert!(throttle.check("ana@example.com", Some(HOME)).is_ok(), "a success clears the failures");
+    }
+
+    #[test]
+    fn failures_from_many_addresses_lock_the_login_everywhere() {
+        let throttle = SignInThrottle::new(0, 2);
+        for i in 0..8u8 {
+            throttle.failed("ana@example.com", Some(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, i))));
+        }
+        assert!(throttle.check("ana@example.com", Some(ELSEWHERE)).is_err());
+    }
+
+    #[test]
+    fn an_address_has_a_budget_per_minute() {
+        let throttle = SignInThrottle::new(2, 0);
+        assert!(throttle.check("a@example.com", Some(HOME)).is_ok());
+        assert!(throttle.check("b@example.com", Some(HOME)).is_ok());
+        assert!(throttle.check("c@example.com", Some(HOME)).is_err());
+        assert!(throttle.check("c@example.com", Some(ELSEWHERE)).is_ok());
+    }
+}
