@@ -19,6 +19,7 @@ pub async fn receive(
     mut inbound: InboundMessage,
     idempotency: Option<&IdempotencyKey>,
 ) -> Result<Ingested, StoreError> {
+    inbound.strip_nul();
     prepare(state, account, inbox, &mut inbound).await;
     let (outcome, replayed, events) = state.store.ingest_inbound(account, &inbound, idempotency).await?;
     state.bus.publish(events.clone());

@@ -214,7 +214,8 @@ pub async fn chat(settings: &Settings, client: &reqwest::Client, system: &str, u
         }
     };
     let value: serde_json::Value = response.json().await.ok()?;
-    value["choices"][0]["message"]["content"].as_str().map(str::to_owned)
+    // The model's words become stored text: no NUL (PostgreSQL refuses it).
+    value["choices"][0]["message"]["content"].as_str().map(|text| text.replace('\0', ""))
 }
 
 #[cfg(test)]

@@ -251,10 +251,9 @@ impl Store {
                 // which SQLite allows only outside a transaction — and sqlx
                 // runs each SQLite migration in one. So: up to 13, the
                 // rebuild in code, then the rest.
-                let mut up_to_13 = sqlx::migrate::Migrator::new(MigrationList(
-                    SQLITE_MIGRATIONS.iter().filter(|m| m.version <= 13).cloned().collect(),
-                ))
-                .await?;
+                let mut up_to_13 =
+                    sqlx::migrate::Migrator::new(MigrationList(SQLITE_MIGRATIONS.iter().filter(|m| m.version <= 13).cloned().collect()))
+                        .await?;
                 up_to_13.set_ignore_missing(true);
                 up_to_13.run(&self.pool).await?;
                 migrate_sqlite::rebuild_users_table(&self.pool).await?;

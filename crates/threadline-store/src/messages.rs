@@ -57,6 +57,38 @@ pub struct InboundMessage {
 }
 
 impl InboundMessage {
+    /// Removes U+0000 from every text the message carries. Channels whose
+    /// input cannot be refused (providers' webhooks, mail) go through this
+    /// before storing: PostgreSQL cannot store NUL, and SQLite must keep the
+    /// same text.
+    pub fn strip_nul(&mut self) {
+        use threadline_domain::validation::strip_nul;
+        strip_nul(&mut self.text);
+        for text in [
+            &mut self.sender_name,
+            &mut self.html,
+            &mut self.provider_message_id,
+            &mut self.subject,
+            &mut self.quoted_text,
+            &mut self.automated,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            strip_nul(text);
+        }
+        for problem in &mut self.problems {
+            strip_nul(problem);
+        }
+        for attachment in &mut self.attachments {
+            strip_nul(&mut attachment.filename);
+            strip_nul(&mut attachment.content_type);
+            if let Some(cid) = &mut attachment.content_id {
+                strip_nul(cid);
+            }
+        }
+    }
+
     /// An empty message for `inbox`; fill in what the channel knows.
     pub fn new(inbox_id: InboxId, channel: Channel) -> Self {
         InboundMessage {

@@ -15,10 +15,8 @@ use crate::{Result, StoreError};
 /// Migration 14: user e-mails unique per account instead of across the
 /// installation. Does nothing when the table already has that shape.
 pub(crate) async fn rebuild_users_table(pool: &AnyPool) -> Result<()> {
-    let sql: String = sqlx::query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'")
-        .fetch_one(pool)
-        .await?
-        .try_get("sql")?;
+    let sql: String =
+        sqlx::query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'").fetch_one(pool).await?.try_get("sql")?;
     if sql.contains("users_account_email_unique") {
         return Ok(());
     }

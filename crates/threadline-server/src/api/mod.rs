@@ -32,14 +32,69 @@ use crate::app::AppState;
 use crate::error::ApiError;
 
 /// A JSON request body; malformed or mistyped input becomes an [`ApiError`].
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// Text with U+0000 anywhere in it is refused with 422 naming the field
+/// (PostgreSQL cannot store it; both engines answer alike).
 pub struct Body<T>(pub T);
 
-/// Query-string parameters, with errors as [`ApiError`].
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+impl<T, S> FromRequest<S> for Body<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType("expected a body with Content-Type: application/json".into()));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        // A NUL can only be written `\u0000` in JSON; look closer only then.
+        if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && let Some(field) = threadline_domain::validation::nul_in_json(&value)
+        {
+            return Err(ApiError::invalid(&field, threadline_domain::validation::NUL_MESSAGE));
+        }
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Body(value))
+    }
+}
+
+/// `application/json`, or any `application/*+json`.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Query-string parameters, with errors as [`ApiError`]; a parameter with
+/// U+0000 in it is refused with 422 naming it.
 pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        if raw.contains("%00")
+            && let Some((name, _)) = form_urlencoded::parse(raw.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::invalid(&name.replace('\0', "\\u0000"), threadline_domain::validation::NUL_MESSAGE));
+        }
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
 
 /// Path parameters; an id that does not parse answers 404.
 #[derive(FromRequestParts)]

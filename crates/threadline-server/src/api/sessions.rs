@@ -79,6 +79,11 @@ pub(crate) async fn open_session(
     if password.len() > 4096 || email.len() > 320 {
         return Err(ApiError::Unauthorized);
     }
+    for (field, text) in [("email", email), ("password", password)] {
+        if text.contains('\0') {
+            return Err(ApiError::invalid(field, threadline_domain::validation::NUL_MESSAGE));
+        }
+    }
     let email = email.trim().to_lowercase();
     state.sign_in.check(&email, client).map_err(|refused| ApiError::RateLimited(refused.retry_after_secs))?;
     let mut candidates = state.store.users_by_email(&email, MAX_ACCOUNTS_PER_LOGIN).await?;

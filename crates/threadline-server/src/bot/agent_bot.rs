@@ -170,12 +170,15 @@ pub async fn deliver(
                     }
                 }
             };
-            for text in answer.messages.iter().map(|m| m.text.trim()).filter(|t| !t.is_empty()) {
-                if let Err(e) = reply(state, account_id, c.id, bot.id, text).await {
+            for text in answer.messages.iter().map(|m| m.text.replace('\0', "")).filter(|t| !t.trim().is_empty()) {
+                if let Err(e) = reply(state, account_id, c.id, bot.id, text.trim()).await {
                     tracing::warn!(bot = %bot.id, error = ?e, "the agent bot's reply could not be sent");
                 }
             }
-            if let Some(h) = answer.handoff {
+            if let Some(mut h) = answer.handoff {
+                for text in [&mut h.reason, &mut h.category, &mut h.summary].into_iter().flatten() {
+                    threadline_domain::validation::strip_nul(text);
+                }
                 handoff(state, account_id, c.id, bot.id, h).await?;
             } else if answer.resolve {
                 let (_, events) = state.store.bot_resolved(account_id, c.id).await?;

@@ -108,7 +108,11 @@ async fn receive(
                     state.bus.publish(events);
                 }
             }
-            WebhookEvent::Status(report) => {
+            WebhookEvent::Status(mut report) => {
+                threadline_domain::validation::strip_nul(&mut report.provider_message_id);
+                if let Some(error) = &mut report.error {
+                    threadline_domain::validation::strip_nul(error);
+                }
                 let (message, events) =
                     state.store.apply_delivery_report(inbox.id, &report.provider_message_id, report.status, report.error).await?;
                 if message.is_none() {
@@ -135,6 +139,13 @@ async fn to_inbound(
     region: Region,
     message: IncomingMessage,
 ) -> Option<InboundMessage> {
+    let mut message = message;
+    for text in [&mut message.provider_message_id, &mut message.sender, &mut message.text] {
+        threadline_domain::validation::strip_nul(text);
+    }
+    if let Some(name) = &mut message.sender_name {
+        threadline_domain::validation::strip_nul(name);
+    }
     let skip = |reason: String| {
         tracing::warn!(inbox = %inbox.id, provider_id = %message.provider_message_id, %reason, "webhook message skipped");
         None

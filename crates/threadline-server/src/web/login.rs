@@ -21,6 +21,8 @@ use crate::app::AppState;
 use crate::auth::{constant_time_eq, new_token};
 use crate::error::{AccountChoice, ApiError};
 
+/// The login form's double-submit token (against logging a victim into
+/// someone else's account).
 const LOGIN_COOKIE: &str = "threadline_login";
 
 /// Why the form is shown again.

@@ -18,11 +18,11 @@ mod login;
 use std::collections::HashMap;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Priority};
 use threadline_domain::ids::{ConversationId, UserId};
@@ -38,8 +38,6 @@ use i18n::{Lang, Texts};
 
 const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
                    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-/// The login form's double-submit token (against logging a victim into
-/// someone else's account).
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -12,6 +12,7 @@ mod conversations;
 mod idempotency;
 mod knowledge;
 mod mentions;
+mod nul;
 mod routing;
 mod search;
 mod settings;

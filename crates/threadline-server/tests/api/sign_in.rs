@@ -72,7 +72,8 @@ async fn an_address_has_a_sign_in_budget(app: TestApp) {
     let client = from("127.0.0.21");
     let mut statuses = Vec::new();
     for i in 0..22 {
-        let (status, retry, _) = sign_in(&app, &client, json!({ "email": format!("user{i}@acme.example"), "password": "not it at all" })).await;
+        let (status, retry, _) =
+            sign_in(&app, &client, json!({ "email": format!("user{i}@acme.example"), "password": "not it at all" })).await;
         if status == 429 {
             assert!(retry.is_some());
         }
@@ -96,19 +97,15 @@ async fn one_email_in_several_accounts_chooses_one(app: TestApp) {
     names.sort_unstable();
     assert_eq!(names, ["Acme Italia", "Bottega Due"]);
 
-    let (status, _, body) = sign_in(
-        &app,
-        &client,
-        json!({ "email": "admin@acme.example", "password": "correct horse battery", "account_id": other_account }),
-    )
-    .await;
+    let (status, _, body) =
+        sign_in(&app, &client, json!({ "email": "admin@acme.example", "password": "correct horse battery", "account_id": other_account }))
+            .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user"]["account_id"], other_account.as_str());
 
     // With different passwords, the password says which account is meant.
     let me = format!("/api/v1/users/{}", app.user_id);
-    let (status, body) =
-        app.patch(&me, json!({ "password": "acme's own password", "current_password": "correct horse battery" })).await;
+    let (status, body) = app.patch(&me, json!({ "password": "acme's own password", "current_password": "correct horse battery" })).await;
     assert_eq!(status, 200, "{body}");
     let (status, _, body) = sign_in(&app, &client, json!({ "email": "admin@acme.example", "password": "acme's own password" })).await;
     assert_eq!(status, 200, "{body}");

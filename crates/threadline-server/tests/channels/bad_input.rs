@@ -11,8 +11,33 @@ use crate::support::*;
 channel_tests!(
     bad_webhooks_are_refused_and_store_nothing,
     concurrent_redeliveries_store_one_message,
-    oversized_media_is_refused_with_a_reason
+    oversized_media_is_refused_with_a_reason,
+    nul_characters_from_providers_are_stripped_not_lost
 );
+
+/// A provider's webhook cannot be refused for its content (it would be
+/// retried forever): U+0000 is dropped and the message kept, on both engines.
+async fn nul_characters_from_providers_are_stripped_not_lost(rig: Rig) {
+    let telegram = rig.telegram_inbox().await;
+    let mut update = telegram_text(77, 515151, 3, "il pacco\u{0} è arrivato rotto");
+    update["message"]["from"]["first_name"] = json!("Ma\u{0}rco");
+    let (status, body) = rig.telegram_post(&telegram, &update, Some(TELEGRAM_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    let whatsapp = rig.whatsapp_inbox().await;
+    let (status, body) = rig.meta_post(&whatsapp, &whatsapp_text("393470000099", "wamid.nul\u{0}", "Ada\u{0}", "ciao\u{0}!")).await;
+    assert_eq!(status, 200, "{body}");
+
+    let conversations = rig.conversations().await;
+    assert_eq!(conversations.len(), 2, "both messages were stored");
+    let mut texts = Vec::new();
+    for conversation in &conversations {
+        for message in rig.messages(conversation["id"].as_str().unwrap()).await {
+            texts.push(message["text"].as_str().unwrap().to_owned());
+        }
+    }
+    texts.sort();
+    assert_eq!(texts, ["ciao!", "il pacco è arrivato rotto"]);
+}
 
 async fn bad_webhooks_are_refused_and_store_nothing(rig: Rig) {
     let sms = rig.sms_inbox().await;
