@@ -61,6 +61,8 @@ pub struct Shared {
     pub routing_rules: TtlCache<AccountId, std::sync::Arc<Vec<threadline_store::RoutingRule>>>,
     /// The knowledge base's search index.
     pub knowledge: crate::knowledge::Knowledge,
+    /// Where outbound connections may go.
+    pub egress: Arc<crate::egress::EgressPolicy>,
 }
 
 impl Deref for AppState {
@@ -110,7 +112,8 @@ impl AppState {
         self.inbox_and_account(account_id, inbox_id).await
     }
 
-    pub fn new(store: Store, settings: Settings, secrets: SecretBox) -> Result<Self, threadline_knowledge::KnowledgeError> {
+    pub fn new(store: Store, settings: Settings, secrets: SecretBox) -> anyhow::Result<Self> {
+        let egress = Arc::new(crate::egress::EgressPolicy::new(&settings.egress_allow).map_err(|e| anyhow::anyhow!("egress_allow: {e}"))?);
         Ok(AppState(Arc::new(Shared {
             store,
             secrets,
@@ -120,7 +123,7 @@ impl AppState {
             inbox_accounts: TtlCache::new(CACHE_TTL, 10_000),
             mail_routes: TtlCache::new(CACHE_TTL, 1),
             mailboxes: Default::default(),
-            providers: crate::channels::Providers::new(&settings),
+            providers: crate::channels::Providers::new(&settings, &egress),
             live: crate::widget::live::LiveHub::new(),
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
             passwords: crate::auth::PasswordHasher::new(
@@ -130,7 +133,8 @@ impl AppState {
             sign_in: crate::auth::throttle::SignInThrottle::new(settings.sign_in_rate_per_minute, settings.sign_in_lockout_after),
             triage: Default::default(),
             routing_rules: TtlCache::new(CACHE_TTL, 10_000),
-            knowledge: crate::knowledge::Knowledge::new()?,
+            knowledge: crate::knowledge::Knowledge::new().context("while creating the knowledge base's search index")?,
+            egress,
             settings,
         })))
     }
@@ -219,7 +223,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
         }
         None => None,
     };
-    let state = AppState::new(store, settings, secrets).context("while creating the knowledge base's search index")?;
+    let state = AppState::new(store, settings, secrets)?;
     let (shutdown, mut stop) = watch::channel(false);
 
     let app = router(state.clone());

@@ -139,6 +139,10 @@ pub struct Settings {
     pub llm_api_key: Secret,
     /// Seconds the LLM has to answer before the built-in result is used.
     pub llm_timeout_secs: u64,
+    /// Networks Threadline may connect to although they are internal
+    /// (loopback, private, link-local…): e.g. `["10.0.5.0/24"]` for a mail
+    /// relay or a bot on the internal network. Empty: none.
+    pub egress_allow: Vec<String>,
     /// Logging filter, e.g. `info` or `threadline=debug,sqlx=warn`.
     pub log: String,
 }
@@ -188,6 +192,7 @@ impl Default for Settings {
             llm_model: String::new(),
             llm_api_key: Secret::default(),
             llm_timeout_secs: 5,
+            egress_allow: Vec::new(),
             log: "info".into(),
         }
     }
@@ -237,6 +242,7 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_LLM_MODEL",
     "THREADLINE_LLM_API_KEY",
     "THREADLINE_LLM_TIMEOUT_SECS",
+    "THREADLINE_EGRESS_ALLOW",
     "THREADLINE_LOG",
     // Read by the test suite, not by the server.
     "THREADLINE_TEST_DATABASE_URL",
@@ -349,6 +355,10 @@ impl Settings {
                 "LLM_MODEL" => settings.llm_model = value.trim().to_owned(),
                 "LLM_API_KEY" => settings.llm_api_key = Secret(value.clone()),
                 "LLM_TIMEOUT_SECS" => settings.llm_timeout_secs = number(value)?.max(1),
+                "EGRESS_ALLOW" => {
+                    settings.egress_allow = value.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+                    crate::egress::EgressPolicy::new(&settings.egress_allow).map_err(bad)?;
+                }
                 "LOG" => settings.log = value.clone(),
                 _ => {}
             }

@@ -40,7 +40,9 @@ async fn prepare(state: &AppState, account: &Account, inbox: &Inbox, inbound: &m
                 builtin
             } else {
                 let categories = crate::triage::known_categories(&triager);
-                crate::triage::llm_triage(&state.settings, &state.providers.client, &text, &categories, &builtin).await.unwrap_or(builtin)
+                crate::triage::llm_triage(&state.settings, &state.egress, &state.providers.client, &text, &categories, &builtin)
+                    .await
+                    .unwrap_or(builtin)
             }
         }
         Err(e) => {

@@ -19,6 +19,7 @@ pub mod bus;
 pub mod cache;
 pub mod channels;
 pub mod config;
+pub mod egress;
 pub mod email;
 pub mod error;
 pub mod inbound;

@@ -145,6 +145,7 @@ pub fn known_categories(triager: &Triager) -> Vec<String> {
 /// answers nonsense — the built-in triage then stands.
 pub async fn llm_triage(
     settings: &Settings,
+    egress: &crate::egress::EgressPolicy,
     client: &reqwest::Client,
     text: &str,
     categories: &[String],
@@ -159,7 +160,7 @@ pub async fn llm_triage(
          {{\"language\": ISO 639-1 code, \"sentiment\": number from -1 to 1, \"category\": one of [{known}] or null, \
          \"urgency\": one of low, normal, high, urgent, \"why\": one short sentence}}."
     );
-    let answer = chat(settings, client, &system, threadline_domain::text::clip(text, 4_000)).await?;
+    let answer = chat(settings, egress, client, &system, threadline_domain::text::clip(text, 4_000)).await?;
     let value: serde_json::Value = serde_json::from_str(answer.trim().trim_start_matches("```json").trim_matches('`').trim()).ok()?;
     let language = value["language"]
         .as_str()
@@ -188,7 +189,13 @@ pub async fn llm_triage(
 }
 
 /// Asks the OpenAI-compatible endpoint; the answer's text, or `None`.
-pub async fn chat(settings: &Settings, client: &reqwest::Client, system: &str, user: &str) -> Option<String> {
+pub async fn chat(
+    settings: &Settings,
+    egress: &crate::egress::EgressPolicy,
+    client: &reqwest::Client,
+    system: &str,
+    user: &str,
+) -> Option<String> {
     if settings.llm_url.is_empty() {
         return None;
     }
@@ -197,8 +204,12 @@ pub async fn chat(settings: &Settings, client: &reqwest::Client, system: &str, u
         "temperature": 0,
         "messages": [{ "role": "system", "content": system }, { "role": "user", "content": user }],
     });
-    let mut request =
-        client.post(format!("{}/chat/completions", settings.llm_url)).timeout(Duration::from_secs(settings.llm_timeout_secs)).json(&body);
+    let url = format!("{}/chat/completions", settings.llm_url);
+    if let Err(refusal) = egress.check_url(&url) {
+        tracing::warn!(%refusal, "the LLM endpoint is refused by the egress policy (allow it with egress_allow); using the built-in result");
+        return None;
+    }
+    let mut request = client.post(url).timeout(Duration::from_secs(settings.llm_timeout_secs)).json(&body);
     if !settings.llm_api_key.0.is_empty() {
         request = request.bearer_auth(&settings.llm_api_key.0);
     }

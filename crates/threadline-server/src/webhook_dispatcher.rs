@@ -28,9 +28,11 @@ const BATCH: i64 = 32;
 
 impl WebhookDispatcher {
     pub fn new(state: AppState) -> Self {
-        let client = reqwest::Client::builder()
+        // Under the egress policy: no internal addresses, no redirects.
+        let client = state
+            .egress
+            .http_client()
             .timeout(Duration::from_secs(state.settings.webhook_timeout_secs))
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Threadline-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a client with static options builds");
@@ -96,6 +98,12 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: ClaimedDe
         "occurred_at": delivery.event.occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         "data": delivery.event.data,
     }))?;
+    let attempt_number = delivery.attempts + 1;
+    if let Err(refusal) = state.egress.check_url(&delivery.url) {
+        let result = failure(state, attempt_number, None, format!("refused by the egress policy: {refusal}"));
+        state.store.finish_webhook_delivery(&delivery.id, result).await?;
+        return Ok(());
+    }
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let signature = webhook::sign(secret.as_bytes(), timestamp, &body);
     let response = client
@@ -107,7 +115,6 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: ClaimedDe
         .body(body)
         .send()
         .await;
-    let attempt_number = delivery.attempts + 1;
     let result = match response {
         Ok(r) if r.status().is_success() => DeliveryResult::Delivered { status_code: i64::from(r.status().as_u16()) },
         Ok(r) => failure(state, attempt_number, Some(i64::from(r.status().as_u16())), format!("endpoint answered {}", r.status())),
@@ -139,9 +146,9 @@ fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timed out".into()
     } else if e.is_connect() {
-        "could not connect".into()
+        format!("could not connect: {}", crate::egress::describe(e))
     } else {
-        e.to_string()
+        crate::egress::describe(e)
     }
 }
 

@@ -83,6 +83,9 @@ pub fn test_settings(data_dir: PathBuf, database_url: String) -> Settings {
         routing_interval_secs: 1,
         sla_interval_secs: 1,
         agent_bot_timeout_secs: 2,
+        // The stand-ins for providers, receivers and mail servers listen on
+        // 127.0.0.1; everything else internal stays refused, as in production.
+        egress_allow: vec!["127.0.0.1/32".into()],
         ..Settings::default()
     }
 }

@@ -26,6 +26,8 @@ struct Inner {
     fail_first: Arc<AtomicUsize>,
     /// The body successful answers carry (none: empty).
     answer: Arc<Mutex<Option<serde_json::Value>>>,
+    /// Answer 302 with this `Location` instead.
+    redirect: Arc<Mutex<Option<String>>>,
 }
 
 pub struct WebhookReceiver {
@@ -36,9 +38,15 @@ pub struct WebhookReceiver {
 impl WebhookReceiver {
     /// Starts a receiver that fails its first `fail_first` requests.
     pub async fn start(fail_first: usize) -> WebhookReceiver {
-        let inner = Inner { received: Default::default(), fail_first: Arc::new(AtomicUsize::new(fail_first)), answer: Default::default() };
-        let app = Router::new().route("/hook", post(receive)).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the receiver");
+        Self::start_at("127.0.0.1", fail_first).await
+    }
+
+    /// The same on another loopback address (e.g. `127.0.0.2`, to stand for
+    /// an internal host the egress policy must keep Threadline away from).
+    pub async fn start_at(ip: &str, fail_first: usize) -> WebhookReceiver {
+        let inner = Inner { fail_first: Arc::new(AtomicUsize::new(fail_first)), ..Default::default() };
+        let app = Router::new().route("/hook", post(receive).get(receive)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("binding the receiver");
         let addr = listener.local_addr().expect("address");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -53,6 +61,11 @@ impl WebhookReceiver {
     /// Answers the next requests with this JSON (as an agent bot may).
     pub fn answer_with(&self, body: Option<serde_json::Value>) {
         *self.inner.answer.lock().expect("lock") = body;
+    }
+
+    /// Answers the next requests with `302 Found` to `location`.
+    pub fn redirect_to(&self, location: Option<String>) {
+        *self.inner.redirect.lock().expect("lock") = location;
     }
 
     pub fn received(&self) -> Vec<ReceivedWebhook> {
@@ -74,9 +87,17 @@ impl WebhookReceiver {
 
 async fn receive(State(inner): State<Inner>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let fail = inner.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-    let status = if fail { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK };
+    let redirect = inner.redirect.lock().expect("lock").clone();
+    let fail = redirect.is_none() && inner.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    let status = match (&redirect, fail) {
+        (Some(_), _) => StatusCode::FOUND,
+        (None, true) => StatusCode::INTERNAL_SERVER_ERROR,
+        (None, false) => StatusCode::OK,
+    };
     inner.received.lock().expect("lock").push(ReceivedWebhook { headers, body, answered: status.as_u16() });
+    if let Some(location) = redirect {
+        return (status, [(axum::http::header::LOCATION, location)]).into_response();
+    }
     match inner.answer.lock().expect("lock").clone() {
         Some(answer) if !fail => (status, axum::Json(answer)).into_response(),
         _ => status.into_response(),

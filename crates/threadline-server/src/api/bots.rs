@@ -70,9 +70,10 @@ async fn create_agent_bot(
     caller.require(Permission::Administer)?;
     let mut errors = threadline_domain::ValidationErrors::new();
     let name = threadline_domain::validation::bounded_text(&req.name, "name", 100, &mut errors);
-    match reqwest::Url::parse(req.url.trim()) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {}
-        _ => errors.push("url", "must be an http or https URL"),
+    if req.url.len() > 2000 {
+        errors.push("url", "must be at most 2,000 characters");
+    } else if let Err(refusal) = state.egress.check_url_resolved(&req.url).await {
+        errors.push("url", refusal.to_string());
     }
     errors.into_result(())?;
     let token = new_token("tlb_");

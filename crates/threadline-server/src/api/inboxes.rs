@@ -163,6 +163,20 @@ fn check_email_config(settings: &JsonMap, secrets: &BTreeMap<String, String>, er
     }
 }
 
+/// An email inbox's SMTP relay and IMAP server must be places the egress
+/// policy lets Threadline connect to (checked again at every connection).
+async fn check_mail_hosts(state: &AppState, channel: Channel, settings: &JsonMap, errors: &mut ValidationErrors) {
+    if channel != Channel::Email {
+        return;
+    }
+    for (name, default_port) in [("smtp_host", 587), ("imap_host", 993)] {
+        let Some(host) = settings.get(name).and_then(|v| v.as_str()).map(str::trim).filter(|h| !h.is_empty()) else { continue };
+        if let Err(refusal) = state.egress.check_host(host, default_port).await {
+            errors.push(format!("settings.{name}"), refusal.to_string());
+        }
+    }
+}
+
 /// One address, one inbox: mail to it must have one place to go.
 async fn check_address_free(state: &AppState, channel: Channel, settings: &JsonMap, this: Option<InboxId>) -> ApiResult<()> {
     let Some(address) = settings.get("address").and_then(|a| a.as_str()).filter(|_| channel == Channel::Email) else { return Ok(()) };
@@ -197,6 +211,7 @@ async fn create_inbox(
     let mut errors = ValidationErrors::new();
     let name = bounded_text(&req.name, "name", 200, &mut errors);
     check_channel_config(req.channel, &req.settings, &req.secrets, &mut errors);
+    check_mail_hosts(&state, req.channel, &req.settings, &mut errors).await;
     errors.into_result(())?;
     check_address_free(&state, req.channel, &req.settings, None).await?;
     let sealed = seal_secrets(&state, &req.secrets);
@@ -225,6 +240,9 @@ async fn update_inbox(
     let current = state.store.inbox(caller.account_id(), id).await?;
     if let Some(secrets) = &req.secrets {
         check_channel_config(current.channel, req.settings.as_ref().unwrap_or(&current.settings), secrets, &mut errors);
+    }
+    if let Some(settings) = &req.settings {
+        check_mail_hosts(&state, current.channel, settings, &mut errors).await;
     }
     errors.into_result(())?;
     if let Some(settings) = &req.settings {

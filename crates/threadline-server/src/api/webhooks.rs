@@ -50,12 +50,17 @@ pub struct CreatedWebhook {
     pub secret: String,
 }
 
-fn check_url(raw: &str, errors: &mut ValidationErrors) -> String {
+/// An absolute http(s) URL the egress policy lets Threadline deliver to.
+async fn check_url(state: &AppState, raw: &str, errors: &mut ValidationErrors) -> String {
     let url = raw.trim();
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && url.len() <= 2000 => url.to_owned(),
-        _ => {
-            errors.push("url", "must be an absolute http or https URL");
+    if url.len() > 2000 {
+        errors.push("url", "must be at most 2,000 characters");
+        return String::new();
+    }
+    match state.egress.check_url_resolved(url).await {
+        Ok(_) => url.to_owned(),
+        Err(refusal) => {
+            errors.push("url", refusal.to_string());
             String::new()
         }
     }
@@ -78,7 +83,7 @@ async fn create_webhook(
 ) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
     caller.require(Permission::Administer)?;
     let mut errors = ValidationErrors::new();
-    let url = check_url(&req.url, &mut errors);
+    let url = check_url(&state, &req.url, &mut errors).await;
     let description = req.description.as_deref().map(|d| bounded_text(d, "description", 500, &mut errors));
     let events = parse_event_filter(&req.events).unwrap_or_else(|e| {
         errors.push("events", e);
@@ -107,7 +112,10 @@ async fn update_webhook(
 ) -> ApiResult<Json<WebhookSubscription>> {
     caller.require(Permission::Administer)?;
     let mut errors = ValidationErrors::new();
-    let url = req.url.as_deref().map(|u| check_url(u, &mut errors));
+    let url = match req.url.as_deref() {
+        Some(u) => Some(check_url(&state, u, &mut errors).await),
+        None => None,
+    };
     let description = req.description.as_deref().map(|d| bounded_text(d, "description", 500, &mut errors));
     let events = req.events.as_deref().map(|e| {
         parse_event_filter(e).unwrap_or_else(|message| {

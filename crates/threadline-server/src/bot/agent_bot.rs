@@ -21,6 +21,21 @@ use crate::app::AppState;
 use crate::channels::reply::{Author, Draft, send};
 use crate::error::ApiResult;
 
+/// The most of a bot's answer that is read; the rest is ignored.
+const MAX_BOT_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// At most `max` bytes of a response's body (nothing if it is larger).
+async fn read_bounded(mut response: reqwest::Response, max: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        if body.len() + chunk.len() > max {
+            return Vec::new();
+        }
+        body.extend_from_slice(&chunk);
+    }
+    body
+}
+
 /// What a bot may say in its response.
 #[derive(Debug, Default, Deserialize)]
 pub struct BotAnswer {
@@ -141,6 +156,22 @@ pub async fn deliver(
     }))?;
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let signature = webhook::sign(secret.as_bytes(), timestamp, &body);
+    // The provider client: under the egress policy, never following a
+    // redirect (a bot answering 302 to an internal address would otherwise
+    // have that address's answer posted to the customer).
+    if let Err(refusal) = state.egress.check_url(&bot.url) {
+        let failure = format!("the agent bot's address is refused by the egress policy: {refusal}");
+        super::hand_off(
+            state,
+            account_id,
+            c.id,
+            &bot.id.to_string(),
+            HandoffReason::External,
+            Some(format!("The bot could not be reached ({failure}).")),
+        )
+        .await?;
+        return Ok(BotJobOutcome::Dead { error: failure });
+    }
     let sent = state
         .providers
         .client
@@ -158,7 +189,7 @@ pub async fn deliver(
             let turn =
                 BotTurn { conversation_id: c.id, inbox_id: message.inbox_id, bot: &name, memory: &memory, category: None, answered: false };
             state.store.save_bot_turn(account_id, &turn).await?;
-            let bytes = r.bytes().await.unwrap_or_default();
+            let bytes = read_bounded(r, MAX_BOT_ANSWER_BYTES).await;
             let answer: BotAnswer = if bytes.iter().all(u8::is_ascii_whitespace) {
                 BotAnswer::default()
             } else {
@@ -187,7 +218,7 @@ pub async fn deliver(
             return Ok(BotJobOutcome::Done);
         }
         Ok(r) => format!("the agent bot answered {}", r.status()),
-        Err(e) => format!("the agent bot could not be reached: {}", e.without_url()),
+        Err(e) => format!("the agent bot could not be reached: {}", crate::egress::describe(&e)),
     };
     if job.attempts + 1 >= i64::from(state.settings.agent_bot_max_attempts) {
         let summary = format!("The bot could not be reached ({failure}).");

@@ -58,8 +58,14 @@ pub async fn hand_off(
             let system = "Summarise this customer-service chat between a customer and a bot for the human agent taking over, \
                           in two or three sentences of English: what the customer wants, facts they gave (order numbers, dates), \
                           what the bot already tried. No greeting.";
-            match crate::triage::chat(&state.settings, &state.providers.client, system, threadline_domain::text::clip(&transcript, 8_000))
-                .await
+            match crate::triage::chat(
+                &state.settings,
+                &state.egress,
+                &state.providers.client,
+                system,
+                threadline_domain::text::clip(&transcript, 8_000),
+            )
+            .await
             {
                 Some(s) if !s.trim().is_empty() => format!("{} Handed over because {}.", s.trim(), reason.describe("en")),
                 _ => summarize(&said, category.as_deref(), &tried, reason),

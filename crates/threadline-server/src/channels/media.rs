@@ -128,7 +128,7 @@ async fn fetch_one(
     let first = adapter.media_request(media, inbox).map_err(|e| FetchError::Failed(e.to_string()))?;
     check_host(state, &first)?;
     // A lookup answer is small; the file itself may be up to `max`.
-    let (status, body) = execute(client, &first, max.max(64 * 1024)).await?;
+    let (status, body) = execute(&state.egress, client, &first, max.max(64 * 1024)).await?;
     if !(200..300).contains(&status) {
         return Err(FetchError::Failed(format!("the provider answered HTTP {status}")));
     }
@@ -137,7 +137,7 @@ async fn fetch_one(
         MediaStep::Done => Ok((body, None)),
         MediaStep::Fetch(next) => {
             check_host(state, &next)?;
-            let (status, body) = execute(client, &next, max).await?;
+            let (status, body) = execute(&state.egress, client, &next, max).await?;
             if !(200..300).contains(&status) {
                 return Err(FetchError::Failed(format!("the provider answered HTTP {status}")));
             }

@@ -50,12 +50,11 @@ pub fn media_host_allowed(url: &reqwest::Url, endpoints: &ProviderEndpoints) -> 
 }
 
 impl Providers {
-    pub fn new(settings: &Settings) -> Self {
-        let client = reqwest::Client::builder()
+    pub fn new(settings: &Settings, egress: &std::sync::Arc<crate::egress::EgressPolicy>) -> Self {
+        let client = egress
+            .http_client()
             .timeout(Duration::from_secs(settings.send_timeout_secs))
             .connect_timeout(Duration::from_secs(settings.send_timeout_secs.min(10)))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .user_agent(concat!("Threadline/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a client with static options builds");
         let endpoints = ProviderEndpoints {
@@ -63,14 +62,22 @@ impl Providers {
             meta_graph: settings.meta_graph_url.trim_end_matches('/').to_owned(),
             telegram: settings.telegram_api_url.trim_end_matches('/').to_owned(),
         };
-        let allowed = endpoints.clone();
-        let media_client = reqwest::Client::builder()
+        // Providers serve media through redirects (Twilio to its CDN), so
+        // the media client alone follows them: at most three, only to the
+        // providers' media hosts, and each hop under the egress policy.
+        let (allowed, policy) = (endpoints.clone(), egress.clone());
+        let media_client = egress
+            .http_client()
             .timeout(Duration::from_secs(settings.send_timeout_secs))
             .connect_timeout(Duration::from_secs(settings.send_timeout_secs.min(10)))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() < 3 && media_host_allowed(attempt.url(), &allowed) { attempt.follow() } else { attempt.stop() }
+                let url = attempt.url();
+                if attempt.previous().len() < 3 && media_host_allowed(url, &allowed) && policy.check_url(url.as_str()).is_ok() {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
             }))
-            .user_agent(concat!("Threadline/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a client with static options builds");
         Providers { endpoints, client, media_client }
@@ -124,10 +131,16 @@ pub enum CallError {
     TooLarge(usize),
 }
 
-/// Runs a request an adapter described; returns the status and at most
-/// `max_bytes` of body. Errors never include the URL (Telegram's carries
-/// the bot token).
-pub async fn execute(client: &reqwest::Client, request: &HttpRequest, max_bytes: usize) -> Result<(u16, Vec<u8>), CallError> {
+/// Runs a request an adapter described, under the egress policy; returns
+/// the status and at most `max_bytes` of body. Errors never include the URL
+/// (Telegram's carries the bot token).
+pub async fn execute(
+    egress: &crate::egress::EgressPolicy,
+    client: &reqwest::Client,
+    request: &HttpRequest,
+    max_bytes: usize,
+) -> Result<(u16, Vec<u8>), CallError> {
+    egress.check_url(&request.url).map_err(|e| CallError::Unreached(format!("refused by the egress policy: {e}")))?;
     let mut builder = client.request(request.method.clone(), &request.url);
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
@@ -153,7 +166,7 @@ pub async fn execute(client: &reqwest::Client, request: &HttpRequest, max_bytes:
     };
     let describe = |e: reqwest::Error| {
         if e.is_connect() {
-            return CallError::Unreached(format!("could not connect: {}", e.without_url()));
+            return CallError::Unreached(format!("could not connect: {}", crate::egress::describe(&e)));
         }
         let kind = if e.is_timeout() { "timed out" } else { "request failed" };
         CallError::Network(format!("{kind}: {}", e.without_url()))

@@ -139,7 +139,7 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
         Ok(r) => r,
         Err(e) => return dead(e.reason),
     };
-    match execute(&state.providers.client, &request, MAX_ANSWER_BYTES).await {
+    match execute(&state.egress, &state.providers.client, &request, MAX_ANSWER_BYTES).await {
         // Nothing reached the provider: safe to try again.
         Err(e @ CallError::Unreached(_)) => retry_or_dead(state, job, e.to_string(), true),
         // The request went out and its answer was lost: the provider may

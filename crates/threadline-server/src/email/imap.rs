@@ -181,8 +181,11 @@ fn tls_connector() -> anyhow::Result<tokio_rustls::TlsConnector> {
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
-async fn connect(config: &MailboxConfig) -> anyhow::Result<Session> {
-    let tcp = timed("connecting", TcpStream::connect((config.host.as_str(), config.port))).await?;
+async fn connect(state: &AppState, config: &MailboxConfig) -> anyhow::Result<Session> {
+    // Resolved and checked under the egress policy; the connection goes to
+    // the checked addresses (TLS still verifies the server's name).
+    let addresses = state.egress.resolve(&config.host, config.port).await.map_err(|e| anyhow!("the IMAP server: {e}"))?;
+    let tcp = timed("connecting", TcpStream::connect(&addresses[..])).await?;
     let server_name = || rustls::pki_types::ServerName::try_from(config.host.clone()).context("the IMAP host is not a valid name");
     let client = match config.security.as_str() {
         "none" => {
@@ -213,7 +216,7 @@ async fn connect(config: &MailboxConfig) -> anyhow::Result<Session> {
 
 /// One connection: read what is new, then wait for more, until it fails.
 async fn session(state: &AppState, account_id: AccountId, inbox_id: InboxId, config: &MailboxConfig) -> anyhow::Result<()> {
-    let mut session = connect(config).await?;
+    let mut session = connect(state, config).await?;
     let mailbox = timed("selecting the mailbox", session.select(&config.mailbox)).await?;
     let uid_validity = mailbox.uid_validity.ok_or_else(|| anyhow!("the server gave no UIDVALIDITY for {}", config.mailbox))?;
     let idle = timed("asking for capabilities", session.capabilities()).await?.has_str("IDLE");

@@ -24,6 +24,59 @@ use threadline_store::{ClaimedSend, Inbox, SendOutcome};
 use crate::app::AppState;
 use crate::channels::outbox::retry_or_dead;
 
+/// An SMTP relay to hand mail to.
+pub struct Relay<'a> {
+    pub host: &'a str,
+    /// Default: 465 with `tls`, 587 with `starttls`, 25 with `none`.
+    pub port: Option<u16>,
+    /// `starttls` (the default), `tls` or `none`.
+    pub security: &'a str,
+    pub credentials: Option<(String, String)>,
+    /// The name given in EHLO.
+    pub hello: &'a str,
+}
+
+pub enum RelayError {
+    /// The settings cannot work (the egress policy refuses the host, a bad
+    /// name): retrying will not help.
+    Refused(String),
+    /// The host could not be resolved now.
+    Unreachable(String),
+}
+
+/// A transport to `relay` under the egress policy: the host is resolved
+/// and checked here, and the connection goes to the checked address (TLS
+/// still verifies the relay's name), so DNS cannot send it elsewhere.
+pub async fn transport(state: &AppState, relay: &Relay<'_>) -> Result<AsyncSmtpTransport<Tokio1Executor>, RelayError> {
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    let port = relay.port.unwrap_or(match relay.security {
+        "tls" => 465,
+        "none" => 25,
+        _ => 587,
+    });
+    let addresses = state.egress.resolve(relay.host, port).await.map_err(|e| match e {
+        crate::egress::EgressError::Unresolvable { .. } => RelayError::Unreachable(format!("the SMTP relay: {e}")),
+        other => RelayError::Refused(format!("the SMTP relay is refused by the egress policy: {other}")),
+    })?;
+    let address = addresses[0].ip().to_string();
+    let name = relay.host.trim().to_owned();
+    let tls =
+        |name: String| TlsParameters::new(name).map_err(|e| RelayError::Refused(format!("the SMTP relay settings are not usable: {e}")));
+    let tls = match relay.security {
+        "none" => Tls::None,
+        "tls" => Tls::Wrapper(tls(name)?),
+        _ => Tls::Required(tls(name)?),
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(address).port(port).tls(tls);
+    if let Some((user, password)) = &relay.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    Ok(builder
+        .hello_name(ClientId::Domain(relay.hello.to_owned()))
+        .timeout(Some(Duration::from_secs(state.settings.send_timeout_secs)))
+        .build())
+}
+
 fn setting<'a>(inbox: &'a Inbox, name: &str) -> Option<&'a str> {
     inbox.settings.get(name).and_then(|v| v.as_str()).map(str::trim).filter(|v| !v.is_empty())
 }
@@ -85,25 +138,18 @@ pub async fn send(
         Err(e) => return dead(e.reason),
     };
 
-    let security = setting(inbox, "smtp_security").unwrap_or("starttls");
-    let builder = match security {
-        "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
-        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-        _ => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+    let relay = Relay {
+        host,
+        port,
+        security: setting(inbox, "smtp_security").unwrap_or("starttls"),
+        credentials: secrets.get("smtp_username").cloned().zip(secrets.get("smtp_password").cloned()),
+        hello: from.rsplit_once('@').map_or("localhost", |(_, d)| d),
     };
-    let mut builder = match builder {
-        Ok(b) => b,
-        Err(e) => return dead(format!("the SMTP relay settings are not usable: {e}")),
+    let transport = match transport(state, &relay).await {
+        Ok(transport) => transport,
+        Err(RelayError::Refused(reason)) => return dead(reason),
+        Err(RelayError::Unreachable(reason)) => return retry_or_dead(state, job, reason, true),
     };
-    if let Some(port) = port {
-        builder = builder.port(port);
-    }
-    if let (Some(user), Some(password)) = (secrets.get("smtp_username"), secrets.get("smtp_password")) {
-        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-    }
-    let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d).to_owned();
-    let transport =
-        builder.hello_name(ClientId::Domain(domain)).timeout(Some(Duration::from_secs(state.settings.send_timeout_secs))).build();
     match transport.send(mail).await {
         Ok(_) => SendOutcome::Sent { provider_message_id: format!("<{message_id}>"), status: DeliveryStatus::Sent },
         Err(e) if e.is_permanent() => dead(format!("the mail relay refused it: {e}")),

@@ -9,6 +9,7 @@ mod canned;
 mod contacts;
 mod continuity;
 mod conversations;
+mod egress;
 mod idempotency;
 mod knowledge;
 mod mentions;

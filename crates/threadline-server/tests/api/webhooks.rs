@@ -88,7 +88,7 @@ async fn failures_are_retried_then_given_up(app: TestApp) {
         let (_, log) = app.get(&path).await;
         if log[0]["status"] == "failed" {
             assert_eq!(log[0]["attempts"], 3);
-            assert_eq!(log[0]["last_error"], "could not connect");
+            assert_eq!(log[0]["last_error"], "could not connect: Connection refused (os error 111)");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "never gave up: {log}");

@@ -7,6 +7,7 @@
 mod browser;
 mod support;
 
+mod egress;
 mod imap;
 mod listener;
 mod loops;
