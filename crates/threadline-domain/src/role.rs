@@ -21,6 +21,18 @@ pub enum Permission {
     Administer,
 }
 
+string_enum! {
+    /// What an API token may be used for, beyond its user's role.
+    ///
+    /// - `api`: act as the token's user, within their role (the default);
+    /// - `integration`: speak *for customers and channels* — post customers'
+    ///   messages into API-channel inboxes and report delivery of replies.
+    ///   An agent answers customers; they do not get to write as one, nor to
+    ///   say a reply was delivered: those are an integration's rights, given
+    ///   to a token by an administrator.
+    Scope { Api => "api", Integration => "integration" }
+}
+
 impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         match permission {

@@ -35,7 +35,7 @@ pub struct Shared {
     pub secrets: SecretBox,
     pub bus: EventBus,
     /// API token hash → its user, for a few seconds.
-    pub token_cache: TtlCache<String, User>,
+    pub token_cache: TtlCache<String, (User, Vec<threadline_domain::role::Scope>)>,
     /// Inbox id → the inbox and its account, for the ingest path.
     pub inbox_cache: TtlCache<(AccountId, InboxId), (Inbox, Account)>,
     /// Inbox id → its account, for requests that name only the inbox

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use threadline_domain::ids::{AccountId, ApiTokenId, UserId};
-use threadline_domain::role::Role;
+use threadline_domain::role::{Role, Scope};
 use time::OffsetDateTime;
 
 use crate::{Result, Store, StoreError, found, micros, now, rows};
@@ -34,6 +34,8 @@ pub struct ApiToken {
     pub id: ApiTokenId,
     pub user_id: UserId,
     pub name: String,
+    /// What the token may do beyond acting as its user.
+    pub scopes: Vec<Scope>,
     /// The first characters of the token, to recognise it in a list.
     pub prefix: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -74,6 +76,16 @@ fn user(row: &AnyRow) -> Result<User> {
         },
         created_at: rows::time(row, "created_at")?,
     })
+}
+
+fn scopes_text(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// Unknown words (from a newer version) are ignored: a token never gains a
+/// right by being read.
+fn parse_scopes(text: &str) -> Vec<Scope> {
+    text.split(',').filter_map(|s| Scope::parse(s.trim())).collect()
 }
 
 impl Store {
@@ -254,18 +266,23 @@ impl Store {
 
     // --- API tokens -----------------------------------------------------
 
-    pub async fn create_api_token(&self, user: &User, name: &str, token_hash: &str, prefix: &str) -> Result<ApiToken> {
+    pub async fn create_api_token(&self, user: &User, name: &str, token_hash: &str, prefix: &str, scopes: &[Scope]) -> Result<ApiToken> {
+        let mut scopes = scopes.to_vec();
+        scopes.sort_by_key(|s| s.as_str());
+        scopes.dedup();
         let token = ApiToken {
             id: ApiTokenId::new(),
             user_id: user.id,
             name: name.to_owned(),
+            scopes,
             prefix: prefix.to_owned(),
             created_at: now(),
             last_used_at: None,
         };
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO api_tokens (id, account_id, user_id, name, token_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_tokens (id, account_id, user_id, name, token_hash, prefix, created_at, scopes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(token.id.to_string())
         .bind(user.account_id.to_string())
@@ -274,25 +291,27 @@ impl Store {
         .bind(token_hash)
         .bind(prefix)
         .bind(micros(token.created_at))
+        .bind(scopes_text(&token.scopes))
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(token)
     }
 
-    /// The user an unrevoked API token with this hash belongs to.
-    pub async fn user_by_api_token(&self, token_hash: &str) -> Result<Option<User>> {
+    /// The user an unrevoked API token with this hash belongs to, and the
+    /// token's scopes.
+    pub async fn user_by_api_token(&self, token_hash: &str) -> Result<Option<(User, Vec<Scope>)>> {
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT {USER_COLUMNS}, t.scopes FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.deleted_at IS NULL"
         );
         let row = sqlx::query(&sql).bind(token_hash).fetch_optional(&self.pool).await?;
-        row.as_ref().map(user).transpose()
+        row.as_ref().map(|row| Ok((user(row)?, parse_scopes(&rows::text(row, "scopes")?)))).transpose()
     }
 
     pub async fn api_tokens(&self, account_id: AccountId) -> Result<Vec<ApiToken>> {
         let rows = sqlx::query(
-            "SELECT id, user_id, name, prefix, created_at, last_used_at FROM api_tokens \
+            "SELECT id, user_id, name, prefix, created_at, last_used_at, scopes FROM api_tokens \
              WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
         )
         .bind(account_id.to_string())
@@ -304,6 +323,7 @@ impl Store {
                     id: rows::parse(row, "id")?,
                     user_id: rows::parse(row, "user_id")?,
                     name: rows::text(row, "name")?,
+                    scopes: parse_scopes(&rows::text(row, "scopes")?),
                     prefix: rows::text(row, "prefix")?,
                     created_at: rows::time(row, "created_at")?,
                     last_used_at: rows::opt_time(row, "last_used_at")?,

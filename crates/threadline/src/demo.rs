@@ -11,6 +11,7 @@ use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
 use threadline_domain::interaction::InteractionKind;
 use threadline_domain::message::MessageKind;
 use threadline_domain::role::Role;
+use threadline_domain::role::Scope;
 use threadline_server::auth::{hash_password, hash_token, new_token};
 use threadline_server::secrets::SecretBox;
 use threadline_store::{InboundMessage, Inbox, NewInteraction, OutboundMessage, Store};
@@ -91,7 +92,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         store.create_user(account.id, "sofia@demo.threadline.local", "Sofia Moretti", Role::Supervisor, Some(hash(password)?)).await?,
     ];
     let token = new_token("tl_");
-    store.create_api_token(&admin, "demo token", &hash_token(&token), &token[..10]).await?;
+    store.create_api_token(&admin, "demo token", &hash_token(&token), &token[..10], &[Scope::Api, Scope::Integration]).await?;
     let billing = store.create_team(account.id, "Billing", Some("Payments and refunds".into())).await?;
     let logistics = store.create_team(account.id, "Logistics", Some("Shipping and returns".into())).await?;
     // Routing: each team's queue goes to its members, least busy first;

@@ -210,8 +210,22 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let hash = threadline_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
             let user = store.create_user(account.id, &email, name.trim(), role, Some(hash)).await?;
             let token = threadline_server::auth::new_token("tl_");
+            // An administrator's token also serves integrations (posting
+            // customers' messages); anyone else's acts as its user only.
+            let scopes = match role {
+                threadline_domain::role::Role::Admin => {
+                    vec![threadline_domain::role::Scope::Api, threadline_domain::role::Scope::Integration]
+                }
+                _ => vec![threadline_domain::role::Scope::Api],
+            };
             store
-                .create_api_token(&user, "created by threadline user create", &threadline_server::auth::hash_token(&token), &token[..10])
+                .create_api_token(
+                    &user,
+                    "created by threadline user create",
+                    &threadline_server::auth::hash_token(&token),
+                    &token[..10],
+                    &scopes,
+                )
                 .await?;
             println!("created {} {} in account {} ({})", user.role, user.email, account.name, account.id);
             if generated {

@@ -16,6 +16,7 @@ use super::Body;
 use crate::app::AppState;
 use crate::auth::{Caller, check_password_strength, constant_time_eq, hash_token, new_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use threadline_domain::role::Scope;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_account)).routes(routes!(get_account, update_account))
@@ -86,7 +87,10 @@ async fn create_account(
     let account = state.store.create_account(&name, &region).await?;
     let admin = state.store.create_user(account.id, &email, &admin_name, Role::Admin, Some(hash)).await?;
     let token = new_token("tl_");
-    state.store.create_api_token(&admin, "initial admin token", &hash_token(&token), &token[..10]).await?;
+    state
+        .store
+        .create_api_token(&admin, "initial admin token", &hash_token(&token), &token[..10], &[Scope::Api, Scope::Integration])
+        .await?;
     Ok((StatusCode::CREATED, Json(NewAccountResponse { account, admin, token })))
 }
 

@@ -22,7 +22,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::inboxes::{AttachmentUpload, parse_attachments, parse_body};
 use super::{Body, Page, PageParams, Path, Query, page_limit, present};
 use crate::app::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, IntegrationCaller};
 use crate::channels::reply::ReplyContext;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
@@ -361,12 +361,13 @@ pub struct DeliveryUpdate {
 }
 
 /// Reports how far an outbound message got (for API-channel integrations
-/// that deliver replies themselves).
+/// that deliver replies themselves; needs a token with the `integration`
+/// scope).
 #[utoipa::path(patch, path = "/messages/{id}", tag = "conversations", params(("id" = MessageId, Path)), request_body = DeliveryUpdate,
-    responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Message), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_delivery(
     State(state): State<AppState>,
-    caller: Caller,
+    IntegrationCaller(caller): IntegrationCaller,
     Path(id): Path<MessageId>,
     Body(req): Body<DeliveryUpdate>,
 ) -> ApiResult<Json<Message>> {

@@ -24,7 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{Body, Path};
 use crate::app::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, IntegrationCaller};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -367,10 +367,11 @@ pub(crate) fn parse_body(text: &str, html: Option<&str>, errors: &mut Validation
         ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters")),
     request_body = InboundRequest,
     responses((status = 201, body = IngestOutcome), (status = 200, description = "duplicate provider_message_id", body = IngestOutcome),
+        (status = 403, description = "the token lacks the `integration` scope", body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn post_inbound_message(
     State(state): State<AppState>,
-    caller: Caller,
+    IntegrationCaller(caller): IntegrationCaller,
     Path(id): Path<InboxId>,
     headers: HeaderMap,
     Body(req): Body<InboundRequest>,

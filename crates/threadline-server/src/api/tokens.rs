@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use threadline_domain::ids::{ApiTokenId, UserId};
-use threadline_domain::role::Permission;
+use threadline_domain::role::{Permission, Scope};
 use threadline_domain::validation::{ValidationErrors, bounded_text};
 use threadline_store::ApiToken;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{Body, Path};
 use crate::app::AppState;
 use crate::auth::{Caller, hash_token, new_token};
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_tokens, create_token)).routes(routes!(revoke_token))
@@ -25,6 +25,11 @@ pub struct NewToken {
     pub name: String,
     /// The user the token acts as (default: the caller). Its role applies.
     pub user_id: Option<UserId>,
+    /// What it may do: `api` (act as its user; the default) and
+    /// `integration` (post customers' messages into API-channel inboxes and
+    /// report delivery of replies).
+    #[serde(default)]
+    pub scopes: Option<Vec<Scope>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -57,8 +62,12 @@ async fn create_token(
         Some(id) => state.store.user(caller.account_id(), id).await?,
         None => caller.user.clone(),
     };
+    let scopes = req.scopes.unwrap_or_else(|| vec![Scope::Api]);
+    if scopes.is_empty() {
+        return Err(ApiError::invalid("scopes", "must name at least one scope"));
+    }
     let secret = new_token("tl_");
-    let token = state.store.create_api_token(&user, &name, &hash_token(&secret), &secret[..10]).await?;
+    let token = state.store.create_api_token(&user, &name, &hash_token(&secret), &secret[..10], &scopes).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
 }
 

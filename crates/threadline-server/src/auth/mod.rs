@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use threadline_domain::ids::AccountId;
-use threadline_domain::role::Permission;
+use threadline_domain::role::{Permission, Scope};
 use threadline_store::User;
 
 use crate::app::AppState;
@@ -36,6 +36,10 @@ pub struct Caller {
     pub user: User,
     /// How the caller is named in the audit log.
     pub actor: String,
+    /// What the credential may do beyond acting as the user: a web session
+    /// only acts as its user (`api`); an API token has the scopes an
+    /// administrator gave it.
+    pub scopes: Vec<Scope>,
 }
 
 impl Caller {
@@ -51,36 +55,68 @@ impl Caller {
             Err(ApiError::Forbidden(format!("the {} role may not do this", self.user.role)))
         }
     }
+
+    /// Refuses the request unless the credential has `scope` (see [`Scope`]).
+    pub fn require_scope(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("this needs an API token with the `{scope}` scope")))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// A user acting within their role: a web session, or a token with the
+    /// `api` scope.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?.trim();
-            let hash = hash_token(token);
-            let user = match state.token_cache.get(&hash) {
-                Some(user) => user,
-                None => {
-                    let user = state.store.user_by_api_token(&hash).await?.ok_or(ApiError::Unauthorized)?;
-                    state.token_cache.insert(hash, user.clone());
-                    user
-                }
-            };
-            return Ok(Caller { actor: format!("user:{}", user.id), user });
-        }
-        let cookie = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        let session = state.store.session(&hash_token(&cookie)).await?.ok_or(ApiError::Unauthorized)?;
-        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if !safe {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
-                return Err(ApiError::Forbidden("missing or wrong X-CSRF-Token header".into()));
-            }
-        }
-        Ok(Caller { actor: format!("user:{}", session.user.id), user: session.user })
+        let caller = authenticate(parts, state).await?;
+        caller.require_scope(Scope::Api)?;
+        Ok(caller)
     }
+}
+
+/// An integration speaking for customers and channels: a token with the
+/// `integration` scope (never a web session).
+pub struct IntegrationCaller(pub Caller);
+
+impl FromRequestParts<AppState> for IntegrationCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = authenticate(parts, state).await?;
+        caller.require_scope(Scope::Integration)?;
+        Ok(IntegrationCaller(caller))
+    }
+}
+
+/// Who the request's credentials name, whatever they may do.
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?.trim();
+        let hash = hash_token(token);
+        let (user, scopes) = match state.token_cache.get(&hash) {
+            Some(found) => found,
+            None => {
+                let found = state.store.user_by_api_token(&hash).await?.ok_or(ApiError::Unauthorized)?;
+                state.token_cache.insert(hash, found.clone());
+                found
+            }
+        };
+        return Ok(Caller { actor: format!("user:{}", user.id), user, scopes });
+    }
+    let cookie = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let session = state.store.session(&hash_token(&cookie)).await?.ok_or(ApiError::Unauthorized)?;
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
+            return Err(ApiError::Forbidden("missing or wrong X-CSRF-Token header".into()));
+        }
+    }
+    Ok(Caller { actor: format!("user:{}", session.user.id), user: session.user, scopes: vec![Scope::Api] })
 }
 
 pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {

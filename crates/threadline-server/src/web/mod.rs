@@ -780,6 +780,8 @@ struct TokenLine {
     name: String,
     prefix: String,
     owner: String,
+    /// What it may do, e.g. "api, integration".
+    scopes: String,
     used: String,
     /// When it was last used (RFC 3339), for the browser to show in its time zone.
     used_at: Option<String>,
@@ -893,6 +895,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
                 name: t.name.clone(),
                 prefix: format!("{}…", t.prefix),
                 owner: names.get(&t.user_id).cloned().unwrap_or_default(),
+                scopes: t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
                 used: t.last_used_at.map(|at| lang.datetime(at)).unwrap_or_else(|| lang.texts().never.to_owned()),
                 used_at: t.last_used_at.map(rfc3339),
             })

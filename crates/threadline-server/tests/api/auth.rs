@@ -2,7 +2,74 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use threadline_testkit::{TestApp, backend_tests};
 
-backend_tests!(tokens_and_roles, password_sessions_need_csrf, operator_token_guards_account_creation, openapi_document_is_served);
+backend_tests!(
+    tokens_and_roles,
+    password_sessions_need_csrf,
+    operator_token_guards_account_creation,
+    openapi_document_is_served,
+    writing_as_a_customer_needs_the_integration_scope
+);
+
+/// Agents answer customers; posting a message *as* a customer, or saying a
+/// reply was delivered, is an integration's right.
+async fn writing_as_a_customer_needs_the_integration_scope(app: TestApp) {
+    let inbox = app.create_inbox("api", "shop").await;
+    let first = app.inbound(&inbox, json!([{ "kind": "email", "value": "ana@example.com" }]), "Where is my order?").await;
+    let conversation = first["conversation"]["id"].as_str().unwrap().to_owned();
+    let as_ana =
+        json!({ "sender": { "identities": [{ "kind": "email", "value": "ana@example.com" }] }, "text": "Never mind, cancel everything" });
+    let inbound = format!("/api/v1/inboxes/{inbox}/messages");
+
+    // An agent's token acts as the agent only.
+    let (_, agent_token) = app.create_user("luca@acme.example", "Luca", "agent").await;
+    let (status, body) = app.call_as(&agent_token, Method::POST, &inbound, Some(as_ana.clone())).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("integration"), "{body}");
+    let (status, reply) = app
+        .call_as(
+            &agent_token,
+            Method::POST,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            Some(json!({ "text": "On its way!" })),
+        )
+        .await;
+    assert_eq!(status, 201, "agents still answer: {reply}");
+    let delivery = format!("/api/v1/messages/{}", reply["id"].as_str().unwrap());
+    let (status, _) = app.call_as(&agent_token, Method::PATCH, &delivery, Some(json!({ "delivery_status": "read" }))).await;
+    assert_eq!(status, 403, "an agent may not say a reply was read");
+
+    // A web session (the workspace) is never an integration either.
+    let client = reqwest::Client::new();
+    let signed_in = client
+        .post(app.url("/api/v1/sessions"))
+        .json(&json!({ "email": "admin@acme.example", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = signed_in.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+    let response =
+        client.post(app.url(&inbound)).header("cookie", &cookie).header("x-csrf-token", &csrf).json(&as_ana).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+
+    // An administrator gives an integration its own token.
+    let (status, created) = app.post("/api/v1/api-tokens", json!({ "name": "shop connector", "scopes": ["integration"] })).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["scopes"], json!(["integration"]));
+    let integration = created["secret"].as_str().unwrap().to_owned();
+    let (status, body) = app.call_as(&integration, Method::POST, &inbound, Some(as_ana)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = app.call_as(&integration, Method::PATCH, &delivery, Some(json!({ "delivery_status": "delivered" }))).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.call_as(&integration, Method::GET, "/api/v1/conversations", None).await;
+    assert_eq!(status, 403, "an integration-only token does not act as its user");
+    let (status, body) = app.post("/api/v1/api-tokens", json!({ "name": "nothing", "scopes": [] })).await;
+    assert_eq!(status, 422, "{body}");
+    let (_, tokens) = app.get("/api/v1/api-tokens").await;
+    let scopes: Vec<&Value> = tokens.as_array().unwrap().iter().map(|t| &t["scopes"]).collect();
+    assert!(scopes.contains(&&json!(["api", "integration"])), "the initial admin token serves integrations: {tokens}");
+    assert!(scopes.contains(&&json!(["api"])), "{tokens}");
+}
 
 async fn tokens_and_roles(app: TestApp) {
     let (status, me) = app.get("/api/v1/me").await;

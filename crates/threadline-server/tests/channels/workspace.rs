@@ -638,6 +638,22 @@ async fn an_administrator_sets_up_the_account_from_the_admin_page() {
     let (status, _) = rig.app.call_as(secret.as_str().unwrap(), reqwest::Method::GET, "/api/v1/conversations", None).await;
     assert_eq!(status, 200, "the token shown works");
     browser.wait_for("the token listed", "document.querySelector('#admin-tokens').innerText.includes('Shop')").await;
+    let (status, _) = rig
+        .app
+        .call_as(
+            secret.as_str().unwrap(),
+            reqwest::Method::POST,
+            "/api/v1/inboxes/01a24557-d8d2-77e2-92cc-6a0696f5cc5f/messages",
+            Some(json!({ "sender": { "identities": [{ "kind": "email", "value": "x@example.com" }] }, "text": "hi" })),
+        )
+        .await;
+    assert_eq!(status, 403, "a token acts as its user unless given the integration scope");
+    // One for the shop's connector, which writes for customers.
+    browser.js(&submit("/api-tokens", &[("name", "Connector"), ("user_id", &paolo), ("scopes", "integration")])).await;
+    browser.wait_for("the connector listed", "document.querySelector('#admin-tokens').innerText.includes('Connector')").await;
+    let (_, tokens) = rig.app.get("/api/v1/api-tokens").await;
+    let connector = tokens.as_array().unwrap().iter().find(|t| t["name"] == "Connector").unwrap().clone();
+    assert_eq!(connector["scopes"], json!(["integration"]));
 
     // A webhook, then paused.
     browser
