@@ -139,6 +139,14 @@ pub struct Settings {
     pub llm_api_key: Secret,
     /// Seconds the LLM has to answer before the built-in result is used.
     pub llm_timeout_secs: u64,
+    /// The operator's mail relay for Threadline's own mail (address
+    /// verification codes): `smtp://user:pass@host:587` (STARTTLS),
+    /// `smtps://…:465` (TLS) or `smtp+plain://…` (no TLS, for a relay on
+    /// the same host). Empty: Threadline sends no mail of its own.
+    pub system_smtp_url: Secret,
+    /// The From address of Threadline's own mail. Default:
+    /// `threadline@` + the public URL's host.
+    pub system_mail_from: String,
     /// Networks Threadline may connect to although they are internal
     /// (loopback, private, link-local…): e.g. `["10.0.5.0/24"]` for a mail
     /// relay or a bot on the internal network. Empty: none.
@@ -192,6 +200,8 @@ impl Default for Settings {
             llm_model: String::new(),
             llm_api_key: Secret::default(),
             llm_timeout_secs: 5,
+            system_smtp_url: Secret::default(),
+            system_mail_from: String::new(),
             egress_allow: Vec::new(),
             log: "info".into(),
         }
@@ -242,6 +252,8 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_LLM_MODEL",
     "THREADLINE_LLM_API_KEY",
     "THREADLINE_LLM_TIMEOUT_SECS",
+    "THREADLINE_SYSTEM_SMTP_URL",
+    "THREADLINE_SYSTEM_MAIL_FROM",
     "THREADLINE_EGRESS_ALLOW",
     "THREADLINE_LOG",
     // Read by the test suite, not by the server.
@@ -355,6 +367,8 @@ impl Settings {
                 "LLM_MODEL" => settings.llm_model = value.trim().to_owned(),
                 "LLM_API_KEY" => settings.llm_api_key = Secret(value.clone()),
                 "LLM_TIMEOUT_SECS" => settings.llm_timeout_secs = number(value)?.max(1),
+                "SYSTEM_SMTP_URL" => settings.system_smtp_url = Secret(value.trim().to_owned()),
+                "SYSTEM_MAIL_FROM" => settings.system_mail_from = value.trim().to_owned(),
                 "EGRESS_ALLOW" => {
                     settings.egress_allow = value.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
                     crate::egress::EgressPolicy::new(&settings.egress_allow).map_err(bad)?;
@@ -393,6 +407,9 @@ impl Settings {
         let mut copy = self.clone();
         if !copy.database_url.0.is_empty() {
             copy.database_url.0 = mask_url(&copy.database_url.0);
+        }
+        if !copy.system_smtp_url.0.is_empty() {
+            copy.system_smtp_url.0 = mask_url(&copy.system_smtp_url.0);
         }
         for secret in [&mut copy.secret_key, &mut copy.admin_token, &mut copy.llm_api_key] {
             if !secret.0.is_empty() {

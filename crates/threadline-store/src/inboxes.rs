@@ -150,6 +150,8 @@ impl Store {
                 .execute(tx.conn())
                 .await?;
         found(&done)?;
+        // Its address is free for another inbox to prove.
+        sqlx::query("DELETE FROM mail_addresses WHERE inbox_id = $1").bind(id.to_string()).execute(tx.conn()).await?;
         tx.commit().await?;
         Ok(())
     }

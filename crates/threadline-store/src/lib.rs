@@ -24,6 +24,7 @@ mod ingest_queue;
 mod interactions;
 mod knowledge;
 mod live;
+mod mail_addresses;
 mod messages;
 mod migrate_sqlite;
 mod outbox;
@@ -62,6 +63,7 @@ pub use ingest_queue::{Ingested, MAX_BATCH};
 pub use interactions::*;
 pub use knowledge::*;
 pub use live::*;
+pub use mail_addresses::*;
 pub use messages::*;
 pub use outbox::*;
 pub use routing::*;
@@ -386,6 +388,11 @@ pub(crate) fn micros(t: OffsetDateTime) -> i64 {
 
 pub(crate) fn from_micros(us: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Compares two secrets' hashes in time independent of where they differ.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `text` inside a LIKE pattern with its wildcards taken literally; the

@@ -230,6 +230,20 @@ impl TestApp {
         )
     }
 
+    /// Assigns a mail domain to the test account, as the operator does, so
+    /// its email inboxes receive mail at that domain.
+    pub async fn assign_domain(&self, domain: &str) {
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/accounts/{}/domains", self.account_id)))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({ "domain": domain }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "assigning {domain}: {}", response.text().await.unwrap_or_default());
+    }
+
     /// Sends a request with the admin token; returns status and JSON body
     /// (`Value::Null` when the body is empty or not JSON).
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {

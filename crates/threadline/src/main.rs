@@ -7,6 +7,7 @@
 //! threadline demo             seed demo data
 //! threadline user create      add a user (the first one creates the account)
 //! threadline triage train     retrain the category model from agents' labels
+//! threadline domain assign    give an account a mail domain (its inboxes receive mail at it)
 //! threadline config           print the effective configuration, secrets masked
 //! threadline openapi          print the OpenAPI document
 //! ```
@@ -70,6 +71,12 @@ enum Command {
         #[command(subcommand)]
         command: TriageCommand,
     },
+    /// Mail domains assigned to accounts: an account's email inboxes
+    /// receive mail for addresses at its domains without a verification code.
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
     /// Print the effective configuration (secrets masked).
     Config,
     /// Print the OpenAPI 3.1 document of the REST API.
@@ -82,6 +89,29 @@ enum TriageCommand {
     /// conversations, and print how accurate it was on held-out examples.
     Train {
         /// The account (default: every account).
+        #[arg(long)]
+        account: Option<threadline_domain::ids::AccountId>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DomainCommand {
+    /// Assign a domain to an account (a domain belongs to one account).
+    Assign {
+        /// e.g. shop.example
+        domain: String,
+        /// The account (default: the only one).
+        #[arg(long)]
+        account: Option<threadline_domain::ids::AccountId>,
+    },
+    /// Take a domain back from its account.
+    Remove {
+        domain: String,
+        #[arg(long)]
+        account: Option<threadline_domain::ids::AccountId>,
+    },
+    /// List an account's domains.
+    List {
         #[arg(long)]
         account: Option<threadline_domain::ids::AccountId>,
     },
@@ -264,6 +294,48 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             if failed {
                 bail!("the model was not trained");
+            }
+            Ok(())
+        }
+        Command::Domain { command } => {
+            let store = open_store(&settings).await?;
+            let account = |given: Option<threadline_domain::ids::AccountId>| {
+                let store = store.clone();
+                async move {
+                    match given {
+                        Some(id) => Ok::<_, anyhow::Error>(store.account(id).await.with_context(|| format!("while reading account {id}"))?),
+                        None => {
+                            let ids = store.account_ids().await?;
+                            match ids.as_slice() {
+                                [only] => Ok(store.account(*only).await?),
+                                [] => bail!("there is no account yet"),
+                                _ => bail!("there are several accounts: name one with --account"),
+                            }
+                        }
+                    }
+                }
+            };
+            match command {
+                DomainCommand::Assign { domain, account: id } => {
+                    let account = account(id).await?;
+                    let domain = threadline_server::api::parse_domain(&domain).map_err(|e| anyhow::anyhow!("{e}: domain"))?;
+                    store.assign_domain(account.id, &domain).await?;
+                    println!("{domain} is assigned to {} ({}): its email inboxes receive mail at it", account.name, account.id);
+                }
+                DomainCommand::Remove { domain, account: id } => {
+                    let account = account(id).await?;
+                    store
+                        .unassign_domain(account.id, &domain.to_ascii_lowercase())
+                        .await
+                        .with_context(|| format!("{domain} is not assigned to {}", account.name))?;
+                    println!("{domain} is no longer assigned to {}", account.name);
+                }
+                DomainCommand::List { account: id } => {
+                    let account = account(id).await?;
+                    for domain in store.account_domains(account.id).await? {
+                        println!("{domain}");
+                    }
+                }
             }
             Ok(())
         }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use threadline_domain::conversation::ContinuityWindow;
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::Body;
 use crate::app::AppState;
-use crate::auth::{Caller, check_password_strength, constant_time_eq, hash_token, new_token};
+use crate::auth::{Caller, Operator, check_password_strength, hash_token, new_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use threadline_domain::role::Scope;
 
@@ -53,14 +53,9 @@ pub struct NewAccountResponse {
     responses((status = 201, body = NewAccountResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_account(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _operator: Operator,
     Body(req): Body<NewAccountRequest>,
 ) -> ApiResult<(StatusCode, Json<NewAccountResponse>)> {
-    let expected = &state.settings.admin_token.0;
-    let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
-    if expected.is_empty() || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
-        return Err(ApiError::Unauthorized);
-    }
     let mut errors = ValidationErrors::new();
     let name = bounded_text(&req.name, "name", 200, &mut errors);
     let region = req.default_region.as_deref().unwrap_or("IT");

@@ -78,9 +78,16 @@ pub struct InboxView {
     pub webhook_url: Option<String>,
     /// For an email inbox that reads an IMAP mailbox: how that is going.
     pub mailbox: Option<crate::email::imap::MailboxStatus>,
+    /// For an email inbox with an `address`: whether the account proved it
+    /// controls the address; the SMTP listener delivers its mail only then.
+    pub address: Option<crate::email::addresses::AddressProof>,
 }
 
-fn view(state: &AppState, inbox: Inbox) -> InboxView {
+async fn view(state: &AppState, account_id: threadline_domain::ids::AccountId, inbox: Inbox) -> ApiResult<InboxView> {
+    let address = match inbox.channel {
+        Channel::Email => crate::email::addresses::proof(state, account_id, &inbox).await?,
+        _ => None,
+    };
     let connected = crate::channels::provider_connected(&inbox);
     let webhook_url = (connected && adapter_for(inbox.channel).is_some()).then(|| crate::channels::webhook_url(&state.settings, inbox.id));
     let reads_mailbox = inbox.channel == Channel::Email && inbox.settings.get("imap_host").is_some();
@@ -88,7 +95,7 @@ fn view(state: &AppState, inbox: Inbox) -> InboxView {
         let known = state.mailboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&inbox.id).cloned();
         known.unwrap_or_else(|| crate::email::imap::MailboxStatus { state: "connecting".into(), ..Default::default() })
     });
-    InboxView { inbox, provider_connected: connected, webhook_url, mailbox }
+    Ok(InboxView { inbox, provider_connected: connected, webhook_url, mailbox, address })
 }
 
 /// An inbox of a provider channel given credentials must have all its
@@ -177,11 +184,21 @@ async fn check_mail_hosts(state: &AppState, channel: Channel, settings: &JsonMap
     }
 }
 
-/// One address, one inbox: mail to it must have one place to go.
-async fn check_address_free(state: &AppState, channel: Channel, settings: &JsonMap, this: Option<InboxId>) -> ApiResult<()> {
+/// One address, one inbox within the account: mail to it must have one
+/// place to go. (Across accounts, only a *proven* address counts, and
+/// proving it is what settles who owns it: see `email::addresses`. Saying
+/// here that another account uses it would tell who Threadline's other
+/// customers are.)
+async fn check_address_free(
+    state: &AppState,
+    account_id: threadline_domain::ids::AccountId,
+    channel: Channel,
+    settings: &JsonMap,
+    this: Option<InboxId>,
+) -> ApiResult<()> {
     let Some(address) = settings.get("address").and_then(|a| a.as_str()).filter(|_| channel == Channel::Email) else { return Ok(()) };
     let wanted = threadline_channels::email::address::base(address);
-    for (_, inbox) in state.store.email_inboxes().await? {
+    for (_, inbox) in state.store.email_inboxes().await?.into_iter().filter(|(a, _)| *a == account_id) {
         let theirs = inbox.settings.get("address").and_then(|a| a.as_str()).map(threadline_channels::email::address::base);
         if Some(inbox.id) != this && theirs.as_deref() == Some(wanted.as_str()) {
             return Err(ApiError::Conflict(format!("the address {wanted} is already used by another email inbox")));
@@ -193,7 +210,11 @@ async fn check_address_free(state: &AppState, channel: Channel, settings: &JsonM
 #[utoipa::path(get, path = "/inboxes", tag = "inboxes", responses((status = 200, body = Vec<InboxView>)))]
 async fn list_inboxes(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<InboxView>>> {
     let inboxes = state.store.inboxes(caller.account_id()).await?;
-    Ok(Json(inboxes.into_iter().map(|i| view(&state, i)).collect()))
+    let mut views = Vec::with_capacity(inboxes.len());
+    for inbox in inboxes {
+        views.push(view(&state, caller.account_id(), inbox).await?);
+    }
+    Ok(Json(views))
 }
 
 /// Configures a channel instance (admins). Channels Threadline talks to a
@@ -213,17 +234,17 @@ async fn create_inbox(
     check_channel_config(req.channel, &req.settings, &req.secrets, &mut errors);
     check_mail_hosts(&state, req.channel, &req.settings, &mut errors).await;
     errors.into_result(())?;
-    check_address_free(&state, req.channel, &req.settings, None).await?;
+    check_address_free(&state, caller.account_id(), req.channel, &req.settings, None).await?;
     let sealed = seal_secrets(&state, &req.secrets);
     let inbox = state.store.create_inbox(caller.account_id(), req.channel, &name, req.settings, sealed).await?;
     state.invalidate_caches();
-    Ok((StatusCode::CREATED, Json(view(&state, inbox))))
+    Ok((StatusCode::CREATED, Json(view(&state, caller.account_id(), inbox).await?)))
 }
 
 #[utoipa::path(get, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)),
     responses((status = 200, body = InboxView), (status = 404, body = ErrorBody)))]
 async fn get_inbox(State(state): State<AppState>, caller: Caller, Path(id): Path<InboxId>) -> ApiResult<Json<InboxView>> {
-    Ok(Json(view(&state, state.store.inbox(caller.account_id(), id).await?)))
+    Ok(Json(view(&state, caller.account_id(), state.store.inbox(caller.account_id(), id).await?).await?))
 }
 
 #[utoipa::path(patch, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)), request_body = InboxUpdate,
@@ -246,12 +267,12 @@ async fn update_inbox(
     }
     errors.into_result(())?;
     if let Some(settings) = &req.settings {
-        check_address_free(&state, current.channel, settings, Some(id)).await?;
+        check_address_free(&state, caller.account_id(), current.channel, settings, Some(id)).await?;
     }
     let sealed_secrets = req.secrets.as_ref().map(|s| seal_secrets(&state, s));
     let inbox = state.store.update_inbox(caller.account_id(), id, InboxChanges { name, settings: req.settings, sealed_secrets }).await?;
     state.invalidate_caches();
-    Ok(Json(view(&state, inbox)))
+    Ok(Json(view(&state, caller.account_id(), inbox).await?))
 }
 
 #[utoipa::path(delete, path = "/inboxes/{id}", tag = "inboxes", params(("id" = InboxId, Path)),

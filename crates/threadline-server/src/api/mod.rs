@@ -10,6 +10,7 @@ mod contacts;
 mod conversations;
 pub(crate) mod inboxes;
 pub mod knowledge;
+pub(crate) mod mail_addresses;
 mod routing;
 pub(crate) mod sessions;
 mod sla;
@@ -170,6 +171,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(teams::router())
         .merge(inboxes::router())
+        .merge(mail_addresses::router())
         .merge(contacts::router())
         .merge(conversations::router())
         .merge(templates::router())
@@ -191,6 +193,8 @@ pub fn router() -> axum::Router<AppState> {
     let doc = std::sync::Arc::new(doc);
     router.route("/api/v1/openapi.json", axum::routing::get(move || std::future::ready(axum::Json(doc.as_ref().clone()))))
 }
+
+pub use mail_addresses::parse_domain;
 
 /// The OpenAPI document (for `threadline openapi`).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {

@@ -92,6 +92,24 @@ impl FromRequestParts<AppState> for IntegrationCaller {
     }
 }
 
+/// The operator of the installation: the bearer token is the configured
+/// `admin_token` (creating accounts, assigning domains). Disabled when no
+/// token is configured.
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let sent = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let expected = &state.settings.admin_token.0;
+        match sent {
+            Some(sent) if !expected.is_empty() && constant_time_eq(sent.trim().as_bytes(), expected.as_bytes()) => Ok(Operator),
+            _ => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
 /// Who the request's credentials name, whatever they may do.
 async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {

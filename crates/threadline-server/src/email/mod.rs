@@ -13,6 +13,7 @@
 //! continuity rule applies — so an email from a customer with an open
 //! WhatsApp conversation continues that conversation.
 
+pub mod addresses;
 pub mod imap;
 pub mod listener;
 pub mod send;
@@ -58,16 +59,24 @@ pub enum Receipt {
 /// Recipient address (without tag, lower-cased) → its inbox.
 pub type MailRoutes = Arc<HashMap<String, (AccountId, InboxId)>>;
 
-/// The inbox a recipient address belongs to, across all accounts.
+/// The inbox a recipient address belongs to, across all accounts: only
+/// inboxes whose account proved control of the address (see [`addresses`]).
 pub async fn route(state: &AppState, recipient: &str) -> Result<Option<(AccountId, InboxId)>, StoreError> {
     let routes = match state.mail_routes.get(&()) {
         Some(routes) => routes,
         None => {
+            let domains: HashMap<String, AccountId> = state.store.all_account_domains().await?.into_iter().collect();
+            let proven: HashMap<InboxId, String> =
+                state.store.verified_mail_addresses().await?.into_iter().map(|(address, _, inbox)| (inbox, address)).collect();
             let mut map = HashMap::new();
             for (account_id, inbox) in state.store.email_inboxes().await? {
-                if let Some(address) = inbox.settings.get("address").and_then(|a| a.as_str()) {
-                    // The first inbox created with an address keeps it.
-                    map.entry(address::base(address)).or_insert((account_id, inbox.id));
+                let Some(address) = addresses::inbox_address(&inbox) else { continue };
+                let by_code = proven.get(&inbox.id) == Some(&address);
+                let by_domain = address.rsplit_once('@').and_then(|(_, d)| domains.get(d)) == Some(&account_id);
+                if by_code || by_domain {
+                    // Within an account one address has one inbox; across
+                    // accounts a domain and a verified address have one owner.
+                    map.entry(address).or_insert((account_id, inbox.id));
                 }
             }
             let routes: MailRoutes = Arc::new(map);

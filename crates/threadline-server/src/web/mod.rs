@@ -754,6 +754,8 @@ struct InboxLine {
     connected: bool,
     webhook_url: Option<String>,
     mailbox: Option<String>,
+    /// An email address's proof: `verified`, `pending` or `unverified`.
+    proof: Option<&'static str>,
     /// The inbox's settings as pretty JSON, to edit.
     settings: String,
 }
@@ -841,6 +843,16 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
         Err(e) => return ApiError::from(e).into_response(),
     };
     let names: HashMap<UserId, String> = users.iter().map(|u| (u.id, u.name.clone())).collect();
+    let mut proofs = HashMap::new();
+    for inbox in inboxes.iter().filter(|i| i.channel == threadline_domain::channel::Channel::Email) {
+        match crate::email::addresses::proof(&state, account_id, inbox).await {
+            Ok(Some(proof)) => {
+                proofs.insert(inbox.id, proof.status);
+            }
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
     let mailboxes = state.mailboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
     let text = |inbox: &threadline_store::Inbox, key: &str| inbox.settings.get(key).and_then(|v| v.as_str()).map(str::to_owned);
     page(&AdminPage {
@@ -863,6 +875,7 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
                         Some(error) => format!("{}: {error}", m.state),
                         None => m.state.clone(),
                     }),
+                    proof: proofs.get(&i.id).copied(),
                     settings: serde_json::to_string_pretty(&i.settings).unwrap_or_default(),
                 }
             })

@@ -11,5 +11,6 @@ mod egress;
 mod imap;
 mod listener;
 mod loops;
+mod proof;
 mod threading;
 mod xss;

@@ -48,6 +48,7 @@ pub async fn rig_with(backend: Backend, extra: Value, adjust: impl FnOnce(&mut t
         adjust(s);
     })
     .await;
+    app.assign_domain("bottega.example").await;
     let mut settings = json!({
         "address": INBOX_ADDRESS, "name": "Bottega Aurora", "smtp_host": "127.0.0.1",
         "smtp_port": relay.addr.port(), "smtp_security": "none", "signature": "Bottega Aurora — assistenza",
