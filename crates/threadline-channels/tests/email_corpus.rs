@@ -46,3 +46,66 @@ fn the_corpus_is_read_without_loss() {
     let files = std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml")).count();
     assert_eq!(checked, files, "every .eml file needs a line in EXPECT.tsv");
 }
+
+/// What Python's lenient `email` package reads as the text of each corpus
+/// message, Threadline reads too — or it says it could not (a problem),
+/// which makes the server keep the original. Python is the reference the
+/// test suite already needs (`THREADLINE_TEST_PYTHON`, else `python3`).
+#[test]
+fn what_a_lenient_reader_recovers_is_recovered_or_kept() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/email_corpus");
+    let python = std::env::var("THREADLINE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import email, json, os, sys
+out = {}
+for name in sorted(os.listdir(sys.argv[1])):
+    if not name.endswith(".eml"):
+        continue
+    message = email.message_from_bytes(open(os.path.join(sys.argv[1], name), "rb").read())
+    texts = []
+    for part in message.walk():
+        # Files attached as such are kept as attachments, not read as text.
+        if part.get_content_type() == "text/plain" and not part.is_multipart() and part.get_content_disposition() != "attachment":
+            payload = part.get_payload(decode=True) or b""
+            try:
+                texts.append(payload.decode(part.get_content_charset() or "utf-8", errors="replace"))
+            except LookupError:
+                texts.append(payload.decode("utf-8", errors="replace"))
+    out[name] = "\n".join(texts)
+print(json.dumps(out))
+"#;
+    let output = std::process::Command::new(&python)
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| panic!("running {python} (set THREADLINE_TEST_PYTHON): {e}"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let reference: std::collections::BTreeMap<String, String> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(reference.len() >= 33, "the reference read the corpus");
+    for (file, reference_text) in reference {
+        let raw = std::fs::read(dir.join(&file)).unwrap();
+        let email = parse(&raw, &ParseLimits { max_attachment_bytes: 1024 * 1024, remote_images: Default::default() });
+        let ours = format!(
+            "{}\n{}\n{}\n{}",
+            email.text,
+            email.quoted_text.as_deref().unwrap_or_default(),
+            email.html.as_deref().unwrap_or_default(),
+            email.subject.as_deref().unwrap_or_default()
+        );
+        // Words of four letters or more, the way both readers agree on them.
+        let words: Vec<&str> = reference_text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 4 && w.chars().all(|c| c.is_ascii_alphanumeric()))
+            .collect();
+        let missing: Vec<&&str> = words.iter().filter(|w| !ours.contains(**w)).collect();
+        if !missing.is_empty() {
+            assert!(
+                !email.problems.is_empty(),
+                "{file}: the reference reads {:?} that Threadline lost, and no problem says so (the original would not be kept)",
+                &missing[..missing.len().min(8)]
+            );
+        }
+        if email.text.trim().is_empty() && email.html.is_none() && email.attachments.is_empty() {
+            assert!(!email.problems.is_empty(), "{file}: no readable text, and no problem says so");
+        }
+    }
+}

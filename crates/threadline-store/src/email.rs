@@ -4,9 +4,10 @@
 
 use threadline_domain::channel::Channel;
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId};
-use threadline_domain::message::Direction;
+use threadline_domain::message::{Direction, Message};
 
 use crate::inboxes::{INBOX_COLUMNS, inbox};
+use crate::rows::MESSAGE_COLUMNS;
 use crate::{Inbox, Result, Store, micros, now, rows};
 
 /// A stored message found by its `Message-ID`.
@@ -66,6 +67,28 @@ impl Store {
         hits.sort_by(|a, b| a.provider_message_id.cmp(&b.provider_message_id));
         hits.dedup_by(|a, b| a.message_id == b.message_id);
         Ok(hits)
+    }
+
+    /// The customers' mails in `inbox` stored under this Message-ID (with
+    /// angle brackets), or under it with a content suffix (`<id>#…`, a
+    /// different mail that reused it), oldest first, with their text and
+    /// attachments: to tell a redelivery from a reuse.
+    pub async fn inbound_emails_with_id(&self, account_id: AccountId, inbox_id: InboxId, id: &str) -> Result<Vec<Message>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbox_id = $1 AND account_id = $2 AND direction = 'inbound' \
+             AND (provider_message_id = $3 OR provider_message_id LIKE $4 ESCAPE '\\') ORDER BY created_at, id LIMIT 50"
+        );
+        let found = sqlx::query(&sql)
+            .bind(inbox_id.to_string())
+            .bind(account_id.to_string())
+            .bind(id)
+            .bind(format!("{}#%", crate::like_literal(id)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = found.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
+        let mut conn = self.pool.acquire().await?;
+        crate::attachments::load_attachment_meta(&mut conn, &mut messages).await?;
+        Ok(messages)
     }
 
     /// The Message-IDs of a conversation's emails, both ways, oldest first:

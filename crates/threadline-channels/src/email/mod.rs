@@ -25,6 +25,7 @@ pub mod bounce;
 pub mod compose;
 pub mod parse;
 pub mod quote;
+mod repair;
 
 pub use compose::{CAPABILITIES, EmailAttachment, EmailReply, compose, html_body, message_id, reply_subject};
 pub use parse::{ParseLimits, ParsedAttachment, ParsedEmail, parse};

@@ -75,6 +75,10 @@ pub struct ParsedEmail {
 /// Reads `raw`. Never fails and never panics: anything unreadable is
 /// reported in `problems`, with as much as could be recovered kept.
 pub fn parse(raw: &[u8], limits: &ParseLimits) -> ParsedEmail {
+    // Header blocks that run into their body are ended where a lenient
+    // reader would end them; the caller keeps the original as it arrived.
+    let repaired = super::repair::restore_header_separators(raw);
+    let raw = repaired.as_deref().unwrap_or(raw);
     // Text without a single well-formed `Name: value` line is not a mail
     // (the parser would take its first line for a header name).
     let well_formed = |m: &Message<'_>| {
@@ -99,6 +103,17 @@ pub fn parse(raw: &[u8], limits: &ParseLimits) -> ParsedEmail {
     read_report(&message, &mut email);
     check_encodings(&message, &mut email.problems);
     check_structure(&message, raw, &email.text, email.html.is_some(), &mut email.problems);
+    if repaired.is_some() {
+        email.problems.push(
+            "a header block ran straight into its text without the empty line between them; the text after it was read as the body".into(),
+        );
+    }
+    let has_text = !email.text.trim().is_empty() || email.quoted_text.is_some() || email.html.is_some();
+    if !has_text && email.attachments.is_empty() && !email.problems.iter().any(|p| p.starts_with("no readable text")) {
+        // Even an empty mail says so: the agent sees why, and the original
+        // is kept in case something in it was meant to be read.
+        email.problems.push("no readable text was found in the message; it is kept as it arrived".into());
+    }
 
     email.automated = automated(&Signals {
         auto_submitted: text_header(&message, "Auto-Submitted").as_deref(),

@@ -186,6 +186,40 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
     }
 
     let thread = find_thread(state, account.id, inbox, &parsed, mail.recipient).await?;
+
+    // A Message-ID names one mail. The same id with the same content is a
+    // redelivery (stored once); with other content, a sender reused it:
+    // that is a new message, stored under the id and its content's digest,
+    // and said so.
+    let provider_message_id = match &parsed.message_id {
+        Some(id) => {
+            let base = format!("<{id}>");
+            let earlier = state.store.inbound_emails_with_id(account.id, inbox.id, &base).await?;
+            let digest = content_digest(
+                parsed.subject.as_deref(),
+                &parsed.text,
+                parsed.quoted_text.as_deref(),
+                parsed.attachments.iter().map(|a| (a.filename.as_str(), a.data.len() as i64)),
+            );
+            let same = earlier.iter().find(|m| {
+                let files = m.attachments.iter().filter(|a| !is_kept_original(a)).map(|a| (a.filename.as_str(), a.size));
+                content_digest(m.subject.as_deref(), &m.text, m.quoted_text.as_deref(), files) == digest
+            });
+            match (earlier.is_empty(), same) {
+                (true, _) => base,
+                (false, Some(same)) => same.provider_message_id.clone().unwrap_or(base),
+                (false, None) => {
+                    parsed.problems.push(format!(
+                        "this mail reuses the Message-ID {base} of an earlier mail with different content; it is stored as a new message"
+                    ));
+                    format!("{base}#{}", &digest[..16])
+                }
+            }
+        }
+        // Without a Message-ID the content names it, so a redelivery is
+        // still recognised.
+        None => format!("<{}@sha256.invalid>", &hex::encode(Sha256::digest(mail.raw))[..40]),
+    };
     let automated = parsed.automated.clone().or_else(|| (mail.envelope_sender == Some("")).then(|| "no return path (MAIL FROM:<>)".into()));
 
     let mut attachments: Vec<NewAttachment> = parsed
@@ -207,12 +241,6 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
                 .push(format!("the original message ({} bytes) is larger than the attachment limit and was not kept", mail.raw.len()));
         }
     }
-    let provider_message_id = match &parsed.message_id {
-        Some(id) => format!("<{id}>"),
-        // Without a Message-ID the content names it, so a redelivery is
-        // still recognised.
-        None => format!("<{}@sha256.invalid>", &hex::encode(Sha256::digest(mail.raw))[..40]),
-    };
     let inbound = InboundMessage {
         sender_name: parsed.from_name.clone(),
         identities: vec![identity],
@@ -233,6 +261,29 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
         acknowledge(state, account, inbox, outcome.conversation.id, answerable.as_deref(), parsed.subject.as_deref()).await;
     }
     Ok(Receipt::Stored { message_id: outcome.message.id, conversation_id: outcome.conversation.id, duplicate: outcome.duplicate })
+}
+
+/// What a mail says, as one hash: its subject, text, quoted history and
+/// files (names and sizes). The same mail delivered twice has the same
+/// digest whatever route it took (the headers differ, the content does not).
+fn content_digest<'a>(subject: Option<&str>, text: &str, quoted: Option<&str>, files: impl Iterator<Item = (&'a str, i64)>) -> String {
+    let mut hash = Sha256::new();
+    for part in [subject.unwrap_or_default(), text.trim(), quoted.unwrap_or_default().trim()] {
+        hash.update(part.as_bytes());
+        hash.update([0u8]);
+    }
+    let mut files: Vec<(&str, i64)> = files.collect();
+    files.sort_unstable();
+    for (name, size) in files {
+        hash.update(format!("{name}\0{size}\0").as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The copy of the raw message Threadline keeps when a mail had problems:
+/// not part of what the sender wrote.
+fn is_kept_original(attachment: &threadline_domain::message::AttachmentMeta) -> bool {
+    attachment.filename == "original.eml" && attachment.content_type == "message/rfc822"
 }
 
 /// The conversation a mail answers, by its reply tag or its headers.

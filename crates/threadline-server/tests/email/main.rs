@@ -7,6 +7,7 @@
 mod browser;
 mod support;
 
+mod duplicates;
 mod egress;
 mod imap;
 mod listener;
