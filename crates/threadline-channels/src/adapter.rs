@@ -105,6 +105,10 @@ pub enum WebhookEvent {
     /// Acknowledged and ignored (unknown event types, our own echoes…),
     /// with the reason for the log.
     Ignored(String),
+    /// One event of the webhook could not be read: logged as a warning and
+    /// acknowledged with the rest, so the provider does not redeliver the
+    /// whole batch forever and the readable events are kept.
+    Skipped(String),
 }
 
 /// A customer's message, in Threadline's terms.
@@ -118,6 +122,9 @@ pub struct IncomingMessage {
     /// not one; a WhatsApp profile carries the phone).
     pub other_identities: Vec<(IdentityKind, String)>,
     pub sender_name: Option<String>,
+    /// The sender's language as the provider knows it (a language tag,
+    /// e.g. Telegram's `language_code`).
+    pub sender_language: Option<String>,
     pub text: String,
     pub media: Vec<MediaRef>,
     /// The message itself withdraws (`Some(false)`) or gives back
@@ -330,6 +337,22 @@ pub trait ChannelAdapter: Send + Sync {
 }
 
 /// Parses a JSON webhook body, naming the problem for the log.
+/// Reads each item of a JSON array on its own: a provider batching many
+/// events in one webhook must not lose them all to one malformed event.
+/// Items that do not read become [`WebhookEvent::Skipped`] in `skipped`.
+pub(crate) fn each<T: serde::de::DeserializeOwned>(items: Vec<serde_json::Value>, what: &str, skipped: &mut Vec<WebhookEvent>) -> Vec<T> {
+    items
+        .into_iter()
+        .filter_map(|item| match serde_json::from_value(item) {
+            Ok(read) => Some(read),
+            Err(e) => {
+                skipped.push(WebhookEvent::Skipped(format!("a malformed {what}: {e}")));
+                None
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, WebhookError> {
     serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))
 }

@@ -101,8 +101,10 @@ pub static INSTAGRAM: MetaMessaging = MetaMessaging { channel: Channel::Instagra
 #[derive(Deserialize)]
 struct Webhook {
     object: String,
+    // Read item by item: one malformed entry or event is skipped with a
+    // warning, the rest kept (see `adapter::each`).
     #[serde(default)]
-    entry: Vec<Entry>,
+    entry: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -110,7 +112,7 @@ struct Entry {
     /// The page (Messenger) or Instagram account the events are for.
     id: Option<String>,
     #[serde(default)]
-    messaging: Vec<Messaging>,
+    messaging: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -223,13 +225,13 @@ impl ChannelAdapter for MetaMessaging {
         };
         let mut events = Vec::new();
         let mut messagings = Vec::new();
-        for entry in webhook.entry {
+        for entry in each::<Entry>(webhook.entry, "entry", &mut events) {
             match (ours, entry.id.as_deref()) {
                 (Some(ours), Some(id)) if ours != id => events.push(WebhookEvent::Ignored(format!("events for {id}, not this inbox's"))),
                 _ => messagings.extend(entry.messaging),
             }
         }
-        for messaging in messagings {
+        for messaging in each::<Messaging>(messagings, "messaging event", &mut events) {
             let Some(sender) = messaging.sender.map(|s| s.id).filter(|s| !s.is_empty()) else {
                 events.push(WebhookEvent::Ignored("messaging event without a sender".into()));
                 continue;

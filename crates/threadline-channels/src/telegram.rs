@@ -57,6 +57,8 @@ struct User {
     id: i64,
     first_name: Option<String>,
     last_name: Option<String>,
+    /// The IETF language tag of the user's Telegram client, when known.
+    language_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +164,11 @@ fn incoming(update_id: i64, message: TgMessage) -> WebhookEvent {
         sender: message.chat.id.to_string(),
         other_identities,
         sender_name: message.from.as_ref().and_then(full_name),
+        sender_language: message
+            .from
+            .as_ref()
+            .and_then(|u| u.language_code.as_deref())
+            .and_then(threadline_domain::contact::parse_language),
         text,
         media,
         consent: None,

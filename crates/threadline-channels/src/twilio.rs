@@ -193,6 +193,7 @@ impl ChannelAdapter for TwilioSms {
             sender: from.to_owned(),
             other_identities: Vec::new(),
             sender_name: None,
+            sender_language: None,
             consent: keyword_consent(&text),
             text,
             media,

@@ -22,17 +22,21 @@ use crate::meta;
 
 pub struct WhatsApp;
 
+// Each level of a webhook is read item by item (`serde_json::Value`
+// first): one malformed entry, change, message or status is skipped with a
+// warning, and the rest are kept (see `adapter::each`).
+
 #[derive(Deserialize)]
 struct Webhook {
     object: String,
     #[serde(default)]
-    entry: Vec<Entry>,
+    entry: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 struct Entry {
     #[serde(default)]
-    changes: Vec<Change>,
+    changes: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -45,11 +49,11 @@ struct Change {
 struct Value {
     metadata: Option<Metadata>,
     #[serde(default)]
-    contacts: Vec<Profile>,
+    contacts: Vec<serde_json::Value>,
     #[serde(default)]
-    messages: Vec<WaMessage>,
+    messages: Vec<serde_json::Value>,
     #[serde(default)]
-    statuses: Vec<Status>,
+    statuses: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +215,7 @@ fn to_incoming(message: WaMessage, name: Option<String>) -> WebhookEvent {
         // The WhatsApp id is the phone number: the same person on SMS.
         other_identities: vec![(IdentityKind::Phone, as_phone(&message.from))],
         sender_name: name,
+        sender_language: None,
         text,
         media,
         consent: None,
@@ -279,7 +284,9 @@ impl ChannelAdapter for WhatsApp {
         }
         let ours = inbox.setting("phone_number_id").ok();
         let mut events = Vec::new();
-        for change in webhook.entry.into_iter().flat_map(|e| e.changes) {
+        let entries: Vec<Entry> = each(webhook.entry, "entry", &mut events);
+        let changes: Vec<Change> = each(entries.into_iter().flat_map(|e| e.changes).collect(), "change", &mut events);
+        for change in changes {
             if change.field != "messages" {
                 events.push(WebhookEvent::Ignored(format!("field `{}`", change.field)));
                 continue;
@@ -292,11 +299,13 @@ impl ChannelAdapter for WhatsApp {
                 events.push(WebhookEvent::Ignored(format!("for phone number id {number}, not this inbox's")));
                 continue;
             }
-            for message in value.messages {
-                let name = value.contacts.iter().find(|c| c.wa_id == message.from).and_then(|c| c.profile.as_ref()?.name.clone());
+            let contacts: Vec<Profile> = each(value.contacts, "contact", &mut events);
+            for message in each::<WaMessage>(value.messages, "message", &mut events) {
+                let name = contacts.iter().find(|c| c.wa_id == message.from).and_then(|c| c.profile.as_ref()?.name.clone());
                 events.push(to_incoming(message, name));
             }
-            events.extend(value.statuses.into_iter().map(status_report));
+            let statuses: Vec<Status> = each(value.statuses, "status", &mut events);
+            events.extend(statuses.into_iter().map(status_report));
         }
         Ok(events)
     }

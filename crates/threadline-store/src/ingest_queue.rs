@@ -216,6 +216,7 @@ impl Store {
         let mut new_contacts: Vec<Contact> = Vec::new();
         let mut new_identities: Vec<(ContactId, Identity)> = Vec::new();
         let mut name_updates: Vec<(ContactId, String)> = Vec::new();
+        let mut language_updates: Vec<(ContactId, String)> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             if let Some(pid) = &job.provider_message_id {
                 let key = (job.inbox_id, pid.clone());
@@ -249,13 +250,16 @@ impl Store {
                     {
                         name_updates.push((contact_id, name.clone()));
                     }
+                    if let Some(language) = &job.sender_language {
+                        language_updates.push((contact_id, language.clone()));
+                    }
                     (contact_id, false)
                 }
                 None => {
                     let mut contact = Contact {
                         id: ContactId::new(),
                         name: job.sender_name.clone(),
-                        language: None,
+                        language: job.sender_language.clone(),
                         attributes: Default::default(),
                         custom_attributes: Default::default(),
                         preferred_channels: Default::default(),
@@ -367,8 +371,9 @@ impl Store {
         // Writes: a few multi-row statements for the whole batch.
         for chunk in rows::fixed_chunks(&new_contacts) {
             let sql = format!(
-                "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at, name_key) VALUES {}",
-                rows::placeholders(chunk.len(), 9)
+                "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at, name_key, language) \
+                 VALUES {}",
+                rows::placeholders(chunk.len(), 10)
             );
             let mut query = sqlx::query(&sql);
             for c in chunk {
@@ -381,7 +386,8 @@ impl Store {
                     .bind("{}")
                     .bind(micros(at))
                     .bind(micros(at))
-                    .bind(crate::contacts::stored_name_key(c.name.as_deref()));
+                    .bind(crate::contacts::stored_name_key(c.name.as_deref()))
+                    .bind(c.language.clone());
             }
             query.execute(tx.conn()).await?;
         }
@@ -415,6 +421,9 @@ impl Store {
                 .bind(crate::contacts::stored_name_key(Some(name)))
                 .execute(tx.conn())
                 .await?;
+        }
+        for (contact, language) in &language_updates {
+            crate::messages::enrich_language(&mut tx, account_id, *contact, language, at).await?;
         }
         let created: Vec<&Conversation> = current.values().filter(|c| new_conversations.contains(&c.id)).collect();
         insert_conversations(&mut tx, account_id, &created).await?;

@@ -28,6 +28,10 @@ pub struct InboundMessage {
     pub inbox_id: InboxId,
     pub channel: Channel,
     pub sender_name: Option<String>,
+    /// The sender's language as the provider knows it (an ISO 639-1 code,
+    /// e.g. Telegram's `language_code`): a new contact takes it, and a
+    /// contact without one gets it.
+    pub sender_language: Option<String>,
     /// The sender's identities, the channel's own first: it decides the
     /// contact when the others belong to different people.
     pub identities: Vec<NormalizedIdentity>,
@@ -66,6 +70,7 @@ impl InboundMessage {
         strip_nul(&mut self.text);
         for text in [
             &mut self.sender_name,
+            &mut self.sender_language,
             &mut self.html,
             &mut self.provider_message_id,
             &mut self.subject,
@@ -95,6 +100,7 @@ impl InboundMessage {
             inbox_id,
             channel,
             sender_name: None,
+            sender_language: None,
             identities: Vec::new(),
             text: String::new(),
             html: None,
@@ -600,7 +606,12 @@ async fn resolve_contact(
         }
     }
     let Some(contact_id) = owners.iter().flatten().next().copied().or(equivalent_owner) else {
-        let new = NewContact { name: inbound.sender_name.clone(), identities: inbound.identities.clone(), ..NewContact::default() };
+        let new = NewContact {
+            name: inbound.sender_name.clone(),
+            language: inbound.sender_language.clone(),
+            identities: inbound.identities.clone(),
+            ..NewContact::default()
+        };
         // Identities were all unknown a moment ago; a conflict now means a
         // concurrent message from the same sender created them: retry.
         let contact = insert_contact(tx, account_id, new, at).await.map_err(|e| match e {
@@ -620,6 +631,9 @@ async fn resolve_contact(
             ));
         }
     }
+    if let Some(language) = &inbound.sender_language {
+        enrich_language(tx, account_id, contact_id, language, at).await?;
+    }
     if let Some(name) = &inbound.sender_name {
         sqlx::query("UPDATE contacts SET name = $3, updated_at = $4, name_key = $5 WHERE id = $1 AND account_id = $2 AND name IS NULL")
             .bind(contact_id.to_string())
@@ -631,6 +645,24 @@ async fn resolve_contact(
             .await?;
     }
     Ok((contact_id, false))
+}
+
+/// Gives a contact that has no language the one a provider told us.
+pub(crate) async fn enrich_language(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    contact_id: ContactId,
+    language: &str,
+    at: time::OffsetDateTime,
+) -> Result<()> {
+    sqlx::query("UPDATE contacts SET language = $3, updated_at = $4 WHERE id = $1 AND account_id = $2 AND language IS NULL")
+        .bind(contact_id.to_string())
+        .bind(account_id.to_string())
+        .bind(language)
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }
 
 /// Inserts messages in one statement (a batch shares one round trip).

@@ -121,6 +121,9 @@ async fn receive(
                 state.bus.publish(events);
             }
             WebhookEvent::Ignored(reason) => tracing::debug!(inbox = %inbox.id, %reason, "webhook event ignored"),
+            WebhookEvent::Skipped(reason) => {
+                tracing::warn!(inbox = %inbox.id, reason = %crate::error::bounded(&reason, 500), "webhook event unreadable; skipped, the rest kept")
+            }
         }
     }
     let ack = adapter.acknowledgement();
@@ -196,6 +199,7 @@ async fn to_inbound(
         inbox_id: inbox.id,
         channel: inbox.channel,
         sender_name: message.sender_name.map(|n| n.chars().take(200).collect()),
+        sender_language: message.sender_language,
         identities,
         text: text.chars().take(threadline_domain::message::MAX_TEXT_CHARS).collect(),
         html: None,

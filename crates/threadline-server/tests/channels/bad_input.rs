@@ -12,8 +12,49 @@ channel_tests!(
     bad_webhooks_are_refused_and_store_nothing,
     concurrent_redeliveries_store_one_message,
     oversized_media_is_refused_with_a_reason,
-    nul_characters_from_providers_are_stripped_not_lost
+    nul_characters_from_providers_are_stripped_not_lost,
+    one_malformed_event_does_not_cost_the_others
 );
+
+/// A webhook batching a malformed event with good ones: the good ones are
+/// stored and the webhook acknowledged (else the provider redelivers the
+/// whole batch, failing the same way, forever).
+async fn one_malformed_event_does_not_cost_the_others(rig: Rig) {
+    let whatsapp = rig.whatsapp_inbox().await;
+    let mut body = whatsapp_messages(
+        "393471112233",
+        "Ada",
+        json!([
+            { "from": "393471112233", "id": "wamid.good1", "timestamp": "1700000000", "type": "text", "text": { "body": "Primo messaggio" } },
+            { "from": 393471112233u64, "id": ["not", "a", "string"], "type": "text" },
+            { "from": "393471112233", "id": "wamid.good2", "timestamp": "1700000001", "type": "text", "text": { "body": "Secondo messaggio" } },
+        ]),
+    );
+    // And a second entry that is not an object at all.
+    body["entry"].as_array_mut().unwrap().push(json!("garbage"));
+    let (status, answer) = rig.meta_post(&whatsapp, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let conversations = rig.conversations().await;
+    assert_eq!(conversations.len(), 1);
+    let texts: Vec<String> =
+        rig.messages(conversations[0]["id"].as_str().unwrap()).await.iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, ["Primo messaggio", "Secondo messaggio"]);
+
+    // The same for Messenger: one unreadable event among readable ones.
+    let messenger = rig.meta_inbox("messenger").await;
+    let mut body = meta_messaging(
+        "page",
+        json!({ "sender": { "id": "7001" }, "recipient": { "id": PAGE_ID }, "timestamp": 1_700_000_000_000u64,
+                "message": { "mid": "m_good", "text": "Ciao dal Messenger" } }),
+    );
+    body["entry"][0]["messaging"].as_array_mut().unwrap().insert(0, json!({ "sender": "not an object", "message": 5 }));
+    let (status, answer) = rig.meta_post(&messenger, &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(rig.conversations().await.len(), 2, "the readable Messenger event was stored");
+    // A body that is not JSON at all is still refused: there is nothing to keep.
+    let (status, _) = rig.meta_post_raw(&whatsapp, b"{not json".to_vec(), None).await;
+    assert!(status == 400 || status == 403, "{status}");
+}
 
 /// A provider's webhook cannot be refused for its content (it would be
 /// retried forever): U+0000 is dropped and the message kept, on both engines.

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::channel_tests;
 use crate::support::*;
 
-channel_tests!(telegram_updates_are_checked_and_stored);
+channel_tests!(telegram_updates_are_checked_and_stored, providers_profiles_fill_what_the_contact_lacks);
 
 async fn telegram_updates_are_checked_and_stored(rig: Rig) {
     let inbox = rig.telegram_inbox().await;
@@ -90,4 +90,38 @@ async fn telegram_updates_are_checked_and_stored(rig: Rig) {
     assert_eq!(file.filename.as_deref(), Some("modulo.docx"));
     assert_eq!(file.data, b"PK docx bytes");
     rig.wait_message(reply["id"].as_str().unwrap(), |m| m["delivery_status"] == "sent").await;
+}
+
+/// Telegram's `language_code` sets a new contact's language; a contact
+/// without a name or language gets them from the provider's profile, and
+/// one with them keeps its own.
+async fn providers_profiles_fill_what_the_contact_lacks(rig: Rig) {
+    let inbox = rig.telegram_inbox().await;
+    let (status, _) = rig.telegram_post(&inbox, &telegram_text(30, 818181, 1, "Ciao"), Some(TELEGRAM_SECRET)).await;
+    assert_eq!(status, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    let contact_id = rig.messages(&conversation).await[0]["contact_id"].as_str().unwrap().to_owned();
+    let (_, contact) = rig.app.get(&format!("/api/v1/contacts/{contact_id}")).await;
+    assert_eq!((contact["name"].as_str(), contact["language"].as_str()), (Some("Marco Bianchi"), Some("it")), "{contact}");
+
+    // A customer first known without a profile (no names, no language)…
+    let mut bare = telegram_text(31, 828282, 1, "hello");
+    bare["message"]["from"] = json!({ "id": 828282, "is_bot": false });
+    bare["message"]["chat"] = json!({ "id": 828282, "type": "private" });
+    rig.telegram_post(&inbox, &bare, Some(TELEGRAM_SECRET)).await;
+    let mut later = telegram_text(32, 828282, 2, "hello again");
+    later["message"]["from"] = json!({ "id": 828282, "is_bot": false, "first_name": "Jane", "last_name": "Doe", "language_code": "en-GB" });
+    rig.telegram_post(&inbox, &later, Some(TELEGRAM_SECRET)).await;
+    let (_, contacts) = rig.app.get("/api/v1/contacts?q=Jane").await;
+    let jane = &contacts["data"][0];
+    assert_eq!((jane["name"].as_str(), jane["language"].as_str()), (Some("Jane Doe"), Some("en-GB")), "{contacts}");
+
+    // …while what the business set is never overwritten.
+    let (status, _) = rig.app.patch(&format!("/api/v1/contacts/{contact_id}"), json!({ "name": "Marco B.", "language": "en" })).await;
+    assert_eq!(status, 200);
+    let mut other = telegram_text(33, 818181, 2, "Sono ancora io");
+    other["message"]["from"]["language_code"] = json!("de");
+    rig.telegram_post(&inbox, &other, Some(TELEGRAM_SECRET)).await;
+    let (_, contact) = rig.app.get(&format!("/api/v1/contacts/{contact_id}")).await;
+    assert_eq!((contact["name"].as_str(), contact["language"].as_str()), (Some("Marco B."), Some("en")));
 }
