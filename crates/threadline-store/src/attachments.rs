@@ -86,8 +86,10 @@ async fn write_durably(dir: &std::path::Path, account_id: AccountId, id: Attachm
     let data = data.to_vec();
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         use std::io::Write;
-        std::fs::create_dir_all(&folder)?;
-        let mut file = std::fs::File::create(&path)?;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        // Customers' files: readable by the server's user only.
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&folder)?;
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path)?;
         file.write_all(&data)?;
         file.sync_all()?;
         std::fs::File::open(&folder)?.sync_all()

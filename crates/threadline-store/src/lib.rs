@@ -200,6 +200,9 @@ impl Store {
         } else {
             return Err(StoreError::Invalid(ValidationErrors::single("database_url", "must start with sqlite: or postgres:")));
         };
+        if backend == Backend::Sqlite {
+            private_sqlite_files(url)?;
+        }
         let mut connect_options = AnyConnectOptions::from_str(url)?;
         connect_options = sqlx::ConnectOptions::log_statements(connect_options, tracing::log::LevelFilter::Trace);
         let pool_options = AnyPoolOptions::new().max_connections(options.max_connections).acquire_timeout(Duration::from_secs(10));
@@ -300,6 +303,37 @@ impl Store {
             notify_router: self.routing_needed.clone(),
         })
     }
+}
+
+/// Makes the SQLite database file readable by its owner only (0600), like
+/// the secret key beside it: it holds every customer's messages. A new file
+/// is created with that mode before SQLite opens it, and SQLite gives its
+/// `-wal` and `-shm` files the database file's mode; files from before are
+/// narrowed at start.
+fn private_sqlite_files(url: &str) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    let private = |e: std::io::Error| StoreError::Invalid(ValidationErrors::single("database_url", format!("{path}: {e}")));
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // A folder that does not exist yet is the connect's error to report.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(private(e)),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = format!("{path}{suffix}");
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(private)?;
+        }
+    }
+    Ok(())
 }
 
 /// An open write transaction and the domain events it will publish once it

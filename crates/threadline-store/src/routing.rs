@@ -326,7 +326,8 @@ impl Store {
             .await?;
         let created = RoutingRule {
             id: RoutingRuleId::new(),
-            position: position.unwrap_or(last.unwrap_or(0) + 10),
+            // Saturating: after the last, even if an old rule sits at the end of the range.
+            position: position.unwrap_or(last.unwrap_or(0).saturating_add(10)),
             name: rule.name.clone(),
             conditions: rule.conditions.clone(),
             team_id: rule.team_id,

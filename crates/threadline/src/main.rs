@@ -167,8 +167,15 @@ fn init_logging(filter: &str) {
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.effective_database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&settings.data).with_context(|| format!("while creating data folder {}", settings.data.display()))?;
+    if url.starts_with("sqlite:") || settings.attachment_store == AttachmentStore::Disk {
+        // The data folder holds customers' messages and the secret key:
+        // created readable by the server's user only.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&settings.data)
+            .with_context(|| format!("while creating data folder {}", settings.data.display()))?;
     }
     let options = ConnectOptions { max_connections: settings.database_max_connections, sqlite_sync: settings.sqlite_sync };
     let store = Store::connect(&url, &options).await.context("while connecting to the database")?;

@@ -333,8 +333,13 @@ pub(crate) fn parse_identities(
     field: &str,
     errors: &mut ValidationErrors,
 ) -> Vec<NormalizedIdentity> {
-    let mut out = Vec::with_capacity(raw.len().min(MAX_IDENTITIES));
-    for (i, identity) in raw.iter().enumerate().take(MAX_IDENTITIES) {
+    if raw.len() > MAX_IDENTITIES {
+        // Said, not silently cut: the caller would believe all were kept.
+        errors.push(field.to_owned(), format!("must list at most {MAX_IDENTITIES} identities"));
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, identity) in raw.iter().enumerate() {
         match NormalizedIdentity::parse(identity.kind, &identity.value, region) {
             Ok(parsed) if !out.contains(&parsed) => out.push(parsed),
             Ok(_) => {}

@@ -44,12 +44,33 @@ pub struct RuleInput {
     pub team_id: TeamId,
     /// Raise the conversation's priority to this (never lowers it).
     pub priority: Option<threadline_domain::conversation::Priority>,
-    /// Where it is tried among the rules (lower first); default: after the others.
+    /// Where it is tried among the rules (lower first), 0–1,000,000;
+    /// default: after the others.
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub position: Option<i64>,
 }
 
-fn check_rule(input: RuleInput) -> Result<(NewRoutingRule, Option<i64>), ApiError> {
+/// Positions stay in a range where "after the others" (the last one + 10)
+/// can never overflow and wrap to the front.
+pub const MAX_RULE_POSITION: i64 = 1_000_000;
+
+async fn check_rule(
+    state: &AppState,
+    account_id: threadline_domain::ids::AccountId,
+    input: RuleInput,
+) -> Result<(NewRoutingRule, Option<i64>), ApiError> {
     let mut errors = ValidationErrors::new();
+    if let Some(position) = input.position
+        && !(0..=MAX_RULE_POSITION).contains(&position)
+    {
+        errors.push("position", format!("must be between 0 and {MAX_RULE_POSITION}"));
+    }
+    // An inbox condition names one of the account's own inboxes.
+    if let Some(inbox) = input.conditions.inbox_id
+        && matches!(state.store.inbox(account_id, inbox).await, Err(threadline_store::StoreError::NotFound))
+    {
+        errors.push("conditions.inbox_id", "is not an inbox of this account");
+    }
     let mut rule = NewRoutingRule {
         name: input.name.trim().to_owned(),
         conditions: input.conditions,
@@ -85,7 +106,7 @@ async fn create_rule(
     Body(req): Body<RuleInput>,
 ) -> ApiResult<(StatusCode, Json<RoutingRule>)> {
     caller.require(Permission::ManageTeams)?;
-    let (rule, position) = check_rule(req)?;
+    let (rule, position) = check_rule(&state, caller.account_id(), req).await?;
     let rule = state.store.create_routing_rule(caller.account_id(), &rule, position).await?;
     state.routing_rules.clear();
     Ok((StatusCode::CREATED, Json(rule)))
@@ -100,7 +121,7 @@ async fn update_rule(
     Body(req): Body<RuleInput>,
 ) -> ApiResult<Json<RoutingRule>> {
     caller.require(Permission::ManageTeams)?;
-    let (rule, position) = check_rule(req)?;
+    let (rule, position) = check_rule(&state, caller.account_id(), req).await?;
     let rule = state.store.update_routing_rule(caller.account_id(), id, &rule, position).await?;
     state.routing_rules.clear();
     Ok(Json(rule))

@@ -9,8 +9,23 @@ backend_tests!(
     merging_moves_everything_and_is_audited,
     duplicate_suggestions,
     timeline_pages_through_messages_and_interactions,
-    consents_are_recorded
+    consents_are_recorded,
+    too_many_identities_are_refused_not_cut
 );
+
+async fn too_many_identities_are_refused_not_cut(app: TestApp) {
+    // The production body limit (16 MB), which 100,000 identities fit in.
+    let mut app = app;
+    app.restart(|s| s.max_body_bytes = 16 * 1024 * 1024).await;
+    let identities: Vec<serde_json::Value> =
+        (0..100_000).map(|i| json!({ "kind": "external_id", "value": format!("customer-{i}") })).collect();
+    let (status, body) = app.post("/api/v1/contacts", json!({ "name": "Many", "identities": identities })).await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("identities")), "{body}");
+    let twenty: Vec<serde_json::Value> = (0..20).map(|i| json!({ "kind": "external_id", "value": format!("c-{i}") })).collect();
+    let (status, contact) = app.post("/api/v1/contacts", json!({ "name": "Twenty", "identities": twenty })).await;
+    assert_eq!(status, 201);
+    assert_eq!(contact["identities"].as_array().unwrap().len(), 20, "all twenty kept");
+}
 
 async fn identities_are_validated_and_linked(app: TestApp) {
     let (status, err) = app

@@ -16,8 +16,34 @@ backend_tests!(
     least_busy_keeps_to_capacity_and_fills_freed_places,
     skills_find_the_specialist_and_fall_back_as_told,
     an_offline_agents_conversations_go_back_to_the_queue,
-    concurrent_arrivals_never_overload_or_double_assign
+    concurrent_arrivals_never_overload_or_double_assign,
+    rules_are_checked_before_they_are_saved
 );
+
+/// Positions stay where "after the others" cannot overflow, and a rule may
+/// only name the account's own inboxes.
+async fn rules_are_checked_before_they_are_saved(app: TestApp) {
+    let (_, team) = app.post("/api/v1/teams", json!({ "name": "Resi" })).await;
+    let team = team["id"].as_str().unwrap().to_owned();
+    for position in [i64::MAX, -1, 1_000_001] {
+        let (status, body) = app.post("/api/v1/routing/rules", json!({ "name": "x", "team_id": team, "position": position })).await;
+        assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("position")), "{position}: {body}");
+    }
+    let (status, last) = app.post("/api/v1/routing/rules", json!({ "name": "last", "team_id": team, "position": 1_000_000 })).await;
+    assert_eq!(status, 201, "{last}");
+    let (status, after) = app.post("/api/v1/routing/rules", json!({ "name": "after", "team_id": team })).await;
+    assert_eq!(status, 201, "{after}");
+    let (_, rules) = app.get("/api/v1/routing/rules").await;
+    let names: Vec<&str> = rules.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["last", "after"], "a new rule goes after the others");
+
+    let (_, _, other_token) = app.create_account("Altro", "boss@altro.example").await;
+    let (_, theirs) =
+        app.call_as(&other_token, reqwest::Method::POST, "/api/v1/inboxes", Some(json!({ "channel": "api", "name": "theirs" }))).await;
+    let (status, body) =
+        app.post("/api/v1/routing/rules", json!({ "name": "theirs", "team_id": team, "conditions": { "inbox_id": theirs["id"] } })).await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("conditions.inbox_id")), "{body}");
+}
 
 /// A team with `agents` (name, skills, capacity) online, routed by `strategy`;
 /// a routing rule sends every message of `inbox` to it. Returns

@@ -108,3 +108,59 @@ fn migrate_demo_and_openapi() {
     let doc: serde_json::Value = serde_json::from_str(&out).expect("openapi prints JSON");
     assert_eq!(doc["openapi"], "3.1.0");
 }
+
+#[test]
+fn the_database_and_data_folder_are_private_to_the_server_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = std::env::temp_dir().join(format!("threadline-cli-{}", uuid::Uuid::now_v7())).join("data");
+    let (ok, _, err) = run(threadline(&data).arg("migrate"));
+    assert!(ok, "{err}");
+    let mode = |path: std::path::PathBuf| {
+        std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+    };
+    assert_eq!(mode(data.clone()), 0o700, "the data folder");
+    assert_eq!(mode(data.join("threadline.db")), 0o600, "the database");
+    // A database made readable by others (an older version, a copy) is
+    // narrowed at the next start, its write-ahead log with it.
+    for file in ["threadline.db", "threadline.db-wal", "threadline.db-shm"] {
+        let path = data.join(file);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let (ok, _, err) = run(threadline(&data).args(["domain", "list"]));
+    assert!(!ok && err.contains("no account"), "{err}");
+    for file in ["threadline.db", "threadline.db-wal", "threadline.db-shm"] {
+        let path = data.join(file);
+        if path.exists() {
+            assert_eq!(mode(path), 0o600, "{file}");
+        }
+    }
+}
+
+#[test]
+fn domains_are_assigned_from_the_command_line() {
+    let data = temp();
+    let (ok, _, err) = run(threadline(&data).args([
+        "user",
+        "create",
+        "--email",
+        "boss@example.com",
+        "--name",
+        "Boss",
+        "--password",
+        "correct horse battery",
+    ]));
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(threadline(&data).args(["domain", "assign", "Shop.Example"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("shop.example is assigned"), "{out}");
+    let (ok, _, err) = run(threadline(&data).args(["domain", "assign", "not a domain"]));
+    assert!(!ok && err.contains("domain"), "{err}");
+    let (_, out, _) = run(threadline(&data).args(["domain", "list"]));
+    assert_eq!(out.trim(), "shop.example");
+    let (ok, _, _) = run(threadline(&data).args(["domain", "remove", "shop.example"]));
+    assert!(ok);
+    let (_, out, _) = run(threadline(&data).args(["domain", "list"]));
+    assert_eq!(out.trim(), "");
+}
