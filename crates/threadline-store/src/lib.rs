@@ -286,11 +286,14 @@ impl Store {
 
     /// Begins a write transaction, queueing behind other writers on SQLite.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
-        let gate = match self.backend {
-            Backend::Sqlite => Some(self.write_gate.clone().lock_owned().await),
-            Backend::Postgres => None,
+        let (gate, tx) = match self.backend {
+            // IMMEDIATE takes SQLite's write lock at once, waiting for it
+            // (busy_timeout) if another process or a connection still
+            // rolling back holds it. A deferred transaction that read first
+            // and then writes cannot wait: it fails with SQLITE_BUSY.
+            Backend::Sqlite => (Some(self.write_gate.clone().lock_owned().await), self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => (None, self.pool.begin().await?),
         };
-        let tx = self.pool.begin().await?;
         Ok(WriteTx {
             tx,
             _gate: gate,

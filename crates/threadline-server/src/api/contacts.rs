@@ -64,7 +64,7 @@ async fn list_contacts(
         None => None,
         Some(c) => Some(c.parse::<ContactId>().map_err(|_| ApiError::invalid("cursor", "is not a cursor from this list"))?),
     };
-    let search = p.q.filter(|q| !q.trim().is_empty());
+    let search = super::search_text(p.q)?;
     if search.as_ref().is_some_and(|q| q.len() > 200) {
         return Err(ApiError::invalid("q", "must be at most 200 characters"));
     }

@@ -91,7 +91,7 @@ async fn list_conversations(
         inbox_id: p.inbox_id,
         contact_id: p.contact_id,
         label,
-        search: p.q.filter(|q| !q.trim().is_empty()),
+        search: super::search_text(p.q)?,
         mentioning: match p.mentioning.as_deref() {
             None => None,
             Some("me") => Some(caller.user.id),

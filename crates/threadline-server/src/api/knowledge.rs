@@ -104,9 +104,13 @@ async fn delete_article(State(state): State<AppState>, caller: Caller, Path(id):
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
+    /// The question, 1–2,000 characters.
+    #[param(min_length = 1, max_length = 2000)]
     pub q: String,
     /// The question's language; default: detected from it.
     pub language: Option<String>,
+    /// How many articles, 1–20 (default 5).
+    #[param(minimum = 1, maximum = 20)]
     pub limit: Option<usize>,
 }
 
@@ -147,10 +151,13 @@ async fn search_articles(State(state): State<AppState>, caller: Caller, Query(p)
     if p.q.trim().is_empty() || p.q.chars().count() > 2_000 {
         return Err(ApiError::invalid("q", "must be 1 to 2,000 characters"));
     }
+    if p.limit.is_some_and(|n| !(1..=20).contains(&n)) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 20"));
+    }
     let language = p.language.or_else(|| threadline_domain::triage::language::detect(&p.q).map(|d| d.language));
     let found = state
         .knowledge
-        .search(&state.store, caller.account_id(), &p.q, language.as_deref(), p.limit.unwrap_or(5).clamp(1, 20))
+        .search(&state.store, caller.account_id(), &p.q, language.as_deref(), p.limit.unwrap_or(5))
         .await
         .map_err(ApiError::Internal)?;
     Ok(Json(hits(found)))

@@ -14,6 +14,7 @@ pub(crate) mod mail_addresses;
 mod routing;
 pub(crate) mod sessions;
 mod sla;
+pub mod spec;
 pub(crate) mod suggestions;
 mod teams;
 mod templates;
@@ -120,6 +121,17 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
+/// A search text (`q`): 1–200 characters once trimmed; absent means no search.
+pub fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
+    match q.map(|q| q.trim().to_owned()) {
+        None => Ok(None),
+        Some(q) if q.is_empty() || q.chars().count() > spec::MAX_QUERY_CHARS => {
+            Err(ApiError::invalid("q", format!("must be 1 to {} characters", spec::MAX_QUERY_CHARS)))
+        }
+        Some(q) => Ok(Some(q)),
+    }
+}
+
 pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(50),
@@ -189,7 +201,8 @@ fn resources() -> OpenApiRouter<AppState> {
 
 /// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.
 pub fn router() -> axum::Router<AppState> {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", resources()).split_for_parts();
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", resources()).split_for_parts();
+    utoipa::Modify::modify(&spec::ErrorResponses, &mut doc);
     let doc = std::sync::Arc::new(doc);
     router.route("/api/v1/openapi.json", axum::routing::get(move || std::future::ready(axum::Json(doc.as_ref().clone()))))
 }
@@ -198,5 +211,7 @@ pub use mail_addresses::parse_domain;
 
 /// The OpenAPI document (for `threadline openapi`).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi()).nest("/api/v1", resources()).split_for_parts().1
+    let mut doc = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi()).nest("/api/v1", resources()).split_for_parts().1;
+    utoipa::Modify::modify(&spec::ErrorResponses, &mut doc);
+    doc
 }

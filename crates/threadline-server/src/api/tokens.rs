@@ -59,7 +59,10 @@ async fn create_token(
     let name = bounded_text(&req.name, "name", 200, &mut errors);
     errors.into_result(())?;
     let user = match req.user_id {
-        Some(id) => state.store.user(caller.account_id(), id).await?,
+        Some(id) => match state.store.user(caller.account_id(), id).await {
+            Err(threadline_store::StoreError::NotFound) => return Err(ApiError::invalid("user_id", "is not a user of this account")),
+            found => found?,
+        },
         None => caller.user.clone(),
     };
     let scopes = req.scopes.unwrap_or_else(|| vec![Scope::Api]);

@@ -34,11 +34,33 @@ async fn get_settings(State(state): State<AppState>, caller: Caller) -> ApiResul
     Ok(Json(state.store.triage_settings(caller.account_id()).await?))
 }
 
+/// A keyword rule as written (see `KeywordRule`): unknown fields are
+/// refused, so a misspelt one is not silently dropped.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInput {
+    pub name: String,
+    pub keywords: Vec<String>,
+    /// ISO 639-1 code; none for every language.
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub urgency: Option<threadline_domain::conversation::Priority>,
+}
+
+impl From<RuleInput> for KeywordRule {
+    fn from(r: RuleInput) -> Self {
+        KeywordRule { name: r.name, keywords: r.keywords, language: r.language, category: r.category, urgency: r.urgency }
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
     /// Replaces every rule, in this order.
-    pub rules: Vec<KeywordRule>,
+    pub rules: Vec<RuleInput>,
     /// 0–1; default 0.5.
     pub min_confidence: Option<f32>,
 }
@@ -67,7 +89,7 @@ fn validated(rules: Vec<KeywordRule>, field: &str) -> Result<Vec<KeywordRule>, A
     responses((status = 200, body = TriageSettings), (status = 422, body = ErrorBody)))]
 async fn put_settings(State(state): State<AppState>, caller: Caller, Body(req): Body<SettingsInput>) -> ApiResult<Json<TriageSettings>> {
     caller.require(Permission::Administer)?;
-    let rules = validated(req.rules, "rules")?;
+    let rules = validated(req.rules.into_iter().map(KeywordRule::from).collect(), "rules")?;
     if let Some(c) = req.min_confidence
         && !(0.0..=1.0).contains(&c)
     {
@@ -88,15 +110,11 @@ async fn put_settings(State(state): State<AppState>, caller: Caller, Body(req): 
 }
 
 /// Adds a rule after the others (administrators).
-#[utoipa::path(post, path = "/triage/rules", tag = "triage", request_body = KeywordRule,
+#[utoipa::path(post, path = "/triage/rules", tag = "triage", request_body = RuleInput,
     responses((status = 201, body = TriageRule), (status = 422, body = ErrorBody)))]
-async fn add_rule(
-    State(state): State<AppState>,
-    caller: Caller,
-    Body(rule): Body<KeywordRule>,
-) -> ApiResult<(StatusCode, Json<TriageRule>)> {
+async fn add_rule(State(state): State<AppState>, caller: Caller, Body(rule): Body<RuleInput>) -> ApiResult<(StatusCode, Json<TriageRule>)> {
     caller.require(Permission::Administer)?;
-    let rule = rule.validated()?;
+    let rule = KeywordRule::from(rule).validated()?;
     let (_, added) = state
         .store
         .update_triage_settings(caller.account_id(), |s| {
@@ -113,16 +131,16 @@ async fn add_rule(
 }
 
 /// Replaces one rule (administrators).
-#[utoipa::path(patch, path = "/triage/rules/{id}", tag = "triage", params(("id" = TriageRuleId, Path)), request_body = KeywordRule,
+#[utoipa::path(patch, path = "/triage/rules/{id}", tag = "triage", params(("id" = TriageRuleId, Path)), request_body = RuleInput,
     responses((status = 200, body = TriageRule), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update_rule(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<TriageRuleId>,
-    Body(rule): Body<KeywordRule>,
+    Body(rule): Body<RuleInput>,
 ) -> ApiResult<Json<TriageRule>> {
     caller.require(Permission::Administer)?;
-    let rule = rule.validated()?;
+    let rule = KeywordRule::from(rule).validated()?;
     let (_, updated) = state
         .store
         .update_triage_settings(caller.account_id(), |s| {

@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod bots;
 mod canned;
+mod conformance;
 mod contacts;
 mod continuity;
 mod conversations;
