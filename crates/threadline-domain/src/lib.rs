@@ -7,6 +7,7 @@
 //! conversation continuity across channels, permissions, webhook signatures —
 //! are tested in isolation and fast.
 
+pub mod audit;
 pub mod bot;
 pub mod canned;
 pub mod channel;

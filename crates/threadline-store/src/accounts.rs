@@ -85,8 +85,13 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all, fields(account = %id))]
-    pub async fn update_account(&self, id: AccountId, changes: AccountChanges) -> Result<Account> {
+    pub async fn update_account(&self, id: AccountId, changes: AccountChanges, actor: &str) -> Result<Account> {
         let mut tx = self.begin_write().await?;
+        let changed = serde_json::json!({
+            "name": changes.name.is_some(),
+            "default_region": changes.default_region.clone(),
+            "continuity_window_secs": changes.continuity_window_secs,
+        });
         let done = sqlx::query(
             "UPDATE accounts SET name = COALESCE($2, name), default_region = COALESCE($3, default_region), \
              continuity_window_secs = COALESCE($4, continuity_window_secs) WHERE id = $1",
@@ -98,6 +103,7 @@ impl Store {
         .execute(tx.conn())
         .await?;
         found(&done)?;
+        crate::audit::audit(&mut tx, id, actor, "account.update", "account", &id.to_string(), changed, now()).await?;
         tx.commit().await?;
         self.account(id).await
     }

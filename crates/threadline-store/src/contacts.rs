@@ -11,7 +11,7 @@ use threadline_domain::identity::{IdentityKind, NormalizedIdentity};
 use threadline_domain::ids::{AccountId, ContactId, IdentityId};
 use time::OffsetDateTime;
 
-use crate::events::audit;
+use crate::audit::audit;
 use crate::rows::CONTACT_COLUMNS;
 use crate::{Result, Store, StoreError, WriteTx, found, like_literal, micros, now, rows};
 
@@ -241,7 +241,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let contact = insert_contact(&mut tx, account_id, new, at).await?;
         tx.emit(contact_event(account_id, EventKind::ContactCreated, &contact, at));
-        audit(tx.conn(), account_id, actor, "contact.create", "contact", &contact.id.to_string(), serde_json::json!({}), at).await?;
+        audit(&mut tx, account_id, actor, "contact.create", "contact", &contact.id.to_string(), serde_json::json!({}), at).await?;
         let events = tx.commit().await?;
         Ok((contact, events))
     }
@@ -340,13 +340,14 @@ impl Store {
             at,
         ));
         audit(
-            tx.conn(),
+            &mut tx,
             account_id,
             actor,
             "identity.link",
             "contact",
             &id.to_string(),
-            serde_json::json!({ "kind": identity.kind, "value": identity.value }),
+            // Never the value: the chain must hold no personal data.
+            serde_json::json!({ "kind": identity.kind }),
             at,
         )
         .await?;
@@ -373,7 +374,7 @@ impl Store {
         let contact = load_contact(tx.conn(), account_id, contact_id).await?;
         tx.emit(contact_event(account_id, EventKind::ContactUpdated, &contact, at));
         audit(
-            tx.conn(),
+            &mut tx,
             account_id,
             actor,
             "identity.unlink",
@@ -412,8 +413,9 @@ impl Store {
             .bind(micros(at))
             .execute(tx.conn())
             .await?;
-            let data = serde_json::json!({ "channel": consent.channel, "purpose": consent.purpose, "granted": consent.granted, "source": consent.source });
-            audit(tx.conn(), account_id, actor, "consent.set", "contact", &contact_id.to_string(), data, at).await?;
+            // The source stays with the consent (it may name the person).
+            let data = serde_json::json!({ "channel": consent.channel, "purpose": consent.purpose, "granted": consent.granted });
+            audit(&mut tx, account_id, actor, "consent.set", "contact", &contact_id.to_string(), data, at).await?;
         }
         let contact = load_contact(tx.conn(), account_id, contact_id).await?;
         tx.emit(contact_event(account_id, EventKind::ContactUpdated, &contact, at));
@@ -493,7 +495,7 @@ impl Store {
             .await?;
         let merged = load_contact(tx.conn(), account_id, target_id).await?;
         let data = serde_json::json!({ "source": source, "moved": moved });
-        audit(tx.conn(), account_id, actor, "contact.merge", "contact", &t, data, at).await?;
+        audit(&mut tx, account_id, actor, "contact.merge", "contact", &t, data, at).await?;
         tx.emit(DomainEvent::new(
             account_id,
             EventKind::ContactMerged,

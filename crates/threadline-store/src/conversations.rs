@@ -8,7 +8,7 @@ use threadline_domain::message::Message;
 use threadline_domain::timeline::TimelineCursor;
 use time::OffsetDateTime;
 
-use crate::events::audit;
+use crate::audit::audit;
 use crate::rows::{CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
 use crate::{Result, Store, StoreError, attachments, micros, now, rows};
 
@@ -325,7 +325,7 @@ impl Store {
         if c.assignee_id != before.assignee_id || c.team_id != before.team_id {
             tx.emit(conversation_event(account_id, EventKind::ConversationAssigned, &c, at));
             let data = serde_json::json!({ "assignee_id": c.assignee_id, "team_id": c.team_id });
-            audit(tx.conn(), account_id, actor, "conversation.assign", "conversation", &id.to_string(), data, at).await?;
+            audit(&mut tx, account_id, actor, "conversation.assign", "conversation", &id.to_string(), data, at).await?;
         }
         if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
             tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));

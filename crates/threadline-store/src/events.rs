@@ -1,4 +1,4 @@
-//! Domain events and the audit log.
+//! Domain events: written in the transaction of the change they describe.
 //!
 //! Events are inserted in the transaction that made the change, and in the
 //! same statement batch each one is fanned out into `webhook_deliveries` for
@@ -6,11 +6,9 @@
 //! transactional outbox, so a committed change is always delivered and a
 //! rolled-back one never is.
 
-use serde::Serialize;
 use sqlx::AnyConnection;
 use threadline_domain::event::{DomainEvent, EventKind};
-use threadline_domain::ids::{AccountId, AuditEntryId, EventId};
-use time::OffsetDateTime;
+use threadline_domain::ids::{AccountId, EventId};
 
 use crate::{Result, Store, micros, rows};
 
@@ -54,82 +52,7 @@ pub(crate) async fn persist_events(conn: &mut AnyConnection, events: &[DomainEve
     Ok(queued)
 }
 
-/// One audited action.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct AuditEntry {
-    pub id: AuditEntryId,
-    /// `user:<id>`, `token:<id>`, `cli` or `system`.
-    pub actor: String,
-    pub action: String,
-    pub subject_type: String,
-    pub subject_id: String,
-    pub data: serde_json::Value,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn audit(
-    conn: &mut AnyConnection,
-    account_id: AccountId,
-    actor: &str,
-    action: &str,
-    subject_type: &str,
-    subject_id: &str,
-    data: serde_json::Value,
-    at: OffsetDateTime,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (id, account_id, actor, action, subject_type, subject_id, data, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(AuditEntryId::new().to_string())
-    .bind(account_id.to_string())
-    .bind(actor)
-    .bind(action)
-    .bind(subject_type)
-    .bind(subject_id)
-    .bind(data.to_string())
-    .bind(micros(at))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 impl Store {
-    /// The audit log, newest first, optionally for one subject.
-    pub async fn audit_log(
-        &self,
-        account_id: AccountId,
-        subject_id: Option<&str>,
-        before: Option<AuditEntryId>,
-        limit: i64,
-    ) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, actor, action, subject_type, subject_id, data, created_at FROM audit_log \
-             WHERE account_id = $1 AND ($2 IS NULL OR subject_id = $2) AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4",
-        )
-        .bind(account_id.to_string())
-        .bind(subject_id.map(str::to_owned))
-        .bind(before.map(|b| b.to_string()))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: rows::parse(row, "id")?,
-                    actor: rows::text(row, "actor")?,
-                    action: rows::text(row, "action")?,
-                    subject_type: rows::text(row, "subject_type")?,
-                    subject_id: rows::text(row, "subject_id")?,
-                    data: rows::json(row, "data")?,
-                    created_at: rows::time(row, "created_at")?,
-                })
-            })
-            .collect()
-    }
-
     /// Events after `after` (oldest first): lets a client that was away catch up.
     pub async fn events_after(&self, account_id: AccountId, after: Option<EventId>, limit: i64) -> Result<Vec<DomainEvent>> {
         let rows = sqlx::query(

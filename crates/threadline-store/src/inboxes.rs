@@ -62,6 +62,7 @@ impl Store {
         name: &str,
         settings: serde_json::Map<String, serde_json::Value>,
         sealed_secrets: Option<String>,
+        actor: &str,
     ) -> Result<Inbox> {
         let at = now();
         let inbox = Inbox {
@@ -88,6 +89,7 @@ impl Store {
         .bind(micros(at))
         .execute(tx.conn())
         .await?;
+        crate::audit::audit(&mut tx, account_id, actor, "inbox.create", "inbox", &inbox.id.to_string(), serde_json::json!({ "channel": channel, "settings": inbox.settings.keys().collect::<Vec<_>>(), "secrets": inbox.sealed_secrets.is_some() }), now()).await?;
         tx.commit().await?;
         Ok(inbox)
     }
@@ -119,8 +121,15 @@ impl Store {
         rows.iter().map(inbox).collect()
     }
 
-    pub async fn update_inbox(&self, account_id: AccountId, id: InboxId, changes: InboxChanges) -> Result<Inbox> {
+    pub async fn update_inbox(&self, account_id: AccountId, id: InboxId, changes: InboxChanges, actor: &str) -> Result<Inbox> {
         let mut tx = self.begin_write().await?;
+        // Which settings were given and whether the secrets were replaced;
+        // never a secret's value.
+        let changed = serde_json::json!({
+            "name": changes.name.is_some(),
+            "settings": changes.settings.as_ref().map(|s| s.keys().cloned().collect::<Vec<_>>()),
+            "secrets_replaced": changes.sealed_secrets.is_some(),
+        });
         let done = sqlx::query(
             "UPDATE inboxes SET name = COALESCE($3, name), settings = COALESCE($4, settings), \
              secrets = CASE WHEN $5 = 1 THEN $6 ELSE secrets END, updated_at = $7 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
@@ -135,12 +144,13 @@ impl Store {
         .execute(tx.conn())
         .await?;
         found(&done)?;
+        crate::audit::audit(&mut tx, account_id, actor, "inbox.update", "inbox", &id.to_string(), changed, now()).await?;
         tx.commit().await?;
         self.inbox(account_id, id).await
     }
 
     /// Removes an inbox from use. Its messages stay in their conversations.
-    pub async fn delete_inbox(&self, account_id: AccountId, id: InboxId) -> Result<()> {
+    pub async fn delete_inbox(&self, account_id: AccountId, id: InboxId, actor: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("UPDATE inboxes SET deleted_at = $3, secrets = NULL WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
@@ -152,12 +162,19 @@ impl Store {
         found(&done)?;
         // Its address is free for another inbox to prove.
         sqlx::query("DELETE FROM mail_addresses WHERE inbox_id = $1").bind(id.to_string()).execute(tx.conn()).await?;
+        crate::audit::audit(&mut tx, account_id, actor, "inbox.delete", "inbox", &id.to_string(), serde_json::json!({}), now()).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Sets (or with `None` removes) the bot that answers an inbox's new conversations.
-    pub async fn set_inbox_bot(&self, account_id: AccountId, id: InboxId, bot: Option<&threadline_domain::bot::InboxBot>) -> Result<Inbox> {
+    pub async fn set_inbox_bot(
+        &self,
+        account_id: AccountId,
+        id: InboxId,
+        bot: Option<&threadline_domain::bot::InboxBot>,
+        actor: &str,
+    ) -> Result<Inbox> {
         let mut tx = self.begin_write().await?;
         if let Some(agent_bot) = bot.and_then(|b| b.agent_bot_id) {
             let exists: Option<String> =
@@ -178,6 +195,17 @@ impl Store {
             .execute(tx.conn())
             .await?;
         found(&done)?;
+        crate::audit::audit(
+            &mut tx,
+            account_id,
+            actor,
+            "inbox.bot",
+            "inbox",
+            &id.to_string(),
+            serde_json::json!({ "bot": bot.map(|b| serde_json::to_value(b).unwrap_or_default()) }),
+            now(),
+        )
+        .await?;
         tx.commit().await?;
         self.inbox(account_id, id).await
     }

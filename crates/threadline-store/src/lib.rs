@@ -13,6 +13,7 @@
 
 mod accounts;
 mod attachments;
+mod audit;
 mod bot;
 mod canned;
 mod contacts;
@@ -52,12 +53,12 @@ use tokio::sync::Mutex;
 
 pub use accounts::*;
 pub use attachments::*;
+pub use audit::*;
 pub use bot::*;
 pub use canned::*;
 pub use contacts::*;
 pub use conversations::*;
 pub use email::*;
-pub use events::*;
 pub use inboxes::*;
 pub use ingest_queue::{Ingested, MAX_BATCH};
 pub use interactions::*;
@@ -266,7 +267,8 @@ impl Store {
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
-        self.backfill_name_keys().await
+        self.backfill_name_keys().await?;
+        self.chain_unchained_audit_entries().await
     }
 
     /// Resolves when a commit in this process has queued webhook deliveries.

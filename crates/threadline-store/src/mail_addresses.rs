@@ -65,7 +65,7 @@ impl Store {
     /// Assigns `domain` (lower-case) to an account (operators). Assigning it
     /// again to the same account does nothing; another account's domain is
     /// a conflict.
-    pub async fn assign_domain(&self, account_id: AccountId, domain: &str) -> Result<()> {
+    pub async fn assign_domain(&self, account_id: AccountId, domain: &str, actor: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done =
             sqlx::query("INSERT INTO account_domains (domain, account_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (domain) DO NOTHING")
@@ -81,11 +81,13 @@ impl Store {
                 return Err(StoreError::Conflict(format!("the domain {domain} is assigned to another account")));
             }
         }
+        crate::audit::audit(&mut tx, account_id, actor, "domain.assign", "domain", domain, serde_json::json!({}), now())
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn unassign_domain(&self, account_id: AccountId, domain: &str) -> Result<()> {
+    pub async fn unassign_domain(&self, account_id: AccountId, domain: &str, actor: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM account_domains WHERE domain = $1 AND account_id = $2")
             .bind(domain)
@@ -93,6 +95,8 @@ impl Store {
             .execute(tx.conn())
             .await?;
         found(&done)?;
+        crate::audit::audit(&mut tx, account_id, actor, "domain.unassign", "domain", domain, serde_json::json!({}), now())
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -163,7 +167,13 @@ impl Store {
     /// Checks a typed code (its hash) against the one out for the inbox.
     /// A verified address is unique in the installation: if another inbox
     /// has proven it first, the answer is a conflict.
-    pub async fn confirm_mail_address(&self, account_id: AccountId, inbox_id: InboxId, code_hash: &str) -> Result<CodeOutcome> {
+    pub async fn confirm_mail_address(
+        &self,
+        account_id: AccountId,
+        inbox_id: InboxId,
+        code_hash: &str,
+        actor: &str,
+    ) -> Result<CodeOutcome> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT * FROM mail_addresses WHERE inbox_id = $1 AND account_id = $2")
             .bind(inbox_id.to_string())
@@ -197,6 +207,9 @@ impl Store {
             }
             Err(e) => Err(e.into()),
             Ok(_) => {
+                let data = serde_json::json!({ "method": "code" });
+                crate::audit::audit(&mut tx, account_id, actor, "inbox.address_verified", "inbox", &inbox_id.to_string(), data, now())
+                    .await?;
                 tx.commit().await?;
                 Ok(CodeOutcome::Verified)
             }

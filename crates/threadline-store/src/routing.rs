@@ -241,7 +241,13 @@ impl Store {
         self.routing_needed.notified().await;
     }
 
-    pub async fn set_team_routing(&self, account_id: AccountId, team_id: TeamId, routing: &TeamRouting) -> Result<crate::Team> {
+    pub async fn set_team_routing(
+        &self,
+        account_id: AccountId,
+        team_id: TeamId,
+        routing: &TeamRouting,
+        actor: &str,
+    ) -> Result<crate::Team> {
         let mut tx = self.begin_write().await?;
         if let Some(policy) = routing.sla_policy_id {
             let exists: Option<String> = sqlx::query_scalar("SELECT id FROM sla_policies WHERE id = $1 AND account_id = $2")
@@ -261,6 +267,17 @@ impl Store {
             .await?;
         found(&done)?;
         tx.routing_needed = true;
+        crate::audit::audit(
+            &mut tx,
+            account_id,
+            actor,
+            "team.routing",
+            "team",
+            &team_id.to_string(),
+            serde_json::to_value(routing).unwrap_or_default(),
+            now(),
+        )
+        .await?;
         tx.commit().await?;
         self.team(account_id, team_id).await
     }
@@ -316,7 +333,13 @@ impl Store {
     }
 
     /// Adds a rule after the others (or at `position`).
-    pub async fn create_routing_rule(&self, account_id: AccountId, rule: &NewRoutingRule, position: Option<i64>) -> Result<RoutingRule> {
+    pub async fn create_routing_rule(
+        &self,
+        account_id: AccountId,
+        rule: &NewRoutingRule,
+        position: Option<i64>,
+        actor: &str,
+    ) -> Result<RoutingRule> {
         let at = micros(now());
         let mut tx = self.begin_write().await?;
         Self::check_team(&mut tx, account_id, rule.team_id).await?;
@@ -347,6 +370,17 @@ impl Store {
         .bind(at)
         .execute(tx.conn())
         .await?;
+        crate::audit::audit(
+            &mut tx,
+            account_id,
+            actor,
+            "routing_rule.create",
+            "routing_rule",
+            &created.id.to_string(),
+            serde_json::to_value(&created).unwrap_or_default(),
+            now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -357,6 +391,7 @@ impl Store {
         id: RoutingRuleId,
         rule: &NewRoutingRule,
         position: Option<i64>,
+        actor: &str,
     ) -> Result<RoutingRule> {
         let mut tx = self.begin_write().await?;
         Self::check_team(&mut tx, account_id, rule.team_id).await?;
@@ -375,11 +410,12 @@ impl Store {
         .execute(tx.conn())
         .await?;
         found(&done)?;
+        crate::audit::audit(&mut tx, account_id, actor, "routing_rule.update", "routing_rule", &id.to_string(), serde_json::json!({ "name": rule.name, "conditions": rule.conditions, "team_id": rule.team_id, "priority": rule.priority, "position": position }), now()).await?;
         tx.commit().await?;
         self.routing_rules(account_id).await?.into_iter().find(|r| r.id == id).ok_or(StoreError::NotFound)
     }
 
-    pub async fn delete_routing_rule(&self, account_id: AccountId, id: RoutingRuleId) -> Result<()> {
+    pub async fn delete_routing_rule(&self, account_id: AccountId, id: RoutingRuleId, actor: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM routing_rules WHERE id = $1 AND account_id = $2")
             .bind(id.to_string())
@@ -387,6 +423,17 @@ impl Store {
             .execute(tx.conn())
             .await?;
         found(&done)?;
+        crate::audit::audit(
+            &mut tx,
+            account_id,
+            actor,
+            "routing_rule.delete",
+            "routing_rule",
+            &id.to_string(),
+            serde_json::json!({}),
+            now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -74,6 +74,7 @@ impl Store {
         name: &str,
         policy: &SlaPolicy,
         is_default: bool,
+        actor: &str,
     ) -> Result<StoredSlaPolicy> {
         let at = micros(now());
         let json = serde_json::to_string(policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -125,11 +126,22 @@ impl Store {
                 id
             }
         };
+        crate::audit::audit(
+            &mut tx,
+            account_id,
+            actor,
+            "sla_policy.save",
+            "sla_policy",
+            &id.to_string(),
+            serde_json::json!({ "name": name, "policy": policy, "is_default": is_default }),
+            now(),
+        )
+        .await?;
         tx.commit().await?;
         self.sla_policies(account_id).await?.into_iter().find(|p| p.id == id).ok_or(StoreError::NotFound)
     }
 
-    pub async fn delete_sla_policy(&self, account_id: AccountId, id: SlaPolicyId) -> Result<()> {
+    pub async fn delete_sla_policy(&self, account_id: AccountId, id: SlaPolicyId, actor: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM sla_policies WHERE id = $1 AND account_id = $2")
             .bind(id.to_string())
@@ -137,6 +149,8 @@ impl Store {
             .execute(tx.conn())
             .await?;
         found(&done)?;
+        crate::audit::audit(&mut tx, account_id, actor, "sla_policy.delete", "sla_policy", &id.to_string(), serde_json::json!({}), now())
+            .await?;
         tx.commit().await?;
         Ok(())
     }

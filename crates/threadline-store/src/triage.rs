@@ -85,6 +85,7 @@ impl Store {
     pub async fn update_triage_settings<T>(
         &self,
         account_id: AccountId,
+        actor: &str,
         change: impl FnOnce(&mut TriageSettings) -> Result<T>,
     ) -> Result<(TriageSettings, T)> {
         // Make sure the row exists before taking the write lock.
@@ -106,6 +107,8 @@ impl Store {
             .bind(micros(now()))
             .execute(tx.conn())
             .await?;
+        let data = serde_json::json!({ "rules": settings.rules.len(), "min_confidence": settings.min_confidence });
+        crate::audit::audit(&mut tx, account_id, actor, "triage.settings", "account", &account_id.to_string(), data, now()).await?;
         tx.commit().await?;
         Ok((settings, out))
     }

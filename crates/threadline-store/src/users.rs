@@ -100,6 +100,7 @@ impl Store {
         name: &str,
         role: Role,
         password_hash: Option<String>,
+        actor: &str,
     ) -> Result<User> {
         let user = User {
             id: UserId::new(),
@@ -129,6 +130,17 @@ impl Store {
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!("a user with email {email} already exists")));
         }
+        crate::audit::audit(
+            &mut tx,
+            account_id,
+            actor,
+            "user.create",
+            "user",
+            &user.id.to_string(),
+            serde_json::json!({ "role": role }),
+            now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -176,9 +188,15 @@ impl Store {
     }
 
     /// Changes a user. A new password ends every web session of the user.
-    pub async fn update_user(&self, account_id: AccountId, id: UserId, changes: UserChanges) -> Result<User> {
+    pub async fn update_user(&self, account_id: AccountId, id: UserId, changes: UserChanges, actor: &str) -> Result<User> {
         let mut tx = self.begin_write().await?;
         let password_changed = changes.password_hash.is_some();
+        // What changed, never to what (a password is only "changed").
+        let changed = serde_json::json!({
+            "name": changes.name.is_some(),
+            "role": changes.role.map(|r| r.as_str()),
+            "password": password_changed,
+        });
         let done = sqlx::query(
             "UPDATE users SET name = COALESCE($3, name), role = COALESCE($4, role), \
              password_hash = COALESCE($5, password_hash) WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL",
@@ -194,13 +212,14 @@ impl Store {
         if password_changed {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.to_string()).execute(tx.conn()).await?;
         }
+        crate::audit::audit(&mut tx, account_id, actor, "user.update", "user", &id.to_string(), changed, now()).await?;
         tx.commit().await?;
         self.user(account_id, id).await
     }
 
     /// Deactivates a user: they can no longer sign in and their sessions and
     /// tokens stop working; their past messages keep their name.
-    pub async fn deactivate_user(&self, account_id: AccountId, id: UserId) -> Result<()> {
+    pub async fn deactivate_user(&self, account_id: AccountId, id: UserId, actor: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let at = micros(now());
         let done = sqlx::query("UPDATE users SET deleted_at = $3 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
@@ -216,6 +235,7 @@ impl Store {
             .bind(at)
             .execute(tx.conn())
             .await?;
+        crate::audit::audit(&mut tx, account_id, actor, "user.deactivate", "user", &id.to_string(), serde_json::json!({}), now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -266,7 +286,15 @@ impl Store {
 
     // --- API tokens -----------------------------------------------------
 
-    pub async fn create_api_token(&self, user: &User, name: &str, token_hash: &str, prefix: &str, scopes: &[Scope]) -> Result<ApiToken> {
+    pub async fn create_api_token(
+        &self,
+        user: &User,
+        name: &str,
+        token_hash: &str,
+        prefix: &str,
+        scopes: &[Scope],
+        actor: &str,
+    ) -> Result<ApiToken> {
         let mut scopes = scopes.to_vec();
         scopes.sort_by_key(|s| s.as_str());
         scopes.dedup();
@@ -293,6 +321,17 @@ impl Store {
         .bind(micros(token.created_at))
         .bind(scopes_text(&token.scopes))
         .execute(tx.conn())
+        .await?;
+        crate::audit::audit(
+            &mut tx,
+            user.account_id,
+            actor,
+            "api_token.create",
+            "api_token",
+            &token.id.to_string(),
+            serde_json::json!({ "user_id": user.id, "scopes": token.scopes, "prefix": token.prefix }),
+            now(),
+        )
         .await?;
         tx.commit().await?;
         Ok(token)
@@ -332,7 +371,7 @@ impl Store {
             .collect()
     }
 
-    pub async fn revoke_api_token(&self, account_id: AccountId, id: ApiTokenId) -> Result<()> {
+    pub async fn revoke_api_token(&self, account_id: AccountId, id: ApiTokenId, actor: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL")
             .bind(id.to_string())
@@ -341,6 +380,8 @@ impl Store {
             .execute(tx.conn())
             .await?;
         found(&done)?;
+        crate::audit::audit(&mut tx, account_id, actor, "api_token.revoke", "api_token", &id.to_string(), serde_json::json!({}), now())
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -105,6 +105,14 @@ fn subscription(row: &AnyRow) -> Result<WebhookSubscription> {
 
 const SUBSCRIPTION_COLUMNS: &str = "id, url, description, event_filter, secret, active, created_at, updated_at";
 
+/// A URL's host, for the audit log: the rest of a webhook URL may carry a
+/// secret (many receivers put their token in the path).
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.rsplit('@').next().unwrap_or_default().to_owned()
+}
+
 impl Store {
     pub async fn create_webhook(
         &self,
@@ -113,6 +121,7 @@ impl Store {
         description: Option<String>,
         events: &[String],
         sealed_secret: &str,
+        actor: &str,
     ) -> Result<WebhookSubscription> {
         let at = now();
         let hook = WebhookSubscription {
@@ -139,6 +148,17 @@ impl Store {
         .bind(micros(at))
         .execute(tx.conn())
         .await?;
+        crate::audit::audit(
+            &mut tx,
+            account_id,
+            actor,
+            "webhook.create",
+            "webhook",
+            &hook.id.to_string(),
+            serde_json::json!({ "host": url_host(url), "events": hook.events }),
+            now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(hook)
     }
@@ -160,7 +180,19 @@ impl Store {
         rows.iter().map(subscription).collect()
     }
 
-    pub async fn update_webhook(&self, account_id: AccountId, id: WebhookId, changes: WebhookChanges) -> Result<WebhookSubscription> {
+    pub async fn update_webhook(
+        &self,
+        account_id: AccountId,
+        id: WebhookId,
+        changes: WebhookChanges,
+        actor: &str,
+    ) -> Result<WebhookSubscription> {
+        let changed = serde_json::json!({
+            "host": changes.url.as_deref().map(url_host),
+            "description": changes.description.is_some(),
+            "events": changes.events.clone(),
+            "active": changes.active,
+        });
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE webhook_subscriptions SET url = COALESCE($3, url), description = COALESCE($4, description), \
@@ -176,11 +208,12 @@ impl Store {
         .execute(tx.conn())
         .await?;
         found(&done)?;
+        crate::audit::audit(&mut tx, account_id, actor, "webhook.update", "webhook", &id.to_string(), changed, now()).await?;
         tx.commit().await?;
         self.webhook(account_id, id).await
     }
 
-    pub async fn delete_webhook(&self, account_id: AccountId, id: WebhookId) -> Result<()> {
+    pub async fn delete_webhook(&self, account_id: AccountId, id: WebhookId, actor: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM webhook_deliveries WHERE subscription_id = $1 AND account_id = $2")
             .bind(id.to_string())
@@ -193,6 +226,7 @@ impl Store {
             .execute(tx.conn())
             .await?;
         found(&done)?;
+        crate::audit::audit(&mut tx, account_id, actor, "webhook.delete", "webhook", &id.to_string(), serde_json::json!({}), now()).await?;
         tx.commit().await?;
         Ok(())
     }

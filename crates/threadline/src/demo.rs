@@ -85,14 +85,17 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     let mut rng = StdRng::seed_from_u64(2026);
     let account = store.create_account("Bottega Aurora", "IT").await?;
     let password = "threadline-demo";
-    let admin = store.create_user(account.id, "admin@demo.threadline.local", "Anna Admin", Role::Admin, Some(hash(password)?)).await?;
+    let admin =
+        store.create_user(account.id, "admin@demo.threadline.local", "Anna Admin", Role::Admin, Some(hash(password)?), "demo").await?;
     let agents = [
-        store.create_user(account.id, "paolo@demo.threadline.local", "Paolo Ferri", Role::Agent, Some(hash(password)?)).await?,
-        store.create_user(account.id, "emma@demo.threadline.local", "Emma Clarke", Role::Agent, Some(hash(password)?)).await?,
-        store.create_user(account.id, "sofia@demo.threadline.local", "Sofia Moretti", Role::Supervisor, Some(hash(password)?)).await?,
+        store.create_user(account.id, "paolo@demo.threadline.local", "Paolo Ferri", Role::Agent, Some(hash(password)?), "demo").await?,
+        store.create_user(account.id, "emma@demo.threadline.local", "Emma Clarke", Role::Agent, Some(hash(password)?), "demo").await?,
+        store
+            .create_user(account.id, "sofia@demo.threadline.local", "Sofia Moretti", Role::Supervisor, Some(hash(password)?), "demo")
+            .await?,
     ];
     let token = new_token("tl_");
-    store.create_api_token(&admin, "demo token", &hash_token(&token), &token[..10], &[Scope::Api, Scope::Integration]).await?;
+    store.create_api_token(&admin, "demo token", &hash_token(&token), &token[..10], &[Scope::Api, Scope::Integration], "demo").await?;
     let billing = store.create_team(account.id, "Billing", Some("Payments and refunds".into())).await?;
     let logistics = store.create_team(account.id, "Logistics", Some("Shipping and returns".into())).await?;
     // Routing: each team's queue goes to its members, least busy first;
@@ -111,7 +114,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     }
     for team in [&billing, &logistics] {
         let routing = threadline_store::TeamRouting { auto_assign: true, ..Default::default() };
-        store.set_team_routing(account.id, team.id, &routing).await?;
+        store.set_team_routing(account.id, team.id, &routing, "demo").await?;
     }
     for (name, category, team) in
         [("Payments", "billing", &billing), ("Deliveries", "shipping", &logistics), ("Returns", "returns", &logistics)]
@@ -122,7 +125,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             team_id: team.id,
             priority: None,
         };
-        store.create_routing_rule(account.id, &rule, None).await?;
+        store.create_routing_rule(account.id, &rule, None, "demo").await?;
     }
     let openings: Vec<serde_json::Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
         .iter()
@@ -137,7 +140,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         "business_hours": { "time_zone": "Europe/Rome", "openings": openings },
         "escalations": [{ "target": "first_response", "action": "raise_priority" }, { "action": "notify_supervisors" }]
     }))?;
-    store.save_sla_policy(account.id, None, "Standard", &policy, true).await?;
+    store.save_sla_policy(account.id, None, "Standard", &policy, true, "demo").await?;
     for (language, title, body) in ARTICLES {
         let draft = threadline_domain::knowledge::ArticleDraft {
             kind: threadline_domain::knowledge::ArticleKind::Article,
@@ -153,7 +156,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     let settings = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect();
     // The shop's domain is the demo account's, as an operator would assign
     // it: mail to support@ reaches the inbox without a verification code.
-    store.assign_domain(account.id, "bottega-aurora.example").await?;
+    store.assign_domain(account.id, "bottega-aurora.example", "demo").await?;
     let email = store
         .create_inbox(
             account.id,
@@ -161,12 +164,14 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             "support@bottega-aurora.example",
             settings(&[("address", "support@bottega-aurora.example")]),
             None,
+            "demo",
         )
         .await?;
     let whatsapp = store
-        .create_inbox(account.id, Channel::Whatsapp, "WhatsApp Italia", settings(&[("phone_number", "+39 02 1234 5678")]), None)
+        .create_inbox(account.id, Channel::Whatsapp, "WhatsApp Italia", settings(&[("phone_number", "+39 02 1234 5678")]), None, "demo")
         .await?;
-    let sms = store.create_inbox(account.id, Channel::Sms, "SMS UK", settings(&[("phone_number", "+44 20 7946 0000")]), None).await?;
+    let sms =
+        store.create_inbox(account.id, Channel::Sms, "SMS UK", settings(&[("phone_number", "+44 20 7946 0000")]), None, "demo").await?;
     let web = store
         .create_inbox(
             account.id,
@@ -178,6 +183,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 ("color", "#0b7a5c"),
             ]),
             None,
+            "demo",
         )
         .await?;
     // Threadline's bot answers the web chat first, from the articles above.
@@ -186,9 +192,9 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         agent_bot_id: None,
         settings: Default::default(),
     };
-    store.set_inbox_bot(account.id, web.id, Some(&bot)).await?;
+    store.set_inbox_bot(account.id, web.id, Some(&bot), "demo").await?;
     let telegram =
-        store.create_inbox(account.id, Channel::Telegram, "Telegram bot", settings(&[("bot", "@BottegaAuroraBot")]), None).await?;
+        store.create_inbox(account.id, Channel::Telegram, "Telegram bot", settings(&[("bot", "@BottegaAuroraBot")]), None, "demo").await?;
     let region = Region::default();
     let triager = threadline_domain::triage::Triager::default();
 

@@ -8,6 +8,7 @@
 //! threadline user create      add a user (the first one creates the account)
 //! threadline triage train     retrain the category model from agents' labels
 //! threadline domain assign    give an account a mail domain (its inboxes receive mail at it)
+//! threadline audit verify     check every account's audit log hash chain
 //! threadline config           print the effective configuration, secrets masked
 //! threadline openapi          print the OpenAPI document
 //! ```
@@ -77,6 +78,11 @@ enum Command {
         #[command(subcommand)]
         command: DomainCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the effective configuration (secrets masked).
     Config,
     /// Print the OpenAPI 3.1 document of the REST API.
@@ -88,6 +94,17 @@ enum TriageCommand {
     /// Retrain the category model from the categories agents gave resolved
     /// conversations, and print how accurate it was on held-out examples.
     Train {
+        /// The account (default: every account).
+        #[arg(long)]
+        account: Option<threadline_domain::ids::AccountId>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the audit log: every entry matches its hash
+    /// and links to the one before it. Exits with 1 if a chain is broken.
+    Verify {
         /// The account (default: every account).
         #[arg(long)]
         account: Option<threadline_domain::ids::AccountId>,
@@ -245,7 +262,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 None => store.create_account(&account_name, &region.code()).await?,
             };
             let hash = threadline_server::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let user = store.create_user(account.id, &email, name.trim(), role, Some(hash)).await?;
+            let user = store.create_user(account.id, &email, name.trim(), role, Some(hash), "cli").await?;
             let token = threadline_server::auth::new_token("tl_");
             // An administrator's token also serves integrations (posting
             // customers' messages); anyone else's acts as its user only.
@@ -262,6 +279,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     &threadline_server::auth::hash_token(&token),
                     &token[..10],
                     &scopes,
+                    "cli",
                 )
                 .await?;
             println!("created {} {} in account {} ({})", user.role, user.email, account.name, account.id);
@@ -326,13 +344,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 DomainCommand::Assign { domain, account: id } => {
                     let account = account(id).await?;
                     let domain = threadline_server::api::parse_domain(&domain).map_err(|e| anyhow::anyhow!("{e}: domain"))?;
-                    store.assign_domain(account.id, &domain).await?;
+                    store.assign_domain(account.id, &domain, "cli").await?;
                     println!("{domain} is assigned to {} ({}): its email inboxes receive mail at it", account.name, account.id);
                 }
                 DomainCommand::Remove { domain, account: id } => {
                     let account = account(id).await?;
                     store
-                        .unassign_domain(account.id, &domain.to_ascii_lowercase())
+                        .unassign_domain(account.id, &domain.to_ascii_lowercase(), "cli")
                         .await
                         .with_context(|| format!("{domain} is not assigned to {}", account.name))?;
                     println!("{domain} is no longer assigned to {}", account.name);
@@ -343,6 +361,32 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                         println!("{domain}");
                     }
                 }
+            }
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify { account } } => {
+            let store = open_store(&settings).await?;
+            let accounts = match account {
+                Some(id) => vec![store.account(id).await.with_context(|| format!("while reading account {id}"))?.id],
+                None => store.account_ids().await?,
+            };
+            let mut broken = 0;
+            for id in accounts {
+                match store.verify_audit_chain(id).await? {
+                    Ok(report) => match (report.first_seq, report.last_seq) {
+                        (Some(first), Some(last)) => {
+                            println!("account {id}: {} entries ({first}–{last}), the chain is intact", report.entries)
+                        }
+                        _ => println!("account {id}: no entries"),
+                    },
+                    Err(problem) => {
+                        broken += 1;
+                        println!("account {id}: BROKEN: {problem}");
+                    }
+                }
+            }
+            if broken > 0 {
+                bail!("{broken} audit log(s) failed verification");
             }
             Ok(())
         }

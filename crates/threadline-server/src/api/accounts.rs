@@ -80,11 +80,11 @@ async fn create_account(
     errors.into_result(())?;
     let hash = state.passwords.hash(&req.admin.password).await?;
     let account = state.store.create_account(&name, &region).await?;
-    let admin = state.store.create_user(account.id, &email, &admin_name, Role::Admin, Some(hash)).await?;
+    let admin = state.store.create_user(account.id, &email, &admin_name, Role::Admin, Some(hash), "operator").await?;
     let token = new_token("tl_");
     state
         .store
-        .create_api_token(&admin, "initial admin token", &hash_token(&token), &token[..10], &[Scope::Api, Scope::Integration])
+        .create_api_token(&admin, "initial admin token", &hash_token(&token), &token[..10], &[Scope::Api, Scope::Integration], "operator")
         .await?;
     Ok((StatusCode::CREATED, Json(NewAccountResponse { account, admin, token })))
 }
@@ -126,7 +126,7 @@ async fn update_account(State(state): State<AppState>, caller: Caller, Body(req)
     }
     errors.into_result(())?;
     let changes = AccountChanges { name, default_region, continuity_window_secs: req.continuity_window_secs };
-    let account = state.store.update_account(caller.account_id(), changes).await?;
+    let account = state.store.update_account(caller.account_id(), changes, &caller.actor).await?;
     state.invalidate_caches();
     Ok(Json(account))
 }

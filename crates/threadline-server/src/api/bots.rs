@@ -110,7 +110,7 @@ async fn set_inbox_bot(
     if let Some(bot) = &bot {
         bot.validate()?;
     }
-    let inbox = state.store.set_inbox_bot(caller.account_id(), id, bot.as_ref()).await?;
+    let inbox = state.store.set_inbox_bot(caller.account_id(), id, bot.as_ref(), &caller.actor).await?;
     state.invalidate_caches();
     Ok(Json(inbox))
 }

@@ -236,7 +236,7 @@ async fn create_inbox(
     errors.into_result(())?;
     check_address_free(&state, caller.account_id(), req.channel, &req.settings, None).await?;
     let sealed = seal_secrets(&state, &req.secrets);
-    let inbox = state.store.create_inbox(caller.account_id(), req.channel, &name, req.settings, sealed).await?;
+    let inbox = state.store.create_inbox(caller.account_id(), req.channel, &name, req.settings, sealed, &caller.actor).await?;
     state.invalidate_caches();
     Ok((StatusCode::CREATED, Json(view(&state, caller.account_id(), inbox).await?)))
 }
@@ -270,7 +270,10 @@ async fn update_inbox(
         check_address_free(&state, caller.account_id(), current.channel, settings, Some(id)).await?;
     }
     let sealed_secrets = req.secrets.as_ref().map(|s| seal_secrets(&state, s));
-    let inbox = state.store.update_inbox(caller.account_id(), id, InboxChanges { name, settings: req.settings, sealed_secrets }).await?;
+    let inbox = state
+        .store
+        .update_inbox(caller.account_id(), id, InboxChanges { name, settings: req.settings, sealed_secrets }, &caller.actor)
+        .await?;
     state.invalidate_caches();
     Ok(Json(view(&state, caller.account_id(), inbox).await?))
 }
@@ -279,7 +282,7 @@ async fn update_inbox(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_inbox(State(state): State<AppState>, caller: Caller, Path(id): Path<InboxId>) -> ApiResult<StatusCode> {
     caller.require(Permission::Administer)?;
-    state.store.delete_inbox(caller.account_id(), id).await?;
+    state.store.delete_inbox(caller.account_id(), id, &caller.actor).await?;
     state.invalidate_caches();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -81,7 +81,7 @@ async fn confirm_code(
     if req.code.trim().is_empty() || req.code.len() > 32 {
         return Err(ApiError::invalid("code", "must be the code from the mail"));
     }
-    Ok(Json(addresses::confirm(&state, caller.account_id(), &inbox, &req.code).await?))
+    Ok(Json(addresses::confirm(&state, caller.account_id(), &inbox, &req.code, &caller.actor).await?))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -142,7 +142,7 @@ async fn assign_domain(
 ) -> ApiResult<(StatusCode, Json<Domains>)> {
     let domain = parse_domain(&req.domain)?;
     state.store.account(id).await?;
-    state.store.assign_domain(id, &domain).await?;
+    state.store.assign_domain(id, &domain, "operator").await?;
     state.mail_routes.clear();
     Ok((StatusCode::CREATED, Json(Domains { domains: state.store.account_domains(id).await? })))
 }
@@ -155,7 +155,7 @@ async fn unassign_domain(
     _operator: Operator,
     Path((id, domain)): Path<(AccountId, String)>,
 ) -> ApiResult<StatusCode> {
-    state.store.unassign_domain(id, &domain.to_ascii_lowercase()).await?;
+    state.store.unassign_domain(id, &domain.to_ascii_lowercase(), "operator").await?;
     state.mail_routes.clear();
     Ok(StatusCode::NO_CONTENT)
 }

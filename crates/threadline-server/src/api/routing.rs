@@ -107,7 +107,7 @@ async fn create_rule(
 ) -> ApiResult<(StatusCode, Json<RoutingRule>)> {
     caller.require(Permission::ManageTeams)?;
     let (rule, position) = check_rule(&state, caller.account_id(), req).await?;
-    let rule = state.store.create_routing_rule(caller.account_id(), &rule, position).await?;
+    let rule = state.store.create_routing_rule(caller.account_id(), &rule, position, &caller.actor).await?;
     state.routing_rules.clear();
     Ok((StatusCode::CREATED, Json(rule)))
 }
@@ -122,7 +122,7 @@ async fn update_rule(
 ) -> ApiResult<Json<RoutingRule>> {
     caller.require(Permission::ManageTeams)?;
     let (rule, position) = check_rule(&state, caller.account_id(), req).await?;
-    let rule = state.store.update_routing_rule(caller.account_id(), id, &rule, position).await?;
+    let rule = state.store.update_routing_rule(caller.account_id(), id, &rule, position, &caller.actor).await?;
     state.routing_rules.clear();
     Ok(Json(rule))
 }
@@ -131,7 +131,7 @@ async fn update_rule(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_rule(State(state): State<AppState>, caller: Caller, Path(id): Path<RoutingRuleId>) -> ApiResult<StatusCode> {
     caller.require(Permission::ManageTeams)?;
-    state.store.delete_routing_rule(caller.account_id(), id).await?;
+    state.store.delete_routing_rule(caller.account_id(), id, &caller.actor).await?;
     state.routing_rules.clear();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -161,7 +161,7 @@ async fn set_team_routing(
         errors.push("reassign_offline_after_secs", "is between a minute and a week, or null to keep them");
     }
     errors.into_result(())?;
-    Ok(Json(state.store.set_team_routing(caller.account_id(), id, &req).await?))
+    Ok(Json(state.store.set_team_routing(caller.account_id(), id, &req, &caller.actor).await?))
 }
 
 /// An agent's skills (name → level 1–5) and capacity per channel

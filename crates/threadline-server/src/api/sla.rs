@@ -79,7 +79,7 @@ async fn create_policy(
 ) -> ApiResult<(StatusCode, Json<StoredSlaPolicy>)> {
     caller.require(Permission::ManageTeams)?;
     let name = check(&state, caller.account_id(), &req).await?;
-    let saved = state.store.save_sla_policy(caller.account_id(), None, &name, &req.policy, req.is_default).await?;
+    let saved = state.store.save_sla_policy(caller.account_id(), None, &name, &req.policy, req.is_default, &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
@@ -93,14 +93,14 @@ async fn update_policy(
 ) -> ApiResult<Json<StoredSlaPolicy>> {
     caller.require(Permission::ManageTeams)?;
     let name = check(&state, caller.account_id(), &req).await?;
-    Ok(Json(state.store.save_sla_policy(caller.account_id(), Some(id), &name, &req.policy, req.is_default).await?))
+    Ok(Json(state.store.save_sla_policy(caller.account_id(), Some(id), &name, &req.policy, req.is_default, &caller.actor).await?))
 }
 
 #[utoipa::path(delete, path = "/sla/policies/{id}", tag = "sla", params(("id" = SlaPolicyId, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_policy(State(state): State<AppState>, caller: Caller, Path(id): Path<SlaPolicyId>) -> ApiResult<StatusCode> {
     caller.require(Permission::ManageTeams)?;
-    state.store.delete_sla_policy(caller.account_id(), id).await?;
+    state.store.delete_sla_policy(caller.account_id(), id, &caller.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -70,7 +70,7 @@ async fn create_token(
         return Err(ApiError::invalid("scopes", "must name at least one scope"));
     }
     let secret = new_token("tl_");
-    let token = state.store.create_api_token(&user, &name, &hash_token(&secret), &secret[..10], &scopes).await?;
+    let token = state.store.create_api_token(&user, &name, &hash_token(&secret), &secret[..10], &scopes, &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
 }
 
@@ -78,7 +78,7 @@ async fn create_token(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn revoke_token(State(state): State<AppState>, caller: Caller, Path(id): Path<ApiTokenId>) -> ApiResult<StatusCode> {
     caller.require(Permission::Administer)?;
-    state.store.revoke_api_token(caller.account_id(), id).await?;
+    state.store.revoke_api_token(caller.account_id(), id, &caller.actor).await?;
     state.invalidate_caches();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -97,7 +97,7 @@ async fn put_settings(State(state): State<AppState>, caller: Caller, Body(req): 
     }
     let (settings, ()) = state
         .store
-        .update_triage_settings(caller.account_id(), |s| {
+        .update_triage_settings(caller.account_id(), &caller.actor, |s| {
             s.rules = rules.into_iter().map(|rule| TriageRule { id: TriageRuleId::new(), rule }).collect();
             if let Some(c) = req.min_confidence {
                 s.min_confidence = c;
@@ -117,7 +117,7 @@ async fn add_rule(State(state): State<AppState>, caller: Caller, Body(rule): Bod
     let rule = KeywordRule::from(rule).validated()?;
     let (_, added) = state
         .store
-        .update_triage_settings(caller.account_id(), |s| {
+        .update_triage_settings(caller.account_id(), &caller.actor, |s| {
             if s.rules.len() >= 500 {
                 return Err(StoreError::Invalid(ValidationErrors::single("rules", "at most 500 rules")));
             }
@@ -143,7 +143,7 @@ async fn update_rule(
     let rule = KeywordRule::from(rule).validated()?;
     let (_, updated) = state
         .store
-        .update_triage_settings(caller.account_id(), |s| {
+        .update_triage_settings(caller.account_id(), &caller.actor, |s| {
             let slot = s.rules.iter_mut().find(|r| r.id == id).ok_or(StoreError::NotFound)?;
             slot.rule = rule;
             Ok(slot.clone())
@@ -160,7 +160,7 @@ async fn delete_rule(State(state): State<AppState>, caller: Caller, Path(id): Pa
     caller.require(Permission::Administer)?;
     state
         .store
-        .update_triage_settings(caller.account_id(), |s| {
+        .update_triage_settings(caller.account_id(), &caller.actor, |s| {
             let before = s.rules.len();
             s.rules.retain(|r| r.id != id);
             if s.rules.len() == before { Err(StoreError::NotFound) } else { Ok(()) }

@@ -112,7 +112,7 @@ async fn create_user(State(state): State<AppState>, caller: Caller, Body(req): B
     });
     errors.into_result(())?;
     let hash = password_hash(&state, req.password).await?;
-    let user = state.store.create_user(caller.account_id(), &email, &name, req.role, hash).await?;
+    let user = state.store.create_user(caller.account_id(), &email, &name, req.role, hash, &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -150,7 +150,7 @@ async fn update_user(
         }
     }
     let password_hash = password_hash(&state, req.password).await?;
-    let user = state.store.update_user(caller.account_id(), id, UserChanges { name, role: req.role, password_hash }).await?;
+    let user = state.store.update_user(caller.account_id(), id, UserChanges { name, role: req.role, password_hash }, &caller.actor).await?;
     state.invalidate_caches();
     Ok(Json(user))
 }
@@ -163,7 +163,7 @@ async fn delete_user(State(state): State<AppState>, caller: Caller, Path(id): Pa
     if id == caller.user.id {
         return Err(ApiError::Conflict("you cannot deactivate yourself".into()));
     }
-    state.store.deactivate_user(caller.account_id(), id).await?;
+    state.store.deactivate_user(caller.account_id(), id, &caller.actor).await?;
     state.invalidate_caches();
     Ok(StatusCode::NO_CONTENT)
 }

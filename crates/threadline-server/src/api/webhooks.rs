@@ -91,7 +91,8 @@ async fn create_webhook(
     });
     errors.into_result(())?;
     let secret = new_token("whsec_");
-    let webhook = state.store.create_webhook(caller.account_id(), &url, description, &events, &state.secrets.seal(&secret)).await?;
+    let webhook =
+        state.store.create_webhook(caller.account_id(), &url, description, &events, &state.secrets.seal(&secret), &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(CreatedWebhook { webhook, secret })))
 }
 
@@ -125,14 +126,14 @@ async fn update_webhook(
     });
     errors.into_result(())?;
     let changes = WebhookChanges { url, description, events, active: req.active };
-    Ok(Json(state.store.update_webhook(caller.account_id(), id, changes).await?))
+    Ok(Json(state.store.update_webhook(caller.account_id(), id, changes, &caller.actor).await?))
 }
 
 #[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = WebhookId, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn delete_webhook(State(state): State<AppState>, caller: Caller, Path(id): Path<WebhookId>) -> ApiResult<StatusCode> {
     caller.require(Permission::Administer)?;
-    state.store.delete_webhook(caller.account_id(), id).await?;
+    state.store.delete_webhook(caller.account_id(), id, &caller.actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

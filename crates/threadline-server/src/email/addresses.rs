@@ -137,7 +137,7 @@ pub async fn send_code(state: &AppState, account_id: AccountId, inbox: &Inbox) -
 }
 
 /// Checks a typed code; the address is verified when it matches.
-pub async fn confirm(state: &AppState, account_id: AccountId, inbox: &Inbox, code: &str) -> ApiResult<AddressProof> {
+pub async fn confirm(state: &AppState, account_id: AccountId, inbox: &Inbox, code: &str, actor: &str) -> ApiResult<AddressProof> {
     let Some(current) = proof(state, account_id, inbox).await? else {
         return Err(ApiError::invalid("settings.address", "the inbox has no address to verify"));
     };
@@ -147,7 +147,7 @@ pub async fn confirm(state: &AppState, account_id: AccountId, inbox: &Inbox, cod
     if current.status != "pending" {
         return Err(ApiError::invalid("code", "no code is waiting for this address; send one first"));
     }
-    match state.store.confirm_mail_address(account_id, inbox.id, &code_hash(inbox.id, code)).await? {
+    match state.store.confirm_mail_address(account_id, inbox.id, &code_hash(inbox.id, code), actor).await? {
         CodeOutcome::Verified => {
             state.mail_routes.clear();
             tracing::info!(account = %account_id, inbox = %inbox.id, "email address verified by code");

@@ -2,6 +2,7 @@
 //! test once on SQLite and once on PostgreSQL. One test binary keeps link
 //! time down.
 
+mod audit;
 mod auth;
 mod bad_input;
 mod bots;
