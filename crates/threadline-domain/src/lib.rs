@@ -22,6 +22,7 @@ pub mod knowledge;
 pub mod mention;
 pub mod message;
 pub mod reply;
+pub mod retention;
 pub mod role;
 pub mod routing;
 pub mod sla;

@@ -251,6 +251,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     tasks.push(tokio::spawn(crate::routing::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::retention::run(state.clone(), shutdown.subscribe())));
     {
         // The knowledge base's index, filled in the background.
         let state = state.clone();

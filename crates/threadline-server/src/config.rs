@@ -125,6 +125,8 @@ pub struct Settings {
     pub routing_interval_secs: u64,
     /// Seconds between checks of open conversations' SLA clocks.
     pub sla_interval_secs: u64,
+    /// Seconds between applications of the accounts' retention policies.
+    pub retention_interval_secs: u64,
     /// Seconds an external agent bot has to answer Threadline's post.
     pub agent_bot_timeout_secs: u64,
     /// Attempts to reach an external agent bot before the conversation is
@@ -194,6 +196,7 @@ impl Default for Settings {
             imap_poll_secs: 60,
             routing_interval_secs: 5,
             sla_interval_secs: 30,
+            retention_interval_secs: 3600,
             agent_bot_timeout_secs: 10,
             agent_bot_max_attempts: 4,
             llm_url: String::new(),
@@ -246,6 +249,7 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_IMAP_POLL_SECS",
     "THREADLINE_ROUTING_INTERVAL_SECS",
     "THREADLINE_SLA_INTERVAL_SECS",
+    "THREADLINE_RETENTION_INTERVAL_SECS",
     "THREADLINE_AGENT_BOT_TIMEOUT_SECS",
     "THREADLINE_AGENT_BOT_MAX_ATTEMPTS",
     "THREADLINE_LLM_URL",
@@ -361,6 +365,7 @@ impl Settings {
                 "IMAP_POLL_SECS" => settings.imap_poll_secs = number(value)?.max(1),
                 "ROUTING_INTERVAL_SECS" => settings.routing_interval_secs = number(value)?.max(1),
                 "SLA_INTERVAL_SECS" => settings.sla_interval_secs = number(value)?.max(1),
+                "RETENTION_INTERVAL_SECS" => settings.retention_interval_secs = number(value)?.max(1),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),
                 "AGENT_BOT_MAX_ATTEMPTS" => settings.agent_bot_max_attempts = number(value)?.clamp(1, 100) as u32,
                 "LLM_URL" => settings.llm_url = value.trim().trim_end_matches('/').to_owned(),

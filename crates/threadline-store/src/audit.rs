@@ -100,7 +100,7 @@ async fn chain_head(tx: &mut WriteTx, account_id: AccountId) -> Result<(i64, Str
     Ok((rows::int(&row, "seq")?, rows::text(&row, "hash")?))
 }
 
-fn entry(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+pub(crate) fn entry(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
     Ok(AuditEntry {
         id: rows::parse(row, "id")?,
         seq: rows::opt_int(row, "seq")?,

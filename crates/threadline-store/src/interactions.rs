@@ -124,15 +124,7 @@ impl Store {
         attachments::load_attachment_meta(&mut conn, &mut messages).await?;
         let mut entries: Vec<TimelineEntry> = messages.into_iter().map(|m| TimelineEntry::Message(Box::new(m))).collect();
         for row in &interaction_rows {
-            entries.push(TimelineEntry::Interaction(Interaction {
-                id: rows::parse(row, "id")?,
-                contact_id: rows::parse(row, "contact_id")?,
-                conversation_id: rows::opt_parse(row, "conversation_id")?,
-                kind: rows::enum_of(row, "kind", InteractionKind::parse)?,
-                summary: rows::opt_text(row, "summary")?,
-                data: rows::json(row, "data")?,
-                occurred_at: rows::time(row, "occurred_at")?,
-            }));
+            entries.push(TimelineEntry::Interaction(interaction(row)?));
         }
         entries.sort_by_key(|e| std::cmp::Reverse((e.at(), entry_id(e))));
         let limit = usize::try_from(limit).map_err(|_| StoreError::Corrupt("negative limit".into()))?;
@@ -144,6 +136,33 @@ impl Store {
         };
         Ok(TimelinePage { entries, next })
     }
+}
+
+impl Store {
+    /// Every interaction of a contact, oldest first (for export).
+    pub async fn all_interactions(&self, account_id: AccountId, contact_id: ContactId) -> Result<Vec<Interaction>> {
+        let found = sqlx::query(
+            "SELECT id, contact_id, conversation_id, kind, summary, data, occurred_at FROM interactions \
+             WHERE contact_id = $1 AND account_id = $2 ORDER BY occurred_at, id",
+        )
+        .bind(contact_id.to_string())
+        .bind(account_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(interaction).collect()
+    }
+}
+
+fn interaction(row: &sqlx::any::AnyRow) -> Result<Interaction> {
+    Ok(Interaction {
+        id: rows::parse(row, "id")?,
+        contact_id: rows::parse(row, "contact_id")?,
+        conversation_id: rows::opt_parse(row, "conversation_id")?,
+        kind: rows::enum_of(row, "kind", InteractionKind::parse)?,
+        summary: rows::opt_text(row, "summary")?,
+        data: rows::json(row, "data")?,
+        occurred_at: rows::time(row, "occurred_at")?,
+    })
 }
 
 fn entry_id(entry: &TimelineEntry) -> String {

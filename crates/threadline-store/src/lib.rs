@@ -29,6 +29,8 @@ mod mail_addresses;
 mod messages;
 mod migrate_sqlite;
 mod outbox;
+mod privacy;
+mod retention;
 mod routing;
 mod rows;
 mod search;
@@ -67,6 +69,8 @@ pub use live::*;
 pub use mail_addresses::*;
 pub use messages::*;
 pub use outbox::*;
+pub use privacy::*;
+pub use retention::*;
 pub use routing::*;
 pub use sla::*;
 pub use teams::*;
@@ -215,7 +219,7 @@ impl Store {
                 };
                 let pragmas = format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; \
-                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;"
+                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;"
                 );
                 pool_options
                     .after_connect(move |conn, _meta| {

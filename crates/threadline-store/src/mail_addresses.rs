@@ -81,8 +81,7 @@ impl Store {
                 return Err(StoreError::Conflict(format!("the domain {domain} is assigned to another account")));
             }
         }
-        crate::audit::audit(&mut tx, account_id, actor, "domain.assign", "domain", domain, serde_json::json!({}), now())
-            .await?;
+        crate::audit::audit(&mut tx, account_id, actor, "domain.assign", "domain", domain, serde_json::json!({}), now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -95,8 +94,7 @@ impl Store {
             .execute(tx.conn())
             .await?;
         found(&done)?;
-        crate::audit::audit(&mut tx, account_id, actor, "domain.unassign", "domain", domain, serde_json::json!({}), now())
-            .await?;
+        crate::audit::audit(&mut tx, account_id, actor, "domain.unassign", "domain", domain, serde_json::json!({}), now()).await?;
         tx.commit().await?;
         Ok(())
     }

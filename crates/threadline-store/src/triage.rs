@@ -113,6 +113,15 @@ impl Store {
         Ok((settings, out))
     }
 
+    /// Forgets the account's category model (it was learnt from texts that
+    /// are no longer stored).
+    pub async fn delete_triage_model(&self, account_id: AccountId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM triage_models WHERE account_id = $1").bind(account_id.to_string()).execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// When the settings and the model last changed: what a cache compares.
     pub async fn triage_versions(&self, account_id: AccountId) -> Result<(Option<i64>, Option<i64>)> {
         let settings: Option<i64> = sqlx::query_scalar("SELECT updated_at FROM triage_settings WHERE account_id = $1")

@@ -9,6 +9,8 @@
 //! threadline triage train     retrain the category model from agents' labels
 //! threadline domain assign    give an account a mail domain (its inboxes receive mail at it)
 //! threadline audit verify     check every account's audit log hash chain
+//! threadline contact export   a customer's data as a zip (GDPR access and portability)
+//! threadline contact erase    erase a customer everywhere (GDPR erasure)
 //! threadline config           print the effective configuration, secrets masked
 //! threadline openapi          print the OpenAPI document
 //! ```
@@ -78,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: DomainCommand,
     },
+    /// A customer's data: export and erasure.
+    Contact {
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -95,6 +102,30 @@ enum TriageCommand {
     /// conversations, and print how accurate it was on held-out examples.
     Train {
         /// The account (default: every account).
+        #[arg(long)]
+        account: Option<threadline_domain::ids::AccountId>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactCommand {
+    /// Write everything stored about a customer to a zip file: profile,
+    /// identities, consents, conversations, messages, interactions, audit
+    /// entries and attachments. Recorded in the audit log.
+    Export {
+        /// The contact's id.
+        id: threadline_domain::ids::ContactId,
+        /// The zip file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The account (default: the only one).
+        #[arg(long)]
+        account: Option<threadline_domain::ids::AccountId>,
+    },
+    /// Erase a customer everywhere, keeping only what reports count.
+    /// Refused while the customer is on legal hold.
+    Erase {
+        id: threadline_domain::ids::ContactId,
         #[arg(long)]
         account: Option<threadline_domain::ids::AccountId>,
     },
@@ -175,6 +206,21 @@ fn main() -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(cli.command, settings))
+}
+
+/// The account named, or the only one there is.
+async fn only_account(store: &Store, given: Option<threadline_domain::ids::AccountId>) -> anyhow::Result<threadline_store::Account> {
+    match given {
+        Some(id) => Ok(store.account(id).await.with_context(|| format!("while reading account {id}"))?),
+        None => {
+            let ids = store.account_ids().await?;
+            match ids.as_slice() {
+                [only] => Ok(store.account(*only).await?),
+                [] => bail!("there is no account yet"),
+                _ => bail!("there are several accounts: name one with --account"),
+            }
+        }
+    }
 }
 
 fn init_logging(filter: &str) {
@@ -324,22 +370,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Domain { command } => {
             let store = open_store(&settings).await?;
-            let account = |given: Option<threadline_domain::ids::AccountId>| {
-                let store = store.clone();
-                async move {
-                    match given {
-                        Some(id) => Ok::<_, anyhow::Error>(store.account(id).await.with_context(|| format!("while reading account {id}"))?),
-                        None => {
-                            let ids = store.account_ids().await?;
-                            match ids.as_slice() {
-                                [only] => Ok(store.account(*only).await?),
-                                [] => bail!("there is no account yet"),
-                                _ => bail!("there are several accounts: name one with --account"),
-                            }
-                        }
-                    }
-                }
-            };
+            let account = |given: Option<threadline_domain::ids::AccountId>| only_account(&store, given);
             match command {
                 DomainCommand::Assign { domain, account: id } => {
                     let account = account(id).await?;
@@ -360,6 +391,33 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     for domain in store.account_domains(account.id).await? {
                         println!("{domain}");
                     }
+                }
+            }
+            Ok(())
+        }
+        Command::Contact { command } => {
+            let store = open_store(&settings).await?;
+            let secrets = secret_box(&settings)?;
+            let given = match &command {
+                ContactCommand::Export { account, .. } | ContactCommand::Erase { account, .. } => *account,
+            };
+            let account = only_account(&store, given).await?;
+            let state = threadline_server::AppState::new(store, settings, secrets)?;
+            match command {
+                ContactCommand::Export { id, out, .. } => {
+                    let path =
+                        threadline_server::privacy::export(&state, account.id, id, "cli").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let copied = std::fs::copy(&path, &out).with_context(|| format!("while writing {}", out.display()));
+                    let _ = std::fs::remove_file(&path);
+                    println!("wrote {} ({} bytes)", out.display(), copied?);
+                }
+                ContactCommand::Erase { id, .. } => {
+                    let report =
+                        threadline_server::privacy::erase(&state, account.id, id, "cli").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "erased contact {id}: {} messages, {} attachments, {} identities, {} interactions, {} events",
+                        report.messages, report.attachments, report.identities, report.interactions, report.events
+                    );
                 }
             }
             Ok(())

@@ -11,6 +11,8 @@ mod conversations;
 pub(crate) mod inboxes;
 pub mod knowledge;
 pub(crate) mod mail_addresses;
+mod privacy;
+mod retention;
 mod routing;
 pub(crate) mod sessions;
 mod sla;
@@ -191,6 +193,8 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(views::router())
         .merge(webhooks::router())
         .merge(audit::router())
+        .merge(privacy::router())
+        .merge(retention::router())
         .merge(triage::router())
         .merge(routing::router())
         .merge(sla::router())

@@ -16,6 +16,7 @@ mod idempotency;
 mod knowledge;
 mod mentions;
 mod nul;
+mod retention;
 mod routing;
 mod search;
 mod settings;

@@ -10,6 +10,7 @@ mod bad_input;
 mod journey;
 mod meta;
 mod outbox;
+mod privacy;
 mod telegram;
 mod whatsapp;
 mod widget;

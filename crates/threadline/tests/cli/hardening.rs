@@ -116,3 +116,69 @@ async fn a_sign_in_flood_stays_small_and_lets_users_in() {
     server.child.kill().ok();
     server.child.wait().ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_is_exported_and_erased_from_the_command_line() {
+    let data = std::env::temp_dir().join(format!("threadline-privacy-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&data).unwrap();
+    let operator = "operator-privacy";
+    let mut server = start_server(&data, "", operator, &[]);
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/api/v1/accounts", server.base))
+        .bearer_auth(operator)
+        .json(&json!({ "name": "Shop", "admin": { "email": "boss@example.com", "name": "Boss", "password": "correct horse battery" } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().unwrap();
+    let inbox: Value = client
+        .post(format!("{}/api/v1/inboxes", server.base))
+        .bearer_auth(token)
+        .json(&json!({ "channel": "api", "name": "shop" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outcome: Value = client
+        .post(format!("{}/api/v1/inboxes/{}/messages", server.base, inbox["id"].as_str().unwrap()))
+        .bearer_auth(token)
+        .json(&json!({ "sender": { "name": "Ottavia Zerbini", "identities": [{ "kind": "email", "value": "ottavia@example.com" }] },
+                       "text": "Vorrei sapere dove si trova il pacco" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let contact = outcome["message"]["contact_id"].as_str().unwrap().to_owned();
+
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_threadline"))
+            .arg("--data")
+            .arg(&data)
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("THREADLINE_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let zip = data.join("ottavia.zip");
+    let out = cli(&["contact", "export", &contact, "--out", zip.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&zip).unwrap();
+    assert!(bytes.starts_with(b"PK"), "a zip archive");
+    let out = cli(&["contact", "erase", &contact]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 messages"), "{}", String::from_utf8_lossy(&out.stdout));
+    let erased: Value =
+        client.get(format!("{}/api/v1/contacts/{contact}", server.base)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    assert!(erased["name"].is_null(), "{erased}");
+    server.child.kill().ok();
+    server.child.wait().ok();
+}
