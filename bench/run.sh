@@ -9,6 +9,7 @@
 #   ONLY=ingest bench/run.sh 20 3       # just the API channel against the ceiling
 #   ONLY=pages bench/run.sh 20 3        # the agent workspace on 100k conversations / 1M messages
 #   ONLY=understand bench/run.sh 0 3    # triage (BANKING77), routing and the bot, in-process on one core
+#   ONLY=privacy bench/run.sh 0 3       # a sign-in flood's memory, and a 10,000-message customer's export
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -212,8 +213,50 @@ understand_run() { # run
     record "bot" "in-process" "$run" "$result"
 }
 
+# A sign-in flood: 1,000 wrong passwords from one address, then from 200,
+# while a real user signs in from another; the server's RSS sampled all
+# along. Then one customer with 10,000 messages, and their export.
+privacy_run() { # engine run
+    local engine=$1 run=$2 data url created token inbox result
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    for addresses in 1 200; do
+        start "$data/serve-$addresses.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+            "$BIN" --data "$data/$addresses" serve --bind 127.0.0.1:0
+        local server=$PID base=$URL
+        created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+            -d "{\"name\":\"Flood $addresses\",\"admin\":{\"email\":\"boss$addresses@example.com\",\"name\":\"Boss\",\"password\":\"correct horse battery\"}}")
+        token=$(echo "$created" | json '["token"]')
+        curl -sf -X POST "$base/api/v1/users" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+            -d "{\"email\":\"anna$addresses@example.com\",\"name\":\"Anna\",\"role\":\"agent\",\"password\":\"anna's long password\"}" >/dev/null
+        sleep 2
+        result=$("$LOAD" sign-in-flood --base "$base" --pid "$server" --target "boss$addresses@example.com" \
+            --email "anna$addresses@example.com" --password "anna's long password" --attempts 1000 --concurrency 32 --addresses "$addresses")
+        record "sign-in-flood-$addresses" "$engine" "$run" "$result"
+        kill "$server"; wait "$server" 2>/dev/null || true
+    done
+    start "$data/serve-export.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data/export" serve --bind 127.0.0.1:0
+    local server=$PID base=$URL
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Export","admin":{"email":"export@example.com","name":"Export","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"channel":"api","name":"shop"}' | json '["id"]')
+    result=$("$LOAD" export --base "$base" --token "$token" --inbox "$inbox" --messages 10000)
+    record "export" "$engine" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+}
+
 for run in $(seq 1 "$RUNS"); do
     echo "run $run/$RUNS" >&2
+    if [ "${ONLY:-}" = privacy ]; then
+        privacy_run sqlite "$run"
+        privacy_run postgres "$run"
+        continue
+    fi
     if [ "${ONLY:-}" = understand ]; then
         understand_run "$run"
         continue
@@ -334,6 +377,18 @@ if med("classify", "in-process", "accuracy") is not None:
               f"a pass over the queue {p('pass_ms'):.0f} ms ({p('pass_assigned'):.0f} assigned)")
     print(f"bot answer with 10,000 articles: p50 {m('bot', 'answer_p50_ms'):.3f} ms, p99 {m('bot', 'answer_p99_ms'):.3f} ms; "
           f"single-term search p99 {m('bot', 'single_term_p99_ms'):.3f} ms")
+for e in ["sqlite", "postgres"]:
+    for n in [1, 200]:
+        s = f"sign-in-flood-{n}"
+        if med(s, e, "rss_peak_mb") is None:
+            continue
+        statuses = [r["statuses"] for r in rows if r["scenario"] == s and r["engine"] == e]
+        print(f"{e}: 1,000 wrong sign-ins from {n} address(es): RSS {med(s, e, 'rss_before_mb'):.1f} MB before, peak {med(s, e, 'rss_peak_mb'):.1f} MB, "
+              f"{med(s, e, 'rss_after_10s_mb'):.1f} MB 10 s after; flood {med(s, e, 'flood_seconds'):.1f} s; answers {statuses[-1]}; "
+              f"another user meanwhile: {sum(r['user_sign_ins_ok'] for r in rows if r['scenario'] == s and r['engine'] == e)} sign-ins ok, "
+              f"{sum(r['user_sign_ins_failed'] for r in rows if r['scenario'] == s and r['engine'] == e)} failed, p99 {med(s, e, 'user_sign_in_p99_ms'):.0f} ms")
+    if med("export", e, "export_seconds") is not None:
+        print(f"{e}: export of a customer with 10,000 messages (100 files): {med('export', e, 'export_seconds'):.2f} s, {med('export', e, 'zip_bytes') / 1e6:.1f} MB zip")
 if med("startup", "sqlite", "cold_start_ms") is not None:
     print()
     print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")

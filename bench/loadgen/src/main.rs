@@ -18,6 +18,8 @@
 //!   `pages.rs`).
 //! - `classify`, `route` and `bot` measure triage, routing and the bot
 //!   in-process on one core (see `understand.rs`).
+//! - `sign-in-flood` and `export` measure hardening and privacy (see
+//!   `privacy.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +30,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 mod pages;
+mod privacy;
 mod seed;
 mod understand;
 
@@ -169,6 +172,41 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         decisions: usize,
     },
+    /// Wrong passwords from one or many addresses while a real user signs
+    /// in from another; the server's memory sampled throughout.
+    SignInFlood {
+        #[arg(long)]
+        base: String,
+        /// The server's process id (its memory is read from /proc).
+        #[arg(long)]
+        pid: u32,
+        /// The login the flood guesses at.
+        #[arg(long)]
+        target: String,
+        /// Another user, who signs in meanwhile.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value_t = 1000)]
+        attempts: u64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Loopback addresses the flood comes from (127.0.1.1…).
+        #[arg(long, default_value_t = 1)]
+        addresses: u8,
+    },
+    /// One customer with N messages, then the time of their export.
+    Export {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        inbox: String,
+        #[arg(long, default_value_t = 10_000)]
+        messages: u64,
+    },
     /// The bot's answer with N articles in the knowledge base.
     Bot {
         #[arg(long, default_value_t = 10000)]
@@ -192,6 +230,14 @@ struct Load {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::SignInFlood { base, pid, target, email, password, attempts, concurrency, addresses } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!("{}", rt.block_on(privacy::sign_in_flood(&base, pid, &target, &email, &password, attempts, concurrency, addresses))?);
+        }
+        Command::Export { base, token, inbox, messages } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!("{}", rt.block_on(privacy::export(&base, &token, &inbox, messages))?);
+        }
         // The load generator gets one core; the server under test the rest.
         Command::Ingest { base, token, inbox, load, returning } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

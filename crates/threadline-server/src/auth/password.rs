@@ -21,9 +21,10 @@ use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 
-/// A hash to verify against when the login is unknown.
-static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| hash_password("no such user, no such password").unwrap_or_default());
+/// A hash to verify against when the login is unknown: the same parameters
+/// as every real hash, so the work (and the time) is the same. A constant,
+/// so making it costs no 19 MiB allocation outside the reused work areas.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$6t7I6cSTWNx6JfWHFfzmGw$0CaYZnWll1qWrWsi7BRCaANDqEEsCQJMoaxH9zKTAFY";
 
 /// Work areas larger than this (a stored hash with absurd parameters) are
 /// refused rather than allocated: 64 MiB.
@@ -57,7 +58,7 @@ impl PasswordHasher {
             let ok = match &hash {
                 Some(hash) => verify_with(&password, hash, &mut area),
                 None => {
-                    verify_with(&password, &DUMMY_HASH, &mut area);
+                    verify_with(&password, DUMMY_HASH, &mut area);
                     false
                 }
             };
@@ -67,10 +68,17 @@ impl PasswordHasher {
         .await
     }
 
-    /// A new Argon2id PHC hash of `password`.
+    /// A new Argon2id PHC hash of `password` (in a reused work area too).
     pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
         let password = password.to_owned();
-        self.run(move || hash_password(&password)).await?
+        let areas = self.work_areas.clone();
+        self.run(move || {
+            let mut area = areas.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
+            let hash = hash_with(&password, &mut area);
+            areas.lock().unwrap_or_else(|e| e.into_inner()).push(area);
+            hash
+        })
+        .await?
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
@@ -97,6 +105,33 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing password: {e}")))
+}
+
+/// Hashes with the default parameters into `area` (grown as needed); the
+/// PHC string is the one `Argon2::hash_password` would write.
+fn hash_with(password: &str, area: &mut Vec<Block>) -> Result<String, ApiError> {
+    use base64::Engine;
+    let fail = |e: &dyn std::fmt::Display| ApiError::Internal(anyhow::anyhow!("hashing password: {e}"));
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes).map_err(|e| fail(&e))?;
+    let params = Params::default();
+    let blocks = params.block_count();
+    if area.len() < blocks {
+        area.resize(blocks, Block::default());
+    }
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    Argon2::default()
+        .hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, &mut area[..blocks])
+        .map_err(|e| fail(&e))?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        salt.as_str(),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(out)
+    ))
 }
 
 /// Verifies `password` against a PHC string, computing into `area` (grown
@@ -150,6 +185,13 @@ mod tests {
         assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
     }
 
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let real = PasswordHash::new(&hash_password("x").unwrap()).unwrap().params.to_string();
+        assert_eq!(PasswordHash::new(DUMMY_HASH).unwrap().params.to_string(), real);
+        assert!(verify_password("no such user, no such password", DUMMY_HASH));
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn work_waits_in_line_then_is_refused() {
         let hasher = Arc::new(PasswordHasher::new(1, Duration::from_millis(50)));
@@ -160,6 +202,12 @@ mod tests {
         assert!(matches!(refused, Err(ApiError::Busy(_))), "{refused:?}");
         drop(held);
         assert!(hasher.verify("correct horse battery", Some(&hash)).await.unwrap());
+        // Hashing in the work area writes what the crate itself would verify.
+        let pooled = hasher.hash("pooled password").await.unwrap();
+        let parsed = PasswordHash::new(&pooled).unwrap();
+        use argon2::password_hash::PasswordVerifier;
+        assert!(Argon2::default().verify_password(b"pooled password", &parsed).is_ok());
+        assert!(!Argon2::default().verify_password(b"other password", &parsed).is_ok());
         assert!(!hasher.verify("wrong", Some(&hash)).await.unwrap());
         assert!(!hasher.verify("no such user, no such password", None).await.unwrap(), "no user, no match");
         assert_eq!(hasher.work_areas.lock().unwrap().len(), 1, "the work area is kept for the next sign-in");
