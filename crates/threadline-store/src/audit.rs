@@ -45,19 +45,21 @@ pub(crate) async fn audit(
     data: serde_json::Value,
     at: OffsetDateTime,
 ) -> Result<()> {
-    let (seq, prev_hash) = chain_head(tx, account_id).await?;
-    let record = AuditRecord {
-        id: AuditEntryId::new().to_string(),
-        account_id: account_id.to_string(),
-        seq: seq + 1,
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        subject_type: subject_type.to_owned(),
-        subject_id: subject_id.to_owned(),
-        data: data.to_string(),
-        created_at: micros(at),
-    };
-    let hash = record.hash(&prev_hash);
+    let (record, prev_hash, hash) = link(
+        tx,
+        AuditRecord {
+            id: AuditEntryId::new().to_string(),
+            account_id: account_id.to_string(),
+            seq: 0,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject_type: subject_type.to_owned(),
+            subject_id: subject_id.to_owned(),
+            data: data.to_string(),
+            created_at: micros(at),
+        },
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO audit_log (id, account_id, actor, action, subject_type, subject_id, data, created_at, seq, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -75,10 +77,25 @@ pub(crate) async fn audit(
     .bind(&hash)
     .execute(tx.conn())
     .await?;
+    advance_head(tx, account_id, record.seq, &hash).await
+}
+
+/// Numbers `record` after the account's chain head and hashes it; returns
+/// it with the hash it links to and its own.
+async fn link(tx: &mut WriteTx, mut record: AuditRecord) -> Result<(AuditRecord, String, String)> {
+    let account_id: AccountId = record.account_id.parse().map_err(|_| StoreError::Corrupt("audit account id".into()))?;
+    let (seq, prev_hash) = chain_head(tx, account_id).await?;
+    record.seq = seq + 1;
+    let hash = record.hash(&prev_hash);
+    Ok((record, prev_hash, hash))
+}
+
+/// Moves the account's chain head to the entry just written.
+async fn advance_head(tx: &mut WriteTx, account_id: AccountId, seq: i64, hash: &str) -> Result<()> {
     sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE account_id = $1")
         .bind(account_id.to_string())
-        .bind(record.seq)
-        .bind(&hash)
+        .bind(seq)
+        .bind(hash)
         .execute(tx.conn())
         .await?;
     Ok(())
@@ -235,19 +252,21 @@ impl Store {
                         map.remove(*key);
                     }
                 }
-                let (seq, prev_hash) = chain_head(&mut tx, account_id).await?;
-                let record = AuditRecord {
-                    id: rows::text(row, "id")?,
-                    account_id: account_id.to_string(),
-                    seq: seq + 1,
-                    actor: rows::text(row, "actor")?,
-                    action: rows::text(row, "action")?,
-                    subject_type: rows::text(row, "subject_type")?,
-                    subject_id: rows::text(row, "subject_id")?,
-                    data: data.to_string(),
-                    created_at: rows::int(row, "created_at")?,
-                };
-                let hash = record.hash(&prev_hash);
+                let (record, prev_hash, hash) = link(
+                    &mut tx,
+                    AuditRecord {
+                        id: rows::text(row, "id")?,
+                        account_id: account_id.to_string(),
+                        seq: 0,
+                        actor: rows::text(row, "actor")?,
+                        action: rows::text(row, "action")?,
+                        subject_type: rows::text(row, "subject_type")?,
+                        subject_id: rows::text(row, "subject_id")?,
+                        data: data.to_string(),
+                        created_at: rows::int(row, "created_at")?,
+                    },
+                )
+                .await?;
                 let done =
                     sqlx::query("UPDATE audit_log SET data = $2, seq = $3, prev_hash = $4, hash = $5 WHERE id = $1 AND hash IS NULL")
                         .bind(&record.id)
@@ -260,12 +279,7 @@ impl Store {
                 if done.rows_affected() != 1 {
                     return Err(StoreError::Race);
                 }
-                sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE account_id = $1")
-                    .bind(account_id.to_string())
-                    .bind(record.seq)
-                    .bind(&hash)
-                    .execute(tx.conn())
-                    .await?;
+                advance_head(&mut tx, account_id, record.seq, &hash).await?;
             }
             tx.commit().await?;
         }

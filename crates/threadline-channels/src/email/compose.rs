@@ -82,20 +82,37 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// `Auto-Submitted: auto-replied` (RFC 3834).
-#[derive(Debug, Clone, Copy)]
-struct AutoSubmitted;
+/// `Auto-Submitted` (RFC 3834): `auto-replied` for an answer a machine
+/// sent to a person's mail, `auto-generated` for a notice of its own.
+#[derive(Debug, Clone)]
+struct AutoSubmitted(String);
 
 impl lettre::message::header::Header for AutoSubmitted {
     fn name() -> lettre::message::header::HeaderName {
         lettre::message::header::HeaderName::new_from_ascii_str("Auto-Submitted")
     }
-    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(AutoSubmitted)
+    fn parse(value: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted(value.to_owned()))
     }
     fn display(&self) -> lettre::message::header::HeaderValue {
-        lettre::message::header::HeaderValue::new(Self::name(), "auto-replied".into())
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
     }
+}
+
+/// A plain-text notice Threadline sends of its own accord (an address
+/// verification code), marked `Auto-Submitted: auto-generated` so no one's
+/// auto-responder answers it.
+pub fn notice(from: &str, to: &str, subject: &str, text: &str) -> Result<Message, SendError> {
+    let from: Mailbox = from.parse().map_err(|e: lettre::address::AddressError| SendError::permanent(format!("the sender: {e}")))?;
+    let to: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| SendError::permanent(format!("the recipient: {e}")))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .header(AutoSubmitted("auto-generated".into()))
+        .body(text.to_owned())
+        .map_err(|e| SendError::permanent(e.to_string()))
 }
 
 /// The text as simple HTML: escaped, paragraphs and line breaks kept.
@@ -147,7 +164,7 @@ pub fn compose(reply: &EmailReply<'_>) -> Result<Message, SendError> {
         builder = builder.references(chain.iter().map(|id| format!("<{id}>")).collect::<Vec<_>>().join(" "));
     }
     if reply.auto_submitted {
-        builder = builder.header(AutoSubmitted);
+        builder = builder.header(AutoSubmitted("auto-replied".into()));
     }
     let body = MultiPart::alternative_plain_html(text.clone(), html);
     let message = if reply.attachments.is_empty() {

@@ -18,7 +18,6 @@
 //! proven address belongs to one inbox in the whole installation. Mailboxes
 //! read over IMAP need no proof: their credentials are it.
 
-use lettre::message::Mailbox;
 use lettre::{AsyncTransport, Message};
 use rand::Rng;
 use serde::Serialize;
@@ -221,10 +220,7 @@ fn percent_decode(text: &str) -> String {
 }
 
 fn verification_mail(state: &AppState, relay: &SystemRelay, to: &str, inbox_name: &str, code: &str) -> ApiResult<Message> {
-    let bad = |what: &str| ApiError::Internal(anyhow::anyhow!("building the verification mail: {what}"));
-    let from: Mailbox = relay.from.parse().map_err(|_| bad("system_mail_from is not an address"))?;
-    let to: Mailbox = to.parse().map_err(|_| ApiError::invalid("settings.address", "is not a valid email address"))?;
-    let body = format!(
+    let text = format!(
         "Someone set up a Threadline inbox (\"{inbox_name}\") at {server} to receive the mail of this address.\n\
          If that was you or your team, enter this code in the inbox's settings:\n\n    {code}\n\n\
          The code is valid for 24 hours. If you did not expect this, ignore this message: no mail will reach them.\n\n\
@@ -234,28 +230,6 @@ fn verification_mail(state: &AppState, relay: &SystemRelay, to: &str, inbox_name
          Il codice vale 24 ore. Se non ve lo aspettavate, ignorate questo messaggio: nessuna posta arriverà loro.\n",
         server = state.settings.effective_public_url(),
     );
-    Message::builder()
-        .from(from)
-        .to(to)
-        .subject(format!("Threadline verification code {code}"))
-        .header(lettre::message::header::ContentType::TEXT_PLAIN)
-        .header(AutoSubmitted)
-        .body(body)
-        .map_err(|e| bad(&e.to_string()))
-}
-
-/// `Auto-Submitted: auto-generated` (RFC 3834): no one should answer it.
-#[derive(Clone)]
-struct AutoSubmitted;
-
-impl lettre::message::header::Header for AutoSubmitted {
-    fn name() -> lettre::message::header::HeaderName {
-        lettre::message::header::HeaderName::new_from_ascii_str("Auto-Submitted")
-    }
-    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(AutoSubmitted)
-    }
-    fn display(&self) -> lettre::message::header::HeaderValue {
-        lettre::message::header::HeaderValue::new(Self::name(), "auto-generated".into())
-    }
+    threadline_channels::email::notice(&relay.from, to, &format!("Threadline verification code {code}"), &text)
+        .map_err(|e| ApiError::Refused { code: "mail_not_sent", message: e.reason })
 }
