@@ -484,6 +484,10 @@
   document.addEventListener("click", function (event) {
     var remove = event.target.closest && event.target.closest("button[data-remove-attribute]");
     if (remove) saveContact(attribute(remove.getAttribute("data-scope"), remove.getAttribute("data-remove-attribute"), null));
+    var erase = event.target.closest && event.target.closest("button[data-erase]");
+    if (erase && window.confirm(erase.getAttribute("data-confirm"))) {
+      api("POST", "/contacts/" + contact + "/erase", {}).then(function () { location.reload(); }, function (e) { alert(e.message); });
+    }
     var merge = event.target.closest && event.target.closest("button[data-merge]");
     if (merge && window.confirm(merge.getAttribute("data-confirm"))) {
       api("POST", "/contacts/" + contact + "/merge", { contact_id: merge.getAttribute("data-merge") }).then(function () {

@@ -380,6 +380,8 @@ struct ConversationPage<'a> {
     duplicates: Vec<Duplicate>,
     /// Supervisors and administrators merge contacts.
     can_merge: bool,
+    /// Administrators may erase the customer (GDPR erasure).
+    can_erase: bool,
     consents: Vec<(String, String, bool)>,
     past: Vec<Past>,
     activity: Vec<(String, String, String)>,
@@ -566,6 +568,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
             })
             .collect(),
         can_merge: session.user.role.allows(Permission::SuperviseContacts),
+        can_erase: session.user.role.allows(Permission::Administer),
         consents: contact.consents.iter().map(|c| (lang.channel(c.channel).to_owned(), c.purpose.clone(), c.granted)).collect(),
         past: others
             .iter()

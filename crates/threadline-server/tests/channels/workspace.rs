@@ -456,6 +456,7 @@ async fn the_agent_edits_the_customer_and_merges_a_duplicate() {
               n.dispatchEvent(new Event('change', { bubbles: true }));"#)
         .await;
     browser.wait_for("the new name in the heading", "document.querySelector('.thread-head h1').innerText == 'Giulia Rossi Bianchi'").await;
+
     browser.close().await;
 
     // Agents see the suggestion but merging is for supervisors.
@@ -477,7 +478,27 @@ async fn the_agent_edits_the_customer_and_merges_a_duplicate() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("gr@example.org") && !html.contains("data-merge"), "{html}");
+    assert!(html.contains("gr@example.org") && !html.contains("data-merge") && !html.contains("data-erase"), "{html}");
+
+    let browser = Browser::launch().await;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
+    browser.client.goto(&rig.app.url(&format!("/conversations/{}", conversation["id"].as_str().unwrap()))).await.unwrap();
+    browser.wait_for("the customer panel", "document.querySelector('.privacy')").await;
+    // Her data can be downloaded, and an administrator erases her.
+    let export = browser.js("return document.querySelector('.privacy a[download]').getAttribute('href')").await;
+    assert_eq!(export.as_str(), Some(format!("/api/v1/contacts/{contact}/export").as_str()));
+    browser.js("document.querySelector('.privacy').scrollIntoView({ block: 'center' })").await;
+    browser.screenshot("workspace-8-privacy").await;
+    browser.js("window.confirm = () => true; document.querySelector('button[data-erase]').click()").await;
+    browser
+        .wait_for(
+            "the erased customer",
+            "document.readyState == 'complete' && !document.querySelector('.customer').innerText.includes('giulia@example.com')",
+        )
+        .await;
+    let erased = rig.app.get(&format!("/api/v1/contacts/{contact}")).await.1;
+    assert!(erased["name"].is_null() && erased["identities"].as_array().unwrap().is_empty(), "{erased}");
+    browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
