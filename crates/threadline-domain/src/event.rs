@@ -26,6 +26,12 @@ string_enum! {
         MessageCreated => "message.created",
         MessageUpdated => "message.updated",
         InteractionCreated => "interaction.created",
+        /// A customer entered a journey.
+        JourneyEntered => "journey.entered",
+        /// A run ended: completed, converted (its goal happened) or exited.
+        JourneyEnded => "journey.ended",
+        TaskCreated => "task.created",
+        TaskUpdated => "task.updated",
     }
 }
 

@@ -72,4 +72,13 @@ id_type! {
     /// An external bot plugged in through the Agent Bot API.
     AgentBotId;
     RoutingDecisionId;
+    /// A site or app sending tracking calls, with its write key.
+    TrackingSourceId;
+    /// One tracking call stored: something a customer did.
+    CustomerEventId;
+    JourneyId;
+    /// One customer's way through one journey.
+    JourneyRunId;
+    /// Work for people: "call this customer".
+    TaskId;
 }

@@ -61,6 +61,10 @@ pub struct Shared {
     pub routing_rules: TtlCache<AccountId, std::sync::Arc<Vec<threadline_store::RoutingRule>>>,
     /// The knowledge base's search index.
     pub knowledge: crate::knowledge::Knowledge,
+    /// Tracking write key hash → its source and account, for a few seconds.
+    pub tracking_keys: TtlCache<String, threadline_store::SourceContext>,
+    /// The time background work goes by (tests move it forward).
+    pub clock: crate::clock::Clock,
     /// Where outbound connections may go.
     pub egress: Arc<crate::egress::EgressPolicy>,
 }
@@ -80,6 +84,7 @@ impl AppState {
         self.inbox_accounts.clear();
         self.mail_routes.clear();
         self.routing_rules.clear();
+        self.tracking_keys.clear();
     }
 
     /// An inbox and its account, cached briefly (the ingest path needs both
@@ -134,6 +139,8 @@ impl AppState {
             triage: Default::default(),
             routing_rules: TtlCache::new(CACHE_TTL, 10_000),
             knowledge: crate::knowledge::Knowledge::new().context("while creating the knowledge base's search index")?,
+            tracking_keys: TtlCache::new(CACHE_TTL, 10_000),
+            clock: Default::default(),
             egress,
             settings,
         })))
@@ -142,7 +149,11 @@ impl AppState {
 
 /// The HTTP application: the API router with its limits and safety nets.
 pub fn router(state: AppState) -> Router {
-    let api = crate::api::router().merge(crate::channels::hooks::router()).merge(crate::widget::router()).merge(crate::web::router());
+    let api = crate::api::router()
+        .merge(crate::channels::hooks::router())
+        .merge(crate::widget::router())
+        .merge(crate::web::router())
+        .merge(crate::tracking::router());
     let max_body = state.settings.max_body_bytes;
     api.route("/healthz", axum::routing::get(health))
         .fallback(|| async { ApiError::NotFound })
@@ -252,6 +263,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::retention::run(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::jobs::run(state.clone(), shutdown.subscribe())));
     {
         // The knowledge base's index, filled in the background.
         let state = state.clone();

@@ -127,6 +127,9 @@ pub struct Settings {
     pub sla_interval_secs: u64,
     /// Seconds between applications of the accounts' retention policies.
     pub retention_interval_secs: u64,
+    /// Seconds between the job runner's looks at the job table when nothing
+    /// wakes it (jobs queued by other nodes; its own are run at once).
+    pub job_poll_secs: u64,
     /// Seconds an external agent bot has to answer Threadline's post.
     pub agent_bot_timeout_secs: u64,
     /// Attempts to reach an external agent bot before the conversation is
@@ -197,6 +200,7 @@ impl Default for Settings {
             routing_interval_secs: 5,
             sla_interval_secs: 30,
             retention_interval_secs: 3600,
+            job_poll_secs: 1,
             agent_bot_timeout_secs: 10,
             agent_bot_max_attempts: 4,
             llm_url: String::new(),
@@ -366,6 +370,7 @@ impl Settings {
                 "ROUTING_INTERVAL_SECS" => settings.routing_interval_secs = number(value)?.max(1),
                 "SLA_INTERVAL_SECS" => settings.sla_interval_secs = number(value)?.max(1),
                 "RETENTION_INTERVAL_SECS" => settings.retention_interval_secs = number(value)?.max(1),
+                "JOB_POLL_SECS" => settings.job_poll_secs = number(value)?.max(1),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),
                 "AGENT_BOT_MAX_ATTEMPTS" => settings.agent_bot_max_attempts = number(value)?.clamp(1, 100) as u32,
                 "LLM_URL" => settings.llm_url = value.trim().trim_end_matches('/').to_owned(),

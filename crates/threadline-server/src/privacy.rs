@@ -24,6 +24,8 @@ This archive holds everything Threadline stores about one customer.
   conversations.json  every conversation with the customer
   messages.json       every message, both ways, on every channel, oldest first
   interactions.json   calls, orders, page views and other recorded interactions
+  activity.json       what the customer did on the site or in the app (tracked
+                      pages, screens and events)
   survey_answers.json answers to satisfaction surveys
   audit.json          who changed the customer's record, and when
   attachments/        the files of the messages, under the message's id
@@ -56,6 +58,7 @@ pub async fn export(state: &AppState, account_id: AccountId, contact_id: Contact
         write(&mut zip, "conversations.json", &json(&data.conversations)?)?;
         write(&mut zip, "messages.json", &json(&data.messages)?)?;
         write(&mut zip, "interactions.json", &json(&data.interactions)?)?;
+        write(&mut zip, "activity.json", &json(&data.customer_events)?)?;
         write(&mut zip, "survey_answers.json", b"[]")?;
         write(&mut zip, "audit.json", &json(&data.audit)?)?;
         for message in &data.messages {

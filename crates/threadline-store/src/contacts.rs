@@ -17,6 +17,10 @@ use crate::{Result, Store, StoreError, WriteTx, found, like_literal, micros, now
 
 pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 
+/// Tables of what a customer did (beyond conversations), moved to the
+/// surviving contact when two are merged.
+pub(crate) const ACTIVITY_TABLES: &[&str] = &["customer_events"];
+
 /// A contact to create.
 #[derive(Debug, Clone, Default)]
 pub struct NewContact {
@@ -446,6 +450,8 @@ impl Store {
         let mut moved = serde_json::Map::new();
         for (table, column) in
             [("identities", "contact_id"), ("conversations", "contact_id"), ("messages", "contact_id"), ("interactions", "contact_id")]
+                .into_iter()
+                .chain(ACTIVITY_TABLES.iter().map(|t| (*t, "contact_id")))
         {
             let sql = format!("UPDATE {table} SET {column} = $1 WHERE {column} = $2 AND account_id = $3");
             let done = sqlx::query(&sql).bind(&t).bind(&s).bind(&a).execute(tx.conn()).await?;
@@ -697,7 +703,7 @@ pub(crate) fn stored_name_key(name: Option<&str>) -> Option<String> {
     name.map(|n| name_match_key(n).unwrap_or_default())
 }
 
-async fn write_contact_fields(tx: &mut WriteTx, account_id: AccountId, contact: &Contact) -> Result<()> {
+pub(crate) async fn write_contact_fields(tx: &mut WriteTx, account_id: AccountId, contact: &Contact) -> Result<()> {
     sqlx::query(
         "UPDATE contacts SET name = $3, language = $4, attributes = $5, custom_attributes = $6, preferred_channels = $7, \
          updated_at = $8, name_key = $9 WHERE id = $1 AND account_id = $2",

@@ -23,6 +23,8 @@ mod events;
 mod inboxes;
 mod ingest_queue;
 mod interactions;
+mod jobs;
+mod journeys;
 mod knowledge;
 mod live;
 mod mail_addresses;
@@ -37,6 +39,7 @@ mod search;
 mod sla;
 mod teams;
 mod templates;
+mod tracking;
 mod triage;
 mod users;
 mod views;
@@ -64,6 +67,8 @@ pub use email::*;
 pub use inboxes::*;
 pub use ingest_queue::{Ingested, MAX_BATCH};
 pub use interactions::*;
+pub use jobs::{Job, JobStats, MAX_ATTEMPTS, NewJob};
+pub use journeys::*;
 pub use knowledge::*;
 pub use live::*;
 pub use mail_addresses::*;
@@ -75,6 +80,7 @@ pub use routing::*;
 pub use sla::*;
 pub use teams::*;
 pub use templates::*;
+pub use tracking::*;
 pub use triage::*;
 pub use users::*;
 pub use views::*;
@@ -176,6 +182,8 @@ pub struct Store {
     /// Signalled after a commit that may have put a conversation in a
     /// team's queue, so the router looks at once.
     routing_needed: Arc<tokio::sync::Notify>,
+    /// The same for the job table and its runner.
+    jobs_queued: Arc<tokio::sync::Notify>,
     /// The group-commit queue for inbound messages (see `ingest_queue`).
     ingest_queue: Option<tokio::sync::mpsc::Sender<ingest_queue::IngestJob>>,
 }
@@ -243,6 +251,7 @@ impl Store {
             sends_queued: Arc::new(tokio::sync::Notify::new()),
             bot_jobs_queued: Arc::new(tokio::sync::Notify::new()),
             routing_needed: Arc::new(tokio::sync::Notify::new()),
+            jobs_queued: Arc::new(tokio::sync::Notify::new()),
             ingest_queue: None,
         };
         let writer = store.clone();
@@ -309,6 +318,8 @@ impl Store {
             bot_jobs_queued: false,
             routing_needed: false,
             notify_bots: self.bot_jobs_queued.clone(),
+            jobs_queued: false,
+            notify_jobs: self.jobs_queued.clone(),
             notify_router: self.routing_needed.clone(),
         })
     }
@@ -357,6 +368,9 @@ pub struct WriteTx {
     /// Set by writes that queue bot jobs / may fill a team's queue; the
     /// commit wakes the bot worker / the router.
     pub(crate) bot_jobs_queued: bool,
+    /// Set by writes that add or wake jobs; the commit wakes the job runner.
+    pub(crate) jobs_queued: bool,
+    notify_jobs: Arc<tokio::sync::Notify>,
     pub(crate) routing_needed: bool,
     notify_bots: Arc<tokio::sync::Notify>,
     notify_router: Arc<tokio::sync::Notify>,
@@ -408,6 +422,9 @@ impl WriteTx {
         }
         if self.routing_needed {
             self.notify_router.notify_one();
+        }
+        if self.jobs_queued {
+            self.notify_jobs.notify_one();
         }
         Ok(self.events)
     }

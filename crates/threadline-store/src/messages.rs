@@ -364,6 +364,24 @@ impl Store {
     ) -> Result<(Message, Vec<DomainEvent>)> {
         let at = now();
         let mut tx = self.begin_write().await?;
+        let (message, queued) = self.write_outbound(&mut tx, account_id, conversation_id, outbound, at).await?;
+        let events = tx.commit().await?;
+        if queued {
+            self.sends_queued.notify_one();
+        }
+        Ok((message, events))
+    }
+
+    /// Writes an outbound message (and its send job) in `tx`; whether a
+    /// send was queued (the caller wakes the dispatcher after commit).
+    pub(crate) async fn write_outbound(
+        &self,
+        tx: &mut WriteTx,
+        account_id: AccountId,
+        conversation_id: ConversationId,
+        outbound: &OutboundMessage,
+        at: time::OffsetDateTime,
+    ) -> Result<(Message, bool)> {
         let mut conversation = load_conversation(tx.conn(), account_id, conversation_id).await?;
         if let Some(inbox_id) = outbound.inbox_id {
             let channel: Option<String> =
@@ -412,8 +430,8 @@ impl Store {
             triage: None,
             created_at: at,
         };
-        insert_messages(&mut tx, account_id, &[&message]).await?;
-        message.attachments = insert_attachments(self, &mut tx, account_id, message.id, &outbound.attachments, at).await?;
+        insert_messages(tx, account_id, &[&message]).await?;
+        message.attachments = insert_attachments(self, tx, account_id, message.id, &outbound.attachments, at).await?;
         if note {
             for user in &outbound.mentions {
                 // Only colleagues of this account can be mentioned.
@@ -454,7 +472,7 @@ impl Store {
         }
         let queued = match (&outbound.delivery, outbound.inbox_id) {
             (Some(delivery), Some(inbox_id)) if !note => {
-                crate::outbox::enqueue(&mut tx, account_id, message.id, inbox_id, delivery, at).await?;
+                crate::outbox::enqueue(tx, account_id, message.id, inbox_id, delivery, at).await?;
                 true
             }
             (Some(_), None) if !note => {
@@ -468,11 +486,7 @@ impl Store {
             event.data["mentions"] = serde_json::json!(outbound.mentions);
         }
         tx.emit(event);
-        let events = tx.commit().await?;
-        if queued {
-            self.sends_queued.notify_one();
-        }
-        Ok((message, events))
+        Ok((message, queued))
     }
 
     /// How the customer has felt lately: the sentiment of their latest

@@ -400,3 +400,24 @@ async fn mark_dead(
         .await?;
     write_delivery_status(tx, account_id, message_id, DeliveryStatus::Failed, Some(error)).await
 }
+
+/// Withdraws a message the dispatcher has not claimed yet (a journey that
+/// ended before its send went out): it fails with `reason` and is never sent.
+pub(crate) async fn cancel_queued(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    message_id: MessageId,
+    reason: &str,
+    at: time::OffsetDateTime,
+) -> Result<Message> {
+    sqlx::query(
+        "UPDATE outbound_jobs SET status = 'cancelled', locked_until = NULL, last_error = $2, updated_at = $3 \
+         WHERE message_id = $1 AND status = 'queued'",
+    )
+    .bind(message_id.to_string())
+    .bind(reason)
+    .bind(micros(at))
+    .execute(tx.conn())
+    .await?;
+    write_delivery_status(tx, account_id, message_id, DeliveryStatus::Failed, Some(reason)).await
+}

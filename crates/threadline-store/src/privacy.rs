@@ -41,6 +41,8 @@ pub struct ContactExport {
     /// Oldest first, with their attachments' metadata.
     pub messages: Vec<Message>,
     pub interactions: Vec<Interaction>,
+    /// What they did on the business's site or app, oldest first.
+    pub customer_events: Vec<threadline_domain::tracking::CustomerEvent>,
     /// Audit entries about the person or their conversations.
     pub audit: Vec<AuditEntry>,
 }
@@ -55,6 +57,8 @@ pub struct PrivacyReport {
     pub identities: u64,
     pub interactions: u64,
     pub events: u64,
+    /// Tracked site and app activity removed.
+    pub customer_events: u64,
 }
 
 impl Store {
@@ -91,6 +95,16 @@ impl Store {
             messages.extend(batch);
         }
         let interactions = self.all_interactions(account_id, contact_id).await?;
+        let sql = "SELECT id, contact_id, kind, name, properties, context, message_id, occurred_at, received_at FROM customer_events \
+                   WHERE account_id = $1 AND contact_id = $2 ORDER BY occurred_at, id";
+        let customer_events = sqlx::query(sql)
+            .bind(account_id.to_string())
+            .bind(contact_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(crate::tracking::event_row)
+            .collect::<Result<Vec<_>>>()?;
         let mut subjects: Vec<String> = people.iter().map(|p| p.to_string()).collect();
         subjects.extend(conversations.iter().map(|c| c.id.to_string()));
         let mut audit = Vec::new();
@@ -109,7 +123,16 @@ impl Store {
             }
         }
         let merged_contact_ids = people.into_iter().filter(|p| *p != contact_id).collect();
-        Ok(ContactExport { contact, merged_contact_ids, legal_hold: legal_hold != 0, conversations, messages, interactions, audit })
+        Ok(ContactExport {
+            contact,
+            merged_contact_ids,
+            legal_hold: legal_hold != 0,
+            conversations,
+            messages,
+            interactions,
+            customer_events,
+            audit,
+        })
     }
 
     /// Puts a contact on legal hold (exempt from retention and erasure) or
@@ -184,6 +207,8 @@ impl Store {
             let list = rows::list(2, chunk.len());
             let sql = format!("UPDATE interactions SET summary = NULL, data = '{{}}' WHERE account_id = $1 AND contact_id IN ({list})");
             report.interactions += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
+            let sql = format!("DELETE FROM customer_events WHERE account_id = $1 AND contact_id IN ({list})");
+            report.customer_events += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM identities WHERE account_id = $1 AND contact_id IN ({list})");
             report.identities += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM consents WHERE contact_id IN ({})", rows::list(1, chunk.len()));
@@ -229,7 +254,11 @@ impl Store {
         files.extend(removed);
         for chunk in people_s.chunks(CHUNK) {
             let list = rows::list(2, chunk.len());
-            for (table, counter) in [("interactions", Some(&mut report.interactions)), ("identities", Some(&mut report.identities))] {
+            for (table, counter) in [
+                ("interactions", Some(&mut report.interactions)),
+                ("identities", Some(&mut report.identities)),
+                ("customer_events", Some(&mut report.customer_events)),
+            ] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
                 let n = bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
                 if let Some(counter) = counter {

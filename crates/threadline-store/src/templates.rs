@@ -108,6 +108,22 @@ impl Store {
         rows.iter().map(template).collect()
     }
 
+    /// A channel's template by name, in the customer's language if it has
+    /// that variant (`it` matches `it` and `it_IT`), else the first.
+    pub async fn template_by_name(
+        &self,
+        account_id: AccountId,
+        channel: Channel,
+        name: &str,
+        language: Option<&str>,
+    ) -> Result<Option<MessageTemplate>> {
+        let sql = format!("SELECT {COLUMNS} FROM message_templates WHERE account_id = $1 AND channel = $2 AND name = $3 ORDER BY language");
+        let rows = sqlx::query(&sql).bind(account_id.to_string()).bind(channel.as_str()).bind(name).fetch_all(&self.pool).await?;
+        let all = rows.iter().map(template).collect::<Result<Vec<_>>>()?;
+        let wanted = |t: &&MessageTemplate| language.is_some_and(|l| t.language == l || t.language.split(['_', '-']).next() == Some(l));
+        Ok(all.iter().find(wanted).or(all.first()).cloned())
+    }
+
     pub async fn delete_template(&self, account_id: AccountId, id: TemplateId) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM message_templates WHERE id = $1 AND account_id = $2")

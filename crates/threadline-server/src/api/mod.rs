@@ -9,6 +9,7 @@ mod canned;
 mod contacts;
 mod conversations;
 pub(crate) mod inboxes;
+mod journeys;
 pub mod knowledge;
 pub(crate) mod mail_addresses;
 mod privacy;
@@ -21,6 +22,7 @@ pub(crate) mod suggestions;
 mod teams;
 mod templates;
 mod tokens;
+mod tracking;
 mod triage;
 mod users;
 pub mod views;
@@ -201,6 +203,8 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(knowledge::router())
         .merge(bots::router())
         .merge(suggestions::router())
+        .merge(tracking::router())
+        .merge(journeys::router())
 }
 
 /// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.

@@ -32,7 +32,13 @@ pub struct ReplyContext {
 impl ReplyContext {
     pub async fn load(state: &AppState, account_id: AccountId, conversation_id: ConversationId) -> ApiResult<Self> {
         let conversation = state.store.conversation(account_id, conversation_id).await?;
-        let contact = state.store.contact(account_id, conversation.contact_id).await?;
+        Self::for_contact(state, account_id, conversation.contact_id).await
+    }
+
+    /// The same facts for a customer, whatever the conversation (journeys
+    /// write to customers before they write to us).
+    pub async fn for_contact(state: &AppState, account_id: AccountId, contact_id: threadline_domain::ids::ContactId) -> ApiResult<Self> {
+        let contact = state.store.contact(account_id, contact_id).await?;
         let last_inbound = state.store.last_inbound_by_channel(account_id, contact.id).await?;
         let inboxes = state.store.inboxes(account_id).await?;
         let chat_open = state.live.is_connected(contact.id);
@@ -118,6 +124,8 @@ pub enum Author {
     User(threadline_domain::ids::UserId),
     /// `builtin`, or an agent bot's id.
     Bot(String),
+    /// Threadline itself (a journey's message): sent as `system`.
+    System,
 }
 
 /// A reply to send, checked for its form (text, HTML and attachments
@@ -140,10 +148,26 @@ pub struct Draft {
 /// `no_inbox`, `no_consent`), and what the channel can carry: stored with
 /// its send job when Threadline sends it through a provider.
 pub async fn send(state: &AppState, account_id: AccountId, id: ConversationId, draft: Draft) -> ApiResult<Message> {
+    let context = ReplyContext::load(state, account_id, id).await?;
+    let outbound = compose(state, account_id, &context, Some(id), draft).await?;
+    let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
+    state.bus.publish(events);
+    Ok(message)
+}
+
+/// Checks a draft against the channel's rules and what it can carry, and
+/// makes the message to store (with its send job when Threadline sends it).
+/// `conversation` names the conversation an e-mail's subject continues.
+pub async fn compose(
+    state: &AppState,
+    account_id: AccountId,
+    context: &ReplyContext,
+    conversation: Option<ConversationId>,
+    draft: Draft,
+) -> ApiResult<OutboundMessage> {
     let mut text = draft.text;
     let html = draft.html;
     let attachments = draft.attachments;
-    let context = ReplyContext::load(state, account_id, id).await?;
     let channel = draft.channel.or(context.default_channel()).unwrap_or(Channel::Api);
     let option = context.judge(channel, threadline_store::now());
     let capabilities = capabilities_for(channel);
@@ -219,10 +243,13 @@ pub async fn send(state: &AppState, account_id: AccountId, id: ConversationId, d
             }
             Some(subject.to_owned())
         }
-        (None, Channel::Email) => {
-            let inbox = context.inboxes.iter().find(|i| Some(i.id) == inbox_id);
-            Some(crate::email::reply_subject(state, account_id, id, inbox).await?)
-        }
+        (None, Channel::Email) => match conversation {
+            Some(id) => {
+                let inbox = context.inboxes.iter().find(|i| Some(i.id) == inbox_id);
+                Some(crate::email::reply_subject(state, account_id, id, inbox).await?)
+            }
+            None => Some(state.store.account(account_id).await?.name),
+        },
         (None, _) => None,
     };
     let outbound = OutboundMessage {
@@ -231,11 +258,11 @@ pub async fn send(state: &AppState, account_id: AccountId, id: ConversationId, d
         inbox_id,
         sender: match &draft.author {
             Author::User(id) => Some(*id),
-            Author::Bot(_) => None,
+            Author::Bot(_) | Author::System => None,
         },
         bot: match &draft.author {
             Author::Bot(name) => Some(name.clone()),
-            Author::User(_) => None,
+            Author::User(_) | Author::System => None,
         },
         delivery,
         text,
@@ -244,9 +271,7 @@ pub async fn send(state: &AppState, account_id: AccountId, id: ConversationId, d
         attachments,
         mentions: Vec::new(),
     };
-    let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
-    state.bus.publish(events);
-    Ok(message)
+    Ok(outbound)
 }
 
 fn refused(blocker: Blocker, option: &ReplyOption) -> ApiError {

@@ -385,6 +385,10 @@ struct ConversationPage<'a> {
     consents: Vec<(String, String, bool)>,
     past: Vec<Past>,
     activity: Vec<(String, String, String)>,
+    /// Tracked pages (page, when), the open cart (product, when) and orders (id, total, when).
+    site_pages: Vec<(String, String)>,
+    cart: Vec<(String, String)>,
+    orders: Vec<(String, String, String)>,
     entries: Vec<Entry>,
     options: Vec<ChannelChoice>,
     assignees: Vec<Choice>,
@@ -471,6 +475,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         decisions,
         policies,
         sentiment,
+        site,
     } = match ConversationData::load(&state, account_id, id).await {
         Ok(data) => data,
         Err(e) => return ApiError::from(e).into_response(),
@@ -586,6 +591,9 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
             .take(5)
             .map(|i| (lang.interaction(i.kind).to_owned(), i.summary.clone().unwrap_or_default(), lang.ago(i.occurred_at, now)))
             .collect(),
+        site_pages: site.pages.iter().map(|(page, at)| (page.clone(), lang.ago(*at, now))).collect(),
+        cart: site.cart.iter().map(|(product, at)| (product.clone(), lang.ago(*at, now))).collect(),
+        orders: site.orders.iter().map(|(id, total, at)| (id.clone(), total.clone(), lang.ago(*at, now))).collect(),
         entries: timed.into_iter().map(|(_, e)| e).collect(),
         options: options
             .iter()
@@ -655,6 +663,8 @@ struct ConversationData {
     decisions: Vec<threadline_store::RoutingDecision>,
     sentiment: Vec<(time::OffsetDateTime, f32)>,
     policies: Vec<threadline_store::StoredSlaPolicy>,
+    /// What the customer did on the site or in the app.
+    site: threadline_domain::tracking::ActivitySummary,
 }
 
 impl ConversationData {
@@ -683,6 +693,10 @@ impl ConversationData {
             sentiment: store.sentiment_trend(account_id, contact.id, 8).await?,
             decisions: store.routing_decisions(account_id, id).await?,
             policies: store.sla_policies(account_id).await?,
+            site: threadline_domain::tracking::summarize(
+                &store.customer_events(account_id, contact.id, &threadline_store::EventQuery { limit: 200, ..Default::default() }).await?,
+                5,
+            ),
             conversation,
             contact,
             others,

@@ -23,6 +23,7 @@ mod settings;
 mod sign_in;
 mod sla;
 mod tenancy;
+mod tracking;
 mod triage;
 mod views;
 mod webhooks;

@@ -7,6 +7,7 @@ mod support;
 
 mod automation;
 mod bad_input;
+mod engagement;
 mod journey;
 mod meta;
 mod outbox;

@@ -1,0 +1,100 @@
+//! The job runner: claims due jobs from the job table
+//! ([`threadline_store::Job`]), runs each with its kind's handler, and
+//! records the outcome — done, again at a later time, or failed (retried
+//! with backoff). It wakes when a commit in this process queues a job, when
+//! the next job falls due, and at least every `job_poll_secs` (jobs queued
+//! by other nodes). [`run_due`] runs everything due at once, for tests.
+
+use threadline_store::Job;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::watch;
+
+use crate::app::AppState;
+
+/// How long a claimed job is held before another worker may take it.
+pub const LEASE: Duration = Duration::seconds(60);
+const BATCH: i64 = 64;
+
+/// What a handler asks for its job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Run it again then.
+    Later(OffsetDateTime),
+}
+
+async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
+    match job.kind.as_str() {
+        crate::journeys::EVENTS_JOB => crate::journeys::on_events(state, job).await,
+        threadline_store::RUN_JOB => crate::journeys::advance(state, job).await,
+        other => {
+            tracing::warn!(kind = other, "a job of an unknown kind was dropped");
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// Claims and runs one batch of due jobs; how many ran.
+pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
+    let jobs = state.store.claim_jobs(state.clock.now(), BATCH, LEASE).await?;
+    for job in &jobs {
+        match handle(state, job).await {
+            Ok(Outcome::Done) => state.store.finish_job(job).await?,
+            Ok(Outcome::Later(at)) => state.store.reschedule_job(job, at).await?,
+            Err(e) => {
+                let error = format!("{e:#}");
+                tracing::warn!(kind = %job.kind, attempts = job.attempts, error = %crate::error::bounded(&error, 2048), "job failed");
+                state.store.fail_job(job, &error, state.clock.now()).await?;
+            }
+        }
+    }
+    Ok(jobs.len())
+}
+
+/// Runs every job due now, and those they make due, until none is left
+/// and no other worker holds one (at most `limit` batches): what a test
+/// calls instead of waiting for the runner.
+pub async fn run_due(state: &AppState, limit: usize) -> anyhow::Result<usize> {
+    let mut total = 0;
+    for _ in 0..limit {
+        let n = run_once(state).await?;
+        total += n;
+        if n == 0 {
+            // The background runner may hold one; wait for it to finish.
+            let stats = state.store.job_stats(state.clock.now()).await?;
+            if stats.running == 0 && stats.due == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    Ok(total)
+}
+
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let poll = std::time::Duration::from_secs(state.settings.job_poll_secs.max(1));
+    loop {
+        let ran = match run_once(&state).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "the job runner could not claim jobs");
+                0
+            }
+        };
+        if ran > 0 {
+            continue;
+        }
+        let wait = match state.store.next_job_at().await {
+            Ok(Some(at)) => {
+                let secs = (at - state.clock.now()).as_seconds_f64().max(0.0);
+                poll.min(std::time::Duration::from_secs_f64(secs))
+            }
+            _ => poll,
+        };
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = state.store.jobs_queued() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

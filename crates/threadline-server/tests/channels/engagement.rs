@@ -1,0 +1,328 @@
+//! Journeys acting on what customers do: the seeds' abandoned cart (a
+//! message after an hour, a WhatsApp template after a day, unless the
+//! customer orders) and the pricing-page visitor (a call task for sales),
+//! run on the job table with the server's clock moved forward.
+
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::channel_tests;
+use crate::support::*;
+
+channel_tests!(
+    an_abandoned_cart_is_followed_up_then_templated_unless_the_customer_orders,
+    three_pricing_visits_in_a_week_ask_sales_to_call,
+    a_live_journey_edited_keeps_running_customers_on_their_version,
+    consent_caps_and_quiet_hours_hold_back_sends,
+);
+
+const PHONE: &str = "393471234567";
+
+/// A server-side tracking key (its identify traits may name known customers).
+async fn tracking_key(rig: &Rig) -> String {
+    let (status, source) = rig.app.post("/api/v1/tracking/sources", json!({ "name": "Shop backend", "kind": "server" })).await;
+    assert_eq!(status, 201, "{source}");
+    source["write_key"].as_str().unwrap().to_owned()
+}
+
+async fn track(rig: &Rig, key: &str, path: &str, body: Value) {
+    let response = rig.http.post(rig.app.url(path)).basic_auth(key, Some("")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+}
+
+/// Runs every job due by the server's clock; none may fail.
+async fn run_jobs(rig: &Rig) {
+    let state = &rig.app.server().state;
+    threadline_server::jobs::run_due(state, 100).await.unwrap();
+    let failing = state.store.failing_jobs(10).await.unwrap();
+    assert!(failing.is_empty(), "jobs failed: {failing:?}");
+}
+
+fn later(rig: &Rig, by: Duration) {
+    rig.app.server().state.clock.advance(by);
+}
+
+/// A customer known on WhatsApp, identified to the shop as `user`.
+async fn giulia(rig: &Rig, key: &str, whatsapp: &TestInbox) -> String {
+    let (status, _) = rig.meta_post(whatsapp, &whatsapp_text(PHONE, "wamid.cart1", "Giulia Rossi", "Ciao, avete la borsa blu?")).await;
+    assert_eq!(status, 200);
+    track(rig, key, "/v1/identify", json!({ "userId": "u-giulia", "traits": { "phone": format!("+{PHONE}") } })).await;
+    let conversation = &rig.conversations().await[0];
+    conversation["contact_id"].as_str().unwrap().to_owned()
+}
+
+fn abandoned_cart() -> Value {
+    json!({
+        "name": "Abandoned cart",
+        "spec": {
+            "trigger": { "type": "event", "name": "Checkout Started" },
+            "steps": [
+                { "id": "wait-1h", "type": "wait", "seconds": 3600 },
+                { "id": "nudge", "type": "send", "channel": "sms", "purpose": "service",
+                  "text": "{{name}}, il tuo carrello ti aspetta: {{cart_url}}" },
+                { "id": "wait-order", "type": "wait_for_event", "event": { "name": "Order Completed" }, "timeout_seconds": 82800,
+                  "then": [ { "id": "thanks", "type": "add_label", "label": "recovered" } ],
+                  "timeout": [ { "id": "template", "type": "send", "channel": "whatsapp", "purpose": "service",
+                                 "template": "cart_reminder", "variables": ["{{name}}"] } ] }
+            ],
+            "goal": { "event": { "name": "Order Completed" }, "within_days": 3 },
+            "exit_when": [ { "name": "Order Completed" } ]
+        }
+    })
+}
+
+async fn create_live(rig: &Rig, journey: Value) -> String {
+    let (status, created) = rig.app.post("/api/v1/journeys", journey).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "draft");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, live) = rig.app.post(&format!("/api/v1/journeys/{id}/status"), json!({ "status": "live" })).await;
+    assert_eq!(status, 200, "{live}");
+    id
+}
+
+async fn runs(rig: &Rig, journey: &str) -> Vec<Value> {
+    let (status, runs) = rig.app.get(&format!("/api/v1/journeys/{journey}/runs")).await;
+    assert_eq!(status, 200, "{runs}");
+    runs.as_array().unwrap().clone()
+}
+
+async fn an_abandoned_cart_is_followed_up_then_templated_unless_the_customer_orders(rig: Rig) {
+    let whatsapp = rig.whatsapp_inbox().await;
+    let _sms = rig.sms_inbox().await;
+    let key = tracking_key(&rig).await;
+    let (status, template) = rig
+        .app
+        .post(
+            "/api/v1/templates",
+            json!({ "channel": "whatsapp", "name": "cart_reminder", "language": "it",
+                                            "body": "Ciao {{1}}, il tuo carrello è ancora lì." }),
+        )
+        .await;
+    assert_eq!(status, 201, "{template}");
+    let contact = giulia(&rig, &key, &whatsapp).await;
+    let journey = create_live(&rig, abandoned_cart()).await;
+
+    // A started checkout: the customer enters and waits an hour.
+    track(&rig, &key, "/v1/identify", json!({ "userId": "u-giulia", "traits": { "cart_url": "https://shop.example/c/42" } })).await;
+    track(&rig, &key, "/v1/track", json!({ "userId": "u-giulia", "event": "Checkout Started", "properties": { "total": 89 } })).await;
+    run_jobs(&rig).await;
+    let started = runs(&rig, &journey).await;
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["contact_id"], contact.as_str());
+    assert_eq!(started[0]["status"], "waiting");
+    assert_eq!(started[0]["step_id"], "wait-1h");
+    // The same event again (another checkout page) does not start a second run.
+    track(&rig, &key, "/v1/track", json!({ "userId": "u-giulia", "event": "Checkout Started" })).await;
+    run_jobs(&rig).await;
+    assert_eq!(runs(&rig, &journey).await.len(), 1, "one run at a time");
+    assert!(rig.provider.sends().is_empty(), "nothing before the hour is up");
+
+    // An hour later: the SMS goes out, with the customer's details filled in.
+    later(&rig, Duration::minutes(61));
+    run_jobs(&rig).await;
+    let sends = rig.provider.wait_for_sends(1, 10).await;
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].field("Body").as_deref(), Some("Giulia Rossi, il tuo carrello ti aspetta: https://shop.example/c/42"));
+    assert_eq!(sends[0].field("To").as_deref(), Some("+393471234567"));
+    // Running the jobs again (as after a restart) sends nothing twice.
+    run_jobs(&rig).await;
+    assert_eq!(rig.provider.sends().len(), 1);
+
+    // A day later, no order: WhatsApp's window is closed, so the template goes.
+    later(&rig, Duration::hours(24));
+    run_jobs(&rig).await;
+    let sends = rig.provider.wait_for_sends(2, 10).await;
+    let body = sends[1].json();
+    assert_eq!(body["type"], "template", "{body}");
+    assert_eq!(body["template"]["name"], "cart_reminder");
+    assert_eq!(body["template"]["components"][0]["parameters"][0]["text"], "Giulia Rossi");
+    let run = &runs(&rig, &journey).await[0];
+    assert_eq!(run["status"], "completed", "{run}");
+    let (_, detail) = rig.app.get(&format!("/api/v1/journeys/{journey}/runs/{}", run["id"].as_str().unwrap())).await;
+    let steps: Vec<(&str, &str)> =
+        detail["steps"].as_array().unwrap().iter().map(|s| (s["step_id"].as_str().unwrap(), s["outcome"].as_str().unwrap())).collect();
+    assert_eq!(steps, [("wait-1h", "done"), ("nudge", "sent"), ("wait-order", "timeout"), ("template", "sent")]);
+    // The messages are in the customer's conversation, for agents to see.
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    let texts: Vec<String> = rig.messages(&conversation).await.iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect();
+    assert!(texts.iter().any(|t| t.contains("carrello ti aspetta")), "{texts:?}");
+
+    // The funnel shows where customers went.
+    let (status, funnel) = rig.app.get(&format!("/api/v1/journeys/{journey}/funnel")).await;
+    assert_eq!(status, 200);
+    assert_eq!(funnel["entered"], 1);
+    assert_eq!(funnel["completed"], 1);
+    let nudge = funnel["steps"].as_array().unwrap().iter().find(|s| s["step_id"] == "nudge").unwrap();
+    assert_eq!(nudge["channels"]["sms"], 1);
+
+    // Another checkout, and this time an order within the hour: the run
+    // exits before its message, and the goal counts it as converted.
+    track(&rig, &key, "/v1/track", json!({ "userId": "u-giulia", "event": "Checkout Started" })).await;
+    run_jobs(&rig).await;
+    later(&rig, Duration::minutes(20));
+    track(&rig, &key, "/v1/track", json!({ "userId": "u-giulia", "event": "Order Completed", "properties": { "order_id": "A-1042" } }))
+        .await;
+    run_jobs(&rig).await;
+    later(&rig, Duration::hours(2));
+    run_jobs(&rig).await;
+    let second = runs(&rig, &journey).await[0].clone();
+    assert_eq!(second["status"], "converted", "{second}");
+    assert_eq!(rig.provider.sends().len(), 2, "no message after the order");
+}
+
+async fn three_pricing_visits_in_a_week_ask_sales_to_call(rig: Rig) {
+    let key = tracking_key(&rig).await;
+    let (status, team) = rig.app.post("/api/v1/teams", json!({ "name": "Sales" })).await;
+    assert_eq!(status, 201, "{team}");
+    let journey = create_live(
+        &rig,
+        json!({
+            "name": "Pricing page",
+            "spec": {
+                "trigger": { "type": "event", "kind": "page",
+                             "properties": [ { "property": "path", "op": "starts_with", "value": "/pricing" } ],
+                             "at_least": { "times": 3, "days": 7 } },
+                "steps": [
+                    { "id": "call", "type": "task", "kind": "call", "team_id": team["id"],
+                      "title": "Call {{name}}: visited pricing 3× this week", "due_in_seconds": 14400 }
+                ],
+                "reentry": { "type": "after_days", "days": 30 }
+            }
+        }),
+    )
+    .await;
+    track(&rig, &key, "/v1/identify", json!({ "userId": "u-marco", "traits": { "name": "Marco Bianchi", "email": "marco@example.com" } }))
+        .await;
+    for (i, path) in ["/pricing", "/blog/news", "/pricing/teams"].iter().enumerate() {
+        track(&rig, &key, "/v1/page", json!({ "userId": "u-marco", "properties": { "path": path }, "messageId": format!("p{i}") })).await;
+    }
+    run_jobs(&rig).await;
+    assert!(runs(&rig, &journey).await.is_empty(), "two pricing visits are not three");
+    track(&rig, &key, "/v1/page", json!({ "userId": "u-marco", "properties": { "path": "/pricing" } })).await;
+    run_jobs(&rig).await;
+    let run = runs(&rig, &journey).await;
+    assert_eq!(run.len(), 1);
+    assert_eq!(run[0]["status"], "completed");
+    let (status, tasks) = rig.app.get("/api/v1/tasks").await;
+    assert_eq!(status, 200);
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["title"], "Call Marco Bianchi: visited pricing 3× this week");
+    assert_eq!(tasks[0]["kind"], "call");
+    assert_eq!(tasks[0]["team_id"], team["id"]);
+    // A fourth visit does not call again.
+    track(&rig, &key, "/v1/page", json!({ "userId": "u-marco", "properties": { "path": "/pricing" } })).await;
+    run_jobs(&rig).await;
+    assert_eq!(runs(&rig, &journey).await.len(), 1);
+    // Done.
+    let (status, done) = rig.app.patch(&format!("/api/v1/tasks/{}", tasks[0]["id"].as_str().unwrap()), json!({ "done": true })).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "done");
+    let (_, open) = rig.app.get("/api/v1/tasks").await;
+    assert!(open.as_array().unwrap().is_empty());
+    // A task for a team of another account is refused.
+    let (status, bad) = rig
+        .app
+        .post("/api/v1/journeys", json!({ "name": "x", "spec": { "trigger": { "type": "event", "name": "X" },
+            "steps": [ { "id": "t", "type": "task", "kind": "call", "title": "x", "team_id": "0190c2c0-0000-7000-8000-000000000000" } ] } }))
+        .await;
+    assert_eq!(status, 422, "{bad}");
+}
+
+async fn a_live_journey_edited_keeps_running_customers_on_their_version(rig: Rig) {
+    let key = tracking_key(&rig).await;
+    let spec = |label: &str| {
+        json!({ "trigger": { "type": "event", "name": "Signed Up" },
+                "steps": [ { "id": "wait", "type": "wait", "seconds": 86400 }, { "id": "label", "type": "add_label", "label": label } ] })
+    };
+    let journey = create_live(&rig, json!({ "name": "Welcome", "spec": spec("v1") })).await;
+    track(&rig, &key, "/v1/track", json!({ "userId": "early", "event": "Signed Up" })).await;
+    run_jobs(&rig).await;
+    let (status, edited) = rig.app.patch(&format!("/api/v1/journeys/{journey}"), json!({ "spec": spec("v2") })).await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["version"], 2);
+    assert_eq!(edited["live_version"], 2);
+    track(&rig, &key, "/v1/track", json!({ "userId": "late", "event": "Signed Up" })).await;
+    run_jobs(&rig).await;
+    later(&rig, Duration::days(2));
+    run_jobs(&rig).await;
+    for (user, label) in [("early", "v1"), ("late", "v2")] {
+        let (_, found) = rig.app.get(&format!("/api/v1/contacts?q={user}")).await;
+        let contact = &found["data"][0];
+        assert_eq!(contact["custom_attributes"]["labels"], json!([label]), "{user} finished on its version: {contact}");
+    }
+    // The dry run tells what would happen to a customer now.
+    let (_, found) = rig.app.get("/api/v1/contacts?q=late").await;
+    let (status, dry) = rig.app.post(&format!("/api/v1/journeys/{journey}/dry-run"), json!({ "contact_id": found["data"][0]["id"] })).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["would_enter"], true, "the last run has ended: {dry}");
+    let outcomes: Vec<&str> = dry["steps"].as_array().unwrap().iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["waits 1 d", "adds the label v2"]);
+    // Bad specs are refused with the field named.
+    let (status, bad) = rig
+        .app
+        .patch(
+            &format!("/api/v1/journeys/{journey}"),
+            json!({ "spec": { "trigger": { "type": "event", "name": "X" }, "steps": [ { "id": "w", "type": "wait", "seconds": 0 } ] } }),
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["fields"][0]["field"], "spec.steps[0].seconds");
+}
+
+async fn consent_caps_and_quiet_hours_hold_back_sends(rig: Rig) {
+    let whatsapp = rig.whatsapp_inbox().await;
+    let _sms = rig.sms_inbox().await;
+    let key = tracking_key(&rig).await;
+    let contact = giulia(&rig, &key, &whatsapp).await;
+    // Quiet at night in Rome; one message a day.
+    let (status, rules) =
+        rig.app.put("/api/v1/journey-settings", json!({ "quiet_hours": { "from": "21:00", "to": "08:00" }, "daily_cap": 1 })).await;
+    assert_eq!(status, 200, "{rules}");
+    let (status, _) = rig.app.put("/api/v1/journey-settings", json!({ "quiet_hours": { "from": "25:00", "to": "08:00" } })).await;
+    assert_eq!(status, 422);
+    track(&rig, &key, "/v1/identify", json!({ "userId": "u-giulia", "context": { "timezone": "Europe/Rome" } })).await;
+    let journey = create_live(
+        &rig,
+        json!({ "name": "Offers", "spec": {
+            "trigger": { "type": "event", "name": "Wishlist Added" },
+            "reentry": { "type": "after_exit" },
+            "steps": [
+                { "id": "offer", "type": "send", "channel": "sms", "purpose": "marketing", "text": "-10% oggi" },
+                { "id": "care", "type": "send", "channel": "sms", "purpose": "service", "text": "Serve aiuto?" },
+                { "id": "again", "type": "send", "channel": "sms", "purpose": "service", "text": "Ancora qui" }
+            ] } }),
+    )
+    .await;
+    // Move the clock to 23:30 Rome time, inside quiet hours.
+    let state = &rig.app.server().state;
+    let now = state.clock.now();
+    let rome_offset = if (4..=10).contains(&(now.month() as u8)) { 2 } else { 1 };
+    let local = now.to_offset(time::UtcOffset::from_hms(rome_offset, 0, 0).unwrap());
+    let target = local.replace_time(time::Time::from_hms(23, 30, 0).unwrap());
+    let target = if target < local { target + Duration::days(1) } else { target };
+    later(&rig, target - local);
+    track(&rig, &key, "/v1/track", json!({ "userId": "u-giulia", "event": "Wishlist Added" })).await;
+    run_jobs(&rig).await;
+    let run = runs(&rig, &journey).await[0].clone();
+    let (_, detail) = rig.app.get(&format!("/api/v1/journeys/{journey}/runs/{}", run["id"].as_str().unwrap())).await;
+    let steps = detail["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["step_id"], "offer");
+    assert_eq!(steps[0]["outcome"], "skipped", "no marketing consent: {detail}");
+    assert!(steps[0]["detail"].as_str().unwrap().contains("no marketing consent"));
+    assert_eq!(run["status"], "waiting", "the service message waits out the night: {run}");
+    assert_eq!(run["step_id"], "care");
+    assert!(rig.provider.sends().is_empty());
+    // Morning: the service message goes; the next one is over the day's cap.
+    later(&rig, Duration::hours(9));
+    run_jobs(&rig).await;
+    rig.provider.wait_for_sends(1, 10).await;
+    let (_, detail) = rig.app.get(&format!("/api/v1/journeys/{journey}/runs/{}", run["id"].as_str().unwrap())).await;
+    let outcomes: Vec<(&str, &str)> =
+        detail["steps"].as_array().unwrap().iter().map(|s| (s["step_id"].as_str().unwrap(), s["outcome"].as_str().unwrap())).collect();
+    assert_eq!(outcomes, [("offer", "skipped"), ("care", "sent"), ("again", "skipped")]);
+    assert!(detail["steps"][2]["detail"].as_str().unwrap().contains("cap"), "{detail}");
+    assert_eq!(rig.provider.sends().len(), 1);
+    let _ = contact;
+}
