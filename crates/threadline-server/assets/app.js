@@ -178,6 +178,11 @@
           });
           return;
         }
+        // A form that creates something to open next (a journey's builder).
+        if (form.hasAttribute("data-redirect") && created && created.id) {
+          window.location.href = form.getAttribute("data-redirect").replace("{id}", encodeURIComponent(created.id));
+          return;
+        }
         if (form.classList.contains("create")) form.reset();
         done(result, created);
         if (form.hasAttribute("data-refresh")) redraw(form);
@@ -210,11 +215,118 @@
       if (!button) return;
       var confirmation = button.getAttribute("data-confirm");
       if (confirmation && !window.confirm(confirmation)) return;
-      api(button.getAttribute("data-method"), button.getAttribute("data-api")).then(function () {
+      var body = button.hasAttribute("data-body") ? JSON.parse(button.getAttribute("data-body")) : undefined;
+      api(button.getAttribute("data-method"), button.getAttribute("data-api"), body).then(function () {
         redraw(button);
       }, function (e) { failed(null, e); });
     });
   }
+
+  // The journey builder: the spec travels with the flow (data-spec); edits
+  // in the cards, removed and added steps change it, and saving sends it
+  // whole as a new version.
+  var flow = document.querySelector("[data-journey-builder]");
+  if (flow) {
+    var spec = JSON.parse(flow.getAttribute("data-spec"));
+    var output = document.querySelector("[data-journey-result]");
+    // Every list of steps in the spec, by the name the page gives it.
+    var lists = function () {
+      var found = { top: spec.steps };
+      var walk = function (steps) {
+        steps.forEach(function (step) {
+          if (step.type === "wait_for_event") {
+            found[step.id + "|then"] = step.then = step.then || [];
+            found[step.id + "|timeout"] = step.timeout = step.timeout || [];
+            walk(step.then); walk(step.timeout);
+          }
+          if (step.type === "branch") {
+            (step.branches || []).forEach(function (arm, i) { found[step.id + "|branches." + i] = arm.steps = arm.steps || []; walk(arm.steps); });
+            found[step.id + "|otherwise"] = step.otherwise = step.otherwise || [];
+            walk(step.otherwise);
+          }
+        });
+      };
+      walk(spec.steps);
+      return found;
+    };
+    var findStep = function (id) {
+      var all = lists(), hit = null;
+      Object.keys(all).forEach(function (name) {
+        all[name].forEach(function (step, i) { if (step.id === id) hit = { list: all[name], index: i, step: step }; });
+      });
+      return hit;
+    };
+    // The cards' fields into the spec.
+    var collect = function () {
+      flow.querySelectorAll("[data-step]").forEach(function (card) {
+        var hit = findStep(card.getAttribute("data-step"));
+        if (!hit) return;
+        card.querySelectorAll("[data-field]").forEach(function (input) {
+          var field = input.getAttribute("data-field"), kind = input.getAttribute("data-kind"), value = input.value;
+          if (kind === "hours") {
+            var seconds = Math.round(Number(value) * 3600);
+            if (isNaN(seconds)) throw new Error(field + ": " + value);
+            hit.step[hit.step.type === "wait_for_event" ? "timeout_seconds" : "seconds"] = seconds;
+          } else if (kind === "json") {
+            try { hit.step[field] = JSON.parse(value); } catch (e) { hit.step[field] = value; }
+          } else {
+            hit.step[field] = value;
+          }
+        });
+      });
+    };
+    var save = function () {
+      try { collect(); } catch (e) { output.textContent = e.message; output.className = "result error"; return; }
+      api("PATCH", flow.getAttribute("data-journey-builder"), { spec: spec }).then(function () {
+        window.location.reload();
+      }, function (e) { output.textContent = e.message; output.className = "result error"; });
+    };
+    var fresh = {
+      wait: { seconds: 3600 },
+      wait_window: { days: [], from: "09:00", to: "18:00" },
+      wait_for_event: { event: { name: "Order Completed" }, timeout_seconds: 86400, then: [], timeout: [] },
+      branch: { branches: [{ name: "A", when: [{ type: "has_open_conversation" }], steps: [] }], otherwise: [] },
+      send: { channel: "email", purpose: "service", text: "Hi {{name}}" },
+      task: { kind: "call", title: "Call {{name}}" },
+      set_attribute: { key: "stage", value: "contacted" },
+      add_label: { label: "journey" },
+      open_conversation: { note: "From a journey" },
+      webhook: { url: "https://example.com/hook" },
+      exit: {}
+    };
+    document.querySelector("[data-save-journey]").addEventListener("click", save);
+    flow.addEventListener("click", function (event) {
+      var remove = event.target.closest && event.target.closest("[data-remove-step]");
+      if (!remove) return;
+      try { collect(); } catch (e) { return; }
+      var hit = findStep(remove.getAttribute("data-remove-step"));
+      if (hit) hit.list.splice(hit.index, 1);
+      save();
+    });
+    flow.addEventListener("change", function (event) {
+      var select = event.target;
+      if (!select.hasAttribute("data-add-step") || !select.value) return;
+      try { collect(); } catch (e) { return; }
+      var list = lists()[select.getAttribute("data-add-step")], kind = select.value, base = kind.replace(/_/g, "-"), n = 1;
+      while (findStep(base + "-" + n)) n += 1;
+      var step = JSON.parse(JSON.stringify(fresh[kind]));
+      step.id = base + "-" + n;
+      step.type = kind;
+      if (list) list.push(step);
+      save();
+    });
+  }
+
+  // Tasks at the top of the inbox: done, and gone from the list.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-task-done]");
+    if (!button) return;
+    api("PATCH", "/tasks/" + button.getAttribute("data-task-done"), { done: true }).then(function () {
+      var item = button.closest("li"), list = item.parentNode;
+      item.remove();
+      if (!list.children.length) list.closest(".tasks").remove();
+    }, function (e) { alert(e.message); });
+  });
 
   var page = document.querySelector(".conversation-page");
   var current = page && page.getAttribute("data-conversation");

@@ -8,6 +8,8 @@
 //!   a `server` source (its key is secret), otherwise they enrich.
 //! - Authentication: the source's write key as the Basic user name (empty
 //!   password), or as `writeKey` in the body, as Segment accepts both.
+//! - `/v1/import` takes a batch of past calls (a migration's history):
+//!   stored like any other, but journeys do not act on them.
 //! - Limits: 32 KB per call, 500 KB per batch (400 beyond, as Segment).
 //! - Answers: `200 {"success": true}`. A single call that is not valid
 //!   answers 400 with the usual error body naming the field; in a batch,
@@ -46,7 +48,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/v1/group", call(CallKind::Group))
         .route("/v1/alias", call(CallKind::Alias))
         .route("/v1/batch", axum::routing::post(batch).options(preflight))
-        .route("/v1/import", axum::routing::post(batch).options(preflight))
+        .route("/v1/import", axum::routing::post(import).options(preflight))
         .layer(axum::middleware::map_response(cors))
 }
 
@@ -139,7 +141,7 @@ async fn single(State(state): State<AppState>, headers: HeaderMap, body: axum::b
         let source = source(&state, &headers, &value).await?;
         let received_at = state.clock.now();
         let call = parse_call(value, Some(kind), None, received_at).map_err(ApiError::Invalid)?;
-        let (recorded, events) = state.store.record_calls(&source, &[call], received_at).await?;
+        let (recorded, events) = state.store.record_calls(&source, &[call], received_at, true).await?;
         state.bus.publish(events);
         Ok::<_, ApiError>(Accepted { success: true, duplicates: recorded.duplicates, rejected: Vec::new() })
     }
@@ -147,7 +149,16 @@ async fn single(State(state): State<AppState>, headers: HeaderMap, body: axum::b
     respond(result)
 }
 
-async fn batch(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn batch(state: State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    calls(state, headers, body, true).await
+}
+
+/// `/v1/import`: a batch of past calls, stored without journeys acting on them.
+async fn import(state: State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    calls(state, headers, body, false).await
+}
+
+async fn calls(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes, live: bool) -> Response {
     let result = async {
         let value = read_json(&body, MAX_BATCH_BYTES)?;
         let source = source(&state, &headers, &value).await?;
@@ -167,7 +178,7 @@ async fn batch(State(state): State<AppState>, headers: HeaderMap, body: axum::bo
         if !rejected.is_empty() {
             tracing::info!(account = %source.account_id, rejected = rejected.len(), accepted = calls.len(), "tracking batch had invalid calls");
         }
-        let (recorded, events) = state.store.record_calls(&source, &calls, received_at).await?;
+        let (recorded, events) = state.store.record_calls(&source, &calls, received_at, live).await?;
         state.bus.publish(events);
         Ok::<_, ApiError>(Accepted { success: true, duplicates: recorded.duplicates, rejected })
     }

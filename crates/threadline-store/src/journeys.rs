@@ -559,7 +559,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Does `step_id` of a run standing at it: writes its row and its
+    /// Does `step_id` of a run standing at it: writes its row (with the
+    /// channel a send went out on: the effect's, else `channel`) and its
     /// effect, and moves the run to `next` — all or nothing. False (and
     /// nothing written) when the step was already done or the run has
     /// moved or ended.
@@ -571,6 +572,7 @@ impl Store {
         step_id: &str,
         outcome: &str,
         detail: Option<&str>,
+        channel: Option<Channel>,
         effect: StepEffect,
         next: Next,
         at: OffsetDateTime,
@@ -587,7 +589,7 @@ impl Store {
         .bind(outcome)
         .bind(match &effect {
             StepEffect::Send { outbound } => Some(outbound.channel.as_str()),
-            _ => None,
+            _ => channel.map(|c| c.as_str()),
         })
         .bind(detail)
         .bind(micros(at))

@@ -204,14 +204,16 @@ impl Store {
     /// documentation. Retries once when a concurrent writer created the same
     /// identities first.
     #[tracing::instrument(skip_all, fields(account = %source.account_id, calls = calls.len()))]
+    /// `live`: journeys act on the calls (false for a historical import).
     pub async fn record_calls(
         &self,
         source: &SourceContext,
         calls: &[Call],
         received_at: OffsetDateTime,
+        live: bool,
     ) -> Result<(Recorded, Vec<DomainEvent>)> {
-        match self.record_calls_once(source, calls, received_at).await {
-            Err(StoreError::Race) => self.record_calls_once(source, calls, received_at).await,
+        match self.record_calls_once(source, calls, received_at, live).await {
+            Err(StoreError::Race) => self.record_calls_once(source, calls, received_at, live).await,
             other => other,
         }
     }
@@ -221,6 +223,7 @@ impl Store {
         source: &SourceContext,
         calls: &[Call],
         received_at: OffsetDateTime,
+        live: bool,
     ) -> Result<(Recorded, Vec<DomainEvent>)> {
         let account_id = source.account_id;
         let mut recorded = Recorded::default();
@@ -283,7 +286,7 @@ impl Store {
             query.execute(tx.conn()).await?;
         }
         recorded.stored = rows.iter().map(|(id, contact, _)| (*id, *contact)).collect();
-        if !recorded.stored.is_empty() {
+        if live && !recorded.stored.is_empty() {
             // Journeys look at what was stored: in this transaction, so no
             // committed event is ever missed.
             let ids: Vec<String> = recorded.stored.iter().map(|(id, _)| id.to_string()).collect();

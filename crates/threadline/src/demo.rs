@@ -97,6 +97,8 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     let token = new_token("tl_");
     store.create_api_token(&admin, "demo token", &hash_token(&token), &token[..10], &[Scope::Api, Scope::Integration], "demo").await?;
     let billing = store.create_team(account.id, "Billing", Some("Payments and refunds".into())).await?;
+    let sales = store.create_team(account.id, "Sales", Some("Calls to customers the journeys point out".into())).await?;
+    let mut shoppers = Vec::new();
     let logistics = store.create_team(account.id, "Logistics", Some("Shipping and returns".into())).await?;
     // Routing: each team's queue goes to its members, least busy first;
     // Paolo and Sofia speak Italian, Emma English.
@@ -254,6 +256,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         let inbound = read(inbound, &triager);
         let (outcome, _, _) = store.ingest_inbound(&account, &inbound, None).await?;
         let contact_id = outcome.contact_id;
+        shoppers.push(crate::demo_journeys::Shopper { contact_id, email: mail.clone(), italian });
         let conversation_id = outcome.conversation.id;
         if rng.gen_bool(0.6) {
             // The same customer comes back on another channel: same conversation.
@@ -360,9 +363,13 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 .await?;
         }
     }
+    store.set_team_member(account.id, sales.id, agents[2].id, true).await?;
+    let write_key = crate::demo_journeys::seed(store, account.id, sales.id, &shoppers, &mut rng).await?;
     println!("demo data: account \"{}\" with {contacts} contacts", account.name);
     println!("  sign in as admin@demo.threadline.local (or paolo@, emma@, sofia@) with password: {password}");
     println!("  API token (shown once): {token}");
+    println!("  tracking write key (Segment-compatible, POST /v1/track…): {write_key}");
+    println!("  journeys: /journeys (abandoned cart, pricing page → call), with four weeks of history");
     println!("  chat as a customer (Threadline's bot answers first): open /widget/{}/try on this server", web.id);
     println!("  the help pages: /help/{}", web.id);
     Ok(())

@@ -16,6 +16,7 @@
 //! ```
 
 mod demo;
+mod demo_journeys;
 
 use std::path::PathBuf;
 

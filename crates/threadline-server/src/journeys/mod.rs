@@ -297,7 +297,7 @@ async fn apply(
     next: Next,
     now: OffsetDateTime,
 ) -> anyhow::Result<bool> {
-    let (applied, events) = state.store.apply_step(account_id, run, step_id, outcome, detail, effect, next, now).await?;
+    let (applied, events) = state.store.apply_step(account_id, run, step_id, outcome, detail, None, effect, next, now).await?;
     state.bus.publish(events);
     Ok(applied)
 }

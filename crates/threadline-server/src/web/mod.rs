@@ -12,6 +12,7 @@
 
 pub mod automation;
 pub mod i18n;
+pub mod journeys;
 pub mod live;
 mod login;
 
@@ -50,6 +51,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(admin))
         .route("/admin/routing", get(automation::routing_page))
         .route("/admin/knowledge", get(automation::knowledge_page))
+        .route("/journeys", get(journeys::list))
+        .route("/journeys/{id}", get(journeys::builder))
         .route("/conversations/{id}/assist", get(automation::assist))
         .route("/help/{inbox_id}", get(automation::help))
         .route("/help/{inbox_id}/articles/{article_id}", get(automation::help_article))
@@ -102,6 +105,7 @@ struct Top<'a> {
     can_manage: bool,
     /// The navigation's words for those pages.
     a: &'static i18n::Automation,
+    j: &'static journeys::JourneyTexts,
 }
 
 impl<'a> Top<'a> {
@@ -113,6 +117,7 @@ impl<'a> Top<'a> {
             is_admin: session.user.role.allows(Permission::Administer),
             can_manage: session.user.role.allows(Permission::ManageTeams),
             a: lang.automation(),
+            j: journeys::texts(lang),
         }
     }
 }
@@ -165,6 +170,9 @@ struct InboxPage<'a> {
     unsaved: bool,
     /// No filter is chosen: the default view.
     plain: bool,
+    /// Open tasks for this person (from journeys).
+    tasks: Vec<journeys::TaskRow>,
+    j: &'static journeys::JourneyTexts,
 }
 
 /// One of the agent's saved inbox views.
@@ -254,10 +262,16 @@ async fn inbox(
             row(lang, c, summaries.remove(&c.id).unwrap_or_default(), &names, now, sla)
         })
         .collect();
+    let tasks = match journeys::inbox_tasks(&state, &session, lang).await {
+        Ok(tasks) => tasks,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let shown = crate::api::views::normalize_query(raw_query.as_deref().unwrap_or_default()).unwrap_or_default();
     let views: Vec<ViewLink> =
         views.into_iter().map(|v| ViewLink { id: v.id, current: v.query == shown, name: v.name, query: v.query }).collect();
     page(&InboxPage {
+        tasks,
+        j: journeys::texts(lang),
         unsaved: !shown.is_empty() && !views.iter().any(|v| v.current),
         plain: shown.is_empty(),
         views,

@@ -9,6 +9,7 @@ mod automation;
 mod bad_input;
 mod engagement;
 mod journey;
+mod journeys_browser;
 mod meta;
 mod outbox;
 mod privacy;
