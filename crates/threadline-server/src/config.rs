@@ -130,6 +130,9 @@ pub struct Settings {
     /// Seconds between the job runner's looks at the job table when nothing
     /// wakes it (jobs queued by other nodes; its own are run at once).
     pub job_poll_secs: u64,
+    /// Seconds a worker holds a job before another may take it (a worker
+    /// that died holding one is noticed after this long).
+    pub job_lease_secs: u64,
     /// Seconds an external agent bot has to answer Threadline's post.
     pub agent_bot_timeout_secs: u64,
     /// Attempts to reach an external agent bot before the conversation is
@@ -201,6 +204,7 @@ impl Default for Settings {
             sla_interval_secs: 30,
             retention_interval_secs: 3600,
             job_poll_secs: 1,
+            job_lease_secs: 60,
             agent_bot_timeout_secs: 10,
             agent_bot_max_attempts: 4,
             llm_url: String::new(),
@@ -254,6 +258,8 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_ROUTING_INTERVAL_SECS",
     "THREADLINE_SLA_INTERVAL_SECS",
     "THREADLINE_RETENTION_INTERVAL_SECS",
+    "THREADLINE_JOB_POLL_SECS",
+    "THREADLINE_JOB_LEASE_SECS",
     "THREADLINE_AGENT_BOT_TIMEOUT_SECS",
     "THREADLINE_AGENT_BOT_MAX_ATTEMPTS",
     "THREADLINE_LLM_URL",
@@ -371,6 +377,7 @@ impl Settings {
                 "SLA_INTERVAL_SECS" => settings.sla_interval_secs = number(value)?.max(1),
                 "RETENTION_INTERVAL_SECS" => settings.retention_interval_secs = number(value)?.max(1),
                 "JOB_POLL_SECS" => settings.job_poll_secs = number(value)?.max(1),
+                "JOB_LEASE_SECS" => settings.job_lease_secs = number(value)?.max(1),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),
                 "AGENT_BOT_MAX_ATTEMPTS" => settings.agent_bot_max_attempts = number(value)?.clamp(1, 100) as u32,
                 "LLM_URL" => settings.llm_url = value.trim().trim_end_matches('/').to_owned(),

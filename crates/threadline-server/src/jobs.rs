@@ -11,8 +11,6 @@ use tokio::sync::watch;
 
 use crate::app::AppState;
 
-/// How long a claimed job is held before another worker may take it.
-pub const LEASE: Duration = Duration::seconds(60);
 const BATCH: i64 = 64;
 
 /// What a handler asks for its job.
@@ -36,7 +34,8 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
 
 /// Claims and runs one batch of due jobs; how many ran.
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
-    let jobs = state.store.claim_jobs(state.clock.now(), BATCH, LEASE).await?;
+    let lease = Duration::seconds(state.settings.job_lease_secs.max(1) as i64);
+    let jobs = state.store.claim_jobs(state.clock.now(), BATCH, lease).await?;
     for job in &jobs {
         match handle(state, job).await {
             Ok(Outcome::Done) => state.store.finish_job(job).await?,

@@ -433,9 +433,9 @@ impl Store {
             outcome: None,
             trigger_event_id,
         };
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO journey_runs (id, account_id, journey_id, version, contact_id, status, step_id, entered_at, trigger_event_id) \
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8) ON CONFLICT (journey_id, trigger_event_id) DO NOTHING",
         )
         .bind(run.id.to_string())
         .bind(account_id.to_string())
@@ -447,6 +447,10 @@ impl Store {
         .bind(trigger_event_id.map(|e| e.to_string()))
         .execute(tx.conn())
         .await?;
+        if inserted.rows_affected() == 0 {
+            // This event started a run already.
+            return Ok(None);
+        }
         crate::jobs::enqueue(&mut tx, &run_job(account_id, run.id, at), at).await?;
         tx.emit(DomainEvent::new(account_id, EventKind::JourneyEntered, serde_json::json!({ "run": run }), at));
         tx.commit().await?;

@@ -59,6 +59,9 @@ CREATE TABLE journey_runs (
     trigger_event_id TEXT
 );
 CREATE INDEX journey_runs_contact ON journey_runs(contact_id, status);
+-- One run per triggering event: a trigger looked at twice (after a crash)
+-- starts nothing new.
+CREATE UNIQUE INDEX journey_runs_trigger ON journey_runs(journey_id, trigger_event_id);
 CREATE INDEX journey_runs_journey ON journey_runs(journey_id, status);
 
 -- Each (run, step) happens once: the effect (a send, a task) is written in

@@ -4,3 +4,4 @@
 mod commands;
 mod durability;
 mod hardening;
+mod journey_chaos;
