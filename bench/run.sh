@@ -10,6 +10,7 @@
 #   ONLY=pages bench/run.sh 20 3        # the agent workspace on 100k conversations / 1M messages
 #   ONLY=understand bench/run.sh 0 3    # triage (BANKING77), routing and the bot, in-process on one core
 #   ONLY=privacy bench/run.sh 0 3       # a sign-in flood's memory, and a 10,000-message customer's export
+#   ONLY=tracking bench/run.sh 20 3     # tracking calls through /v1/batch against a batch-insert ceiling
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -250,6 +251,33 @@ privacy_run() { # engine run
     rm -rf "$data"
 }
 
+# Tracking calls through /v1/batch (100 calls a request), against the
+# ceiling server inserting the same batches as rows in one transaction.
+tracking_run() { # engine run
+    local engine=$1 run=$2 data url created token key result
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID base=$URL
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    key=$(curl -sf -X POST "$base/api/v1/tracking/sources" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"name":"bench","kind":"server"}' | json '["write_key"]')
+    result=$("$LOAD" tracking --base "$base" --key "$key" --concurrency 16 --seconds "$SECS")
+    record "tracking" "$engine" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    [ "$engine" = postgres ] && url=$(fresh_pg) || url="sqlite://$data/ceiling.db?mode=rwc"
+    start "$data/ceiling.log" "$LOAD" ceiling-server --database-url "$url"
+    local ceiling=$PID
+    result=$("$LOAD" ceiling-batch --base "$URL" --concurrency 16 --seconds "$SECS")
+    record "tracking-ceiling" "$engine" "$run" "$result"
+    kill "$ceiling"; wait "$ceiling" 2>/dev/null || true
+    rm -rf "$data"
+}
+
 for run in $(seq 1 "$RUNS"); do
     echo "run $run/$RUNS" >&2
     if [ "${ONLY:-}" = privacy ]; then
@@ -259,6 +287,11 @@ for run in $(seq 1 "$RUNS"); do
     fi
     if [ "${ONLY:-}" = understand ]; then
         understand_run "$run"
+        continue
+    fi
+    if [ "${ONLY:-}" = tracking ]; then
+        tracking_run sqlite "$run"
+        tracking_run postgres "$run"
         continue
     fi
     if [ -z "${ONLY:-}" ] || [ "${ONLY:-}" = smtp ]; then
@@ -389,6 +422,12 @@ for e in ["sqlite", "postgres"]:
               f"{sum(r['user_sign_ins_failed'] for r in rows if r['scenario'] == s and r['engine'] == e)} failed, p99 {med(s, e, 'user_sign_in_p99_ms'):.0f} ms")
     if med("export", e, "export_seconds") is not None:
         print(f"{e}: export of a customer with 10,000 messages (100 files): {med('export', e, 'export_seconds'):.2f} s, {med('export', e, 'zip_bytes') / 1e6:.1f} MB zip")
+for e in ["sqlite", "postgres"]:
+    t, c = med("tracking", e, "events_per_second"), med("tracking-ceiling", e, "events_per_second")
+    if t is not None and c:
+        print(f"{e}: tracking through /v1/batch (100 calls a request): {t:,.0f} events/s, p50 {med('tracking', e, 'p50_ms'):.1f} ms, "
+              f"p99 {med('tracking', e, 'p99_ms'):.1f} ms; ceiling {c:,.0f} events/s; ratio {t / c:.0%}; "
+              f"errors {sum(r['errors'] for r in rows if r['scenario'] == 'tracking' and r['engine'] == e)}")
 if med("startup", "sqlite", "cold_start_ms") is not None:
     print()
     print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")

@@ -20,6 +20,9 @@
 //!   in-process on one core (see `understand.rs`).
 //! - `sign-in-flood` and `export` measure hardening and privacy (see
 //!   `privacy.rs`).
+//! - `tracking` loads the Segment-compatible collector with batches of
+//!   calls; `ceiling-batch` sends the same batches to the ceiling server,
+//!   which inserts them as rows in one transaction.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -141,6 +144,28 @@ enum Command {
         seconds: u64,
         #[arg(long, default_value_t = 2)]
         warmup: u64,
+    },
+    /// Load Threadline's tracking collector: `POST /v1/batch` with `--calls`
+    /// track and page calls each, from customers of whom most come back.
+    Tracking {
+        #[arg(long)]
+        base: String,
+        /// A tracking source's write key.
+        #[arg(long)]
+        key: String,
+        #[arg(long, default_value_t = 100)]
+        calls: usize,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// Load the ceiling server's `/insert-batch` with the same batches.
+    CeilingBatch {
+        #[arg(long)]
+        base: String,
+        #[arg(long, default_value_t = 100)]
+        calls: usize,
+        #[command(flatten)]
+        load: Load,
     },
     /// Load the ceiling server the same way.
     Ceiling {
@@ -274,6 +299,20 @@ fn main() -> anyhow::Result<()> {
                 webhook_request(client, &url, &format, &secret, worker, n, customer)
             }))?;
             println!("{report}");
+        }
+        Command::Tracking { base, key, calls, load } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let url = format!("{base}/v1/batch");
+            let report = rt.block_on(drive(load, move |client, worker, n| {
+                client.post(&url).basic_auth(&key, Some("")).json(&tracking_batch(worker, n, calls))
+            }))?;
+            println!("{}", per_call(report, calls));
+        }
+        Command::CeilingBatch { base, calls, load } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let url = format!("{base}/insert-batch");
+            let report = rt.block_on(drive(load, move |client, worker, n| client.post(&url).json(&tracking_batch(worker, n, calls))))?;
+            println!("{}", per_call(report, calls));
         }
         Command::Ceiling { base, load } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -412,6 +451,32 @@ fn webhook_request(
     }
 }
 
+/// A batch of `calls` Segment calls from one browsing customer: page views
+/// and, now and then, a product added; one customer in three is new.
+fn tracking_batch(worker: usize, n: u64, calls: usize) -> serde_json::Value {
+    let customer = if n.is_multiple_of(3) { format!("w{worker}-n{n}") } else { format!("w{worker}-r{}", n % 50) };
+    let batch: Vec<serde_json::Value> = (0..calls)
+        .map(|i| {
+            if i % 10 == 9 {
+                json!({ "type": "track", "userId": customer, "event": "Product Added", "messageId": format!("{worker}-{n}-{i}"),
+                        "properties": { "sku": format!("SKU-{}", i % 17), "price": 49.9 } })
+            } else {
+                json!({ "type": "page", "userId": customer, "messageId": format!("{worker}-{n}-{i}"),
+                        "properties": { "path": format!("/catalogue/{}", i % 23), "title": "Catalogue" } })
+            }
+        })
+        .collect();
+    json!({ "batch": batch })
+}
+
+/// A batch report in calls per second as well as requests.
+fn per_call(mut report: serde_json::Value, calls: usize) -> serde_json::Value {
+    let per_second = report["per_second"].as_f64().unwrap_or(0.0);
+    report["calls_per_request"] = json!(calls);
+    report["events_per_second"] = json!(per_second * calls as f64);
+    report
+}
+
 async fn drive(
     load: Load,
     request: impl Fn(&reqwest::Client, usize, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
@@ -506,11 +571,37 @@ mod ceiling {
             .execute(&pool)
             .await?;
         let state = Ceiling { pool, gate: sqlite.then(|| Arc::new(Mutex::new(()))) };
-        let app = axum::Router::new().route("/insert", post(insert)).with_state(state);
+        let app = axum::Router::new().route("/insert", post(insert)).route("/insert-batch", post(insert_batch)).with_state(state);
         let listener = tokio::net::TcpListener::bind(bind).await?;
         println!("ceiling listening on http://{}", listener.local_addr()?);
         axum::serve(listener, app).await?;
         Ok(())
+    }
+
+    /// A batch's calls as rows, in one transaction with one multi-row INSERT
+    /// per 100 rows: the least a store of events must do.
+    async fn insert_batch(State(state): State<Ceiling>, axum::Json(body): axum::Json<serde_json::Value>) -> StatusCode {
+        let _guard = match &state.gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let calls = body["batch"].as_array().cloned().unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+        let result = async {
+            let mut tx = state.pool.begin().await?;
+            for chunk in calls.chunks(100) {
+                let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
+                let sql = format!("INSERT INTO ceiling (id, body, created_at) VALUES {}", values.join(", "));
+                let mut query = sqlx::query(&sql);
+                for call in chunk {
+                    query = query.bind(uuid::Uuid::now_v7().to_string()).bind(call.to_string()).bind(now);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        if result.is_ok() { StatusCode::CREATED } else { StatusCode::INTERNAL_SERVER_ERROR }
     }
 
     async fn insert(State(state): State<Ceiling>, axum::Json(body): axum::Json<serde_json::Value>) -> StatusCode {
