@@ -88,6 +88,8 @@ fn nine() -> String {
 }
 
 string_enum! {
+    /// Surveys are not answered yet, so `survey_answered` starts nothing
+    /// until they are.
     ConversationTrigger {
         Resolved => "resolved",
         SlaMissed => "sla_missed",
@@ -468,6 +470,9 @@ impl JourneySpec {
                 }
             }
             Trigger::Date { attribute, days_before, at, .. } => {
+                // Read and checked, but no scheduler runs them yet: say so
+                // rather than accept a journey that would never start.
+                errors.push("trigger.type", "date triggers are not available yet; use an event or a conversation trigger");
                 if attribute.trim().is_empty() || attribute.len() > 100 {
                     errors.push("trigger.attribute", "name the date attribute (1–100 characters)");
                 }

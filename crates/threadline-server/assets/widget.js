@@ -8,6 +8,11 @@
  *   window.threadlineSettings = { userId: "42", userHash: "<hex HMAC-SHA256 of the id with the inbox's identity_secret>",
  *                                 name: "Giulia Rossi", email: "giulia@example.com", language: "it" };
  *
+ * Page views: when the inbox has `track_pages` on, the chat reports the
+ * pages the visitor opens — only once the site says the visitor agreed,
+ * with `threadlineSettings.trackingConsent = true` (set it from your
+ * consent banner, before or after the tag; later pages follow it).
+ *
  * The chat speaks Italian or English: `language` above, else the page's
  * <html lang>, else the browser's language.
  *
@@ -251,8 +256,31 @@
       paint(session.color);
       showIntro();
       list.appendChild(el("div", { "class": "note", text: session.greeting }));
+      if (session.track_pages) trackPages();
       return catchUp().then(connect);
     });
+  }
+
+  // Page views, with the visitor's consent only (read at each page, so a
+  // consent given later counts from then on).
+  var lastPage = null;
+  function trackPage() {
+    var consent = (window.threadlineSettings || {}).trackingConsent === true;
+    if (!consent || !state.token || location.href === lastPage) return;
+    lastPage = location.href;
+    var body = { url: location.href, title: document.title || undefined, referrer: document.referrer || undefined };
+    request("POST", "/pages", body).catch(function () { /* a page view is not worth bothering the visitor */ });
+  }
+  function trackPages() {
+    trackPage();
+    // Single-page sites change the address without loading a page.
+    var push = history.pushState;
+    history.pushState = function () {
+      var result = push.apply(this, arguments);
+      setTimeout(trackPage, 0);
+      return result;
+    };
+    window.addEventListener("popstate", function () { setTimeout(trackPage, 0); });
   }
 
   function readFile(f) {

@@ -25,6 +25,7 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
     match job.kind.as_str() {
         crate::journeys::EVENTS_JOB => crate::journeys::on_events(state, job).await,
         threadline_store::RUN_JOB => crate::journeys::advance(state, job).await,
+        threadline_store::CONVERSATION_JOB => crate::journeys::on_conversation(state, job).await,
         other => {
             tracing::warn!(kind = other, "a job of an unknown kind was dropped");
             Ok(Outcome::Done)

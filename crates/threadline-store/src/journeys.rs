@@ -14,9 +14,7 @@ use serde::Serialize;
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Handler, Priority};
 use threadline_domain::event::{DomainEvent, EventKind};
-use threadline_domain::ids::{
-    AccountId, ContactId, ConversationId, CustomerEventId, JourneyId, JourneyRunId, MessageId, TaskId, TeamId, UserId,
-};
+use threadline_domain::ids::{AccountId, ContactId, ConversationId, JourneyId, JourneyRunId, MessageId, TaskId, TeamId, UserId};
 use threadline_domain::journey::{JourneySpec, Reentry, SendRules, TaskKind, may_enter};
 use time::OffsetDateTime;
 
@@ -59,7 +57,8 @@ pub struct JourneyRun {
     pub ended_at: Option<OffsetDateTime>,
     /// Why it ended.
     pub outcome: Option<String>,
-    pub trigger_event_id: Option<CustomerEventId>,
+    /// What started it: a customer event's id, or a conversation event's.
+    pub trigger_event_id: Option<String>,
 }
 
 impl JourneyRun {
@@ -201,7 +200,7 @@ fn run_row(row: &sqlx::any::AnyRow) -> Result<JourneyRun> {
         entered_at: rows::time(row, "entered_at")?,
         ended_at: rows::opt_time(row, "ended_at")?,
         outcome: rows::opt_text(row, "outcome")?,
-        trigger_event_id: rows::opt_parse(row, "trigger_event_id")?,
+        trigger_event_id: rows::opt_text(row, "trigger_event_id")?,
     })
 }
 
@@ -235,6 +234,31 @@ fn run_job(account_id: AccountId, run_id: JourneyRunId, at: OffsetDateTime) -> c
 
 /// The job kind that moves a run on.
 pub const RUN_JOB: &str = "journey.run";
+/// The job kind that hands a conversation event to journeys.
+pub const CONVERSATION_JOB: &str = "journey.conversation";
+
+/// The job for a conversation event journeys may start on (resolved, SLA
+/// missed), if it is one.
+pub(crate) fn conversation_trigger_job(event: &DomainEvent) -> Option<crate::NewJob> {
+    let on = match event.kind {
+        EventKind::ConversationResolved => "resolved",
+        EventKind::SlaBreached => "sla_missed",
+        _ => return None,
+    };
+    let conversation = event.data.get("conversation")?;
+    Some(crate::NewJob {
+        kind: CONVERSATION_JOB,
+        account_id: Some(event.account_id),
+        dedup_key: None,
+        payload: serde_json::json!({
+            "event_id": event.id,
+            "on": on,
+            "contact_id": conversation.get("contact_id")?,
+            "conversation_id": conversation.get("id")?,
+        }),
+        run_at: event.occurred_at,
+    })
+}
 
 impl Store {
     pub async fn create_journey(&self, account_id: AccountId, name: &str, spec: &JourneySpec, actor: &str) -> Result<Journey> {
@@ -403,7 +427,7 @@ impl Store {
         reentry: Reentry,
         first_step: &str,
         contact_id: ContactId,
-        trigger_event_id: Option<CustomerEventId>,
+        trigger_event_id: Option<String>,
         at: OffsetDateTime,
     ) -> Result<Option<JourneyRun>> {
         let Some(version) = journey.live_version else { return Ok(None) };
@@ -431,7 +455,7 @@ impl Store {
             entered_at: at,
             ended_at: None,
             outcome: None,
-            trigger_event_id,
+            trigger_event_id: trigger_event_id.clone(),
         };
         let inserted = sqlx::query(
             "INSERT INTO journey_runs (id, account_id, journey_id, version, contact_id, status, step_id, entered_at, trigger_event_id) \
@@ -444,7 +468,7 @@ impl Store {
         .bind(contact_id.to_string())
         .bind(first_step)
         .bind(micros(at))
-        .bind(trigger_event_id.map(|e| e.to_string()))
+        .bind(trigger_event_id)
         .execute(tx.conn())
         .await?;
         if inserted.rows_affected() == 0 {

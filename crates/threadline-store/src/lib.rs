@@ -412,6 +412,12 @@ impl WriteTx {
     }
 
     pub(crate) async fn commit(mut self) -> Result<Vec<threadline_domain::event::DomainEvent>> {
+        // Conversation events journeys start on reach them through a job
+        // written with the change itself.
+        let for_journeys: Vec<jobs::NewJob> = self.events.iter().filter_map(journeys::conversation_trigger_job).collect();
+        for job in &for_journeys {
+            jobs::enqueue(&mut self, job, job.run_at).await?;
+        }
         let queued = events::persist_events(&mut self.tx, &self.events).await?;
         self.tx.commit().await?;
         if queued > 0 {

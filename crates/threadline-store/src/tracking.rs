@@ -229,9 +229,9 @@ impl Store {
         let mut recorded = Recorded::default();
         let mut tx = self.begin_write().await?;
 
-        // Duplicates: message ids already stored, or repeated in this request.
-        let given: Vec<String> = calls.iter().filter(|c| c.message_id_given).map(|c| c.message_id.clone()).collect();
-        let mut seen: HashSet<String> = known_message_ids(&mut tx, account_id, &given).await?;
+        // Duplicates within this request are dropped here; those stored
+        // before are skipped by the insert (its unique key) below.
+        let mut seen: HashSet<String> = HashSet::new();
         let mut fresh = Vec::with_capacity(calls.len());
         for call in calls {
             if call.message_id_given && !seen.insert(call.message_id.clone()) {
@@ -263,41 +263,11 @@ impl Store {
             rows.push((CustomerEventId::new(), contact_id, call));
         }
 
-        for chunk in crate::rows::fixed_chunks(&rows) {
-            let sql = format!(
-                "INSERT INTO customer_events (id, account_id, contact_id, kind, name, properties, context, message_id, occurred_at, received_at) \
-                 VALUES {} ON CONFLICT (account_id, message_id) DO NOTHING",
-                crate::rows::placeholders(chunk.len(), 10)
-            );
-            let mut query = sqlx::query(&sql);
-            for (id, contact_id, call) in chunk.iter() {
-                query = query
-                    .bind(id.to_string())
-                    .bind(account_id.to_string())
-                    .bind(contact_id.to_string())
-                    .bind(call.kind.as_str())
-                    .bind(call.name.clone())
-                    .bind(serde_json::Value::Object(call.properties.clone()).to_string())
-                    .bind(serde_json::Value::Object(call.context.clone()).to_string())
-                    .bind(call.message_id.clone())
-                    .bind(micros(call.occurred_at))
-                    .bind(micros(received_at));
-            }
-            query.execute(tx.conn()).await?;
-        }
-        recorded.stored = rows.iter().map(|(id, contact, _)| (*id, *contact)).collect();
-        if live && !recorded.stored.is_empty() {
-            // Journeys look at what was stored: in this transaction, so no
-            // committed event is ever missed.
-            let ids: Vec<String> = recorded.stored.iter().map(|(id, _)| id.to_string()).collect();
-            let job = crate::NewJob {
-                kind: EVENTS_JOB,
-                account_id: Some(account_id),
-                dedup_key: None,
-                payload: serde_json::json!({ "event_ids": ids }),
-                run_at: received_at,
-            };
-            crate::jobs::enqueue(&mut tx, &job, received_at).await?;
+        let inserted = insert_events(&mut tx, account_id, &rows, received_at).await?;
+        recorded.duplicates += rows.len() - inserted.len();
+        recorded.stored = rows.iter().filter(|(id, _, _)| inserted.contains(id)).map(|(id, contact, _)| (*id, *contact)).collect();
+        if live {
+            hand_to_journeys(&mut tx, account_id, &recorded.stored, received_at).await?;
         }
         let events = tx.commit().await?;
         Ok((recorded, events))
@@ -368,22 +338,104 @@ impl Store {
     }
 }
 
-/// The given message ids already stored for the account.
-async fn known_message_ids(tx: &mut WriteTx, account_id: AccountId, ids: &[String]) -> Result<HashSet<String>> {
-    let mut known = HashSet::new();
-    for chunk in ids.chunks(200) {
-        let padded = crate::rows::padded(chunk);
+/// Inserts the events; returns the ids of those that were new (an event
+/// whose message id the account has already is skipped).
+async fn insert_events(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    rows: &[(CustomerEventId, ContactId, &Call)],
+    received_at: OffsetDateTime,
+) -> Result<HashSet<CustomerEventId>> {
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in crate::rows::fixed_chunks(rows) {
         let sql = format!(
-            "SELECT message_id FROM customer_events WHERE account_id = $1 AND message_id IN ({})",
-            crate::rows::list(2, padded.len())
+            "INSERT INTO customer_events (id, account_id, contact_id, kind, name, properties, context, message_id, occurred_at, received_at) \
+             VALUES {} ON CONFLICT (account_id, message_id) DO NOTHING RETURNING id",
+            crate::rows::placeholders(chunk.len(), 10)
         );
-        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(account_id.to_string());
-        for id in padded {
-            query = query.bind(id);
+        let mut query = sqlx::query(&sql);
+        for (id, contact_id, call) in chunk.iter() {
+            query = query
+                .bind(id.to_string())
+                .bind(account_id.to_string())
+                .bind(contact_id.to_string())
+                .bind(call.kind.as_str())
+                .bind(call.name.clone())
+                .bind(serde_json::Value::Object(call.properties.clone()).to_string())
+                .bind(serde_json::Value::Object(call.context.clone()).to_string())
+                .bind(call.message_id.clone())
+                .bind(micros(call.occurred_at))
+                .bind(micros(received_at));
         }
-        known.extend(query.fetch_all(tx.conn()).await?);
+        for row in query.fetch_all(tx.conn()).await? {
+            inserted.insert(rows::parse(&row, "id")?);
+        }
     }
-    Ok(known)
+    Ok(inserted)
+}
+
+/// Journeys look at what was stored: a job in the same transaction, so no
+/// committed event is ever missed.
+async fn hand_to_journeys(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    stored: &[(CustomerEventId, ContactId)],
+    at: OffsetDateTime,
+) -> Result<()> {
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = stored.iter().map(|(id, _)| id.to_string()).collect();
+    let job = crate::NewJob {
+        kind: EVENTS_JOB,
+        account_id: Some(account_id),
+        dedup_key: None,
+        payload: serde_json::json!({ "event_ids": ids }),
+        run_at: at,
+    };
+    crate::jobs::enqueue(tx, &job, at).await
+}
+
+impl Store {
+    /// Page views the web chat reports for its visitor, whose identities the
+    /// chat vouches for (its signed visitor id, a verified user id): stored
+    /// on the contact they lead to, created with them if none does.
+    pub async fn record_visitor_pages(
+        &self,
+        account_id: AccountId,
+        identities: &[threadline_domain::identity::NormalizedIdentity],
+        calls: &[Call],
+        received_at: OffsetDateTime,
+    ) -> Result<Vec<DomainEvent>> {
+        let mut tx = self.begin_write().await?;
+        let keys: Vec<String> = identities.iter().map(|i| format!("identity:{}", i.value)).collect();
+        tx.lock_keys(account_id, &keys).await?;
+        let mut contact_id = None;
+        for identity in identities {
+            if let Some(owner) = identity_owner(tx.conn(), account_id, identity).await? {
+                contact_id = Some(owner);
+                break;
+            }
+        }
+        let contact_id = match contact_id {
+            Some(id) => id,
+            None => {
+                let new = NewContact { identities: identities.to_vec(), ..NewContact::default() };
+                let contact = insert_contact(&mut tx, account_id, new, received_at).await.map_err(|e| match e {
+                    StoreError::Conflict(_) => StoreError::Race,
+                    other => other,
+                })?;
+                tx.emit(DomainEvent::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), received_at));
+                contact.id
+            }
+        };
+        let rows: Vec<(CustomerEventId, ContactId, &Call)> = calls.iter().map(|c| (CustomerEventId::new(), contact_id, c)).collect();
+        let inserted = insert_events(&mut tx, account_id, &rows, received_at).await?;
+        let stored: Vec<(CustomerEventId, ContactId)> =
+            rows.iter().filter(|(id, _, _)| inserted.contains(id)).map(|(id, c, _)| (*id, *c)).collect();
+        hand_to_journeys(&mut tx, account_id, &stored, received_at).await?;
+        tx.commit().await
+    }
 }
 
 /// Whether a contact is only anonymous activity: every identity a tracking

@@ -81,7 +81,7 @@ pub async fn on_events(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
             for event in &events {
                 for (journey, spec) in &live {
                     if triggered_by(spec, event, &facts) {
-                        enter(state, account_id, journey, spec, &contact, &facts, Some(event.id), now).await?;
+                        enter(state, account_id, journey, spec, &contact, &facts, Some(event.id.to_string()), now).await?;
                     }
                 }
             }
@@ -89,6 +89,32 @@ pub async fn on_events(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         for run in state.store.open_runs(account_id, contact_id).await? {
             state.store.wake_run(account_id, run.id, now).await?;
         }
+    }
+    Ok(Outcome::Done)
+}
+
+/// `journey.conversation`: a conversation was resolved or missed its SLA;
+/// journeys that start on that start for its customer (once per event).
+pub async fn on_conversation(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
+    let Some(account_id) = job.account_id else { return Ok(Outcome::Done) };
+    let on = job.payload["on"].as_str().and_then(journey::ConversationTrigger::parse);
+    let contact_id = serde_json::from_value::<ContactId>(job.payload["contact_id"].clone()).ok();
+    let (Some(on), Some(contact_id)) = (on, contact_id) else { return Ok(Outcome::Done) };
+    let event_id = job.payload["event_id"].as_str().unwrap_or_default().to_owned();
+    let live = state.store.live_journeys(account_id).await?;
+    let matching: Vec<_> = live.iter().filter(|(_, spec)| matches!(spec.trigger, Trigger::Conversation { on: o } if o == on)).collect();
+    if matching.is_empty() {
+        return Ok(Outcome::Done);
+    }
+    let contact = match state.store.contact(account_id, contact_id).await {
+        Ok(c) => c,
+        Err(threadline_store::StoreError::Merged(_) | threadline_store::StoreError::NotFound) => return Ok(Outcome::Done),
+        Err(e) => return Err(e.into()),
+    };
+    let now = state.clock.now();
+    let facts = facts(state, account_id, &contact, now).await?;
+    for (journey, spec) in matching {
+        enter(state, account_id, journey, spec, &contact, &facts, Some(event_id.clone()), now).await?;
     }
     Ok(Outcome::Done)
 }
@@ -102,7 +128,7 @@ pub async fn enter(
     spec: &JourneySpec,
     contact: &Contact,
     facts: &ContactFacts,
-    trigger: Option<CustomerEventId>,
+    trigger: Option<String>,
     now: OffsetDateTime,
 ) -> anyhow::Result<Option<JourneyRun>> {
     if !spec.audience.iter().all(|c| facts.holds(c, now, None)) {

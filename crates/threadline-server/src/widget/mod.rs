@@ -55,6 +55,7 @@ pub fn router() -> axum::Router<AppState> {
     let api = axum::Router::new()
         .route("/widget/{inbox_id}/session", axum::routing::post(session).options(preflight))
         .route("/widget/{inbox_id}/messages", axum::routing::get(history).post(send).options(preflight))
+        .route("/widget/{inbox_id}/pages", axum::routing::post(page_view).options(preflight))
         .route("/widget/{inbox_id}/live", axum::routing::get(live::socket))
         .layer(axum::middleware::from_fn(cors));
     axum::Router::new()
@@ -222,6 +223,9 @@ pub struct SessionAnswer {
     pub title: String,
     pub greeting: String,
     pub color: String,
+    /// The inbox reports page views (its `track_pages` setting); the script
+    /// sends them only when the site says the visitor consented.
+    pub track_pages: bool,
 }
 
 fn setting(inbox: &Inbox, name: &str, default: &str) -> String {
@@ -272,7 +276,77 @@ async fn session(
         title: setting(&inbox, "title", &inbox.name),
         greeting: setting(&inbox, "greeting", "Hi! How can we help?"),
         color: setting(&inbox, "color", "#2f5bea"),
+        track_pages: tracks_pages(&inbox),
     }))
+}
+
+fn tracks_pages(inbox: &Inbox) -> bool {
+    inbox.settings.get("track_pages").and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageView {
+    /// The page's address (http or https).
+    pub url: String,
+    pub title: Option<String>,
+    pub referrer: Option<String>,
+}
+
+/// A page the visitor opened, reported by the chat script when the inbox
+/// tracks pages (`track_pages`) and the site says the visitor consented.
+/// Stored as a `page` event of the visitor's contact (created if need be,
+/// with the chat's own identities), where journeys see it like any other.
+async fn page_view(
+    State(state): State<AppState>,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+    peer: Peer,
+    headers: HeaderMap,
+    crate::api::Body(req): crate::api::Body<PageView>,
+) -> Result<StatusCode, ApiError> {
+    let (inbox, account) = chat_inbox(&state, &raw_id, &headers).await?;
+    let visitor = visitor_from_headers(&state, inbox.id, &headers)?;
+    if !tracks_pages(&inbox) {
+        return Err(ApiError::Refused {
+            code: "tracking_off",
+            message: "this chat does not report page views (its track_pages setting)".into(),
+        });
+    }
+    spend(&state, &headers, peer.as_ref().map(|p| &p.0), inbox.id)?;
+    let url = req.url.trim();
+    let parsed = url::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https") && url.len() <= 2000);
+    let Some(parsed) = parsed else { return Err(ApiError::invalid("url", "an http(s) address of at most 2,000 characters")) };
+    let mut errors = ValidationErrors::new();
+    let title = req.title.as_deref().map(|t| bounded_text(t, "title", 500, &mut errors)).filter(|t| !t.is_empty());
+    let referrer = req.referrer.as_deref().map(|r| bounded_text(r, "referrer", 2000, &mut errors)).filter(|r| !r.is_empty());
+    errors.into_result(())?;
+    let mut properties = serde_json::Map::new();
+    properties.insert("url".into(), url.into());
+    properties.insert("path".into(), parsed.path().into());
+    if let Some(title) = &title {
+        properties.insert("title".into(), title.clone().into());
+    }
+    if let Some(referrer) = referrer {
+        properties.insert("referrer".into(), referrer.into());
+    }
+    let now = state.clock.now();
+    let call = threadline_domain::tracking::Call {
+        kind: threadline_domain::tracking::CallKind::Page,
+        message_id: uuid::Uuid::now_v7().to_string(),
+        message_id_given: false,
+        anonymous_id: None,
+        user_id: visitor.user_id.clone(),
+        previous_id: None,
+        group_id: None,
+        name: title,
+        properties,
+        context: serde_json::Map::from_iter([("source".to_owned(), serde_json::Value::String("web_chat".into()))]),
+        occurred_at: now,
+    };
+    let region = Region::parse(&account.default_region).unwrap_or_default();
+    let events = state.store.record_visitor_pages(account.id, &visitor.identities(region), &[call], now).await?;
+    state.bus.publish(events);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A message as the visitor sees it.

@@ -15,6 +15,7 @@ backend_tests!(
     bad_calls_are_refused_clearly_and_batches_keep_their_good_calls,
     write_keys_are_checked_and_revocable,
     erasure_removes_the_customers_activity,
+    the_chat_reports_pages_when_the_inbox_tracks_them,
 );
 
 async fn write_key(app: &TestApp) -> String {
@@ -356,4 +357,57 @@ async fn erasure_removes_the_customers_activity(app: TestApp) {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["customer_events"], 2);
     assert!(events_of(&app, id, "").await.is_empty());
+}
+
+async fn the_chat_reports_pages_when_the_inbox_tracks_them(app: TestApp) {
+    let chat = app.create_inbox("web_chat", "Site chat").await;
+    let base = app.url(&format!("/widget/{chat}"));
+    let session: Value = app.client.post(format!("{base}/session")).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    assert_eq!(session["track_pages"], false, "off unless the inbox says so");
+    let token = session["token"].as_str().unwrap().to_owned();
+    let page = |body: Value| app.client.post(format!("{base}/pages")).header("x-threadline-visitor", token.clone()).json(&body).send();
+    let refused = page(json!({ "url": "https://shop.example/pricing" })).await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "tracking_off");
+
+    let (status, _) = app.patch(&format!("/api/v1/inboxes/{chat}"), json!({ "settings": { "track_pages": true } })).await;
+    assert_eq!(status, 200);
+    let session: Value =
+        app.client.post(format!("{base}/session")).json(&json!({ "token": token })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(session["track_pages"], true);
+    let ok = page(json!({ "url": "https://shop.example/pricing?plan=pro", "title": "Prezzi", "referrer": "https://search.example/" }))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 204);
+    let bad = page(json!({ "url": "javascript:alert(1)" })).await.unwrap();
+    assert_eq!(bad.status(), 422);
+    // No token, or a forged one: nobody.
+    let anonymous = app.client.post(format!("{base}/pages")).json(&json!({ "url": "https://shop.example/" })).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // The visitor's record holds the page; when they write, it is the same record.
+    let (_, contacts) = app.get("/api/v1/contacts?limit=200").await;
+    let visitor = contacts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["identities"].as_array().unwrap().iter().any(|i| i["kind"] == "web_visitor"))
+        .expect("a record for the visitor")
+        .clone();
+    let id = visitor["id"].as_str().unwrap();
+    let pages = events_of(&app, id, "&kind=page").await;
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0]["name"], "Prezzi");
+    assert_eq!(pages[0]["properties"]["path"], "/pricing");
+    let sent = app
+        .client
+        .post(format!("{base}/messages"))
+        .header("x-threadline-visitor", token.clone())
+        .json(&json!({ "text": "Quanto costa il piano pro?", "name": "Lia" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
+    let (_, conversations) = app.get("/api/v1/conversations").await;
+    assert_eq!(conversations["data"][0]["contact_id"], id, "the chat continues the visitor's record");
 }

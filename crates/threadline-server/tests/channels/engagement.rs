@@ -14,6 +14,7 @@ channel_tests!(
     three_pricing_visits_in_a_week_ask_sales_to_call,
     a_live_journey_edited_keeps_running_customers_on_their_version,
     consent_caps_and_quiet_hours_hold_back_sends,
+    a_resolved_conversation_starts_a_follow_up,
 );
 
 const PHONE: &str = "393471234567";
@@ -325,4 +326,29 @@ async fn consent_caps_and_quiet_hours_hold_back_sends(rig: Rig) {
     assert!(detail["steps"][2]["detail"].as_str().unwrap().contains("cap"), "{detail}");
     assert_eq!(rig.provider.sends().len(), 1);
     let _ = contact;
+}
+
+async fn a_resolved_conversation_starts_a_follow_up(rig: Rig) {
+    let whatsapp = rig.whatsapp_inbox().await;
+    let journey = create_live(
+        &rig,
+        json!({ "name": "After the case", "spec": {
+            "trigger": { "type": "conversation", "on": "resolved" },
+            "steps": [ { "id": "check-in", "type": "task", "kind": "follow_up", "title": "Check in with {{name}}", "due_in_seconds": 172800 } ] } }),
+    )
+    .await;
+    let (status, _) = rig.meta_post(&whatsapp, &whatsapp_text(PHONE, "wamid.case1", "Giulia Rossi", "Il pacco è arrivato rotto")).await;
+    assert_eq!(status, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    run_jobs(&rig).await;
+    assert!(runs(&rig, &journey).await.is_empty(), "nothing until it is resolved");
+    let (status, _) = rig.app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    run_jobs(&rig).await;
+    let started = runs(&rig, &journey).await;
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["status"], "completed");
+    let (_, tasks) = rig.app.get("/api/v1/tasks").await;
+    assert_eq!(tasks[0]["title"], "Check in with Giulia Rossi");
+    assert_eq!(tasks[0]["kind"], "follow_up");
 }

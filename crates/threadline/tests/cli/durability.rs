@@ -13,6 +13,14 @@ pub(crate) struct Server {
     pub base: String,
 }
 
+/// A test that fails midway does not leave its server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(data: &std::path::Path, database_url: &str, operator: &str) -> Server {
     start_server(data, database_url, operator, &[])
 }
