@@ -63,6 +63,9 @@ pub struct Shared {
     pub knowledge: crate::knowledge::Knowledge,
     /// Tracking write key hash → its source and account, for a few seconds.
     pub tracking_keys: TtlCache<String, threadline_store::SourceContext>,
+    /// Account → whether it has live or paused journeys (tracked events are
+    /// handed to journeys only then).
+    pub journeys_active: TtlCache<AccountId, bool>,
     /// The time background work goes by (tests move it forward).
     pub clock: crate::clock::Clock,
     /// Where outbound connections may go.
@@ -85,6 +88,7 @@ impl AppState {
         self.mail_routes.clear();
         self.routing_rules.clear();
         self.tracking_keys.clear();
+        self.journeys_active.clear();
     }
 
     /// An inbox and its account, cached briefly (the ingest path needs both
@@ -140,6 +144,7 @@ impl AppState {
             routing_rules: TtlCache::new(CACHE_TTL, 10_000),
             knowledge: crate::knowledge::Knowledge::new().context("while creating the knowledge base's search index")?,
             tracking_keys: TtlCache::new(CACHE_TTL, 10_000),
+            journeys_active: TtlCache::new(CACHE_TTL, 10_000),
             clock: Default::default(),
             egress,
             settings,

@@ -74,6 +74,9 @@ pub async fn run_due(state: &AppState, limit: usize) -> anyhow::Result<usize> {
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let poll = std::time::Duration::from_secs(state.settings.job_poll_secs.max(1));
     loop {
+        if *shutdown.borrow() {
+            return;
+        }
         let ran = match run_once(&state).await {
             Ok(n) => n,
             Err(e) => {

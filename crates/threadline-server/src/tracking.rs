@@ -141,7 +141,8 @@ async fn single(State(state): State<AppState>, headers: HeaderMap, body: axum::b
         let source = source(&state, &headers, &value).await?;
         let received_at = state.clock.now();
         let call = parse_call(value, Some(kind), None, received_at).map_err(ApiError::Invalid)?;
-        let (recorded, events) = state.store.record_calls(&source, &[call], received_at, true).await?;
+        let (recorded, events) =
+            state.store.record_calls(&source, &[call], received_at, journeys_active(&state, source.account_id).await?).await?;
         state.bus.publish(events);
         Ok::<_, ApiError>(Accepted { success: true, duplicates: recorded.duplicates, rejected: Vec::new() })
     }
@@ -178,12 +179,23 @@ async fn calls(State(state): State<AppState>, headers: HeaderMap, body: axum::bo
         if !rejected.is_empty() {
             tracing::info!(account = %source.account_id, rejected = rejected.len(), accepted = calls.len(), "tracking batch had invalid calls");
         }
-        let (recorded, events) = state.store.record_calls(&source, &calls, received_at, live).await?;
+        let (recorded, events) = state.store.record_calls(&source, &calls, received_at, live && journeys_active(&state, source.account_id).await?).await?;
         state.bus.publish(events);
         Ok::<_, ApiError>(Accepted { success: true, duplicates: recorded.duplicates, rejected })
     }
     .await;
     respond(result)
+}
+
+/// Whether journeys need to see this account's events (any journey live or
+/// paused), cached briefly; a journey's status change clears the cache.
+pub async fn journeys_active(state: &AppState, account_id: threadline_domain::ids::AccountId) -> Result<bool, ApiError> {
+    if let Some(hit) = state.journeys_active.get(&account_id) {
+        return Ok(hit);
+    }
+    let active = state.store.journeys_active(account_id).await?;
+    state.journeys_active.insert(account_id, active);
+    Ok(active)
 }
 
 fn respond(result: Result<Accepted, ApiError>) -> Response {

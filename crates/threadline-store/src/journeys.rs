@@ -188,7 +188,7 @@ fn journey_row(row: &sqlx::any::AnyRow) -> Result<Journey> {
     })
 }
 
-fn run_row(row: &sqlx::any::AnyRow) -> Result<JourneyRun> {
+pub(crate) fn run_row(row: &sqlx::any::AnyRow) -> Result<JourneyRun> {
     Ok(JourneyRun {
         id: rows::parse(row, "id")?,
         journey_id: rows::parse(row, "journey_id")?,
@@ -399,6 +399,17 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(journey)
+    }
+
+    /// Whether any journey of the account is live or paused (only those
+    /// have runs that events can start or move).
+    pub async fn journeys_active(&self, account_id: AccountId) -> Result<bool> {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM journeys WHERE account_id = $1 AND status IN ('live', 'paused') LIMIT 1")
+                .bind(account_id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
     }
 
     /// Every live journey of the account with the spec new runs start on.

@@ -43,6 +43,9 @@ pub struct ContactExport {
     pub interactions: Vec<Interaction>,
     /// What they did on the business's site or app, oldest first.
     pub customer_events: Vec<threadline_domain::tracking::CustomerEvent>,
+    /// Their ways through journeys, and the tasks those left for people.
+    pub journey_runs: Vec<crate::JourneyRun>,
+    pub tasks: Vec<crate::Task>,
     /// Audit entries about the person or their conversations.
     pub audit: Vec<AuditEntry>,
 }
@@ -59,6 +62,8 @@ pub struct PrivacyReport {
     pub events: u64,
     /// Tracked site and app activity removed.
     pub customer_events: u64,
+    /// Tasks about the person removed (their titles name them).
+    pub tasks: u64,
 }
 
 impl Store {
@@ -105,6 +110,17 @@ impl Store {
             .iter()
             .map(crate::tracking::event_row)
             .collect::<Result<Vec<_>>>()?;
+        let sql = "SELECT id, journey_id, version, contact_id, status, step_id, wake_at, entered_at, ended_at, outcome, trigger_event_id \
+                   FROM journey_runs WHERE account_id = $1 AND contact_id = $2 ORDER BY entered_at, id";
+        let journey_runs = sqlx::query(sql)
+            .bind(account_id.to_string())
+            .bind(contact_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(crate::journeys::run_row)
+            .collect::<Result<Vec<_>>>()?;
+        let tasks = self.tasks(account_id, false, None, Some(contact_id), 10_000).await?;
         let mut subjects: Vec<String> = people.iter().map(|p| p.to_string()).collect();
         subjects.extend(conversations.iter().map(|c| c.id.to_string()));
         let mut audit = Vec::new();
@@ -131,6 +147,8 @@ impl Store {
             messages,
             interactions,
             customer_events,
+            journey_runs,
+            tasks,
             audit,
         })
     }
@@ -209,6 +227,8 @@ impl Store {
             report.interactions += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM customer_events WHERE account_id = $1 AND contact_id IN ({list})");
             report.customer_events += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
+            let sql = format!("DELETE FROM tasks WHERE account_id = $1 AND contact_id IN ({list})");
+            report.tasks += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM identities WHERE account_id = $1 AND contact_id IN ({list})");
             report.identities += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM consents WHERE contact_id IN ({})", rows::list(1, chunk.len()));
@@ -254,10 +274,17 @@ impl Store {
         files.extend(removed);
         for chunk in people_s.chunks(CHUNK) {
             let list = rows::list(2, chunk.len());
+            // A journey run's steps first: they point at the run.
+            let sql = format!(
+                "DELETE FROM journey_steps WHERE account_id = $1 AND run_id IN (SELECT id FROM journey_runs WHERE contact_id IN ({list}))"
+            );
+            bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
             for (table, counter) in [
                 ("interactions", Some(&mut report.interactions)),
                 ("identities", Some(&mut report.identities)),
                 ("customer_events", Some(&mut report.customer_events)),
+                ("tasks", Some(&mut report.tasks)),
+                ("journey_runs", None),
             ] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
                 let n = bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();

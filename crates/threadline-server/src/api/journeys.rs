@@ -187,7 +187,9 @@ async fn set_status(
     if !threadline_store::JOURNEY_STATUSES.contains(&req.status.as_str()) {
         return Err(ApiError::invalid("status", "must be live, paused, draft or archived"));
     }
-    Ok(Json(state.store.set_journey_status(caller.account_id(), id, &req.status, &caller.actor).await?))
+    let journey = state.store.set_journey_status(caller.account_id(), id, &req.status, &caller.actor).await?;
+    state.journeys_active.clear();
+    Ok(Json(journey))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
