@@ -222,6 +222,22 @@ async fn three_pricing_visits_in_a_week_ask_sales_to_call(rig: Rig) {
     assert_eq!(done["status"], "done");
     let (_, open) = rig.app.get("/api/v1/tasks").await;
     assert!(open.as_array().unwrap().is_empty());
+    // The customer's export holds the run and the task; deleting the
+    // customer takes them along (the task's title names them).
+    let marco = tasks[0]["contact_id"].as_str().unwrap().to_owned();
+    let response = rig.http.get(rig.app.url(&format!("/api/v1/contacts/{marco}/export"))).bearer_auth(&rig.app.token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let zip = response.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let mut journeys = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("journeys.json").unwrap(), &mut journeys).unwrap();
+    assert!(journeys.contains("Call Marco Bianchi"), "{journeys}");
+    let (status, report) = rig.app.call(reqwest::Method::DELETE, &format!("/api/v1/contacts/{marco}"), None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["tasks"], 1);
+    let (_, all) = rig.app.get("/api/v1/tasks?status=all").await;
+    assert!(all.as_array().unwrap().is_empty());
+    assert_eq!(runs(&rig, &journey).await.len(), 0, "the runs went with the customer");
     // A task for a team of another account is refused.
     let (status, bad) = rig
         .app
