@@ -30,6 +30,9 @@ async fn kill_minus_nine_mid_journey(backend: Backend) {
         ("THREADLINE_TWILIO_API_URL", provider_url.as_str()),
         ("THREADLINE_EGRESS_ALLOW", "127.0.0.1/32"),
         ("THREADLINE_JOB_LEASE_SECS", "3"),
+        // A send the killed process had in flight is failed once its lease
+        // (twice this, plus 30 s) runs out.
+        ("THREADLINE_SEND_TIMEOUT_SECS", "1"),
     ];
     let operator = "operator-chaos";
     let mut server = start_server(&data, &database_url, operator, &env);
@@ -133,41 +136,18 @@ async fn kill_minus_nine_mid_journey(backend: Backend) {
     let welcome = funnel["steps"].as_array().unwrap().iter().find(|s| s["step_id"] == "welcome").unwrap();
     assert_eq!(welcome["outcomes"]["sent"], CUSTOMERS as u64, "{funnel}");
 
-    // One journey message per customer in the database…
-    let mut per_customer: HashMap<String, usize> = HashMap::new();
-    let mut failed_in_flight = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!("{}/api/v1/conversations?limit=200&status=pending", server.base);
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
+    // One journey message per customer in the database, each sent or (if
+    // the process died while sending it) failed — waiting for the outbox to
+    // settle.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let (per_customer, failed_in_flight) = loop {
+        let (per_customer, failed, pending) = journey_messages(&client, &server.base, &token).await;
+        if pending == 0 || std::time::Instant::now() > deadline {
+            assert_eq!(pending, 0, "messages still pending after 90 s");
+            break (per_customer, failed);
         }
-        let page: Value = client.get(&url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-        for conversation in page["data"].as_array().unwrap() {
-            let id = conversation["id"].as_str().unwrap();
-            let messages: Value = client
-                .get(format!("{}/api/v1/conversations/{id}/messages", server.base))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for m in messages["data"].as_array().unwrap() {
-                if m["text"].as_str().unwrap_or("").starts_with("Benvenuto") {
-                    *per_customer.entry(conversation["contact_id"].as_str().unwrap().to_owned()).or_default() += 1;
-                    if m["delivery_status"] == "failed" {
-                        failed_in_flight += 1;
-                    }
-                }
-            }
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     assert_eq!(per_customer.len(), CUSTOMERS, "every customer got their message");
@@ -185,6 +165,50 @@ async fn kill_minus_nine_mid_journey(backend: Backend) {
         "{} sent + {failed_in_flight} interrupted mid-send account for all {CUSTOMERS}",
         sends.len()
     );
+}
+
+/// The journey's messages: per customer, how many failed, how many the
+/// outbox has not sent yet.
+async fn journey_messages(client: &reqwest::Client, base: &str, token: &str) -> (HashMap<String, usize>, usize, usize) {
+    let mut per_customer: HashMap<String, usize> = HashMap::new();
+    let (mut failed, mut pending) = (0, 0);
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/conversations?limit=200&status=pending");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = client.get(&url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        for conversation in page["data"].as_array().unwrap() {
+            let id = conversation["id"].as_str().unwrap();
+            let messages: Value = client
+                .get(format!("{base}/api/v1/conversations/{id}/messages"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for m in messages["data"].as_array().unwrap() {
+                if m["text"].as_str().unwrap_or("").starts_with("Benvenuto") {
+                    *per_customer.entry(conversation["contact_id"].as_str().unwrap().to_owned()).or_default() += 1;
+                    // Sent: the provider gave it an id (Twilio's "queued"
+                    // is still `pending`); failed; or not sent yet.
+                    match (m["delivery_status"].as_str(), m["provider_message_id"].is_string()) {
+                        (Some("failed"), _) => failed += 1,
+                        (_, false) => pending += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    (per_customer, failed, pending)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
