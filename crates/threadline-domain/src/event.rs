@@ -32,6 +32,10 @@ string_enum! {
         JourneyEnded => "journey.ended",
         TaskCreated => "task.created",
         TaskUpdated => "task.updated",
+        /// A customer now meets a segment's conditions.
+        SegmentEntered => "segment.entered",
+        /// A customer no longer meets them.
+        SegmentExited => "segment.exited",
     }
 }
 

@@ -81,4 +81,6 @@ id_type! {
     JourneyRunId;
     /// Work for people: "call this customer".
     TaskId;
+    /// Saved conditions with a live list of the customers who meet them.
+    SegmentId;
 }

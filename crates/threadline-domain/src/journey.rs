@@ -11,7 +11,7 @@
 //! the server gathers the facts ([`ContactFacts`]) and performs the
 //! effects, one row per (run, step) so each executes once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,7 +19,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::channel::Channel;
 use crate::conversation::string_enum;
-use crate::ids::{TeamId, UserId};
+use crate::ids::{SegmentId, TeamId, UserId};
+use crate::segment::SegmentChange;
 use crate::tracking::{CallKind, CustomerEvent};
 use crate::validation::ValidationErrors;
 
@@ -69,6 +70,12 @@ pub enum Trigger {
     },
     /// Something happened to one of the customer's conversations.
     Conversation { on: ConversationTrigger },
+    /// The customer entered (or left) a segment.
+    Segment {
+        segment_id: SegmentId,
+        #[serde(default)]
+        on: SegmentChange,
+    },
     /// A date in the customer's attributes (`birthday`, `warranty_ends`):
     /// the run starts `days_before` it (negative: after), at `at` local time.
     Date {
@@ -246,10 +253,24 @@ pub enum Condition {
     },
     /// Did not do the event in the last `days` days (or since the run began, if sooner).
     DidNot { event: EventFilter, days: u32 },
+    /// Did `since` (an `Order Started`) and not `event` after the last one
+    /// of them ("started checkout and has not ordered since").
+    DidNotSince { event: EventFilter, since: EventFilter },
     /// Consent for a purpose on a channel is granted (not merely unrefused).
     Consent { channel: Channel, purpose: Purpose },
     /// Has a conversation that is not resolved.
     HasOpenConversation,
+    /// Started at least `times` conversations (on `channel`, if named) in
+    /// the last `days` days.
+    Conversations {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<Channel>,
+        #[serde(default = "one")]
+        times: u32,
+        days: u32,
+    },
+    /// Is a member of a segment now.
+    InSegment { segment_id: SegmentId },
 }
 
 fn one() -> u32 {
@@ -470,9 +491,6 @@ impl JourneySpec {
                 }
             }
             Trigger::Date { attribute, days_before, at, .. } => {
-                // Read and checked, but no scheduler runs them yet: say so
-                // rather than accept a journey that would never start.
-                errors.push("trigger.type", "date triggers are not available yet; use an event or a conversation trigger");
                 if attribute.trim().is_empty() || attribute.len() > 100 {
                     errors.push("trigger.attribute", "name the date attribute (1–100 characters)");
                 }
@@ -484,6 +502,7 @@ impl JourneySpec {
                 }
             }
             Trigger::Conversation { .. } => {}
+            Trigger::Segment { .. } => {}
         }
         for (i, c) in self.audience.iter().enumerate() {
             check_condition(c, &format!("audience[{i}]"), &mut errors);
@@ -624,7 +643,7 @@ fn check_filter(filter: &EventFilter, path: &str, errors: &mut ValidationErrors)
     }
 }
 
-fn check_condition(condition: &Condition, path: &str, errors: &mut ValidationErrors) {
+pub(crate) fn check_condition(condition: &Condition, path: &str, errors: &mut ValidationErrors) {
     match condition {
         Condition::Attribute { condition } => {
             if condition.property.trim().is_empty() {
@@ -646,7 +665,16 @@ fn check_condition(condition: &Condition, path: &str, errors: &mut ValidationErr
                 errors.push(format!("{path}.days"), "must be 1–366");
             }
         }
-        Condition::Consent { .. } | Condition::HasOpenConversation => {}
+        Condition::DidNotSince { event, since } => {
+            check_filter(event, &format!("{path}.event"), errors);
+            check_filter(since, &format!("{path}.since"), errors);
+        }
+        Condition::Conversations { times, days, .. } => {
+            if *times == 0 || *times > 1000 || *days == 0 || *days > 366 {
+                errors.push(format!("{path}.days"), "times 1–1000 and days 1–366");
+            }
+        }
+        Condition::Consent { .. } | Condition::HasOpenConversation | Condition::InSegment { .. } => {}
     }
 }
 
@@ -725,6 +753,10 @@ pub struct ContactFacts {
     /// (channel, purpose) → granted.
     pub consents: BTreeMap<(Channel, String), bool>,
     pub has_open_conversation: bool,
+    /// When each recent conversation began, and on which channel.
+    pub conversations: Vec<(Channel, OffsetDateTime)>,
+    /// The segments the customer is a member of.
+    pub segments: BTreeSet<SegmentId>,
 }
 
 impl ContactFacts {
@@ -746,8 +778,18 @@ impl ContactFacts {
                 }
                 self.count(event, since) == 0
             }
+            Condition::DidNotSince { event, since } => {
+                let last = self.events.iter().filter(|e| since.matches(e)).map(|e| e.occurred_at).max();
+                last.is_some_and(|last| !self.events.iter().any(|e| e.occurred_at >= last && event.matches(e)))
+            }
             Condition::Consent { channel, purpose } => self.consents.get(&(*channel, purpose.as_str().to_owned())).copied() == Some(true),
             Condition::HasOpenConversation => self.has_open_conversation,
+            Condition::Conversations { channel, times, days } => {
+                let since = now - Duration::days(i64::from(*days));
+                let count = self.conversations.iter().filter(|(c, at)| *at >= since && channel.is_none_or(|want| want == *c)).count();
+                count >= *times as usize
+            }
+            Condition::InSegment { segment_id } => self.segments.contains(segment_id),
         }
     }
 }
@@ -900,6 +942,46 @@ pub enum Gate {
     Defer(OffsetDateTime),
     /// The cap for the day is reached on this channel (try another, or skip).
     Capped,
+}
+
+/// When a date trigger fires for a customer whose `attribute` holds
+/// `value`, if that falls in `(after, upto]`: `at` local time (in the
+/// customer's zone) `days_before` days before the date — for `yearly`,
+/// before each anniversary (29 February falls on the 28th in other years).
+/// Gives the instant and the date it fired for, which keys the run so a
+/// customer enters once per date however often the scheduler looks.
+/// Values are ISO dates (`1990-04-12`) or timestamps whose date counts.
+#[allow(clippy::too_many_arguments)]
+pub fn date_fires(
+    value: &Value,
+    days_before: i32,
+    at: &str,
+    yearly: bool,
+    zone: &jiff::tz::TimeZone,
+    after: OffsetDateTime,
+    upto: OffsetDateTime,
+) -> Option<(OffsetDateTime, jiff::civil::Date)> {
+    let text = value.as_str()?;
+    let date: jiff::civil::Date = text.get(..10)?.parse().ok()?;
+    let clock = parse_clock(at)?;
+    let fire = |day: jiff::civil::Date| -> Option<OffsetDateTime> {
+        let when = day.checked_sub(jiff::Span::new().days(i64::from(days_before))).ok()?.to_datetime(clock);
+        // A local time skipped by a DST change fires just after it.
+        let z = when.to_zoned_datetime(zone.clone()).ok()?;
+        Some(to_offset(&z))
+    };
+    let in_range = |t: OffsetDateTime| t > after && t <= upto;
+    if !yearly {
+        return fire(date).filter(|t| in_range(*t)).map(|t| (t, date));
+    }
+    let first = zoned(after, zone).year() - 2;
+    let last = zoned(upto, zone).year() + 2;
+    (first..=last).find_map(|year| {
+        let day = jiff::civil::Date::new(year, date.month(), date.day())
+            .or_else(|_| jiff::civil::Date::new(year, date.month(), date.day() - 1))
+            .ok()?;
+        fire(day).filter(|t| in_range(*t)).map(|t| (t, day))
+    })
 }
 
 /// The start of the customer's local calendar day containing `now`.
@@ -1209,5 +1291,68 @@ mod tests {
         let attributes = json!({ "name": "Ada", "cart": { "total": 27.5 } }).as_object().cloned().unwrap();
         assert_eq!(fill("Hi {{name}}, {{ cart.total }} € left; {{missing}}.", &attributes), "Hi Ada, 27.5 € left; .");
         assert_eq!(fill("broken {{name", &attributes), "broken {{name");
+    }
+
+    #[test]
+    fn date_triggers_fire_at_local_time_across_daylight_saving() {
+        let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap();
+        let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let birthday = json!("1990-03-29");
+        // 29 March 2026 is the day summer time starts in Rome: 09:00 CEST is 07:00 UTC.
+        let (at, day) = date_fires(&birthday, 0, "09:00", true, &rome, datetime!(2026-03-28 00:00 UTC), datetime!(2026-03-30 00:00 UTC))
+            .expect("the birthday falls in the range");
+        assert_eq!(at, datetime!(2026-03-29 07:00 UTC));
+        assert_eq!(day.to_string(), "2026-03-29");
+        // 02:30 does not exist that night: it fires at 03:30 CEST (01:30 UTC).
+        let (at, _) =
+            date_fires(&birthday, 0, "02:30", true, &rome, datetime!(2026-03-28 00:00 UTC), datetime!(2026-03-30 00:00 UTC)).unwrap();
+        assert_eq!(at, datetime!(2026-03-29 01:30 UTC));
+        // The range is (after, upto]: a scan that ends before 09:00 finds nothing, the next one does, once.
+        assert!(date_fires(&birthday, 0, "09:00", true, &rome, datetime!(2026-03-29 06:00 UTC), datetime!(2026-03-29 06:59 UTC)).is_none());
+        assert!(date_fires(&birthday, 0, "09:00", true, &rome, datetime!(2026-03-29 07:00 UTC), datetime!(2026-03-29 08:00 UTC)).is_none());
+        // A warranty that ends on 5 November 2026, a week before at 10:00 in
+        // New York: 29 October is still summer time (EDT, UTC−4).
+        let warranty = json!("2026-11-05T00:00:00Z");
+        let (at, _) =
+            date_fires(&warranty, 7, "10:00", false, &ny, datetime!(2026-10-29 00:00 UTC), datetime!(2026-10-30 00:00 UTC)).unwrap();
+        assert_eq!(at, datetime!(2026-10-29 14:00 UTC));
+        // Two days after it ended (after the change back): 10:00 EST is 15:00 UTC.
+        let (at, _) =
+            date_fires(&warranty, -2, "10:00", false, &ny, datetime!(2026-11-06 00:00 UTC), datetime!(2026-11-08 00:00 UTC)).unwrap();
+        assert_eq!(at, datetime!(2026-11-07 15:00 UTC));
+        // Not yearly: once only.
+        assert!(date_fires(&warranty, 7, "10:00", false, &ny, datetime!(2027-10-28 00:00 UTC), datetime!(2027-10-30 00:00 UTC)).is_none());
+        // A leap-day birthday falls on 28 February in other years.
+        let (at, day) = date_fires(
+            &json!("2000-02-29"),
+            0,
+            "09:00",
+            true,
+            &jiff::tz::TimeZone::UTC,
+            datetime!(2027-02-27 00:00 UTC),
+            datetime!(2027-03-02 00:00 UTC),
+        )
+        .unwrap();
+        assert_eq!((at, day.to_string()), (datetime!(2027-02-28 09:00 UTC), "2027-02-28".to_owned()));
+        // A week before a 3 January birthday is in the year before.
+        let (at, _) = date_fires(
+            &json!("1985-01-03"),
+            7,
+            "09:00",
+            true,
+            &jiff::tz::TimeZone::UTC,
+            datetime!(2026-12-26 00:00 UTC),
+            datetime!(2026-12-28 00:00 UTC),
+        )
+        .unwrap();
+        assert_eq!(at, datetime!(2026-12-27 09:00 UTC));
+        // Not a date: nothing.
+        assert!(
+            date_fires(&json!("soon"), 0, "09:00", true, &rome, datetime!(2026-01-01 00:00 UTC), datetime!(2027-01-01 00:00 UTC)).is_none()
+        );
+        assert!(
+            date_fires(&json!(19900329), 0, "09:00", true, &rome, datetime!(2026-01-01 00:00 UTC), datetime!(2027-01-01 00:00 UTC))
+                .is_none()
+        );
     }
 }

@@ -26,6 +26,7 @@ pub mod reply;
 pub mod retention;
 pub mod role;
 pub mod routing;
+pub mod segment;
 pub mod sla;
 pub mod template;
 pub mod text;

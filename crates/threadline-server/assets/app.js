@@ -217,6 +217,8 @@
       if (confirmation && !window.confirm(confirmation)) return;
       var body = button.hasAttribute("data-body") ? JSON.parse(button.getAttribute("data-body")) : undefined;
       api(button.getAttribute("data-method"), button.getAttribute("data-api"), body).then(function () {
+        // A button that removes the page's subject goes elsewhere after.
+        if (button.hasAttribute("data-redirect")) { window.location.href = button.getAttribute("data-redirect"); return; }
         redraw(button);
       }, function (e) { failed(null, e); });
     });

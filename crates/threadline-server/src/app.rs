@@ -63,9 +63,9 @@ pub struct Shared {
     pub knowledge: crate::knowledge::Knowledge,
     /// Tracking write key hash → its source and account, for a few seconds.
     pub tracking_keys: TtlCache<String, threadline_store::SourceContext>,
-    /// Account → whether it has live or paused journeys (tracked events are
-    /// handed to journeys only then).
-    pub journeys_active: TtlCache<AccountId, bool>,
+    /// Account → whether it has live or paused journeys or any segment
+    /// (tracked events are handed to journeys and segments only then).
+    pub engagement_active: TtlCache<AccountId, bool>,
     /// The time background work goes by (tests move it forward).
     pub clock: crate::clock::Clock,
     /// Where outbound connections may go.
@@ -88,7 +88,7 @@ impl AppState {
         self.mail_routes.clear();
         self.routing_rules.clear();
         self.tracking_keys.clear();
-        self.journeys_active.clear();
+        self.engagement_active.clear();
     }
 
     /// An inbox and its account, cached briefly (the ingest path needs both
@@ -144,7 +144,7 @@ impl AppState {
             routing_rules: TtlCache::new(CACHE_TTL, 10_000),
             knowledge: crate::knowledge::Knowledge::new().context("while creating the knowledge base's search index")?,
             tracking_keys: TtlCache::new(CACHE_TTL, 10_000),
-            journeys_active: TtlCache::new(CACHE_TTL, 10_000),
+            engagement_active: TtlCache::new(CACHE_TTL, 10_000),
             clock: Default::default(),
             egress,
             settings,
@@ -268,6 +268,10 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::retention::run(state.clone(), shutdown.subscribe())));
+    // Changes to customers queue segment work only once a segment exists.
+    if let Err(e) = state.store.load_segments_exist().await {
+        tracing::warn!(error = %e, "could not read whether segments exist; customers are looked at by the periodic sweep only");
+    }
     tasks.push(tokio::spawn(crate::jobs::run(state.clone(), shutdown.subscribe())));
     {
         // The knowledge base's index, filled in the background.

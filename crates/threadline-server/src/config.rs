@@ -133,6 +133,13 @@ pub struct Settings {
     /// Seconds a worker holds a job before another may take it (a worker
     /// that died holding one is noticed after this long).
     pub job_lease_secs: u64,
+    /// Seconds between sweeps of every customer against the segments (for
+    /// conditions that lapse as time passes; changes to a customer are
+    /// looked at as they happen).
+    pub segment_sweep_secs: u64,
+    /// Seconds between looks for customers whose date (birthday, warranty
+    /// end) starts a journey; a run starts at most this late.
+    pub date_scan_secs: u64,
     /// Seconds an external agent bot has to answer Threadline's post.
     pub agent_bot_timeout_secs: u64,
     /// Attempts to reach an external agent bot before the conversation is
@@ -205,6 +212,8 @@ impl Default for Settings {
             retention_interval_secs: 3600,
             job_poll_secs: 1,
             job_lease_secs: 60,
+            segment_sweep_secs: 300,
+            date_scan_secs: 900,
             agent_bot_timeout_secs: 10,
             agent_bot_max_attempts: 4,
             llm_url: String::new(),
@@ -378,6 +387,8 @@ impl Settings {
                 "RETENTION_INTERVAL_SECS" => settings.retention_interval_secs = number(value)?.max(1),
                 "JOB_POLL_SECS" => settings.job_poll_secs = number(value)?.max(1),
                 "JOB_LEASE_SECS" => settings.job_lease_secs = number(value)?.max(1),
+                "SEGMENT_SWEEP_SECS" => settings.segment_sweep_secs = number(value)?.max(10),
+                "DATE_SCAN_SECS" => settings.date_scan_secs = number(value)?.max(10),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),
                 "AGENT_BOT_MAX_ATTEMPTS" => settings.agent_bot_max_attempts = number(value)?.clamp(1, 100) as u32,
                 "LLM_URL" => settings.llm_url = value.trim().trim_end_matches('/').to_owned(),

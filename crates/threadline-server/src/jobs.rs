@@ -26,6 +26,10 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         crate::journeys::EVENTS_JOB => crate::journeys::on_events(state, job).await,
         threadline_store::RUN_JOB => crate::journeys::advance(state, job).await,
         threadline_store::CONVERSATION_JOB => crate::journeys::on_conversation(state, job).await,
+        threadline_store::SEGMENT_JOB => crate::journeys::on_segment(state, job).await,
+        threadline_store::DATES_JOB => crate::journeys::on_dates(state, job).await,
+        threadline_store::SEGMENTS_CONTACT_JOB => crate::segments::on_contact(state, job).await,
+        threadline_store::SEGMENTS_SWEEP_JOB => crate::segments::sweep(state, job).await,
         other => {
             tracing::warn!(kind = other, "a job of an unknown kind was dropped");
             Ok(Outcome::Done)

@@ -32,6 +32,7 @@ pub mod rate_limit;
 pub mod retention;
 pub mod routing;
 pub mod secrets;
+pub mod segments;
 pub mod sla;
 pub mod tracking;
 pub mod triage;

@@ -142,7 +142,7 @@ async fn single(State(state): State<AppState>, headers: HeaderMap, body: axum::b
         let received_at = state.clock.now();
         let call = parse_call(value, Some(kind), None, received_at).map_err(ApiError::Invalid)?;
         let (recorded, events) =
-            state.store.record_calls(&source, &[call], received_at, journeys_active(&state, source.account_id).await?).await?;
+            state.store.record_calls(&source, &[call], received_at, engagement_active(&state, source.account_id).await?).await?;
         state.bus.publish(events);
         Ok::<_, ApiError>(Accepted { success: true, duplicates: recorded.duplicates, rejected: Vec::new() })
     }
@@ -179,7 +179,7 @@ async fn calls(State(state): State<AppState>, headers: HeaderMap, body: axum::bo
         if !rejected.is_empty() {
             tracing::info!(account = %source.account_id, rejected = rejected.len(), accepted = calls.len(), "tracking batch had invalid calls");
         }
-        let (recorded, events) = state.store.record_calls(&source, &calls, received_at, live && journeys_active(&state, source.account_id).await?).await?;
+        let (recorded, events) = state.store.record_calls(&source, &calls, received_at, live && engagement_active(&state, source.account_id).await?).await?;
         state.bus.publish(events);
         Ok::<_, ApiError>(Accepted { success: true, duplicates: recorded.duplicates, rejected })
     }
@@ -187,14 +187,15 @@ async fn calls(State(state): State<AppState>, headers: HeaderMap, body: axum::bo
     respond(result)
 }
 
-/// Whether journeys need to see this account's events (any journey live or
-/// paused), cached briefly; a journey's status change clears the cache.
-pub async fn journeys_active(state: &AppState, account_id: threadline_domain::ids::AccountId) -> Result<bool, ApiError> {
-    if let Some(hit) = state.journeys_active.get(&account_id) {
+/// Whether journeys or segments need to see this account's events (a
+/// journey live or paused, or a segment), cached briefly; a journey's status
+/// change and a new segment clear the cache.
+pub async fn engagement_active(state: &AppState, account_id: threadline_domain::ids::AccountId) -> Result<bool, ApiError> {
+    if let Some(hit) = state.engagement_active.get(&account_id) {
         return Ok(hit);
     }
-    let active = state.store.journeys_active(account_id).await?;
-    state.journeys_active.insert(account_id, active);
+    let active = state.store.engagement_active(account_id).await?;
+    state.engagement_active.insert(account_id, active);
     Ok(active)
 }
 

@@ -447,6 +447,8 @@ impl Store {
         let mut target = load_contact(tx.conn(), account_id, target_id).await?;
         let source = load_contact(tx.conn(), account_id, source_id).await?;
         let (s, t, a) = (source_id.to_string(), target_id.to_string(), account_id.to_string());
+        // Segment lists hold the surviving record only; it is looked at again.
+        sqlx::query("DELETE FROM segment_members WHERE contact_id = $1 AND account_id = $2").bind(&s).bind(&a).execute(tx.conn()).await?;
         let mut moved = serde_json::Map::new();
         for (table, column) in
             [("identities", "contact_id"), ("conversations", "contact_id"), ("messages", "contact_id"), ("interactions", "contact_id")]

@@ -236,6 +236,18 @@ fn run_job(account_id: AccountId, run_id: JourneyRunId, at: OffsetDateTime) -> c
 pub const RUN_JOB: &str = "journey.run";
 /// The job kind that hands a conversation event to journeys.
 pub const CONVERSATION_JOB: &str = "journey.conversation";
+/// The job kind that looks for customers whose date starts a live journey.
+pub const DATES_JOB: &str = "journey.dates";
+
+fn dates_job(account_id: AccountId, id: JourneyId, at: OffsetDateTime) -> crate::NewJob {
+    crate::NewJob {
+        kind: DATES_JOB,
+        account_id: Some(account_id),
+        dedup_key: Some(format!("journey-dates:{id}")),
+        payload: serde_json::json!({ "journey_id": id }),
+        run_at: at,
+    }
+}
 
 /// The job for a conversation event journeys may start on (resolved, SLA
 /// missed), if it is one.
@@ -347,6 +359,10 @@ impl Store {
         }
         journey.updated_at = at;
         write_journey(&mut tx, account_id, &journey).await?;
+        if journey.status == "live" {
+            // The trigger may be a date now.
+            crate::jobs::enqueue(&mut tx, &dates_job(account_id, id, at), at).await?;
+        }
         let data = serde_json::json!({ "name": journey.name, "version": journey.version });
         audit(&mut tx, account_id, actor, "journey.update", "journey", &id.to_string(), data, at).await?;
         tx.commit().await?;
@@ -385,6 +401,10 @@ impl Store {
             }
         }
         if status == "live" {
+            // Dates are looked at from now on (none missed while it was
+            // not live starts a late run).
+            sqlx::query("UPDATE journeys SET dates_scanned_until = NULL WHERE id = $1").bind(id.to_string()).execute(tx.conn()).await?;
+            crate::jobs::enqueue(&mut tx, &dates_job(account_id, id, at), at).await?;
             // Paused runs move on again.
             let waiting = sqlx::query_scalar::<_, String>("SELECT id FROM journey_runs WHERE journey_id = $1 AND ended_at IS NULL")
                 .bind(id.to_string())
@@ -401,15 +421,39 @@ impl Store {
         Ok(journey)
     }
 
-    /// Whether any journey of the account is live or paused (only those
-    /// have runs that events can start or move).
-    pub async fn journeys_active(&self, account_id: AccountId) -> Result<bool> {
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT id FROM journeys WHERE account_id = $1 AND status IN ('live', 'paused') LIMIT 1")
-                .bind(account_id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+    /// Whether tracked events of the account have anything to act on: a
+    /// journey that is live or paused (only those have runs that events can
+    /// start or move), or a segment (whose members they may change).
+    pub async fn engagement_active(&self, account_id: AccountId) -> Result<bool> {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM journeys WHERE account_id = $1 AND status IN ('live', 'paused')              UNION ALL SELECT id FROM segments WHERE account_id = $1 LIMIT 1",
+        )
+        .bind(account_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(found.is_some())
+    }
+
+    /// Up to when a date-triggered journey has looked at customers' dates.
+    pub async fn journey_dates_scanned(&self, account_id: AccountId, id: JourneyId) -> Result<Option<OffsetDateTime>> {
+        let value: Option<Option<i64>> = sqlx::query_scalar("SELECT dates_scanned_until FROM journeys WHERE id = $1 AND account_id = $2")
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(value.flatten().map(crate::from_micros))
+    }
+
+    pub async fn set_journey_dates_scanned(&self, account_id: AccountId, id: JourneyId, until: OffsetDateTime) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE journeys SET dates_scanned_until = $1 WHERE id = $2 AND account_id = $3")
+            .bind(micros(until))
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Every live journey of the account with the spec new runs start on.

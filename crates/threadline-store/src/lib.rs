@@ -36,6 +36,7 @@ mod retention;
 mod routing;
 mod rows;
 mod search;
+mod segments;
 mod sla;
 mod teams;
 mod templates;
@@ -77,6 +78,7 @@ pub use outbox::*;
 pub use privacy::*;
 pub use retention::*;
 pub use routing::*;
+pub use segments::*;
 pub use sla::*;
 pub use teams::*;
 pub use templates::*;
@@ -184,6 +186,9 @@ pub struct Store {
     routing_needed: Arc<tokio::sync::Notify>,
     /// The same for the job table and its runner.
     jobs_queued: Arc<tokio::sync::Notify>,
+    /// Whether any segment exists: while none does, changes to customers
+    /// queue no segment work (see [`Store::load_segments_exist`]).
+    segments_exist: Arc<std::sync::atomic::AtomicBool>,
     /// The group-commit queue for inbound messages (see `ingest_queue`).
     ingest_queue: Option<tokio::sync::mpsc::Sender<ingest_queue::IngestJob>>,
 }
@@ -252,6 +257,7 @@ impl Store {
             bot_jobs_queued: Arc::new(tokio::sync::Notify::new()),
             routing_needed: Arc::new(tokio::sync::Notify::new()),
             jobs_queued: Arc::new(tokio::sync::Notify::new()),
+            segments_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             ingest_queue: None,
         };
         let writer = store.clone();
@@ -321,6 +327,7 @@ impl Store {
             jobs_queued: false,
             notify_jobs: self.jobs_queued.clone(),
             notify_router: self.routing_needed.clone(),
+            segments_exist: self.segments_exist.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 }
@@ -374,6 +381,8 @@ pub struct WriteTx {
     pub(crate) routing_needed: bool,
     notify_bots: Arc<tokio::sync::Notify>,
     notify_router: Arc<tokio::sync::Notify>,
+    /// Changes to customers queue a look at their segments.
+    segments_exist: bool,
 }
 
 impl WriteTx {
@@ -417,6 +426,16 @@ impl WriteTx {
         let for_journeys: Vec<jobs::NewJob> = self.events.iter().filter_map(journeys::conversation_trigger_job).collect();
         for job in &for_journeys {
             jobs::enqueue(&mut self, job, job.run_at).await?;
+        }
+        // Customers whose record or conversations changed are looked at
+        // against the segments again (one pending job per customer).
+        if self.segments_exist {
+            let touched: std::collections::BTreeSet<_> =
+                self.events.iter().filter_map(|e| segments::affected_contact(e).map(|c| (e.account_id, c))).collect();
+            let at = now();
+            for (account_id, contact_id) in touched {
+                jobs::enqueue(&mut self, &segments::contact_job(account_id, contact_id, at), at).await?;
+            }
         }
         let queued = events::persist_events(&mut self.tx, &self.events).await?;
         self.tx.commit().await?;

@@ -285,6 +285,7 @@ impl Store {
                 ("customer_events", Some(&mut report.customer_events)),
                 ("tasks", Some(&mut report.tasks)),
                 ("journey_runs", None),
+                ("segment_members", None),
             ] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
                 let n = bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();

@@ -564,6 +564,8 @@ async fn fold(tx: &mut WriteTx, account_id: AccountId, target: ContactId, source
         let sql = format!("UPDATE {table} SET contact_id = $1 WHERE contact_id = $2 AND account_id = $3");
         sqlx::query(&sql).bind(&t).bind(&s).bind(&a).execute(tx.conn()).await?;
     }
+    // Segment lists hold the surviving record only; it is looked at again.
+    sqlx::query("DELETE FROM segment_members WHERE contact_id = $1 AND account_id = $2").bind(&s).bind(&a).execute(tx.conn()).await?;
     let source_contact = load_contact(tx.conn(), account_id, source).await?;
     let mut target_contact = load_contact(tx.conn(), account_id, target).await?;
     let mut changed = false;

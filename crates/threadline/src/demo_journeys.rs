@@ -174,6 +174,13 @@ pub async fn seed(store: &Store, account_id: AccountId, sales: TeamId, shoppers:
             }
         }
     }
+    // Segments over the same events; the server's first sweep fills them.
+    for (key, name) in
+        [("pricing", "Prezzi due volte in 7 giorni / Pricing twice in 7 days"), ("abandoners", "Carrelli abbandonati / Cart abandoners")]
+    {
+        let spec = threadline_server::web::segments::starters().into_iter().find(|(k, _)| *k == key).map(|(_, s)| s).unwrap_or_default();
+        store.create_segment(account_id, name, &serde_json::from_value(spec)?, "demo").await?;
+    }
     Ok(write_key)
 }
 

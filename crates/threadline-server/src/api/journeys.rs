@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use threadline_domain::ids::{ContactId, JourneyId, JourneyRunId, TaskId, UserId};
-use threadline_domain::journey::{Action, JourneySpec, SendRules};
+use threadline_domain::journey::{Action, Condition, JourneySpec, SendRules, Trigger};
 use threadline_domain::role::Permission;
 use threadline_domain::validation::{ValidationErrors, bounded_text};
 use threadline_store::{Funnel, Journey, JourneyRun, StepRecord, Task};
@@ -109,6 +109,32 @@ async fn check_spec(state: &AppState, caller: &Caller, spec: &JourneySpec) -> Ap
             _ => {}
         }
     }
+    // Segments named by the trigger or by conditions must be the account's.
+    let segments = state.store.segments(account_id).await?;
+    let known = |id: &threadline_domain::ids::SegmentId| segments.iter().any(|s| s.id == *id);
+    if let Trigger::Segment { segment_id, .. } = &spec.trigger
+        && !known(segment_id)
+    {
+        errors.push("spec.trigger.segment_id", "no such segment in this account");
+    }
+    let mut conditions: Vec<(String, &Condition)> =
+        spec.audience.iter().enumerate().map(|(i, c)| (format!("spec.audience[{i}]"), c)).collect();
+    for step in spec.all_steps() {
+        if let Action::Branch { branches, .. } = &step.action {
+            for (b, arm) in branches.iter().enumerate() {
+                for (c, condition) in arm.when.iter().enumerate() {
+                    conditions.push((format!("spec.steps[{}].branches[{b}].when[{c}]", step.id), condition));
+                }
+            }
+        }
+    }
+    for (path, condition) in conditions {
+        if let Condition::InSegment { segment_id } = condition
+            && !known(segment_id)
+        {
+            errors.push(format!("{path}.segment_id"), "no such segment in this account");
+        }
+    }
     Ok(errors.into_result(())?)
 }
 
@@ -188,7 +214,7 @@ async fn set_status(
         return Err(ApiError::invalid("status", "must be live, paused, draft or archived"));
     }
     let journey = state.store.set_journey_status(caller.account_id(), id, &req.status, &caller.actor).await?;
-    state.journeys_active.clear();
+    state.engagement_active.clear();
     Ok(Json(journey))
 }
 

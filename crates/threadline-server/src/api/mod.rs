@@ -15,6 +15,7 @@ pub(crate) mod mail_addresses;
 mod privacy;
 mod retention;
 mod routing;
+mod segments;
 pub(crate) mod sessions;
 mod sla;
 pub mod spec;
@@ -205,6 +206,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(suggestions::router())
         .merge(tracking::router())
         .merge(journeys::router())
+        .merge(segments::router())
 }
 
 /// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.

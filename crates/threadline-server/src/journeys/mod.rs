@@ -17,11 +17,12 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use threadline_domain::channel::Channel;
 use threadline_domain::contact::Contact;
-use threadline_domain::ids::{AccountId, ContactId, CustomerEventId, JourneyRunId};
+use threadline_domain::ids::{AccountId, ContactId, CustomerEventId, JourneyId, JourneyRunId, SegmentId};
 use threadline_domain::journey::{
     self, Action, ContactFacts, Gate, JourneySpec, Purpose, SendStep, Trigger, channel_order, enter_list, fill, gate, next_after,
     next_in_window, triggered_by, zone_for,
 };
+use threadline_domain::segment::SegmentChange;
 use threadline_domain::tracking::CustomerEvent;
 use threadline_store::{Job, JourneyRun, Next, StepEffect};
 use time::{Duration, OffsetDateTime};
@@ -53,7 +54,9 @@ pub async fn facts(state: &AppState, account_id: AccountId, contact: &Contact, n
     let events = state.store.customer_events_since(account_id, contact.id, now - Duration::days(FACTS_DAYS), 5000).await?;
     let consents = contact.consents.iter().map(|c| ((c.channel, c.purpose.clone()), c.granted)).collect();
     let has_open_conversation = state.store.has_open_conversation(account_id, contact.id).await?;
-    Ok(ContactFacts { attributes, events, consents, has_open_conversation })
+    let conversations = state.store.conversations_begun_since(account_id, contact.id, now - Duration::days(FACTS_DAYS)).await?;
+    let segments = state.store.contact_segments(account_id, contact.id).await?;
+    Ok(ContactFacts { attributes, events, consents, has_open_conversation, conversations, segments })
 }
 
 /// `journey.events`: starts the runs new events trigger, and wakes the
@@ -86,11 +89,88 @@ pub async fn on_events(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
                 }
             }
         }
+        // What they did may put them in a segment or take them out.
+        crate::segments::refresh_contacts(state, account_id, std::slice::from_ref(&contact), now).await?;
         for run in state.store.open_runs(account_id, contact_id).await? {
             state.store.wake_run(account_id, run.id, now).await?;
         }
     }
     Ok(Outcome::Done)
+}
+
+/// `journey.segment`: a customer entered or left a segment; journeys that
+/// start on that start for them (once per change).
+pub async fn on_segment(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
+    let Some(account_id) = job.account_id else { return Ok(Outcome::Done) };
+    let on = job.payload["on"].as_str().and_then(SegmentChange::parse);
+    let segment_id = serde_json::from_value::<SegmentId>(job.payload["segment_id"].clone()).ok();
+    let contact_id = serde_json::from_value::<ContactId>(job.payload["contact_id"].clone()).ok();
+    let (Some(on), Some(segment_id), Some(contact_id)) = (on, segment_id, contact_id) else { return Ok(Outcome::Done) };
+    let event_id = job.payload["event_id"].as_str().unwrap_or_default().to_owned();
+    let live = state.store.live_journeys(account_id).await?;
+    let matching: Vec<_> = live
+        .iter()
+        .filter(|(_, spec)| matches!(spec.trigger, Trigger::Segment { segment_id: s, on: o } if s == segment_id && o == on))
+        .collect();
+    if matching.is_empty() {
+        return Ok(Outcome::Done);
+    }
+    let contact = match state.store.contact(account_id, contact_id).await {
+        Ok(c) => c,
+        Err(threadline_store::StoreError::Merged(_) | threadline_store::StoreError::NotFound) => return Ok(Outcome::Done),
+        Err(e) => return Err(e.into()),
+    };
+    let now = state.clock.now();
+    let facts = facts(state, account_id, &contact, now).await?;
+    for (journey, spec) in matching {
+        enter(state, account_id, journey, spec, &contact, &facts, Some(event_id.clone()), now).await?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// How late a date-triggered run may start after downtime: dates further
+/// back are let go rather than greeted days late.
+const DATES_CATCH_UP: Duration = Duration::days(1);
+
+/// `journey.dates`: starts the runs of a date-triggered journey whose
+/// moment (`days_before` the customer's date, at `at` in their zone) came
+/// since the last look; again in `date_scan_secs` while it is live. Each
+/// run is keyed by the customer and the date, so looking twice starts one.
+pub async fn on_dates(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
+    let Some(account_id) = job.account_id else { return Ok(Outcome::Done) };
+    let Ok(journey_id) = serde_json::from_value::<JourneyId>(job.payload["journey_id"].clone()) else { return Ok(Outcome::Done) };
+    let journey = match state.store.journey(account_id, journey_id).await {
+        Ok(j) => j,
+        Err(threadline_store::StoreError::NotFound) => return Ok(Outcome::Done),
+        Err(e) => return Err(e.into()),
+    };
+    if journey.status != "live" {
+        return Ok(Outcome::Done);
+    }
+    let spec = state.store.journey_spec(account_id, journey_id, journey.live_version).await?;
+    let Trigger::Date { attribute, days_before, at, yearly } = &spec.trigger else { return Ok(Outcome::Done) };
+    let now = state.clock.now();
+    // The first look only marks the start: dates before the journey went live start nothing.
+    if let Some(scanned) = state.store.journey_dates_scanned(account_id, journey_id).await? {
+        let after = scanned.max(now - DATES_CATCH_UP);
+        let mut page_after = None;
+        loop {
+            let query = threadline_store::ContactQuery { search: None, after: page_after, limit: 200 };
+            let page = state.store.contacts(account_id, &query).await?;
+            let Some(last) = page.last() else { break };
+            page_after = Some(last.id);
+            for contact in &page {
+                let Some(value) = contact.custom_attributes.get(attribute).or_else(|| contact.attributes.get(attribute)) else { continue };
+                let zone = zone_for(contact.attributes.get("time_zone").and_then(Value::as_str), spec.time_zone.as_deref());
+                let Some((_, day)) = journey::date_fires(value, *days_before, at, *yearly, &zone, after, now) else { continue };
+                let facts = facts(state, account_id, contact, now).await?;
+                let key = format!("date:{}:{attribute}:{day}", contact.id);
+                enter(state, account_id, &journey, &spec, contact, &facts, Some(key), now).await?;
+            }
+        }
+    }
+    state.store.set_journey_dates_scanned(account_id, journey_id, now).await?;
+    Ok(Outcome::Later(now + Duration::seconds(state.settings.date_scan_secs.max(10) as i64)))
 }
 
 /// `journey.conversation`: a conversation was resolved or missed its SLA;

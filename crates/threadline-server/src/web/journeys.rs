@@ -410,7 +410,7 @@ fn describe_filter(f: &threadline_domain::journey::EventFilter) -> String {
     out
 }
 
-fn describe_trigger(trigger: &Trigger) -> String {
+fn describe_trigger(trigger: &Trigger, segments: &[threadline_store::Segment]) -> String {
     match trigger {
         Trigger::Event { filter, at_least } => {
             let mut out = describe_filter(filter);
@@ -420,7 +420,13 @@ fn describe_trigger(trigger: &Trigger) -> String {
             out
         }
         Trigger::Conversation { on } => format!("conversation {on}"),
-        Trigger::Date { attribute, days_before, at, .. } => format!("{attribute} − {days_before} d, {at}"),
+        Trigger::Date { attribute, days_before, at, yearly } => {
+            format!("{attribute} − {days_before} d, {at}{}", if *yearly { " ↻" } else { "" })
+        }
+        Trigger::Segment { segment_id, on } => {
+            let name = segments.iter().find(|s| s.id == *segment_id).map_or_else(|| segment_id.to_string(), |s| s.name.clone());
+            format!("segment “{name}” {on}")
+        }
     }
 }
 
@@ -516,10 +522,11 @@ pub async fn builder(State(state): State<AppState>, headers: HeaderMap, Path(id)
         let journey = state.store.journey(account_id, id).await?;
         let spec = state.store.journey_spec(account_id, id, None).await?;
         let funnel = state.store.journey_funnel(account_id, id, None).await?;
-        Ok::<_, threadline_store::StoreError>((journey, spec, funnel))
+        let segments = state.store.segments(account_id).await?;
+        Ok::<_, threadline_store::StoreError>((journey, spec, funnel, segments))
     }
     .await;
-    let (journey, spec, funnel) = match loaded {
+    let (journey, spec, funnel, segments) = match loaded {
         Ok(found) => found,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -535,7 +542,7 @@ pub async fn builder(State(state): State<AppState>, headers: HeaderMap, Path(id)
         status_code: journey.status.clone(),
         version: journey.version,
         live_version: journey.live_version.map(|v| v.to_string()).unwrap_or_else(|| "–".into()),
-        trigger: describe_trigger(&spec.trigger),
+        trigger: describe_trigger(&spec.trigger, &segments),
         goal: spec.goal.as_ref().map(|g| format!("{} ≤ {} d", describe_filter(&g.event), g.within_days)).unwrap_or_else(|| "–".into()),
         exits: spec.exit_when.iter().map(describe_filter).collect::<Vec<_>>().join("; "),
         flow: flow(j, &spec, &counts),

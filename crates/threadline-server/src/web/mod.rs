@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod journeys;
 pub mod live;
 mod login;
+pub mod segments;
 
 use std::collections::HashMap;
 
@@ -53,6 +54,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/knowledge", get(automation::knowledge_page))
         .route("/journeys", get(journeys::list))
         .route("/journeys/{id}", get(journeys::builder))
+        .route("/segments", get(segments::list))
+        .route("/segments/{id}", get(segments::detail))
         .route("/conversations/{id}/assist", get(automation::assist))
         .route("/help/{inbox_id}", get(automation::help))
         .route("/help/{inbox_id}/articles/{article_id}", get(automation::help_article))
@@ -106,6 +109,7 @@ struct Top<'a> {
     /// The navigation's words for those pages.
     a: &'static i18n::Automation,
     j: &'static journeys::JourneyTexts,
+    s: &'static segments::SegmentTexts,
 }
 
 impl<'a> Top<'a> {
@@ -118,6 +122,7 @@ impl<'a> Top<'a> {
             can_manage: session.user.role.allows(Permission::ManageTeams),
             a: lang.automation(),
             j: journeys::texts(lang),
+            s: segments::texts(lang),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! A supervisor builds a journey in real headless Chromium — from the
 //! seeds' pricing-page starter, editing a step and adding one — puts it
 //! live, sees customers go through it in its funnel, and an agent finds
-//! the task it made at the top of the inbox. In English and Italian.
+//! the task it made at the top of the inbox. In English and Italian. And
+//! a segment defined from a starter, its members seen, its definition
+//! edited and the segment deleted.
 
 use serde_json::json;
 
@@ -99,5 +101,71 @@ async fn a_supervisor_builds_a_journey_and_sees_its_funnel() {
     let save = browser.js("return document.querySelector('[data-save-journey]').innerText").await;
     assert_eq!(save, "Salva come nuova versione");
     browser.screenshot("journeys-4-builder-it").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_defines_a_segment_and_sees_who_is_in_it() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let (status, source) = rig.app.post("/api/v1/tracking/sources", json!({ "name": "Site", "kind": "server" })).await;
+    assert_eq!(status, 201);
+    let key = source["write_key"].as_str().unwrap().to_owned();
+    for (user, name, visits) in [("u-ada", "Ada Lovelace", 2), ("u-alan", "Alan Turing", 1)] {
+        let body = json!({ "userId": user, "traits": { "name": name } });
+        rig.http.post(rig.app.url("/v1/identify")).basic_auth(&key, Some("")).json(&body).send().await.unwrap();
+        for i in 0..visits {
+            let body = json!({ "userId": user, "properties": { "path": "/pricing" }, "messageId": format!("{user}-{i}") });
+            let response = rig.http.post(rig.app.url("/v1/page")).basic_auth(&key, Some("")).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    }
+
+    let browser = Browser::launch().await;
+    let c = &browser.client;
+    browser.sign_in(&rig.app.url(""), "admin@acme.example", "correct horse battery").await;
+    browser.js("window.confirm = () => true").await;
+
+    // From the "pricing twice in 7 days" starter.
+    c.goto(&rig.app.url("/segments")).await.unwrap();
+    browser.wait_for("the segments page", "document.querySelector('form[data-api=\"/segments\"]')").await;
+    browser
+        .js(r#"const f = document.querySelector('form[data-api="/segments"]');
+              f.elements.name.value = 'Keen on pricing';
+              f.elements.spec.selectedIndex = 0;
+              f.querySelector('button[type=submit]').click();"#)
+        .await;
+    browser.wait_for("the segment's page", "document.querySelector('#segment-view')").await;
+    threadline_server::jobs::run_due(&rig.app.server().state, 100).await.unwrap();
+    c.refresh().await.unwrap();
+    browser.wait_for("its members", "document.querySelector('.segment-members')").await;
+    let members = browser.js("return document.querySelector('.segment-members tbody').innerText").await;
+    assert!(members.as_str().unwrap().contains("Ada Lovelace") && !members.as_str().unwrap().contains("Alan"), "{members}");
+    assert!(browser.js("return document.querySelector('.conditions').innerText").await.as_str().unwrap().contains("2"));
+    browser.screenshot("segments-1-detail-en").await;
+
+    // Once is enough now: Alan joins.
+    browser
+        .js(r#"const t = document.querySelector('textarea[name=spec]');
+              const spec = JSON.parse(t.value); spec.conditions[0].times = 1; t.value = JSON.stringify(spec);
+              t.form.querySelector('button[type=submit]').click();"#)
+        .await;
+    browser.wait_for("saved", "document.querySelector('output.result.ok')").await;
+    threadline_server::jobs::run_due(&rig.app.server().state, 100).await.unwrap();
+    c.goto(&rig.app.url("/segments")).await.unwrap();
+    browser.wait_for("the list", "document.querySelector('.segment-table')").await;
+    assert_eq!(browser.js("return document.querySelector('.segment-count').innerText").await, "2");
+    browser.screenshot("segments-2-list-en").await;
+
+    // In Italian; then deleted.
+    let (status, _) = rig.app.put("/api/v1/me/language", json!({ "language": "it" })).await;
+    assert_eq!(status, 200);
+    let id = rig.app.get("/api/v1/segments").await.1[0]["id"].as_str().unwrap().to_owned();
+    c.goto(&rig.app.url(&format!("/segments/{id}"))).await.unwrap();
+    browser.wait_for("the page in Italian", "document.querySelector('button.danger')").await;
+    assert_eq!(browser.js("return document.querySelector('button.danger').innerText").await, "Elimina");
+    browser.screenshot("segments-3-detail-it").await;
+    browser.js("window.confirm = () => true; document.querySelector('button.danger').click()").await;
+    browser.wait_for("back on the list", "location.pathname === '/segments' && document.querySelector('.hint')").await;
+    assert!(rig.app.get("/api/v1/segments").await.1.as_array().unwrap().is_empty());
     browser.close().await;
 }
