@@ -3,7 +3,7 @@
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InteractionId};
 use threadline_domain::interaction::{Interaction, InteractionKind};
-use threadline_domain::timeline::{TimelineCursor, TimelineEntry};
+use threadline_domain::timeline::{TimelineCursor, TimelineEntry, TimelineFilter};
 use time::OffsetDateTime;
 
 use crate::contacts::load_contact;
@@ -88,6 +88,7 @@ impl Store {
         contact_id: ContactId,
         before: Option<&TimelineCursor>,
         limit: i64,
+        filter: &TimelineFilter,
     ) -> Result<TimelinePage> {
         let mut conn = self.pool.acquire().await?;
         load_contact(&mut conn, account_id, contact_id).await?;
@@ -100,31 +101,61 @@ impl Store {
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE contact_id = $1 AND account_id = $2 \
              AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4)) ORDER BY created_at DESC, id DESC LIMIT $5"
         );
-        let message_rows = sqlx::query(&sql)
+        let message_rows = if filter.messages {
+            sqlx::query(&sql)
+                .bind(contact_id.to_string())
+                .bind(account_id.to_string())
+                .bind(at)
+                .bind(id.clone())
+                .bind(fetch)
+                .fetch_all(&mut *conn)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let event_rows = if filter.events {
+            let sql = format!(
+                "SELECT {} FROM customer_events WHERE contact_id = $1 AND account_id = $2 \
+                 AND ($3 IS NULL OR occurred_at < $3 OR (occurred_at = $3 AND id < $4)) AND ($6 IS NULL OR name = $6) \
+                 ORDER BY occurred_at DESC, id DESC LIMIT $5",
+                crate::tracking::EVENT_COLUMNS
+            );
+            sqlx::query(&sql)
+                .bind(contact_id.to_string())
+                .bind(account_id.to_string())
+                .bind(at)
+                .bind(id.clone())
+                .bind(fetch)
+                .bind(filter.event_name.clone())
+                .fetch_all(&mut *conn)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let interaction_rows = if !filter.interactions {
+            Vec::new()
+        } else {
+            sqlx::query(
+                "SELECT id, contact_id, conversation_id, kind, summary, data, occurred_at FROM interactions \
+             WHERE contact_id = $1 AND account_id = $2 AND ($3 IS NULL OR occurred_at < $3 OR (occurred_at = $3 AND id < $4)) \
+             ORDER BY occurred_at DESC, id DESC LIMIT $5",
+            )
             .bind(contact_id.to_string())
             .bind(account_id.to_string())
             .bind(at)
-            .bind(id.clone())
+            .bind(id)
             .bind(fetch)
             .fetch_all(&mut *conn)
-            .await?;
-        let interaction_rows = sqlx::query(
-            "SELECT id, contact_id, conversation_id, kind, summary, data, occurred_at FROM interactions \
-             WHERE contact_id = $1 AND account_id = $2 AND ($3 IS NULL OR occurred_at < $3 OR (occurred_at = $3 AND id < $4)) \
-             ORDER BY occurred_at DESC, id DESC LIMIT $5",
-        )
-        .bind(contact_id.to_string())
-        .bind(account_id.to_string())
-        .bind(at)
-        .bind(id)
-        .bind(fetch)
-        .fetch_all(&mut *conn)
-        .await?;
+            .await?
+        };
         let mut messages = message_rows.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
         attachments::load_attachment_meta(&mut conn, &mut messages).await?;
         let mut entries: Vec<TimelineEntry> = messages.into_iter().map(|m| TimelineEntry::Message(Box::new(m))).collect();
         for row in &interaction_rows {
             entries.push(TimelineEntry::Interaction(interaction(row)?));
+        }
+        for row in &event_rows {
+            entries.push(TimelineEntry::Event(Box::new(crate::tracking::event_row(row)?)));
         }
         entries.sort_by_key(|e| std::cmp::Reverse((e.at(), entry_id(e))));
         let limit = usize::try_from(limit).map_err(|_| StoreError::Corrupt("negative limit".into()))?;
@@ -169,5 +200,6 @@ fn entry_id(entry: &TimelineEntry) -> String {
     match entry {
         TimelineEntry::Message(m) => m.id.to_string(),
         TimelineEntry::Interaction(i) => i.id.to_string(),
+        TimelineEntry::Event(e) => e.id.to_string(),
     }
 }

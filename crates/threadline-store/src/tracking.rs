@@ -100,7 +100,7 @@ pub(crate) fn event_row(row: &sqlx::any::AnyRow) -> Result<CustomerEvent> {
 /// The job kind that hands stored events to journeys.
 pub const EVENTS_JOB: &str = "journey.events";
 
-const EVENT_COLUMNS: &str = "id, contact_id, kind, name, properties, context, message_id, occurred_at, received_at";
+pub(crate) const EVENT_COLUMNS: &str = "id, contact_id, kind, name, properties, context, message_id, occurred_at, received_at";
 
 impl Store {
     pub async fn create_tracking_source(

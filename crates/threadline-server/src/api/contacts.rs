@@ -13,14 +13,14 @@ use threadline_domain::identity::Region;
 use threadline_domain::ids::{ContactId, ConversationId, IdentityId};
 use threadline_domain::interaction::{Interaction, InteractionKind};
 use threadline_domain::role::Permission;
-use threadline_domain::timeline::{TimelineCursor, TimelineEntry};
+use threadline_domain::timeline::{TimelineCursor, TimelineEntry, TimelineFilter};
 use threadline_domain::validation::{ValidationErrors, bounded_text};
 use threadline_store::{ConsentChange, ContactChanges, ContactQuery, DuplicateSuggestion, JsonMap, NewContact, NewInteraction};
 use time::OffsetDateTime;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::inboxes::{IdentityInput, parse_identities};
-use super::{Body, Page, PageParams, Path, Query, page_limit};
+use super::{Body, Page, Path, Query, page_limit};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -334,20 +334,46 @@ async fn duplicates_of(State(state): State<AppState>, caller: Caller, Path(id): 
 
 /// Everything that happened with this contact, newest first: messages on
 /// every channel, calls, orders, visits, survey answers.
-#[utoipa::path(get, path = "/contacts/{id}/timeline", tag = "contacts", params(("id" = ContactId, Path), PageParams),
-    responses((status = 200, body = Page<TimelineEntry>), (status = 404, body = ErrorBody)))]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineParams {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Which entries: `message`, `interaction`, `event`, comma-separated
+    /// (default all; with `event` alone, events only).
+    pub types: Option<String>,
+    /// Tracked events of this name only (`Order Completed`, a page's name).
+    pub event: Option<String>,
+}
+
+#[utoipa::path(get, path = "/contacts/{id}/timeline", tag = "contacts", params(("id" = ContactId, Path), TimelineParams),
+    responses((status = 200, body = Page<TimelineEntry>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn timeline(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<ContactId>,
-    Query(p): Query<PageParams>,
+    Query(p): Query<TimelineParams>,
 ) -> ApiResult<Json<Page<TimelineEntry>>> {
     let limit = page_limit(p.limit)?;
+    let mut filter = match (p.types.as_deref(), p.event.is_some()) {
+        (Some(types), _) => TimelineFilter::parse(types).map_err(|e| ApiError::invalid("types", e))?,
+        (None, true) => TimelineFilter { messages: false, interactions: false, ..Default::default() },
+        (None, false) => TimelineFilter::default(),
+    };
+    if let Some(name) = p.event {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ApiError::invalid("event", "1–200 characters"));
+        }
+        filter.event_name = Some(name);
+    }
     let cursor = match p.cursor.as_deref() {
         None => None,
         Some(c) => Some(TimelineCursor::decode(c).ok_or_else(|| ApiError::invalid("cursor", "is not a cursor from this timeline"))?),
     };
-    let page = state.store.timeline(caller.account_id(), id, cursor.as_ref(), limit).await?;
+    let page = state.store.timeline(caller.account_id(), id, cursor.as_ref(), limit, &filter).await?;
     Ok(Json(Page { data: page.entries, next_cursor: page.next.map(|c| c.encode()) }))
 }
 

@@ -31,6 +31,7 @@ use threadline_domain::ids::{ConversationId, UserId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind};
 use threadline_domain::reply::ReplyOption;
 use threadline_domain::role::Permission;
+use threadline_domain::timeline::TimelineFilter;
 use threadline_store::{AssigneeFilter, ConversationQuery, ConversationSummary, Session};
 
 use crate::app::AppState;
@@ -407,6 +408,8 @@ struct ConversationPage<'a> {
     /// Tracked pages (page, when), the open cart (product, when) and orders (id, total, when).
     site_pages: Vec<(String, String)>,
     cart: Vec<(String, String)>,
+    /// The segments the customer is in now.
+    segments: Vec<String>,
     orders: Vec<(String, String, String)>,
     entries: Vec<Entry>,
     options: Vec<ChannelChoice>,
@@ -495,6 +498,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         policies,
         sentiment,
         site,
+        segments,
     } = match ConversationData::load(&state, account_id, id).await {
         Ok(data) => data,
         Err(e) => return ApiError::from(e).into_response(),
@@ -612,6 +616,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
             .collect(),
         site_pages: site.pages.iter().map(|(page, at)| (page.clone(), lang.ago(*at, now))).collect(),
         cart: site.cart.iter().map(|(product, at)| (product.clone(), lang.ago(*at, now))).collect(),
+        segments,
         orders: site.orders.iter().map(|(id, total, at)| (id.clone(), total.clone(), lang.ago(*at, now))).collect(),
         entries: timed.into_iter().map(|(_, e)| e).collect(),
         options: options
@@ -684,6 +689,8 @@ struct ConversationData {
     policies: Vec<threadline_store::StoredSlaPolicy>,
     /// What the customer did on the site or in the app.
     site: threadline_domain::tracking::ActivitySummary,
+    /// The names of the segments the customer is in.
+    segments: Vec<String>,
 }
 
 impl ConversationData {
@@ -702,7 +709,8 @@ impl ConversationData {
             messages: store.conversation_messages(account_id, id, None, 200).await?,
             users: store.users(account_id).await?,
             teams: store.teams(account_id).await?,
-            history: store.timeline(account_id, contact.id, None, 100).await?,
+            // The site's activity has its own summary in the panel.
+            history: store.timeline(account_id, contact.id, None, 100, &TimelineFilter { events: false, ..Default::default() }).await?,
             summaries: store.conversation_summaries(account_id, &other_ids).await?,
             templates: store.templates(account_id, None).await?,
             canned: store.canned_responses(account_id).await?,
@@ -712,6 +720,10 @@ impl ConversationData {
             sentiment: store.sentiment_trend(account_id, contact.id, 8).await?,
             decisions: store.routing_decisions(account_id, id).await?,
             policies: store.sla_policies(account_id).await?,
+            segments: {
+                let member_of = store.contact_segments(account_id, contact.id).await?;
+                store.segments(account_id).await?.into_iter().filter(|s| member_of.contains(&s.id)).map(|s| s.name).collect()
+            },
             site: threadline_domain::tracking::summarize(
                 &store.customer_events(account_id, contact.id, &threadline_store::EventQuery { limit: 200, ..Default::default() }).await?,
                 5,

@@ -16,6 +16,7 @@ backend_tests!(
     write_keys_are_checked_and_revocable,
     erasure_removes_the_customers_activity,
     the_chat_reports_pages_when_the_inbox_tracks_them,
+    the_timeline_interleaves_what_customers_did_with_what_they_wrote,
 );
 
 async fn write_key(app: &TestApp) -> String {
@@ -410,4 +411,73 @@ async fn the_chat_reports_pages_when_the_inbox_tracks_them(app: TestApp) {
     assert!(sent.status().is_success(), "{}", sent.text().await.unwrap());
     let (_, conversations) = app.get("/api/v1/conversations").await;
     assert_eq!(conversations["data"][0]["contact_id"], id, "the chat continues the visitor's record");
+}
+
+async fn the_timeline_interleaves_what_customers_did_with_what_they_wrote(app: TestApp) {
+    let inbox = app.create_inbox("api", "Shop API").await;
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "maria@example.com" }]), "Dov'è il mio ordine?").await;
+    let contact = outcome["contact_id"].as_str().unwrap().to_owned();
+    // The shop's server: its identify calls may name a known customer by email.
+    let (status, source) = app.post("/api/v1/tracking/sources", json!({ "name": "Shop backend", "kind": "server" })).await;
+    assert_eq!(status, 201, "{source}");
+    let key = source["write_key"].as_str().unwrap().to_owned();
+    let ago = |minutes: i64| {
+        (time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes)).format(&time::format_description::well_known::Rfc3339).unwrap()
+    };
+    for body in [json!({ "userId": "u-maria", "traits": { "email": "maria@example.com" }, "timestamp": ago(180) })] {
+        assert_eq!(send(&app, &key, "/v1/identify", body).await.0, 200);
+    }
+    assert_eq!(send(&app, &key, "/v1/page", json!({ "userId": "u-maria", "name": "Pricing", "timestamp": ago(120) })).await.0, 200);
+    let order = json!({ "userId": "u-maria", "event": "Order Completed", "properties": { "total": 42 }, "timestamp": ago(60) });
+    assert_eq!(send(&app, &key, "/v1/track", order).await.0, 200);
+
+    // Newest first, across kinds: the message, the order, the page, the identify call.
+    let (status, page) = app.get(&format!("/api/v1/contacts/{contact}/timeline")).await;
+    assert_eq!(status, 200, "{page}");
+    let kinds: Vec<(String, String)> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap().to_owned(), e["name"].as_str().or(e["kind"].as_str()).unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("message".to_owned(), "message".to_owned()),
+            ("event".to_owned(), "Order Completed".to_owned()),
+            ("event".to_owned(), "Pricing".to_owned()),
+            ("event".to_owned(), "identify".to_owned()),
+        ],
+        "{page}"
+    );
+
+    // Page by page, one at a time, the same order.
+    let mut cursor: Option<String> = None;
+    let mut seen = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/contacts/{contact}/timeline?limit=1&cursor={c}"),
+            None => format!("/api/v1/contacts/{contact}/timeline?limit=1"),
+        };
+        let (_, page) = app.get(&path).await;
+        seen.push(page["data"][0]["type"].as_str().unwrap().to_owned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["message", "event", "event", "event"]);
+
+    // Filtered: events only, one event by name, messages only.
+    let count = |page: &Value| page["data"].as_array().unwrap().len();
+    let (_, events) = app.get(&format!("/api/v1/contacts/{contact}/timeline?types=event")).await;
+    assert_eq!(count(&events), 3);
+    let (_, orders) = app.get(&format!("/api/v1/contacts/{contact}/timeline?event=Order%20Completed")).await;
+    assert_eq!(count(&orders), 1);
+    assert_eq!(orders["data"][0]["properties"]["total"], 42);
+    let (_, messages) = app.get(&format!("/api/v1/contacts/{contact}/timeline?types=message,interaction")).await;
+    assert_eq!(count(&messages), 1);
+    let (status, refused) = app.get(&format!("/api/v1/contacts/{contact}/timeline?types=emails")).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["fields"][0]["field"], "types");
 }

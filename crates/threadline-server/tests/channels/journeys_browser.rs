@@ -110,8 +110,13 @@ async fn a_supervisor_defines_a_segment_and_sees_who_is_in_it() {
     let (status, source) = rig.app.post("/api/v1/tracking/sources", json!({ "name": "Site", "kind": "server" })).await;
     assert_eq!(status, 201);
     let key = source["write_key"].as_str().unwrap().to_owned();
+    // Ada wrote to the shop too: her conversation's panel will show her segments.
+    let inbox = rig.app.create_inbox("api", "Shop API").await;
+    let outcome = rig.app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "Is the annual plan cheaper?").await;
+    let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
     for (user, name, visits) in [("u-ada", "Ada Lovelace", 2), ("u-alan", "Alan Turing", 1)] {
-        let body = json!({ "userId": user, "traits": { "name": name } });
+        let email = if user == "u-ada" { "ada@example.com" } else { "alan@example.com" };
+        let body = json!({ "userId": user, "traits": { "name": name, "email": email } });
         rig.http.post(rig.app.url("/v1/identify")).basic_auth(&key, Some("")).json(&body).send().await.unwrap();
         for i in 0..visits {
             let body = json!({ "userId": user, "properties": { "path": "/pricing" }, "messageId": format!("{user}-{i}") });
@@ -155,6 +160,9 @@ async fn a_supervisor_defines_a_segment_and_sees_who_is_in_it() {
     browser.wait_for("the list", "document.querySelector('.segment-table')").await;
     assert_eq!(browser.js("return document.querySelector('.segment-count').innerText").await, "2");
     browser.screenshot("segments-2-list-en").await;
+    c.goto(&rig.app.url(&format!("/conversations/{conversation}"))).await.unwrap();
+    browser.wait_for("her segments in the panel", "document.querySelector('ul.segments')").await;
+    assert_eq!(browser.js("return document.querySelector('ul.segments').innerText").await, "Keen on pricing");
 
     // In Italian; then deleted.
     let (status, _) = rig.app.put("/api/v1/me/language", json!({ "language": "it" })).await;
