@@ -112,20 +112,7 @@ pub async fn on_segment(state: &AppState, job: &Job) -> anyhow::Result<Outcome> 
         .iter()
         .filter(|(_, spec)| matches!(spec.trigger, Trigger::Segment { segment_id: s, on: o } if s == segment_id && o == on))
         .collect();
-    if matching.is_empty() {
-        return Ok(Outcome::Done);
-    }
-    let contact = match state.store.contact(account_id, contact_id).await {
-        Ok(c) => c,
-        Err(threadline_store::StoreError::Merged(_) | threadline_store::StoreError::NotFound) => return Ok(Outcome::Done),
-        Err(e) => return Err(e.into()),
-    };
-    let now = state.clock.now();
-    let facts = facts(state, account_id, &contact, now).await?;
-    for (journey, spec) in matching {
-        enter(state, account_id, journey, spec, &contact, &facts, Some(event_id.clone()), now).await?;
-    }
-    Ok(Outcome::Done)
+    start_for(state, account_id, contact_id, &matching, &event_id).await
 }
 
 /// How late a date-triggered run may start after downtime: dates further
@@ -183,7 +170,19 @@ pub async fn on_conversation(state: &AppState, job: &Job) -> anyhow::Result<Outc
     let event_id = job.payload["event_id"].as_str().unwrap_or_default().to_owned();
     let live = state.store.live_journeys(account_id).await?;
     let matching: Vec<_> = live.iter().filter(|(_, spec)| matches!(spec.trigger, Trigger::Conversation { on: o } if o == on)).collect();
-    if matching.is_empty() {
+    start_for(state, account_id, contact_id, &matching, &event_id).await
+}
+
+/// Starts `journeys` for one customer, keyed by the event that triggered
+/// them (a customer merged away or removed since starts nothing).
+async fn start_for(
+    state: &AppState,
+    account_id: AccountId,
+    contact_id: ContactId,
+    journeys: &[&(threadline_store::Journey, JourneySpec)],
+    event_id: &str,
+) -> anyhow::Result<Outcome> {
+    if journeys.is_empty() {
         return Ok(Outcome::Done);
     }
     let contact = match state.store.contact(account_id, contact_id).await {
@@ -193,8 +192,8 @@ pub async fn on_conversation(state: &AppState, job: &Job) -> anyhow::Result<Outc
     };
     let now = state.clock.now();
     let facts = facts(state, account_id, &contact, now).await?;
-    for (journey, spec) in matching {
-        enter(state, account_id, journey, spec, &contact, &facts, Some(event_id.clone()), now).await?;
+    for (journey, spec) in journeys {
+        enter(state, account_id, journey, spec, &contact, &facts, Some(event_id.to_owned()), now).await?;
     }
     Ok(Outcome::Done)
 }

@@ -398,7 +398,8 @@ fn hours(seconds: u64) -> String {
     if h.fract() == 0.0 { format!("{h:.0}") } else { format!("{h:.2}") }
 }
 
-fn describe_filter(f: &threadline_domain::journey::EventFilter) -> String {
+/// An event filter in a few words (`page “Pricing” · path starts_with "/pricing"`).
+pub(super) fn describe_filter(f: &threadline_domain::journey::EventFilter) -> String {
     let mut out = match &f.name {
         Some(name) => format!("{} “{name}”", f.kind),
         None => f.kind.to_string(),

@@ -7,12 +7,13 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use threadline_domain::ids::SegmentId;
-use threadline_domain::journey::{Condition, EventFilter};
+use threadline_domain::journey::Condition;
 use threadline_domain::role::Permission;
 use threadline_domain::segment::Matching;
 use threadline_store::{Segment, SegmentMember};
 
 use super::i18n::{Lang, Texts};
+use super::journeys::describe_filter;
 use super::{Top, page, signed_in, user_lang};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -144,18 +145,6 @@ pub fn starters() -> Vec<(&'static str, serde_json::Value)> {
         ),
         ("email_heavy", serde_json::json!({ "conditions": [ { "type": "conversations", "channel": "email", "times": 2, "days": 30 } ] })),
     ]
-}
-
-fn describe_filter(f: &EventFilter) -> String {
-    let mut out = match &f.name {
-        Some(name) => format!("{} “{name}”", f.kind),
-        None => f.kind.to_string(),
-    };
-    for c in &f.properties {
-        let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-        out.push_str(&format!(" · {} {} {value}", c.property, c.op));
-    }
-    out
 }
 
 /// A condition in the reader's language.

@@ -19,30 +19,6 @@ channel_tests!(
 
 const PHONE: &str = "393471234567";
 
-/// A server-side tracking key (its identify traits may name known customers).
-async fn tracking_key(rig: &Rig) -> String {
-    let (status, source) = rig.app.post("/api/v1/tracking/sources", json!({ "name": "Shop backend", "kind": "server" })).await;
-    assert_eq!(status, 201, "{source}");
-    source["write_key"].as_str().unwrap().to_owned()
-}
-
-async fn track(rig: &Rig, key: &str, path: &str, body: Value) {
-    let response = rig.http.post(rig.app.url(path)).basic_auth(key, Some("")).json(&body).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
-}
-
-/// Runs every job due by the server's clock; none may fail.
-async fn run_jobs(rig: &Rig) {
-    let state = &rig.app.server().state;
-    threadline_server::jobs::run_due(state, 100).await.unwrap();
-    let failing = state.store.failing_jobs(10).await.unwrap();
-    assert!(failing.is_empty(), "jobs failed: {failing:?}");
-}
-
-fn later(rig: &Rig, by: Duration) {
-    rig.app.server().state.clock.advance(by);
-}
-
 /// A customer known on WhatsApp, identified to the shop as `user`.
 async fn giulia(rig: &Rig, key: &str, whatsapp: &TestInbox) -> String {
     let (status, _) = rig.meta_post(whatsapp, &whatsapp_text(PHONE, "wamid.cart1", "Giulia Rossi", "Ciao, avete la borsa blu?")).await;

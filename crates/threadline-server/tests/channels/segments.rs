@@ -10,28 +10,6 @@ use crate::support::*;
 
 channel_tests!(segments_follow_customers_and_start_journeys, a_birthday_starts_a_journey_once_at_nine_in_the_customers_zone,);
 
-async fn tracking_key(rig: &Rig) -> String {
-    let (status, source) = rig.app.post("/api/v1/tracking/sources", json!({ "name": "Shop backend", "kind": "server" })).await;
-    assert_eq!(status, 201, "{source}");
-    source["write_key"].as_str().unwrap().to_owned()
-}
-
-async fn track(rig: &Rig, key: &str, path: &str, body: Value) {
-    let response = rig.http.post(rig.app.url(path)).basic_auth(key, Some("")).json(&body).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
-}
-
-async fn run_jobs(rig: &Rig) {
-    let state = &rig.app.server().state;
-    threadline_server::jobs::run_due(state, 200).await.unwrap();
-    let failing = state.store.failing_jobs(10).await.unwrap();
-    assert!(failing.is_empty(), "jobs failed: {failing:?}");
-}
-
-fn later(rig: &Rig, by: Duration) {
-    rig.app.server().state.clock.advance(by);
-}
-
 /// The names of a segment's members, and its count.
 async fn members(rig: &Rig, segment: &str) -> (Vec<String>, i64) {
     let (status, page) = rig.app.get(&format!("/api/v1/segments/{segment}/members")).await;

@@ -255,3 +255,29 @@ pub fn telegram_text(update_id: i64, chat_id: i64, message_id: i64, text: &str) 
         }
     })
 }
+
+/// A server-side tracking key (its identify calls may name known customers).
+pub async fn tracking_key(rig: &Rig) -> String {
+    let (status, source) = rig.app.post("/api/v1/tracking/sources", json!({ "name": "Shop backend", "kind": "server" })).await;
+    assert_eq!(status, 201, "{source}");
+    source["write_key"].as_str().unwrap().to_owned()
+}
+
+/// Sends a tracking call (`/v1/track`, `/v1/identify`…) with the key.
+pub async fn track(rig: &Rig, key: &str, path: &str, body: Value) {
+    let response = rig.http.post(rig.app.url(path)).basic_auth(key, Some("")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+}
+
+/// Runs every job due by the server's clock; none may fail.
+pub async fn run_jobs(rig: &Rig) {
+    let state = &rig.app.server().state;
+    threadline_server::jobs::run_due(state, 200).await.unwrap();
+    let failing = state.store.failing_jobs(10).await.unwrap();
+    assert!(failing.is_empty(), "jobs failed: {failing:?}");
+}
+
+/// Moves the server's clock forward.
+pub fn later(rig: &Rig, by: time::Duration) {
+    rig.app.server().state.clock.advance(by);
+}
