@@ -11,6 +11,9 @@
 #   ONLY=understand bench/run.sh 0 3    # triage (BANKING77), routing and the bot, in-process on one core
 #   ONLY=privacy bench/run.sh 0 3       # a sign-in flood's memory, and a 10,000-message customer's export
 #   ONLY=tracking bench/run.sh 20 3     # tracking calls through /v1/batch against a batch-insert ceiling
+#   ONLY=track-rate bench/run.sh 20 3   # single /v1/track calls at 1,000/s (open loop), beside the ceiling at the same rate
+#   ONLY=waits bench/run.sh 60 1        # journey timers firing with 1,000,000 runs waiting (WAITING_RUNS to change)
+#   ONLY=chaos bench/run.sh 0 1         # 10,000 customers through a journey's send, the server killed -9 ten times
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -278,6 +281,95 @@ tracking_run() { # engine run
     rm -rf "$data"
 }
 
+# Single tracking calls at a fixed rate (TRACK_RATE, default 1,000/s),
+# open loop: latency from each call's due time. Then the ceiling server at
+# the same rate, each call a one-row batch.
+track_rate_run() { # engine run
+    local engine=$1 run=$2 data url created token key result rate=${TRACK_RATE:-1000}
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID base=$URL
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    key=$(curl -sf -X POST "$base/api/v1/tracking/sources" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"name":"bench","kind":"server"}' | json '["write_key"]')
+    result=$("$LOAD" track-rate --url "$base" --key "$key" --rate "$rate" --seconds "$SECS")
+    record "track-rate" "$engine" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    [ "$engine" = postgres ] && url=$(fresh_pg) || url="sqlite://$data/ceiling.db?mode=rwc"
+    start "$data/ceiling.log" "$LOAD" ceiling-server --database-url "$url"
+    local ceiling=$PID
+    result=$("$LOAD" track-rate --url "$URL/insert-batch" --batch --rate "$rate" --seconds "$SECS")
+    record "track-rate-ceiling" "$engine" "$run" "$result"
+    kill "$ceiling"; wait "$ceiling" 2>/dev/null || true
+    rm -rf "$data"
+}
+
+# Journey timers with many runs waiting: WAITING_RUNS (default 1,000,000)
+# runs of a live journey wait in the database, COHORT (default 20,000) of
+# them fall due over $SECS seconds starting 20 s after the seeding, the rest
+# a month on. The server starts, and the lateness of each of the cohort's
+# timers (its wait step's execution against its due time) is read after.
+# The server's RSS is sampled every second.
+waits_run() { # engine run
+    local engine=$1 run=$2 data url created seeded journey result rss_peak=0 rss
+    local runs=${WAITING_RUNS:-1000000} cohort=${COHORT:-20000}
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID base=$URL
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    kill "$server"; wait "$server" 2>/dev/null || true
+    [ "$engine" = postgres ] || url="sqlite://$data/threadline.db"
+    seeded=$("$LOAD" seed-waiting-runs --database-url "$url" --runs "$runs" --cohort "$cohort" --lead 20 --window "$SECS")
+    journey=$(echo "$seeded" | json '["journey"]')
+    [ "$engine" = postgres ] || url=""
+    start "$data/serve2.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    server=$PID
+    [ "$engine" = postgres ] || url="sqlite://$data/threadline.db"
+    ( while kill -0 "$server" 2>/dev/null; do
+          awk '/VmRSS/ { print $2 }' "/proc/$server/status" 2>/dev/null; sleep 1
+      done ) > "$data/rss" &
+    local sampler=$!
+    result=$("$LOAD" lateness --database-url "$url" --journey "$journey" --cohort "$cohort" --timeout $((SECS + 600)))
+    rss=$(awk '/VmRSS/ { print $2 }' "/proc/$server/status")
+    kill "$server"; wait "$server" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    rss_peak=$(sort -n "$data/rss" | tail -1)
+    result=$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); s=json.loads(sys.argv[2]); d.update(waiting=s['runs'], cohort=s['cohort'], window_secs=s['window_secs'], seed_secs=round(s['seed_secs'],1), rss_end_mb=round(int(sys.argv[3])/1024,1), rss_peak_mb=round(int(sys.argv[4] or 0)/1024,1)); print(json.dumps(d))" "$result" "$seeded" "$rss" "$rss_peak")
+    record "waits" "$engine" "$run" "$result"
+    rm -rf "$data"
+}
+
+# The journey chaos test at scale: CHAOS_CUSTOMERS (default 10,000)
+# customers enter a journey that sends each an SMS while the server is
+# killed -9 CHAOS_KILLS (default 10) times at random moments; the test
+# prints what it counted (messages per customer, sends per number) before
+# checking that none was lost or doubled.
+chaos_run() { # engine run
+    local engine=$1 run=$2 log result
+    log=$(mktemp)
+    if THREADLINE_CHAOS_CUSTOMERS=${CHAOS_CUSTOMERS:-10000} THREADLINE_CHAOS_KILLS=${CHAOS_KILLS:-10} \
+        THREADLINE_TEST_DATABASE_URL=$PG cargo test --release --locked -q -p threadline --test cli \
+        "journey_chaos::kill_minus_nine_mid_journey_on_$engine" -- --exact --nocapture > "$log" 2>&1; then
+        result=$(grep -o 'chaos-result .*' "$log" | head -1 | cut -d' ' -f2-)
+        record "chaos" "$engine" "$run" "$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); d['passed']=True; print(json.dumps(d))" "$result")"
+    else
+        echo "chaos on $engine failed:" >&2; tail -30 "$log" >&2
+        result=$(grep -o 'chaos-result .*' "$log" | head -1 | cut -d' ' -f2- || true)
+        record "chaos" "$engine" "$run" "$(python3 -c "import json,sys; d=json.loads(sys.argv[1] or '{}'); d['passed']=False; print(json.dumps(d))" "$result")"
+    fi
+    rm -f "$log"
+}
+
 for run in $(seq 1 "$RUNS"); do
     echo "run $run/$RUNS" >&2
     if [ "${ONLY:-}" = privacy ]; then
@@ -287,6 +379,21 @@ for run in $(seq 1 "$RUNS"); do
     fi
     if [ "${ONLY:-}" = understand ]; then
         understand_run "$run"
+        continue
+    fi
+    if [ "${ONLY:-}" = track-rate ]; then
+        track_rate_run sqlite "$run"
+        track_rate_run postgres "$run"
+        continue
+    fi
+    if [ "${ONLY:-}" = chaos ]; then
+        chaos_run sqlite "$run"
+        chaos_run postgres "$run"
+        continue
+    fi
+    if [ "${ONLY:-}" = waits ]; then
+        waits_run sqlite "$run"
+        waits_run postgres "$run"
         continue
     fi
     if [ "${ONLY:-}" = tracking ]; then
@@ -428,6 +535,24 @@ for e in ["sqlite", "postgres"]:
         print(f"{e}: tracking through /v1/batch (100 calls a request): {t:,.0f} events/s, p50 {med('tracking', e, 'p50_ms'):.1f} ms, "
               f"p99 {med('tracking', e, 'p99_ms'):.1f} ms; ceiling {c:,.0f} events/s; ratio {t / c:.0%}; "
               f"errors {sum(r['errors'] for r in rows if r['scenario'] == 'tracking' and r['engine'] == e)}")
+for e in ["sqlite", "postgres"]:
+    t, c = med("track-rate", e, "p99_ms"), med("track-rate-ceiling", e, "p99_ms")
+    if t is not None and c:
+        print(f"{e}: single /v1/track at {med('track-rate', e, 'rate'):,.0f}/s (open loop): p50 {med('track-rate', e, 'p50_ms'):.1f} ms, "
+              f"p99 {t:.1f} ms, max {med('track-rate', e, 'max_ms'):.0f} ms; ceiling at the same rate p50 {med('track-rate-ceiling', e, 'p50_ms'):.1f} ms, "
+              f"p99 {c:.1f} ms; errors {sum(r['errors'] for r in rows if r['scenario'] == 'track-rate' and r['engine'] == e)}")
+for e in ["sqlite", "postgres"]:
+    if med("waits", e, "p99_ms") is not None:
+        print(f"{e}: {med('waits', e, 'waiting'):,.0f} runs waiting, {med('waits', e, 'cohort'):,.0f} timers due over {med('waits', e, 'window_secs'):.0f} s: "
+              f"lateness p50 {med('waits', e, 'p50_ms') / 1000:.2f} s, p99 {med('waits', e, 'p99_ms') / 1000:.2f} s, max {med('waits', e, 'max_ms') / 1000:.2f} s; "
+              f"missing {sum(r['missing'] for r in rows if r['scenario'] == 'waits' and r['engine'] == e)}; "
+              f"RSS peak {med('waits', e, 'rss_peak_mb'):.0f} MB, at the end {med('waits', e, 'rss_end_mb'):.0f} MB; seeding {med('waits', e, 'seed_secs'):.0f} s")
+for e in ["sqlite", "postgres"]:
+    for r in [r for r in rows if r["scenario"] == "chaos" and r["engine"] == e]:
+        print(f"{e}: chaos with {r.get('customers', 0):,} customers and {r.get('kills', 0)} kills -9: "
+              f"{r.get('with_message', 0):,} with their message, {r.get('doubled_in_database', 0)} doubled, "
+              f"{r.get('provider_sends', 0):,} provider sends, {r.get('numbers_sent_twice', 0)} numbers sent twice, "
+              f"{r.get('failed_in_flight', 0)} failed in flight; {'passed' if r['passed'] else 'FAILED'}")
 if med("startup", "sqlite", "cold_start_ms") is not None:
     print()
     print(f"cold start median {med('startup', 'sqlite', 'cold_start_ms'):.0f} ms, idle RSS median {med('startup', 'sqlite', 'idle_rss_mb'):.1f} MB")

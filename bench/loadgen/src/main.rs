@@ -23,6 +23,9 @@
 //! - `tracking` loads the Segment-compatible collector with batches of
 //!   calls; `ceiling-batch` sends the same batches to the ceiling server,
 //!   which inserts them as rows in one transaction.
+//! - `track-rate` sends single calls at a fixed rate (open loop);
+//!   `seed-waiting-runs` and `lateness` measure journey timers with many
+//!   runs waiting (see `engagement.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +35,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+mod engagement;
 mod pages;
 mod privacy;
 mod seed;
@@ -157,6 +161,53 @@ enum Command {
         calls: usize,
         #[command(flatten)]
         load: Load,
+    },
+    /// Single tracking calls at a fixed rate, latency from each call's due time.
+    TrackRate {
+        /// Threadline's base URL, or the ceiling server's `…/insert-batch` (with `--batch`).
+        #[arg(long)]
+        url: String,
+        /// The write key (Basic auth); none for the ceiling server.
+        #[arg(long)]
+        key: Option<String>,
+        /// Wrap each call in a one-call batch (what the ceiling server takes).
+        #[arg(long)]
+        batch: bool,
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+    },
+    /// Write a live journey with many runs waiting on a timer.
+    SeedWaitingRuns {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: usize,
+        /// How many fall due during the measurement.
+        #[arg(long, default_value_t = 20_000)]
+        cohort: usize,
+        #[arg(long, default_value_t = 10_000)]
+        contacts: usize,
+        /// Seconds from now until the cohort starts falling due.
+        #[arg(long, default_value_t = 60)]
+        lead: u64,
+        /// Seconds over which the cohort falls due.
+        #[arg(long, default_value_t = 60)]
+        window: u64,
+    },
+    /// How late the cohort's timers fired (waits until all have).
+    Lateness {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        journey: String,
+        #[arg(long)]
+        cohort: usize,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
     },
     /// Load the ceiling server's `/insert-batch` with the same batches.
     CeilingBatch {
@@ -307,6 +358,18 @@ fn main() -> anyhow::Result<()> {
                 client.post(&url).basic_auth(&key, Some("")).json(&tracking_batch(worker, n, calls))
             }))?;
             println!("{}", per_call(report, calls));
+        }
+        Command::TrackRate { url, key, batch, rate, seconds, warmup } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            println!("{}", rt.block_on(engagement::track_rate(&url, key.as_deref(), batch, rate, seconds, warmup))?);
+        }
+        Command::SeedWaitingRuns { database_url, runs, cohort, contacts, lead, window } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!("{}", rt.block_on(engagement::seed_waiting_runs(&database_url, runs, cohort, contacts, lead, window))?);
+        }
+        Command::Lateness { database_url, journey, cohort, timeout } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!("{}", rt.block_on(engagement::lateness(&database_url, &journey, cohort, timeout))?);
         }
         Command::CeilingBatch { base, calls, load } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -133,6 +133,8 @@ pub struct Settings {
     /// Seconds a worker holds a job before another may take it (a worker
     /// that died holding one is noticed after this long).
     pub job_lease_secs: u64,
+    /// Jobs a node runs at the same time (journey steps, segment looks).
+    pub job_concurrency: usize,
     /// Seconds between sweeps of every customer against the segments (for
     /// conditions that lapse as time passes; changes to a customer are
     /// looked at as they happen).
@@ -212,6 +214,7 @@ impl Default for Settings {
             retention_interval_secs: 3600,
             job_poll_secs: 1,
             job_lease_secs: 60,
+            job_concurrency: 8,
             segment_sweep_secs: 300,
             date_scan_secs: 900,
             agent_bot_timeout_secs: 10,
@@ -387,6 +390,7 @@ impl Settings {
                 "RETENTION_INTERVAL_SECS" => settings.retention_interval_secs = number(value)?.max(1),
                 "JOB_POLL_SECS" => settings.job_poll_secs = number(value)?.max(1),
                 "JOB_LEASE_SECS" => settings.job_lease_secs = number(value)?.max(1),
+                "JOB_CONCURRENCY" => settings.job_concurrency = number(value)?.clamp(1, 256) as usize,
                 "SEGMENT_SWEEP_SECS" => settings.segment_sweep_secs = number(value)?.max(10),
                 "DATE_SCAN_SECS" => settings.date_scan_secs = number(value)?.max(10),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),

@@ -37,22 +37,48 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Claims and runs one batch of due jobs; how many ran.
+/// Claims and runs one batch of due jobs, `job_concurrency` at a time; how
+/// many ran. Jobs are independent (one pending job per run, per customer's
+/// segment look…), and each handler is safe to run beside any other.
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let lease = Duration::seconds(state.settings.job_lease_secs.max(1) as i64);
     let jobs = state.store.claim_jobs(state.clock.now(), BATCH, lease).await?;
-    for job in &jobs {
-        match handle(state, job).await {
-            Ok(Outcome::Done) => state.store.finish_job(job).await?,
-            Ok(Outcome::Later(at)) => state.store.reschedule_job(job, at).await?,
-            Err(e) => {
-                let error = format!("{e:#}");
-                tracing::warn!(kind = %job.kind, attempts = job.attempts, error = %crate::error::bounded(&error, 2048), "job failed");
-                state.store.fail_job(job, &error, state.clock.now()).await?;
-            }
+    let claimed = jobs.len();
+    let concurrency = state.settings.job_concurrency.max(1);
+    let mut waiting = jobs.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    let mut failure = None;
+    loop {
+        while running.len() < concurrency {
+            let Some(job) = waiting.next() else { break };
+            let state = state.clone();
+            running.spawn(async move { run_job(&state, &job).await });
+        }
+        let Some(done) = running.join_next().await else { break };
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = Some(e),
+            Err(e) => failure = Some(anyhow::anyhow!("a job's task ended abnormally: {e}")),
         }
     }
-    Ok(jobs.len())
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(claimed),
+    }
+}
+
+/// Runs one claimed job and records its outcome.
+async fn run_job(state: &AppState, job: &Job) -> anyhow::Result<()> {
+    match handle(state, job).await {
+        Ok(Outcome::Done) => state.store.finish_job(job).await?,
+        Ok(Outcome::Later(at)) => state.store.reschedule_job(job, at).await?,
+        Err(e) => {
+            let error = format!("{e:#}");
+            tracing::warn!(kind = %job.kind, attempts = job.attempts, error = %crate::error::bounded(&error, 2048), "job failed");
+            state.store.fail_job(job, &error, state.clock.now()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs every job due now, and those they make due, until none is left

@@ -6,6 +6,10 @@
 //! A send the outbox had in flight when the process died is marked failed
 //! rather than sent again (it may have reached the provider), so provider
 //! sends plus such failures account for every message.
+//!
+//! `THREADLINE_CHAOS_CUSTOMERS` (at most 10,000) and `THREADLINE_CHAOS_KILLS`
+//! make it larger, with the kills at random moments (`bench/run.sh` runs
+//! 10,000 customers and ten kills this way).
 
 use std::collections::HashMap;
 
@@ -14,9 +18,28 @@ use threadline_testkit::{Backend, ProviderStandIn, fresh_database};
 
 use crate::durability::start_server;
 
-const CUSTOMERS: usize = 300;
+fn from_env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 
 async fn kill_minus_nine_mid_journey(backend: Backend) {
+    // Phone numbers below have four digits for the customer.
+    let customers = from_env("THREADLINE_CHAOS_CUSTOMERS", 300).clamp(50, 10_000) / 50 * 50;
+    let kills = from_env("THREADLINE_CHAOS_KILLS", 3);
+    // Kill moments: the first three fixed (the default run), later ones
+    // pseudo-random from a seed that is printed, spread over the work.
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    println!("chaos: {customers} customers, {kills} kills, seed {seed}");
+    let mut state = seed | 1;
+    let mut pause = move |round: usize| {
+        if round < 3 {
+            return std::time::Duration::from_millis(150 + 100 * round as u64);
+        }
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        std::time::Duration::from_millis(300 + state % (customers as u64 / 2).max(1))
+    };
     let data = std::env::temp_dir().join(format!("threadline-journey-chaos-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&data).unwrap();
     let database_url = match backend {
@@ -88,7 +111,7 @@ async fn kill_minus_nine_mid_journey(backend: Backend) {
     let live = post(&server.base, &format!("/api/v1/journeys/{journey_id}/status"), &token, json!({ "status": "live" })).await.unwrap();
     assert_eq!(live.status(), 200);
 
-    // 300 customers sign up, in batches of 50.
+    // The customers sign up, in batches of 50.
     let batch = |from: usize| {
         let calls: Vec<Value> = (from..from + 50)
             .flat_map(|n| {
@@ -101,21 +124,22 @@ async fn kill_minus_nine_mid_journey(backend: Backend) {
             .collect();
         json!({ "batch": calls })
     };
-    for from in (0..CUSTOMERS).step_by(50) {
+    for from in (0..customers).step_by(50) {
         let response = client.post(format!("{}/v1/batch", server.base)).basic_auth(&key, Some("")).json(&batch(from)).send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
 
-    // Kill it three times while the runner works, restarting each time.
-    for round in 0..3 {
-        tokio::time::sleep(std::time::Duration::from_millis(150 + 100 * round)).await;
+    // Kill it while the runner works, restarting each time.
+    for round in 0..kills {
+        tokio::time::sleep(pause(round)).await;
         server.child.kill().unwrap();
         server.child.wait().unwrap();
         server = start_server(&data, &database_url, operator, &env);
     }
 
     // Then let it finish: every run ends.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let patience = std::time::Duration::from_secs(90 + customers as u64 / 20);
+    let deadline = std::time::Instant::now() + patience;
     let funnel = loop {
         let funnel: Value = client
             .get(format!("{}/api/v1/journeys/{journey_id}/funnel", server.base))
@@ -126,43 +150,54 @@ async fn kill_minus_nine_mid_journey(backend: Backend) {
             .json()
             .await
             .unwrap();
-        if funnel["completed"] == CUSTOMERS as u64 || std::time::Instant::now() > deadline {
+        if funnel["completed"] == customers as u64 || std::time::Instant::now() > deadline {
             break funnel;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
-    assert_eq!(funnel["entered"], CUSTOMERS as u64, "each customer entered once: {funnel}");
-    assert_eq!(funnel["completed"], CUSTOMERS as u64, "no run was lost: {funnel}");
+    assert_eq!(funnel["entered"], customers as u64, "each customer entered once: {funnel}");
+    assert_eq!(funnel["completed"], customers as u64, "no run was lost: {funnel}");
     let welcome = funnel["steps"].as_array().unwrap().iter().find(|s| s["step_id"] == "welcome").unwrap();
-    assert_eq!(welcome["outcomes"]["sent"], CUSTOMERS as u64, "{funnel}");
+    assert_eq!(welcome["outcomes"]["sent"], customers as u64, "{funnel}");
 
     // One journey message per customer in the database, each sent or (if
     // the process died while sending it) failed — waiting for the outbox to
     // settle.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let deadline = std::time::Instant::now() + patience;
     let (per_customer, failed_in_flight) = loop {
         let (per_customer, failed, pending) = journey_messages(&client, &server.base, &token).await;
         if pending == 0 || std::time::Instant::now() > deadline {
-            assert_eq!(pending, 0, "messages still pending after 90 s");
+            assert_eq!(pending, 0, "messages still pending after {patience:?}");
             break (per_customer, failed);
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     server.child.kill().unwrap();
     server.child.wait().unwrap();
-    assert_eq!(per_customer.len(), CUSTOMERS, "every customer got their message");
-    assert!(per_customer.values().all(|n| *n == 1), "no customer got two: {:?}", per_customer.values().filter(|n| **n > 1).count());
-
-    // …and the provider never got two for one number.
     let sends = provider.sends();
     let mut per_number: HashMap<String, usize> = HashMap::new();
     for send in &sends {
         *per_number.entry(send.field("To").unwrap_or_default()).or_default() += 1;
     }
+    // One line for the benchmark's record, before the checks.
+    println!(
+        "chaos-result {}",
+        json!({
+            "customers": customers, "kills": kills,
+            "with_message": per_customer.len(),
+            "doubled_in_database": per_customer.values().filter(|n| **n > 1).count(),
+            "provider_sends": sends.len(),
+            "numbers_sent_twice": per_number.values().filter(|n| **n > 1).count(),
+            "failed_in_flight": failed_in_flight,
+        })
+    );
+    assert_eq!(per_customer.len(), customers, "every customer got their message");
+    assert!(per_customer.values().all(|n| *n == 1), "no customer got two: {:?}", per_customer.values().filter(|n| **n > 1).count());
+    // …and the provider never got two for one number.
     assert!(per_number.values().all(|n| *n == 1), "a number received two sends");
     assert!(
-        sends.len() + failed_in_flight >= CUSTOMERS,
-        "{} sent + {failed_in_flight} interrupted mid-send account for all {CUSTOMERS}",
+        sends.len() + failed_in_flight >= customers,
+        "{} sent + {failed_in_flight} interrupted mid-send account for all {customers}",
         sends.len()
     );
 }
