@@ -33,7 +33,13 @@ mkdir -p "$OUT"
 : > "$OUT/results.jsonl"
 
 pids=()
-cleanup() { for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done; }
+# Databases made for this run, dropped at the end (a million-row one left
+# behind keeps autovacuum busy through the next scenarios).
+: > "$OUT/pg_databases"
+cleanup() {
+    for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
+    while read -r db; do psql -q -d "$PG" -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null 2>&1 || true; done < "$OUT/pg_databases"
+}
 trap cleanup EXIT
 
 # start CMD... : runs a server whose first stdout line ends with its URL; sets $URL and $PID.
@@ -54,6 +60,7 @@ start() {
 fresh_pg() {
     local name="threadline_bench_$(date +%s%N)"
     psql -q -d "$PG" -c "CREATE DATABASE $name" >/dev/null
+    echo "$name" >> "$OUT/pg_databases"
     echo "${PG%/*}/$name"
 }
 
@@ -346,6 +353,8 @@ waits_run() { # engine run
     rss_peak=$(sort -n "$data/rss" | tail -1)
     result=$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); s=json.loads(sys.argv[2]); d.update(waiting=s['runs'], cohort=s['cohort'], window_secs=s['window_secs'], seed_secs=round(s['seed_secs'],1), rss_end_mb=round(int(sys.argv[3])/1024,1), rss_peak_mb=round(int(sys.argv[4] or 0)/1024,1)); print(json.dumps(d))" "$result" "$seeded" "$rss" "$rss_peak")
     record "waits" "$engine" "$run" "$result"
+    # A million rows left behind would keep autovacuum busy in the next run.
+    [ "$engine" = postgres ] && psql -q -d "$PG" -c "DROP DATABASE IF EXISTS \"${url##*/}\"" >/dev/null
     rm -rf "$data"
 }
 

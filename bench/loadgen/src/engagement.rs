@@ -35,10 +35,16 @@ pub async fn track_rate(
     let mut tasks = tokio::task::JoinSet::new();
     let mut latencies = Vec::new();
     let mut errors = 0u64;
+    let mut slowest: Vec<(u64, u64)> = Vec::new();
     let mut record = |(i, ok, took): (u64, bool, Duration)| {
         if i >= measured_from {
             if ok {
                 latencies.push(took.as_micros() as u64);
+                slowest.push((took.as_micros() as u64, i));
+                if slowest.len() > 64 {
+                    slowest.sort_unstable_by(|a, b| b.cmp(a));
+                    slowest.truncate(8);
+                }
             } else {
                 errors += 1;
             }
@@ -75,7 +81,13 @@ pub async fn track_rate(
     while let Some(done) = tasks.join_next().await {
         record(done.context("a call task failed")?);
     }
-    Ok(report(latencies, errors, rate, seconds))
+    slowest.sort_unstable_by(|a, b| b.cmp(a));
+    slowest.truncate(5);
+    let mut out = report(latencies, errors, rate, seconds);
+    // When the slowest calls were due (seconds from the start), to tell a
+    // stall from a spread.
+    out["slowest"] = json!(slowest.iter().map(|(us, i)| json!({ "at_s": *i as f64 / rate as f64, "ms": *us as f64 / 1000.0 })).collect::<Vec<_>>());
+    Ok(out)
 }
 
 fn report(mut latencies: Vec<u64>, errors: u64, rate: u64, seconds: u64) -> serde_json::Value {
