@@ -86,7 +86,8 @@ pub async fn track_rate(
     let mut out = report(latencies, errors, rate, seconds);
     // When the slowest calls were due (seconds from the start), to tell a
     // stall from a spread.
-    out["slowest"] = json!(slowest.iter().map(|(us, i)| json!({ "at_s": *i as f64 / rate as f64, "ms": *us as f64 / 1000.0 })).collect::<Vec<_>>());
+    out["slowest"] =
+        json!(slowest.iter().map(|(us, i)| json!({ "at_s": *i as f64 / rate as f64, "ms": *us as f64 / 1000.0 })).collect::<Vec<_>>());
     Ok(out)
 }
 
