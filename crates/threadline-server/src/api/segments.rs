@@ -110,19 +110,20 @@ async fn delete_segment(State(state): State<AppState>, caller: Caller, Path(id):
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct MemberParams {
-    /// The `next` cursor of the previous page.
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// At most this many (default 50, at most 200).
     pub limit: Option<i64>,
 }
 
+/// A page of members, like every list in the API, with the segment's count.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberPage {
-    pub members: Vec<SegmentMember>,
+    pub data: Vec<SegmentMember>,
     /// How many are in the segment now.
     pub total: i64,
     /// Pass as `cursor` for the next page; absent on the last.
-    pub next: Option<String>,
+    pub next_cursor: Option<String>,
 }
 
 /// Who is in the segment now, the most recent to enter first.
@@ -141,10 +142,10 @@ async fn list_members(
         Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| ApiError::invalid("cursor", "not a cursor this list gave"))?),
     };
     let members = state.store.segment_members(caller.account_id(), id, before, limit).await?;
-    let next = (members.len() as i64 == limit)
+    let next_cursor = (members.len() as i64 == limit)
         .then(|| members.last().map(|m| format!("{}_{}", m.entered_at.unix_timestamp_nanos() / 1000, m.contact_id)))
         .flatten();
-    Ok(Json(MemberPage { members, total: segment.members, next }))
+    Ok(Json(MemberPage { data: members, total: segment.members, next_cursor }))
 }
 
 fn parse_cursor(cursor: &str) -> Option<(OffsetDateTime, ContactId)> {

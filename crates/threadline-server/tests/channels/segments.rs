@@ -14,7 +14,7 @@ channel_tests!(segments_follow_customers_and_start_journeys, a_birthday_starts_a
 async fn members(rig: &Rig, segment: &str) -> (Vec<String>, i64) {
     let (status, page) = rig.app.get(&format!("/api/v1/segments/{segment}/members")).await;
     assert_eq!(status, 200, "{page}");
-    let mut names: Vec<String> = page["members"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap_or("").to_owned()).collect();
+    let mut names: Vec<String> = page["data"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap_or("").to_owned()).collect();
     names.sort();
     (names, page["total"].as_i64().unwrap())
 }
@@ -100,6 +100,14 @@ async fn segments_follow_customers_and_start_journeys(rig: Rig) {
     track(&rig, &key, "/v1/identify", json!({ "userId": "u-bruno", "traits": { "plan": "pro" } })).await;
     run_jobs(&rig).await;
     assert_eq!(members(&rig, &pro).await.0, ["Anna Bianchi", "Bruno Verdi"]);
+    // A page at a time, the most recent to enter first.
+    let (_, first) = rig.app.get(&format!("/api/v1/segments/{pro}/members?limit=1")).await;
+    assert_eq!(first["data"][0]["name"], "Bruno Verdi", "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (_, second) = rig.app.get(&format!("/api/v1/segments/{pro}/members?limit=1&cursor={cursor}")).await;
+    assert_eq!(second["data"][0]["name"], "Anna Bianchi", "{second}");
+    let (status, refused) = rig.app.get(&format!("/api/v1/segments/{pro}/members?cursor=nonsense")).await;
+    assert_eq!(status, 422, "{refused}");
 
     // A week on, Anna's visits are out of the window: the sweep takes her out.
     later(&rig, Duration::days(8));
