@@ -22,6 +22,7 @@ pub mod journey;
 pub mod knowledge;
 pub mod mention;
 pub mod message;
+pub mod metrics;
 pub mod reply;
 pub mod retention;
 pub mod role;

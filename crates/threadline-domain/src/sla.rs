@@ -196,6 +196,33 @@ impl SlaPolicy {
 /// The UTC offset of a time zone at an instant.
 pub type OffsetAt<'a> = &'a dyn Fn(OffsetDateTime) -> UtcOffset;
 
+/// The opening periods from `start`'s local day on, as UTC intervals in
+/// order (at most 800 days: more than any target or report needs). The
+/// offset at noon of a day stands for the whole day.
+fn openings_from<'a>(
+    periods: &'a BTreeMap<u8, Vec<(u32, u32)>>,
+    start: OffsetDateTime,
+    offset_at: OffsetAt<'a>,
+) -> impl Iterator<Item = (OffsetDateTime, OffsetDateTime)> + 'a {
+    let first: Date = start.to_offset(offset_at(start)).date();
+    std::iter::successors(Some(first), |d| d.next_day()).take(800).flat_map(move |day| {
+        let list = periods.get(&day.weekday().number_days_from_monday()).cloned().unwrap_or_default();
+        let noon = PrimitiveDateTime::new(day, Time::from_hms(12, 0, 0).unwrap_or(Time::MIDNIGHT)).assume_utc();
+        let offset = offset_at(noon);
+        list.into_iter().map(move |(open, close)| {
+            let at = |minutes: u32| {
+                let local = if minutes >= 24 * 60 {
+                    PrimitiveDateTime::new(day.next_day().unwrap_or(day), Time::MIDNIGHT)
+                } else {
+                    PrimitiveDateTime::new(day, Time::from_hms((minutes / 60) as u8, (minutes % 60) as u8, 0).unwrap_or(Time::MIDNIGHT))
+                };
+                local.assume_offset(offset).to_offset(UtcOffset::UTC)
+            };
+            (at(open), at(close))
+        })
+    })
+}
+
 /// `start` plus `secs` seconds of business time.
 pub fn add_business_time(hours: Option<&BusinessHours>, start: OffsetDateTime, secs: u64, offset_at: OffsetAt<'_>) -> OffsetDateTime {
     let Some(hours) = hours else { return start + Duration::seconds(secs as i64) };
@@ -204,39 +231,42 @@ pub fn add_business_time(hours: Option<&BusinessHours>, start: OffsetDateTime, s
         return start + Duration::seconds(secs as i64);
     }
     let mut left = Duration::seconds(secs as i64);
-    let offset = offset_at(start);
-    let local_start = start.to_offset(offset);
-    let mut day: Date = local_start.date();
-    // Days without openings are skipped; two years is more than any target.
-    for _ in 0..800 {
-        if let Some(list) = periods.get(&day.weekday().number_days_from_monday()) {
-            for &(open, close) in list {
-                let at = |minutes: u32| {
-                    let local = if minutes >= 24 * 60 {
-                        PrimitiveDateTime::new(day.next_day().unwrap_or(day), Time::MIDNIGHT)
-                    } else {
-                        PrimitiveDateTime::new(day, Time::from_hms((minutes / 60) as u8, (minutes % 60) as u8, 0).unwrap_or(Time::MIDNIGHT))
-                    };
-                    // The offset at noon of that day stands for the whole day.
-                    let noon = PrimitiveDateTime::new(day, Time::from_hms(12, 0, 0).unwrap_or(Time::MIDNIGHT)).assume_utc();
-                    local.assume_offset(offset_at(noon))
-                };
-                let (from, to) = (at(open).max(start), at(close));
-                if from >= to {
-                    continue;
-                }
-                if to - from >= left {
-                    return from + left;
-                }
-                left -= to - from;
-            }
+    for (open, close) in openings_from(&periods, start, offset_at) {
+        let from = open.max(start);
+        if from >= close {
+            continue;
         }
-        match day.next_day() {
-            Some(next) => day = next,
-            None => break,
+        if close - from >= left {
+            return from + left;
         }
+        left -= close - from;
     }
     start + Duration::seconds(secs as i64)
+}
+
+/// The business time between `from` and `to`, in seconds: the part of the
+/// interval that falls in opening periods (all of it without hours).
+pub fn business_time_between(hours: Option<&BusinessHours>, from: OffsetDateTime, to: OffsetDateTime, offset_at: OffsetAt<'_>) -> i64 {
+    if to <= from {
+        return 0;
+    }
+    let calendar = (to - from).whole_seconds();
+    let Some(hours) = hours else { return calendar };
+    let periods = periods(hours);
+    if periods.is_empty() {
+        return calendar;
+    }
+    let mut total = Duration::ZERO;
+    for (open, close) in openings_from(&periods, from, offset_at) {
+        if open >= to {
+            break;
+        }
+        let (a, b) = (open.max(from), close.min(to));
+        if a < b {
+            total += b - a;
+        }
+    }
+    total.whole_seconds()
 }
 
 /// What a conversation's clocks are measured from.

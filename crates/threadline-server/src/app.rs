@@ -272,6 +272,10 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     if let Err(e) = state.store.load_segments_exist().await {
         tracing::warn!(error = %e, "could not read whether segments exist; customers are looked at by the periodic sweep only");
     }
+    // Reports read facts the refresh job keeps up to date (one job for all nodes).
+    if let Err(e) = state.store.enqueue_job(crate::metrics::job(state.clock.now())).await {
+        tracing::warn!(error = %e, "could not queue the metrics refresh; reports wait for the next start");
+    }
     tasks.push(tokio::spawn(crate::jobs::run(state.clone(), shutdown.subscribe())));
     {
         // The knowledge base's index, filled in the background.

@@ -142,6 +142,9 @@ pub struct Settings {
     /// Seconds between looks for customers whose date (birthday, warranty
     /// end) starts a journey; a run starts at most this late.
     pub date_scan_secs: u64,
+    /// Seconds between measurements of the conversations that changed:
+    /// how far reports may lag behind what happened.
+    pub metrics_refresh_secs: u64,
     /// Seconds an external agent bot has to answer Threadline's post.
     pub agent_bot_timeout_secs: u64,
     /// Attempts to reach an external agent bot before the conversation is
@@ -216,6 +219,7 @@ impl Default for Settings {
             job_lease_secs: 60,
             job_concurrency: 8,
             segment_sweep_secs: 300,
+            metrics_refresh_secs: 2,
             date_scan_secs: 900,
             agent_bot_timeout_secs: 10,
             agent_bot_max_attempts: 4,
@@ -393,6 +397,7 @@ impl Settings {
                 "JOB_CONCURRENCY" => settings.job_concurrency = number(value)?.clamp(1, 256) as usize,
                 "SEGMENT_SWEEP_SECS" => settings.segment_sweep_secs = number(value)?.max(10),
                 "DATE_SCAN_SECS" => settings.date_scan_secs = number(value)?.max(10),
+                "METRICS_REFRESH_SECS" => settings.metrics_refresh_secs = number(value)?.clamp(1, 3600),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),
                 "AGENT_BOT_MAX_ATTEMPTS" => settings.agent_bot_max_attempts = number(value)?.clamp(1, 100) as u32,
                 "LLM_URL" => settings.llm_url = value.trim().trim_end_matches('/').to_owned(),

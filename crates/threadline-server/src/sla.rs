@@ -19,15 +19,21 @@ pub fn known_time_zone(name: &str) -> bool {
     jiff::tz::TimeZone::get(name).is_ok()
 }
 
-/// The clocks of `conversation` under `policy`, measured from `started_at`
-/// (its creation, or its handoff from a bot).
-pub fn conversation_clocks(policy: &SlaPolicy, c: &Conversation, started_at: OffsetDateTime, now: OffsetDateTime) -> Vec<Clock> {
-    let zone = policy.business_hours.as_ref().and_then(|h| jiff::tz::TimeZone::get(&h.time_zone).ok());
-    let offset_at = |at: OffsetDateTime| -> UtcOffset {
+/// The UTC offset of the time zone `name` at an instant (UTC for none, or
+/// for a zone the database does not know).
+pub fn offset_in(name: Option<&str>) -> impl Fn(OffsetDateTime) -> UtcOffset + use<> {
+    let zone = name.and_then(|n| jiff::tz::TimeZone::get(n).ok());
+    move |at: OffsetDateTime| -> UtcOffset {
         let Some(zone) = &zone else { return UtcOffset::UTC };
         let Ok(ts) = jiff::Timestamp::from_second(at.unix_timestamp()) else { return UtcOffset::UTC };
         UtcOffset::from_whole_seconds(zone.to_offset(ts).seconds()).unwrap_or(UtcOffset::UTC)
-    };
+    }
+}
+
+/// The clocks of `conversation` under `policy`, measured from `started_at`
+/// (its creation, or its handoff from a bot).
+pub fn conversation_clocks(policy: &SlaPolicy, c: &Conversation, started_at: OffsetDateTime, now: OffsetDateTime) -> Vec<Clock> {
+    let offset_at = offset_in(policy.business_hours.as_ref().map(|h| h.time_zone.as_str()));
     let facts = SlaFacts {
         priority: c.priority,
         created_at: started_at,

@@ -9,6 +9,7 @@ use threadline_domain::conversation::{Conversation, ConversationStatus, Handler}
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::ids::{AccountId, AgentBotId, ConversationId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
+use threadline_domain::metrics::Change;
 use time::OffsetDateTime;
 
 use crate::conversations::{conversation_event, load_conversation};
@@ -364,6 +365,7 @@ impl Store {
         let mut handed = conversation_event(account_id, EventKind::ConversationHandedOff, &c, at);
         handed.data["handoff"] = serde_json::json!({ "bot": bot, "reason": reason, "category": category, "summary": summary });
         tx.emit(handed);
+        crate::metrics::record_change(&mut tx, account_id, c.id, Change::HandedOff, SenderKind::Bot, at).await?;
         tx.routing_needed = true;
         let events = tx.commit().await?;
         Ok((c, events))
@@ -398,6 +400,7 @@ impl Store {
         found(&done)?;
         tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
         tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
+        crate::metrics::record_change(&mut tx, account_id, c.id, Change::Resolved, SenderKind::Bot, at).await?;
         let events = tx.commit().await?;
         Ok((c, events))
     }

@@ -4,7 +4,8 @@ use sqlx::AnyConnection;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Priority};
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, TeamId, UserId};
-use threadline_domain::message::Message;
+use threadline_domain::message::{Message, SenderKind};
+use threadline_domain::metrics::Change;
 use threadline_domain::timeline::TimelineCursor;
 use time::OffsetDateTime;
 
@@ -327,8 +328,13 @@ impl Store {
             let data = serde_json::json!({ "assignee_id": c.assignee_id, "team_id": c.team_id });
             audit(&mut tx, account_id, actor, "conversation.assign", "conversation", &id.to_string(), data, at).await?;
         }
+        // Agent bots (an integration's bot) act through this path too.
+        let by = if actor.starts_with("agent_bot:") { SenderKind::Bot } else { SenderKind::User };
         if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
             tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
+            crate::metrics::record_change(&mut tx, account_id, id, Change::Resolved, by, at).await?;
+        } else if before.status == ConversationStatus::Resolved && c.status != ConversationStatus::Resolved {
+            crate::metrics::record_change(&mut tx, account_id, id, Change::Reopened, by, at).await?;
         }
         let events = tx.commit().await?;
         Ok((c, events))

@@ -29,6 +29,7 @@ mod knowledge;
 mod live;
 mod mail_addresses;
 mod messages;
+mod metrics;
 mod migrate_sqlite;
 mod outbox;
 mod privacy;
@@ -74,6 +75,7 @@ pub use knowledge::*;
 pub use live::*;
 pub use mail_addresses::*;
 pub use messages::*;
+pub use metrics::{Backlog, METRICS_JOB, MetricRow, MetricSource, MetricsFilter, Stale};
 pub use outbox::*;
 pub use privacy::*;
 pub use retention::*;
@@ -438,6 +440,7 @@ impl WriteTx {
             }
         }
         let queued = events::persist_events(&mut self.tx, &self.events).await?;
+        metrics::mark_dirty(&mut self.tx, &self.events).await?;
         self.tx.commit().await?;
         if queued > 0 {
             self.deliveries_queued.notify_one();

@@ -15,6 +15,7 @@ use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::identity::NormalizedIdentity;
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, TeamId, UserId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
+use threadline_domain::metrics::Change;
 
 use crate::attachments::{NewAttachment, insert_attachments, load_attachment_meta};
 use crate::contacts::{NewContact, insert_contact, insert_identity};
@@ -303,6 +304,12 @@ impl Store {
             }
         };
         let reopened = !conversation_created && previous_status.is_some_and(|status| status != conversation.status);
+        if !conversation_created
+            && previous_status == Some(ConversationStatus::Resolved)
+            && conversation.status != ConversationStatus::Resolved
+        {
+            crate::metrics::record_change(tx, account_id, conversation.id, Change::Reopened, SenderKind::Contact, at).await?;
+        }
         conversation.last_activity_at = at;
         conversation.updated_at = at;
         if !conversation_created {

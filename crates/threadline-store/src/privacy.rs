@@ -382,7 +382,16 @@ impl Store {
     async fn delete_conversation_rows(&self, tx: &mut WriteTx, a: &str, c: &str) -> Result<(PrivacyReport, Vec<PathBuf>)> {
         let messages = ids_where(tx, "messages", "conversation_id", a, &[c.to_owned()]).await?;
         let (attachments, files) = self.delete_message_rows(tx, a, &messages).await?;
-        for table in ["bot_jobs", "bot_sessions", "routing_decisions", "sla_breaches", "mentions"] {
+        for table in [
+            "bot_jobs",
+            "bot_sessions",
+            "routing_decisions",
+            "sla_breaches",
+            "mentions",
+            "conversation_changes",
+            "conversation_metrics",
+            "metrics_dirty",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND conversation_id = $2"))
                 .bind(a)
                 .bind(c)

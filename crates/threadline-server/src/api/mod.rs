@@ -13,6 +13,7 @@ mod journeys;
 pub mod knowledge;
 pub(crate) mod mail_addresses;
 mod privacy;
+mod reports;
 mod retention;
 mod routing;
 mod segments;
@@ -207,6 +208,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(tracking::router())
         .merge(journeys::router())
         .merge(segments::router())
+        .merge(reports::router())
 }
 
 /// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.

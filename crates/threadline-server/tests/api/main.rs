@@ -15,6 +15,7 @@ mod egress;
 mod idempotency;
 mod knowledge;
 mod mentions;
+mod metrics;
 mod nul;
 mod retention;
 mod routing;

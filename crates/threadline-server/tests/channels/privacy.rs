@@ -201,8 +201,15 @@ async fn deleting_removes_the_rows_and_legal_hold_protects(rig: Rig) {
     let first = app.inbound(&inbox, json!([{ "kind": "email", "value": "ugo@example.com" }]), "Prima domanda").await;
     let conversation = first["conversation"]["id"].as_str().unwrap().to_owned();
     let contact = first["contact"]["id"].as_str().unwrap_or_else(|| first["message"]["contact_id"].as_str().unwrap()).to_owned();
+    // Measured for reports first: the measurement goes with the conversation.
+    threadline_server::metrics::refresh(&app.server().state).await.unwrap();
+    let (_, measured) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(measured["current"]["summary"]["conversations"], 1, "{measured}");
     let (status, report) = app.call(reqwest::Method::DELETE, &format!("/api/v1/conversations/{conversation}"), None).await;
     assert_eq!(status, 200, "{report}");
+    threadline_server::metrics::refresh(&app.server().state).await.unwrap();
+    let (_, measured) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(measured["current"]["summary"]["conversations"], 0, "{measured}");
     assert_eq!((report["conversations"].as_u64(), report["messages"].as_u64()), (Some(1), Some(1)));
     assert_eq!(app.get(&format!("/api/v1/conversations/{conversation}")).await.0, 404);
     assert_eq!(app.get(&format!("/api/v1/contacts/{contact}")).await.0, 200, "the customer stays");

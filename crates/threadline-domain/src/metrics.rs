@@ -1,0 +1,669 @@
+//! Measurements of the service: what one conversation's history says about
+//! how it was answered ([`ConversationFacts`], derived by [`facts`]), and
+//! the standard formulas reports use over many of them. `docs/metrics.md`
+//! is the written definition of every metric; this module is its
+//! executable form, so the two must say the same thing.
+//!
+//! Who counts as answering: only a person (an agent's reply on the
+//! conversation). Bot answers, automatic messages (acknowledgements,
+//! journey sends, out-of-office mail) and internal notes never start or
+//! stop a clock.
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use crate::message::{Direction, SenderKind};
+use crate::sla::{BusinessHours, OffsetAt, business_time_between};
+
+/// Whatever happened in a conversation that a metric looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A message (never a note) on `channel`. `automatic` marks mail a
+    /// machine sent (an out-of-office reply from the customer's side).
+    Message { at: OffsetDateTime, direction: Direction, sender: SenderKind, automatic: bool, channel: String },
+    /// The conversation was resolved, by a person, a bot or the system.
+    Resolved { at: OffsetDateTime, by: SenderKind },
+    /// A resolved conversation became open again.
+    Reopened { at: OffsetDateTime, by: SenderKind },
+    /// A bot passed the conversation to people.
+    HandedOff { at: OffsetDateTime },
+}
+
+impl Entry {
+    pub fn at(&self) -> OffsetDateTime {
+        match self {
+            Entry::Message { at, .. } | Entry::Resolved { at, .. } | Entry::Reopened { at, .. } | Entry::HandedOff { at } => *at,
+        }
+    }
+}
+
+/// One conversation's history, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub created_at: OffsetDateTime,
+    /// A bot answered first (the customer talked to a bot before any person).
+    pub bot_started: bool,
+    pub entries: Vec<Entry>,
+}
+
+/// What one conversation's history says, ready to be summed over many.
+/// Durations are whole seconds; `*_business_secs` count only opening hours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ConversationFacts {
+    /// The channel of the customer's first message.
+    pub first_channel: Option<String>,
+    /// The channel of the first reply by a person.
+    pub answer_channel: Option<String>,
+    pub first_customer_at: Option<OffsetDateTime>,
+    pub first_response_at: Option<OffsetDateTime>,
+    pub first_response_secs: Option<i64>,
+    pub first_response_business_secs: Option<i64>,
+    /// Waits that a person's reply ended, and their sums.
+    pub reply_waits: i64,
+    pub reply_secs: i64,
+    pub reply_business_secs: i64,
+    pub customer_messages: i64,
+    pub agent_messages: i64,
+    pub bot_messages: i64,
+    pub automatic_messages: i64,
+    /// How many times the conversation moved to another channel.
+    pub channel_switches: i64,
+    /// Set while the conversation stands resolved: its latest resolution.
+    pub resolved_at: Option<OffsetDateTime>,
+    pub resolution_secs: Option<i64>,
+    pub resolution_business_secs: Option<i64>,
+    pub first_resolved_at: Option<OffsetDateTime>,
+    pub resolutions: i64,
+    pub reopens: i64,
+    /// The customer wrote again in this conversation after its first resolution.
+    pub customer_after_resolution: bool,
+    pub bot_involved: bool,
+    pub handed_off: bool,
+    /// The bot resolved it and no person took part.
+    pub resolved_by_bot: bool,
+}
+
+/// Derives a conversation's facts from its history. Business time follows
+/// `hours` in the zone `offset_at` gives (calendar time without hours).
+pub fn facts(history: &History, hours: Option<&BusinessHours>, offset_at: OffsetAt<'_>) -> ConversationFacts {
+    let mut entries = history.entries.clone();
+    entries.sort_by_key(Entry::at);
+    let mut f = ConversationFacts { bot_involved: history.bot_started, ..Default::default() };
+    let business = |from: OffsetDateTime, to: OffsetDateTime| business_time_between(hours, from, to, offset_at);
+    // With a bot, the customer waits for people from the handoff on.
+    let mut with_bot = history.bot_started;
+    let mut waiting_since: Option<OffsetDateTime> = None;
+    let mut last_channel: Option<&str> = None;
+    let mut resolved_by: Option<SenderKind> = None;
+    for entry in &entries {
+        match entry {
+            Entry::Message { at, direction, sender, automatic, channel } => {
+                if last_channel.is_some_and(|c| c != channel) {
+                    f.channel_switches += 1;
+                }
+                last_channel = Some(channel);
+                match (direction, sender) {
+                    (Direction::Inbound, _) if *automatic => f.automatic_messages += 1,
+                    (Direction::Inbound, _) => {
+                        f.customer_messages += 1;
+                        if f.first_customer_at.is_none() {
+                            f.first_customer_at = Some(*at);
+                            f.first_channel = Some(channel.clone());
+                        }
+                        if f.first_resolved_at.is_some() {
+                            f.customer_after_resolution = true;
+                        }
+                        if !with_bot && waiting_since.is_none() {
+                            waiting_since = Some(*at);
+                        }
+                    }
+                    (Direction::Outbound, SenderKind::User) => {
+                        f.agent_messages += 1;
+                        if f.first_response_at.is_none() {
+                            f.first_response_at = Some(*at);
+                            f.answer_channel = Some(channel.clone());
+                        }
+                        if let Some(since) = waiting_since.take() {
+                            let (secs, business_secs) = ((*at - since).whole_seconds(), business(since, *at));
+                            if f.reply_waits == 0 {
+                                f.first_response_secs = Some(secs);
+                                f.first_response_business_secs = Some(business_secs);
+                            }
+                            f.reply_waits += 1;
+                            f.reply_secs += secs;
+                            f.reply_business_secs += business_secs;
+                        }
+                        // A person in the conversation ends the bot's part.
+                        with_bot = false;
+                    }
+                    (Direction::Outbound, SenderKind::Bot) => {
+                        f.bot_messages += 1;
+                        f.bot_involved = true;
+                    }
+                    (Direction::Outbound, _) => f.automatic_messages += 1,
+                }
+            }
+            Entry::HandedOff { at } => {
+                f.handed_off = true;
+                f.bot_involved = true;
+                if with_bot {
+                    with_bot = false;
+                    waiting_since = Some(*at);
+                }
+            }
+            Entry::Resolved { at, by } => {
+                f.resolutions += 1;
+                f.first_resolved_at.get_or_insert(*at);
+                f.resolved_at = Some(*at);
+                resolved_by = Some(*by);
+                // A wait nobody answered before the case closed is not a reply time.
+                waiting_since = None;
+            }
+            Entry::Reopened { .. } => {
+                f.reopens += 1;
+                f.resolved_at = None;
+                resolved_by = None;
+            }
+        }
+    }
+    if let Some(at) = f.resolved_at {
+        f.resolution_secs = Some((at - history.created_at).whole_seconds().max(0));
+        f.resolution_business_secs = Some(business(history.created_at, at));
+    }
+    f.resolved_by_bot = resolved_by == Some(SenderKind::Bot) && f.agent_messages == 0 && !f.handed_off;
+    f
+}
+
+/// How long a first-contact resolution, or a bot's deflection, must stand
+/// before it counts: the customer did not come back within it.
+pub const FCR_WINDOW: Duration = Duration::days(7);
+pub const DEFLECTION_WINDOW: Duration = Duration::hours(72);
+
+/// The verdict on one conversation against a window after its resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settled {
+    Yes,
+    No,
+    /// The window has not passed and nothing has broken it yet.
+    Pending,
+}
+
+/// First-contact resolution: resolved once, never reopened, and the
+/// customer wrote neither here nor anywhere else within [`FCR_WINDOW`]
+/// (`came_back` says whether they started another conversation then).
+pub fn first_contact_resolution(f: &ConversationFacts, came_back: bool, now: OffsetDateTime) -> Option<Settled> {
+    let resolved = f.first_resolved_at?;
+    Some(if f.reopens > 0 || f.customer_after_resolution || came_back {
+        Settled::No
+    } else if now < resolved + FCR_WINDOW {
+        Settled::Pending
+    } else {
+        Settled::Yes
+    })
+}
+
+/// Bot deflection: the bot resolved it, nobody was handed it, and the
+/// customer did not start another conversation within [`DEFLECTION_WINDOW`].
+/// None for conversations no bot handled.
+pub fn deflected(f: &ConversationFacts, came_back: bool, now: OffsetDateTime) -> Option<Settled> {
+    if !f.bot_involved {
+        return None;
+    }
+    Some(match f.resolved_at {
+        _ if !f.resolved_by_bot || f.handed_off || f.reopens > 0 || came_back => Settled::No,
+        Some(at) if now < at + DEFLECTION_WINDOW => Settled::Pending,
+        Some(_) => Settled::Yes,
+        None => Settled::No,
+    })
+}
+
+/// A distribution of durations: count, mean, median and 90th percentile
+/// (nearest rank), in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Durations {
+    pub count: i64,
+    pub mean_secs: Option<f64>,
+    pub median_secs: Option<i64>,
+    pub p90_secs: Option<i64>,
+}
+
+impl Durations {
+    pub fn of(mut values: Vec<i64>) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        values.sort_unstable();
+        let n = values.len();
+        let rank = |p: f64| values[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Self {
+            count: n as i64,
+            mean_secs: Some(values.iter().map(|v| *v as f64).sum::<f64>() / n as f64),
+            median_secs: Some(rank(0.5)),
+            p90_secs: Some(rank(0.9)),
+        }
+    }
+}
+
+/// `part / whole`, none of nothing.
+pub fn rate(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// Hour of the week in local time: 0 is Monday 00:00–01:00, 167 Sunday 23:00.
+pub fn hour_of_week(at: OffsetDateTime, offset: UtcOffset) -> u8 {
+    let local = at.to_offset(offset);
+    local.weekday().number_days_from_monday() * 24 + local.hour()
+}
+
+/// The period of the same length just before `from..to`.
+pub fn previous_period(from: OffsetDateTime, to: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
+    (from - (to - from), from)
+}
+
+crate::conversation::string_enum! {
+    /// A change of a conversation's state that its row does not keep.
+    Change {
+        Resolved => "resolved",
+        Reopened => "reopened",
+        HandedOff => "handed_off",
+    }
+}
+
+/// One conversation as reports read it: its facts, where it belongs, and
+/// what the customer did afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub conversation_id: String,
+    pub created_at: OffsetDateTime,
+    pub team_id: Option<String>,
+    pub assignee_id: Option<String>,
+    pub category: Option<String>,
+    pub inbox_id: Option<String>,
+    pub facts: ConversationFacts,
+    /// SLA clocks decided (met, or missed) and those met.
+    pub sla_clocks: i64,
+    pub sla_met: i64,
+    /// The customer started another conversation within [`FCR_WINDOW`] of
+    /// the first resolution / within [`DEFLECTION_WINDOW`] of the latest.
+    pub came_back_fcr: bool,
+    pub came_back_deflection: bool,
+}
+
+/// Counts behind a rate, so a reader sees what it is made of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Rate {
+    pub rate: Option<f64>,
+    pub part: i64,
+    pub whole: i64,
+}
+
+impl Rate {
+    pub fn new(part: i64, whole: i64) -> Self {
+        Self { rate: rate(part, whole), part, whole }
+    }
+}
+
+/// The mean of waits summed per conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct MeanWait {
+    pub waits: i64,
+    pub mean_secs: Option<f64>,
+    pub mean_business_secs: Option<f64>,
+}
+
+/// First-contact resolution or deflection: the settled verdicts and those
+/// still inside their window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SettledRate {
+    pub rate: Option<f64>,
+    pub yes: i64,
+    pub no: i64,
+    pub pending: i64,
+}
+
+impl SettledRate {
+    fn add(&mut self, verdict: Option<Settled>) {
+        match verdict {
+            Some(Settled::Yes) => self.yes += 1,
+            Some(Settled::No) => self.no += 1,
+            Some(Settled::Pending) => self.pending += 1,
+            None => {}
+        }
+        self.rate = rate(self.yes, self.yes + self.no);
+    }
+}
+
+/// What the bot did with the conversations it took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BotSummary {
+    pub conversations: i64,
+    /// Never handed to a person.
+    pub containment: Rate,
+    pub deflection: SettledRate,
+}
+
+/// The headline numbers of a period (see `docs/metrics.md`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// Conversations created in the period.
+    pub conversations: i64,
+    pub customer_messages: i64,
+    pub agent_messages: i64,
+    pub first_response: Durations,
+    pub first_response_business: Durations,
+    pub reply: MeanWait,
+    /// Conversations created in the period that a person answered.
+    pub response_rate: Rate,
+    /// Conversations whose latest resolution fell in the period.
+    pub resolved: i64,
+    pub resolution: Durations,
+    pub resolution_business: Durations,
+    /// Over conversations first resolved in the period.
+    pub first_contact_resolution: SettledRate,
+    pub reopen_rate: Rate,
+    pub bot: BotSummary,
+    pub sla_attainment: Rate,
+    /// Conversations that moved between channels, and the moves.
+    pub channel_switching: Rate,
+    pub channel_switches: i64,
+}
+
+fn within(at: Option<OffsetDateTime>, from: OffsetDateTime, to: OffsetDateTime) -> bool {
+    at.is_some_and(|at| at >= from && at < to)
+}
+
+impl Summary {
+    /// The period `from..to` (end excluded) over `rows`, as of `now`. Rows
+    /// may include conversations outside the period; each metric takes the
+    /// ones its definition names.
+    pub fn of(rows: &[Measured], from: OffsetDateTime, to: OffsetDateTime, now: OffsetDateTime) -> Self {
+        let mut s = Summary::default();
+        let (mut first, mut first_business, mut resolution, mut resolution_business) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut reply_secs, mut reply_business) = (0i64, 0i64);
+        let (mut answered, mut contained, mut switching, mut sla_clocks, mut sla_met) = (0, 0, 0, 0, 0);
+        let (mut first_resolved, mut reopened) = (0, 0);
+        for row in rows {
+            let f = &row.facts;
+            if within(Some(row.created_at), from, to) {
+                s.conversations += 1;
+                s.customer_messages += f.customer_messages;
+                s.agent_messages += f.agent_messages;
+                first.extend(f.first_response_secs);
+                first_business.extend(f.first_response_business_secs);
+                s.reply.waits += f.reply_waits;
+                reply_secs += f.reply_secs;
+                reply_business += f.reply_business_secs;
+                answered += i64::from(f.agent_messages > 0);
+                if f.bot_involved {
+                    s.bot.conversations += 1;
+                    contained += i64::from(!f.handed_off && f.agent_messages == 0);
+                    s.bot.deflection.add(deflected(f, row.came_back_deflection, now));
+                }
+                sla_clocks += row.sla_clocks;
+                sla_met += row.sla_met;
+                switching += i64::from(f.channel_switches > 0);
+                s.channel_switches += f.channel_switches;
+            }
+            if within(f.resolved_at, from, to) {
+                s.resolved += 1;
+                resolution.extend(f.resolution_secs);
+                resolution_business.extend(f.resolution_business_secs);
+            }
+            if within(f.first_resolved_at, from, to) {
+                first_resolved += 1;
+                reopened += i64::from(f.reopens > 0);
+                s.first_contact_resolution.add(first_contact_resolution(f, row.came_back_fcr, now));
+            }
+        }
+        s.first_response = Durations::of(first);
+        s.first_response_business = Durations::of(first_business);
+        s.resolution = Durations::of(resolution);
+        s.resolution_business = Durations::of(resolution_business);
+        if s.reply.waits > 0 {
+            s.reply.mean_secs = Some(reply_secs as f64 / s.reply.waits as f64);
+            s.reply.mean_business_secs = Some(reply_business as f64 / s.reply.waits as f64);
+        }
+        s.response_rate = Rate::new(answered, s.conversations);
+        s.reopen_rate = Rate::new(reopened, first_resolved);
+        s.bot.containment = Rate::new(contained, s.bot.conversations);
+        s.sla_attainment = Rate::new(sla_met, sla_clocks);
+        s.channel_switching = Rate::new(switching, s.conversations);
+        s
+    }
+}
+
+/// What conversations are grouped by in a volume report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Channel,
+    Inbox,
+    Team,
+    Agent,
+    Category,
+    /// 0 (Monday 00:00) … 167 (Sunday 23:00), local time.
+    HourOfWeek,
+}
+
+/// One group of a volume report.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct VolumeRow {
+    /// The channel, id, category or hour; `null` for conversations without one.
+    pub key: Option<String>,
+    pub conversations: i64,
+    pub resolved: i64,
+    pub first_response: Durations,
+}
+
+/// Conversations created in `from..to`, grouped by `by`; hours of the week
+/// in `offset`. Ordered by volume (hours in order, all 168 of them).
+pub fn volume(rows: &[Measured], by: Dimension, from: OffsetDateTime, to: OffsetDateTime, offset: UtcOffset) -> Vec<VolumeRow> {
+    let mut groups: std::collections::BTreeMap<Option<String>, (i64, i64, Vec<i64>)> = std::collections::BTreeMap::new();
+    if by == Dimension::HourOfWeek {
+        for hour in 0..168u8 {
+            groups.insert(Some(hour.to_string()), Default::default());
+        }
+    }
+    for row in rows.iter().filter(|r| within(Some(r.created_at), from, to)) {
+        let key = match by {
+            Dimension::Channel => row.facts.first_channel.clone(),
+            Dimension::Inbox => row.inbox_id.clone(),
+            Dimension::Team => row.team_id.clone(),
+            Dimension::Agent => row.assignee_id.clone(),
+            Dimension::Category => row.category.clone(),
+            Dimension::HourOfWeek => Some(hour_of_week(row.created_at, offset).to_string()),
+        };
+        let group = groups.entry(key).or_default();
+        group.0 += 1;
+        group.1 += i64::from(row.facts.resolved_at.is_some());
+        group.2.extend(row.facts.first_response_secs);
+    }
+    let mut out: Vec<VolumeRow> = groups
+        .into_iter()
+        .map(|(key, (conversations, resolved, first))| VolumeRow { key, conversations, resolved, first_response: Durations::of(first) })
+        .collect();
+    match by {
+        Dimension::HourOfWeek => out.sort_by_key(|r| r.key.as_deref().and_then(|k| k.parse::<u8>().ok())),
+        _ => out.sort_by(|a, b| b.conversations.cmp(&a.conversations).then_with(|| a.key.cmp(&b.key))),
+    }
+    out
+}
+
+/// How conversations crossed channels: the channel a customer first wrote
+/// on against the one a person answered on, and which channels customers
+/// choose for each category.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ChannelFlow {
+    /// `(first channel, answering channel, conversations)`, largest first.
+    pub first_to_answer: Vec<(String, String, i64)>,
+    /// `(category, channel, conversations)`, by category then largest first.
+    pub channel_by_category: Vec<(String, String, i64)>,
+}
+
+pub fn channel_flow(rows: &[Measured], from: OffsetDateTime, to: OffsetDateTime) -> ChannelFlow {
+    let mut pairs: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    let mut by_category: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for row in rows.iter().filter(|r| within(Some(r.created_at), from, to)) {
+        let Some(first) = &row.facts.first_channel else { continue };
+        if let Some(answer) = &row.facts.answer_channel {
+            *pairs.entry((first.clone(), answer.clone())).or_default() += 1;
+        }
+        if let Some(category) = &row.category {
+            *by_category.entry((category.clone(), first.clone())).or_default() += 1;
+        }
+    }
+    let mut first_to_answer: Vec<_> = pairs.into_iter().map(|((a, b), n)| (a, b, n)).collect();
+    first_to_answer.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| (&x.0, &x.1).cmp(&(&y.0, &y.1))));
+    let mut channel_by_category: Vec<_> = by_category.into_iter().map(|((c, ch), n)| (c, ch, n)).collect();
+    channel_by_category.sort_by(|x, y| x.0.cmp(&y.0).then_with(|| y.2.cmp(&x.2)).then_with(|| x.1.cmp(&y.1)));
+    ChannelFlow { first_to_answer, channel_by_category }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sla::Opening;
+    use time::macros::{datetime, offset};
+
+    fn msg(at: OffsetDateTime, direction: Direction, sender: SenderKind, channel: &str) -> Entry {
+        Entry::Message { at, direction, sender, automatic: false, channel: channel.into() }
+    }
+    fn customer(at: OffsetDateTime, channel: &str) -> Entry {
+        msg(at, Direction::Inbound, SenderKind::Contact, channel)
+    }
+    fn agent(at: OffsetDateTime, channel: &str) -> Entry {
+        msg(at, Direction::Outbound, SenderKind::User, channel)
+    }
+    fn utc(_: OffsetDateTime) -> UtcOffset {
+        UtcOffset::UTC
+    }
+    fn history(entries: Vec<Entry>) -> History {
+        History { created_at: entries[0].at(), bot_started: false, entries }
+    }
+
+    #[test]
+    fn first_response_and_reply_times_count_only_people() {
+        let h = history(vec![
+            customer(datetime!(2026-03-02 09:00 UTC), "email"),
+            // An automatic acknowledgement is no answer.
+            msg(datetime!(2026-03-02 09:00:05 UTC), Direction::Outbound, SenderKind::System, "email"),
+            customer(datetime!(2026-03-02 09:10 UTC), "email"),
+            agent(datetime!(2026-03-02 09:30 UTC), "whatsapp"),
+            customer(datetime!(2026-03-02 10:00 UTC), "whatsapp"),
+            agent(datetime!(2026-03-02 10:05 UTC), "whatsapp"),
+            Entry::Resolved { at: datetime!(2026-03-02 11:00 UTC), by: SenderKind::User },
+        ]);
+        let f = facts(&h, None, &utc);
+        assert_eq!(f.first_response_secs, Some(30 * 60), "from the first customer message");
+        assert_eq!((f.reply_waits, f.reply_secs), (2, 30 * 60 + 5 * 60));
+        assert_eq!((f.customer_messages, f.agent_messages, f.automatic_messages), (3, 2, 1));
+        assert_eq!((f.first_channel.as_deref(), f.answer_channel.as_deref()), (Some("email"), Some("whatsapp")));
+        assert_eq!(f.channel_switches, 1);
+        assert_eq!(f.resolution_secs, Some(2 * 3600));
+        assert_eq!((f.resolutions, f.reopens), (1, 0));
+    }
+
+    #[test]
+    fn business_hours_stop_the_clock_overnight() {
+        let hours = BusinessHours {
+            time_zone: "Europe/Rome".into(),
+            openings: ["monday", "tuesday", "wednesday", "thursday", "friday"]
+                .iter()
+                .map(|d| Opening { day: (*d).into(), open: "09:00".into(), close: "18:00".into() })
+                .collect(),
+        };
+        let cet = |_: OffsetDateTime| offset!(+1);
+        // Friday 17:00 Rome → Monday 10:00 Rome: one hour Friday, one Monday.
+        let h = history(vec![customer(datetime!(2026-03-13 16:00 UTC), "sms"), agent(datetime!(2026-03-16 09:00 UTC), "sms")]);
+        let f = facts(&h, Some(&hours), &cet);
+        assert_eq!(f.first_response_business_secs, Some(2 * 3600));
+        assert_eq!(f.first_response_secs, Some(65 * 3600));
+    }
+
+    #[test]
+    fn bot_conversations_wait_for_people_from_the_handoff() {
+        let start = datetime!(2026-03-02 09:00 UTC);
+        let h = History {
+            created_at: start,
+            bot_started: true,
+            entries: vec![
+                customer(start, "web_chat"),
+                msg(start + Duration::seconds(2), Direction::Outbound, SenderKind::Bot, "web_chat"),
+                customer(start + Duration::minutes(1), "web_chat"),
+                Entry::HandedOff { at: start + Duration::minutes(2) },
+                agent(start + Duration::minutes(7), "web_chat"),
+            ],
+        };
+        let f = facts(&h, None, &utc);
+        assert_eq!(f.first_response_secs, Some(5 * 60));
+        assert!(f.bot_involved && f.handed_off && !f.resolved_by_bot);
+
+        let solo = History {
+            created_at: start,
+            bot_started: true,
+            entries: vec![
+                customer(start, "web_chat"),
+                msg(start + Duration::seconds(2), Direction::Outbound, SenderKind::Bot, "web_chat"),
+                Entry::Resolved { at: start + Duration::minutes(3), by: SenderKind::Bot },
+            ],
+        };
+        let f = facts(&solo, None, &utc);
+        assert!(f.resolved_by_bot && f.first_response_secs.is_none());
+        let now = start + Duration::hours(1);
+        assert_eq!(deflected(&f, false, now), Some(Settled::Pending));
+        assert_eq!(deflected(&f, false, start + Duration::days(4)), Some(Settled::Yes));
+        assert_eq!(deflected(&f, true, start + Duration::days(4)), Some(Settled::No), "the customer came back");
+    }
+
+    #[test]
+    fn reopening_breaks_first_contact_resolution() {
+        let t = datetime!(2026-03-02 09:00 UTC);
+        let h = history(vec![
+            customer(t, "email"),
+            agent(t + Duration::minutes(10), "email"),
+            Entry::Resolved { at: t + Duration::hours(1), by: SenderKind::User },
+            customer(t + Duration::days(2), "email"),
+            Entry::Reopened { at: t + Duration::days(2), by: SenderKind::Contact },
+            agent(t + Duration::days(2) + Duration::hours(1), "email"),
+            Entry::Resolved { at: t + Duration::days(3), by: SenderKind::User },
+        ]);
+        let f = facts(&h, None, &utc);
+        assert_eq!((f.resolutions, f.reopens), (2, 1));
+        assert_eq!(f.resolution_secs, Some(3 * 86_400), "to the latest resolution");
+        assert_eq!(f.first_resolved_at, Some(t + Duration::hours(1)));
+        assert_eq!(first_contact_resolution(&f, false, t + Duration::days(30)), Some(Settled::No));
+
+        let once = history(vec![customer(t, "email"), Entry::Resolved { at: t + Duration::hours(1), by: SenderKind::User }]);
+        let f = facts(&once, None, &utc);
+        assert_eq!(first_contact_resolution(&f, false, t + Duration::days(1)), Some(Settled::Pending));
+        assert_eq!(first_contact_resolution(&f, false, t + Duration::days(8)), Some(Settled::Yes));
+        assert_eq!(first_contact_resolution(&f, true, t + Duration::days(8)), Some(Settled::No));
+        // A reopened conversation that is open now has no resolution time.
+        let open = history(vec![
+            customer(t, "sms"),
+            Entry::Resolved { at: t + Duration::hours(1), by: SenderKind::User },
+            Entry::Reopened { at: t + Duration::hours(2), by: SenderKind::User },
+        ]);
+        assert_eq!(facts(&open, None, &utc).resolution_secs, None);
+    }
+
+    #[test]
+    fn distributions_use_nearest_rank() {
+        let d = Durations::of(vec![50, 10, 40, 30, 20]);
+        assert_eq!((d.count, d.median_secs, d.p90_secs), (5, Some(30), Some(50)));
+        assert_eq!(d.mean_secs, Some(30.0));
+        assert_eq!(Durations::of(Vec::new()).median_secs, None);
+        assert_eq!(rate(1, 4), Some(0.25));
+        assert_eq!(rate(0, 0), None);
+    }
+
+    #[test]
+    fn hours_of_the_week_are_local() {
+        // Sunday 23:30 UTC is Monday 00:30 in Rome (winter).
+        assert_eq!(hour_of_week(datetime!(2026-03-15 23:30 UTC), offset!(+1)), 0);
+        assert_eq!(hour_of_week(datetime!(2026-03-15 23:30 UTC), UtcOffset::UTC), 167);
+        let (from, to) = previous_period(datetime!(2026-03-08 0:00 UTC), datetime!(2026-03-15 0:00 UTC));
+        assert_eq!((from, to), (datetime!(2026-03-01 0:00 UTC), datetime!(2026-03-08 0:00 UTC)));
+    }
+}

@@ -1,0 +1,278 @@
+//! Reports: the numbers `docs/metrics.md` defines, for a period, with the
+//! period before it beside them. Supervisors and administrators read the
+//! whole account; an agent reads their own conversations (their personal
+//! dashboard). Every table is also CSV (`format=csv`).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use threadline_domain::metrics::{ChannelFlow, Dimension, Summary, VolumeRow, channel_flow, previous_period, volume};
+use threadline_domain::role::Permission;
+use threadline_store::{Backlog, MetricsFilter};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::Query;
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(summary)).routes(routes!(volume_report)).routes(routes!(channels))
+}
+
+/// The longest period a report covers.
+const MAX_DAYS: i64 = 400;
+
+/// The period and filters every report takes.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// Start of the period (RFC 3339; default: 30 days before `to`).
+    pub from: Option<String>,
+    /// End of the period, excluded (RFC 3339; default: now).
+    pub to: Option<String>,
+    /// Only conversations that began on this channel.
+    pub channel: Option<String>,
+    pub inbox_id: Option<String>,
+    pub team_id: Option<String>,
+    /// Only conversations assigned to this agent (an agent's own, for agents).
+    pub agent_id: Option<String>,
+    pub category: Option<String>,
+    /// For `volume`: what to group by.
+    pub by: Option<Dimension>,
+    /// For hours of the week: an IANA time zone (default: the default SLA
+    /// policy's, else UTC).
+    pub tz: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// A period, start included and end excluded.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct Period {
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
+}
+
+struct Request {
+    period: Period,
+    filter: MetricsFilter,
+    csv: bool,
+}
+
+fn parse_time(field: &str, raw: &str) -> ApiResult<OffsetDateTime> {
+    OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| ApiError::invalid(field, "is an RFC 3339 time, e.g. 2026-03-01T00:00:00Z"))
+}
+
+fn request(state: &AppState, caller: &Caller, p: &ReportParams) -> ApiResult<Request> {
+    let to = match &p.to {
+        Some(raw) => parse_time("to", raw)?,
+        None => state.clock.now(),
+    };
+    let from = match &p.from {
+        Some(raw) => parse_time("from", raw)?,
+        None => to - Duration::days(30),
+    };
+    if from >= to {
+        return Err(ApiError::invalid("from", "is before `to`"));
+    }
+    if to - from > Duration::days(MAX_DAYS) {
+        return Err(ApiError::invalid("from", format!("a report covers at most {MAX_DAYS} days")));
+    }
+    let mut filter = MetricsFilter {
+        channel: p.channel.clone(),
+        inbox_id: p.inbox_id.clone(),
+        team_id: p.team_id.clone(),
+        assignee_id: p.agent_id.clone(),
+        category: p.category.clone(),
+    };
+    if !caller.user.role.allows(Permission::SuperviseContacts) {
+        let own = caller.user.id.to_string();
+        if filter.assignee_id.as_ref().is_some_and(|a| *a != own) {
+            return Err(ApiError::Forbidden("agents read their own reports; supervisors read everyone's".into()));
+        }
+        filter.assignee_id = Some(own);
+    }
+    let csv = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::invalid("format", "is json or csv")),
+    };
+    Ok(Request { period: Period { from, to }, filter, csv })
+}
+
+fn csv_response(name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn num<T: ToString>(value: Option<T>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// One period's summary.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PeriodSummary {
+    #[serde(flatten)]
+    pub period: Period,
+    pub summary: Summary,
+}
+
+/// How far the numbers lag behind what happened.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Freshness {
+    /// Conversations changed but not measured yet (all accounts).
+    pub waiting: i64,
+    pub lag_secs: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SummaryReport {
+    pub current: PeriodSummary,
+    /// The period of the same length just before.
+    pub previous: PeriodSummary,
+    /// Unresolved conversations now (whatever the period).
+    pub backlog: Backlog,
+    pub freshness: Freshness,
+}
+
+/// The headline numbers of a period and the one before it: first
+/// response, reply and resolution times (calendar and business hours),
+/// first-contact resolution, reopen rate, bot containment and deflection,
+/// SLA attainment, channel switching; and the backlog now.
+#[utoipa::path(get, path = "/reports/summary", tag = "reports", params(ReportParams),
+    responses((status = 200, body = SummaryReport), (status = 422, body = ErrorBody)))]
+async fn summary(State(state): State<AppState>, caller: Caller, Query(p): Query<ReportParams>) -> ApiResult<Response> {
+    let r = request(&state, &caller, &p)?;
+    let now = state.clock.now();
+    let account_id = caller.account_id();
+    let (prev_from, prev_to) = previous_period(r.period.from, r.period.to);
+    let rows = state.store.measured(account_id, prev_from, r.period.to, &r.filter).await?;
+    let current = Summary::of(&rows, r.period.from, r.period.to, now);
+    let previous = Summary::of(&rows, prev_from, prev_to, now);
+    let backlog = state.store.backlog(account_id, now).await?;
+    let (waiting, lag_secs) = state.store.metrics_lag(now).await?;
+    if r.csv {
+        let mut body = crate::csv::line(&["metric", "current", "previous"]);
+        for (name, a, b) in summary_lines(&current, &previous) {
+            body.push_str(&crate::csv::line(&[name.to_owned(), a, b]));
+        }
+        return Ok(csv_response("summary", body));
+    }
+    let report = SummaryReport {
+        current: PeriodSummary { period: r.period, summary: current },
+        previous: PeriodSummary { period: Period { from: prev_from, to: prev_to }, summary: previous },
+        backlog,
+        freshness: Freshness { waiting, lag_secs },
+    };
+    Ok(Json(report).into_response())
+}
+
+/// The summary as rows of a table: (metric, current, previous).
+pub fn summary_lines(a: &Summary, b: &Summary) -> Vec<(&'static str, String, String)> {
+    let pair = |f: &dyn Fn(&Summary) -> String| (f(a), f(b));
+    let rows: Vec<(&'static str, (String, String))> = vec![
+        ("conversations", pair(&|s| s.conversations.to_string())),
+        ("customer_messages", pair(&|s| s.customer_messages.to_string())),
+        ("agent_messages", pair(&|s| s.agent_messages.to_string())),
+        ("first_response_median_secs", pair(&|s| num(s.first_response.median_secs))),
+        ("first_response_p90_secs", pair(&|s| num(s.first_response.p90_secs))),
+        ("first_response_business_median_secs", pair(&|s| num(s.first_response_business.median_secs))),
+        ("reply_mean_secs", pair(&|s| num(s.reply.mean_secs.map(|v| v.round())))),
+        ("response_rate", pair(&|s| num(s.response_rate.rate))),
+        ("resolved", pair(&|s| s.resolved.to_string())),
+        ("resolution_median_secs", pair(&|s| num(s.resolution.median_secs))),
+        ("resolution_business_median_secs", pair(&|s| num(s.resolution_business.median_secs))),
+        ("first_contact_resolution_rate", pair(&|s| num(s.first_contact_resolution.rate))),
+        ("reopen_rate", pair(&|s| num(s.reopen_rate.rate))),
+        ("bot_conversations", pair(&|s| s.bot.conversations.to_string())),
+        ("bot_containment_rate", pair(&|s| num(s.bot.containment.rate))),
+        ("bot_deflection_rate", pair(&|s| num(s.bot.deflection.rate))),
+        ("sla_attainment", pair(&|s| num(s.sla_attainment.rate))),
+        ("channel_switching_rate", pair(&|s| num(s.channel_switching.rate))),
+    ];
+    rows.into_iter().map(|(name, (x, y))| (name, x, y)).collect()
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VolumeReport {
+    #[serde(flatten)]
+    pub period: Period,
+    pub by: Dimension,
+    pub data: Vec<VolumeRow>,
+}
+
+/// Conversations created in the period grouped by channel, inbox, team,
+/// agent, category or hour of the week (`by`, default channel), with how
+/// many were resolved and their first response times.
+#[utoipa::path(get, path = "/reports/volume", tag = "reports", params(ReportParams),
+    responses((status = 200, body = VolumeReport), (status = 422, body = ErrorBody)))]
+async fn volume_report(State(state): State<AppState>, caller: Caller, Query(p): Query<ReportParams>) -> ApiResult<Response> {
+    let r = request(&state, &caller, &p)?;
+    let by = p.by.unwrap_or(Dimension::Channel);
+    let zone = match &p.tz {
+        Some(tz) if crate::sla::known_time_zone(tz) => Some(tz.clone()),
+        Some(_) => return Err(ApiError::invalid("tz", "is an IANA time zone, e.g. Europe/Rome")),
+        None => {
+            let policies = state.store.sla_policies(caller.account_id()).await?;
+            policies.into_iter().find(|p| p.is_default).and_then(|p| p.policy.business_hours).map(|h| h.time_zone)
+        }
+    };
+    // One offset for the period (its middle): hours of the week are a
+    // pattern, and an hour's shift at a DST change does not change it.
+    let middle = r.period.from + (r.period.to - r.period.from) / 2;
+    let offset = crate::sla::offset_in(zone.as_deref())(middle);
+    let rows = state.store.measured(caller.account_id(), r.period.from, r.period.to, &r.filter).await?;
+    let data = volume(&rows, by, r.period.from, r.period.to, offset);
+    if r.csv {
+        let mut body = crate::csv::line(&["key", "conversations", "resolved", "first_response_median_secs"]);
+        for row in &data {
+            body.push_str(&crate::csv::line(&[
+                row.key.clone().unwrap_or_default(),
+                row.conversations.to_string(),
+                row.resolved.to_string(),
+                num(row.first_response.median_secs),
+            ]));
+        }
+        return Ok(csv_response("volume", body));
+    }
+    Ok(Json(VolumeReport { period: r.period, by, data }).into_response())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ChannelReport {
+    #[serde(flatten)]
+    pub period: Period,
+    #[serde(flatten)]
+    pub flow: ChannelFlow,
+}
+
+/// How conversations crossed channels: first channel → the channel a
+/// person answered on, and the channels customers chose per category.
+#[utoipa::path(get, path = "/reports/channels", tag = "reports", params(ReportParams),
+    responses((status = 200, body = ChannelReport), (status = 422, body = ErrorBody)))]
+async fn channels(State(state): State<AppState>, caller: Caller, Query(p): Query<ReportParams>) -> ApiResult<Response> {
+    let r = request(&state, &caller, &p)?;
+    let rows = state.store.measured(caller.account_id(), r.period.from, r.period.to, &r.filter).await?;
+    let flow = channel_flow(&rows, r.period.from, r.period.to);
+    if r.csv {
+        let mut body = crate::csv::line(&["first_channel", "answer_channel", "conversations"]);
+        for (a, b, n) in &flow.first_to_answer {
+            body.push_str(&crate::csv::line(&[a.clone(), b.clone(), n.to_string()]));
+        }
+        return Ok(csv_response("channels", body));
+    }
+    Ok(Json(ChannelReport { period: r.period, flow }).into_response())
+}

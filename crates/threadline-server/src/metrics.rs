@@ -1,0 +1,90 @@
+//! Keeps every conversation's facts ([`threadline_domain::metrics`]) up
+//! to date: the `metrics.refresh` job measures the conversations that
+//! commits marked as changed, every `metrics_refresh_secs`, so reports lag
+//! ingest by about that much and read one row per conversation.
+
+use std::collections::BTreeMap;
+
+use threadline_domain::ids::AccountId;
+use threadline_domain::metrics::{Entry, facts};
+use threadline_domain::sla::{ClockState, SlaTarget};
+use threadline_store::{Job, METRICS_JOB, MetricRow, NewJob, StoredSlaPolicy, Team};
+use time::{Duration, OffsetDateTime};
+
+use crate::app::AppState;
+use crate::jobs::Outcome;
+use crate::sla::{conversation_clocks, offset_in, policy_for};
+
+/// Conversations measured per round.
+const ROUND: i64 = 500;
+
+/// The refresh job, queued at start (one for the whole installation).
+pub fn job(at: OffsetDateTime) -> NewJob {
+    NewJob { kind: METRICS_JOB, account_id: None, dedup_key: Some("metrics-refresh".into()), payload: serde_json::json!({}), run_at: at }
+}
+
+/// `metrics.refresh`: measure what changed, then again in `metrics_refresh_secs`.
+pub async fn on_refresh(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {
+    refresh(state).await?;
+    Ok(Outcome::Later(state.clock.now() + Duration::seconds(state.settings.metrics_refresh_secs.max(1) as i64)))
+}
+
+/// Measures every conversation marked as changed (a bounded number of
+/// rounds, so a flood of changes cannot hold the job forever); how many.
+pub async fn refresh(state: &AppState) -> anyhow::Result<usize> {
+    let mut total = 0;
+    let mut settings: BTreeMap<AccountId, (Vec<StoredSlaPolicy>, Vec<Team>)> = BTreeMap::new();
+    for _ in 0..40 {
+        let stale = state.store.stale_metrics(ROUND).await?;
+        if stale.is_empty() {
+            break;
+        }
+        let sources = state.store.metric_sources(&stale).await?;
+        let now = state.clock.now();
+        let mut rows = Vec::with_capacity(sources.len());
+        for source in sources {
+            let account_id = source.stale.account_id;
+            if let std::collections::btree_map::Entry::Vacant(slot) = settings.entry(account_id) {
+                slot.insert((state.store.sla_policies(account_id).await?, state.store.teams(account_id).await?));
+            }
+            let (policies, teams) = &settings[&account_id];
+            let policy = policy_for(policies, teams, &source.conversation).map(|p| &p.policy);
+            let hours = policy.and_then(|p| p.business_hours.as_ref());
+            let offset_at = offset_in(hours.map(|h| h.time_zone.as_str()));
+            let f = facts(&source.history, hours, &offset_at);
+            // SLA clocks run from the handoff for conversations a bot began.
+            let started_at = source
+                .history
+                .entries
+                .iter()
+                .find_map(|e| match e {
+                    Entry::HandedOff { at } => Some(*at),
+                    _ => None,
+                })
+                .unwrap_or(source.conversation.created_at);
+            let (mut sla_clocks, mut sla_met) = (0, 0);
+            // A conversation the bot kept never waited for people.
+            let reached_people = !f.bot_involved || f.handed_off || f.agent_messages > 0;
+            if let Some(policy) = policy.filter(|_| reached_people) {
+                let resolved_at = source.conversation.resolved_at;
+                for clock in conversation_clocks(policy, &source.conversation, started_at, now) {
+                    // Resolved in time without a reply: nobody owed one.
+                    let moot = clock.target != SlaTarget::Resolution && resolved_at.is_some_and(|r| r <= clock.due_at);
+                    match clock.state {
+                        ClockState::Met => (sla_clocks, sla_met) = (sla_clocks + 1, sla_met + 1),
+                        ClockState::Breached if moot => {}
+                        ClockState::MetLate | ClockState::Breached => sla_clocks += 1,
+                        ClockState::Running | ClockState::Warning => {}
+                    }
+                }
+            }
+            rows.push(MetricRow { source, facts: f, sla_clocks, sla_met });
+        }
+        state.store.save_metrics(&rows, &stale).await?;
+        total += stale.len();
+        if (stale.len() as i64) < ROUND {
+            break;
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,297 @@
+//! Reports against docs/metrics.md: a golden fixture (conversations with
+//! every case the definitions name, and the numbers worked out by hand,
+//! in `metrics_golden.json`) loaded as stored history, and the same
+//! numbers through the real write paths (messages, replies, resolution,
+//! reopening) measured by the refresh job.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use threadline_testkit::{TestApp, backend_tests};
+
+backend_tests!(
+    the_golden_month_gives_the_numbers_of_the_definitions,
+    reports_follow_what_happens_in_conversations,
+    report_requests_are_checked,
+);
+
+const GOLDEN: &str = include_str!("metrics_golden.json");
+
+fn micros(rfc3339: &str) -> i64 {
+    let at = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).unwrap();
+    (at.unix_timestamp_nanos() / 1000) as i64
+}
+
+fn id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Stores the fixture's conversations as their history would have left
+/// them, and marks them for measuring.
+async fn load(app: &TestApp, golden: &Value, agent_id: &str) {
+    let account = &app.account_id;
+    let mut contacts: BTreeMap<String, String> = BTreeMap::new();
+    for c in golden["conversations"].as_array().unwrap() {
+        let letter = c["contact"].as_str().unwrap().to_owned();
+        let history = c["history"].as_array().unwrap();
+        let created = micros(history[0][0].as_str().unwrap());
+        let contact = match contacts.get(&letter) {
+            Some(id) => id.clone(),
+            None => {
+                let contact = id();
+                app.sql(&format!(
+                    "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at) \
+                     VALUES ('{contact}', '{account}', 'Customer {letter}', '{{}}', '{{}}', '[]', {created}, {created})"
+                ))
+                .await;
+                contacts.insert(letter, contact.clone());
+                contact
+            }
+        };
+        let conversation = id();
+        let channel = c["channel"].as_str().unwrap();
+        let (mut status, mut first_response, mut resolved, mut last) = ("open", None, None, created);
+        let mut handler = if c["bot"] == true { "bot" } else { "human" };
+        // The conversation row first (messages refer to it), completed below.
+        app.sql(&format!(
+            "INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, last_activity_at, created_at, updated_at, channel, handler) \
+             VALUES ('{conversation}', '{account}', '{contact}', 'open', 'normal', '[]', {created}, {created}, {created}, '{channel}', 'human')"
+        ))
+        .await;
+        if c["bot"] == true {
+            app.sql(&format!(
+                "INSERT INTO bot_sessions (conversation_id, account_id, bot, status, memory, started_at, updated_at) \
+                 VALUES ('{conversation}', '{account}', 'builtin', 'active', '{{}}', {created}, {created})"
+            ))
+            .await;
+        }
+        for entry in history {
+            let at = micros(entry[0].as_str().unwrap());
+            let kind = entry[1].as_str().unwrap();
+            let on = entry.get(2).and_then(Value::as_str).unwrap_or(channel);
+            last = last.max(at);
+            let message = |direction: &str, sender: &str, kind: &str, automated: &str| {
+                format!(
+                    "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, sender_kind, body_text, \
+                     delivery_status, automated, created_at) VALUES ('{}', '{account}', '{conversation}', '{contact}', '{kind}', '{direction}', \
+                     '{on}', '{sender}', 'text', 'sent', {automated}, {at})",
+                    id()
+                )
+            };
+            let change = |change: &str, by: &str| {
+                format!(
+                    "INSERT INTO conversation_changes (id, account_id, conversation_id, change, actor_kind, at) \
+                     VALUES ('{}', '{account}', '{conversation}', '{change}', '{by}', {at})",
+                    id()
+                )
+            };
+            let sql = match kind {
+                "customer" => message("inbound", "contact", "message", "NULL"),
+                "automatic" => message("outbound", "system", "message", "NULL"),
+                "agent" => {
+                    first_response.get_or_insert(at);
+                    message("outbound", "user", "message", "NULL")
+                }
+                "note" => message("outbound", "user", "note", "NULL"),
+                "bot" => message("outbound", "bot", "message", "NULL"),
+                "resolved" => {
+                    (status, resolved) = ("resolved", Some(at));
+                    change("resolved", entry[2].as_str().unwrap())
+                }
+                "reopened" => {
+                    (status, resolved) = ("open", None);
+                    change("reopened", entry[2].as_str().unwrap())
+                }
+                "handed_off" => {
+                    handler = "human";
+                    change("handed_off", "bot")
+                }
+                other => panic!("unknown history entry {other}"),
+            };
+            app.sql(&sql).await;
+        }
+        let assignee = match c["assignee"].as_str() {
+            Some("agent") => format!("'{agent_id}'"),
+            _ => "NULL".into(),
+        };
+        let opt = |v: Option<i64>| v.map_or("NULL".to_owned(), |v| v.to_string());
+        app.sql(&format!(
+            "UPDATE conversations SET status = '{status}', handler = '{handler}', assignee_id = {assignee}, first_response_at = {}, \
+             resolved_at = {}, last_activity_at = {last}, updated_at = {last} WHERE id = '{conversation}'",
+            opt(first_response),
+            opt(resolved)
+        ))
+        .await;
+        app.sql(&format!("INSERT INTO metrics_dirty (conversation_id, account_id, since) VALUES ('{conversation}', '{account}', {last})"))
+            .await;
+    }
+}
+
+async fn refresh(app: &TestApp) {
+    threadline_server::metrics::refresh(&app.server().state).await.unwrap();
+}
+
+/// Every number `expected` names equals the report's (floats to 1e-9).
+fn assert_matches(expected: &Value, actual: &Value, path: &str) {
+    match expected {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                assert_matches(value, &actual[key], &format!("{path}.{key}"));
+            }
+        }
+        Value::Number(n) if n.is_f64() => {
+            let got = actual.as_f64().unwrap_or_else(|| panic!("{path}: expected {n}, got {actual}"));
+            assert!((got - n.as_f64().unwrap()).abs() < 1e-9, "{path}: expected {n}, got {got}");
+        }
+        other => assert_eq!(other, actual, "{path}"),
+    }
+}
+
+async fn the_golden_month_gives_the_numbers_of_the_definitions(app: TestApp) {
+    let golden: Value = serde_json::from_str(GOLDEN).unwrap();
+    let (status, saved) =
+        app.post("/api/v1/sla/policies", json!({ "name": "Office hours", "policy": golden["sla_policy"], "is_default": true })).await;
+    assert_eq!(status, 201, "{saved}");
+    let (agent_id, agent_token) = app.create_user("ana@example.com", "Ana", "agent").await;
+    load(&app, &golden, &agent_id).await;
+    refresh(&app).await;
+    let expected = &golden["expected"];
+    let period = format!("from={}&to={}", golden["period"]["from"].as_str().unwrap(), golden["period"]["to"].as_str().unwrap());
+
+    let (status, report) = app.get(&format!("/api/v1/reports/summary?{period}")).await;
+    assert_eq!(status, 200, "{report}");
+    assert_matches(&expected["summary"], &report["current"]["summary"], "summary");
+    assert_eq!(report["previous"]["summary"]["conversations"], expected["previous_conversations"]);
+    assert_eq!(report["previous"]["to"], golden["period"]["from"], "the previous period ends where this one starts");
+    assert_eq!(report["backlog"]["open"], 1, "C5 is still open: {}", report["backlog"]);
+    assert_eq!(report["backlog"]["by_age"][5], json!([">7d", 1]));
+    assert_eq!(report["freshness"]["waiting"], 0);
+
+    let (status, volume) = app.get(&format!("/api/v1/reports/volume?{period}&by=channel")).await;
+    assert_eq!(status, 200, "{volume}");
+    let rows = volume["data"].as_array().unwrap();
+    assert_eq!(rows.len(), expected["volume_by_channel"].as_array().unwrap().len(), "{volume}");
+    for (want, got) in expected["volume_by_channel"].as_array().unwrap().iter().zip(rows) {
+        assert_matches(want, got, "volume_by_channel");
+    }
+
+    let (_, hours) = app.get(&format!("/api/v1/reports/volume?{period}&by=hour_of_week&tz=Europe/Rome")).await;
+    let hours = hours["data"].as_array().unwrap();
+    assert_eq!(hours.len(), 168, "every hour of the week is there");
+    let busy: BTreeMap<String, i64> = hours
+        .iter()
+        .filter(|h| h["conversations"].as_i64().unwrap() > 0)
+        .map(|h| (h["key"].as_str().unwrap().to_owned(), h["conversations"].as_i64().unwrap()))
+        .collect();
+    let want: BTreeMap<String, i64> = serde_json::from_value(expected["hours_of_week_rome"].clone()).unwrap();
+    assert_eq!(busy, want);
+
+    let (_, flow) = app.get(&format!("/api/v1/reports/channels?{period}")).await;
+    assert_eq!(flow["first_to_answer"], expected["first_to_answer"], "{flow}");
+
+    let (_, sms) = app.get(&format!("/api/v1/reports/summary?{period}&channel=sms")).await;
+    assert_matches(&expected["sms_only"], &sms["current"]["summary"], "sms_only");
+
+    // An agent reads their own conversations only, and no one else's.
+    let (status, own) = app.call_as(&agent_token, reqwest::Method::GET, &format!("/api/v1/reports/summary?{period}"), None).await;
+    assert_eq!(status, 200, "{own}");
+    assert_matches(&expected["agent_own"], &own["current"]["summary"], "agent_own");
+    let (status, other) =
+        app.call_as(&agent_token, reqwest::Method::GET, &format!("/api/v1/reports/summary?{period}&agent_id={}", app.user_id), None).await;
+    assert_eq!(status, 403, "{other}");
+
+    // The same table as CSV.
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/reports/volume?{period}&by=channel&format=csv")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = response.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "key,conversations,resolved,first_response_median_secs");
+    assert_eq!(lines[1], "web_chat,3,3,300");
+    assert_eq!(lines.len(), 6, "{csv}");
+
+    // Measuring again changes nothing.
+    app.sql(
+        "INSERT INTO metrics_dirty (conversation_id, account_id, since) SELECT conversation_id, account_id, 1 FROM conversation_metrics",
+    )
+    .await;
+    refresh(&app).await;
+    let (_, again) = app.get(&format!("/api/v1/reports/summary?{period}")).await;
+    assert_eq!(again["current"], report["current"]);
+}
+
+async fn reports_follow_what_happens_in_conversations(app: TestApp) {
+    let inbox = app.create_inbox("api", "Shop").await;
+    let customer = json!([{ "kind": "email", "value": "ada@example.com" }]);
+    let outcome = app.inbound(&inbox, customer.clone(), "Where is my parcel?").await;
+    let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.post(&format!("/api/v1/conversations/{conversation}/messages"), json!({ "text": "On its way." })).await;
+    assert_eq!(status, 201);
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+
+    // Not measured until the refresh runs; then everything is there.
+    let (_, before) = app.get("/api/v1/reports/summary").await;
+    assert!(before["freshness"]["waiting"].as_i64().unwrap() >= 1, "{before}");
+    refresh(&app).await;
+    let (_, report) = app.get("/api/v1/reports/summary").await;
+    let s = &report["current"]["summary"];
+    assert_eq!((s["conversations"].as_i64(), s["resolved"].as_i64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(s["first_response"]["count"], 1);
+    assert_eq!(s["response_rate"]["rate"], 1.0);
+    assert_eq!(s["first_contact_resolution"]["pending"], 1, "a week has not passed: {s}");
+    assert_eq!(s["reopen_rate"]["part"], 0);
+
+    // An agent reopens it: the reopening is counted.
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "open" })).await;
+    assert_eq!(status, 200);
+    refresh(&app).await;
+    let (_, report) = app.get("/api/v1/reports/summary").await;
+    let s = &report["current"]["summary"];
+    assert_eq!((s["reopen_rate"]["part"].as_i64(), s["reopen_rate"]["whole"].as_i64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(s["first_contact_resolution"]["no"], 1, "{s}");
+    assert_eq!(s["resolved"], 0, "open again: no resolution time");
+    assert_eq!(report["backlog"]["open"], 1);
+    assert_eq!(report["freshness"]["waiting"], 0);
+
+    // The refresh is a job like any other: queued at start, done by the runner.
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    let report = app.wait_for("/api/v1/reports/summary", 15, |r| r["current"]["summary"]["resolved"] == 1).await;
+    assert_eq!(report["current"]["summary"]["resolution"]["count"], 1);
+}
+
+async fn report_requests_are_checked(app: TestApp) {
+    for (query, field) in [
+        ("from=yesterday", "from"),
+        ("from=2026-03-10T00:00:00Z&to=2026-03-01T00:00:00Z", "from"),
+        ("from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+        ("format=xlsx", "format"),
+    ] {
+        let (status, body) = app.get(&format!("/api/v1/reports/summary?{query}")).await;
+        assert_eq!(status, 422, "{query}: {body}");
+        assert_eq!(body["error"]["fields"][0]["field"], field, "{query}: {body}");
+    }
+    let (status, body) = app.get("/api/v1/reports/volume?by=weather").await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = app.get("/api/v1/reports/volume?by=hour_of_week&tz=Mars/Olympus").await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app.get("/api/v1/reports/summary?unknown=1").await;
+    assert_eq!(status, 400, "{body}");
+    // Another account sees nothing of this one's conversations.
+    let inbox = app.create_inbox("api", "Shop").await;
+    app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "Hello").await;
+    refresh(&app).await;
+    let (_, ours) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(ours["current"]["summary"]["conversations"], 1, "{ours}");
+    let (_, _, other_token) = app.create_account("Other shop", "boss@other.example").await;
+    let (status, theirs) = app.call_as(&other_token, reqwest::Method::GET, "/api/v1/reports/summary", None).await;
+    assert_eq!(status, 200, "{theirs}");
+    assert_eq!(theirs["current"]["summary"]["conversations"], 0);
+}

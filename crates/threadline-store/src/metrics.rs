@@ -1,0 +1,462 @@
+//! Measurement's storage: the changes a conversation's row forgets
+//! (`conversation_changes`), one row of facts per conversation
+//! (`conversation_metrics`, see [`threadline_domain::metrics`]), and the
+//! conversations whose facts are out of date (`metrics_dirty`).
+//!
+//! Every commit that touches a conversation marks it out of date in the
+//! same transaction (see [`mark_dirty`]); the `metrics.refresh` job reads
+//! the marked ones, derives their facts from the history and saves them,
+//! clearing a mark only if no change came in meanwhile. Reports then read
+//! one row per conversation.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use threadline_domain::conversation::Conversation;
+use threadline_domain::event::DomainEvent;
+use threadline_domain::ids::{AccountId, ConversationId};
+use threadline_domain::message::{Direction, SenderKind};
+use threadline_domain::metrics::{Change, ConversationFacts, DEFLECTION_WINDOW, Entry, FCR_WINDOW, History, Measured};
+use time::{Duration, OffsetDateTime};
+
+use crate::{Result, Store, WriteTx, micros, now, rows};
+
+/// The job kind that brings conversations' facts up to date.
+pub const METRICS_JOB: &str = "metrics.refresh";
+
+/// Records a change of state in `tx` (next to the write that made it).
+pub(crate) async fn record_change(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    conversation_id: ConversationId,
+    change: Change,
+    by: SenderKind,
+    at: OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO conversation_changes (id, account_id, conversation_id, change, actor_kind, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(account_id.to_string())
+    .bind(conversation_id.to_string())
+    .bind(change.as_str())
+    .bind(by.as_str())
+    .bind(micros(at))
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The conversation an event is about, if any.
+fn touched_conversation(event: &DomainEvent) -> Option<ConversationId> {
+    event.data.get("conversation")?.get("id")?.as_str()?.parse().ok()
+}
+
+/// Marks the conversations `events` touch as out of date (called by the
+/// commit, so no change escapes measurement).
+pub(crate) async fn mark_dirty(conn: &mut sqlx::AnyConnection, events: &[DomainEvent]) -> Result<()> {
+    let touched: std::collections::BTreeSet<(AccountId, ConversationId)> =
+        events.iter().filter_map(|e| touched_conversation(e).map(|c| (e.account_id, c))).collect();
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let since = micros(now());
+    let touched: Vec<_> = touched.into_iter().collect();
+    for chunk in rows::fixed_chunks(&touched) {
+        let sql = format!(
+            "INSERT INTO metrics_dirty (conversation_id, account_id, since) VALUES {} \
+             ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",
+            rows::placeholders(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for (account_id, conversation_id) in chunk {
+            query = query.bind(conversation_id.to_string()).bind(account_id.to_string()).bind(since);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A conversation whose facts are out of date, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    pub account_id: AccountId,
+    pub conversation_id: ConversationId,
+    since: i64,
+}
+
+/// What facts are derived from: the conversation as it stands and its history.
+#[derive(Debug, Clone)]
+pub struct MetricSource {
+    pub stale: Stale,
+    pub conversation: Conversation,
+    /// The inbox of the customer's first message.
+    pub inbox_id: Option<String>,
+    pub history: History,
+}
+
+/// A conversation's facts ready to be saved, with its SLA outcome.
+#[derive(Debug, Clone)]
+pub struct MetricRow {
+    pub source: MetricSource,
+    pub facts: ConversationFacts,
+    pub sla_clocks: i64,
+    pub sla_met: i64,
+}
+
+/// Which conversations a report reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsFilter {
+    pub channel: Option<String>,
+    pub inbox_id: Option<String>,
+    pub team_id: Option<String>,
+    pub assignee_id: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Conversations not resolved yet, by how long they have been waiting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Backlog {
+    pub open: i64,
+    pub pending: i64,
+    pub snoozed: i64,
+    /// Age since creation of the oldest unresolved conversation.
+    pub oldest_age_secs: Option<i64>,
+    /// `(bucket, conversations)`: under 1 h, 1–4 h, 4–24 h, 1–3 d, 3–7 d, over 7 d.
+    pub by_age: Vec<(String, i64)>,
+}
+
+/// The age buckets of [`Backlog::by_age`], upper bounds in hours.
+const AGE_BUCKETS: [(&str, i64); 6] = [("<1h", 1), ("1-4h", 4), ("4-24h", 24), ("1-3d", 72), ("3-7d", 168), (">7d", i64::MAX)];
+
+const METRIC_COLUMNS: &str = "m.conversation_id, m.created_at, m.team_id, m.assignee_id, m.category, m.inbox_id, m.first_channel, \
+     m.answer_channel, m.first_customer_at, m.first_response_at, m.first_response_secs, m.first_response_business_secs, m.reply_waits, \
+     m.reply_secs, m.reply_business_secs, m.customer_messages, m.agent_messages, m.bot_messages, m.automatic_messages, m.channel_switches, \
+     m.resolved_at, m.resolution_secs, m.resolution_business_secs, m.first_resolved_at, m.resolutions, m.reopens, \
+     m.customer_after_resolution, m.bot_involved, m.handed_off, m.resolved_by_bot, m.sla_clocks, m.sla_met";
+
+fn measured(row: &AnyRow) -> Result<Measured> {
+    let flag = |col: &str| rows::int(row, col).map(|v| v != 0);
+    let facts = ConversationFacts {
+        first_channel: rows::opt_text(row, "first_channel")?,
+        answer_channel: rows::opt_text(row, "answer_channel")?,
+        first_customer_at: rows::opt_time(row, "first_customer_at")?,
+        first_response_at: rows::opt_time(row, "first_response_at")?,
+        first_response_secs: rows::opt_int(row, "first_response_secs")?,
+        first_response_business_secs: rows::opt_int(row, "first_response_business_secs")?,
+        reply_waits: rows::int(row, "reply_waits")?,
+        reply_secs: rows::int(row, "reply_secs")?,
+        reply_business_secs: rows::int(row, "reply_business_secs")?,
+        customer_messages: rows::int(row, "customer_messages")?,
+        agent_messages: rows::int(row, "agent_messages")?,
+        bot_messages: rows::int(row, "bot_messages")?,
+        automatic_messages: rows::int(row, "automatic_messages")?,
+        channel_switches: rows::int(row, "channel_switches")?,
+        resolved_at: rows::opt_time(row, "resolved_at")?,
+        resolution_secs: rows::opt_int(row, "resolution_secs")?,
+        resolution_business_secs: rows::opt_int(row, "resolution_business_secs")?,
+        first_resolved_at: rows::opt_time(row, "first_resolved_at")?,
+        resolutions: rows::int(row, "resolutions")?,
+        reopens: rows::int(row, "reopens")?,
+        customer_after_resolution: flag("customer_after_resolution")?,
+        bot_involved: flag("bot_involved")?,
+        handed_off: flag("handed_off")?,
+        resolved_by_bot: flag("resolved_by_bot")?,
+    };
+    Ok(Measured {
+        conversation_id: rows::text(row, "conversation_id")?,
+        created_at: rows::time(row, "created_at")?,
+        team_id: rows::opt_text(row, "team_id")?,
+        assignee_id: rows::opt_text(row, "assignee_id")?,
+        category: rows::opt_text(row, "category")?,
+        inbox_id: rows::opt_text(row, "inbox_id")?,
+        facts,
+        sla_clocks: rows::int(row, "sla_clocks")?,
+        sla_met: rows::int(row, "sla_met")?,
+        came_back_fcr: flag("came_back_fcr")?,
+        came_back_deflection: flag("came_back_deflection")?,
+    })
+}
+
+impl Store {
+    /// Up to `limit` conversations whose facts are out of date, oldest mark first.
+    pub async fn stale_metrics(&self, limit: i64) -> Result<Vec<Stale>> {
+        let rows = sqlx::query("SELECT conversation_id, account_id, since FROM metrics_dirty ORDER BY since LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Stale {
+                    conversation_id: rows::parse(row, "conversation_id")?,
+                    account_id: rows::parse(row, "account_id")?,
+                    since: rows::int(row, "since")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The conversations and histories behind `stale` (those deleted since
+    /// are left out; saving clears their marks).
+    pub async fn metric_sources(&self, stale: &[Stale]) -> Result<Vec<MetricSource>> {
+        let mut out = Vec::with_capacity(stale.len());
+        let mut conn = self.pool.acquire().await?;
+        for chunk in stale.chunks(64) {
+            let ids: Vec<String> = rows::padded(&chunk.iter().map(|s| s.conversation_id.to_string()).collect::<Vec<_>>());
+            let list = rows::list(1, ids.len());
+            fn bind_all<'q>(sql: &'q str, ids: &[String]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+                let mut q = sqlx::query(sql);
+                for id in ids {
+                    q = q.bind(id.clone());
+                }
+                q
+            }
+            let sql = format!("SELECT {} FROM conversations WHERE id IN ({list})", rows::CONVERSATION_COLUMNS);
+            let mut conversations: BTreeMap<String, Conversation> = BTreeMap::new();
+            for row in bind_all(&sql, &ids).fetch_all(&mut *conn).await? {
+                let c = rows::conversation(&row)?;
+                conversations.insert(c.id.to_string(), c);
+            }
+            let sql = format!(
+                "SELECT conversation_id, created_at, direction, sender_kind, automated, channel, inbox_id FROM messages \
+                 WHERE conversation_id IN ({list}) AND kind = 'message' ORDER BY created_at, id"
+            );
+            let mut entries: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+            let mut inboxes: BTreeMap<String, String> = BTreeMap::new();
+            for row in bind_all(&sql, &ids).fetch_all(&mut *conn).await? {
+                let id = rows::text(&row, "conversation_id")?;
+                let direction = rows::enum_of(&row, "direction", Direction::parse)?;
+                if direction == Direction::Inbound
+                    && let Some(inbox) = rows::opt_text(&row, "inbox_id")?
+                {
+                    inboxes.entry(id.clone()).or_insert(inbox);
+                }
+                entries.entry(id).or_default().push(Entry::Message {
+                    at: rows::time(&row, "created_at")?,
+                    direction,
+                    sender: rows::enum_of(&row, "sender_kind", SenderKind::parse)?,
+                    automatic: rows::opt_text(&row, "automated")?.is_some(),
+                    channel: rows::text(&row, "channel")?,
+                });
+            }
+            let sql = format!(
+                "SELECT conversation_id, change, actor_kind, at FROM conversation_changes WHERE conversation_id IN ({list}) ORDER BY at, id"
+            );
+            for row in bind_all(&sql, &ids).fetch_all(&mut *conn).await? {
+                let at = rows::time(&row, "at")?;
+                let by = rows::enum_of(&row, "actor_kind", SenderKind::parse)?;
+                let entry = match rows::enum_of(&row, "change", Change::parse)? {
+                    Change::Resolved => Entry::Resolved { at, by },
+                    Change::Reopened => Entry::Reopened { at, by },
+                    Change::HandedOff => Entry::HandedOff { at },
+                };
+                entries.entry(rows::text(&row, "conversation_id")?).or_default().push(entry);
+            }
+            let sql = format!("SELECT conversation_id FROM bot_sessions WHERE conversation_id IN ({list})");
+            let with_bot: std::collections::BTreeSet<String> = bind_all(&sql, &ids)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|row| rows::text(row, "conversation_id"))
+                .collect::<Result<_>>()?;
+            for s in chunk {
+                let id = s.conversation_id.to_string();
+                let Some(conversation) = conversations.remove(&id) else {
+                    // Gone (erased): nothing to measure; the mark is cleared on save.
+                    continue;
+                };
+                let history = History {
+                    created_at: conversation.created_at,
+                    bot_started: with_bot.contains(&id),
+                    entries: entries.remove(&id).unwrap_or_default(),
+                };
+                out.push(MetricSource { stale: s.clone(), inbox_id: inboxes.remove(&id), conversation, history });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Saves facts and clears the marks of `done` (conversations whose
+    /// mark moved on meanwhile stay marked and are measured again).
+    pub async fn save_metrics(&self, rows_in: &[MetricRow], done: &[Stale]) -> Result<()> {
+        let at = micros(now());
+        let mut tx = self.begin_write().await?;
+        for r in rows_in {
+            let c = &r.source.conversation;
+            let f = &r.facts;
+            sqlx::query(
+                "INSERT INTO conversation_metrics (conversation_id, account_id, contact_id, created_at, status, priority, team_id, assignee_id, \
+                 category, inbox_id, first_channel, answer_channel, first_customer_at, first_response_at, first_response_secs, \
+                 first_response_business_secs, reply_waits, reply_secs, reply_business_secs, customer_messages, agent_messages, bot_messages, \
+                 automatic_messages, channel_switches, resolved_at, resolution_secs, resolution_business_secs, first_resolved_at, resolutions, \
+                 reopens, customer_after_resolution, bot_involved, handed_off, resolved_by_bot, sla_clocks, sla_met, refreshed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
+                 $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37) \
+                 ON CONFLICT (conversation_id) DO UPDATE SET status = excluded.status, priority = excluded.priority, team_id = excluded.team_id, \
+                 assignee_id = excluded.assignee_id, category = excluded.category, inbox_id = excluded.inbox_id, first_channel = excluded.first_channel, \
+                 answer_channel = excluded.answer_channel, first_customer_at = excluded.first_customer_at, first_response_at = excluded.first_response_at, \
+                 first_response_secs = excluded.first_response_secs, first_response_business_secs = excluded.first_response_business_secs, \
+                 reply_waits = excluded.reply_waits, reply_secs = excluded.reply_secs, reply_business_secs = excluded.reply_business_secs, \
+                 customer_messages = excluded.customer_messages, agent_messages = excluded.agent_messages, bot_messages = excluded.bot_messages, \
+                 automatic_messages = excluded.automatic_messages, channel_switches = excluded.channel_switches, resolved_at = excluded.resolved_at, \
+                 resolution_secs = excluded.resolution_secs, resolution_business_secs = excluded.resolution_business_secs, \
+                 first_resolved_at = excluded.first_resolved_at, resolutions = excluded.resolutions, reopens = excluded.reopens, \
+                 customer_after_resolution = excluded.customer_after_resolution, bot_involved = excluded.bot_involved, \
+                 handed_off = excluded.handed_off, resolved_by_bot = excluded.resolved_by_bot, sla_clocks = excluded.sla_clocks, \
+                 sla_met = excluded.sla_met, refreshed_at = excluded.refreshed_at",
+            )
+            .bind(c.id.to_string())
+            .bind(r.source.stale.account_id.to_string())
+            .bind(c.contact_id.to_string())
+            .bind(micros(c.created_at))
+            .bind(c.status.as_str())
+            .bind(c.priority.as_str())
+            .bind(c.team_id.map(|t| t.to_string()))
+            .bind(c.assignee_id.map(|u| u.to_string()))
+            .bind(c.category.clone())
+            .bind(r.source.inbox_id.clone())
+            .bind(f.first_channel.clone())
+            .bind(f.answer_channel.clone())
+            .bind(f.first_customer_at.map(micros))
+            .bind(f.first_response_at.map(micros))
+            .bind(f.first_response_secs)
+            .bind(f.first_response_business_secs)
+            .bind(f.reply_waits)
+            .bind(f.reply_secs)
+            .bind(f.reply_business_secs)
+            .bind(f.customer_messages)
+            .bind(f.agent_messages)
+            .bind(f.bot_messages)
+            .bind(f.automatic_messages)
+            .bind(f.channel_switches)
+            .bind(f.resolved_at.map(micros))
+            .bind(f.resolution_secs)
+            .bind(f.resolution_business_secs)
+            .bind(f.first_resolved_at.map(micros))
+            .bind(f.resolutions)
+            .bind(f.reopens)
+            .bind(i64::from(f.customer_after_resolution))
+            .bind(i64::from(f.bot_involved))
+            .bind(i64::from(f.handed_off))
+            .bind(i64::from(f.resolved_by_bot))
+            .bind(r.sla_clocks)
+            .bind(r.sla_met)
+            .bind(at)
+            .execute(tx.conn())
+            .await?;
+        }
+        for s in done {
+            sqlx::query("DELETE FROM metrics_dirty WHERE conversation_id = $1 AND since = $2")
+                .bind(s.conversation_id.to_string())
+                .bind(s.since)
+                .execute(tx.conn())
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many conversations wait to be measured, and the oldest mark's age.
+    pub async fn metrics_lag(&self, now: OffsetDateTime) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query("SELECT COUNT(*) AS n, MIN(since) AS oldest FROM metrics_dirty").fetch_one(&self.pool).await?;
+        let oldest = rows::opt_int(&row, "oldest")?.map(|since| ((micros(now) - since) / 1_000_000).max(0));
+        Ok((rows::int(&row, "n")?, oldest))
+    }
+
+    /// The measured conversations a report of `from..to` needs: created,
+    /// first resolved or resolved in the period, and matching `filter`.
+    pub async fn measured(
+        &self,
+        account_id: AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filter: &MetricsFilter,
+    ) -> Result<Vec<Measured>> {
+        let mut conditions = String::new();
+        let mut extra: Vec<String> = Vec::new();
+        for (column, value) in [
+            ("m.first_channel", &filter.channel),
+            ("m.inbox_id", &filter.inbox_id),
+            ("m.team_id", &filter.team_id),
+            ("m.assignee_id", &filter.assignee_id),
+            ("m.category", &filter.category),
+        ] {
+            if let Some(value) = value {
+                extra.push(value.clone());
+                conditions.push_str(&format!(" AND {column} = ${}", 5 + extra.len()));
+            }
+        }
+        // Another conversation of the same customer started within the window.
+        let came_back = |col: &str, param: usize| {
+            format!(
+                "CASE WHEN m.{col} IS NOT NULL AND EXISTS (SELECT 1 FROM conversation_metrics o WHERE o.account_id = m.account_id \
+                 AND o.contact_id = m.contact_id AND o.conversation_id <> m.conversation_id AND o.first_customer_at > m.{col} \
+                 AND o.first_customer_at <= m.{col} + ${param}) THEN 1 ELSE 0 END"
+            )
+        };
+        let sql = format!(
+            "SELECT {METRIC_COLUMNS}, {} AS came_back_fcr, {} AS came_back_deflection FROM conversation_metrics m \
+             WHERE m.account_id = $1 AND ((m.created_at >= $2 AND m.created_at < $3) OR (m.first_resolved_at >= $2 AND m.first_resolved_at < $3) \
+             OR (m.resolved_at >= $2 AND m.resolved_at < $3)){conditions}",
+            came_back("first_resolved_at", 4),
+            came_back("resolved_at", 5),
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(account_id.to_string())
+            .bind(micros(from))
+            .bind(micros(to))
+            .bind(FCR_WINDOW.whole_microseconds() as i64)
+            .bind(DEFLECTION_WINDOW.whole_microseconds() as i64);
+        for value in extra {
+            query = query.bind(value);
+        }
+        query.fetch_all(&self.pool).await?.iter().map(measured).collect()
+    }
+
+    /// The account's unresolved conversations by status and age, now.
+    pub async fn backlog(&self, account_id: AccountId, now: OffsetDateTime) -> Result<Backlog> {
+        // Younger than each bucket's bound, cumulatively; buckets are differences.
+        let younger: Vec<String> = AGE_BUCKETS[..AGE_BUCKETS.len() - 1]
+            .iter()
+            .enumerate()
+            .map(|(i, _)| format!("SUM(CASE WHEN created_at > ${} THEN 1 ELSE 0 END) AS y{i}", i + 2))
+            .collect();
+        let sql = format!(
+            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest, {} FROM conversations \
+             WHERE account_id = $1 AND status IN ('open', 'pending', 'snoozed') GROUP BY status",
+            younger.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(account_id.to_string());
+        for (_, hours) in &AGE_BUCKETS[..AGE_BUCKETS.len() - 1] {
+            query = query.bind(micros(now - Duration::hours(*hours)));
+        }
+        let mut backlog = Backlog::default();
+        let mut cumulative = vec![0i64; AGE_BUCKETS.len()];
+        for row in query.fetch_all(&self.pool).await? {
+            let n = rows::int(&row, "n")?;
+            match rows::text(&row, "status")?.as_str() {
+                "open" => backlog.open += n,
+                "pending" => backlog.pending += n,
+                _ => backlog.snoozed += n,
+            }
+            if let Some(oldest) = rows::opt_time(&row, "oldest")? {
+                let age = (now - oldest).whole_seconds().max(0);
+                backlog.oldest_age_secs = Some(backlog.oldest_age_secs.map_or(age, |o| o.max(age)));
+            }
+            for (i, total) in cumulative.iter_mut().enumerate() {
+                *total += if i + 1 == AGE_BUCKETS.len() { n } else { rows::opt_int(&row, &format!("y{i}"))?.unwrap_or(0) };
+            }
+        }
+        let mut below = 0;
+        backlog.by_age = AGE_BUCKETS
+            .iter()
+            .zip(cumulative)
+            .map(|((name, _), total)| {
+                let n = total - below;
+                below = total;
+                ((*name).to_owned(), n)
+            })
+            .collect();
+        Ok(backlog)
+    }
+}
