@@ -70,6 +70,8 @@ pub struct Shared {
     pub clock: crate::clock::Clock,
     /// Where outbound connections may go.
     pub egress: Arc<crate::egress::EgressPolicy>,
+    /// Counters and gauges for `/metrics`.
+    pub telemetry: crate::telemetry::Telemetry,
 }
 
 impl Deref for AppState {
@@ -147,6 +149,7 @@ impl AppState {
             engagement_active: TtlCache::new(CACHE_TTL, 10_000),
             clock: Default::default(),
             egress,
+            telemetry: Default::default(),
             settings,
         })))
     }
@@ -161,12 +164,14 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::tracking::router());
     let max_body = state.settings.max_body_bytes;
     api.route("/healthz", axum::routing::get(health))
+        .route("/metrics", axum::routing::get(crate::telemetry::exposition))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::BadRequest("method not allowed on this path".into()) })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!("handler panicked")))
         }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -56,6 +56,9 @@ pub struct Settings {
     /// Operator token allowed to create accounts through the API
     /// (`POST /api/v1/accounts`). Disabled when empty.
     pub admin_token: Secret,
+    /// Bearer token a Prometheus scraper sends to `/metrics` (the
+    /// `admin_token` works too). `/metrics` is closed while both are empty.
+    pub metrics_token: Secret,
     /// Webhook deliveries are retried this many times before they fail.
     pub webhook_max_attempts: u32,
     /// Seconds a webhook endpoint has to answer.
@@ -188,6 +191,7 @@ impl Default for Settings {
             attachment_store: AttachmentStore::Database,
             secret_key: Secret::default(),
             admin_token: Secret::default(),
+            metrics_token: Secret::default(),
             webhook_max_attempts: 8,
             webhook_timeout_secs: 10,
             webhook_retry_base_secs: 10,
@@ -354,6 +358,7 @@ impl Settings {
                 }
                 "SECRET_KEY" => settings.secret_key = Secret(value.clone()),
                 "ADMIN_TOKEN" => settings.admin_token = Secret(value.clone()),
+                "METRICS_TOKEN" => settings.metrics_token = Secret(value.clone()),
                 "WEBHOOK_MAX_ATTEMPTS" => settings.webhook_max_attempts = number(value)?.clamp(1, 100) as u32,
                 "WEBHOOK_TIMEOUT_SECS" => settings.webhook_timeout_secs = number(value)?.max(1),
                 "WEBHOOK_RETRY_BASE_SECS" => settings.webhook_retry_base_secs = number(value)?,
@@ -448,7 +453,7 @@ impl Settings {
         if !copy.system_smtp_url.0.is_empty() {
             copy.system_smtp_url.0 = mask_url(&copy.system_smtp_url.0);
         }
-        for secret in [&mut copy.secret_key, &mut copy.admin_token, &mut copy.llm_api_key] {
+        for secret in [&mut copy.secret_key, &mut copy.admin_token, &mut copy.metrics_token, &mut copy.llm_api_key] {
             if !secret.0.is_empty() {
                 secret.0 = "********".into();
             }

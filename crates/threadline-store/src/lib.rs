@@ -31,6 +31,7 @@ mod mail_addresses;
 mod messages;
 mod metrics;
 mod migrate_sqlite;
+mod operations;
 mod outbox;
 mod privacy;
 mod retention;
@@ -76,6 +77,7 @@ pub use live::*;
 pub use mail_addresses::*;
 pub use messages::*;
 pub use metrics::{Backlog, METRICS_JOB, MetricRow, MetricSource, MetricsFilter, Stale};
+pub use operations::{Backlog as OperationalBacklog, Backlogs};
 pub use outbox::*;
 pub use privacy::*;
 pub use retention::*;
@@ -193,6 +195,8 @@ pub struct Store {
     segments_exist: Arc<std::sync::atomic::AtomicBool>,
     /// The group-commit queue for inbound messages (see `ingest_queue`).
     ingest_queue: Option<tokio::sync::mpsc::Sender<ingest_queue::IngestJob>>,
+    /// Domain events committed by this process, by kind (for operators).
+    event_counts: operations::EventCounts,
 }
 
 /// Options for [`Store::connect`].
@@ -260,6 +264,7 @@ impl Store {
             routing_needed: Arc::new(tokio::sync::Notify::new()),
             jobs_queued: Arc::new(tokio::sync::Notify::new()),
             segments_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            event_counts: Default::default(),
             ingest_queue: None,
         };
         let writer = store.clone();
@@ -330,6 +335,7 @@ impl Store {
             notify_jobs: self.jobs_queued.clone(),
             notify_router: self.routing_needed.clone(),
             segments_exist: self.segments_exist.load(std::sync::atomic::Ordering::Relaxed),
+            event_counts: self.event_counts.clone(),
         })
     }
 }
@@ -385,6 +391,7 @@ pub struct WriteTx {
     notify_router: Arc<tokio::sync::Notify>,
     /// Changes to customers queue a look at their segments.
     segments_exist: bool,
+    event_counts: operations::EventCounts,
 }
 
 impl WriteTx {
@@ -442,6 +449,7 @@ impl WriteTx {
         let queued = events::persist_events(&mut self.tx, &self.events).await?;
         metrics::mark_dirty(&mut self.tx, &self.events).await?;
         self.tx.commit().await?;
+        self.event_counts.add(&self.events);
         if queued > 0 {
             self.deliveries_queued.notify_one();
         }

@@ -55,6 +55,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 async fn serve(state: AppState, account_id: AccountId, user_id: UserId, supervisor: bool, mut socket: WebSocket) {
+    let _open = crate::telemetry::SocketGuard::new(&state.telemetry.agent_sockets);
     let mut events = state.bus.subscribe();
     let mut signals = state.live.subscribe();
     loop {

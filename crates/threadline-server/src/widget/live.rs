@@ -121,6 +121,7 @@ enum FromVisitor {
 const PRESENCE_EVERY: Duration = Duration::from_secs(15);
 
 async fn serve(state: AppState, account: Account, inbox_id: InboxId, visitor: Visitor, mut socket: WebSocket) {
+    let _open = crate::telemetry::SocketGuard::new(&state.telemetry.chat_sockets);
     let mut events = state.bus.subscribe();
     let mut signals = state.live.subscribe();
     // The visitor may write their first message after connecting: the

@@ -17,6 +17,7 @@ mod knowledge;
 mod mentions;
 mod metrics;
 mod nul;
+mod prometheus;
 mod retention;
 mod routing;
 mod search;
