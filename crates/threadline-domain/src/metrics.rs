@@ -520,6 +520,48 @@ pub fn channel_flow(rows: &[Measured], from: OffsetDateTime, to: OffsetDateTime)
     ChannelFlow { first_to_answer, channel_by_category }
 }
 
+/// One local day of a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Day {
+    /// `YYYY-MM-DD`, local.
+    pub date: String,
+    pub created: i64,
+    pub resolved: i64,
+}
+
+/// Conversations created and resolved per local day of `from..to` (every
+/// day listed, empty ones too; at most 400).
+pub fn daily(rows: &[Measured], from: OffsetDateTime, to: OffsetDateTime, offset: UtcOffset) -> Vec<Day> {
+    let first = from.to_offset(offset).date();
+    let last = (to - Duration::microseconds(1)).to_offset(offset).date();
+    let mut days: Vec<Day> = std::iter::successors(Some(first), |d| d.next_day())
+        .take_while(|d| *d <= last)
+        .take(400)
+        .map(|d| Day { date: format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()), created: 0, resolved: 0 })
+        .collect();
+    let index = |at: OffsetDateTime| {
+        let day = at.to_offset(offset).date();
+        usize::try_from((day - first).whole_days()).ok().filter(|i| *i < days.len())
+    };
+    let slots: Vec<(Option<usize>, Option<usize>)> = rows
+        .iter()
+        .map(|r| {
+            let created = within(Some(r.created_at), from, to).then(|| index(r.created_at)).flatten();
+            let resolved = r.facts.resolved_at.filter(|at| within(Some(*at), from, to)).and_then(index);
+            (created, resolved)
+        })
+        .collect();
+    for (created, resolved) in slots {
+        if let Some(i) = created {
+            days[i].created += 1;
+        }
+        if let Some(i) = resolved {
+            days[i].resolved += 1;
+        }
+    }
+    days
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -665,5 +707,28 @@ mod tests {
         assert_eq!(hour_of_week(datetime!(2026-03-15 23:30 UTC), UtcOffset::UTC), 167);
         let (from, to) = previous_period(datetime!(2026-03-08 0:00 UTC), datetime!(2026-03-15 0:00 UTC));
         assert_eq!((from, to), (datetime!(2026-03-01 0:00 UTC), datetime!(2026-03-08 0:00 UTC)));
+    }
+
+    #[test]
+    fn days_are_local_and_all_listed() {
+        let at = datetime!(2026-03-02 23:30 UTC);
+        let row = Measured {
+            conversation_id: "c".into(),
+            created_at: at,
+            team_id: None,
+            assignee_id: None,
+            category: None,
+            inbox_id: None,
+            facts: ConversationFacts { resolved_at: Some(at + Duration::hours(1)), ..Default::default() },
+            sla_clocks: 0,
+            sla_met: 0,
+            came_back_fcr: false,
+            came_back_deflection: false,
+        };
+        let days = daily(&[row], datetime!(2026-03-01 0:00 +1), datetime!(2026-03-05 0:00 +1), offset!(+1));
+        assert_eq!(days.len(), 4);
+        // 23:30 UTC is 00:30 on the 3rd in Rome.
+        assert_eq!((days[2].date.as_str(), days[2].created, days[2].resolved), ("2026-03-03", 1, 1));
+        assert_eq!(days.iter().map(|d| d.created).sum::<i64>(), 1);
     }
 }

@@ -356,6 +356,67 @@ impl Store {
         Ok(())
     }
 
+    /// Moves a conversation into the past, as if it had happened then (for
+    /// importing history and for demo data): customer messages move by
+    /// `created_at - started_at`, everything else (replies, resolutions,
+    /// reopenings, handoffs, the row's own times) by that less
+    /// `answered_after`, so answers come that long after the customer
+    /// wrote. Marks it for measuring again.
+    pub async fn backdate_conversation(
+        &self,
+        account_id: AccountId,
+        conversation_id: ConversationId,
+        started_at: OffsetDateTime,
+        answered_after: Duration,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let created: i64 = sqlx::query_scalar("SELECT created_at FROM conversations WHERE id = $1 AND account_id = $2")
+            .bind(conversation_id.to_string())
+            .bind(account_id.to_string())
+            .fetch_optional(tx.conn())
+            .await?
+            .ok_or(crate::StoreError::NotFound)?;
+        let shift = created - micros(started_at);
+        let later = shift - answered_after.whole_microseconds() as i64;
+        let (a, c) = (account_id.to_string(), conversation_id.to_string());
+        let statements: [(&str, i64); 6] = [
+            (
+                "UPDATE messages SET created_at = created_at - $3 WHERE account_id = $1 AND conversation_id = $2 AND direction = 'inbound'",
+                shift,
+            ),
+            (
+                "UPDATE messages SET created_at = created_at - $3 WHERE account_id = $1 AND conversation_id = $2 AND direction = 'outbound'",
+                later,
+            ),
+            ("UPDATE conversation_changes SET at = at - $3 WHERE account_id = $1 AND conversation_id = $2", later),
+            ("UPDATE routing_decisions SET created_at = created_at - $3 WHERE account_id = $1 AND conversation_id = $2", later),
+            (
+                "UPDATE conversations SET created_at = created_at - $3, queued_at = queued_at - $3, awaiting_since = awaiting_since - $3 \
+                 WHERE account_id = $1 AND id = $2",
+                shift,
+            ),
+            (
+                "UPDATE conversations SET updated_at = updated_at - $3, last_activity_at = last_activity_at - $3, \
+                 first_response_at = first_response_at - $3, resolved_at = resolved_at - $3, snoozed_until = snoozed_until - $3 \
+                 WHERE account_id = $1 AND id = $2",
+                later,
+            ),
+        ];
+        for (sql, by) in statements {
+            sqlx::query(sql).bind(&a).bind(&c).bind(by).execute(tx.conn()).await?;
+        }
+        sqlx::query(
+            "INSERT INTO metrics_dirty (conversation_id, account_id, since) VALUES ($1, $2, $3) ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",
+        )
+        .bind(&c)
+        .bind(&a)
+        .bind(micros(now()))
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// How many conversations wait to be measured, and the oldest mark's age.
     pub async fn metrics_lag(&self, now: OffsetDateTime) -> Result<(i64, Option<i64>)> {
         let row = sqlx::query("SELECT COUNT(*) AS n, MIN(since) AS oldest FROM metrics_dirty").fetch_one(&self.pool).await?;

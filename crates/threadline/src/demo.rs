@@ -318,6 +318,17 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             ..Default::default()
         };
         store.update_conversation(account.id, conversation_id, changes, "demo").await?;
+        // Spread over the past six weeks, on working days mostly, in the
+        // shop's hours, answered minutes to hours later: reports show weeks.
+        let mut days_ago = rng.gen_range(1..42);
+        let weekday = (threadline_store::now() - time::Duration::days(days_ago)).weekday();
+        if matches!(weekday, time::Weekday::Saturday | time::Weekday::Sunday) && rng.gen_bool(0.7) {
+            days_ago = (days_ago + 2).min(41);
+        }
+        let today = threadline_store::now().replace_time(time::Time::MIDNIGHT);
+        let started_at = today - time::Duration::days(days_ago) + time::Duration::minutes(rng.gen_range(7 * 60..18 * 60));
+        let answered_after = time::Duration::minutes(*[4, 9, 15, 25, 40, 70, 130, 300].choose(&mut rng).unwrap_or(&15));
+        store.backdate_conversation(account.id, conversation_id, started_at, answered_after).await?;
         let order_total = rng.gen_range(19..400) as f64 + 0.9;
         store
             .record_interaction(
@@ -369,6 +380,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     println!("  sign in as admin@demo.threadline.local (or paolo@, emma@, sofia@) with password: {password}");
     println!("  API token (shown once): {token}");
     println!("  tracking write key (Segment-compatible, POST /v1/track…): {write_key}");
+    println!("  reports: /reports (six weeks of conversations)");
     println!("  journeys: /journeys (abandoned cart, pricing page → call), with four weeks of history");
     println!("  chat as a customer (Threadline's bot answers first): open /widget/{}/try on this server", web.id);
     println!("  the help pages: /help/{}", web.id);

@@ -11,10 +11,12 @@
 //! could not run a script.
 
 pub mod automation;
+mod charts;
 pub mod i18n;
 pub mod journeys;
 pub mod live;
 mod login;
+pub mod reports;
 pub mod segments;
 
 use std::collections::HashMap;
@@ -57,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/journeys/{id}", get(journeys::builder))
         .route("/segments", get(segments::list))
         .route("/segments/{id}", get(segments::detail))
+        .route("/reports", get(reports::reports))
         .route("/conversations/{id}/assist", get(automation::assist))
         .route("/help/{inbox_id}", get(automation::help))
         .route("/help/{inbox_id}/articles/{article_id}", get(automation::help_article))
@@ -111,6 +114,7 @@ struct Top<'a> {
     a: &'static i18n::Automation,
     j: &'static journeys::JourneyTexts,
     s: &'static segments::SegmentTexts,
+    r: &'static reports::ReportTexts,
 }
 
 impl<'a> Top<'a> {
@@ -124,6 +128,7 @@ impl<'a> Top<'a> {
             a: lang.automation(),
             j: journeys::texts(lang),
             s: segments::texts(lang),
+            r: reports::texts(lang),
         }
     }
 }

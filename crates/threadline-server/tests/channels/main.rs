@@ -13,6 +13,7 @@ mod journeys_browser;
 mod meta;
 mod outbox;
 mod privacy;
+mod reports_browser;
 mod segments;
 mod telegram;
 mod whatsapp;
