@@ -36,6 +36,10 @@ string_enum! {
         SegmentEntered => "segment.entered",
         /// A customer no longer meets them.
         SegmentExited => "segment.exited",
+        /// A survey was sent to a customer after their conversation.
+        SurveySent => "survey.sent",
+        /// A customer answered a survey.
+        SurveyAnswered => "survey.answered",
     }
 }
 

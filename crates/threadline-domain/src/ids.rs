@@ -83,4 +83,6 @@ id_type! {
     TaskId;
     /// Saved conditions with a live list of the customers who meet them.
     SegmentId;
+    /// A survey an account asks after conversations (CSAT, NPS, CES).
+    SurveyId;
 }

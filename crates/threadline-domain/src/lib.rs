@@ -29,6 +29,7 @@ pub mod role;
 pub mod routing;
 pub mod segment;
 pub mod sla;
+pub mod survey;
 pub mod template;
 pub mod text;
 pub mod timeline;

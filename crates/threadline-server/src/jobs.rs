@@ -31,6 +31,7 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         threadline_store::SEGMENTS_CONTACT_JOB => crate::segments::on_contact(state, job).await,
         threadline_store::SEGMENTS_SWEEP_JOB => crate::segments::sweep(state, job).await,
         threadline_store::METRICS_JOB => crate::metrics::on_refresh(state, job).await,
+        threadline_store::SURVEY_JOB => crate::surveys::on_resolved(state, job).await,
         other => {
             tracing::warn!(kind = other, "a job of an unknown kind was dropped");
             Ok(Outcome::Done)

@@ -36,6 +36,7 @@ pub mod routing;
 pub mod secrets;
 pub mod segments;
 pub mod sla;
+pub mod surveys;
 pub mod telemetry;
 pub mod tracking;
 pub mod triage;

@@ -101,8 +101,12 @@ impl Store {
         inbound: &InboundMessage,
         idempotency: Option<&IdempotencyKey>,
     ) -> Result<Ingested> {
-        // Idempotency keys, attachments and threads take the per-message path.
-        let batchable = idempotency.is_none() && inbound.attachments.is_empty() && inbound.thread.is_none();
+        // Idempotency keys, attachments, threads and what may answer a
+        // survey (a bare score) take the per-message path.
+        let batchable = idempotency.is_none()
+            && inbound.attachments.is_empty()
+            && inbound.thread.is_none()
+            && !threadline_domain::survey::looks_like_answer(&inbound.text);
         let Some(queue) = self.ingest_queue.as_ref().filter(|_| batchable) else {
             return self.ingest_one(account, inbound, idempotency).await;
         };

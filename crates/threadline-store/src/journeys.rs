@@ -1031,7 +1031,7 @@ async fn write_journey(tx: &mut WriteTx, account_id: AccountId, journey: &Journe
     Ok(())
 }
 
-async fn insert_task(tx: &mut WriteTx, account_id: AccountId, task: &Task) -> Result<()> {
+pub(crate) async fn insert_task(tx: &mut WriteTx, account_id: AccountId, task: &Task) -> Result<()> {
     sqlx::query(
         "INSERT INTO tasks (id, account_id, contact_id, kind, title, team_id, assignee_id, due_at, status, journey_id, run_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11)",

@@ -40,6 +40,7 @@ mod rows;
 mod search;
 mod segments;
 mod sla;
+mod surveys;
 mod teams;
 mod templates;
 mod tracking;
@@ -84,6 +85,7 @@ pub use retention::*;
 pub use routing::*;
 pub use segments::*;
 pub use sla::*;
+pub use surveys::{NewSurveyRequest, SURVEY_JOB, Survey, SurveyByToken, SurveyResponse};
 pub use teams::*;
 pub use templates::*;
 pub use tracking::*;
@@ -197,6 +199,8 @@ pub struct Store {
     ingest_queue: Option<tokio::sync::mpsc::Sender<ingest_queue::IngestJob>>,
     /// Domain events committed by this process, by kind (for operators).
     event_counts: operations::EventCounts,
+    /// Whether an active survey exists: resolutions queue survey work only then.
+    surveys_exist: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Options for [`Store::connect`].
@@ -265,6 +269,7 @@ impl Store {
             jobs_queued: Arc::new(tokio::sync::Notify::new()),
             segments_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             event_counts: Default::default(),
+            surveys_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             ingest_queue: None,
         };
         let writer = store.clone();
@@ -336,6 +341,7 @@ impl Store {
             notify_router: self.routing_needed.clone(),
             segments_exist: self.segments_exist.load(std::sync::atomic::Ordering::Relaxed),
             event_counts: self.event_counts.clone(),
+            surveys_exist: self.surveys_exist.load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 }
@@ -392,6 +398,8 @@ pub struct WriteTx {
     /// Changes to customers queue a look at their segments.
     segments_exist: bool,
     event_counts: operations::EventCounts,
+    /// Resolutions queue a look at the account's surveys.
+    surveys_exist: bool,
 }
 
 impl WriteTx {
@@ -444,6 +452,12 @@ impl WriteTx {
             let at = now();
             for (account_id, contact_id) in touched {
                 jobs::enqueue(&mut self, &segments::contact_job(account_id, contact_id, at), at).await?;
+            }
+        }
+        if self.surveys_exist {
+            let for_surveys: Vec<jobs::NewJob> = self.events.iter().filter_map(surveys::survey_job).collect();
+            for job in &for_surveys {
+                jobs::enqueue(&mut self, job, job.run_at).await?;
             }
         }
         let queued = events::persist_events(&mut self.tx, &self.events).await?;

@@ -255,6 +255,24 @@ impl Store {
         let (contact_id, contact_created) = resolve_contact(tx, account_id, inbound, at).await?;
         tx.lock_keys(account_id, &[format!("contact:{contact_id}")]).await?;
 
+        // A bare score from a customer with a survey waiting is their
+        // answer: kept in the survey's conversation, which stays as it is.
+        if threadline_domain::survey::looks_like_answer(&inbound.text)
+            && inbound.attachments.is_empty()
+            && let Some(open) = crate::surveys::open_request(tx, account_id, contact_id, at).await?
+            && let Some(score) = threadline_domain::survey::parse_answer(open.kind, &inbound.text)
+        {
+            let conversation = load_conversation(tx.conn(), account_id, open.conversation_id).await?;
+            let message = inbound_message(inbound, conversation.id, contact_id, at);
+            insert_messages(tx, account_id, &[&message]).await?;
+            crate::surveys::answer_from_message(tx, account_id, &open, score, message.id, at).await?;
+            tx.emit(message_event(account_id, &message, &conversation, at));
+            let outcome =
+                IngestOutcome { message, conversation, contact_id, contact_created, conversation_created: false, duplicate: false };
+            remember(tx, idempotency, &outcome).await?;
+            return Ok(Ingested::Stored(outcome));
+        }
+
         let latest = sqlx::query(
             "SELECT id, status, last_activity_at FROM conversations WHERE account_id = $1 AND contact_id = $2 \
              ORDER BY last_activity_at DESC, id DESC LIMIT 1",
@@ -316,29 +334,7 @@ impl Store {
             update_continued(tx, account_id, &conversation).await?;
         }
 
-        let mut message = Message {
-            id: MessageId::new(),
-            conversation_id: conversation.id,
-            contact_id,
-            kind: MessageKind::Message,
-            direction: Direction::Inbound,
-            channel: inbound.channel,
-            inbox_id: Some(inbound.inbox_id),
-            sender_kind: SenderKind::Contact,
-            sender_id: Some(contact_id.to_string()),
-            text: inbound.text.clone(),
-            html: inbound.html.clone(),
-            provider_message_id: inbound.provider_message_id.clone(),
-            delivery_status: DeliveryStatus::Received,
-            delivery_error: None,
-            subject: inbound.subject.clone(),
-            quoted_text: inbound.quoted_text.clone(),
-            automated: inbound.automated.clone(),
-            problems: inbound.problems.clone(),
-            attachments: Vec::new(),
-            triage: inbound.triage.clone().map(Box::new),
-            created_at: at,
-        };
+        let mut message = inbound_message(inbound, conversation.id, contact_id, at);
         insert_messages(tx, account_id, &[&message]).await?;
         message.attachments = insert_attachments(self, tx, account_id, message.id, &inbound.attachments, at).await?;
         if conversation.handler == Handler::Bot {
@@ -694,6 +690,33 @@ fn latest_conversation(row: &sqlx::any::AnyRow) -> Result<LatestConversation> {
         status: rows::enum_of(row, "status", ConversationStatus::parse)?,
         last_activity_at: rows::time(row, "last_activity_at")?,
     })
+}
+
+/// The message an inbound message is stored as.
+fn inbound_message(inbound: &InboundMessage, conversation_id: ConversationId, contact_id: ContactId, at: time::OffsetDateTime) -> Message {
+    Message {
+        id: MessageId::new(),
+        conversation_id,
+        contact_id,
+        kind: MessageKind::Message,
+        direction: Direction::Inbound,
+        channel: inbound.channel,
+        inbox_id: Some(inbound.inbox_id),
+        sender_kind: SenderKind::Contact,
+        sender_id: Some(contact_id.to_string()),
+        text: inbound.text.clone(),
+        html: inbound.html.clone(),
+        provider_message_id: inbound.provider_message_id.clone(),
+        delivery_status: DeliveryStatus::Received,
+        delivery_error: None,
+        subject: inbound.subject.clone(),
+        quoted_text: inbound.quoted_text.clone(),
+        automated: inbound.automated.clone(),
+        problems: inbound.problems.clone(),
+        attachments: Vec::new(),
+        triage: inbound.triage.clone().map(Box::new),
+        created_at: at,
+    }
 }
 
 pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, messages: &[&Message]) -> Result<()> {

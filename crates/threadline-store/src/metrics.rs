@@ -219,7 +219,8 @@ impl Store {
             }
             let sql = format!(
                 "SELECT conversation_id, created_at, direction, sender_kind, automated, channel, inbox_id FROM messages \
-                 WHERE conversation_id IN ({list}) AND kind = 'message' ORDER BY created_at, id"
+                 WHERE conversation_id IN ({list}) AND kind = 'message' \
+                 AND NOT EXISTS (SELECT 1 FROM survey_requests s WHERE s.answer_message_id = messages.id) ORDER BY created_at, id"
             );
             let mut entries: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
             let mut inboxes: BTreeMap<String, String> = BTreeMap::new();

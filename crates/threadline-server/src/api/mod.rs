@@ -21,6 +21,7 @@ pub(crate) mod sessions;
 mod sla;
 pub mod spec;
 pub(crate) mod suggestions;
+mod surveys;
 mod teams;
 mod templates;
 mod tokens;
@@ -209,6 +210,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(journeys::router())
         .merge(segments::router())
         .merge(reports::router())
+        .merge(surveys::router())
 }
 
 /// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use threadline_domain::metrics::{ChannelFlow, Dimension, Summary, VolumeRow, channel_flow, previous_period, volume};
 use threadline_domain::role::Permission;
+use threadline_domain::survey::SurveyScores;
 use threadline_store::{Backlog, MetricsFilter};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -60,9 +61,9 @@ pub struct Period {
     pub to: OffsetDateTime,
 }
 
-struct Request {
-    period: Period,
-    filter: MetricsFilter,
+pub(super) struct Request {
+    pub(super) period: Period,
+    pub(super) filter: MetricsFilter,
     csv: bool,
 }
 
@@ -70,7 +71,7 @@ fn parse_time(field: &str, raw: &str) -> ApiResult<OffsetDateTime> {
     OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| ApiError::invalid(field, "is an RFC 3339 time, e.g. 2026-03-01T00:00:00Z"))
 }
 
-fn request(state: &AppState, caller: &Caller, p: &ReportParams) -> ApiResult<Request> {
+pub(super) fn request(state: &AppState, caller: &Caller, p: &ReportParams) -> ApiResult<Request> {
     let to = match &p.to {
         Some(raw) => parse_time("to", raw)?,
         None => state.clock.now(),
@@ -128,6 +129,8 @@ pub struct PeriodSummary {
     #[serde(flatten)]
     pub period: Period,
     pub summary: Summary,
+    /// CSAT, NPS and CES of the surveys sent in the period.
+    pub surveys: SurveyScores,
 }
 
 /// How far the numbers lag behind what happened.
@@ -162,6 +165,8 @@ async fn summary(State(state): State<AppState>, caller: Caller, Query(p): Query<
     let rows = state.store.measured(account_id, prev_from, r.period.to, &r.filter).await?;
     let current = Summary::of(&rows, r.period.from, r.period.to, now);
     let previous = Summary::of(&rows, prev_from, prev_to, now);
+    let surveys_now = survey_scores(&state, account_id, r.period.from, r.period.to, &r.filter).await?;
+    let surveys_before = survey_scores(&state, account_id, prev_from, prev_to, &r.filter).await?;
     let backlog = state.store.backlog(account_id, now).await?;
     let (waiting, lag_secs) = state.store.metrics_lag(now).await?;
     if r.csv {
@@ -169,15 +174,34 @@ async fn summary(State(state): State<AppState>, caller: Caller, Query(p): Query<
         for (name, a, b) in summary_lines(&current, &previous) {
             body.push_str(&crate::csv::line(&[name.to_owned(), a, b]));
         }
+        for (name, a, b) in [
+            ("csat_score", surveys_now.csat.score, surveys_before.csat.score),
+            ("nps_score", surveys_now.nps.score, surveys_before.nps.score),
+            ("ces_score", surveys_now.ces.score, surveys_before.ces.score),
+        ] {
+            body.push_str(&crate::csv::line(&[name.to_owned(), num(a), num(b)]));
+        }
         return Ok(csv_response("summary", body));
     }
     let report = SummaryReport {
-        current: PeriodSummary { period: r.period, summary: current },
-        previous: PeriodSummary { period: Period { from: prev_from, to: prev_to }, summary: previous },
+        current: PeriodSummary { period: r.period, summary: current, surveys: surveys_now },
+        previous: PeriodSummary { period: Period { from: prev_from, to: prev_to }, summary: previous, surveys: surveys_before },
         backlog,
         freshness: Freshness { waiting, lag_secs },
     };
     Ok(Json(report).into_response())
+}
+
+/// CSAT, NPS and CES of the surveys sent in `from..to`.
+pub async fn survey_scores(
+    state: &AppState,
+    account_id: threadline_domain::ids::AccountId,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    filter: &MetricsFilter,
+) -> ApiResult<SurveyScores> {
+    let sent = state.store.survey_responses(account_id, from, to, filter, i64::MAX).await?;
+    Ok(SurveyScores::of(&sent.iter().map(|r| (r.kind, r.score)).collect::<Vec<_>>()))
 }
 
 /// The summary as rows of a table: (metric, current, previous).

@@ -61,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/segments/{id}", get(segments::detail))
         .route("/reports", get(reports::reports))
         .route("/conversations/{id}/assist", get(automation::assist))
+        .route("/survey/{token}", get(crate::surveys::show).post(crate::surveys::answer))
         .route("/help/{inbox_id}", get(automation::help))
         .route("/help/{inbox_id}/articles/{article_id}", get(automation::help_article))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/app.css")) }))

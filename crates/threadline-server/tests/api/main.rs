@@ -24,6 +24,7 @@ mod search;
 mod settings;
 mod sign_in;
 mod sla;
+mod surveys;
 mod tenancy;
 mod tracking;
 mod triage;
