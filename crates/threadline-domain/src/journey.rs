@@ -95,8 +95,8 @@ fn nine() -> String {
 }
 
 string_enum! {
-    /// Surveys are not answered yet, so `survey_answered` starts nothing
-    /// until they are.
+    /// What happened to a customer's conversation: it was resolved, it
+    /// missed an SLA target, or the customer answered its survey.
     ConversationTrigger {
         Resolved => "resolved",
         SlaMissed => "sla_missed",

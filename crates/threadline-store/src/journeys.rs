@@ -255,6 +255,7 @@ pub(crate) fn conversation_trigger_job(event: &DomainEvent) -> Option<crate::New
     let on = match event.kind {
         EventKind::ConversationResolved => "resolved",
         EventKind::SlaBreached => "sla_missed",
+        EventKind::SurveyAnswered => "survey_answered",
         _ => return None,
     };
     let conversation = event.data.get("conversation")?;

@@ -186,7 +186,8 @@ async fn record_answer(
     let sql = format!("SELECT {RESPONSE_COLUMNS} FROM survey_requests WHERE id = $1");
     let answered = response(&sqlx::query(&sql).bind(request_id).fetch_one(tx.conn()).await?)?;
     let feeling = sentiment(answered.kind, score);
-    let mut data = serde_json::json!({ "survey_response": answered, "conversation": { "id": answered.conversation_id } });
+    let conversation = serde_json::json!({ "id": answered.conversation_id, "contact_id": answered.contact_id });
+    let mut data = serde_json::json!({ "survey_response": answered, "conversation": conversation });
     data["sentiment"] = serde_json::json!(feeling);
     tx.emit(DomainEvent::new(account_id, EventKind::SurveyAnswered, data, at));
     if feeling == Sentiment::Detractor {

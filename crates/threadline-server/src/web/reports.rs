@@ -15,6 +15,7 @@ use threadline_domain::metrics::{
     Dimension, Durations, Measured, Rate, SettledRate, Summary, channel_flow, daily, previous_period, volume,
 };
 use threadline_domain::role::Permission;
+use threadline_domain::survey::SurveyScores;
 use threadline_store::{Backlog, MetricsFilter};
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
@@ -27,7 +28,7 @@ use crate::error::ApiError;
 /// The words of the report pages.
 pub struct ReportTexts {
     pub reports: &'static str,
-    pub views: [(&'static str, &'static str); 5],
+    pub views: [(&'static str, &'static str); 6],
     pub from: &'static str,
     pub to: &'static str,
     pub channel: &'static str,
@@ -81,11 +82,28 @@ pub struct ReportTexts {
     pub freshness: &'static str,
     pub metric: &'static str,
     pub now: &'static str,
+    pub csat: &'static str,
+    pub nps: &'static str,
+    pub ces: &'static str,
+    pub answered_of: &'static str,
+    pub latest_answers: &'static str,
+    pub sent_at: &'static str,
+    pub survey: &'static str,
+    pub score: &'static str,
+    pub conversation: &'static str,
+    pub no_answer: &'static str,
 }
 
 const EN: ReportTexts = ReportTexts {
     reports: "Reports",
-    views: [("overview", "Overview"), ("channels", "Channels"), ("teams", "Teams"), ("agents", "Agents"), ("bot", "Bot")],
+    views: [
+        ("overview", "Overview"),
+        ("channels", "Channels"),
+        ("teams", "Teams"),
+        ("agents", "Agents"),
+        ("surveys", "Surveys"),
+        ("bot", "Bot"),
+    ],
     from: "From",
     to: "To",
     channel: "Channel",
@@ -139,11 +157,28 @@ const EN: ReportTexts = ReportTexts {
     freshness: "conversations wait to be measured",
     metric: "Metric",
     now: "now",
+    csat: "CSAT (satisfied)",
+    nps: "NPS",
+    ces: "CES (mean, 1–7)",
+    answered_of: "answered of",
+    latest_answers: "Latest surveys",
+    sent_at: "Sent",
+    survey: "Survey",
+    score: "Score",
+    conversation: "Conversation",
+    no_answer: "no answer",
 };
 
 const IT: ReportTexts = ReportTexts {
     reports: "Report",
-    views: [("overview", "Panoramica"), ("channels", "Canali"), ("teams", "Team"), ("agents", "Agenti"), ("bot", "Bot")],
+    views: [
+        ("overview", "Panoramica"),
+        ("channels", "Canali"),
+        ("teams", "Team"),
+        ("agents", "Agenti"),
+        ("surveys", "Sondaggi"),
+        ("bot", "Bot"),
+    ],
     from: "Dal",
     to: "Al",
     channel: "Canale",
@@ -197,6 +232,16 @@ const IT: ReportTexts = ReportTexts {
     freshness: "conversazioni in attesa di essere misurate",
     metric: "Misura",
     now: "ora",
+    csat: "CSAT (soddisfatti)",
+    nps: "NPS",
+    ces: "CES (media, 1–7)",
+    answered_of: "risposte su",
+    latest_answers: "Ultimi sondaggi",
+    sent_at: "Inviato",
+    survey: "Sondaggio",
+    score: "Voto",
+    conversation: "Conversazione",
+    no_answer: "nessuna risposta",
 };
 
 pub fn texts(lang: Lang) -> &'static ReportTexts {
@@ -342,6 +387,8 @@ struct ReportsPage<'a> {
     flow_rows: Vec<(String, String, i64)>,
     categories: Vec<(String, String, i64)>,
     heat: Vec<Cell>,
+    /// The surveys view's latest surveys: (sent, kind, score, channel, conversation id).
+    answers: Vec<(String, String, String, String, String)>,
     hour_labels: Vec<(u32, String)>,
     day_labels: Vec<(u32, &'static str)>,
     bar_label: u32,
@@ -484,6 +531,7 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
         flow_rows: Vec::new(),
         categories: Vec::new(),
         heat: Vec::new(),
+        answers: Vec::new(),
         hour_labels: (0..24).step_by(3).map(|h| (h * charts::CELL, format!("{h:02}"))).collect(),
         day_labels: r.days.iter().enumerate().map(|(i, d)| (i as u32 * charts::CELL, *d)).collect(),
         bar_label: charts::BAR_LABEL,
@@ -540,6 +588,47 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
             p.volume = volume_of(Dimension::Team, &team_name, &rows);
             p.volume_title = r.by_team;
             p.volume_dimension = "team";
+        }
+        "surveys" => {
+            let load = async {
+                let now_sent = state.store.survey_responses(account_id, from, to, &filter, i64::MAX).await?;
+                let before = state.store.survey_responses(account_id, prev_from, prev_to, &filter, i64::MAX).await?;
+                Ok::<_, threadline_store::StoreError>((now_sent, before))
+            };
+            let (now_sent, before) = match load.await {
+                Ok(found) => found,
+                Err(e) => return ApiError::from(e).into_response(),
+            };
+            let scores =
+                |list: &[threadline_store::SurveyResponse]| SurveyScores::of(&list.iter().map(|x| (x.kind, x.score)).collect::<Vec<_>>());
+            let (a, b) = (scores(&now_sent), scores(&before));
+            let p1 = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0}"));
+            let ces = |v: Option<f64>| {
+                v.map_or("—".into(), |v| if lang == Lang::It { format!("{v:.1}").replace('.', ",") } else { format!("{v:.1}") })
+            };
+            let mut tiles = vec![
+                kpi(r.csat, a.csat.score, b.csat.score, true, |v| v.map_or("—".into(), |v| percent(Some(v / 100.0), lang))),
+                kpi(r.nps, a.nps.score, b.nps.score, true, p1),
+                kpi(r.ces, a.ces.score, b.ces.score, true, ces),
+            ];
+            for (tile, k) in tiles.iter_mut().zip([a.csat, a.nps, a.ces]) {
+                tile.note = format!("{} {} {}", k.answered, r.answered_of, k.sent);
+            }
+            p.kpis = tiles;
+            p.answers = now_sent
+                .iter()
+                .take(50)
+                .map(|x| {
+                    let at = x.sent_at.to_offset(middle_offset);
+                    (
+                        format!("{:04}-{:02}-{:02} {:02}:{:02}", at.year(), at.month() as u8, at.day(), at.hour(), at.minute()),
+                        x.kind.as_str().to_uppercase(),
+                        x.score.map_or_else(|| r.no_answer.to_owned(), |s| s.to_string()),
+                        x.channel.clone(),
+                        x.conversation_id.to_string(),
+                    )
+                })
+                .collect();
         }
         "agents" => {
             p.volume = volume_of(Dimension::Agent, &user_name, &rows);

@@ -15,6 +15,7 @@ channel_tests!(
     a_live_journey_edited_keeps_running_customers_on_their_version,
     consent_caps_and_quiet_hours_hold_back_sends,
     a_resolved_conversation_starts_a_follow_up,
+    a_whatsapp_survey_answer_starts_a_journey,
 );
 
 const PHONE: &str = "393471234567";
@@ -343,4 +344,47 @@ async fn a_resolved_conversation_starts_a_follow_up(rig: Rig) {
     let (_, tasks) = rig.app.get("/api/v1/tasks").await;
     assert_eq!(tasks[0]["title"], "Check in with Giulia Rossi");
     assert_eq!(tasks[0]["kind"], "follow_up");
+}
+
+/// The survey goes out on WhatsApp through Meta's API inside the
+/// customer-service window; Giulia answers "4" in WhatsApp; the answer is
+/// recorded (not a new case) and starts the journey on `survey_answered`.
+async fn a_whatsapp_survey_answer_starts_a_journey(rig: Rig) {
+    let whatsapp = rig.whatsapp_inbox().await;
+    let (status, _) = rig.app.post("/api/v1/surveys", json!({ "name": "CSAT", "spec": { "kind": "csat" } })).await;
+    assert_eq!(status, 201);
+    let journey = create_live(
+        &rig,
+        json!({ "name": "Thank the happy ones", "spec": {
+            "trigger": { "type": "conversation", "on": "survey_answered" },
+            "steps": [ { "id": "thanks", "type": "task", "kind": "follow_up", "title": "Thank {{name}} for the rating", "due_in_seconds": 3600 } ] } }),
+    )
+    .await;
+    let (status, _) = rig.meta_post(&whatsapp, &whatsapp_text(PHONE, "wamid.s1", "Giulia Rossi", "Il pacco è arrivato rotto")).await;
+    assert_eq!(status, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = rig.app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    run_jobs(&rig).await;
+    let sends = rig.provider.wait_for_sends(1, 10).await;
+    let body = sends[0].json();
+    assert_eq!((body["to"].as_str(), body["type"].as_str()), (Some(PHONE), Some("text")), "{body}");
+    // She wrote in Italian: asked in Italian.
+    assert!(
+        body["text"]["body"].as_str().unwrap().ends_with("Risponda con un numero da 1 (per niente soddisfatto) a 5 (molto soddisfatto)."),
+        "{body}"
+    );
+    assert!(runs(&rig, &journey).await.is_empty());
+
+    let (status, _) = rig.meta_post(&whatsapp, &whatsapp_text(PHONE, "wamid.s2", "Giulia Rossi", "4")).await;
+    assert_eq!(status, 200);
+    assert_eq!(rig.conversations().await.len(), 1, "the answer is no new case");
+    let (_, answered) = rig.app.get("/api/v1/surveys/responses").await;
+    assert_eq!(answered[0]["score"], 4, "{answered}");
+    assert_eq!(answered[0]["channel"], "whatsapp");
+    run_jobs(&rig).await;
+    let started = runs(&rig, &journey).await;
+    assert_eq!(started.len(), 1);
+    let (_, tasks) = rig.app.get("/api/v1/tasks").await;
+    assert_eq!(tasks[0]["title"], "Thank Giulia Rossi for the rating");
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::browser::Browser;
 use crate::support::*;
 
-const VIEWS: [&str; 5] = ["overview", "channels", "teams", "agents", "bot"];
+const VIEWS: [&str; 6] = ["overview", "channels", "teams", "agents", "surveys", "bot"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
@@ -19,6 +19,7 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
     let (status, team) = app.post("/api/v1/teams", json!({ "name": "Billing" })).await;
     assert_eq!(status, 201, "{team}");
     let inbox = app.create_inbox("api", "Shop API").await;
+    assert_eq!(app.post("/api/v1/surveys", json!({ "name": "CSAT", "spec": { "kind": "csat" } })).await.0, 201);
     // Three customers: two answered and resolved (one by Ana, for Billing), one waiting.
     for (n, who) in ["ada@example.com", "bo@example.com", "cy@example.com"].iter().enumerate() {
         let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), "Where is my order?").await;
@@ -34,6 +35,9 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
             assert_eq!(app.patch(&format!("/api/v1/conversations/{conversation}"), changes).await.0, 200);
         }
     }
+    // Ada rates her case 5.
+    threadline_server::jobs::run_due(&app.server().state, 100).await.unwrap();
+    app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "5").await;
     threadline_server::metrics::refresh(&app.server().state).await.unwrap();
 
     let browser = Browser::launch().await;
@@ -80,6 +84,13 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
     let bar = browser.js("return document.querySelector('svg.bars rect title').textContent").await;
     assert_eq!(bar, "api: 3 conversazioni");
     assert_eq!(browser.js("return document.querySelectorAll('svg.flow path.link').length").await, 1);
+    c.goto(&app.url("/reports?view=surveys")).await.unwrap();
+    browser.wait_for("the surveys", "document.querySelector('table.answers')").await;
+    assert_eq!(browser.js("return document.querySelector('.kpi strong').innerText").await, "100,0 %");
+    let rows = browser
+        .js("return [...document.querySelectorAll('table.answers tbody tr')].map(r => [...r.cells].map(c => c.textContent).slice(1, 4).join(','))")
+        .await;
+    assert_eq!(rows, json!(["CSAT,nessuna risposta,api", "CSAT,5,api"]), "Bo's survey (newest) is not answered yet");
     c.goto(&app.url("/reports?view=teams")).await.unwrap();
     browser.wait_for("the teams", "document.querySelector('svg.bars')").await;
     let teams = browser.js("return document.querySelector('details table tbody').innerText").await;
@@ -95,6 +106,6 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
     assert_eq!(browser.js("return document.querySelector('h1').innerText").await, "Reports · Your conversations");
     assert_eq!(browser.js("return document.querySelector('.kpi strong').innerText").await, "1");
     assert_eq!(browser.js("return document.querySelectorAll('select[name=team_id]').length").await, 0);
-    browser.screenshot("reports-6-agent-own-en").await;
+    browser.screenshot("reports-7-agent-own-en").await;
     browser.close().await;
 }
