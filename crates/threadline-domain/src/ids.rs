@@ -85,4 +85,6 @@ id_type! {
     SegmentId;
     /// A survey an account asks after conversations (CSAT, NPS, CES).
     SurveyId;
+    /// A message an agent wrote to be sent later.
+    ScheduledMessageId;
 }

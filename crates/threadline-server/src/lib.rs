@@ -33,6 +33,7 @@ pub mod privacy;
 pub mod rate_limit;
 pub mod retention;
 pub mod routing;
+pub mod scheduled;
 pub mod secrets;
 pub mod segments;
 pub mod sla;

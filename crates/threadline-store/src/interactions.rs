@@ -27,6 +27,32 @@ pub struct TimelinePage {
     pub next: Option<TimelineCursor>,
 }
 
+/// Writes an interaction in `tx`, with its `interaction.created` event.
+pub(crate) async fn insert_interaction(
+    tx: &mut crate::WriteTx,
+    account_id: AccountId,
+    interaction: &Interaction,
+    at: time::OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO interactions (id, account_id, contact_id, conversation_id, kind, summary, data, occurred_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(interaction.id.to_string())
+    .bind(account_id.to_string())
+    .bind(interaction.contact_id.to_string())
+    .bind(interaction.conversation_id.map(|c| c.to_string()))
+    .bind(interaction.kind.as_str())
+    .bind(interaction.summary.clone())
+    .bind(interaction.data.to_string())
+    .bind(micros(interaction.occurred_at))
+    .bind(micros(at))
+    .execute(tx.conn())
+    .await?;
+    tx.emit(DomainEvent::new(account_id, EventKind::InteractionCreated, serde_json::json!({ "interaction": interaction }), at));
+    Ok(())
+}
+
 impl Store {
     #[tracing::instrument(skip_all, fields(account = %account_id, contact = %contact_id))]
     pub async fn record_interaction(
@@ -57,22 +83,7 @@ impl Store {
             data: new.data,
             occurred_at: new.occurred_at.map(|t| crate::from_micros(micros(t))).unwrap_or(at),
         };
-        sqlx::query(
-            "INSERT INTO interactions (id, account_id, contact_id, conversation_id, kind, summary, data, occurred_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(interaction.id.to_string())
-        .bind(account_id.to_string())
-        .bind(contact_id.to_string())
-        .bind(interaction.conversation_id.map(|c| c.to_string()))
-        .bind(interaction.kind.as_str())
-        .bind(interaction.summary.clone())
-        .bind(interaction.data.to_string())
-        .bind(micros(interaction.occurred_at))
-        .bind(micros(at))
-        .execute(tx.conn())
-        .await?;
-        tx.emit(DomainEvent::new(account_id, EventKind::InteractionCreated, serde_json::json!({ "interaction": interaction }), at));
+        insert_interaction(&mut tx, account_id, &interaction, at).await?;
         let events = tx.commit().await?;
         Ok((interaction, events))
     }

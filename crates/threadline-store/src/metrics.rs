@@ -380,7 +380,7 @@ impl Store {
         let shift = created - micros(started_at);
         let later = shift - answered_after.whole_microseconds() as i64;
         let (a, c) = (account_id.to_string(), conversation_id.to_string());
-        let statements: [(&str, i64); 6] = [
+        let statements: [(&str, i64); 8] = [
             (
                 "UPDATE messages SET created_at = created_at - $3 WHERE account_id = $1 AND conversation_id = $2 AND direction = 'inbound'",
                 shift,
@@ -391,6 +391,15 @@ impl Store {
             ),
             ("UPDATE conversation_changes SET at = at - $3 WHERE account_id = $1 AND conversation_id = $2", later),
             ("UPDATE routing_decisions SET created_at = created_at - $3 WHERE account_id = $1 AND conversation_id = $2", later),
+            (
+                "UPDATE survey_requests SET sent_at = sent_at - $3, expires_at = expires_at - $3, answered_at = answered_at - $3 \
+                 WHERE account_id = $1 AND conversation_id = $2",
+                later,
+            ),
+            (
+                "UPDATE interactions SET occurred_at = occurred_at - $3 WHERE account_id = $1 AND conversation_id = $2 AND kind = 'survey_answer'",
+                later,
+            ),
             (
                 "UPDATE conversations SET created_at = created_at - $3, queued_at = queued_at - $3, awaiting_since = awaiting_since - $3 \
                  WHERE account_id = $1 AND id = $2",
@@ -473,6 +482,62 @@ impl Store {
             query = query.bind(value);
         }
         query.fetch_all(&self.pool).await?.iter().map(measured).collect()
+    }
+
+    /// One page of the conversations created in `from..to` (matching
+    /// `filter`), oldest first, after the `(created_at, id)` of the last
+    /// row of the page before: an export reads page after page, so its
+    /// memory stays bounded however many rows there are.
+    pub async fn measured_page(
+        &self,
+        account_id: AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filter: &MetricsFilter,
+        after: Option<(OffsetDateTime, String)>,
+        limit: i64,
+    ) -> Result<Vec<(Measured, String, String)>> {
+        let mut conditions = String::new();
+        let mut extra: Vec<String> = Vec::new();
+        for (column, value) in [
+            ("m.first_channel", &filter.channel),
+            ("m.inbox_id", &filter.inbox_id),
+            ("m.team_id", &filter.team_id),
+            ("m.assignee_id", &filter.assignee_id),
+            ("m.category", &filter.category),
+        ] {
+            if let Some(value) = value {
+                extra.push(value.clone());
+                conditions.push_str(&format!(" AND {column} = ${}", 7 + extra.len()));
+            }
+        }
+        let sql = format!(
+            "SELECT {METRIC_COLUMNS}, m.status, m.priority, 0 AS came_back_fcr, 0 AS came_back_deflection FROM conversation_metrics m \
+             WHERE m.account_id = $1 AND m.created_at >= $2 AND m.created_at < $3 \
+             AND ($4 = 0 OR m.created_at > $5 OR (m.created_at = $5 AND m.conversation_id > $6)){conditions} \
+             ORDER BY m.created_at, m.conversation_id LIMIT $7"
+        );
+        let (has_after, after_at, after_id) = match &after {
+            Some((at, id)) => (1i64, micros(*at), id.clone()),
+            None => (0, 0, String::new()),
+        };
+        let mut query = sqlx::query(&sql)
+            .bind(account_id.to_string())
+            .bind(micros(from))
+            .bind(micros(to))
+            .bind(has_after)
+            .bind(after_at)
+            .bind(after_id)
+            .bind(limit);
+        for value in extra {
+            query = query.bind(value);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((measured(row)?, rows::text(row, "status")?, rows::text(row, "priority")?)))
+            .collect()
     }
 
     /// The account's unresolved conversations by status and age, now.

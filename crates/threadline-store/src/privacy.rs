@@ -220,6 +220,13 @@ impl Store {
                 rows::list(2, chunk.len())
             );
             bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
+            // Messages written for later lose their words and never go.
+            let sql = format!(
+                "UPDATE scheduled_messages SET text = '', status = CASE WHEN status = 'scheduled' THEN 'cancelled' ELSE status END \
+                 WHERE account_id = $1 AND conversation_id IN ({})",
+                rows::list(2, chunk.len())
+            );
+            bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
         }
         for chunk in people_s.chunks(CHUNK) {
             let list = rows::list(2, chunk.len());
@@ -391,6 +398,8 @@ impl Store {
             "conversation_changes",
             "conversation_metrics",
             "metrics_dirty",
+            "scheduled_messages",
+            "survey_requests",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND conversation_id = $2"))
                 .bind(a)

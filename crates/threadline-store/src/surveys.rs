@@ -190,6 +190,27 @@ async fn record_answer(
     let mut data = serde_json::json!({ "survey_response": answered, "conversation": conversation });
     data["sentiment"] = serde_json::json!(feeling);
     tx.emit(DomainEvent::new(account_id, EventKind::SurveyAnswered, data, at));
+    // On the customer's timeline, linked to the conversation, agent, team and channel.
+    let (_, high) = answered.kind.range();
+    let answer = threadline_domain::interaction::Interaction {
+        id: threadline_domain::ids::InteractionId::new(),
+        contact_id: answered.contact_id,
+        conversation_id: Some(answered.conversation_id),
+        kind: threadline_domain::interaction::InteractionKind::SurveyAnswer,
+        summary: Some(format!("{} {score}/{high}", answered.kind.as_str().to_uppercase())),
+        data: serde_json::json!({
+            "survey_id": answered.survey_id,
+            "survey_response_id": answered.id,
+            "kind": answered.kind,
+            "score": score,
+            "sentiment": feeling,
+            "channel": answered.channel,
+            "agent_id": answered.agent_id,
+            "team_id": answered.team_id,
+        }),
+        occurred_at: at,
+    };
+    crate::interactions::insert_interaction(tx, account_id, &answer, at).await?;
     if feeling == Sentiment::Detractor {
         follow_up(tx, account_id, &answered, score, at).await?;
     }

@@ -94,6 +94,9 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             .create_user(account.id, "sofia@demo.threadline.local", "Sofia Moretti", Role::Supervisor, Some(hash(password)?), "demo")
             .await?,
     ];
+    // Customers rate resolved cases (asked on their own channel).
+    let csat: threadline_domain::survey::SurveySpec = serde_json::from_value(serde_json::json!({ "kind": "csat", "throttle_days": 0 }))?;
+    let survey = store.create_survey(account.id, "Soddisfazione / Satisfaction", &csat, "demo").await?;
     let token = new_token("tl_");
     store.create_api_token(&admin, "demo token", &hash_token(&token), &token[..10], &[Scope::Api, Scope::Integration], "demo").await?;
     let billing = store.create_team(account.id, "Billing", Some("Payments and refunds".into())).await?;
@@ -317,7 +320,11 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             labels: rng.gen_bool(0.3).then(|| vec![if italian { "italia" } else { "uk" }.to_string()]),
             ..Default::default()
         };
-        store.update_conversation(account.id, conversation_id, changes, "demo").await?;
+        let resolved = changes.status.is_some();
+        let (updated, _) = store.update_conversation(account.id, conversation_id, changes, "demo").await?;
+        if resolved {
+            survey_demo(store, account.id, &survey, &updated, italian, &mut rng).await?;
+        }
         // Spread over the past six weeks, on working days mostly, in the
         // shop's hours, answered minutes to hours later: reports show weeks.
         let mut days_ago = rng.gen_range(1..42);
@@ -384,6 +391,52 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
     println!("  journeys: /journeys (abandoned cart, pricing page → call), with four weeks of history");
     println!("  chat as a customer (Threadline's bot answers first): open /widget/{}/try on this server", web.id);
     println!("  the help pages: /help/{}", web.id);
+    Ok(())
+}
+
+/// The survey of a resolved demo case, sent on its channel and (mostly)
+/// answered, as customers do: mostly satisfied, a few not.
+async fn survey_demo(
+    store: &Store,
+    account_id: threadline_domain::ids::AccountId,
+    survey: &threadline_store::Survey,
+    conversation: &threadline_domain::conversation::Conversation,
+    italian: bool,
+    rng: &mut StdRng,
+) -> anyhow::Result<()> {
+    let channel = conversation.channel.unwrap_or(Channel::Api);
+    let request = threadline_store::NewSurveyRequest {
+        account_id,
+        survey_id: survey.id,
+        kind: survey.spec.kind,
+        conversation_id: conversation.id,
+        contact_id: conversation.contact_id,
+        channel: channel.as_str().to_owned(),
+        agent_id: conversation.assignee_id,
+        team_id: conversation.team_id,
+        token_hash: hash_token(&new_token("demo-survey-")),
+        expires_at: threadline_store::now() + time::Duration::hours(72),
+    };
+    let Some(request_id) = store.claim_survey_request(&request).await? else { return Ok(()) };
+    let prompt = OutboundMessage {
+        delivery: None,
+        kind: MessageKind::Message,
+        channel,
+        inbox_id: None,
+        sender: None,
+        bot: None,
+        text: survey.spec.prompt(italian),
+        html: None,
+        subject: None,
+        attachments: Vec::new(),
+        mentions: Vec::new(),
+    };
+    let (message, _) = store.create_outbound_message(account_id, conversation.id, &prompt).await?;
+    store.survey_request_sent(account_id, &request_id, Ok(message.id)).await?;
+    if rng.gen_bool(0.7) {
+        let score = *[5, 5, 5, 5, 4, 4, 4, 3, 2, 1].choose(rng).unwrap_or(&5);
+        store.answer_survey(account_id, &request_id, score).await?;
+    }
     Ok(())
 }
 

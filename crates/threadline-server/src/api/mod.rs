@@ -16,6 +16,7 @@ mod privacy;
 mod reports;
 mod retention;
 mod routing;
+mod scheduled;
 mod segments;
 pub(crate) mod sessions;
 mod sla;
@@ -211,6 +212,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(segments::router())
         .merge(reports::router())
         .merge(surveys::router())
+        .merge(scheduled::router())
 }
 
 /// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.

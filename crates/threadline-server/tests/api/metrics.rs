@@ -13,6 +13,7 @@ backend_tests!(
     the_golden_month_gives_the_numbers_of_the_definitions,
     reports_follow_what_happens_in_conversations,
     report_requests_are_checked,
+    the_conversation_export_streams_every_conversation_once,
 );
 
 const GOLDEN: &str = include_str!("metrics_golden.json");
@@ -216,6 +217,27 @@ async fn the_golden_month_gives_the_numbers_of_the_definitions(app: TestApp) {
     assert_eq!(lines[1], "web_chat,3,3,300");
     assert_eq!(lines.len(), 6, "{csv}");
 
+    // Every conversation as a row of its own, oldest first.
+    let csv = app
+        .client
+        .get(app.url(&format!("/api/v1/reports/conversations?{period}")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(lines.len(), 9, "{csv}");
+    let col = |name: &str| lines[0].iter().position(|c| *c == name).unwrap();
+    let c2 = lines.iter().find(|l| l[col("reopens")] == "1").unwrap();
+    assert_eq!((c2[col("first_channel")], c2[col("status")]), ("sms", "resolved"));
+    assert_eq!((c2[col("first_response_secs")], c2[col("first_response_business_secs")]), ("232200", "5400"));
+    assert_eq!((c2[col("resolutions")], c2[col("reopens")], c2[col("sla_clocks")], c2[col("sla_met")]), ("2", "1", "2", "1"));
+    assert_eq!(lines[2][col("resolved_by_bot")], "1", "C3, the second oldest");
+    assert!(lines[1..].windows(2).all(|w| w[0][col("created_at")] <= w[1][col("created_at")]), "oldest first");
+
     // Measuring again changes nothing.
     app.sql(
         "INSERT INTO metrics_dirty (conversation_id, account_id, since) SELECT conversation_id, account_id, 1 FROM conversation_metrics",
@@ -294,4 +316,48 @@ async fn report_requests_are_checked(app: TestApp) {
     let (status, theirs) = app.call_as(&other_token, reqwest::Method::GET, "/api/v1/reports/summary", None).await;
     assert_eq!(status, 200, "{theirs}");
     assert_eq!(theirs["current"]["summary"]["conversations"], 0);
+}
+
+async fn the_conversation_export_streams_every_conversation_once(app: TestApp) {
+    // 2,500 measured conversations: three pages of the export.
+    let account = &app.account_id;
+    app.sql(&format!(
+        "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at) \
+         VALUES ('export-contact', '{account}', 'Ada', '{{}}', '{{}}', '[]', 1, 1)"
+    ))
+    .await;
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)";
+    let start = micros("2026-03-01T00:00:00Z");
+    app.sql(&format!(
+        "{numbers} INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, last_activity_at, created_at, updated_at) \
+         SELECT 'conv-' || i, '{account}', 'export-contact', 'open', 'normal', '[]', {start} + CAST(i AS BIGINT) * 1000000, {start} + CAST(i AS BIGINT) * 1000000, {start} FROM n"
+    ))
+    .await;
+    app.sql(&format!(
+        "{numbers} INSERT INTO conversation_metrics (conversation_id, account_id, contact_id, created_at, status, priority, first_channel, \
+         reply_waits, reply_secs, reply_business_secs, customer_messages, agent_messages, bot_messages, automatic_messages, channel_switches, \
+         resolutions, reopens, customer_after_resolution, bot_involved, handed_off, resolved_by_bot, sla_clocks, sla_met, refreshed_at) \
+         SELECT 'conv-' || i, '{account}', 'export-contact', {start} + CAST(i / 2 AS BIGINT) * 1000000, 'open', 'normal', 'sms', \
+         0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {start} FROM n"
+    ))
+    .await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/reports/conversations?from=2026-03-01T00:00:00Z&to=2026-04-01T00:00:00Z&channel=sms"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-disposition"], "attachment; filename=\"conversations.csv\"");
+    let csv = response.text().await.unwrap();
+    let ids: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids.len(), 2500, "every conversation, across pages (two share each second)");
+    let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), 2500, "none twice at a page boundary");
+    let times: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+    // Filters apply: no email conversation here.
+    let (status, _) = app.get("/api/v1/reports/conversations?channel=email").await;
+    assert_eq!(status, 200);
 }

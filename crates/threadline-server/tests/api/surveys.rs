@@ -62,6 +62,14 @@ async fn a_customer_answers_by_writing_the_number(app: TestApp) {
     assert!(answered[0]["answered_at"].is_string());
     let (_, list) = app.get("/api/v1/conversations?limit=50").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "no new conversation");
+    // On her timeline, as a survey answer linked to the conversation.
+    let contact = outcome["conversation"]["contact_id"].as_str().unwrap();
+    let (_, timeline) = app.get(&format!("/api/v1/contacts/{contact}/timeline?types=interaction")).await;
+    let entry = timeline["data"].as_array().unwrap().iter().find(|e| e["kind"] == "survey_answer").cloned();
+    let entry = entry.unwrap_or_else(|| panic!("no survey answer in {timeline}"));
+    assert_eq!(entry["summary"], "CSAT 5/5");
+    assert_eq!(entry["conversation_id"], conversation.as_str());
+    assert_eq!((entry["data"]["channel"].as_str(), entry["data"]["score"].as_i64()), (Some("api"), Some(5)));
 
     // Counted in the reports; the answer is not a customer message there.
     threadline_server::metrics::refresh(&app.server().state).await.unwrap();

@@ -74,7 +74,9 @@ async fn failures_are_retried_then_given_up(app: TestApp) {
     assert_eq!(answers, vec![500, 500, 200]);
     let ids: Vec<_> = received.iter().map(|r| r.headers["threadline-delivery"].clone()).collect();
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "one delivery retried, not three");
-    let (_, log) = app.get(&format!("/api/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap())).await;
+    // The receiver answered 200; the dispatcher records it a moment later.
+    let path = format!("/api/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap());
+    let log = app.wait_for(&path, 10, |log| log[0]["status"] == "delivered").await;
     assert_eq!(log[0]["status"], "delivered");
     assert_eq!(log[0]["attempts"], 3);
 
