@@ -280,6 +280,9 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     if let Err(e) = state.store.load_surveys_exist().await {
         tracing::warn!(error = %e, "could not read whether surveys exist; resolutions send none until one is saved");
     }
+    if let Err(e) = state.store.enqueue_job(crate::auto_resolve::job(state.clock.now())).await {
+        tracing::warn!(error = %e, "could not queue the look for pending conversations to resolve; it is queued at the next start");
+    }
     // Reports read facts the refresh job keeps up to date (one job for all nodes).
     if let Err(e) = state.store.enqueue_job(crate::metrics::job(state.clock.now())).await {
         tracing::warn!(error = %e, "could not queue the metrics refresh; reports wait for the next start");

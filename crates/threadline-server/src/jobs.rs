@@ -33,6 +33,7 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         threadline_store::METRICS_JOB => crate::metrics::on_refresh(state, job).await,
         threadline_store::SURVEY_JOB => crate::surveys::on_resolved(state, job).await,
         threadline_store::SCHEDULED_JOB => crate::scheduled::on_due(state, job).await,
+        crate::auto_resolve::AUTO_RESOLVE_JOB => crate::auto_resolve::on_due(state, job).await,
         other => {
             tracing::warn!(kind = other, "a job of an unknown kind was dropped");
             Ok(Outcome::Done)

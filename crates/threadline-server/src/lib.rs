@@ -14,6 +14,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod auto_resolve;
 pub mod bot;
 pub mod bus;
 pub mod cache;

@@ -328,8 +328,14 @@ impl Store {
             let data = serde_json::json!({ "assignee_id": c.assignee_id, "team_id": c.team_id });
             audit(&mut tx, account_id, actor, "conversation.assign", "conversation", &id.to_string(), data, at).await?;
         }
-        // Agent bots (an integration's bot) act through this path too.
-        let by = if actor.starts_with("agent_bot:") { SenderKind::Bot } else { SenderKind::User };
+        // Agent bots (an integration's bot) and Threadline itself act through this path too.
+        let by = if actor.starts_with("agent_bot:") {
+            SenderKind::Bot
+        } else if actor.starts_with("system") {
+            SenderKind::System
+        } else {
+            SenderKind::User
+        };
         if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
             tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
             crate::metrics::record_change(&mut tx, account_id, id, Change::Resolved, by, at).await?;

@@ -103,6 +103,9 @@ pub struct AccountUpdate {
     /// Seconds of customer silence after which a new message opens a new
     /// conversation (60 s to 365 days; default 7 days).
     pub continuity_window_secs: Option<i64>,
+    /// Resolve pending conversations (waiting on the customer) after this
+    /// many days without a message (1–365; 0 turns it off, the default).
+    pub auto_resolve_pending_days: Option<i64>,
 }
 
 /// Changes the account's settings (admins).
@@ -124,8 +127,16 @@ async fn update_account(State(state): State<AppState>, caller: Caller, Body(req)
     {
         errors.push("continuity_window_secs", format!("must be between 60 and {}", ContinuityWindow::MAX_SECS));
     }
+    if req.auto_resolve_pending_days.is_some_and(|d| !(0..=365).contains(&d)) {
+        errors.push("auto_resolve_pending_days", "is between 1 and 365 days, or 0 for never");
+    }
     errors.into_result(())?;
-    let changes = AccountChanges { name, default_region, continuity_window_secs: req.continuity_window_secs };
+    let changes = AccountChanges {
+        name,
+        default_region,
+        continuity_window_secs: req.continuity_window_secs,
+        auto_resolve_pending_days: req.auto_resolve_pending_days,
+    };
     let account = state.store.update_account(caller.account_id(), changes, &caller.actor).await?;
     state.invalidate_caches();
     Ok(Json(account))

@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod auto_resolve;
 mod bad_input;
 mod bots;
 mod canned;
