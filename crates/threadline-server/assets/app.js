@@ -81,6 +81,10 @@
   }
 
   var inboxPage = document.querySelector("main.inbox");
+  // The wallboard follows the socket too, and looks again every 30 s
+  // (waits grow while nothing happens).
+  var wallboard = document.querySelector("main.wallboard");
+  if (wallboard) setInterval(function () { refresh(["main.wallboard .board"]); }, 30000);
   // In the inbox, j and k move through the list and Enter opens.
   if (inboxPage) {
     var index = -1;
@@ -334,7 +338,7 @@
   var current = page && page.getAttribute("data-conversation");
 
   function connect(attempt) {
-    if (!inboxPage && !page) return;
+    if (!inboxPage && !page && !wallboard) return;
     var socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/live");
     socket.onopen = function () {
       document.documentElement.setAttribute("data-live", "on");
@@ -400,6 +404,7 @@
     if (n.type === "mention") mentioned(n.conversation_id);
     if (n.type === "sla.breached") mentioned(n.conversation_id, "data-sla");
     if (inboxPage) refresh(["main.inbox .list"]);
+    if (wallboard) refresh(["main.wallboard .board"]);
     if (page && (n.type === "resync" || n.conversation_id === current)) {
       refresh([".timeline", ".thread-head"]);
       if (n.type === "message.created") loadAssist();

@@ -78,7 +78,7 @@ pub use knowledge::*;
 pub use live::*;
 pub use mail_addresses::*;
 pub use messages::*;
-pub use metrics::{Backlog, METRICS_JOB, MetricRow, MetricSource, MetricsFilter, Stale};
+pub use metrics::{Backlog, METRICS_JOB, MetricRow, MetricSource, MetricsFilter, QueueNow, Stale};
 pub use operations::{Backlog as OperationalBacklog, Backlogs};
 pub use outbox::*;
 pub use privacy::*;

@@ -126,6 +126,15 @@ pub struct Backlog {
     pub by_age: Vec<(String, i64)>,
 }
 
+/// A team's queue now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueNow {
+    pub team_id: String,
+    pub team: String,
+    pub waiting: i64,
+    pub longest_wait_secs: Option<i64>,
+}
+
 /// The age buckets of [`Backlog::by_age`], upper bounds in hours.
 const AGE_BUCKETS: [(&str, i64); 6] = [("<1h", 1), ("1-4h", 4), ("4-24h", 24), ("1-3d", 72), ("3-7d", 168), (">7d", i64::MAX)];
 
@@ -538,6 +547,39 @@ impl Store {
             .iter()
             .map(|row| Ok((measured(row)?, rows::text(row, "status")?, rows::text(row, "priority")?)))
             .collect()
+    }
+
+    /// Each team's queue now: conversations waiting for an agent, and since
+    /// when the longest has waited; plus how many agents are online.
+    pub async fn queues_now(&self, account_id: AccountId, now: OffsetDateTime) -> Result<(Vec<QueueNow>, i64)> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.name, COUNT(c.id) AS waiting, MIN(c.queued_at) AS oldest FROM teams t \
+             LEFT JOIN conversations c ON c.team_id = t.id AND c.account_id = t.account_id AND c.status = 'open' \
+             AND c.assignee_id IS NULL AND c.handler = 'human' WHERE t.account_id = $1 GROUP BY t.id, t.name ORDER BY t.name, t.id",
+        )
+        .bind(account_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let queues = rows
+            .iter()
+            .map(|row| {
+                Ok(QueueNow {
+                    team_id: rows::text(row, "id")?,
+                    team: rows::text(row, "name")?,
+                    waiting: rows::int(row, "waiting")?,
+                    longest_wait_secs: rows::opt_time(row, "oldest")?.map(|at| (now - at).whole_seconds().max(0)),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let online: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM agent_presence p JOIN users u ON u.id = p.user_id WHERE p.account_id = $1 AND p.status = 'online' \
+             AND p.updated_at > $2 AND u.deleted_at IS NULL",
+        )
+        .bind(account_id.to_string())
+        .bind(micros(now - crate::PRESENCE_TTL))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((queues, online))
     }
 
     /// The account's unresolved conversations by status and age, now.

@@ -18,6 +18,7 @@ pub mod live;
 mod login;
 pub mod reports;
 pub mod segments;
+pub mod wallboard;
 
 use std::collections::HashMap;
 
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .route("/segments", get(segments::list))
         .route("/segments/{id}", get(segments::detail))
         .route("/reports", get(reports::reports))
+        .route("/wallboard", get(wallboard::wallboard))
         .route("/conversations/{id}/assist", get(automation::assist))
         .route("/survey/{token}", get(crate::surveys::show).post(crate::surveys::answer))
         .route("/help/{inbox_id}", get(automation::help))
@@ -116,6 +118,7 @@ struct Top<'a> {
     j: &'static journeys::JourneyTexts,
     s: &'static segments::SegmentTexts,
     r: &'static reports::ReportTexts,
+    w: &'static wallboard::WallboardTexts,
 }
 
 impl<'a> Top<'a> {
@@ -130,6 +133,7 @@ impl<'a> Top<'a> {
             j: journeys::texts(lang),
             s: segments::texts(lang),
             r: reports::texts(lang),
+            w: wallboard::texts(lang),
         }
     }
 }

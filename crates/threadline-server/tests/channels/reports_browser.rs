@@ -109,3 +109,46 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
     browser.screenshot("reports-7-agent-own-en").await;
     browser.close().await;
 }
+
+/// The wallboard shows a team's queue growing as a conversation joins it,
+/// without reloading the page (the live socket), in English and Italian.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wallboard_follows_the_queues_live() {
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let app = &rig.app;
+    let (status, team) = app.post("/api/v1/teams", json!({ "name": "Billing" })).await;
+    assert_eq!(status, 201, "{team}");
+    let browser = Browser::launch().await;
+    let c = &browser.client;
+    browser.sign_in(&app.url(""), "admin@acme.example", "correct horse battery").await;
+    c.goto(&app.url("/wallboard")).await.unwrap();
+    browser.wait_for("the wallboard", "document.querySelector('table.queues')").await;
+    let row = "return [...document.querySelector('table.queues tbody tr').cells].map(c => c.textContent).join(',')";
+    assert_eq!(browser.js(row).await, "Billing,0,—");
+    assert_eq!(browser.js("return document.querySelector('[data-tile=online]').textContent").await, "1", "this supervisor, online");
+
+    // A customer writes; the conversation goes to Billing's queue.
+    let inbox = app.create_inbox("api", "Shop API").await;
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "I was charged twice").await;
+    let id = outcome["conversation"]["id"].as_str().unwrap();
+    assert_eq!(app.patch(&format!("/api/v1/conversations/{id}"), json!({ "team_id": team["id"] })).await.0, 200);
+    browser.wait_for("the queue to grow", "document.querySelector('table.queues tbody tr').cells[1].textContent === '1'").await;
+    assert_eq!(browser.js("return document.querySelector('[data-tile=open]').textContent").await, "1");
+    browser.screenshot("wallboard-1-en").await;
+
+    assert_eq!(app.put("/api/v1/me/language", json!({ "language": "it" })).await.0, 200);
+    c.refresh().await.unwrap();
+    browser.wait_for("the wallboard in Italian", "document.querySelector('h1').textContent === 'Situazione in tempo reale'").await;
+    browser.screenshot("wallboard-2-it").await;
+    browser.close().await;
+
+    // Agents do not get it.
+    app.create_user("ana@acme.example", "Ana", "agent").await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&app.url(""), "ana@acme.example", "a long enough password").await;
+    assert_eq!(browser.js("return !!document.querySelector('a[href=\"/wallboard\"]')").await, false, "not in her menu");
+    browser.client.goto(&app.url("/wallboard")).await.unwrap();
+    let body = browser.js("return document.body.textContent").await;
+    assert!(body.as_str().unwrap().contains("\"code\":\"forbidden\""), "{body}");
+    browser.close().await;
+}
