@@ -103,6 +103,18 @@ pub struct Task {
     pub done_by: Option<String>,
 }
 
+/// A task a person sets.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub contact_id: ContactId,
+    /// `reminder`, `call`, `reply` or `follow_up`.
+    pub kind: String,
+    pub title: String,
+    pub team_id: Option<TeamId>,
+    pub assignee_id: Option<UserId>,
+    pub due_at: OffsetDateTime,
+}
+
 /// What a step writes besides its row.
 #[derive(Debug, Clone)]
 pub enum StepEffect {
@@ -950,6 +962,56 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(task_row).collect()
+    }
+
+    /// A task a person sets (a reminder to themselves, a call for a
+    /// colleague or a team), on one of the account's customers.
+    pub async fn create_task(&self, account_id: AccountId, new: &NewTask, actor: &str) -> Result<(Task, Vec<DomainEvent>)> {
+        let at = now();
+        let mut tx = self.begin_write().await?;
+        crate::contacts::load_contact(tx.conn(), account_id, new.contact_id).await?;
+        if let Some(user) = new.assignee_id {
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+                .bind(user.to_string())
+                .bind(account_id.to_string())
+                .fetch_optional(tx.conn())
+                .await?;
+            if found.is_none() {
+                return Err(threadline_domain::ValidationErrors::single("assignee_id", "no such user in this account").into());
+            }
+        }
+        if let Some(team) = new.team_id {
+            let found: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE id = $1 AND account_id = $2")
+                .bind(team.to_string())
+                .bind(account_id.to_string())
+                .fetch_optional(tx.conn())
+                .await?;
+            if found.is_none() {
+                return Err(threadline_domain::ValidationErrors::single("team_id", "no such team in this account").into());
+            }
+        }
+        let task = Task {
+            id: TaskId::new(),
+            contact_id: new.contact_id,
+            kind: new.kind.clone(),
+            title: new.title.clone(),
+            team_id: new.team_id,
+            assignee_id: new.assignee_id,
+            // As it reads back: UTC, to the microsecond.
+            due_at: crate::from_micros(micros(new.due_at)),
+            status: "open".into(),
+            journey_id: None,
+            run_id: None,
+            created_at: at,
+            done_at: None,
+            done_by: None,
+        };
+        insert_task(&mut tx, account_id, &task).await?;
+        tx.emit(DomainEvent::new(account_id, EventKind::TaskCreated, serde_json::json!({ "task": task }), at));
+        audit(&mut tx, account_id, actor, "task.create", "task", &task.id.to_string(), serde_json::json!({ "kind": task.kind }), at)
+            .await?;
+        let events = tx.commit().await?;
+        Ok((task, events))
     }
 
     /// Marks a task done (or open again).

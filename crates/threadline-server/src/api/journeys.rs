@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_run))
         .routes(routes!(dry_run))
         .routes(routes!(get_send_rules, put_send_rules))
-        .routes(routes!(list_tasks))
+        .routes(routes!(list_tasks, create_task))
         .routes(routes!(update_task))
 }
 
@@ -401,6 +401,51 @@ async fn list_tasks(State(state): State<AppState>, caller: Caller, Query(p): Que
         Some(id) => Some(id.parse::<UserId>().map_err(|_| ApiError::invalid("assignee", "`me` or a user id"))?),
     };
     Ok(Json(state.store.tasks(caller.account_id(), open_only, assignee, p.contact_id, limit).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTaskBody {
+    pub contact_id: ContactId,
+    pub title: String,
+    /// When it is due (RFC 3339).
+    pub due_at: String,
+    /// `reminder` (default), `call`, `reply` or `follow_up`.
+    pub kind: Option<String>,
+    /// Default: the caller (a reminder to themselves), unless `team_id` is given.
+    pub assignee_id: Option<UserId>,
+    pub team_id: Option<threadline_domain::ids::TeamId>,
+}
+
+/// Sets a task on a customer: a reminder to oneself ("call Ada back on
+/// Tuesday"), or work for a colleague or a team; it shows at the top of
+/// their inbox when due.
+#[utoipa::path(post, path = "/tasks", tag = "journeys", request_body = NewTaskBody,
+    responses((status = 201, body = Task), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_task(State(state): State<AppState>, caller: Caller, Body(req): Body<NewTaskBody>) -> ApiResult<(StatusCode, Json<Task>)> {
+    let mut errors = ValidationErrors::new();
+    let title = bounded_text(&req.title, "title", 200, &mut errors);
+    let kind = req.kind.clone().unwrap_or_else(|| "reminder".into());
+    if !["reminder", "call", "reply", "follow_up"].contains(&kind.as_str()) {
+        errors.push("kind", "is reminder, call, reply or follow_up");
+    }
+    let due_at = time::OffsetDateTime::parse(req.due_at.trim(), &time::format_description::well_known::Rfc3339);
+    if due_at.is_err() {
+        errors.push("due_at", "is an RFC 3339 time, e.g. 2026-12-08T10:00:00+01:00");
+    }
+    errors.into_result(())?;
+    let assignee_id = req.assignee_id.or(req.team_id.is_none().then_some(caller.user.id));
+    let new = threadline_store::NewTask {
+        contact_id: req.contact_id,
+        kind,
+        title,
+        team_id: req.team_id,
+        assignee_id,
+        due_at: due_at.map_err(|_| ApiError::invalid("due_at", "is an RFC 3339 time"))?,
+    };
+    let (task, events) = state.store.create_task(caller.account_id(), &new, &caller.actor).await?;
+    state.bus.publish(events);
+    Ok((StatusCode::CREATED, Json(task)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

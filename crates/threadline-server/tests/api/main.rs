@@ -4,7 +4,6 @@
 
 mod audit;
 mod auth;
-mod auto_resolve;
 mod bad_input;
 mod bots;
 mod canned;
@@ -13,6 +12,7 @@ mod contacts;
 mod continuity;
 mod conversations;
 mod egress;
+mod follow_ups;
 mod idempotency;
 mod knowledge;
 mod mentions;

@@ -1,11 +1,12 @@
-//! Pending conversations the customer left unanswered are resolved after
-//! the account's `auto_resolve_pending_days`, and not before; accounts
-//! without the setting keep theirs.
+//! Follow-ups: pending conversations the customer left unanswered are
+//! resolved after the account's `auto_resolve_pending_days`, and not
+//! before; accounts without the setting keep theirs. Agents set
+//! reminders on customers.
 
 use serde_json::json;
 use threadline_testkit::{TestApp, backend_tests};
 
-backend_tests!(quiet_pending_conversations_are_resolved_after_the_accounts_days,);
+backend_tests!(quiet_pending_conversations_are_resolved_after_the_accounts_days, an_agent_sets_a_reminder_on_a_customer);
 
 async fn run_jobs(app: &TestApp) {
     threadline_server::jobs::run_due(&app.server().state, 100).await.unwrap();
@@ -51,4 +52,40 @@ async fn quiet_pending_conversations_are_resolved_after_the_accounts_days(app: T
     app.server().state.clock.advance(time::Duration::days(10));
     run_jobs(&app).await;
     assert_eq!(status_of(&app, &ids[1]).await, "pending");
+}
+
+/// An agent sets a reminder on a customer; it is theirs, listed with
+/// their tasks; a colleague of another account cannot set one here.
+async fn an_agent_sets_a_reminder_on_a_customer(app: TestApp) {
+    let inbox = app.create_inbox("api", "Shop").await;
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "Call me back on Tuesday").await;
+    let contact = outcome["conversation"]["contact_id"].as_str().unwrap().to_owned();
+    let (agent_id, agent) = app.create_user("ana@acme.example", "Ana", "agent").await;
+    let body = json!({ "contact_id": contact, "title": "Call Ada back", "due_at": "2026-12-08T10:00:00+01:00", "kind": "call" });
+    let (status, task) = app.call_as(&agent, reqwest::Method::POST, "/api/v1/tasks", Some(body)).await;
+    assert_eq!(status, 201, "{task}");
+    assert_eq!(
+        (task["assignee_id"].as_str(), task["kind"].as_str(), task["status"].as_str()),
+        (Some(agent_id.as_str()), Some("call"), Some("open"))
+    );
+    assert_eq!(task["due_at"], "2026-12-08T09:00:00Z");
+    let (_, mine) = app.call_as(&agent, reqwest::Method::GET, "/api/v1/tasks?assignee=me", None).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
+
+    for (body, field) in [
+        (json!({ "contact_id": contact, "title": "", "due_at": "2026-12-08T10:00:00Z" }), "title"),
+        (json!({ "contact_id": contact, "title": "x", "due_at": "Tuesday" }), "due_at"),
+        (json!({ "contact_id": contact, "title": "x", "due_at": "2026-12-08T10:00:00Z", "kind": "nap" }), "kind"),
+        (
+            json!({ "contact_id": contact, "title": "x", "due_at": "2026-12-08T10:00:00Z", "assignee_id": "01a2c3d4-0000-7000-8000-000000000000" }),
+            "assignee_id",
+        ),
+    ] {
+        let (status, error) = app.post("/api/v1/tasks", body).await;
+        assert_eq!(status, 422, "{error}");
+        assert_eq!(error["error"]["fields"][0]["field"], field, "{error}");
+    }
+    let (_, _, other) = app.create_account("Other shop", "boss@other.example").await;
+    let body = json!({ "contact_id": contact, "title": "Peek", "due_at": "2026-12-08T10:00:00Z" });
+    assert_eq!(app.call_as(&other, reqwest::Method::POST, "/api/v1/tasks", Some(body)).await.0, 404);
 }
