@@ -114,6 +114,28 @@ pub struct MetricsFilter {
     pub category: Option<String>,
 }
 
+impl MetricsFilter {
+    /// The filter as SQL conditions on `conversation_metrics m`, numbered
+    /// from `$(after + 1)`, and the values to bind in that order.
+    fn conditions(&self, after: usize) -> (String, Vec<String>) {
+        let mut conditions = String::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("m.first_channel", &self.channel),
+            ("m.inbox_id", &self.inbox_id),
+            ("m.team_id", &self.team_id),
+            ("m.assignee_id", &self.assignee_id),
+            ("m.category", &self.category),
+        ] {
+            if let Some(value) = value {
+                values.push(value.clone());
+                conditions.push_str(&format!(" AND {column} = ${}", after + values.len()));
+            }
+        }
+        (conditions, values)
+    }
+}
+
 /// Conversations not resolved yet, by how long they have been waiting.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Backlog {
@@ -452,20 +474,7 @@ impl Store {
         to: OffsetDateTime,
         filter: &MetricsFilter,
     ) -> Result<Vec<Measured>> {
-        let mut conditions = String::new();
-        let mut extra: Vec<String> = Vec::new();
-        for (column, value) in [
-            ("m.first_channel", &filter.channel),
-            ("m.inbox_id", &filter.inbox_id),
-            ("m.team_id", &filter.team_id),
-            ("m.assignee_id", &filter.assignee_id),
-            ("m.category", &filter.category),
-        ] {
-            if let Some(value) = value {
-                extra.push(value.clone());
-                conditions.push_str(&format!(" AND {column} = ${}", 5 + extra.len()));
-            }
-        }
+        let (conditions, extra) = filter.conditions(5);
         // Another conversation of the same customer started within the window.
         let came_back = |col: &str, param: usize| {
             format!(
@@ -506,20 +515,7 @@ impl Store {
         after: Option<(OffsetDateTime, String)>,
         limit: i64,
     ) -> Result<Vec<(Measured, String, String)>> {
-        let mut conditions = String::new();
-        let mut extra: Vec<String> = Vec::new();
-        for (column, value) in [
-            ("m.first_channel", &filter.channel),
-            ("m.inbox_id", &filter.inbox_id),
-            ("m.team_id", &filter.team_id),
-            ("m.assignee_id", &filter.assignee_id),
-            ("m.category", &filter.category),
-        ] {
-            if let Some(value) = value {
-                extra.push(value.clone());
-                conditions.push_str(&format!(" AND {column} = ${}", 7 + extra.len()));
-            }
-        }
+        let (conditions, extra) = filter.conditions(7);
         let sql = format!(
             "SELECT {METRIC_COLUMNS}, m.status, m.priority, 0 AS came_back_fcr, 0 AS came_back_deflection FROM conversation_metrics m \
              WHERE m.account_id = $1 AND m.created_at >= $2 AND m.created_at < $3 \
