@@ -323,7 +323,7 @@ async fn create_message(
     responses((status = 200, body = Vec<ReplyOption>), (status = 404, body = ErrorBody)))]
 async fn reply_options(State(state): State<AppState>, caller: Caller, Path(id): Path<ConversationId>) -> ApiResult<Json<Vec<ReplyOption>>> {
     let context = ReplyContext::load(&state, caller.account_id(), id).await?;
-    Ok(Json(context.options(threadline_store::now())))
+    Ok(Json(context.options(state.clock.now())))
 }
 
 /// Tells the customer an agent is typing (shown in the web chat for a few

@@ -169,7 +169,7 @@ pub async fn compose(
     let html = draft.html;
     let attachments = draft.attachments;
     let channel = draft.channel.or(context.default_channel()).unwrap_or(Channel::Api);
-    let option = context.judge(channel, threadline_store::now());
+    let option = context.judge(channel, state.clock.now());
     let capabilities = capabilities_for(channel);
 
     // A template: allowed whenever everything but the window is in order.

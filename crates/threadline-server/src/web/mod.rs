@@ -514,7 +514,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         Err(e) => return ApiError::from(e).into_response(),
     };
     let options: Vec<ReplyOption> = match crate::channels::reply::ReplyContext::load(&state, account_id, id).await {
-        Ok(context) => context.options(threadline_store::now()),
+        Ok(context) => context.options(state.clock.now()),
         Err(e) => return e.into_response(),
     };
     let now = threadline_store::now();
