@@ -87,4 +87,6 @@ id_type! {
     SurveyId;
     /// A message an agent wrote to be sent later.
     ScheduledMessageId;
+    /// "When this happens to a conversation and these hold, do that."
+    AutomationRuleId;
 }

@@ -8,6 +8,7 @@
 //! are tested in isolation and fast.
 
 pub mod audit;
+pub mod automation;
 pub mod bot;
 pub mod canned;
 pub mod channel;

@@ -273,13 +273,11 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::retention::run(state.clone(), shutdown.subscribe())));
-    // Changes to customers queue segment work only once a segment exists.
-    if let Err(e) = state.store.load_segments_exist().await {
-        tracing::warn!(error = %e, "could not read whether segments exist; customers are looked at by the periodic sweep only");
+    // Commits queue segment, survey and rule work only once one exists.
+    if let Err(e) = state.store.load_features().await {
+        tracing::warn!(error = %e, "could not read whether segments, surveys or rules exist; read again shortly");
     }
-    if let Err(e) = state.store.load_surveys_exist().await {
-        tracing::warn!(error = %e, "could not read whether surveys exist; resolutions send none until one is saved");
-    }
+    tasks.push(tokio::spawn(reload_features(state.clone(), shutdown.subscribe())));
     if let Err(e) = state.store.enqueue_job(crate::auto_resolve::job(state.clock.now())).await {
         tracing::warn!(error = %e, "could not queue the look for pending conversations to resolve; it is queued at the next start");
     }
@@ -307,4 +305,20 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     tasks.push(tokio::spawn(crate::email::imap::run(state.clone(), shutdown.subscribe())));
     tracing::info!(%addr, "threadline listening");
     Ok(Running { addr, smtp_addr, state, shutdown, tasks })
+}
+
+/// Reads again, every `features_reload_secs`, which optional work commits
+/// must queue (segments, surveys, rules), so what another node created is
+/// seen here too.
+async fn reload_features(state: AppState, mut stop: watch::Receiver<bool>) {
+    let interval = std::time::Duration::from_secs(state.settings.features_reload_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if let Err(e) = state.store.load_features().await {
+            tracing::warn!(error = %e, "could not read whether segments, surveys or rules exist; read again at the next interval");
+        }
+    }
 }

@@ -148,6 +148,10 @@ pub struct Settings {
     /// Seconds between measurements of the conversations that changed:
     /// how far reports may lag behind what happened.
     pub metrics_refresh_secs: u64,
+    /// Seconds between reads of which optional work exists (segments,
+    /// active surveys, enabled automation rules): how soon a node sees one
+    /// created through another node.
+    pub features_reload_secs: u64,
     /// Seconds between looks for pending conversations to resolve (the
     /// accounts' `auto_resolve_pending_days`).
     pub auto_resolve_scan_secs: u64,
@@ -227,6 +231,7 @@ impl Default for Settings {
             job_concurrency: 8,
             segment_sweep_secs: 300,
             metrics_refresh_secs: 2,
+            features_reload_secs: 10,
             auto_resolve_scan_secs: 600,
             date_scan_secs: 900,
             agent_bot_timeout_secs: 10,
@@ -407,6 +412,7 @@ impl Settings {
                 "SEGMENT_SWEEP_SECS" => settings.segment_sweep_secs = number(value)?.max(10),
                 "DATE_SCAN_SECS" => settings.date_scan_secs = number(value)?.max(10),
                 "METRICS_REFRESH_SECS" => settings.metrics_refresh_secs = number(value)?.clamp(1, 3600),
+                "FEATURES_RELOAD_SECS" => settings.features_reload_secs = number(value)?.clamp(1, 3600),
                 "AUTO_RESOLVE_SCAN_SECS" => settings.auto_resolve_scan_secs = number(value)?.max(10),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),
                 "AGENT_BOT_MAX_ATTEMPTS" => settings.agent_bot_max_attempts = number(value)?.clamp(1, 100) as u32,

@@ -34,6 +34,8 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         threadline_store::SURVEY_JOB => crate::surveys::on_resolved(state, job).await,
         threadline_store::SCHEDULED_JOB => crate::scheduled::on_due(state, job).await,
         crate::auto_resolve::AUTO_RESOLVE_JOB => crate::auto_resolve::on_due(state, job).await,
+        threadline_store::AUTOMATION_JOB => crate::automations::on_events(state, job).await,
+        threadline_store::RESOLVE_PENDING_JOB => crate::automations::on_resolve_pending(state, job).await,
         other => {
             tracing::warn!(kind = other, "a job of an unknown kind was dropped");
             Ok(Outcome::Done)

@@ -15,6 +15,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod auto_resolve;
+pub mod automations;
 pub mod bot;
 pub mod bus;
 pub mod cache;

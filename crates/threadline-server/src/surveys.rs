@@ -28,35 +28,66 @@ use crate::auth::hash_token;
 use crate::channels::reply::{Author, Draft};
 use crate::jobs::Outcome;
 
-/// `survey.send`: the survey for a conversation just resolved.
+/// The job that sends `survey_id` about a conversation now (an automation
+/// rule's `send_survey`): the survey's throttling still applies, its delay
+/// and inbox/team filters do not (the rule chose).
+pub fn send_job(
+    account_id: threadline_domain::ids::AccountId,
+    conversation_id: ConversationId,
+    survey_id: threadline_domain::ids::SurveyId,
+    at: time::OffsetDateTime,
+) -> threadline_store::NewJob {
+    threadline_store::NewJob {
+        kind: threadline_store::SURVEY_JOB,
+        account_id: Some(account_id),
+        dedup_key: Some(format!("survey:{conversation_id}:{survey_id}")),
+        payload: serde_json::json!({ "conversation_id": conversation_id, "survey_id": survey_id }),
+        run_at: at,
+    }
+}
+
+/// `survey.send`: the survey for a conversation just resolved, or the one
+/// a rule named.
 pub async fn on_resolved(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
     let Some(account_id) = job.account_id else { return Ok(Outcome::Done) };
     let Some(id) = job.payload.get("conversation_id").and_then(|v| v.as_str()).and_then(|v| v.parse::<ConversationId>().ok()) else {
         return Ok(Outcome::Done);
     };
+    let named = job.payload.get("survey_id").and_then(|v| v.as_str()).and_then(|v| v.parse::<threadline_domain::ids::SurveyId>().ok());
     let conversation = match state.store.conversation(account_id, id).await {
         Ok(c) => c,
         Err(threadline_store::StoreError::NotFound) => return Ok(Outcome::Done),
         Err(e) => return Err(e.into()),
     };
-    // Reopened meanwhile: not over yet.
-    let Some(resolved_at) = conversation.resolved_at.filter(|_| conversation.status == ConversationStatus::Resolved) else {
-        return Ok(Outcome::Done);
-    };
     let last = state.store.last_inbound_message(account_id, id, None).await?;
     let inbox = last.as_ref().and_then(|m| m.inbox_id);
     let surveys = state.store.surveys(account_id).await?;
-    let Some(survey) = surveys.into_iter().find(|s| {
-        s.active
-            && (s.spec.inbox_ids.is_empty() || inbox.is_some_and(|i| s.spec.inbox_ids.contains(&i)))
-            && (s.spec.team_ids.is_empty() || conversation.team_id.is_some_and(|t| s.spec.team_ids.contains(&t)))
-    }) else {
-        return Ok(Outcome::Done);
+    let (survey, resolved_at) = match named {
+        Some(named) => {
+            let Some(survey) = surveys.into_iter().find(|s| s.id == named && s.active) else { return Ok(Outcome::Done) };
+            (survey, None)
+        }
+        None => {
+            // Reopened meanwhile: not over yet.
+            let Some(resolved_at) = conversation.resolved_at.filter(|_| conversation.status == ConversationStatus::Resolved) else {
+                return Ok(Outcome::Done);
+            };
+            let Some(survey) = surveys.into_iter().find(|s| {
+                s.active
+                    && (s.spec.inbox_ids.is_empty() || inbox.is_some_and(|i| s.spec.inbox_ids.contains(&i)))
+                    && (s.spec.team_ids.is_empty() || conversation.team_id.is_some_and(|t| s.spec.team_ids.contains(&t)))
+            }) else {
+                return Ok(Outcome::Done);
+            };
+            (survey, Some(resolved_at))
+        }
     };
     let now = state.clock.now();
-    let due = resolved_at + Duration::hours(i64::from(survey.spec.delay_hours));
-    if due > now {
-        return Ok(Outcome::Later(due));
+    if let Some(resolved_at) = resolved_at {
+        let due = resolved_at + Duration::hours(i64::from(survey.spec.delay_hours));
+        if due > now {
+            return Ok(Outcome::Later(due));
+        }
     }
     if let Some(last_sent) = state.store.last_survey_sent(account_id, conversation.contact_id).await?
         && now - last_sent < Duration::days(i64::from(survey.spec.throttle_days))

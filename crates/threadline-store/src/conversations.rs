@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::audit::audit;
 use crate::rows::{CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
-use crate::{Result, Store, StoreError, attachments, micros, now, rows};
+use crate::{Result, Store, StoreError, WriteTx, attachments, micros, now, rows};
 
 /// Who a conversation list is filtered to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,78 +232,97 @@ impl Store {
         changes: ConversationChanges,
         actor: &str,
     ) -> Result<(Conversation, Vec<DomainEvent>)> {
-        let at = now();
         let mut tx = self.begin_write().await?;
-        let before = load_conversation(tx.conn(), account_id, id).await?;
-        let mut c = before.clone();
-        if let Some(Some(user_id)) = changes.assignee_id {
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
-                    .bind(user_id.to_string())
-                    .bind(account_id.to_string())
-                    .fetch_optional(tx.conn())
-                    .await?;
-            if exists.is_none() {
-                return Err(threadline_domain::ValidationErrors::single("assignee_id", "no such user in this account").into());
-            }
+        let (c, changed) = change_conversation(&mut tx, account_id, id, changes, actor, now()).await?;
+        if !changed {
+            tx.rollback().await?;
+            return Ok((c, Vec::new()));
         }
-        if let Some(Some(team_id)) = changes.team_id {
-            let exists: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE id = $1 AND account_id = $2")
-                .bind(team_id.to_string())
-                .bind(account_id.to_string())
-                .fetch_optional(tx.conn())
-                .await?;
-            if exists.is_none() {
-                return Err(threadline_domain::ValidationErrors::single("team_id", "no such team in this account").into());
-            }
+        let events = tx.commit().await?;
+        Ok((c, events))
+    }
+}
+
+/// Applies `changes` to a conversation in `tx` (checking the assignee and
+/// team belong to the account), with its events, audit and measurement
+/// records; false when nothing changed.
+pub(crate) async fn change_conversation(
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    id: ConversationId,
+    changes: ConversationChanges,
+    actor: &str,
+    at: OffsetDateTime,
+) -> Result<(Conversation, bool)> {
+    let before = load_conversation(tx.conn(), account_id, id).await?;
+    let mut c = before.clone();
+    if let Some(Some(user_id)) = changes.assignee_id {
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+            .bind(user_id.to_string())
+            .bind(account_id.to_string())
+            .fetch_optional(tx.conn())
+            .await?;
+        if exists.is_none() {
+            return Err(threadline_domain::ValidationErrors::single("assignee_id", "no such user in this account").into());
         }
-        if let Some(status) = changes.status {
-            c.status = status;
-            if status != ConversationStatus::Snoozed {
-                c.snoozed_until = None;
-            }
+    }
+    if let Some(Some(team_id)) = changes.team_id {
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM teams WHERE id = $1 AND account_id = $2")
+            .bind(team_id.to_string())
+            .bind(account_id.to_string())
+            .fetch_optional(tx.conn())
+            .await?;
+        if exists.is_none() {
+            return Err(threadline_domain::ValidationErrors::single("team_id", "no such team in this account").into());
         }
-        if let Some(snoozed_until) = changes.snoozed_until {
-            c.snoozed_until = snoozed_until;
-            if snoozed_until.is_some() {
-                c.status = ConversationStatus::Snoozed;
-            }
+    }
+    if let Some(status) = changes.status {
+        c.status = status;
+        if status != ConversationStatus::Snoozed {
+            c.snoozed_until = None;
         }
-        if let Some(priority) = changes.priority {
-            c.priority = priority;
+    }
+    if let Some(snoozed_until) = changes.snoozed_until {
+        c.snoozed_until = snoozed_until;
+        if snoozed_until.is_some() {
+            c.status = ConversationStatus::Snoozed;
         }
-        if let Some(assignee) = changes.assignee_id {
-            c.assignee_id = assignee;
-        }
-        if let Some(team) = changes.team_id {
-            c.team_id = team;
-        }
-        if let Some(labels) = changes.labels {
-            c.labels = labels;
-        }
-        if let Some(category) = changes.category {
-            c.category = category;
-        }
-        if c == before {
-            return Ok((before, Vec::new()));
-        }
-        c.updated_at = at;
-        if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
-            c.resolved_at = Some(at);
-            c.awaiting_since = None;
-        } else if c.status != ConversationStatus::Resolved {
-            c.resolved_at = None;
-        }
-        // Back in the queue: unassigned, moved to another team, or reopened
-        // with nobody on it.
-        let requeued = c.assignee_id.is_none()
-            && c.status == ConversationStatus::Open
-            && (before.assignee_id.is_some() || c.team_id != before.team_id || before.status != ConversationStatus::Open);
-        if requeued {
-            c.queued_at = Some(at);
-            tx.routing_needed = true;
-        }
-        sqlx::query(
+    }
+    if let Some(priority) = changes.priority {
+        c.priority = priority;
+    }
+    if let Some(assignee) = changes.assignee_id {
+        c.assignee_id = assignee;
+    }
+    if let Some(team) = changes.team_id {
+        c.team_id = team;
+    }
+    if let Some(labels) = changes.labels {
+        c.labels = labels;
+    }
+    if let Some(category) = changes.category {
+        c.category = category;
+    }
+    if c == before {
+        return Ok((before, false));
+    }
+    c.updated_at = at;
+    if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
+        c.resolved_at = Some(at);
+        c.awaiting_since = None;
+    } else if c.status != ConversationStatus::Resolved {
+        c.resolved_at = None;
+    }
+    // Back in the queue: unassigned, moved to another team, or reopened
+    // with nobody on it.
+    let requeued = c.assignee_id.is_none()
+        && c.status == ConversationStatus::Open
+        && (before.assignee_id.is_some() || c.team_id != before.team_id || before.status != ConversationStatus::Open);
+    if requeued {
+        c.queued_at = Some(at);
+        tx.routing_needed = true;
+    }
+    sqlx::query(
             "UPDATE conversations SET status = $3, priority = $4, assignee_id = $5, team_id = $6, labels = $7, category = $8, \
              snoozed_until = $9, updated_at = $10, queued_at = $11, resolved_at = $12, awaiting_since = $13 WHERE id = $1 AND account_id = $2",
         )
@@ -322,29 +341,27 @@ impl Store {
         .bind(c.awaiting_since.map(micros))
         .execute(tx.conn())
         .await?;
-        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
-        if c.assignee_id != before.assignee_id || c.team_id != before.team_id {
-            tx.emit(conversation_event(account_id, EventKind::ConversationAssigned, &c, at));
-            let data = serde_json::json!({ "assignee_id": c.assignee_id, "team_id": c.team_id });
-            audit(&mut tx, account_id, actor, "conversation.assign", "conversation", &id.to_string(), data, at).await?;
-        }
-        // Agent bots (an integration's bot) and Threadline itself act through this path too.
-        let by = if actor.starts_with("agent_bot:") {
-            SenderKind::Bot
-        } else if actor.starts_with("system") {
-            SenderKind::System
-        } else {
-            SenderKind::User
-        };
-        if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
-            tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
-            crate::metrics::record_change(&mut tx, account_id, id, Change::Resolved, by, at).await?;
-        } else if before.status == ConversationStatus::Resolved && c.status != ConversationStatus::Resolved {
-            crate::metrics::record_change(&mut tx, account_id, id, Change::Reopened, by, at).await?;
-        }
-        let events = tx.commit().await?;
-        Ok((c, events))
+    tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
+    if c.assignee_id != before.assignee_id || c.team_id != before.team_id {
+        tx.emit(conversation_event(account_id, EventKind::ConversationAssigned, &c, at));
+        let data = serde_json::json!({ "assignee_id": c.assignee_id, "team_id": c.team_id });
+        audit(tx, account_id, actor, "conversation.assign", "conversation", &id.to_string(), data, at).await?;
     }
+    // Agent bots (an integration's bot) and Threadline itself act through this path too.
+    let by = if actor.starts_with("agent_bot:") {
+        SenderKind::Bot
+    } else if actor.starts_with("system") || actor.starts_with("automation") {
+        SenderKind::System
+    } else {
+        SenderKind::User
+    };
+    if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
+        tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
+        crate::metrics::record_change(tx, account_id, id, Change::Resolved, by, at).await?;
+    } else if before.status == ConversationStatus::Resolved && c.status != ConversationStatus::Resolved {
+        crate::metrics::record_change(tx, account_id, id, Change::Reopened, by, at).await?;
+    }
+    Ok((c, true))
 }
 
 /// Conditions added to a query only when asked for, each with its

@@ -15,11 +15,12 @@ use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Handler, Priority};
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, JourneyId, JourneyRunId, MessageId, TaskId, TeamId, UserId};
-use threadline_domain::journey::{JourneySpec, Reentry, SendRules, TaskKind, may_enter};
+use threadline_domain::journey::{JourneySpec, Reentry, SendRules, may_enter};
 use time::OffsetDateTime;
 
+use crate::actions::{Effect, Target};
 use crate::audit::audit;
-use crate::{OutboundMessage, Result, Store, StoreError, WriteTx, found, micros, now, rows};
+use crate::{Result, Store, StoreError, WriteTx, found, micros, now, rows};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Journey {
@@ -113,36 +114,6 @@ pub struct NewTask {
     pub team_id: Option<TeamId>,
     pub assignee_id: Option<UserId>,
     pub due_at: OffsetDateTime,
-}
-
-/// What a step writes besides its row.
-#[derive(Debug, Clone)]
-pub enum StepEffect {
-    None,
-    /// A message on the customer's latest open conversation, or a new one.
-    Send {
-        outbound: Box<OutboundMessage>,
-    },
-    Task {
-        kind: TaskKind,
-        title: String,
-        team_id: Option<TeamId>,
-        assignee_id: Option<UserId>,
-        due_at: OffsetDateTime,
-    },
-    /// Set (or, with `null`, remove) a custom attribute.
-    SetAttribute {
-        key: String,
-        value: serde_json::Value,
-    },
-    AddLabel {
-        label: String,
-    },
-    /// A new conversation for the team, with a note saying why.
-    OpenConversation {
-        team_id: Option<TeamId>,
-        note: String,
-    },
 }
 
 /// Where the run goes after a step.
@@ -669,11 +640,12 @@ impl Store {
         outcome: &str,
         detail: Option<&str>,
         channel: Option<Channel>,
-        effect: StepEffect,
+        effect: Effect,
         next: Next,
         at: OffsetDateTime,
     ) -> Result<(bool, Vec<DomainEvent>)> {
         let mut tx = self.begin_write().await?;
+        let is_send = matches!(effect, Effect::Send { .. });
         let inserted = sqlx::query(
             "INSERT INTO journey_steps (run_id, step_id, account_id, journey_id, outcome, channel, detail, executed_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (run_id, step_id) DO NOTHING",
@@ -684,7 +656,7 @@ impl Store {
         .bind(run.journey_id.to_string())
         .bind(outcome)
         .bind(match &effect {
-            StepEffect::Send { outbound } => Some(outbound.channel.as_str()),
+            Effect::Send { outbound } => Some(outbound.channel.as_str()),
             _ => channel.map(|c| c.as_str()),
         })
         .bind(detail)
@@ -718,89 +690,17 @@ impl Store {
             tx.rollback().await?;
             return Ok((false, Vec::new()));
         }
-        let mut queued = false;
-        match effect {
-            StepEffect::None => {}
-            StepEffect::Send { outbound } => {
-                // Messages and their send jobs go by the wall clock (the
-                // outbox's), whatever time the engine was told it is.
-                let wall = now();
-                let conversation = conversation_for_outreach(&mut tx, account_id, run.contact_id, outbound.channel, wall).await?;
-                let (message, sent) = self.write_outbound(&mut tx, account_id, conversation, &outbound, wall).await?;
-                queued = sent;
-                sqlx::query("UPDATE journey_steps SET message_id = $3 WHERE run_id = $1 AND step_id = $2")
-                    .bind(run.id.to_string())
-                    .bind(step_id)
-                    .bind(message.id.to_string())
-                    .execute(tx.conn())
-                    .await?;
-            }
-            StepEffect::Task { kind, title, team_id, assignee_id, due_at } => {
-                let task = Task {
-                    id: TaskId::new(),
-                    contact_id: run.contact_id,
-                    kind: kind.as_str().to_owned(),
-                    title,
-                    team_id,
-                    assignee_id,
-                    due_at,
-                    status: "open".into(),
-                    journey_id: Some(run.journey_id),
-                    run_id: Some(run.id),
-                    created_at: at,
-                    done_at: None,
-                    done_by: None,
-                };
-                insert_task(&mut tx, account_id, &task).await?;
-                tx.emit(DomainEvent::new(account_id, EventKind::TaskCreated, serde_json::json!({ "task": task }), at));
-            }
-            StepEffect::SetAttribute { key, value } => {
-                let mut contact = crate::contacts::load_contact(tx.conn(), account_id, run.contact_id).await?;
-                if value.is_null() {
-                    contact.custom_attributes.remove(&key);
-                } else {
-                    contact.custom_attributes.insert(key, value);
-                }
-                contact.updated_at = at;
-                crate::contacts::write_contact_fields(&mut tx, account_id, &contact).await?;
-                tx.emit(DomainEvent::new(account_id, EventKind::ContactUpdated, serde_json::json!({ "contact": contact }), at));
-            }
-            StepEffect::AddLabel { label } => {
-                let mut contact = crate::contacts::load_contact(tx.conn(), account_id, run.contact_id).await?;
-                let labels = contact.custom_attributes.entry("labels").or_insert_with(|| serde_json::json!([]));
-                if !labels.is_array() {
-                    *labels = serde_json::json!([]);
-                }
-                if let Some(list) = labels.as_array_mut()
-                    && !list.iter().any(|l| l.as_str() == Some(label.as_str()))
-                {
-                    list.push(serde_json::Value::String(label));
-                }
-                contact.updated_at = at;
-                crate::contacts::write_contact_fields(&mut tx, account_id, &contact).await?;
-                tx.emit(DomainEvent::new(account_id, EventKind::ContactUpdated, serde_json::json!({ "contact": contact }), at));
-            }
-            StepEffect::OpenConversation { team_id, note } => {
-                let wall = now();
-                let conversation =
-                    new_outreach_conversation(&mut tx, account_id, run.contact_id, None, ConversationStatus::Open, team_id, wall).await?;
-                let outbound = OutboundMessage {
-                    kind: threadline_domain::message::MessageKind::Note,
-                    channel: Channel::Api,
-                    inbox_id: None,
-                    sender: None,
-                    bot: Some("journey".into()),
-                    delivery: None,
-                    text: note,
-                    html: None,
-                    subject: None,
-                    attachments: Vec::new(),
-                    mentions: Vec::new(),
-                };
-                self.write_outbound(&mut tx, account_id, conversation, &outbound, wall).await?;
-                tx.routing_needed = true;
-            }
+        let target = Target { contact_id: run.contact_id, conversation_id: None, journey: Some((run.journey_id, run.id)) };
+        let applied = self.apply_effect(&mut tx, account_id, target, effect, &format!("journey:{}", run.journey_id), at).await?;
+        if let (true, Some(message_id)) = (is_send, applied.message_id) {
+            sqlx::query("UPDATE journey_steps SET message_id = $3 WHERE run_id = $1 AND step_id = $2")
+                .bind(run.id.to_string())
+                .bind(step_id)
+                .bind(message_id.to_string())
+                .execute(tx.conn())
+                .await?;
         }
+        let queued = applied.queued;
         match &next {
             Next::Step(_) => {}
             Next::Complete | Next::End { .. } => {
@@ -1164,7 +1064,7 @@ async fn end_in(
 /// The conversation a journey writes in: the customer's latest one if it
 /// is not resolved, else a new one, pending (it waits on the customer, and
 /// does not enter a queue until they answer).
-async fn conversation_for_outreach(
+pub(crate) async fn conversation_for_outreach(
     tx: &mut WriteTx,
     account_id: AccountId,
     contact_id: ContactId,
@@ -1186,7 +1086,7 @@ async fn conversation_for_outreach(
     new_outreach_conversation(tx, account_id, contact_id, Some(channel), ConversationStatus::Pending, None, at).await
 }
 
-async fn new_outreach_conversation(
+pub(crate) async fn new_outreach_conversation(
     tx: &mut WriteTx,
     account_id: AccountId,
     contact_id: ContactId,

@@ -12,8 +12,10 @@
 //! [`AccountId`] and filters on it.
 
 mod accounts;
+mod actions;
 mod attachments;
 mod audit;
+mod automations;
 mod bot;
 mod canned;
 mod contacts;
@@ -62,8 +64,10 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 pub use accounts::*;
+pub use actions::{Applied, Effect, Target};
 pub use attachments::*;
 pub use audit::*;
+pub use automations::*;
 pub use bot::*;
 pub use canned::*;
 pub use contacts::*;
@@ -203,6 +207,8 @@ pub struct Store {
     event_counts: operations::EventCounts,
     /// Whether an active survey exists: resolutions queue survey work only then.
     surveys_exist: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether an enabled automation rule exists: commits queue rule work only then.
+    rules_exist: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Options for [`Store::connect`].
@@ -272,6 +278,7 @@ impl Store {
             segments_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             event_counts: Default::default(),
             surveys_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            rules_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             ingest_queue: None,
         };
         let writer = store.clone();
@@ -344,6 +351,8 @@ impl Store {
             segments_exist: self.segments_exist.load(std::sync::atomic::Ordering::Relaxed),
             event_counts: self.event_counts.clone(),
             surveys_exist: self.surveys_exist.load(std::sync::atomic::Ordering::Relaxed),
+            rules_exist: self.rules_exist.load(std::sync::atomic::Ordering::Relaxed),
+            automated: false,
         })
     }
 }
@@ -402,6 +411,10 @@ pub struct WriteTx {
     event_counts: operations::EventCounts,
     /// Resolutions queue a look at the account's surveys.
     surveys_exist: bool,
+    /// Commits queue a look at the account's automation rules…
+    rules_exist: bool,
+    /// …unless a rule made them.
+    pub(crate) automated: bool,
 }
 
 impl WriteTx {
@@ -460,6 +473,11 @@ impl WriteTx {
             let for_surveys: Vec<jobs::NewJob> = self.events.iter().filter_map(surveys::survey_job).collect();
             for job in &for_surveys {
                 jobs::enqueue(&mut self, job, job.run_at).await?;
+            }
+        }
+        if self.rules_exist && !self.automated {
+            for job in automations::rule_jobs(&self.events) {
+                jobs::enqueue(&mut self, &job, job.run_at).await?;
             }
         }
         let queued = events::persist_events(&mut self.tx, &self.events).await?;

@@ -400,6 +400,7 @@ impl Store {
             "metrics_dirty",
             "scheduled_messages",
             "survey_requests",
+            "automation_runs",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND conversation_id = $2"))
                 .bind(a)

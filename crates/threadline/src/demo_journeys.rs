@@ -12,7 +12,7 @@ use threadline_domain::identity::Region;
 use threadline_domain::ids::{AccountId, ContactId, TeamId};
 use threadline_domain::journey::JourneySpec;
 use threadline_domain::tracking::{Call, CallKind, parse_call};
-use threadline_store::{Journey, Next, SourceContext, StepEffect, Store};
+use threadline_store::{Effect, Journey, Next, SourceContext, Store};
 use time::{Duration, OffsetDateTime};
 
 /// A demo customer: their record and the address they shop with.
@@ -130,7 +130,7 @@ pub async fn seed(store: &Store, account_id: AccountId, sales: TeamId, shoppers:
     // What the journeys did then.
     for (contact_id, at) in pricing_runs {
         if let Some(run) = start(store, account_id, &pricing, &pricing_spec, contact_id, at).await? {
-            let effect = StepEffect::Task {
+            let effect = Effect::Task {
                 kind: threadline_domain::journey::TaskKind::Call,
                 title: format!("Chiamare / Call: {} visite alla pagina prezzi / pricing visits", 3),
                 team_id: Some(sales),
@@ -207,6 +207,6 @@ async fn step(
     next: Next,
     at: OffsetDateTime,
 ) -> anyhow::Result<threadline_store::JourneyRun> {
-    store.apply_step(account_id, &run, step_id, outcome, None, channel, StepEffect::None, next, at).await?;
+    store.apply_step(account_id, &run, step_id, outcome, None, channel, Effect::None, next, at).await?;
     Ok(store.journey_run(account_id, run.id).await?)
 }

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod automations;
 mod bots;
 mod canned;
 mod contacts;
@@ -213,6 +214,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(reports::router())
         .merge(surveys::router())
         .merge(scheduled::router())
+        .merge(automations::router())
 }
 
 /// The whole API, with its OpenAPI document served at `/api/v1/openapi.json`.

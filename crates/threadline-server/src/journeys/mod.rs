@@ -24,7 +24,7 @@ use threadline_domain::journey::{
 };
 use threadline_domain::segment::SegmentChange;
 use threadline_domain::tracking::CustomerEvent;
-use threadline_store::{Job, JourneyRun, Next, StepEffect};
+use threadline_store::{Effect, Job, JourneyRun, Next};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::AppState;
@@ -311,14 +311,14 @@ async fn step(state: &AppState, account_id: AccountId, run: &JourneyRun) -> anyh
             if now < wake {
                 return Ok(Progress::Until(wake));
             }
-            apply(state, account_id, run, &step_id, "done", None, StepEffect::None, next(), now).await?
+            apply(state, account_id, run, &step_id, "done", None, Effect::None, next(), now).await?
         }
         Action::WaitWindow(window) => {
             let open = next_in_window(window, &zone, now);
             if open > now {
                 return park(state, account_id, run, &step_id, open).await;
             }
-            apply(state, account_id, run, &step_id, "done", None, StepEffect::None, next(), now).await?
+            apply(state, account_id, run, &step_id, "done", None, Effect::None, next(), now).await?
         }
         Action::WaitForEvent { event, timeout_seconds, then, timeout } => {
             if !waiting {
@@ -327,9 +327,9 @@ async fn step(state: &AppState, account_id: AccountId, run: &JourneyRun) -> anyh
             let wake = run.wake_at.unwrap_or(now);
             let since = wake - Duration::seconds(*timeout_seconds as i64);
             if facts.events.iter().any(|e| e.occurred_at >= since && event.matches(e)) {
-                apply(state, account_id, run, &step_id, "event", None, StepEffect::None, into(then), now).await?
+                apply(state, account_id, run, &step_id, "event", None, Effect::None, into(then), now).await?
             } else if now >= wake {
-                apply(state, account_id, run, &step_id, "timeout", None, StepEffect::None, into(timeout), now).await?
+                apply(state, account_id, run, &step_id, "timeout", None, Effect::None, into(timeout), now).await?
             } else {
                 return Ok(Progress::Until(wake));
             }
@@ -340,19 +340,17 @@ async fn step(state: &AppState, account_id: AccountId, run: &JourneyRun) -> anyh
                 Some(arm) => (arm.name.clone(), arm.steps.as_slice()),
                 None => ("otherwise".to_owned(), otherwise.as_slice()),
             };
-            apply(state, account_id, run, &step_id, "branch", Some(&detail), StepEffect::None, into(list), now).await?
+            apply(state, account_id, run, &step_id, "branch", Some(&detail), Effect::None, into(list), now).await?
         }
         Action::Send(send) => match plan_send(state, account_id, &contact, &facts, send, &zone, now).await? {
             SendPlan::Defer(until) => return park(state, account_id, run, &step_id, until).await,
             SendPlan::Send { outbound, detail } => {
-                apply(state, account_id, run, &step_id, "sent", detail.as_deref(), StepEffect::Send { outbound }, next(), now).await?
+                apply(state, account_id, run, &step_id, "sent", detail.as_deref(), Effect::Send { outbound }, next(), now).await?
             }
-            SendPlan::Skip(reason) => {
-                apply(state, account_id, run, &step_id, "skipped", Some(&reason), StepEffect::None, next(), now).await?
-            }
+            SendPlan::Skip(reason) => apply(state, account_id, run, &step_id, "skipped", Some(&reason), Effect::None, next(), now).await?,
         },
         Action::Task(task) => {
-            let effect = StepEffect::Task {
+            let effect = Effect::Task {
                 kind: task.kind,
                 title: fill(&task.title, &facts.attributes).chars().take(500).collect(),
                 team_id: task.team_id,
@@ -366,13 +364,13 @@ async fn step(state: &AppState, account_id: AccountId, run: &JourneyRun) -> anyh
                 Value::String(s) => Value::String(fill(s, &facts.attributes)),
                 other => other.clone(),
             };
-            apply(state, account_id, run, &step_id, "done", None, StepEffect::SetAttribute { key: key.clone(), value }, next(), now).await?
+            apply(state, account_id, run, &step_id, "done", None, Effect::SetAttribute { key: key.clone(), value }, next(), now).await?
         }
         Action::AddLabel { label } => {
-            apply(state, account_id, run, &step_id, "done", None, StepEffect::AddLabel { label: label.clone() }, next(), now).await?
+            apply(state, account_id, run, &step_id, "done", None, Effect::AddLabel { label: label.clone() }, next(), now).await?
         }
         Action::OpenConversation { team_id, note } => {
-            let effect = StepEffect::OpenConversation { team_id: *team_id, note: fill(note, &facts.attributes) };
+            let effect = Effect::OpenConversation { team_id: *team_id, note: fill(note, &facts.attributes) };
             apply(state, account_id, run, &step_id, "done", None, effect, next(), now).await?
         }
         Action::Webhook { url } => {
@@ -380,11 +378,11 @@ async fn step(state: &AppState, account_id: AccountId, run: &JourneyRun) -> anyh
                 Ok(status) => ("done", format!("answered {status}")),
                 Err(e) => ("failed", e),
             };
-            apply(state, account_id, run, &step_id, outcome, Some(&detail), StepEffect::None, next(), now).await?
+            apply(state, account_id, run, &step_id, outcome, Some(&detail), Effect::None, next(), now).await?
         }
         Action::Exit => {
             let end = Next::End { status: "exited", outcome: format!("reached the exit step `{step_id}`") };
-            apply(state, account_id, run, &step_id, "done", None, StepEffect::None, end, now).await?
+            apply(state, account_id, run, &step_id, "done", None, Effect::None, end, now).await?
         }
     };
     Ok(Progress::Moved)
@@ -398,7 +396,7 @@ async fn apply(
     step_id: &str,
     outcome: &str,
     detail: Option<&str>,
-    effect: StepEffect,
+    effect: Effect,
     next: Next,
     now: OffsetDateTime,
 ) -> anyhow::Result<bool> {

@@ -14,6 +14,7 @@ mod meta;
 mod outbox;
 mod privacy;
 mod reports_browser;
+mod rules;
 mod scheduled;
 mod segments;
 mod telegram;
