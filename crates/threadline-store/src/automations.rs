@@ -310,6 +310,17 @@ impl Store {
         Ok((true, events))
     }
 
+    /// How many times each of the account's rules fired, and when last.
+    pub async fn rule_counts(&self, account_id: AccountId) -> Result<std::collections::HashMap<AutomationRuleId, (i64, OffsetDateTime)>> {
+        let found = sqlx::query(
+            "SELECT rule_id, COUNT(*) AS n, MAX(executed_at) AS last FROM automation_runs WHERE account_id = $1 GROUP BY rule_id",
+        )
+        .bind(account_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(|row| Ok((rows::parse(row, "rule_id")?, (rows::int(row, "n")?, rows::time(row, "last")?)))).collect()
+    }
+
     /// What rules did, newest first: for one rule, or for one conversation.
     pub async fn rule_runs(
         &self,

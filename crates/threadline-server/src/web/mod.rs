@@ -17,6 +17,7 @@ pub mod journeys;
 pub mod live;
 mod login;
 pub mod reports;
+pub mod rules;
 pub mod segments;
 pub mod wallboard;
 
@@ -60,6 +61,8 @@ pub fn router() -> Router<AppState> {
         .route("/journeys/{id}", get(journeys::builder))
         .route("/segments", get(segments::list))
         .route("/segments/{id}", get(segments::detail))
+        .route("/rules", get(rules::list))
+        .route("/rules/{id}", get(rules::detail))
         .route("/reports", get(reports::reports))
         .route("/wallboard", get(wallboard::wallboard))
         .route("/conversations/{id}/assist", get(automation::assist))
@@ -117,6 +120,7 @@ struct Top<'a> {
     a: &'static i18n::Automation,
     j: &'static journeys::JourneyTexts,
     s: &'static segments::SegmentTexts,
+    rules: &'static rules::RuleTexts,
     r: &'static reports::ReportTexts,
     w: &'static wallboard::WallboardTexts,
 }
@@ -132,6 +136,7 @@ impl<'a> Top<'a> {
             a: lang.automation(),
             j: journeys::texts(lang),
             s: segments::texts(lang),
+            rules: rules::texts(lang),
             r: reports::texts(lang),
             w: wallboard::texts(lang),
         }

@@ -15,6 +15,7 @@ mod outbox;
 mod privacy;
 mod reports_browser;
 mod rules;
+mod rules_browser;
 mod scheduled;
 mod segments;
 mod telegram;
