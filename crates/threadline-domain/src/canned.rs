@@ -37,6 +37,43 @@ pub fn fill(body: &str, values: &Values<'_>) -> String {
     out
 }
 
+/// The text in `language`: its own translation, else the translation of
+/// its primary language (`it` for `it-CH`), else the default body; with
+/// the tag of the translation used (`None`: the default).
+pub fn variant<'a>(
+    body: &'a str,
+    translations: &'a std::collections::BTreeMap<String, String>,
+    language: Option<&str>,
+) -> (Option<&'a str>, &'a str) {
+    let Some(language) = language.map(str::to_ascii_lowercase) else { return (None, body) };
+    let primary = language.split(['-', '_']).next().unwrap_or_default().to_owned();
+    translations
+        .iter()
+        .find(|(tag, _)| tag.to_ascii_lowercase() == language)
+        .or_else(|| translations.iter().find(|(tag, _)| tag.to_ascii_lowercase() == primary))
+        .map_or((None, body), |(tag, text)| (Some(tag.as_str()), text.as_str()))
+}
+
+/// The approved WhatsApp template that stands in for a canned response
+/// outside WhatsApp's 24 hours: its name, and which variable fills each
+/// of its numbered places (`["contact.first_name", "agent.name"]` fills
+/// `{{1}}` and `{{2}}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappMapping {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub variables: Vec<String>,
+}
+
+impl WhatsappMapping {
+    /// The values for the template's places.
+    pub fn values(&self, values: &Values<'_>) -> Vec<String> {
+        self.variables.iter().map(|v| fill(&format!("{{{{{v}}}}}"), values).trim().to_owned()).collect()
+    }
+}
+
 /// The first `{{…}}` in `body` that is not a known variable.
 pub fn unknown_variable(body: &str) -> Option<String> {
     let mut rest = body;
@@ -63,6 +100,19 @@ mod tests {
         assert_eq!(fill("Gentile {{contact.name}}", &values), "Gentile Giulia Bianchi");
         let nameless = Values { contact_name: None, agent_name: "Paolo" };
         assert_eq!(fill("Ciao {{contact.first_name}}, grazie!", &nameless), "Ciao, grazie!");
+    }
+
+    #[test]
+    fn the_customers_language_is_chosen_then_its_primary_then_the_default() {
+        let translations: std::collections::BTreeMap<String, String> =
+            [("it".to_owned(), "Ciao".to_owned()), ("en-GB".to_owned(), "Hello, mate".to_owned())].into();
+        assert_eq!(variant("Hi", &translations, Some("it-CH")), (Some("it"), "Ciao"));
+        assert_eq!(variant("Hi", &translations, Some("en-gb")), (Some("en-GB"), "Hello, mate"));
+        assert_eq!(variant("Hi", &translations, Some("en-US")), (None, "Hi"), "no `en` of its own: the default");
+        assert_eq!(variant("Hi", &translations, None), (None, "Hi"));
+        let mapping = WhatsappMapping { name: "order_update".into(), variables: vec!["contact.first_name".into(), "agent.name".into()] };
+        let values = Values { contact_name: Some("Giulia Bianchi"), agent_name: "Paolo Neri" };
+        assert_eq!(mapping.values(&values), ["Giulia", "Paolo Neri"]);
     }
 
     #[test]

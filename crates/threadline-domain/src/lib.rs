@@ -30,6 +30,7 @@ pub mod role;
 pub mod routing;
 pub mod segment;
 pub mod sla;
+pub mod sms;
 pub mod survey;
 pub mod template;
 pub mod text;

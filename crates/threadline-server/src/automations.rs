@@ -172,9 +172,25 @@ async fn reply(
     if let Some(text) = text {
         draft.text = threadline_domain::canned::fill(text, &values);
     } else if let Some(id) = canned_id {
-        let canned = state.store.canned_responses(account_id).await.map_err(|e| e.to_string())?;
-        let found = canned.into_iter().find(|c| c.id == id).ok_or("the canned response no longer exists")?;
-        draft.text = threadline_domain::canned::fill(&found.body, &values);
+        // One source: the customer's language, and on WhatsApp outside the
+        // 24 hours the approved template mapped to it.
+        let canned = state.store.canned_response(account_id, id).await.map_err(|_| "the canned response no longer exists")?;
+        let language = context.contact.language.as_deref().or(conversation.language.as_deref());
+        let (_, body) = threadline_domain::canned::variant(&canned.body, &canned.translations, language);
+        draft.text = threadline_domain::canned::fill(body, &values);
+        if channel == Some(threadline_domain::channel::Channel::Whatsapp)
+            && !context.judge(threadline_domain::channel::Channel::Whatsapp, state.clock.now()).allowed
+            && let Some(mapping) = &canned.whatsapp_template
+        {
+            let found = state
+                .store
+                .template_by_name(account_id, threadline_domain::channel::Channel::Whatsapp, &mapping.name, language)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no approved whatsapp template `{}`", mapping.name))?;
+            draft.template = Some((found.id, mapping.values(&values)));
+            draft.text = String::new();
+        }
     } else if let Some(name) = template {
         let channel = channel.ok_or("the conversation has no channel to send a template on")?;
         let language = state.store.contact(account_id, conversation.contact_id).await.ok().and_then(|c| c.language);

@@ -115,6 +115,23 @@ pub fn notice(from: &str, to: &str, subject: &str, text: &str) -> Result<Message
         .map_err(|e| SendError::permanent(e.to_string()))
 }
 
+/// The plain-text and HTML bodies of a reply as they go out: the
+/// inbox's signature under both (`-- ` and the signature), the HTML being
+/// the agent's (already sanitised) or the text made HTML.
+pub fn bodies(text: &str, html: Option<&str>, signature: Option<&str>) -> (String, String) {
+    let signature = signature.map(str::trim).filter(|s| !s.is_empty());
+    let text = match signature {
+        Some(signature) => format!("{}\n\n-- \n{}", text.trim_end(), signature),
+        None => text.to_owned(),
+    };
+    let html = match (html, signature) {
+        (Some(html), Some(signature)) => format!("{html}\n<p>-- <br>\n{}</p>", escape(signature).replace('\n', "<br>\n")),
+        (Some(html), None) => html.to_owned(),
+        (None, _) => html_body(&text),
+    };
+    (text, html)
+}
+
 /// The text as simple HTML: escaped, paragraphs and line breaks kept.
 pub fn html_body(text: &str) -> String {
     let escaped = escape(text);
@@ -131,16 +148,7 @@ pub fn compose(reply: &EmailReply<'_>) -> Result<Message, SendError> {
         reply.from_address.parse().map_err(|e: lettre::address::AddressError| bad("the inbox's address", e.to_string()))?,
     );
     let to: Mailbox = reply.to.parse().map_err(|e: lettre::address::AddressError| bad("the customer's address", e.to_string()))?;
-    let signature = reply.signature.map(str::trim).filter(|s| !s.is_empty());
-    let text = match signature {
-        Some(signature) => format!("{}\n\n-- \n{}", reply.text.trim_end(), signature),
-        None => reply.text.to_owned(),
-    };
-    let html = match (reply.html, signature) {
-        (Some(html), Some(signature)) => format!("{html}\n<p>-- <br>\n{}</p>", escape(signature).replace('\n', "<br>\n")),
-        (Some(html), None) => html.to_owned(),
-        (None, _) => html_body(&text),
-    };
+    let (text, html) = bodies(reply.text, reply.html, reply.signature);
     let mut builder = Message::builder().from(from).to(to).subject(reply.subject).message_id(Some(format!("<{}>", reply.message_id)));
     if let Some(reply_to) = reply.reply_to {
         let reply_to: Mailbox = reply_to.parse().map_err(|e: lettre::address::AddressError| bad("the reply address", e.to_string()))?;

@@ -27,5 +27,5 @@ pub mod parse;
 pub mod quote;
 mod repair;
 
-pub use compose::{CAPABILITIES, EmailAttachment, EmailReply, compose, html_body, message_id, notice, reply_subject};
+pub use compose::{CAPABILITIES, EmailAttachment, EmailReply, bodies, compose, html_body, message_id, notice, reply_subject};
 pub use parse::{ParseLimits, ParsedAttachment, ParsedEmail, parse};

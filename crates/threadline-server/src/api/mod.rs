@@ -225,6 +225,7 @@ pub fn router() -> axum::Router<AppState> {
     router.route("/api/v1/openapi.json", axum::routing::get(move || std::future::ready(axum::Json(doc.as_ref().clone()))))
 }
 
+pub use canned::preview as preview_canned;
 pub use mail_addresses::parse_domain;
 
 /// The OpenAPI document (for `threadline openapi`).

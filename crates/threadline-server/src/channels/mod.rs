@@ -8,6 +8,7 @@
 pub mod hooks;
 pub mod media;
 pub mod outbox;
+pub mod render;
 pub mod reply;
 
 use std::collections::BTreeMap;

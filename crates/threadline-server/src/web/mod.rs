@@ -11,6 +11,7 @@
 //! could not run a script.
 
 pub mod automation;
+pub mod canned;
 mod charts;
 pub mod i18n;
 pub mod journeys;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .route("/segments", get(segments::list))
         .route("/segments/{id}", get(segments::detail))
         .route("/rules", get(rules::list))
+        .route("/canned/{id}", get(canned::preview))
         .route("/rules/{id}", get(rules::detail))
         .route("/reports", get(reports::reports))
         .route("/wallboard", get(wallboard::wallboard))
@@ -659,7 +661,10 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
             .iter()
             .map(|c| {
                 let values = threadline_domain::canned::Values { contact_name: contact.name.as_deref(), agent_name: &session.user.name };
-                (c.title.clone(), c.shortcut.clone(), threadline_domain::canned::fill(&c.body, &values))
+                // In the customer's language, when the response has it.
+                let language = contact.language.as_deref().or(conversation.language.as_deref());
+                let (_, body) = threadline_domain::canned::variant(&c.body, &c.translations, language);
+                (c.title.clone(), c.shortcut.clone(), threadline_domain::canned::fill(body, &values))
             })
             .collect(),
         assignees,

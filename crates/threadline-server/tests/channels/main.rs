@@ -7,6 +7,7 @@ mod support;
 
 mod automation;
 mod bad_input;
+mod brand_voice;
 mod engagement;
 mod journey;
 mod journeys_browser;
