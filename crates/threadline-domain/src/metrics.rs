@@ -9,6 +9,8 @@
 //! journey sends, out-of-office mail) and internal notes never start or
 //! stop a clock.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
@@ -730,5 +732,164 @@ mod tests {
         // 23:30 UTC is 00:30 on the 3rd in Rome.
         assert_eq!((days[2].date.as_str(), days[2].created, days[2].resolved), ("2026-03-03", 1, 1));
         assert_eq!(days.iter().map(|d| d.created).sum::<i64>(), 1);
+    }
+}
+
+/// How the runs that entered a journey in a period did: where they are,
+/// how many reached the goal, how far they got step by step (drop-off),
+/// and conversion by the channel their messages went on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct JourneyConversion {
+    pub entered: i64,
+    /// Still running (waiting or about to move).
+    pub running: i64,
+    pub completed: i64,
+    pub converted: i64,
+    pub exited: i64,
+    pub failed: i64,
+    /// Converted of the runs that entered.
+    pub conversion: Rate,
+    /// Each step in the journey's order: how many runs reached it, the
+    /// share of those that entered, and how many stopped between the step
+    /// before and this one.
+    pub steps: Vec<StepReach>,
+    pub channels: Vec<ChannelConversion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StepReach {
+    pub step_id: String,
+    pub reached: i64,
+    pub of_entered: Rate,
+    /// Runs that reached the step before (or entered, for the first) and not this one.
+    pub dropped: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ChannelConversion {
+    pub channel: String,
+    /// Runs with a message sent on the channel.
+    pub runs: i64,
+    pub converted: Rate,
+}
+
+/// What the store counts for one journey's runs entered in a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JourneyCounts {
+    /// Run status → runs.
+    pub statuses: BTreeMap<String, i64>,
+    /// Step id → runs that took it.
+    pub reached: BTreeMap<String, i64>,
+    /// Channel → (runs sent on it, of which converted).
+    pub channels: BTreeMap<String, (i64, i64)>,
+}
+
+/// Each step of a journey in order with the step runs reach it from: the
+/// one before it in its list, or the branch (or wait) holding the list;
+/// `None` for the journey's first step.
+pub fn step_order(spec: &crate::journey::JourneySpec) -> Vec<(String, Option<String>)> {
+    fn walk(list: &[crate::journey::Step], holder: Option<&str>, out: &mut Vec<(String, Option<String>)>) {
+        let mut before = holder.map(str::to_owned);
+        for step in list {
+            out.push((step.id.clone(), before.clone()));
+            for (_, children) in step.children() {
+                walk(children, Some(&step.id), out);
+            }
+            before = Some(step.id.clone());
+        }
+    }
+    let mut out = Vec::new();
+    walk(&spec.steps, None, &mut out);
+    out
+}
+
+/// The conversion report of one journey, its steps in `order` (see
+/// [`step_order`]; steps no longer in the journey follow, by id). A
+/// step's `dropped` are the runs that reached the step it follows and not
+/// it — for the first step of a branch's arm, those that took another arm.
+pub fn journey_conversion(counts: &JourneyCounts, order: &[(String, Option<String>)]) -> JourneyConversion {
+    let status = |s: &str| counts.statuses.get(s).copied().unwrap_or(0);
+    let entered: i64 = counts.statuses.values().sum();
+    let running = status("active") + status("waiting");
+    let converted = status("converted");
+    let reached = |id: &str| counts.reached.get(id).copied().unwrap_or(0);
+    let mut ids: Vec<(String, Option<String>)> = order.to_vec();
+    let mut gone: Vec<&String> = counts.reached.keys().filter(|id| !order.iter().any(|(o, _)| o == *id)).collect();
+    gone.sort();
+    ids.extend(gone.into_iter().map(|id| (id.clone(), None)));
+    let steps = ids
+        .into_iter()
+        .map(|(id, after)| {
+            let n = reached(&id);
+            let before = after.as_deref().map_or(entered, reached);
+            StepReach { of_entered: Rate::new(n, entered), dropped: (before - n).max(0), reached: n, step_id: id }
+        })
+        .collect();
+    let channels = counts
+        .channels
+        .iter()
+        .map(|(channel, (runs, converted))| ChannelConversion {
+            channel: channel.clone(),
+            runs: *runs,
+            converted: Rate::new(*converted, *runs),
+        })
+        .collect();
+    JourneyConversion {
+        entered,
+        running,
+        completed: status("completed"),
+        converted,
+        exited: status("exited"),
+        failed: status("failed"),
+        conversion: Rate::new(converted, entered),
+        steps,
+        channels,
+    }
+}
+
+#[cfg(test)]
+mod journey_conversion_tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_followed_step_by_step_and_by_channel() {
+        let spec: crate::journey::JourneySpec = serde_json::from_value(serde_json::json!({
+            "trigger": { "type": "event", "name": "Checkout Started" },
+            "goal": { "event": { "name": "Order Completed" }, "within_days": 3 },
+            "steps": [
+                { "id": "wait", "type": "wait", "seconds": 3600 },
+                { "id": "which", "type": "branch", "branches": [
+                    { "name": "vip", "when": [ { "type": "attribute", "property": "vip", "op": "equals", "value": true } ],
+                      "steps": [ { "id": "call", "type": "task", "kind": "call", "title": "Call", "due_in_seconds": 60 } ] } ],
+                  "otherwise": [ { "id": "nudge", "type": "send", "channel": "sms", "purpose": "service", "text": "Hi" } ] },
+                { "id": "bye", "type": "exit" }
+            ]
+        }))
+        .unwrap();
+        let order = step_order(&spec);
+        let ids: Vec<&str> = order.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["wait", "which", "call", "nudge", "bye"]);
+        assert_eq!(order[2].1.as_deref(), Some("which"), "an arm's first step follows its branch");
+        assert_eq!(order[4].1.as_deref(), Some("which"), "after the branch");
+
+        let counts = JourneyCounts {
+            statuses: [("converted".to_owned(), 3), ("exited".to_owned(), 4), ("waiting".to_owned(), 3)].into(),
+            reached: [
+                ("wait".to_owned(), 7),
+                ("which".to_owned(), 6),
+                ("call".to_owned(), 2),
+                ("nudge".to_owned(), 4),
+                ("bye".to_owned(), 4),
+                ("old-step".to_owned(), 1),
+            ]
+            .into(),
+            channels: [("sms".to_owned(), (4, 1))].into(),
+        };
+        let report = journey_conversion(&counts, &order);
+        assert_eq!((report.entered, report.running, report.converted), (10, 3, 3));
+        assert_eq!(report.conversion.rate, Some(0.3));
+        let dropped: Vec<(&str, i64, i64)> = report.steps.iter().map(|s| (s.step_id.as_str(), s.reached, s.dropped)).collect();
+        assert_eq!(dropped, [("wait", 7, 3), ("which", 6, 1), ("call", 2, 4), ("nudge", 4, 2), ("bye", 4, 2), ("old-step", 1, 9)]);
+        assert_eq!(report.channels[0].converted.rate, Some(0.25));
     }
 }

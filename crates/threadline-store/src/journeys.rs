@@ -1121,3 +1121,61 @@ pub(crate) async fn new_outreach_conversation(
     tx.emit(DomainEvent::new(account_id, EventKind::ConversationCreated, serde_json::json!({ "conversation": conversation }), at));
     Ok(conversation.id)
 }
+
+impl Store {
+    /// For each journey with runs that entered in `from..to`: their
+    /// statuses, the steps they took and the channels their sends went on
+    /// (with how many of those runs converted).
+    pub async fn journey_counts(
+        &self,
+        account_id: AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<BTreeMap<JourneyId, threadline_domain::metrics::JourneyCounts>> {
+        let mut out: BTreeMap<JourneyId, threadline_domain::metrics::JourneyCounts> = BTreeMap::new();
+        let (a, f, t) = (account_id.to_string(), micros(from), micros(to));
+        let rows = sqlx::query(
+            "SELECT journey_id, status, COUNT(*) AS n FROM journey_runs \
+             WHERE account_id = $1 AND entered_at >= $2 AND entered_at < $3 GROUP BY journey_id, status",
+        )
+        .bind(&a)
+        .bind(f)
+        .bind(t)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            out.entry(rows::parse(row, "journey_id")?).or_default().statuses.insert(rows::text(row, "status")?, rows::int(row, "n")?);
+        }
+        let rows = sqlx::query(
+            "SELECT r.journey_id, s.step_id, COUNT(*) AS n FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id \
+             WHERE r.account_id = $1 AND r.entered_at >= $2 AND r.entered_at < $3 GROUP BY r.journey_id, s.step_id",
+        )
+        .bind(&a)
+        .bind(f)
+        .bind(t)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            out.entry(rows::parse(row, "journey_id")?).or_default().reached.insert(rows::text(row, "step_id")?, rows::int(row, "n")?);
+        }
+        let rows = sqlx::query(
+            "SELECT r.journey_id, s.channel, COUNT(DISTINCT r.id) AS runs, \
+             COUNT(DISTINCT CASE WHEN r.status = 'converted' THEN r.id END) AS converted \
+             FROM journey_steps s JOIN journey_runs r ON r.id = s.run_id \
+             WHERE r.account_id = $1 AND r.entered_at >= $2 AND r.entered_at < $3 AND s.outcome = 'sent' AND s.channel IS NOT NULL \
+             GROUP BY r.journey_id, s.channel",
+        )
+        .bind(&a)
+        .bind(f)
+        .bind(t)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            out.entry(rows::parse(row, "journey_id")?)
+                .or_default()
+                .channels
+                .insert(rows::text(row, "channel")?, (rows::int(row, "runs")?, rows::int(row, "converted")?));
+        }
+        Ok(out)
+    }
+}

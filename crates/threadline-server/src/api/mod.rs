@@ -14,7 +14,7 @@ mod journeys;
 pub mod knowledge;
 pub(crate) mod mail_addresses;
 mod privacy;
-mod reports;
+pub mod reports;
 mod retention;
 mod routing;
 mod scheduled;

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(volume_report))
         .routes(routes!(channels))
         .routes(routes!(conversations_export))
+        .routes(routes!(journeys_report))
 }
 
 /// The longest period a report covers.
@@ -303,6 +304,84 @@ async fn channels(State(state): State<AppState>, caller: Caller, Query(p): Query
         return Ok(csv_response("channels", body));
     }
     Ok(Json(ChannelReport { period: r.period, flow }).into_response())
+}
+
+/// One journey's runs entered in the period.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JourneyReportRow {
+    pub journey_id: threadline_domain::ids::JourneyId,
+    pub name: String,
+    pub status: String,
+    #[serde(flatten)]
+    pub conversion: threadline_domain::metrics::JourneyConversion,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JourneyReport {
+    #[serde(flatten)]
+    pub period: Period,
+    pub journeys: Vec<JourneyReportRow>,
+}
+
+/// The journeys' runs that entered in the period (whatever happened to
+/// them since): where they are, conversion to the goal, how many reached
+/// each step and stopped before it, and conversion by the channel their
+/// messages went on. Supervisors and administrators.
+pub async fn journey_rows(
+    state: &AppState,
+    account_id: threadline_domain::ids::AccountId,
+    period: Period,
+) -> ApiResult<Vec<JourneyReportRow>> {
+    let counts = state.store.journey_counts(account_id, period.from, period.to).await?;
+    let mut rows = Vec::with_capacity(counts.len());
+    for (journey_id, counts) in counts {
+        let journey = state.store.journey(account_id, journey_id).await?;
+        let spec = state.store.journey_spec(account_id, journey_id, journey.live_version.or(Some(journey.version))).await?;
+        let order = threadline_domain::metrics::step_order(&spec);
+        let conversion = threadline_domain::metrics::journey_conversion(&counts, &order);
+        rows.push(JourneyReportRow { journey_id, name: journey.name, status: journey.status, conversion });
+    }
+    rows.sort_by(|a, b| b.conversion.entered.cmp(&a.conversion.entered).then_with(|| a.name.cmp(&b.name)));
+    Ok(rows)
+}
+
+#[utoipa::path(get, path = "/reports/journeys", tag = "reports", params(ReportParams),
+    responses((status = 200, body = JourneyReport), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn journeys_report(State(state): State<AppState>, caller: Caller, Query(p): Query<ReportParams>) -> ApiResult<Response> {
+    caller.require(Permission::SuperviseContacts)?;
+    let r = request(&state, &caller, &p)?;
+    let journeys = journey_rows(&state, caller.account_id(), r.period).await?;
+    if r.csv {
+        let mut body =
+            crate::csv::line(&["journey_id", "journey", "step_id", "entered", "reached", "dropped", "converted", "conversion_rate"]);
+        for j in &journeys {
+            let c = &j.conversion;
+            body.push_str(&crate::csv::line(&[
+                j.journey_id.to_string(),
+                j.name.clone(),
+                String::new(),
+                c.entered.to_string(),
+                String::new(),
+                String::new(),
+                c.converted.to_string(),
+                num(c.conversion.rate),
+            ]));
+            for step in &c.steps {
+                body.push_str(&crate::csv::line(&[
+                    j.journey_id.to_string(),
+                    j.name.clone(),
+                    step.step_id.clone(),
+                    c.entered.to_string(),
+                    step.reached.to_string(),
+                    step.dropped.to_string(),
+                    String::new(),
+                    String::new(),
+                ]));
+            }
+        }
+        return Ok(csv_response("journeys", body));
+    }
+    Ok(Json(JourneyReport { period: r.period, journeys }).into_response())
 }
 
 /// The columns of the per-conversation export.

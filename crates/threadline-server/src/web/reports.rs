@@ -28,7 +28,7 @@ use crate::error::ApiError;
 /// The words of the report pages.
 pub struct ReportTexts {
     pub reports: &'static str,
-    pub views: [(&'static str, &'static str); 6],
+    pub views: [(&'static str, &'static str); 7],
     pub from: &'static str,
     pub to: &'static str,
     pub channel: &'static str,
@@ -92,6 +92,16 @@ pub struct ReportTexts {
     pub score: &'static str,
     pub conversation: &'static str,
     pub no_answer: &'static str,
+    pub entered: &'static str,
+    pub converted: &'static str,
+    pub conversion: &'static str,
+    pub exited: &'static str,
+    pub running: &'static str,
+    pub dropped: &'static str,
+    pub send_channel: &'static str,
+    pub runs: &'static str,
+    pub no_journeys: &'static str,
+    pub step: &'static str,
 }
 
 const EN: ReportTexts = ReportTexts {
@@ -103,6 +113,7 @@ const EN: ReportTexts = ReportTexts {
         ("agents", "Agents"),
         ("surveys", "Surveys"),
         ("bot", "Bot"),
+        ("journeys", "Journeys"),
     ],
     from: "From",
     to: "To",
@@ -167,6 +178,16 @@ const EN: ReportTexts = ReportTexts {
     score: "Score",
     conversation: "Conversation",
     no_answer: "no answer",
+    entered: "Entered",
+    converted: "Converted",
+    conversion: "Conversion",
+    exited: "Exited",
+    running: "Still running",
+    dropped: "Stopped before",
+    send_channel: "Channel of its messages",
+    runs: "Runs",
+    no_journeys: "No customer entered a journey in this period.",
+    step: "Step",
 };
 
 const IT: ReportTexts = ReportTexts {
@@ -178,6 +199,7 @@ const IT: ReportTexts = ReportTexts {
         ("agents", "Agenti"),
         ("surveys", "Sondaggi"),
         ("bot", "Bot"),
+        ("journeys", "Percorsi"),
     ],
     from: "Dal",
     to: "Al",
@@ -242,6 +264,16 @@ const IT: ReportTexts = ReportTexts {
     score: "Voto",
     conversation: "Conversazione",
     no_answer: "nessuna risposta",
+    entered: "Entrati",
+    converted: "Convertiti",
+    conversion: "Conversione",
+    exited: "Usciti",
+    running: "Ancora in corso",
+    dropped: "Fermati prima",
+    send_channel: "Canale dei suoi messaggi",
+    runs: "Percorsi avviati",
+    no_journeys: "Nessun cliente è entrato in un percorso in questo periodo.",
+    step: "Passo",
 };
 
 pub fn texts(lang: Lang) -> &'static ReportTexts {
@@ -354,9 +386,26 @@ pub struct VolumeLine {
     pub first_response: String,
 }
 
+/// One journey in the journeys view.
+struct JourneyCard {
+    id: String,
+    name: String,
+    entered: i64,
+    converted: i64,
+    conversion: String,
+    exited: i64,
+    running: i64,
+    funnel: charts::Bars,
+    /// (step, reached, share of entered, dropped)
+    steps: Vec<(String, i64, String, i64)>,
+    /// (channel, runs, converted, rate)
+    channels: Vec<(String, i64, i64, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "reports.html")]
 struct ReportsPage<'a> {
+    journeys: Vec<JourneyCard>,
     t: &'a Texts,
     r: &'static ReportTexts,
     lang: &'a str,
@@ -503,6 +552,7 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
     ]);
 
     let mut p = ReportsPage {
+        journeys: Vec::new(),
         t: lang.texts(),
         r,
         lang: lang.code(),
@@ -627,6 +677,43 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
                         x.channel.clone(),
                         x.conversation_id.to_string(),
                     )
+                })
+                .collect();
+        }
+        "journeys" if supervisor => {
+            let period = crate::api::reports::Period { from, to };
+            let found = match crate::api::reports::journey_rows(&state, account_id, period).await {
+                Ok(found) => found,
+                Err(e) => return e.into_response(),
+            };
+            let runs_word = r.runs.to_lowercase();
+            p.journeys = found
+                .into_iter()
+                .map(|j| {
+                    let c = j.conversion;
+                    let mut reached = vec![(r.entered.to_owned(), c.entered)];
+                    reached.extend(c.steps.iter().map(|s| (s.step_id.clone(), s.reached)));
+                    let word = runs_word.clone();
+                    JourneyCard {
+                        id: j.journey_id.to_string(),
+                        name: j.name,
+                        entered: c.entered,
+                        converted: c.converted,
+                        conversion: percent(c.conversion.rate, lang),
+                        exited: c.exited,
+                        running: c.running,
+                        funnel: charts::bars(&reached, |l, v| format!("{l}: {v} {word}")),
+                        steps: c
+                            .steps
+                            .iter()
+                            .map(|s| (s.step_id.clone(), s.reached, percent(s.of_entered.rate, lang), s.dropped))
+                            .collect(),
+                        channels: c
+                            .channels
+                            .iter()
+                            .map(|ch| (ch.channel.clone(), ch.runs, ch.converted.part, percent(ch.converted.rate, lang)))
+                            .collect(),
+                    }
                 })
                 .collect();
         }

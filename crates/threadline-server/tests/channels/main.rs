@@ -10,6 +10,7 @@ mod bad_input;
 mod brand_voice;
 mod engagement;
 mod journey;
+mod journey_report;
 mod journeys_browser;
 mod meta;
 mod outbox;

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::browser::Browser;
 use crate::support::*;
 
-const VIEWS: [&str; 6] = ["overview", "channels", "teams", "agents", "surveys", "bot"];
+const VIEWS: [&str; 7] = ["overview", "channels", "teams", "agents", "surveys", "bot", "journeys"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
@@ -39,6 +39,23 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
     threadline_server::jobs::run_due(&app.server().state, 100).await.unwrap();
     app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "5").await;
     threadline_server::metrics::refresh(&app.server().state).await.unwrap();
+    // A journey one customer entered.
+    let (_, source) = app.post("/api/v1/tracking/sources", json!({ "name": "Site", "kind": "server" })).await;
+    let key = source["write_key"].as_str().unwrap().to_owned();
+    let (_, journey) = app
+        .post(
+            "/api/v1/journeys",
+            json!({ "name": "Checkout follow-up", "spec": { "trigger": { "type": "event", "name": "Checkout Started" },
+                "goal": { "event": { "name": "Order Completed" }, "within_days": 3 },
+                "steps": [ { "id": "wait-1h", "type": "wait", "seconds": 3600 } ] } }),
+        )
+        .await;
+    let id = journey["id"].as_str().unwrap();
+    assert_eq!(app.post(&format!("/api/v1/journeys/{id}/status"), json!({ "status": "live" })).await.0, 200);
+    let event = json!({ "userId": "u-ada", "event": "Checkout Started" });
+    let response = rig.http.post(app.url("/v1/track")).basic_auth(&key, Some("")).json(&event).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    threadline_server::jobs::run_due(&app.server().state, 100).await.unwrap();
 
     let browser = Browser::launch().await;
     let c = &browser.client;
@@ -91,6 +108,10 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
         .js("return [...document.querySelectorAll('table.answers tbody tr')].map(r => [...r.cells].map(c => c.textContent).slice(1, 4).join(','))")
         .await;
     assert_eq!(rows, json!(["CSAT,nessuna risposta,api", "CSAT,5,api"]), "Bo's survey (newest) is not answered yet");
+    c.goto(&app.url("/reports?view=journeys")).await.unwrap();
+    browser.wait_for("the journeys", "document.querySelector('.journey-report')").await;
+    let kpis = browser.js("return document.querySelector('.journey-kpis').innerText").await;
+    assert!(kpis.as_str().unwrap().contains("Entrati\n1"), "{kpis}");
     c.goto(&app.url("/reports?view=teams")).await.unwrap();
     browser.wait_for("the teams", "document.querySelector('svg.bars')").await;
     let teams = browser.js("return document.querySelector('details table tbody').innerText").await;
@@ -106,6 +127,7 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
     assert_eq!(browser.js("return document.querySelector('h1').innerText").await, "Reports · Your conversations");
     assert_eq!(browser.js("return document.querySelector('.kpi strong').innerText").await, "1");
     assert_eq!(browser.js("return document.querySelectorAll('select[name=team_id]').length").await, 0);
+    assert_eq!(browser.js("return document.querySelectorAll('.tabs a[href*=journeys]').length").await, 0, "journeys are the account's");
     browser.screenshot("reports-7-agent-own-en").await;
     browser.close().await;
 }
