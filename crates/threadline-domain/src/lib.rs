@@ -39,6 +39,7 @@ pub mod tracking;
 pub mod triage;
 pub mod validation;
 pub mod webhook;
+pub mod workload;
 
 pub use channel::Channel;
 pub use identity::{IdentityKind, NormalizedIdentity};

@@ -51,6 +51,7 @@ mod triage;
 mod users;
 mod views;
 mod webhooks;
+mod workload;
 
 use std::str::FromStr;
 use std::sync::Arc;

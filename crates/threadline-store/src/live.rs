@@ -65,10 +65,61 @@ impl Store {
         .bind(micros(now()))
         .execute(tx.conn())
         .await?;
+        // The stretch of this status goes on while heartbeats keep it fresh.
+        let at = micros(now());
+        let extended = sqlx::query(
+            "UPDATE presence_spans SET last_seen_at = $4 WHERE id = (SELECT id FROM presence_spans WHERE user_id = $1 \
+             ORDER BY last_seen_at DESC LIMIT 1) AND account_id = $2 AND status = $3 AND last_seen_at > $5",
+        )
+        .bind(user_id.to_string())
+        .bind(account_id.to_string())
+        .bind(status)
+        .bind(at)
+        .bind(at - PRESENCE_TTL.whole_microseconds() as i64)
+        .execute(tx.conn())
+        .await?;
+        if extended.rows_affected() == 0 {
+            sqlx::query(
+                "INSERT INTO presence_spans (id, account_id, user_id, status, started_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(account_id.to_string())
+            .bind(user_id.to_string())
+            .bind(status)
+            .bind(at)
+            .execute(tx.conn())
+            .await?;
+        }
         // An agent coming online may take what waits.
         tx.routing_needed = true;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Each user's time online within `from..to`, in seconds (stretches
+    /// of `online` presence, each ending at its last heartbeat).
+    pub async fn online_secs(
+        &self,
+        account_id: AccountId,
+        from: time::OffsetDateTime,
+        to: time::OffsetDateTime,
+    ) -> Result<std::collections::BTreeMap<String, i64>> {
+        let (f, t) = (micros(from), micros(to));
+        let found = sqlx::query(
+            "SELECT user_id, started_at, last_seen_at FROM presence_spans \
+             WHERE account_id = $1 AND status = 'online' AND last_seen_at > $2 AND started_at < $3",
+        )
+        .bind(account_id.to_string())
+        .bind(f)
+        .bind(t)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = std::collections::BTreeMap::new();
+        for row in &found {
+            let (start, end) = (crate::rows::int(row, "started_at")?.max(f), crate::rows::int(row, "last_seen_at")?.min(t));
+            *out.entry(crate::rows::text(row, "user_id")?).or_insert(0) += ((end - start) / 1_000_000).max(0);
+        }
+        Ok(out)
     }
 
     /// How many agents of the account are online now.

@@ -28,6 +28,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(channels))
         .routes(routes!(conversations_export))
         .routes(routes!(journeys_report))
+        .routes(routes!(workload_report))
+        .routes(routes!(costs_report))
+        .routes(routes!(get_unit_costs, put_unit_costs))
 }
 
 /// The longest period a report covers.
@@ -382,6 +385,151 @@ async fn journeys_report(State(state): State<AppState>, caller: Caller, Query(p)
         return Ok(csv_response("journeys", body));
     }
     Ok(Json(JourneyReport { period: r.period, journeys }).into_response())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkloadReport {
+    #[serde(flatten)]
+    pub period: Period,
+    pub agents: Vec<threadline_domain::workload::AgentWorkload>,
+}
+
+/// Each person's replies, notes and conversations in the period, their
+/// handle time (per reply: the time since the message before it, at most
+/// 15 minutes), time online and occupancy (handle time ÷ time online).
+/// An agent reads their own line.
+#[utoipa::path(get, path = "/reports/workload", tag = "reports", params(ReportParams),
+    responses((status = 200, body = WorkloadReport), (status = 422, body = ErrorBody)))]
+async fn workload_report(State(state): State<AppState>, caller: Caller, Query(p): Query<ReportParams>) -> ApiResult<Response> {
+    let r = request(&state, &caller, &p)?;
+    let agents = workload_rows(&state, caller.account_id(), r.period, r.filter.assignee_id.as_deref()).await?;
+    if r.csv {
+        let mut body = crate::csv::line(&[
+            "agent_id",
+            "replies",
+            "notes",
+            "conversations",
+            "handle_secs",
+            "handle_per_message_secs",
+            "online_secs",
+            "occupancy",
+        ]);
+        for a in &agents {
+            body.push_str(&crate::csv::line(&[
+                a.agent_id.clone(),
+                a.replies.to_string(),
+                a.notes.to_string(),
+                a.conversations.to_string(),
+                a.handle_secs.to_string(),
+                num(a.handle_per_message_secs.map(|s| s.round() as i64)),
+                a.online_secs.to_string(),
+                num(a.occupancy),
+            ]));
+        }
+        return Ok(csv_response("workload", body));
+    }
+    Ok(Json(WorkloadReport { period: r.period, agents }).into_response())
+}
+
+/// The workload lines of a period (one agent's with `agent`).
+pub async fn workload_rows(
+    state: &AppState,
+    account_id: threadline_domain::ids::AccountId,
+    period: Period,
+    agent: Option<&str>,
+) -> ApiResult<Vec<threadline_domain::workload::AgentWorkload>> {
+    let items = state.store.work_items(account_id, period.from, period.to, agent).await?;
+    let mut online = state.store.online_secs(account_id, period.from, period.to).await?;
+    if let Some(agent) = agent {
+        online.retain(|id, _| id == agent);
+    }
+    let mut rows = threadline_domain::workload::workload(&items, period.from, period.to, &online);
+    if let Some(agent) = agent {
+        rows.retain(|w| w.agent_id == agent);
+    }
+    Ok(rows)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CostsReport {
+    #[serde(flatten)]
+    pub period: Period,
+    #[serde(flatten)]
+    pub costs: threadline_domain::workload::CostReport,
+}
+
+/// What service cost in the period at the account's unit prices
+/// (`/reports/unit-costs`): every message at its channel's price per
+/// message, people's handle time at its price per agent minute; per
+/// channel, per customer and per conversation. Supervisors and
+/// administrators.
+#[utoipa::path(get, path = "/reports/costs", tag = "reports", params(ReportParams),
+    responses((status = 200, body = CostsReport), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn costs_report(State(state): State<AppState>, caller: Caller, Query(p): Query<ReportParams>) -> ApiResult<Response> {
+    caller.require(Permission::SuperviseContacts)?;
+    let r = request(&state, &caller, &p)?;
+    let costs = cost_rows(&state, caller.account_id(), r.period).await?;
+    if r.csv {
+        let mut body = crate::csv::line(&[
+            "channel",
+            "messages",
+            "handle_secs",
+            "messages_cost",
+            "agents_cost",
+            "total",
+            "contacts",
+            "per_contact",
+            "currency",
+        ]);
+        for c in &costs.channels {
+            body.push_str(&crate::csv::line(&[
+                c.channel.clone(),
+                c.messages.to_string(),
+                c.handle_secs.to_string(),
+                format!("{:.4}", c.messages_cost),
+                format!("{:.4}", c.agents_cost),
+                format!("{:.4}", c.total),
+                c.contacts.to_string(),
+                c.per_contact.map(|v| format!("{v:.4}")).unwrap_or_default(),
+                costs.currency.clone(),
+            ]));
+        }
+        return Ok(csv_response("costs", body));
+    }
+    Ok(Json(CostsReport { period: r.period, costs }).into_response())
+}
+
+pub async fn cost_rows(
+    state: &AppState,
+    account_id: threadline_domain::ids::AccountId,
+    period: Period,
+) -> ApiResult<threadline_domain::workload::CostReport> {
+    let items = state.store.work_items(account_id, period.from, period.to, None).await?;
+    let rates = state.store.unit_costs(account_id).await?;
+    Ok(threadline_domain::workload::costs(&items, period.from, period.to, &rates))
+}
+
+/// The account's unit prices per channel.
+#[utoipa::path(get, path = "/reports/unit-costs", tag = "reports",
+    responses((status = 200, body = threadline_domain::workload::UnitCosts), (status = 403, body = ErrorBody)))]
+async fn get_unit_costs(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<threadline_domain::workload::UnitCosts>> {
+    caller.require(Permission::SuperviseContacts)?;
+    Ok(Json(state.store.unit_costs(caller.account_id()).await?))
+}
+
+/// Sets the unit prices: per channel, `message` (each message either way)
+/// and `agent_minute` (a minute of a person's handle time), in `currency`.
+/// Administrators.
+#[utoipa::path(put, path = "/reports/unit-costs", tag = "reports", request_body = threadline_domain::workload::UnitCosts,
+    responses((status = 200, body = threadline_domain::workload::UnitCosts), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_unit_costs(
+    State(state): State<AppState>,
+    caller: Caller,
+    super::Body(costs): super::Body<threadline_domain::workload::UnitCosts>,
+) -> ApiResult<Json<threadline_domain::workload::UnitCosts>> {
+    caller.require(Permission::Administer)?;
+    costs.validate(|c| c.parse::<threadline_domain::Channel>().is_ok())?;
+    Ok(Json(state.store.set_unit_costs(caller.account_id(), &costs, &caller.actor).await?))
 }
 
 /// The columns of the per-conversation export.

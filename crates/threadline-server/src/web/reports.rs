@@ -102,6 +102,19 @@ pub struct ReportTexts {
     pub runs: &'static str,
     pub no_journeys: &'static str,
     pub step: &'static str,
+    pub workload: &'static str,
+    pub replies: &'static str,
+    pub notes: &'static str,
+    pub handle_time: &'static str,
+    pub per_message: &'static str,
+    pub online: &'static str,
+    pub occupancy: &'static str,
+    pub costs: &'static str,
+    pub messages: &'static str,
+    pub total: &'static str,
+    pub per_contact: &'static str,
+    pub per_conversation: &'static str,
+    pub no_prices: &'static str,
 }
 
 const EN: ReportTexts = ReportTexts {
@@ -188,6 +201,19 @@ const EN: ReportTexts = ReportTexts {
     runs: "Runs",
     no_journeys: "No customer entered a journey in this period.",
     step: "Step",
+    workload: "Workload",
+    replies: "Replies",
+    notes: "Notes",
+    handle_time: "Handle time",
+    per_message: "Per reply or note",
+    online: "Online",
+    occupancy: "Occupancy",
+    costs: "Cost",
+    messages: "Messages",
+    total: "Total",
+    per_contact: "Per customer",
+    per_conversation: "Per conversation",
+    no_prices: "No unit prices are set: PUT /api/v1/reports/unit-costs with each channel's price per message and per agent minute.",
 };
 
 const IT: ReportTexts = ReportTexts {
@@ -274,6 +300,19 @@ const IT: ReportTexts = ReportTexts {
     runs: "Percorsi avviati",
     no_journeys: "Nessun cliente è entrato in un percorso in questo periodo.",
     step: "Passo",
+    workload: "Carico di lavoro",
+    replies: "Risposte",
+    notes: "Note",
+    handle_time: "Tempo di gestione",
+    per_message: "Per risposta o nota",
+    online: "Online",
+    occupancy: "Occupazione",
+    costs: "Costi",
+    messages: "Messaggi",
+    total: "Totale",
+    per_contact: "Per cliente",
+    per_conversation: "Per conversazione",
+    no_prices: "Nessun prezzo unitario impostato: PUT /api/v1/reports/unit-costs con il prezzo di ogni canale per messaggio e per minuto di un operatore.",
 };
 
 pub fn texts(lang: Lang) -> &'static ReportTexts {
@@ -386,6 +425,9 @@ pub struct VolumeLine {
     pub first_response: String,
 }
 
+/// (name, replies, notes, conversations, handle time, per message, online, occupancy)
+type WorkloadLine = (String, i64, i64, i64, String, String, String, String);
+
 /// One journey in the journeys view.
 struct JourneyCard {
     id: String,
@@ -406,6 +448,10 @@ struct JourneyCard {
 #[template(path = "reports.html")]
 struct ReportsPage<'a> {
     journeys: Vec<JourneyCard>,
+    workload: Vec<WorkloadLine>,
+    /// (channel, messages, handle time, messages cost, agents cost, total, per customer), totals, whether prices are set
+    costs: Vec<(String, i64, String, String, String, String, String)>,
+    cost_totals: Option<(String, String, String, bool)>,
     t: &'a Texts,
     r: &'static ReportTexts,
     lang: &'a str,
@@ -553,6 +599,9 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
 
     let mut p = ReportsPage {
         journeys: Vec::new(),
+        workload: Vec::new(),
+        costs: Vec::new(),
+        cost_totals: None,
         t: lang.texts(),
         r,
         lang: lang.code(),
@@ -619,6 +668,44 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
             p.backlog = Some((backlog, oldest, charts::bars(&ages, |l, v| format!("{l}: {v} {word}"))));
         }
         "channels" => {
+            if supervisor {
+                let period = crate::api::reports::Period { from, to };
+                let (costs, priced) = match async {
+                    let costs = crate::api::reports::cost_rows(&state, account_id, period).await?;
+                    let rates = state.store.unit_costs(account_id).await?;
+                    Ok::<_, ApiError>((costs, !rates.channels.is_empty()))
+                }
+                .await
+                {
+                    Ok(found) => found,
+                    Err(e) => return e.into_response(),
+                };
+                let money = |v: f64| {
+                    let text = format!("{v:.2} {}", costs.currency);
+                    if lang == Lang::It { text.replace('.', ",") } else { text }
+                };
+                p.costs = costs
+                    .channels
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.channel.clone(),
+                            c.messages,
+                            duration(Some(c.handle_secs as f64), lang),
+                            money(c.messages_cost),
+                            money(c.agents_cost),
+                            money(c.total),
+                            c.per_contact.map_or("—".into(), money),
+                        )
+                    })
+                    .collect();
+                p.cost_totals = Some((
+                    money(costs.total),
+                    costs.per_contact.map_or("—".into(), money),
+                    costs.per_conversation.map_or("—".into(), money),
+                    priced,
+                ));
+            }
             p.volume = volume_of(Dimension::Channel, &|_| None, &rows);
             let flow = channel_flow(&rows, from, to);
             p.flow = Some(charts::flow(&flow.first_to_answer, |a, b, n| format!("{a} → {b}: {n}")));
@@ -718,6 +805,27 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
                 .collect();
         }
         "agents" => {
+            let period = crate::api::reports::Period { from, to };
+            let own = (!supervisor).then(|| session.user.id.to_string());
+            let lines = match crate::api::reports::workload_rows(&state, account_id, period, own.as_deref()).await {
+                Ok(lines) => lines,
+                Err(e) => return e.into_response(),
+            };
+            p.workload = lines
+                .into_iter()
+                .map(|w| {
+                    (
+                        user_name(&w.agent_id).unwrap_or_else(|| w.agent_id.clone()),
+                        w.replies,
+                        w.notes,
+                        w.conversations,
+                        duration(Some(w.handle_secs as f64), lang),
+                        duration(w.handle_per_message_secs, lang),
+                        duration(Some(w.online_secs as f64), lang),
+                        percent(w.occupancy, lang),
+                    )
+                })
+                .collect();
             p.volume = volume_of(Dimension::Agent, &user_name, &rows);
             p.volume_title = r.by_agent;
             p.volume_dimension = "agent";

@@ -31,3 +31,4 @@ mod tracking;
 mod triage;
 mod views;
 mod webhooks;
+mod workload;

@@ -101,6 +101,14 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
     let bar = browser.js("return document.querySelector('svg.bars rect title').textContent").await;
     assert_eq!(bar, "api: 3 conversazioni");
     assert_eq!(browser.js("return document.querySelectorAll('svg.flow path.link').length").await, 1);
+    // What it cost: no prices yet, said so; every message counts (three questions, two answers, two surveys, one score).
+    let costs = browser.js("return document.querySelector('section.costs').innerText").await;
+    assert!(costs.as_str().unwrap().contains("Nessun prezzo unitario"), "{costs}");
+    assert_eq!(browser.js("return document.querySelector('.cost-table tbody td:nth-child(2)').innerText").await, "8");
+    c.goto(&app.url("/reports?view=agents")).await.unwrap();
+    browser.wait_for("the workload", "document.querySelector('.workload-table')").await;
+    let admin = browser.js("return [...document.querySelectorAll('.workload-table tbody tr')].map(r => r.cells[0].innerText + ':' + r.cells[1].innerText).join(' ')").await;
+    assert_eq!(admin, "Admin:2", "the two answers");
     c.goto(&app.url("/reports?view=surveys")).await.unwrap();
     browser.wait_for("the surveys", "document.querySelector('table.answers')").await;
     assert_eq!(browser.js("return document.querySelector('.kpi strong').innerText").await, "100,0 %");
@@ -128,6 +136,9 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
     assert_eq!(browser.js("return document.querySelector('.kpi strong').innerText").await, "1");
     assert_eq!(browser.js("return document.querySelectorAll('select[name=team_id]').length").await, 0);
     assert_eq!(browser.js("return document.querySelectorAll('.tabs a[href*=journeys]').length").await, 0, "journeys are the account's");
+    c.goto(&app.url("/reports?view=channels")).await.unwrap();
+    browser.wait_for("her channels", "document.querySelector('.tabs a[aria-current=page]')").await;
+    assert_eq!(browser.js("return document.querySelectorAll('section.costs').length").await, 0, "costs are the account's");
     browser.screenshot("reports-7-agent-own-en").await;
     browser.close().await;
 }

@@ -1,0 +1,316 @@
+//! What service takes from people and what it costs (`docs/metrics.md`,
+//! *Workload and cost*).
+//!
+//! **Handle time**: each reply or note a person writes counts the time
+//! since the message before it in the conversation (whoever wrote it), at
+//! most [`HANDLE_CAP_SECS`] — the time spent reading and writing that
+//! answer, without the hours a conversation sits untouched. **Occupancy**:
+//! an agent's handle time over their time online. **Cost**: every message
+//! (customers', people's, bots', automatic; not notes) at its channel's
+//! price per message, plus people's handle time at the channel's price
+//! per agent minute, with the account's unit prices.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::validation::ValidationErrors;
+
+/// The longest a single reply or note counts as handle time.
+pub const HANDLE_CAP_SECS: i64 = 15 * 60;
+
+/// Who wrote a message, as workload sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    Customer,
+    /// A person's reply (their user id).
+    Agent(String),
+    /// A person's internal note (their user id).
+    Note(String),
+    /// A bot's or Threadline's own message.
+    Machine,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkItem {
+    pub conversation_id: String,
+    pub contact_id: String,
+    pub at: OffsetDateTime,
+    pub channel: String,
+    pub author: Author,
+}
+
+/// The account's unit prices, per channel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnitCosts {
+    /// ISO 4217 (`EUR`); shown beside amounts.
+    #[serde(default = "euro")]
+    pub currency: String,
+    /// Channel → prices (channels not named cost nothing).
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelRates>,
+}
+
+fn euro() -> String {
+    "EUR".into()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRates {
+    /// Per message, either way (a provider's price per SMS, per WhatsApp message…).
+    #[serde(default)]
+    pub message: f64,
+    /// Per minute of a person's handle time.
+    #[serde(default)]
+    pub agent_minute: f64,
+}
+
+impl UnitCosts {
+    pub fn validate(&self, known_channel: impl Fn(&str) -> bool) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            errors.push("currency", "an ISO 4217 code such as EUR");
+        }
+        for (channel, rates) in &self.channels {
+            if !known_channel(channel) {
+                errors.push(format!("channels.{channel}"), "no such channel");
+            }
+            for (name, value) in [("message", rates.message), ("agent_minute", rates.agent_minute)] {
+                if !value.is_finite() || !(0.0..=10_000.0).contains(&value) {
+                    errors.push(format!("channels.{channel}.{name}"), "a price from 0 to 10,000");
+                }
+            }
+        }
+        errors.into_result(())
+    }
+}
+
+/// One person's work in a period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct AgentWorkload {
+    pub agent_id: String,
+    pub replies: i64,
+    pub notes: i64,
+    /// Conversations they wrote in.
+    pub conversations: i64,
+    pub handle_secs: i64,
+    /// Mean handle time per reply or note.
+    pub handle_per_message_secs: Option<f64>,
+    /// Time online in the period (from their presence).
+    pub online_secs: i64,
+    /// Handle time ÷ time online (none without time online).
+    pub occupancy: Option<f64>,
+}
+
+/// One channel's cost in a period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ChannelCost {
+    pub channel: String,
+    pub messages: i64,
+    pub handle_secs: i64,
+    pub messages_cost: f64,
+    pub agents_cost: f64,
+    pub total: f64,
+    /// Customers with a message on the channel.
+    pub contacts: i64,
+    pub per_contact: Option<f64>,
+}
+
+/// What service cost in a period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CostReport {
+    pub currency: String,
+    pub channels: Vec<ChannelCost>,
+    pub messages: i64,
+    pub handle_secs: i64,
+    pub total: f64,
+    /// Customers and conversations with a message in the period.
+    pub contacts: i64,
+    pub per_contact: Option<f64>,
+    pub conversations: i64,
+    pub per_conversation: Option<f64>,
+}
+
+/// A person's message with its handle time and the channel it is charged
+/// to (a note: the channel of the message before it).
+struct Handled<'a> {
+    item: &'a WorkItem,
+    agent: Option<&'a str>,
+    secs: i64,
+    channel: &'a str,
+}
+
+/// `items` sorted by conversation then time; those before `from` only
+/// give context (the message a reply answers).
+fn handled<'a>(items: &'a [WorkItem], from: OffsetDateTime, to: OffsetDateTime) -> Vec<Handled<'a>> {
+    let mut out = Vec::new();
+    // The message before (for time), and the last one with a channel of its own (for notes).
+    let mut previous: Option<&WorkItem> = None;
+    let mut channelled: Option<&WorkItem> = None;
+    for item in items {
+        if previous.is_some_and(|p| p.conversation_id != item.conversation_id) {
+            (previous, channelled) = (None, None);
+        }
+        if item.at >= from && item.at < to {
+            let (agent, secs) = match &item.author {
+                Author::Agent(id) | Author::Note(id) => {
+                    let since = previous.map_or(HANDLE_CAP_SECS, |p| (item.at - p.at).whole_seconds());
+                    (Some(id.as_str()), since.clamp(0, HANDLE_CAP_SECS))
+                }
+                _ => (None, 0),
+            };
+            let channel = match (&item.author, channelled) {
+                (Author::Note(_), Some(p)) => p.channel.as_str(),
+                _ => item.channel.as_str(),
+            };
+            out.push(Handled { item, agent, secs, channel });
+        }
+        previous = Some(item);
+        if !matches!(item.author, Author::Note(_)) {
+            channelled = Some(item);
+        }
+    }
+    out
+}
+
+/// Each person's replies, notes, handle time and occupancy in `from..to`;
+/// `online` is their time online in the period (user id → seconds).
+pub fn workload(items: &[WorkItem], from: OffsetDateTime, to: OffsetDateTime, online: &BTreeMap<String, i64>) -> Vec<AgentWorkload> {
+    let mut by_agent: BTreeMap<&str, (AgentWorkload, BTreeSet<&str>)> = BTreeMap::new();
+    for h in handled(items, from, to) {
+        let Some(agent) = h.agent else { continue };
+        let (w, conversations) =
+            by_agent.entry(agent).or_insert_with(|| (AgentWorkload { agent_id: agent.to_owned(), ..Default::default() }, BTreeSet::new()));
+        match h.item.author {
+            Author::Note(_) => w.notes += 1,
+            _ => w.replies += 1,
+        }
+        w.handle_secs += h.secs;
+        conversations.insert(&h.item.conversation_id);
+    }
+    for agent in online.keys() {
+        by_agent.entry(agent).or_insert_with(|| (AgentWorkload { agent_id: agent.clone(), ..Default::default() }, BTreeSet::new()));
+    }
+    by_agent
+        .into_values()
+        .map(|(mut w, conversations)| {
+            w.conversations = conversations.len() as i64;
+            let written = w.replies + w.notes;
+            w.handle_per_message_secs = (written > 0).then(|| w.handle_secs as f64 / written as f64);
+            w.online_secs = online.get(&w.agent_id).copied().unwrap_or(0);
+            w.occupancy = (w.online_secs > 0).then(|| w.handle_secs as f64 / w.online_secs as f64);
+            w
+        })
+        .collect()
+}
+
+/// What the messages and handle time of `from..to` cost at `rates`.
+pub fn costs(items: &[WorkItem], from: OffsetDateTime, to: OffsetDateTime, rates: &UnitCosts) -> CostReport {
+    let mut channels: BTreeMap<&str, (ChannelCost, BTreeSet<&str>)> = BTreeMap::new();
+    let mut contacts: BTreeSet<&str> = BTreeSet::new();
+    let mut conversations: BTreeSet<&str> = BTreeSet::new();
+    for h in handled(items, from, to) {
+        let (c, who) = channels
+            .entry(h.channel)
+            .or_insert_with(|| (ChannelCost { channel: h.channel.to_owned(), ..Default::default() }, BTreeSet::new()));
+        if !matches!(h.item.author, Author::Note(_)) {
+            c.messages += 1;
+            who.insert(&h.item.contact_id);
+            contacts.insert(&h.item.contact_id);
+            conversations.insert(&h.item.conversation_id);
+        }
+        c.handle_secs += h.secs;
+    }
+    let mut report = CostReport { currency: rates.currency.clone(), ..Default::default() };
+    for (channel, (mut c, who)) in channels {
+        let rate = rates.channels.get(channel).cloned().unwrap_or_default();
+        c.messages_cost = c.messages as f64 * rate.message;
+        c.agents_cost = c.handle_secs as f64 / 60.0 * rate.agent_minute;
+        c.total = c.messages_cost + c.agents_cost;
+        c.contacts = who.len() as i64;
+        c.per_contact = (c.contacts > 0).then(|| c.total / c.contacts as f64);
+        report.messages += c.messages;
+        report.handle_secs += c.handle_secs;
+        report.total += c.total;
+        report.channels.push(c);
+    }
+    report.contacts = contacts.len() as i64;
+    report.per_contact = (report.contacts > 0).then(|| report.total / report.contacts as f64);
+    report.conversations = conversations.len() as i64;
+    report.per_conversation = (report.conversations > 0).then(|| report.total / report.conversations as f64);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn item(conversation: &str, contact: &str, at: OffsetDateTime, channel: &str, author: Author) -> WorkItem {
+        WorkItem { conversation_id: conversation.into(), contact_id: contact.into(), at, channel: channel.into(), author }
+    }
+
+    fn day() -> Vec<WorkItem> {
+        let paolo = || Author::Agent("paolo".into());
+        vec![
+            // A: the customer writes at 9:00, Paolo answers at 9:04 (4 min), notes at 9:05 (1 min), answers at 9:40 (35 min since the note: 15).
+            item("a", "ada", datetime!(2026-03-02 09:00 UTC), "sms", Author::Customer),
+            item("a", "ada", datetime!(2026-03-02 09:04 UTC), "sms", paolo()),
+            item("a", "ada", datetime!(2026-03-02 09:05 UTC), "api", Author::Note("paolo".into())),
+            item("a", "ada", datetime!(2026-03-02 09:40 UTC), "sms", paolo()),
+            // B: yesterday's message gives the context; the bot answers, Giulia takes over on WhatsApp 2 min later.
+            item("b", "bo", datetime!(2026-03-01 23:59 UTC), "whatsapp", Author::Customer),
+            item("b", "bo", datetime!(2026-03-02 00:00 UTC), "whatsapp", Author::Machine),
+            item("b", "bo", datetime!(2026-03-02 00:02 UTC), "whatsapp", Author::Agent("giulia".into())),
+        ]
+    }
+
+    #[test]
+    fn handle_time_is_the_time_since_the_message_before_at_most_a_quarter_hour() {
+        let online: BTreeMap<String, i64> = [("paolo".to_owned(), 8 * 3600), ("luca".to_owned(), 3600)].into();
+        let w = workload(&day(), datetime!(2026-03-02 00:00 UTC), datetime!(2026-03-03 00:00 UTC), &online);
+        let find = |id: &str| w.iter().find(|a| a.agent_id == id).unwrap().clone();
+        let paolo = find("paolo");
+        assert_eq!((paolo.replies, paolo.notes, paolo.conversations), (2, 1, 1));
+        assert_eq!(paolo.handle_secs, 4 * 60 + 60 + 15 * 60);
+        assert_eq!(paolo.handle_per_message_secs, Some(400.0));
+        assert_eq!(paolo.occupancy, Some(1200.0 / 28800.0));
+        let giulia = find("giulia");
+        assert_eq!((giulia.handle_secs, giulia.online_secs, giulia.occupancy), (120, 0, None), "never online: no occupancy");
+        let luca = find("luca");
+        assert_eq!((luca.replies, luca.occupancy), (0, Some(0.0)), "online and idle");
+    }
+
+    #[test]
+    fn costs_charge_messages_and_minutes_per_channel() {
+        let rates = UnitCosts {
+            currency: "EUR".into(),
+            channels: [
+                ("sms".to_owned(), ChannelRates { message: 0.08, agent_minute: 0.5 }),
+                ("whatsapp".to_owned(), ChannelRates { message: 0.05, agent_minute: 0.5 }),
+            ]
+            .into(),
+        };
+        let r = costs(&day(), datetime!(2026-03-02 00:00 UTC), datetime!(2026-03-03 00:00 UTC), &rates);
+        let sms = r.channels.iter().find(|c| c.channel == "sms").unwrap();
+        // Three SMS; 20 minutes of Paolo's time, the note's minute charged to SMS (the message before it).
+        assert_eq!((sms.messages, sms.handle_secs), (3, 20 * 60));
+        assert!((sms.total - (3.0 * 0.08 + 20.0 * 0.5)).abs() < 1e-9, "{sms:?}");
+        let whatsapp = r.channels.iter().find(|c| c.channel == "whatsapp").unwrap();
+        // Yesterday's message is context, not cost: the bot's and Giulia's.
+        assert_eq!((whatsapp.messages, whatsapp.handle_secs), (2, 120));
+        assert!((whatsapp.total - (2.0 * 0.05 + 2.0 * 0.5)).abs() < 1e-9);
+        assert_eq!((r.contacts, r.conversations), (2, 2));
+        assert!((r.per_contact.unwrap() - r.total / 2.0).abs() < 1e-9);
+        assert!(r.channels.iter().all(|c| c.channel != "api"), "notes are not messages");
+        assert!(UnitCosts { currency: "euro".into(), ..Default::default() }.validate(|_| true).is_err());
+        let bad =
+            UnitCosts { currency: "EUR".into(), channels: [("fax".to_owned(), ChannelRates { message: -1.0, agent_minute: 0.0 })].into() };
+        assert_eq!(bad.validate(|c| c != "fax").unwrap_err().0.len(), 2);
+    }
+}

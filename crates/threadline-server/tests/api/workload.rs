@@ -1,0 +1,85 @@
+//! Workload and cost: an agent online for eight hours answers a customer
+//! twice and leaves a note; handle time counts each from the message
+//! before it (at most a quarter hour), occupancy is that over the time
+//! online; with unit prices set, the messages and the minutes cost what
+//! the prices say, per channel and per customer. Agents read their own
+//! workload, not the costs; bad prices are refused.
+
+use serde_json::json;
+use threadline_testkit::{TestApp, backend_tests};
+
+backend_tests!(handle_time_occupancy_and_cost_follow_the_messages);
+
+const T0: i64 = 1_772_442_000_000_000; // 2026-03-02T09:00:00Z, in microseconds
+
+fn at(minutes: i64) -> i64 {
+    T0 + minutes * 60_000_000
+}
+
+async fn handle_time_occupancy_and_cost_follow_the_messages(app: TestApp) {
+    let inbox = app.create_inbox("api", "Shop").await;
+    let (paolo, paolo_token) = app.create_user("paolo@acme.example", "Paolo Neri", "agent").await;
+    let (status, _) = app.call_as(&paolo_token, reqwest::Method::PUT, "/api/v1/me/presence", Some(json!({ "status": "online" }))).await;
+    assert_eq!(status, 204);
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "Where is my parcel?").await;
+    let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let mut written = Vec::new();
+    for body in
+        [json!({ "text": "Let me check." }), json!({ "text": "Courier called", "kind": "note" }), json!({ "text": "It arrives tomorrow." })]
+    {
+        let (status, message) = app.call_as(&paolo_token, reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 201, "{message}");
+        written.push(message["id"].as_str().unwrap().to_owned());
+    }
+    // Put the day in place: the customer at 9:00, Paolo at 9:04, his note at 9:05, his answer at 9:40; online 8:00–16:00.
+    app.sql(&format!("UPDATE messages SET created_at = {} WHERE conversation_id = '{conversation}' AND direction = 'inbound'", at(0)))
+        .await;
+    for (id, minute) in written.iter().zip([4, 5, 40]) {
+        app.sql(&format!("UPDATE messages SET created_at = {} WHERE id = '{id}'", at(minute))).await;
+    }
+    app.sql(&format!("UPDATE presence_spans SET started_at = {}, last_seen_at = {} WHERE user_id = '{paolo}'", at(-60), at(7 * 60))).await;
+
+    let period = "from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z";
+    let (status, report) = app.get(&format!("/api/v1/reports/workload?{period}")).await;
+    assert_eq!(status, 200, "{report}");
+    let line = report["agents"].as_array().unwrap().iter().find(|a| a["agent_id"] == paolo.as_str()).unwrap().clone();
+    assert_eq!((line["replies"].as_i64(), line["notes"].as_i64(), line["conversations"].as_i64()), (Some(2), Some(1), Some(1)), "{line}");
+    assert_eq!(line["handle_secs"], 4 * 60 + 60 + 15 * 60, "9:40 is 35 minutes after the note: a quarter hour counts");
+    assert_eq!(line["online_secs"], 8 * 3600);
+    assert_eq!(line["occupancy"].as_f64().unwrap(), 1200.0 / 28800.0);
+
+    // Prices: refused when wrong, then set.
+    let (status, error) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/reports/unit-costs",
+            Some(json!({ "currency": "euro", "channels": { "fax": { "message": -1 } } })),
+        )
+        .await;
+    assert_eq!(status, 422, "{error}");
+    let fields: Vec<&str> = error["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["currency", "channels.fax", "channels.fax.message"]);
+    let prices = json!({ "currency": "EUR", "channels": { "api": { "message": 0.01, "agent_minute": 0.5 } } });
+    let (status, saved) = app.call(reqwest::Method::PUT, "/api/v1/reports/unit-costs", Some(prices.clone())).await;
+    assert_eq!((status, &saved), (200, &prices));
+    let (status, costs) = app.get(&format!("/api/v1/reports/costs?{period}")).await;
+    assert_eq!(status, 200, "{costs}");
+    // Three messages (the note is not one) and 20 minutes of Paolo's time.
+    assert_eq!((costs["messages"].as_i64(), costs["handle_secs"].as_i64(), costs["contacts"].as_i64()), (Some(3), Some(1200), Some(1)));
+    let total = costs["total"].as_f64().unwrap();
+    assert!((total - (3.0 * 0.01 + 20.0 * 0.5)).abs() < 1e-9, "{costs}");
+    assert_eq!(costs["per_contact"].as_f64().unwrap(), total);
+    assert_eq!(costs["currency"], "EUR");
+    let response =
+        app.client.get(app.url(&format!("/api/v1/reports/costs?{period}&format=csv"))).bearer_auth(&app.token).send().await.unwrap();
+    let csv = response.text().await.unwrap();
+    assert!(csv.contains("api,3,1200,0.0300,10.0000,10.0300,1,10.0300,EUR"), "{csv}");
+
+    // Paolo reads his own workload; the costs are for supervisors.
+    let (status, own) = app.call_as(&paolo_token, reqwest::Method::GET, &format!("/api/v1/reports/workload?{period}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(own["agents"].as_array().unwrap().len(), 1);
+    let (status, _) = app.call_as(&paolo_token, reqwest::Method::GET, &format!("/api/v1/reports/costs?{period}"), None).await;
+    assert_eq!(status, 403);
+}
