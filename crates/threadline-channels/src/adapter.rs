@@ -211,6 +211,20 @@ pub struct Outgoing {
     /// Where the provider should report delivery, for providers that take a
     /// per-message callback (Twilio).
     pub status_callback: Option<String>,
+    /// Answers the customer can tap (a survey's scores), on channels that
+    /// have buttons; the others send the text alone, which asks them to type.
+    pub choices: Vec<Choice>,
+    /// The label of the button that opens a list of choices (WhatsApp).
+    pub choices_button: Option<String>,
+}
+
+/// One answer to tap. Its `title` is what comes back as the customer's
+/// message (with the description after ` — ` on WhatsApp lists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

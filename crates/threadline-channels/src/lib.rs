@@ -13,9 +13,9 @@ pub mod twilio;
 pub mod whatsapp;
 
 pub use adapter::{
-    Acknowledgement, ChannelAdapter, ConfigError, FilePart, HttpRequest, InboxConfig, IncomingMessage, MediaRef, MediaStep, Outgoing,
-    OutgoingMedia, ProviderEndpoints, RequestBody, SendError, SendReceipt, StatusReport, TemplateSend, WebhookError, WebhookEvent,
-    WebhookRequest,
+    Acknowledgement, ChannelAdapter, Choice, ConfigError, FilePart, HttpRequest, InboxConfig, IncomingMessage, MediaRef, MediaStep,
+    Outgoing, OutgoingMedia, ProviderEndpoints, RequestBody, SendError, SendReceipt, StatusReport, TemplateSend, WebhookError,
+    WebhookEvent, WebhookRequest,
 };
 pub use registry::{adapter_for, capabilities_for};
 

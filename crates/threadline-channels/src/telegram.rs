@@ -276,7 +276,13 @@ impl ChannelAdapter for Telegram {
                     }
                 }
             }
-            None => HttpRequest::post_json(api(inbox, "sendMessage")?, serde_json::json!({ "chat_id": chat_id, "text": message.text })),
+            None => {
+                let mut body = serde_json::json!({ "chat_id": chat_id, "text": message.text });
+                if !message.choices.is_empty() {
+                    body["reply_markup"] = inline_keyboard(&message.choices);
+                }
+                HttpRequest::post_json(api(inbox, "sendMessage")?, body)
+            }
         };
         Ok(request)
     }
@@ -316,4 +322,26 @@ impl ChannelAdapter for Telegram {
         let token = inbox.secret("bot_token")?;
         Ok(MediaStep::Fetch(HttpRequest::get(format!("{}/file/bot{token}/{path}", inbox.endpoints.telegram.trim_end_matches('/')))))
     }
+}
+
+/// An inline keyboard (Bot API `InlineKeyboardMarkup`): the choices in
+/// rows of at most six, each pressing back its title as `callback_data`
+/// (at most 64 bytes), which arrives as the customer's message.
+fn inline_keyboard(choices: &[crate::adapter::Choice]) -> serde_json::Value {
+    let per_row = if choices.len() > 6 { choices.len().div_ceil(2) } else { choices.len() };
+    let rows: Vec<Vec<serde_json::Value>> = choices
+        .chunks(per_row.clamp(1, 6))
+        .map(|row| {
+            row.iter()
+                .map(|c| {
+                    let mut data = c.title.clone();
+                    while data.len() > 64 {
+                        data.pop();
+                    }
+                    serde_json::json!({ "text": c.title, "callback_data": data })
+                })
+                .collect()
+        })
+        .collect();
+    serde_json::json!({ "inline_keyboard": rows })
 }

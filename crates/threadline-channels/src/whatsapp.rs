@@ -345,6 +345,9 @@ impl ChannelAdapter for WhatsApp {
             }
             body["type"] = kind.into();
             body[kind] = spec;
+        } else if !message.choices.is_empty() && message.choices.len() <= MAX_LIST_ROWS && message.text.chars().count() <= 1024 {
+            body["type"] = "interactive".into();
+            body["interactive"] = interactive(message);
         } else {
             body["type"] = "text".into();
             body["text"] = serde_json::json!({ "preview_url": false, "body": message.text });
@@ -384,4 +387,40 @@ impl ChannelAdapter for WhatsApp {
             Err(_) => Ok(MediaStep::Done),
         }
     }
+}
+
+/// Reply buttons hold at most three choices; a list at most ten rows.
+const MAX_BUTTONS: usize = 3;
+const MAX_LIST_ROWS: usize = 10;
+
+fn clip_chars(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+/// An interactive message (Cloud API `interactive`): reply buttons for up
+/// to three choices (titles of at most 20 characters), a list otherwise
+/// (rows of at most 24 characters, descriptions 72, the list's button 20).
+fn interactive(message: &Outgoing) -> serde_json::Value {
+    let body = serde_json::json!({ "text": message.text });
+    if message.choices.len() <= MAX_BUTTONS {
+        let buttons: Vec<serde_json::Value> = message
+            .choices
+            .iter()
+            .map(|c| serde_json::json!({ "type": "reply", "reply": { "id": clip_chars(&c.id, 256), "title": clip_chars(&c.title, 20) } }))
+            .collect();
+        return serde_json::json!({ "type": "button", "body": body, "action": { "buttons": buttons } });
+    }
+    let rows: Vec<serde_json::Value> = message
+        .choices
+        .iter()
+        .map(|c| {
+            let mut row = serde_json::json!({ "id": clip_chars(&c.id, 200), "title": clip_chars(&c.title, 24) });
+            if let Some(d) = &c.description {
+                row["description"] = clip_chars(d, 72).into();
+            }
+            row
+        })
+        .collect();
+    let button = clip_chars(message.choices_button.as_deref().unwrap_or("Choose"), 20);
+    serde_json::json!({ "type": "list", "body": body, "action": { "button": button, "sections": [{ "rows": rows }] } })
 }

@@ -93,6 +93,11 @@ pub struct SurveySpec {
     pub expiry_hours: u32,
     #[serde(default = "default_detractor")]
     pub detractor_action: DetractorAction,
+    /// The approved WhatsApp template that asks instead once WhatsApp's
+    /// 24 hours have passed (no variables; the customer answers with a
+    /// number or its quick-reply buttons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_template: Option<String>,
 }
 
 impl SurveySpec {
@@ -152,6 +157,30 @@ impl SurveySpec {
         };
         format!("{} {how}", self.question(italian))
     }
+
+    /// The scores to tap, lowest first, the ends with their words (a
+    /// WhatsApp list row shows them under the number).
+    pub fn choices(&self, italian: bool) -> Vec<(u8, Option<&'static str>)> {
+        let (low, high) = self.kind.range();
+        let words: &[&'static str] = match (self.kind, italian) {
+            (SurveyKind::Csat, false) => &["Very dissatisfied", "Dissatisfied", "Neutral", "Satisfied", "Very satisfied"],
+            (SurveyKind::Csat, true) => &["Per niente soddisfatto", "Poco soddisfatto", "Né sì né no", "Soddisfatto", "Molto soddisfatto"],
+            (SurveyKind::Ces, false) => {
+                &["Very difficult", "Difficult", "Somewhat difficult", "Neither", "Somewhat easy", "Easy", "Very easy"]
+            }
+            (SurveyKind::Ces, true) => &[
+                "Molto difficile",
+                "Difficile",
+                "Abbastanza difficile",
+                "Né l'uno né l'altro",
+                "Abbastanza facile",
+                "Facile",
+                "Molto facile",
+            ],
+            (SurveyKind::Nps, _) => &[],
+        };
+        (low..=high).map(|score| (score, words.get(usize::from(score - low)).copied())).collect()
+    }
 }
 
 /// The score a message gives, if the message is nothing but a score in
@@ -170,7 +199,8 @@ pub fn looks_like_answer(text: &str) -> bool {
 }
 
 fn read_score(text: &str) -> Option<u8> {
-    let text = text.trim();
+    // A choice tapped in a WhatsApp list comes back as "4 — Satisfied".
+    let text = text.split(" — ").next().unwrap_or(text).trim();
     if text.is_empty() || text.chars().count() > 12 {
         return None;
     }
@@ -337,6 +367,8 @@ mod tests {
         let spec: SurveySpec = serde_json::from_value(serde_json::json!({ "kind": "csat" })).unwrap();
         assert_eq!((spec.throttle_days, spec.expiry_hours), (30, 72));
         assert!(spec.prompt(false).ends_with("Reply with a number from 1 (very dissatisfied) to 5 (very satisfied)."));
+        assert_eq!(spec.choices(true)[4], (5, Some("Molto soddisfatto")));
+        assert_eq!(parse_answer(SurveyKind::Csat, "5 — Molto soddisfatto"), Some(5), "a WhatsApp list choice");
         assert!(spec.prompt(true).starts_with("Quanto è soddisfatto"));
         let bad: SurveySpec =
             serde_json::from_value(serde_json::json!({ "kind": "nps", "expiry_hours": 0, "question": { "en": "", "it": "x" } })).unwrap();

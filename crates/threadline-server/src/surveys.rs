@@ -138,13 +138,53 @@ pub async fn on_resolved(state: &AppState, job: &Job) -> anyhow::Result<Outcome>
         subject,
     };
     // At most once: a survey that could not go out is recorded as failed, not retried.
-    let outcome = match crate::channels::reply::send(state, account_id, id, draft).await {
-        Ok(message) => Ok(message.id),
+    let outcome = match ask(state, account_id, id, &survey.spec, channel, italian, draft).await {
+        Ok(message) => Ok(message),
         Err(e) => Err(e.to_string()),
     };
     let events = state.store.survey_request_sent(account_id, &request_id, outcome).await?;
     state.bus.publish(events);
     Ok(Outcome::Done)
+}
+
+/// Sends the survey: with its scores to tap where the channel has buttons
+/// (a WhatsApp list for up to ten, a Telegram keyboard), and on WhatsApp
+/// after the 24 hours as the survey's approved template, if it names one.
+async fn ask(
+    state: &AppState,
+    account_id: threadline_domain::ids::AccountId,
+    id: ConversationId,
+    spec: &threadline_domain::survey::SurveySpec,
+    channel: Channel,
+    italian: bool,
+    mut draft: Draft,
+) -> crate::error::ApiResult<threadline_domain::ids::MessageId> {
+    let context = crate::channels::reply::ReplyContext::load(state, account_id, id).await?;
+    let closed = channel == Channel::Whatsapp && !context.judge(channel, state.clock.now()).allowed;
+    if closed && let Some(name) = &spec.whatsapp_template {
+        let language = if italian { Some("it") } else { Some("en") };
+        if let Some(template) = state.store.template_by_name(account_id, channel, name, language).await? {
+            draft.text = String::new();
+            draft.template = Some((template.id, Vec::new()));
+        }
+    }
+    let mut outbound = crate::channels::reply::compose(state, account_id, &context, Some(id), draft).await?;
+    let tappable = matches!(channel, Channel::Whatsapp | Channel::Telegram) && !closed;
+    if let (true, Some(delivery)) = (tappable, outbound.delivery.as_mut()) {
+        delivery.choices = spec
+            .choices(italian)
+            .into_iter()
+            .map(|(score, words)| threadline_store::ChoiceUse {
+                id: format!("score:{score}"),
+                title: score.to_string(),
+                description: words.map(str::to_owned),
+            })
+            .collect();
+        delivery.choices_button = Some(if italian { "Scegli" } else { "Choose" }.to_owned());
+    }
+    let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
+    state.bus.publish(events);
+    Ok(message.id)
 }
 
 #[derive(serde::Deserialize)]

@@ -134,6 +134,13 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
         }),
         human_agent_tag: job.delivery.human_agent_tag,
         status_callback: Some(url.clone()),
+        choices: job
+            .delivery
+            .choices
+            .iter()
+            .map(|c| threadline_channels::Choice { id: c.id.clone(), title: c.title.clone(), description: c.description.clone() })
+            .collect(),
+        choices_button: job.delivery.choices_button.clone(),
     };
     let request = match adapter.send_request(&outgoing, &config) {
         Ok(r) => r,

@@ -232,6 +232,8 @@ pub async fn compose(
             recipient,
             template: template_use,
             human_agent_tag: option.human_agent_tag && draft.template.is_none(),
+            choices: Vec::new(),
+            choices_button: None,
         }),
         _ => None,
     };

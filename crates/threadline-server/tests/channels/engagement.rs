@@ -368,10 +368,13 @@ async fn a_whatsapp_survey_answer_starts_a_journey(rig: Rig) {
     run_jobs(&rig).await;
     let sends = rig.provider.wait_for_sends(1, 10).await;
     let body = sends[0].json();
-    assert_eq!((body["to"].as_str(), body["type"].as_str()), (Some(PHONE), Some("text")), "{body}");
-    // She wrote in Italian: asked in Italian.
+    assert_eq!((body["to"].as_str(), body["type"].as_str()), (Some(PHONE), Some("interactive")), "{body}");
+    // She wrote in Italian: asked in Italian, with the scores to tap (a typed number counts too).
     assert!(
-        body["text"]["body"].as_str().unwrap().ends_with("Risponda con un numero da 1 (per niente soddisfatto) a 5 (molto soddisfatto)."),
+        body["interactive"]["body"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("Risponda con un numero da 1 (per niente soddisfatto) a 5 (molto soddisfatto)."),
         "{body}"
     );
     assert!(runs(&rig, &journey).await.is_empty());

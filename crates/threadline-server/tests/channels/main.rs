@@ -20,6 +20,7 @@ mod rules;
 mod rules_browser;
 mod scheduled;
 mod segments;
+mod survey_widgets;
 mod telegram;
 mod whatsapp;
 mod widget;

@@ -258,7 +258,11 @@ async fn a_rule_sends_a_survey_and_bad_rules_are_refused(rig: Rig) {
     run_jobs(&rig).await;
     run_jobs(&rig).await;
     let sends = rig.provider.wait_for_sends(1, 10).await;
-    assert!(sends[0].json()["text"]["body"].as_str().unwrap().contains("da 1 (per niente soddisfatto) a 5"), "{:?}", sends[0].json());
+    assert!(
+        sends[0].json()["interactive"]["body"]["text"].as_str().unwrap().contains("da 1 (per niente soddisfatto) a 5"),
+        "{:?}",
+        sends[0].json()
+    );
     assert_eq!(rig.provider.sends().len(), 1);
 
     // Refused at the door, each problem named.
