@@ -148,6 +148,12 @@ pub struct Settings {
     /// Seconds between measurements of the conversations that changed:
     /// how far reports may lag behind what happened.
     pub metrics_refresh_secs: u64,
+    /// A changed conversation is measured once it has had no change for
+    /// this many seconds…
+    pub metrics_quiet_secs: u64,
+    /// …or at the latest this many seconds after its first change: a busy
+    /// conversation is not measured again on every refresh.
+    pub metrics_max_lag_secs: u64,
     /// Seconds between reads of which optional work exists (segments,
     /// active surveys, enabled automation rules): how soon a node sees one
     /// created through another node.
@@ -231,6 +237,8 @@ impl Default for Settings {
             job_concurrency: 8,
             segment_sweep_secs: 300,
             metrics_refresh_secs: 2,
+            metrics_quiet_secs: 5,
+            metrics_max_lag_secs: 60,
             features_reload_secs: 10,
             auto_resolve_scan_secs: 600,
             date_scan_secs: 900,
@@ -412,6 +420,8 @@ impl Settings {
                 "SEGMENT_SWEEP_SECS" => settings.segment_sweep_secs = number(value)?.max(10),
                 "DATE_SCAN_SECS" => settings.date_scan_secs = number(value)?.max(10),
                 "METRICS_REFRESH_SECS" => settings.metrics_refresh_secs = number(value)?.clamp(1, 3600),
+                "METRICS_QUIET_SECS" => settings.metrics_quiet_secs = number(value)?.min(3600),
+                "METRICS_MAX_LAG_SECS" => settings.metrics_max_lag_secs = number(value)?.clamp(1, 86_400),
                 "FEATURES_RELOAD_SECS" => settings.features_reload_secs = number(value)?.clamp(1, 3600),
                 "AUTO_RESOLVE_SCAN_SECS" => settings.auto_resolve_scan_secs = number(value)?.max(10),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),

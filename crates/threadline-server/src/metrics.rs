@@ -23,19 +23,32 @@ pub fn job(at: OffsetDateTime) -> NewJob {
     NewJob { kind: METRICS_JOB, account_id: None, dedup_key: Some("metrics-refresh".into()), payload: serde_json::json!({}), run_at: at }
 }
 
-/// `metrics.refresh`: measure what changed, then again in `metrics_refresh_secs`.
+/// `metrics.refresh`: measure what changed and has settled (no change for
+/// `metrics_quiet_secs`, or marked `metrics_max_lag_secs` ago), then again
+/// in `metrics_refresh_secs`.
 pub async fn on_refresh(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {
-    refresh(state).await?;
+    // Marks are written by the wall clock (the commit's).
+    let wall = threadline_store::now();
+    let quiet = Duration::seconds(state.settings.metrics_quiet_secs as i64);
+    let max_lag = Duration::seconds(state.settings.metrics_max_lag_secs.max(1) as i64);
+    measure(state, Some((wall - quiet, wall - max_lag))).await?;
     Ok(Outcome::Later(state.clock.now() + Duration::seconds(state.settings.metrics_refresh_secs.max(1) as i64)))
 }
 
-/// Measures every conversation marked as changed (a bounded number of
-/// rounds, so a flood of changes cannot hold the job forever); how many.
+/// Measures every conversation marked as changed, settled or not (tests
+/// and tools call it to see the numbers at once); how many.
 pub async fn refresh(state: &AppState) -> anyhow::Result<usize> {
+    measure(state, None).await
+}
+
+/// Measures the conversations marked as changed (those settled, with
+/// `settle`), in a bounded number of rounds so a flood of changes cannot
+/// hold the job forever; how many.
+async fn measure(state: &AppState, settle: Option<(OffsetDateTime, OffsetDateTime)>) -> anyhow::Result<usize> {
     let mut total = 0;
     let mut settings: BTreeMap<AccountId, (Vec<StoredSlaPolicy>, Vec<Team>)> = BTreeMap::new();
     for _ in 0..40 {
-        let stale = state.store.stale_metrics(ROUND).await?;
+        let stale = state.store.stale_metrics(ROUND, settle).await?;
         if stale.is_empty() {
             break;
         }

@@ -32,6 +32,7 @@ pub async fn on_due(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         Ok(sent) => Ok(sent.id),
         Err(e) => Err(e.to_string()),
     };
-    state.store.finish_scheduled_message(account_id, id, outcome).await?;
+    let events = state.store.finish_scheduled_message(account_id, id, outcome).await?;
+    state.bus.publish(events);
     Ok(Outcome::Done)
 }

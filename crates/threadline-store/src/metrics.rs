@@ -64,13 +64,13 @@ pub(crate) async fn mark_dirty(conn: &mut sqlx::AnyConnection, events: &[DomainE
     let touched: Vec<_> = touched.into_iter().collect();
     for chunk in rows::fixed_chunks(&touched) {
         let sql = format!(
-            "INSERT INTO metrics_dirty (conversation_id, account_id, since) VALUES {} \
+            "INSERT INTO metrics_dirty (conversation_id, account_id, since, first_marked) VALUES {} \
              ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",
-            rows::placeholders(chunk.len(), 3)
+            rows::placeholders(chunk.len(), 4)
         );
         let mut query = sqlx::query(&sql);
         for (account_id, conversation_id) in chunk {
-            query = query.bind(conversation_id.to_string()).bind(account_id.to_string()).bind(since);
+            query = query.bind(conversation_id.to_string()).bind(account_id.to_string()).bind(since).bind(since);
         }
         query.execute(&mut *conn).await?;
     }
@@ -210,12 +210,29 @@ fn measured(row: &AnyRow) -> Result<Measured> {
 }
 
 impl Store {
-    /// Up to `limit` conversations whose facts are out of date, oldest mark first.
-    pub async fn stale_metrics(&self, limit: i64) -> Result<Vec<Stale>> {
-        let rows = sqlx::query("SELECT conversation_id, account_id, since FROM metrics_dirty ORDER BY since LIMIT $1")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+    /// Up to `limit` conversations whose facts are out of date, oldest mark
+    /// first; with `settle`, only those unchanged since `settle.0` or first
+    /// marked before `settle.1` (a busy conversation waits for a pause, at most that long).
+    pub async fn stale_metrics(&self, limit: i64, settle: Option<(OffsetDateTime, OffsetDateTime)>) -> Result<Vec<Stale>> {
+        let rows = match settle {
+            None => {
+                sqlx::query("SELECT conversation_id, account_id, since FROM metrics_dirty ORDER BY since LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some((quiet_since, marked_before)) => {
+                sqlx::query(
+                    "SELECT conversation_id, account_id, since FROM metrics_dirty \
+                     WHERE since <= $2 OR COALESCE(first_marked, since) <= $3 ORDER BY since LIMIT $1",
+                )
+                .bind(limit)
+                .bind(micros(quiet_since))
+                .bind(micros(marked_before))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
         rows.iter()
             .map(|row| {
                 Ok(Stale {
@@ -447,7 +464,8 @@ impl Store {
             sqlx::query(sql).bind(&a).bind(&c).bind(by).execute(tx.conn()).await?;
         }
         sqlx::query(
-            "INSERT INTO metrics_dirty (conversation_id, account_id, since) VALUES ($1, $2, $3) ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",
+            "INSERT INTO metrics_dirty (conversation_id, account_id, since, first_marked) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",
         )
         .bind(&c)
         .bind(&a)

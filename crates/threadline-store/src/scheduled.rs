@@ -154,16 +154,21 @@ impl Store {
     }
 
     /// Records how the send went.
+    /// Records how the send went. A failure also leaves its author a task
+    /// on the customer, due now, saying why (in their language), so the
+    /// message is not silently lost: it tops their inbox.
     pub async fn finish_scheduled_message(
         &self,
         account_id: AccountId,
         id: ScheduledMessageId,
         outcome: std::result::Result<MessageId, String>,
-    ) -> Result<()> {
+    ) -> Result<Vec<threadline_domain::event::DomainEvent>> {
+        let at = now();
         let (status, message, failure) = match outcome {
             Ok(message) => ("sent", Some(message.to_string()), None),
             Err(reason) => ("failed", None, Some(reason)),
         };
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE scheduled_messages SET status = $3, message_id = $4, failure = $5, updated_at = $6 WHERE id = $1 AND account_id = $2",
         )
@@ -171,10 +176,39 @@ impl Store {
         .bind(account_id.to_string())
         .bind(status)
         .bind(message)
-        .bind(failure)
-        .bind(micros(now()))
-        .execute(&self.pool)
+        .bind(failure.clone())
+        .bind(micros(at))
+        .execute(tx.conn())
         .await?;
-        Ok(())
+        if let Some(reason) = failure {
+            let row = sqlx::query(
+                "SELECT s.author_id, c.id AS conversation_id, c.contact_id, u.language FROM scheduled_messages s \
+                 JOIN conversations c ON c.id = s.conversation_id JOIN users u ON u.id = s.author_id \
+                 WHERE s.id = $1 AND s.account_id = $2",
+            )
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .fetch_optional(tx.conn())
+            .await?;
+            if let Some(row) = row {
+                let italian = rows::opt_text(&row, "language")?.as_deref() == Some("it");
+                let lead = if italian { "Messaggio programmato non inviato" } else { "Scheduled message not sent" };
+                let title: String = format!("{lead}: {reason}").chars().take(500).collect();
+                let target = crate::actions::Target {
+                    contact_id: rows::parse(&row, "contact_id")?,
+                    conversation_id: Some(rows::parse(&row, "conversation_id")?),
+                    journey: None,
+                };
+                let effect = crate::actions::Effect::Task {
+                    kind: threadline_domain::journey::TaskKind::Reply,
+                    title,
+                    team_id: None,
+                    assignee_id: Some(rows::parse(&row, "author_id")?),
+                    due_at: at,
+                };
+                self.apply_effect(&mut tx, account_id, target, effect, "system", at).await?;
+            }
+        }
+        tx.commit().await
     }
 }

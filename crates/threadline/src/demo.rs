@@ -146,6 +146,59 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         "escalations": [{ "target": "first_response", "action": "raise_priority" }, { "action": "notify_supervisors" }]
     }))?;
     store.save_sla_policy(account.id, None, "Standard", &policy, true, "demo").await?;
+    // One message, every channel and both languages.
+    let translations: std::collections::BTreeMap<String, String> = [(
+        "it".to_owned(),
+        "Ciao {{contact.first_name}}, il tuo ordine è partito oggi: arriverà in 2-3 giorni lavorativi. {{agent.first_name}}".to_owned(),
+    )]
+    .into();
+    let mapping = threadline_domain::canned::WhatsappMapping {
+        name: "order_shipped".into(),
+        variables: vec!["contact.first_name".into(), "agent.first_name".into()],
+    };
+    store
+        .save_canned_response(
+            account.id,
+            threadline_store::NewCanned {
+                shortcut: "shipped",
+                title: "Order shipped / Ordine spedito",
+                body: "Hi {{contact.first_name}}, your order left today and arrives in 2-3 working days. {{agent.first_name}}",
+                translations: &translations,
+                whatsapp_template: Some(&mapping),
+            },
+        )
+        .await?;
+    // Rules: refund requests are urgent for Billing; a low score is called back.
+    for (name, spec) in [
+        (
+            "Refunds are urgent",
+            serde_json::json!({ "when": "message_received", "matching": "any",
+                "conditions": [ { "field": "message.text", "op": "contains", "value": "rimborso" },
+                                { "field": "message.text", "op": "contains", "value": "refund" } ],
+                "actions": [ { "type": "add_label", "label": "refund" }, { "type": "set_priority", "priority": "urgent" },
+                             { "type": "assign", "team_id": billing.id } ] }),
+        ),
+        (
+            "Low scores are called back",
+            serde_json::json!({ "when": "survey_answered",
+                "conditions": [ { "field": "survey.score", "op": "less_than", "value": 3 } ],
+                "actions": [ { "type": "note", "text": "Low score: call the customer back today." },
+                             { "type": "notify", "team_id": billing.id, "title": "Call back a customer who rated us low", "due_in_minutes": 240 } ] }),
+        ),
+    ] {
+        let spec: threadline_domain::automation::RuleSpec = serde_json::from_value(spec)?;
+        store.create_rule(account.id, name, &spec, true, "demo").await?;
+    }
+    let prices: threadline_domain::workload::UnitCosts = serde_json::from_value(serde_json::json!({
+        "currency": "EUR",
+        "channels": {
+            "sms": { "message": 0.075, "agent_minute": 0.45 },
+            "whatsapp": { "message": 0.05, "agent_minute": 0.45 },
+            "email": { "message": 0.0, "agent_minute": 0.45 },
+            "web_chat": { "message": 0.0, "agent_minute": 0.45 }
+        }
+    }))?;
+    store.set_unit_costs(account.id, &prices, "demo").await?;
     for (language, title, body) in ARTICLES {
         let draft = threadline_domain::knowledge::ArticleDraft {
             kind: threadline_domain::knowledge::ArticleKind::Article,

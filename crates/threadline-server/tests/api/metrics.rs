@@ -14,7 +14,38 @@ backend_tests!(
     reports_follow_what_happens_in_conversations,
     report_requests_are_checked,
     the_conversation_export_streams_every_conversation_once,
+    a_busy_conversation_is_measured_when_it_settles_or_at_the_latest_after_the_lag,
 );
+
+/// The refresh job measures a changed conversation once it has been quiet
+/// for `metrics_quiet_secs`, or once its first change is
+/// `metrics_max_lag_secs` old, whichever comes first.
+async fn a_busy_conversation_is_measured_when_it_settles_or_at_the_latest_after_the_lag(mut app: TestApp) {
+    // The server's own refresh waits an hour: the windows below are the test's.
+    app.restart(|s| {
+        s.metrics_quiet_secs = 3600;
+        s.metrics_max_lag_secs = 3600;
+    })
+    .await;
+    let store = &app.server().state.store;
+    let inbox = app.create_inbox("api", "Shop").await;
+    app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "Where is my order?").await;
+    let now = threadline_store::now();
+    let stale = |quiet: i64, lag: i64| {
+        let settle = Some((now - time::Duration::seconds(quiet), now - time::Duration::seconds(lag)));
+        async move { store.stale_metrics(100, settle).await.unwrap().len() }
+    };
+    assert_eq!(stale(5, 60).await, 0, "just changed: not yet");
+    assert_eq!(stale(-5, 60).await, 1, "quiet for long enough");
+    assert_eq!(stale(5, -5).await, 1, "first changed long enough ago");
+    // It keeps changing: the mark moves, its first change does not.
+    app.sql("UPDATE metrics_dirty SET first_marked = first_marked - 120000000").await;
+    app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "Any news?").await;
+    let now = threadline_store::now();
+    let settle = Some((now - time::Duration::seconds(5), now - time::Duration::seconds(60)));
+    assert_eq!(store.stale_metrics(100, settle).await.unwrap().len(), 1, "busy for two minutes: measured anyway");
+    assert_eq!(store.stale_metrics(100, None).await.unwrap().len(), 1);
+}
 
 const GOLDEN: &str = include_str!("metrics_golden.json");
 

@@ -89,4 +89,9 @@ async fn a_scheduled_whatsapp_message_respects_the_window(rig: Rig) {
     assert_eq!(list[0]["status"], "failed", "{list}");
     assert!(list[0]["failure"].as_str().unwrap().contains("customer-service window is closed"), "{list}");
     assert!(rig.provider.sends().is_empty());
+    // Its author is told: a task on the customer, due now, at the top of their inbox.
+    let (_, tasks) = rig.app.get("/api/v1/tasks").await;
+    let title = tasks[0]["title"].as_str().unwrap();
+    assert!(title.starts_with("Scheduled message not sent: ") && title.contains("window is closed"), "{tasks}");
+    assert_eq!(tasks[0]["assignee_id"], rig.app.user_id.as_str());
 }
