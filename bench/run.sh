@@ -14,6 +14,7 @@
 #   ONLY=track-rate bench/run.sh 20 3   # single /v1/track calls at 1,000/s (open loop), beside the ceiling at the same rate
 #   ONLY=waits bench/run.sh 60 1        # journey timers firing with 1,000,000 runs waiting (WAITING_RUNS to change)
 #   ONLY=chaos bench/run.sh 0 1         # 10,000 customers through a journey's send, the server killed -9 ten times
+#   ONLY=measurement bench/run.sh 20 3  # SQLite ingest with the reports' refresh job on and off, side by side
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -73,6 +74,27 @@ scenario, engine, run, data = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.l
 data.update(scenario=scenario, engine=engine, run=run)
 print(json.dumps(data))
 PY
+}
+
+# The API channel on SQLite (sync normal) with the metrics refresh job
+# running as configured (label `on`) or held off for the run (`off`: it runs
+# once at start, then not for an hour): what measurement costs ingest.
+measurement_run() { # run on|off
+    local run=$1 mode=$2 data refresh=2
+    data=$(mktemp -d)
+    [ "$mode" = off ] && refresh=3600
+    start "$data/serve.log" env THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_METRICS_REFRESH_SECS=$refresh THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID base=$URL created token inbox result
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"channel":"api","name":"bench"}' | json '["id"]')
+    result=$("$LOAD" ingest --base "$base" --token "$token" --inbox "$inbox" --concurrency "$CONCURRENCY" --seconds "$SECS")
+    record "measurement" "refresh-$mode" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    rm -rf "$data"
 }
 
 ingest_run() { # engine run sync
@@ -420,6 +442,11 @@ for run in $(seq 1 "$RUNS"); do
         continue
     fi
     if [ "${ONLY:-}" = smtp ]; then continue; fi
+    if [ "${ONLY:-}" = measurement ]; then
+        measurement_run "$run" on
+        measurement_run "$run" off
+        continue
+    fi
     if [ "${ONLY:-}" = ingest ]; then
         ingest_run sqlite "$run" normal
         ingest_run sqlite "$run" full
@@ -476,6 +503,15 @@ for engine in sorted({r["engine"] for r in rows if r["scenario"] == "ingest"}):
     t, c = med("ingest", engine, "per_second"), med("ceiling", engine, "per_second")
     errors = sum(r["errors"] for r in rows if r["scenario"] == "ingest" and r["engine"] == engine)
     print(f"| {engine} | {t:,.0f} | {med('ingest', engine, 'p50_ms'):.2f} | {med('ingest', engine, 'p99_ms'):.2f} | {c:,.0f} | {med('ceiling', engine, 'p99_ms'):.2f} | {t / c:.0%} | {errors} |")
+on, off = med("measurement", "refresh-on", "per_second"), med("measurement", "refresh-off", "per_second")
+if on and off:
+    print()
+    print("| SQLite ingest | msg/s | p50 ms | p99 ms |")
+    print("| --- | ---: | ---: | ---: |")
+    for mode in ["on", "off"]:
+        e = f"refresh-{mode}"
+        print(f"| metrics refresh {mode} | {med('measurement', e, 'per_second'):,.0f} | {med('measurement', e, 'p50_ms'):.2f} | {med('measurement', e, 'p99_ms'):.2f} |")
+    print(f"measurement costs {1 - on / off:.1%} of ingest throughput")
 api = med("webhook", "api", "per_second")
 if api:
     print()
