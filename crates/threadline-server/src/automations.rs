@@ -78,6 +78,22 @@ async fn plan(
     let change =
         |changes: ConversationChanges| Effect::Change { changes: Box::new(changes), add_labels: Vec::new(), remove_labels: Vec::new() };
     for action in &rule.spec.actions {
+        // A team or agent removed since the rule was written: that action is
+        // reported, the others still happen.
+        if let RuleAction::Assign { team_id, assignee_id } | RuleAction::Notify { team_id, assignee_id, .. } = action {
+            if let Some(team) = team_id
+                && let Err(threadline_store::StoreError::NotFound) = state.store.team(account_id, *team).await
+            {
+                failures.push(format!("the team {team} no longer exists"));
+                continue;
+            }
+            if let Some(user) = assignee_id
+                && let Err(threadline_store::StoreError::NotFound) = state.store.user(account_id, *user).await
+            {
+                failures.push(format!("the agent {user} no longer exists"));
+                continue;
+            }
+        }
         match action {
             RuleAction::Assign { team_id, assignee_id } => effects.push(change(ConversationChanges {
                 team_id: team_id.map(Some),

@@ -184,6 +184,29 @@ async fn a_refused_reply_is_logged_and_the_rest_still_happens(rig: Rig) {
     assert!(rig.provider.sends().is_empty());
     let c = conversation(&rig, &id).await;
     assert_eq!(c["labels"], json!(["nudged"]), "the rule's other action happened: {c}");
+
+    // A team removed after the rule was written: the assignment is reported, the label still goes on.
+    let (_, team) = rig.app.post("/api/v1/teams", json!({ "name": "Gone soon" })).await;
+    let team_id = team["id"].as_str().unwrap().to_owned();
+    create_rule(
+        &rig,
+        json!({ "name": "Route reopened ones", "spec": {
+            "when": "conversation_updated",
+            "conditions": [{ "field": "conversation.status", "op": "equals", "value": "open" }],
+            "actions": [{ "type": "assign", "team_id": team_id }, { "type": "add_label", "label": "reopened" }] } }),
+    )
+    .await;
+    let (status, _) = rig.app.call(reqwest::Method::DELETE, &format!("/api/v1/teams/{team_id}"), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = rig.app.patch(&format!("/api/v1/conversations/{id}"), json!({ "status": "open" })).await;
+    assert_eq!(status, 200);
+    run_jobs(&rig).await;
+    let logged = runs(&rig, &id).await;
+    let latest = logged.iter().find(|r| r["detail"].as_str().is_some_and(|d| d.contains("no longer exists"))).cloned();
+    assert_eq!(latest.map(|r| r["outcome"].clone()), Some(json!("failed")), "{logged:?}");
+    let c = conversation(&rig, &id).await;
+    assert!(c["labels"].as_array().unwrap().contains(&json!("reopened")), "{c}");
+    assert!(c["team_id"].is_null(), "{c}");
 }
 
 async fn a_pending_conversation_is_resolved_after_the_rules_days(rig: Rig) {
