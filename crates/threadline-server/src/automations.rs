@@ -28,16 +28,24 @@ pub async fn on_events(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         let event_id = item.get("event_id").and_then(Value::as_str).unwrap_or_default();
         let (Some(on), Some(conversation_id)) = (on, conversation_id) else { continue };
         let rules = state.store.rules_for(account_id, on).await?;
+        if rules.is_empty() {
+            continue;
+        }
+        // Rules change conversations, never customers: the customer is read once.
+        let contact = match state.store.conversation(account_id, conversation_id).await {
+            Ok(c) => match state.store.contact(account_id, c.contact_id).await {
+                Ok(contact) => contact,
+                Err(threadline_store::StoreError::Merged(_) | threadline_store::StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            },
+            Err(threadline_store::StoreError::NotFound) => continue,
+            Err(e) => return Err(e.into()),
+        };
         for rule in rules {
             // Read again for each rule: the one before may have changed it.
             let conversation = match state.store.conversation(account_id, conversation_id).await {
                 Ok(c) => c,
                 Err(threadline_store::StoreError::NotFound) => break,
-                Err(e) => return Err(e.into()),
-            };
-            let contact = match state.store.contact(account_id, conversation.contact_id).await {
-                Ok(c) => c,
-                Err(threadline_store::StoreError::Merged(_) | threadline_store::StoreError::NotFound) => break,
                 Err(e) => return Err(e.into()),
             };
             let mut facts = RuleFacts::new(&conversation, &contact);
@@ -50,7 +58,7 @@ pub async fn on_events(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
                 continue;
             }
             let now = state.clock.now();
-            let (effects, failures) = plan(state, account_id, &rule, event_id, &conversation, contact.name.as_deref(), now).await?;
+            let (effects, failures) = plan(state, account_id, &rule, event_id, &conversation, now).await?;
             let (_, events) = state
                 .store
                 .apply_rule(account_id, rule.id, event_id, conversation_id, conversation.contact_id, effects, &failures, now)
@@ -70,7 +78,6 @@ async fn plan(
     rule: &AutomationRule,
     event_id: &str,
     conversation: &Conversation,
-    contact_name: Option<&str>,
     now: OffsetDateTime,
 ) -> anyhow::Result<(Vec<Effect>, Vec<String>)> {
     let mut effects = Vec::new();
@@ -145,7 +152,7 @@ async fn plan(
             RuleAction::SendSurvey { survey_id } => effects
                 .push(Effect::Later { job: crate::surveys::send_job(account_id, conversation.id, *survey_id, threadline_store::now()) }),
             RuleAction::Reply { text, canned_id, template, variables } => {
-                match reply(state, account_id, conversation, contact_name, text, *canned_id, template.as_deref(), variables).await {
+                match reply(state, account_id, conversation, text, *canned_id, template.as_deref(), variables).await {
                     Ok(outbound) => effects.push(Effect::Send { outbound: Box::new(outbound) }),
                     Err(e) => failures.push(format!("reply: {e}")),
                 }
@@ -162,7 +169,6 @@ async fn reply(
     state: &AppState,
     account_id: AccountId,
     conversation: &Conversation,
-    contact_name: Option<&str>,
     text: &Option<String>,
     canned_id: Option<threadline_domain::ids::CannedResponseId>,
     template: Option<&str>,
@@ -174,7 +180,8 @@ async fn reply(
         Some(id) => state.store.user(account_id, id).await.map(|u| u.name).unwrap_or_default(),
         None => String::new(),
     };
-    let values = threadline_domain::canned::Values { contact_name, agent_name: &agent_name };
+    let values = threadline_domain::canned::Values { contact_name: context.contact.name.as_deref(), agent_name: &agent_name };
+    let language = context.contact.language.as_deref().or(conversation.language.as_deref());
     let mut draft = Draft {
         author: Author::System,
         channel,
@@ -191,7 +198,6 @@ async fn reply(
         // One source: the customer's language, and on WhatsApp outside the
         // 24 hours the approved template mapped to it.
         let canned = state.store.canned_response(account_id, id).await.map_err(|_| "the canned response no longer exists")?;
-        let language = context.contact.language.as_deref().or(conversation.language.as_deref());
         let (_, body) = threadline_domain::canned::variant(&canned.body, &canned.translations, language);
         draft.text = threadline_domain::canned::fill(body, &values);
         if channel == Some(threadline_domain::channel::Channel::Whatsapp)
@@ -209,10 +215,9 @@ async fn reply(
         }
     } else if let Some(name) = template {
         let channel = channel.ok_or("the conversation has no channel to send a template on")?;
-        let language = state.store.contact(account_id, conversation.contact_id).await.ok().and_then(|c| c.language);
         let found = state
             .store
-            .template_by_name(account_id, channel, name, language.as_deref())
+            .template_by_name(account_id, channel, name, language)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no approved {channel} template `{name}`"))?;

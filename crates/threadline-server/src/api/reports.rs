@@ -468,7 +468,7 @@ pub struct CostsReport {
 async fn costs_report(State(state): State<AppState>, caller: Caller, Query(p): Query<ReportParams>) -> ApiResult<Response> {
     caller.require(Permission::SuperviseContacts)?;
     let r = request(&state, &caller, &p)?;
-    let costs = cost_rows(&state, caller.account_id(), r.period).await?;
+    let (costs, _) = cost_rows(&state, caller.account_id(), r.period).await?;
     if r.csv {
         let mut body = crate::csv::line(&[
             "channel",
@@ -499,14 +499,15 @@ async fn costs_report(State(state): State<AppState>, caller: Caller, Query(p): Q
     Ok(Json(CostsReport { period: r.period, costs }).into_response())
 }
 
+/// The cost report of a period, and whether the account has set any prices.
 pub async fn cost_rows(
     state: &AppState,
     account_id: threadline_domain::ids::AccountId,
     period: Period,
-) -> ApiResult<threadline_domain::workload::CostReport> {
+) -> ApiResult<(threadline_domain::workload::CostReport, bool)> {
     let items = state.store.work_items(account_id, period.from, period.to, None).await?;
     let rates = state.store.unit_costs(account_id).await?;
-    Ok(threadline_domain::workload::costs(&items, period.from, period.to, &rates))
+    Ok((threadline_domain::workload::costs(&items, period.from, period.to, &rates), !rates.channels.is_empty()))
 }
 
 /// The account's unit prices per channel.

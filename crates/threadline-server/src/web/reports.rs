@@ -670,13 +670,7 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
         "channels" => {
             if supervisor {
                 let period = crate::api::reports::Period { from, to };
-                let (costs, priced) = match async {
-                    let costs = crate::api::reports::cost_rows(&state, account_id, period).await?;
-                    let rates = state.store.unit_costs(account_id).await?;
-                    Ok::<_, ApiError>((costs, !rates.channels.is_empty()))
-                }
-                .await
-                {
+                let (costs, priced) = match crate::api::reports::cost_rows(&state, account_id, period).await {
                     Ok(found) => found,
                     Err(e) => return e.into_response(),
                 };

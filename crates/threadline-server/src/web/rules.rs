@@ -254,10 +254,6 @@ fn describe_condition(c: &threadline_domain::automation::RuleCondition) -> Strin
     format!("{} {} {value}", c.field, c.op).trim_end().to_owned()
 }
 
-fn when_at(t: time::OffsetDateTime) -> String {
-    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), t.month() as u8, t.day(), t.hour(), t.minute())
-}
-
 struct Row {
     id: AutomationRuleId,
     name: String,
@@ -272,7 +268,7 @@ struct Row {
 }
 
 fn row(s: &'static RuleTexts, rule: &AutomationRule, teams: &[Team], counts: &Counts) -> Row {
-    let (fired, last) = counts.get(&rule.id).map_or((0, String::new()), |(n, at)| (*n, when_at(*at)));
+    let (fired, last) = counts.get(&rule.id).map_or((0, String::new()), |(n, at)| (*n, super::segments::utc_minute(*at)));
     let spec: &RuleSpec = &rule.spec;
     Row {
         id: rule.id,
@@ -372,7 +368,7 @@ pub async fn detail(State(state): State<AppState>, headers: HeaderMap, Path(id):
         Err(e) => return ApiError::from(e).into_response(),
     };
     let spec_json = serde_json::to_string_pretty(&rule.spec).unwrap_or_default();
-    let runs = runs.into_iter().map(|r| (r.clone(), when_at(r.executed_at))).collect();
+    let runs = runs.into_iter().map(|r| (r.clone(), super::segments::utc_minute(r.executed_at))).collect();
     page(&DetailPage {
         t: lang.texts(),
         s,

@@ -176,9 +176,14 @@ pub fn describe(s: &SegmentTexts, condition: &Condition, segments: &[Segment]) -
     }
 }
 
+/// An instant to the minute, in UTC (`2026-03-02 09:40 UTC`).
+pub(super) fn utc_minute(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), t.month() as u8, t.day(), t.hour(), t.minute())
+}
+
 fn when(at: Option<time::OffsetDateTime>, s: &SegmentTexts) -> String {
-    at.map(|t| format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), t.month() as u8, t.day(), t.hour(), t.minute()))
-        .unwrap_or_else(|| s.never.to_owned())
+    at.map(utc_minute).unwrap_or_else(|| s.never.to_owned())
 }
 
 struct Row {
