@@ -42,6 +42,16 @@ pub const MAX_TEXT_CHARS: usize = 65_536;
 /// The longest HTML body accepted before sanitising, in bytes.
 pub const MAX_HTML_BYTES: usize = 1_048_576;
 
+/// An answer a message offers to tap (a survey's scores): its id, the
+/// title that comes back as the customer's message, and a description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Choice {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 /// A message as stored and served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
@@ -74,6 +84,10 @@ pub struct Message {
     /// not empty the original is kept as an attachment.
     pub problems: Vec<String>,
     pub attachments: Vec<AttachmentMeta>,
+    /// The answers it offers to tap (buttons in the chat, a list on
+    /// WhatsApp, a keyboard on Telegram).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<Choice>,
     /// What Threadline understood of a customer's message — language,
     /// sentiment, category, urgency — and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]

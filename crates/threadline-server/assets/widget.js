@@ -117,7 +117,10 @@
     "button.attach{background:#e8eaed;color:#1d1f23;display:flex;align-items:center}",
     ".intro{padding:12px;display:flex;flex-direction:column;gap:8px;background:#fff;border-top:1px solid #e3e5e8}",
     ".intro p{margin:0;font-size:13px;color:#1d1f23}.intro input{flex:none}",
-    ".error{color:#d93025;font-size:12px;padding:0 12px}"
+    ".error{color:#d93025;font-size:12px;padding:0 12px}",
+    ".choices{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}",
+    ".choices button{border:1px solid #cfd3d8;background:#fff;border-radius:16px;padding:6px 10px;font-size:13px;cursor:pointer;color:#1d1f23}",
+    ".choices button small{color:#5f6368;margin-left:4px}"
   ].join("") });
   // Icons are inline SVG: no font on the visitor's machine is assumed.
   function icon(path) {
@@ -197,7 +200,21 @@
       bubble.appendChild(el("a", { href: a.url, target: "_blank", rel: "noopener noreferrer", text: a.filename }));
     });
     if (message.from === "visitor") bubble.style.background = state.color;
+    // Choices belong to the latest message only: anything said after them
+    // (the visitor's answer included) takes them away.
+    if (state.choices) { state.choices.remove(); state.choices = null; }
     list.appendChild(bubble);
+    if (message.choices && message.choices.length) {
+      state.choices = el("div", { "class": "choices", role: "group", "data-for": message.id });
+      message.choices.forEach(function (c) {
+        var label = [document.createTextNode(c.title)];
+        if (c.description) label.push(el("small", { text: c.description }));
+        var button = el("button", { type: "button", "aria-label": c.description ? c.title + " " + c.description : c.title }, label);
+        button.addEventListener("click", function () { submit(null, c.title); });
+        state.choices.appendChild(button);
+      });
+      list.appendChild(state.choices);
+    }
     list.scrollTop = list.scrollHeight;
     if (message.from !== "visitor") {
       typing.textContent = "";
@@ -292,9 +309,10 @@
     });
   }
 
-  function submit(attachment) {
+  // `chosen`: the title of a choice tapped, sent instead of the text typed.
+  function submit(attachment, chosen) {
     error.textContent = "";
-    var message = text.value.trim();
+    var message = chosen != null ? chosen : text.value.trim();
     if (!message && !attachment) return;
     if (!intro.hidden) {
       if (emailInput.required && !emailInput.value.trim()) { error.textContent = t.needEmail; emailInput.focus(); return; }
@@ -312,7 +330,7 @@
     send.disabled = true;
     ready.then(function () { return request("POST", "/messages", body); })
       .then(function (sent) {
-        text.value = "";
+        if (chosen == null) text.value = "";
         state.introduced = true;
         save();
         intro.hidden = true;

@@ -19,6 +19,7 @@ use rand::RngCore;
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::ConversationStatus;
 use threadline_domain::ids::ConversationId;
+use threadline_domain::message::Choice;
 use threadline_domain::survey::parse_answer;
 use threadline_store::{Job, NewSurveyRequest};
 use time::Duration;
@@ -148,7 +149,8 @@ pub async fn on_resolved(state: &AppState, job: &Job) -> anyhow::Result<Outcome>
 }
 
 /// Sends the survey: with its scores to tap where the channel has buttons
-/// (a WhatsApp list for up to ten, a Telegram keyboard), and on WhatsApp
+/// (buttons in the web and in-app chat, a WhatsApp list for up to ten, a
+/// Telegram keyboard), and on WhatsApp
 /// after the 24 hours as the survey's approved template, if it names one.
 async fn ask(
     state: &AppState,
@@ -169,18 +171,22 @@ async fn ask(
         }
     }
     let mut outbound = crate::channels::reply::compose(state, account_id, &context, Some(id), draft).await?;
-    let tappable = matches!(channel, Channel::Whatsapp | Channel::Telegram) && !closed;
-    if let (true, Some(delivery)) = (tappable, outbound.delivery.as_mut()) {
-        delivery.choices = spec
-            .choices(italian)
-            .into_iter()
-            .map(|(score, words)| threadline_store::ChoiceUse {
-                id: format!("score:{score}"),
-                title: score.to_string(),
-                description: words.map(str::to_owned),
-            })
-            .collect();
-        delivery.choices_button = Some(if italian { "Scegli" } else { "Choose" }.to_owned());
+    let choices: Vec<Choice> = spec
+        .choices(italian)
+        .into_iter()
+        .map(|(score, words)| Choice { id: format!("score:{score}"), title: score.to_string(), description: words.map(str::to_owned) })
+        .collect();
+    match channel {
+        // The chat shows the message's choices as buttons.
+        Channel::WebChat | Channel::InApp => outbound.choices = choices,
+        Channel::Whatsapp | Channel::Telegram if !closed => {
+            if let Some(delivery) = outbound.delivery.as_mut() {
+                delivery.choices = choices.clone();
+                delivery.choices_button = Some(if italian { "Scegli" } else { "Choose" }.to_owned());
+            }
+            outbound.choices = choices;
+        }
+        _ => {}
     }
     let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
     state.bus.publish(events);

@@ -209,6 +209,7 @@ impl Store {
             subject: None,
             attachments: Vec::new(),
             mentions: Vec::new(),
+            choices: Vec::new(),
         };
         let (message, _) = self.write_outbound(tx, account_id, conversation_id, &note, at).await?;
         Ok(message.id)

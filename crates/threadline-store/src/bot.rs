@@ -355,6 +355,7 @@ impl Store {
             quoted_text: None,
             automated: None,
             problems: Vec::new(),
+            choices: Vec::new(),
             attachments: Vec::new(),
             triage: None,
             created_at: at,

@@ -483,6 +483,7 @@ impl Store {
                     quoted_text: job.quoted_text.clone(),
                     automated: job.automated.clone(),
                     problems: job.problems.clone(),
+                    choices: Vec::new(),
                     attachments: Vec::new(),
                     triage: job.triage.clone().map(Box::new),
                     created_at: at,

@@ -163,6 +163,9 @@ pub struct OutboundMessage {
     pub attachments: Vec<NewAttachment>,
     /// Colleagues a note mentions (ignored for messages to the customer).
     pub mentions: Vec<UserId>,
+    /// Answers the message offers to tap (kept on the message: the chat
+    /// shows them as buttons).
+    pub choices: Vec<threadline_domain::message::Choice>,
 }
 
 impl Store {
@@ -429,6 +432,7 @@ impl Store {
             quoted_text: None,
             automated: None,
             problems: Vec::new(),
+            choices: outbound.choices.clone(),
             attachments: Vec::new(),
             triage: None,
             created_at: at,
@@ -713,6 +717,7 @@ fn inbound_message(inbound: &InboundMessage, conversation_id: ConversationId, co
         quoted_text: inbound.quoted_text.clone(),
         automated: inbound.automated.clone(),
         problems: inbound.problems.clone(),
+        choices: Vec::new(),
         attachments: Vec::new(),
         triage: inbound.triage.clone().map(Box::new),
         created_at: at,
@@ -724,8 +729,8 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
         let sql = format!(
             "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, inbox_id, sender_kind, sender_id, \
              body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, created_at, \
-             language, sentiment, category, triage) VALUES {}",
-            rows::placeholders(chunk.len(), 24)
+             language, sentiment, category, triage, choices) VALUES {}",
+            rows::placeholders(chunk.len(), 25)
         );
         let mut query = sqlx::query(&sql);
         for m in chunk {
@@ -753,7 +758,8 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
                 .bind(m.triage.as_ref().and_then(|t| t.language.clone()))
                 .bind(m.triage.as_ref().map(|t| (t.sentiment * 100.0).round() as i64))
                 .bind(m.triage.as_ref().and_then(|t| t.category.clone()))
-                .bind(m.triage.as_ref().map(|t| serde_json::to_string(t).unwrap_or_default()));
+                .bind(m.triage.as_ref().map(|t| serde_json::to_string(t).unwrap_or_default()))
+                .bind((!m.choices.is_empty()).then(|| serde_json::to_string(&m.choices).unwrap_or_default()));
         }
         query.execute(tx.conn()).await?;
     }

@@ -29,19 +29,10 @@ pub struct OutboundDelivery {
     pub human_agent_tag: bool,
     /// Answers to tap (a survey's scores), on channels with buttons.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub choices: Vec<ChoiceUse>,
+    pub choices: Vec<threadline_domain::message::Choice>,
     /// The label of the button opening a list of choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choices_button: Option<String>,
-}
-
-/// One answer to tap: its id, the title that comes back as the customer's message, a description.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChoiceUse {
-    pub id: String,
-    pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
 }
 
 /// An approved template and its variables' values, in order.

@@ -106,7 +106,7 @@ pub(crate) fn conversation(row: &AnyRow) -> Result<Conversation> {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, conversation_id, contact_id, kind, direction, channel, inbox_id, \
-     sender_kind, sender_id, body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, triage, created_at";
+     sender_kind, sender_id, body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, choices, triage, created_at";
 
 /// A message row; attachments are loaded separately.
 pub(crate) fn message(row: &AnyRow) -> Result<Message> {
@@ -130,6 +130,10 @@ pub(crate) fn message(row: &AnyRow) -> Result<Message> {
         automated: opt_text(row, "automated")?,
         problems: match opt_text(row, "problems")? {
             Some(list) => serde_json::from_str(&list).map_err(|_| StoreError::Corrupt(format!("problems: {list}")))?,
+            None => Vec::new(),
+        },
+        choices: match opt_text(row, "choices")? {
+            Some(list) => serde_json::from_str(&list).map_err(|e| StoreError::Corrupt(format!("choices: {e}")))?,
             None => Vec::new(),
         },
         attachments: Vec::new(),

@@ -345,6 +345,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 subject: None,
                 attachments: Vec::new(),
                 mentions: Vec::new(),
+                choices: Vec::new(),
             };
             store.create_outbound_message(account.id, conversation_id, &reply).await?;
         }
@@ -362,6 +363,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 subject: None,
                 attachments: Vec::new(),
                 mentions: Vec::new(),
+                choices: Vec::new(),
             };
             store.create_outbound_message(account.id, conversation_id, &note).await?;
         }
@@ -483,6 +485,7 @@ async fn survey_demo(
         subject: None,
         attachments: Vec::new(),
         mentions: Vec::new(),
+        choices: Vec::new(),
     };
     let (message, _) = store.create_outbound_message(account_id, conversation.id, &prompt).await?;
     store.survey_request_sent(account_id, &request_id, Ok(message.id)).await?;

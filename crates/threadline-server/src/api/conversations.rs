@@ -296,6 +296,7 @@ async fn create_message(
             subject: None,
             attachments,
             mentions,
+            choices: Vec::new(),
         };
         let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
         state.bus.publish(events);

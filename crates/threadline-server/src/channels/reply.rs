@@ -272,6 +272,7 @@ pub async fn compose(
         subject,
         attachments,
         mentions: Vec::new(),
+        choices: Vec::new(),
     };
     Ok(outbound)
 }

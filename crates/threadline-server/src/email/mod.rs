@@ -347,6 +347,7 @@ async fn acknowledge(
         subject,
         attachments: Vec::new(),
         mentions: Vec::new(),
+        choices: Vec::new(),
     };
     match state.store.create_outbound_message(account.id, conversation, &outbound).await {
         Ok((_, events)) => state.bus.publish(events),

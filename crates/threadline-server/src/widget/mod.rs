@@ -357,6 +357,10 @@ pub struct ChatMessage {
     pub from: &'static str,
     pub text: String,
     pub attachments: Vec<ChatAttachment>,
+    /// Answers to tap (a survey's scores): the chat shows them as buttons
+    /// under the latest message, and a tap sends the choice's title.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<threadline_domain::message::Choice>,
     pub created_at: String,
     pub cursor: String,
 }
@@ -388,6 +392,7 @@ pub(crate) fn chat_message(state: &AppState, account_id: AccountId, m: &Message)
                 url: media::signed_link(state, account_id, a.id),
             })
             .collect(),
+        choices: m.choices.clone(),
         created_at: m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         cursor: TimelineCursor { at_micros: (m.created_at.unix_timestamp_nanos() / 1000) as i64, id: m.id.to_string() }.encode(),
     }

@@ -10,6 +10,7 @@ use crate::channel_tests;
 use crate::support::*;
 
 channel_tests!(
+    a_chat_visitor_answers_a_survey_with_a_tap,
     the_chat_api_verifies_users_and_keeps_chats_private,
     a_flooding_client_is_slowed_down,
     an_offline_visitor_is_answered_by_email
@@ -127,6 +128,55 @@ async fn chat(rig: &Rig, method: reqwest::Method, url: String, token: Option<&st
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Resolves the only conversation and lets the survey go out.
+async fn resolve_the_conversation(rig: &Rig) -> String {
+    let conversations = rig.conversations().await;
+    assert_eq!(conversations.len(), 1);
+    let id = conversations[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = rig.app.patch(&format!("/api/v1/conversations/{id}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    run_jobs(rig).await;
+    id
+}
+
+async fn a_chat_visitor_answers_a_survey_with_a_tap(rig: Rig) {
+    let inbox = chat_inbox(&rig, json!({ "title": "Bottega Aurora" })).await;
+    let (status, _) = rig.app.post("/api/v1/surveys", json!({ "name": "CSAT", "spec": { "kind": "csat" } })).await;
+    assert_eq!(status, 201);
+    let base = rig.app.url(&format!("/widget/{inbox}"));
+    let (post, get) = (reqwest::Method::POST, reqwest::Method::GET);
+    let (_, session) = chat(&rig, post.clone(), format!("{base}/session"), None, Some(json!({}))).await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    let (status, _) =
+        chat(&rig, post.clone(), format!("{base}/messages"), Some(&token), Some(json!({ "text": "Il vaso è arrivato intero, grazie" })))
+            .await;
+    assert_eq!(status, 201);
+    let conversation = resolve_the_conversation(&rig).await;
+
+    // The survey is in the chat with its five scores to tap, highest last.
+    let (_, history) = chat(&rig, get.clone(), format!("{base}/messages"), Some(&token), None).await;
+    let asked = history["data"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(asked["from"], "agent", "{history}");
+    assert!(asked["text"].as_str().unwrap().starts_with("Quanto è soddisfatto"), "{asked}");
+    let titles: Vec<&str> = asked["choices"].as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["1", "2", "3", "4", "5"], "{asked}");
+    assert_eq!(asked["choices"][3]["description"], "Soddisfatto");
+    // Agents see what was offered too.
+    let messages = rig.messages(&conversation).await;
+    assert_eq!(messages.last().unwrap()["choices"].as_array().map(Vec::len), Some(5), "{messages:?}");
+
+    // A tap sends the choice's title: the answer, not a new request.
+    let (status, _) = chat(&rig, post.clone(), format!("{base}/messages"), Some(&token), Some(json!({ "text": "4" }))).await;
+    assert_eq!(status, 201);
+    run_jobs(&rig).await;
+    let (_, answered) = rig.app.get("/api/v1/surveys/responses").await;
+    assert_eq!((answered[0]["score"].as_i64(), answered[0]["channel"].as_str()), (Some(4), Some("web_chat")), "{answered}");
+    let conversations = rig.conversations().await;
+    assert_eq!(conversations.len(), 1, "the answer is no new case");
+    let (_, after) = rig.app.get(&format!("/api/v1/conversations/{conversation}")).await;
+    assert_eq!(after["status"], "resolved", "nor does it reopen this one: {after}");
 }
 
 async fn the_chat_api_verifies_users_and_keeps_chats_private(rig: Rig) {
@@ -376,5 +426,62 @@ async fn the_widget_chats_live_in_a_real_browser() {
     assert_eq!(intro_shown, "none", "a returning visitor who left an email is not asked who they are again");
     browser.screenshot("widget-4-returning-visitor").await;
     assert_eq!(rig.conversations().await.len(), 1);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_shows_a_surveys_scores_as_buttons() {
+    let rig = rig(Backend::Sqlite).await;
+    let inbox = chat_inbox(&rig, json!({ "title": "Bottega Aurora", "color": "#0b7a5c" })).await;
+    let (status, _) = rig.app.post("/api/v1/surveys", json!({ "name": "CSAT", "spec": { "kind": "csat" } })).await;
+    assert_eq!(status, 201);
+    let page = host_page(&rig.app.url(""), &inbox).await;
+    let browser = Browser::launch().await;
+    browser.client.goto(&page).await.unwrap();
+    browser.wait_for("the session", &format!("document.querySelector('#threadline-chat') && {ROOT}.querySelector('.head b')")).await;
+    browser.js(&format!("{ROOT}.querySelector('.launcher').click()")).await;
+    browser
+        .js(&format!(
+            "{ROOT}.querySelector('input[name=name]').value = 'Giulia Rossi';\
+             {ROOT}.querySelector('input[name=email]').value = 'giulia@example.com';\
+             {ROOT}.querySelector('textarea').value = 'Il vaso è arrivato intero, grazie';\
+             {ROOT}.querySelector('.send').click()"
+        ))
+        .await;
+    browser.wait_for("the visitor's message", &format!("{ROOT}.querySelectorAll('.msg.visitor').length === 1")).await;
+    let conversation = resolve_the_conversation(&rig).await;
+
+    browser.wait_for("the survey's buttons", &format!("{ROOT}.querySelectorAll('.choices button').length === 5")).await;
+    let labels =
+        browser.js(&format!("return [...{ROOT}.querySelectorAll('.choices button')].map(b => b.getAttribute('aria-label'))")).await;
+    assert_eq!(labels[4], "5 Molto soddisfatto", "{labels}");
+    browser.screenshot("widget-5-survey-buttons").await;
+    browser.js(&format!("[...{ROOT}.querySelectorAll('.choices button')].find(b => b.firstChild.textContent === '4').click()")).await;
+    browser
+        .wait_for(
+            "the answer sent and the buttons gone",
+            &format!("[...{ROOT}.querySelectorAll('.msg.visitor')].some(m => m.textContent === '4') && !{ROOT}.querySelector('.choices')"),
+        )
+        .await;
+    browser.screenshot("widget-6-survey-answered").await;
+    run_jobs(&rig).await;
+    let (_, answered) = rig.app.get("/api/v1/surveys/responses").await;
+    assert_eq!(
+        (answered[0]["score"].as_i64(), answered[0]["conversation_id"].as_str()),
+        (Some(4), Some(conversation.as_str())),
+        "{answered}"
+    );
+    assert_eq!(rig.conversations().await.len(), 1, "the tap is no new case");
+
+    // Reloaded, the answered survey offers nothing to tap any more.
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_for(
+            "the restored history",
+            &format!("document.querySelector('#threadline-chat') && {ROOT}.querySelectorAll('.msg').length === 3"),
+        )
+        .await;
+    let buttons = browser.js(&format!("return {ROOT}.querySelectorAll('.choices button').length")).await;
+    assert_eq!(buttons, 0);
     browser.close().await;
 }
