@@ -32,6 +32,7 @@ pub mod segment;
 pub mod sla;
 pub mod sms;
 pub mod survey;
+pub mod tally;
 pub mod template;
 pub mod text;
 pub mod timeline;

@@ -221,30 +221,13 @@ pub fn deflected(f: &ConversationFacts, came_back: bool, now: OffsetDateTime) ->
 }
 
 /// A distribution of durations: count, mean, median and 90th percentile
-/// (nearest rank), in seconds.
+/// (nearest rank, from a [`crate::tally::Histogram`]), in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Durations {
     pub count: i64,
     pub mean_secs: Option<f64>,
     pub median_secs: Option<i64>,
     pub p90_secs: Option<i64>,
-}
-
-impl Durations {
-    pub fn of(mut values: Vec<i64>) -> Self {
-        if values.is_empty() {
-            return Self::default();
-        }
-        values.sort_unstable();
-        let n = values.len();
-        let rank = |p: f64| values[((p * n as f64).ceil() as usize).clamp(1, n) - 1];
-        Self {
-            count: n as i64,
-            mean_secs: Some(values.iter().map(|v| *v as f64).sum::<f64>() / n as f64),
-            median_secs: Some(rank(0.5)),
-            p90_secs: Some(rank(0.9)),
-        }
-    }
 }
 
 /// `part / whole`, none of nothing.
@@ -324,18 +307,6 @@ pub struct SettledRate {
     pub pending: i64,
 }
 
-impl SettledRate {
-    fn add(&mut self, verdict: Option<Settled>) {
-        match verdict {
-            Some(Settled::Yes) => self.yes += 1,
-            Some(Settled::No) => self.no += 1,
-            Some(Settled::Pending) => self.pending += 1,
-            None => {}
-        }
-        self.rate = rate(self.yes, self.yes + self.no);
-    }
-}
-
 /// What the bot did with the conversations it took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BotSummary {
@@ -371,67 +342,12 @@ pub struct Summary {
     pub channel_switches: i64,
 }
 
-fn within(at: Option<OffsetDateTime>, from: OffsetDateTime, to: OffsetDateTime) -> bool {
-    at.is_some_and(|at| at >= from && at < to)
-}
-
 impl Summary {
     /// The period `from..to` (end excluded) over `rows`, as of `now`. Rows
     /// may include conversations outside the period; each metric takes the
     /// ones its definition names.
     pub fn of(rows: &[Measured], from: OffsetDateTime, to: OffsetDateTime, now: OffsetDateTime) -> Self {
-        let mut s = Summary::default();
-        let (mut first, mut first_business, mut resolution, mut resolution_business) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut reply_secs, mut reply_business) = (0i64, 0i64);
-        let (mut answered, mut contained, mut switching, mut sla_clocks, mut sla_met) = (0, 0, 0, 0, 0);
-        let (mut first_resolved, mut reopened) = (0, 0);
-        for row in rows {
-            let f = &row.facts;
-            if within(Some(row.created_at), from, to) {
-                s.conversations += 1;
-                s.customer_messages += f.customer_messages;
-                s.agent_messages += f.agent_messages;
-                first.extend(f.first_response_secs);
-                first_business.extend(f.first_response_business_secs);
-                s.reply.waits += f.reply_waits;
-                reply_secs += f.reply_secs;
-                reply_business += f.reply_business_secs;
-                answered += i64::from(f.agent_messages > 0);
-                if f.bot_involved {
-                    s.bot.conversations += 1;
-                    contained += i64::from(!f.handed_off && f.agent_messages == 0);
-                    s.bot.deflection.add(deflected(f, row.came_back_deflection, now));
-                }
-                sla_clocks += row.sla_clocks;
-                sla_met += row.sla_met;
-                switching += i64::from(f.channel_switches > 0);
-                s.channel_switches += f.channel_switches;
-            }
-            if within(f.resolved_at, from, to) {
-                s.resolved += 1;
-                resolution.extend(f.resolution_secs);
-                resolution_business.extend(f.resolution_business_secs);
-            }
-            if within(f.first_resolved_at, from, to) {
-                first_resolved += 1;
-                reopened += i64::from(f.reopens > 0);
-                s.first_contact_resolution.add(first_contact_resolution(f, row.came_back_fcr, now));
-            }
-        }
-        s.first_response = Durations::of(first);
-        s.first_response_business = Durations::of(first_business);
-        s.resolution = Durations::of(resolution);
-        s.resolution_business = Durations::of(resolution_business);
-        if s.reply.waits > 0 {
-            s.reply.mean_secs = Some(reply_secs as f64 / s.reply.waits as f64);
-            s.reply.mean_business_secs = Some(reply_business as f64 / s.reply.waits as f64);
-        }
-        s.response_rate = Rate::new(answered, s.conversations);
-        s.reopen_rate = Rate::new(reopened, first_resolved);
-        s.bot.containment = Rate::new(contained, s.bot.conversations);
-        s.sla_attainment = Rate::new(sla_met, sla_clocks);
-        s.channel_switching = Rate::new(switching, s.conversations);
-        s
+        crate::tally::Tally::of(rows, from, to, now).summary()
     }
 }
 
@@ -461,35 +377,11 @@ pub struct VolumeRow {
 /// Conversations created in `from..to`, grouped by `by`; hours of the week
 /// in `offset`. Ordered by volume (hours in order, all 168 of them).
 pub fn volume(rows: &[Measured], by: Dimension, from: OffsetDateTime, to: OffsetDateTime, offset: UtcOffset) -> Vec<VolumeRow> {
-    let mut groups: std::collections::BTreeMap<Option<String>, (i64, i64, Vec<i64>)> = std::collections::BTreeMap::new();
-    if by == Dimension::HourOfWeek {
-        for hour in 0..168u8 {
-            groups.insert(Some(hour.to_string()), Default::default());
-        }
-    }
-    for row in rows.iter().filter(|r| within(Some(r.created_at), from, to)) {
-        let key = match by {
-            Dimension::Channel => row.facts.first_channel.clone(),
-            Dimension::Inbox => row.inbox_id.clone(),
-            Dimension::Team => row.team_id.clone(),
-            Dimension::Agent => row.assignee_id.clone(),
-            Dimension::Category => row.category.clone(),
-            Dimension::HourOfWeek => Some(hour_of_week(row.created_at, offset).to_string()),
-        };
-        let group = groups.entry(key).or_default();
-        group.0 += 1;
-        group.1 += i64::from(row.facts.resolved_at.is_some());
-        group.2.extend(row.facts.first_response_secs);
-    }
-    let mut out: Vec<VolumeRow> = groups
-        .into_iter()
-        .map(|(key, (conversations, resolved, first))| VolumeRow { key, conversations, resolved, first_response: Durations::of(first) })
-        .collect();
+    // Volume counts nothing that depends on the time of asking.
     match by {
-        Dimension::HourOfWeek => out.sort_by_key(|r| r.key.as_deref().and_then(|k| k.parse::<u8>().ok())),
-        _ => out.sort_by(|a, b| b.conversations.cmp(&a.conversations).then_with(|| a.key.cmp(&b.key))),
+        Dimension::HourOfWeek => crate::tally::hour_of_week_rows(&crate::tally::by_hour(rows, from, to, to), offset),
+        _ => crate::tally::volume_rows(&crate::tally::by_group(rows, by, from, to, to)),
     }
-    out
 }
 
 /// How conversations crossed channels: the channel a customer first wrote
@@ -504,22 +396,7 @@ pub struct ChannelFlow {
 }
 
 pub fn channel_flow(rows: &[Measured], from: OffsetDateTime, to: OffsetDateTime) -> ChannelFlow {
-    let mut pairs: std::collections::BTreeMap<(String, String), i64> = Default::default();
-    let mut by_category: std::collections::BTreeMap<(String, String), i64> = Default::default();
-    for row in rows.iter().filter(|r| within(Some(r.created_at), from, to)) {
-        let Some(first) = &row.facts.first_channel else { continue };
-        if let Some(answer) = &row.facts.answer_channel {
-            *pairs.entry((first.clone(), answer.clone())).or_default() += 1;
-        }
-        if let Some(category) = &row.category {
-            *by_category.entry((category.clone(), first.clone())).or_default() += 1;
-        }
-    }
-    let mut first_to_answer: Vec<_> = pairs.into_iter().map(|((a, b), n)| (a, b, n)).collect();
-    first_to_answer.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| (&x.0, &x.1).cmp(&(&y.0, &y.1))));
-    let mut channel_by_category: Vec<_> = by_category.into_iter().map(|((c, ch), n)| (c, ch, n)).collect();
-    channel_by_category.sort_by(|x, y| x.0.cmp(&y.0).then_with(|| y.2.cmp(&x.2)).then_with(|| x.1.cmp(&y.1)));
-    ChannelFlow { first_to_answer, channel_by_category }
+    crate::tally::Tally::of(rows, from, to, to).flow()
 }
 
 /// One local day of a period.
@@ -534,34 +411,7 @@ pub struct Day {
 /// Conversations created and resolved per local day of `from..to` (every
 /// day listed, empty ones too; at most 400).
 pub fn daily(rows: &[Measured], from: OffsetDateTime, to: OffsetDateTime, offset: UtcOffset) -> Vec<Day> {
-    let first = from.to_offset(offset).date();
-    let last = (to - Duration::microseconds(1)).to_offset(offset).date();
-    let mut days: Vec<Day> = std::iter::successors(Some(first), |d| d.next_day())
-        .take_while(|d| *d <= last)
-        .take(400)
-        .map(|d| Day { date: format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day()), created: 0, resolved: 0 })
-        .collect();
-    let index = |at: OffsetDateTime| {
-        let day = at.to_offset(offset).date();
-        usize::try_from((day - first).whole_days()).ok().filter(|i| *i < days.len())
-    };
-    let slots: Vec<(Option<usize>, Option<usize>)> = rows
-        .iter()
-        .map(|r| {
-            let created = within(Some(r.created_at), from, to).then(|| index(r.created_at)).flatten();
-            let resolved = r.facts.resolved_at.filter(|at| within(Some(*at), from, to)).and_then(index);
-            (created, resolved)
-        })
-        .collect();
-    for (created, resolved) in slots {
-        if let Some(i) = created {
-            days[i].created += 1;
-        }
-        if let Some(i) = resolved {
-            days[i].resolved += 1;
-        }
-    }
-    days
+    crate::tally::days_of(&crate::tally::by_hour(rows, from, to, to), from, to, offset)
 }
 
 #[cfg(test)]
@@ -694,10 +544,13 @@ mod tests {
 
     #[test]
     fn distributions_use_nearest_rank() {
-        let d = Durations::of(vec![50, 10, 40, 30, 20]);
+        let mut h = crate::tally::Histogram::default();
+        for v in [50, 10, 40, 30, 20] {
+            h.add(v);
+        }
+        let d = h.durations();
         assert_eq!((d.count, d.median_secs, d.p90_secs), (5, Some(30), Some(50)));
         assert_eq!(d.mean_secs, Some(30.0));
-        assert_eq!(Durations::of(Vec::new()).median_secs, None);
         assert_eq!(rate(1, 4), Some(0.25));
         assert_eq!(rate(0, 0), None);
     }

@@ -285,6 +285,9 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     if let Err(e) = state.store.enqueue_job(crate::metrics::job(state.clock.now())).await {
         tracing::warn!(error = %e, "could not queue the metrics refresh; reports wait for the next start");
     }
+    if let Err(e) = state.store.enqueue_job(crate::metrics::rollup_job(state.clock.now())).await {
+        tracing::warn!(error = %e, "could not queue the metrics roll-up; reports read every conversation until the next start");
+    }
     tasks.push(tokio::spawn(crate::jobs::run(state.clone(), shutdown.subscribe())));
     {
         // The knowledge base's index, filled in the background.

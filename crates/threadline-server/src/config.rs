@@ -154,6 +154,9 @@ pub struct Settings {
     /// …or at the latest this many seconds after its first change: a busy
     /// conversation is not measured again on every refresh.
     pub metrics_max_lag_secs: u64,
+    /// Seconds between storings of the days over that changed since:
+    /// until a day is stored again, reports read its conversations.
+    pub metrics_rollup_secs: u64,
     /// Seconds between reads of which optional work exists (segments,
     /// active surveys, enabled automation rules): how soon a node sees one
     /// created through another node.
@@ -239,6 +242,7 @@ impl Default for Settings {
             metrics_refresh_secs: 2,
             metrics_quiet_secs: 2,
             metrics_max_lag_secs: 3,
+            metrics_rollup_secs: 60,
             features_reload_secs: 10,
             auto_resolve_scan_secs: 600,
             date_scan_secs: 900,
@@ -422,6 +426,7 @@ impl Settings {
                 "METRICS_REFRESH_SECS" => settings.metrics_refresh_secs = number(value)?.clamp(1, 3600),
                 "METRICS_QUIET_SECS" => settings.metrics_quiet_secs = number(value)?.min(3600),
                 "METRICS_MAX_LAG_SECS" => settings.metrics_max_lag_secs = number(value)?.clamp(1, 86_400),
+                "METRICS_ROLLUP_SECS" => settings.metrics_rollup_secs = number(value)?.clamp(1, 86_400),
                 "FEATURES_RELOAD_SECS" => settings.features_reload_secs = number(value)?.clamp(1, 3600),
                 "AUTO_RESOLVE_SCAN_SECS" => settings.auto_resolve_scan_secs = number(value)?.max(10),
                 "AGENT_BOT_TIMEOUT_SECS" => settings.agent_bot_timeout_secs = number(value)?.max(1),

@@ -31,6 +31,7 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         threadline_store::SEGMENTS_CONTACT_JOB => crate::segments::on_contact(state, job).await,
         threadline_store::SEGMENTS_SWEEP_JOB => crate::segments::sweep(state, job).await,
         threadline_store::METRICS_JOB => crate::metrics::on_refresh(state, job).await,
+        threadline_store::ROLLUP_JOB => crate::metrics::on_rollup(state, job).await,
         threadline_store::SURVEY_JOB => crate::surveys::on_resolved(state, job).await,
         threadline_store::SCHEDULED_JOB => crate::scheduled::on_due(state, job).await,
         crate::auto_resolve::AUTO_RESOLVE_JOB => crate::auto_resolve::on_due(state, job).await,

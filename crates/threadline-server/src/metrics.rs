@@ -1,14 +1,16 @@
 //! Keeps every conversation's facts ([`threadline_domain::metrics`]) up
 //! to date: the `metrics.refresh` job measures the conversations that
 //! commits marked as changed, every `metrics_refresh_secs`, so reports lag
-//! ingest by about that much and read one row per conversation.
+//! ingest by about that much and read one row per conversation; and the
+//! `metrics.rollup` job stores each day's tallies once it is over
+//! ([`threadline_store::Tallies`]), so long periods read few rows.
 
 use std::collections::BTreeMap;
 
 use threadline_domain::ids::AccountId;
 use threadline_domain::metrics::{Entry, facts};
 use threadline_domain::sla::{ClockState, SlaTarget};
-use threadline_store::{Job, METRICS_JOB, MetricRow, NewJob, StoredSlaPolicy, Team};
+use threadline_store::{Job, METRICS_JOB, MetricRow, NewJob, ROLLUP_JOB, StoredSlaPolicy, Team};
 use time::{Duration, OffsetDateTime};
 
 use crate::app::AppState;
@@ -21,6 +23,42 @@ const ROUND: i64 = 500;
 /// The refresh job, queued at start (one for the whole installation).
 pub fn job(at: OffsetDateTime) -> NewJob {
     NewJob { kind: METRICS_JOB, account_id: None, dedup_key: Some("metrics-refresh".into()), payload: serde_json::json!({}), run_at: at }
+}
+
+/// The job storing the days over, queued at start (one for the whole installation).
+pub fn rollup_job(at: OffsetDateTime) -> NewJob {
+    NewJob { kind: ROLLUP_JOB, account_id: None, dedup_key: Some("metrics-rollup".into()), payload: serde_json::json!({}), run_at: at }
+}
+
+/// Days stored per round of the roll-up job.
+const DAYS_PER_ROUND: i64 = 50;
+
+/// `metrics.rollup`: store the tallies of the days over that changed (or
+/// whose pending verdicts' windows ended), then again in
+/// `metrics_rollup_secs`. Until a day is stored, reports read its
+/// conversations, so this sets how much work a report does, never what it says.
+pub async fn on_rollup(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {
+    roll(state).await?;
+    Ok(Outcome::Later(state.clock.now() + Duration::seconds(state.settings.metrics_rollup_secs.max(1) as i64)))
+}
+
+/// Stores every day over that needs it (tests and tools call it to have
+/// reports read stored days at once); how many days.
+pub async fn roll(state: &AppState) -> anyhow::Result<usize> {
+    let mut total = 0;
+    // A bounded number of rounds: a year of history is stored over a few runs.
+    for _ in 0..20 {
+        let now = state.clock.now();
+        let days = state.store.days_to_roll(threadline_domain::tally::day_number(now), now, DAYS_PER_ROUND).await?;
+        for day in &days {
+            state.store.roll_day(day, now).await?;
+        }
+        total += days.len();
+        if (days.len() as i64) < DAYS_PER_ROUND {
+            break;
+        }
+    }
+    Ok(total)
 }
 
 /// `metrics.refresh`: measure what changed and has settled (no change for

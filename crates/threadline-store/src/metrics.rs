@@ -330,6 +330,9 @@ impl Store {
     pub async fn save_metrics(&self, rows_in: &[MetricRow], done: &[Stale]) -> Result<()> {
         let at = micros(now());
         let mut tx = self.begin_write().await?;
+        // The days the facts leave and the days they come to are stored again.
+        let ids: Vec<String> = rows_in.iter().map(|r| r.source.conversation.id.to_string()).collect();
+        crate::rollups::mark_days(&mut tx, &ids).await?;
         for r in rows_in {
             let c = &r.source.conversation;
             let f = &r.facts;
@@ -394,6 +397,7 @@ impl Store {
             .execute(tx.conn())
             .await?;
         }
+        crate::rollups::mark_days(&mut tx, &ids).await?;
         for s in done {
             sqlx::query("DELETE FROM metrics_dirty WHERE conversation_id = $1 AND since = $2")
                 .bind(s.conversation_id.to_string())

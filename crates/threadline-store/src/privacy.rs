@@ -389,6 +389,8 @@ impl Store {
     async fn delete_conversation_rows(&self, tx: &mut WriteTx, a: &str, c: &str) -> Result<(PrivacyReport, Vec<PathBuf>)> {
         let messages = ids_where(tx, "messages", "conversation_id", a, &[c.to_owned()]).await?;
         let (attachments, files) = self.delete_message_rows(tx, a, &messages).await?;
+        // Reports' stored days that counted it are stored again without it.
+        crate::rollups::mark_days(tx, &[c.to_owned()]).await?;
         for table in [
             "bot_jobs",
             "bot_sessions",

@@ -8,10 +8,11 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use threadline_domain::metrics::{ChannelFlow, Dimension, Summary, VolumeRow, channel_flow, previous_period, volume};
+use threadline_domain::metrics::{ChannelFlow, Dimension, Summary, VolumeRow, previous_period};
 use threadline_domain::role::Permission;
 use threadline_domain::survey::SurveyScores;
-use threadline_store::{Backlog, MetricsFilter};
+use threadline_domain::tally::{hour_of_week_rows, volume_rows};
+use threadline_store::{Backlog, MetricsFilter, Wanted};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -147,6 +148,9 @@ pub struct Freshness {
     /// Conversations changed but not measured yet (all accounts).
     pub waiting: i64,
     pub lag_secs: Option<i64>,
+    /// Whole days of the period read from their stored tallies; the rest
+    /// was read from the conversations (today, and days changed since).
+    pub stored_days: usize,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -170,9 +174,9 @@ async fn summary(State(state): State<AppState>, caller: Caller, Query(p): Query<
     let now = state.clock.now();
     let account_id = caller.account_id();
     let (prev_from, prev_to) = previous_period(r.period.from, r.period.to);
-    let rows = state.store.measured(account_id, prev_from, r.period.to, &r.filter).await?;
-    let current = Summary::of(&rows, r.period.from, r.period.to, now);
-    let previous = Summary::of(&rows, prev_from, prev_to, now);
+    let tallies = state.store.tallies(account_id, r.period.from, r.period.to, &r.filter, now, Wanted::default()).await?;
+    let current = tallies.total.summary();
+    let previous = state.store.tallies(account_id, prev_from, prev_to, &r.filter, now, Wanted::default()).await?.total.summary();
     let surveys_now = survey_scores(&state, account_id, r.period.from, r.period.to, &r.filter).await?;
     let surveys_before = survey_scores(&state, account_id, prev_from, prev_to, &r.filter).await?;
     let backlog = state.store.backlog(account_id, now).await?;
@@ -195,7 +199,7 @@ async fn summary(State(state): State<AppState>, caller: Caller, Query(p): Query<
         current: PeriodSummary { period: r.period, summary: current, surveys: surveys_now },
         previous: PeriodSummary { period: Period { from: prev_from, to: prev_to }, summary: previous, surveys: surveys_before },
         backlog,
-        freshness: Freshness { waiting, lag_secs },
+        freshness: Freshness { waiting, lag_secs, stored_days: tallies.stored_days },
     };
     Ok(Json(report).into_response())
 }
@@ -266,8 +270,12 @@ async fn volume_report(State(state): State<AppState>, caller: Caller, Query(p): 
     // pattern, and an hour's shift at a DST change does not change it.
     let middle = r.period.from + (r.period.to - r.period.from) / 2;
     let offset = crate::sla::offset_in(zone.as_deref())(middle);
-    let rows = state.store.measured(caller.account_id(), r.period.from, r.period.to, &r.filter).await?;
-    let data = volume(&rows, by, r.period.from, r.period.to, offset);
+    let wanted = Wanted { groups: Some(by), hours: false };
+    let tallies = state.store.tallies(caller.account_id(), r.period.from, r.period.to, &r.filter, state.clock.now(), wanted).await?;
+    let data = match by {
+        Dimension::HourOfWeek => hour_of_week_rows(&tallies.hours, offset),
+        _ => volume_rows(&tallies.groups),
+    };
     if r.csv {
         let mut body = crate::csv::line(&["key", "conversations", "resolved", "first_response_median_secs"]);
         for row in &data {
@@ -297,8 +305,9 @@ pub struct ChannelReport {
     responses((status = 200, body = ChannelReport), (status = 422, body = ErrorBody)))]
 async fn channels(State(state): State<AppState>, caller: Caller, Query(p): Query<ReportParams>) -> ApiResult<Response> {
     let r = request(&state, &caller, &p)?;
-    let rows = state.store.measured(caller.account_id(), r.period.from, r.period.to, &r.filter).await?;
-    let flow = channel_flow(&rows, r.period.from, r.period.to);
+    let tallies =
+        state.store.tallies(caller.account_id(), r.period.from, r.period.to, &r.filter, state.clock.now(), Wanted::default()).await?;
+    let flow = tallies.total.flow();
     if r.csv {
         let mut body = crate::csv::line(&["first_channel", "answer_channel", "conversations"]);
         for (a, b, n) in &flow.first_to_answer {

@@ -11,12 +11,11 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use threadline_domain::metrics::{
-    Dimension, Durations, Measured, Rate, SettledRate, Summary, channel_flow, daily, previous_period, volume,
-};
+use threadline_domain::metrics::{Dimension, Durations, Rate, SettledRate, Summary, previous_period};
 use threadline_domain::role::Permission;
 use threadline_domain::survey::SurveyScores;
-use threadline_store::{Backlog, MetricsFilter};
+use threadline_domain::tally::{days_of, hour_of_week_rows, volume_rows};
+use threadline_store::{Backlog, MetricsFilter, Wanted};
 use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use super::charts::{self, Bars, Cell, Flow, Series};
@@ -568,19 +567,28 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
         filter.assignee_id = Some(session.user.id.to_string());
     }
     let (prev_from, prev_to) = previous_period(from, to);
+    // What the view shows beside the headline numbers.
+    let wanted = match view {
+        "overview" => Wanted { groups: None, hours: true },
+        "channels" => Wanted { groups: Some(Dimension::Channel), hours: true },
+        "teams" => Wanted { groups: Some(Dimension::Team), hours: false },
+        "agents" => Wanted { groups: Some(Dimension::Agent), hours: false },
+        _ => Wanted::default(),
+    };
     let loaded = async {
-        let rows = state.store.measured(account_id, prev_from, to, &filter).await?;
+        let tallies = state.store.tallies(account_id, from, to, &filter, now, wanted).await?;
+        let before = state.store.tallies(account_id, prev_from, prev_to, &filter, now, Wanted::default()).await?;
         let backlog = state.store.backlog(account_id, now).await?;
         let (waiting, _) = state.store.metrics_lag(now).await?;
-        Ok::<_, threadline_store::StoreError>((rows, backlog, waiting))
+        Ok::<_, threadline_store::StoreError>((tallies, before, backlog, waiting))
     }
     .await;
-    let (rows, backlog, waiting) = match loaded {
+    let (tallies, before, backlog, waiting) = match loaded {
         Ok(found) => found,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let current = Summary::of(&rows, from, to, now);
-    let previous = Summary::of(&rows, prev_from, prev_to, now);
+    let current = tallies.total.summary();
+    let previous = before.total.summary();
     let middle_offset = offset_at(from + (to - from) / 2);
 
     let query = encode(&[
@@ -643,8 +651,8 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
     let conversations_word = r.conversations.to_lowercase();
     let team_name = |id: &str| teams.iter().find(|t| t.id.to_string() == id).map(|t| t.name.clone());
     let user_name = |id: &str| users.iter().find(|u| u.id.to_string() == id).map(|u| u.name.clone());
-    let volume_of = |by: Dimension, name: &dyn Fn(&str) -> Option<String>, rows: &[Measured]| {
-        volume(rows, by, from, to, middle_offset)
+    let volume_of = |name: &dyn Fn(&str) -> Option<String>| {
+        volume_rows(&tallies.groups)
             .into_iter()
             .map(|v| VolumeLine {
                 label: match &v.key {
@@ -659,7 +667,7 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
     };
     match view {
         "overview" => {
-            p.days = daily(&rows, from, to, middle_offset).into_iter().map(|d| (d.date, d.created, d.resolved)).collect();
+            p.days = days_of(&tallies.hours, from, to, middle_offset).into_iter().map(|d| (d.date, d.created, d.resolved)).collect();
             let (created, resolved) = (r.created_legend, r.resolved_legend);
             p.series = Some(charts::series(&p.days, |date, a, b| format!("{date}: {a} {created}, {b} {resolved}")));
             let ages: Vec<(String, i64)> = backlog.by_age.clone();
@@ -700,13 +708,13 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
                     priced,
                 ));
             }
-            p.volume = volume_of(Dimension::Channel, &|_| None, &rows);
-            let flow = channel_flow(&rows, from, to);
+            p.volume = volume_of(&|_| None);
+            let flow = tallies.total.flow();
             p.flow = Some(charts::flow(&flow.first_to_answer, |a, b, n| format!("{a} → {b}: {n}")));
             p.flow_rows = flow.first_to_answer;
             p.categories = flow.channel_by_category;
             let mut counts = [0i64; 168];
-            for v in volume(&rows, Dimension::HourOfWeek, from, to, middle_offset) {
+            for v in hour_of_week_rows(&tallies.hours, middle_offset) {
                 if let Some(h) = v.key.as_deref().and_then(|k| k.parse::<usize>().ok()).filter(|h| *h < 168) {
                     counts[h] = v.conversations;
                 }
@@ -716,7 +724,7 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
             p.heat = charts::heat_map(&counts, |d, h, v| format!("{} {h:02}:00–{h:02}:59: {v} {word}", days[d]));
         }
         "teams" => {
-            p.volume = volume_of(Dimension::Team, &team_name, &rows);
+            p.volume = volume_of(&team_name);
             p.volume_title = r.by_team;
             p.volume_dimension = "team";
         }
@@ -820,7 +828,7 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
                     )
                 })
                 .collect();
-            p.volume = volume_of(Dimension::Agent, &user_name, &rows);
+            p.volume = volume_of(&user_name);
             p.volume_title = r.by_agent;
             p.volume_dimension = "agent";
         }

@@ -15,11 +15,98 @@ backend_tests!(
     report_requests_are_checked,
     the_conversation_export_streams_every_conversation_once,
     a_busy_conversation_is_measured_when_it_settles_or_at_the_latest_after_the_lag,
+    a_stored_day_is_read_again_when_it_changes_or_its_verdicts_ripen,
 );
 
-/// The refresh job measures a changed conversation once it has been quiet
-/// for `metrics_quiet_secs`, or once its first change is
-/// `metrics_max_lag_secs` old, whichever comes first.
+/// Reports read a day's stored tallies only while they hold: a day a
+/// later change touched, or whose pending verdicts' window has since
+/// ended, is read from its conversations until it is stored again.
+async fn a_stored_day_is_read_again_when_it_changes_or_its_verdicts_ripen(app: TestApp) {
+    let state = &app.server().state;
+    let inbox = app.create_inbox("api", "Shop").await;
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "Where is my parcel?").await;
+    let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.post(&format!("/api/v1/conversations/{conversation}/messages"), json!({ "text": "On its way." })).await;
+    assert_eq!(status, 201);
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    // It happened three days ago: answered after ten minutes, resolved then.
+    let now = state.clock.now();
+    state
+        .store
+        .backdate_conversation(
+            app.account_id.parse().unwrap(),
+            conversation.parse().unwrap(),
+            now - time::Duration::days(3),
+            time::Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+    refresh(&app).await;
+    assert!(threadline_server::metrics::roll(state).await.unwrap() >= 1);
+    let summary = |report: &Value| report["current"]["summary"].clone();
+    let (_, stored) = app.get("/api/v1/reports/summary").await;
+    let stored_days = stored["freshness"]["stored_days"].as_i64().unwrap();
+    assert!(stored_days >= 28, "{stored}");
+    let s = summary(&stored);
+    assert_eq!((s["conversations"].as_i64(), s["resolved"].as_i64()), (Some(1), Some(1)), "{s}");
+    assert_eq!(s["first_contact_resolution"]["pending"], 1, "the week has not passed: {s}");
+
+    // Reopened today: its day is read again at once, and stored again later.
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "open" })).await;
+    assert_eq!(status, 200);
+    refresh(&app).await;
+    let (_, changed) = app.get("/api/v1/reports/summary").await;
+    let s = summary(&changed);
+    assert_eq!(changed["freshness"]["stored_days"].as_i64().unwrap(), stored_days - 1, "{changed}");
+    assert_eq!((s["resolved"].as_i64(), s["reopen_rate"]["part"].as_i64()), (Some(0), Some(1)), "{s}");
+    assert_eq!(s["first_contact_resolution"]["no"], 1, "{s}");
+    threadline_server::metrics::roll(state).await.unwrap();
+    let (_, restored) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(restored["freshness"]["stored_days"].as_i64().unwrap(), stored_days, "{restored}");
+    assert_eq!(summary(&restored), s);
+
+    // Another customer's conversation, resolved three days ago: its
+    // first-contact verdict is pending. A week later it has ripened though
+    // nothing changed: the stored day no longer holds and is read, then
+    // stored, again.
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "bea@example.com" }]), "Do you ship to Malta?").await;
+    let second = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.post(&format!("/api/v1/conversations/{second}/messages"), json!({ "text": "We do." })).await;
+    assert_eq!(status, 201);
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{second}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    state
+        .store
+        .backdate_conversation(
+            app.account_id.parse().unwrap(),
+            second.parse().unwrap(),
+            now - time::Duration::days(3),
+            time::Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+    refresh(&app).await;
+    threadline_server::metrics::roll(state).await.unwrap();
+    let period = {
+        let f = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+        format!("from={}&to={}", f(now - time::Duration::days(30)), f(now))
+    };
+    let (_, before) = app.get(&format!("/api/v1/reports/summary?{period}")).await;
+    let fcr = &summary(&before)["first_contact_resolution"];
+    assert_eq!((fcr["yes"].as_i64(), fcr["no"].as_i64(), fcr["pending"].as_i64()), (Some(0), Some(1), Some(1)), "{before}");
+    let stored_before = before["freshness"]["stored_days"].as_i64().unwrap();
+    state.clock.advance(time::Duration::days(8));
+    let (_, ripe) = app.get(&format!("/api/v1/reports/summary?{period}")).await;
+    let fcr = &summary(&ripe)["first_contact_resolution"];
+    assert_eq!((fcr["yes"].as_i64(), fcr["no"].as_i64(), fcr["pending"].as_i64()), (Some(1), Some(1), Some(0)), "{ripe}");
+    assert!(ripe["freshness"]["stored_days"].as_i64().unwrap() < stored_before, "the ripened day is read: {ripe}");
+    assert!(threadline_server::metrics::roll(state).await.unwrap() >= 1, "and stored again");
+    let (_, again) = app.get(&format!("/api/v1/reports/summary?{period}")).await;
+    assert_eq!(summary(&again), summary(&ripe));
+    assert!(again["freshness"]["stored_days"].as_i64().unwrap() >= stored_before, "{again}");
+}
+
 async fn a_busy_conversation_is_measured_when_it_settles_or_at_the_latest_after_the_lag(mut app: TestApp) {
     // The server's own refresh waits an hour: the windows below are the test's.
     app.restart(|s| {
@@ -179,14 +266,9 @@ fn assert_matches(expected: &Value, actual: &Value, path: &str) {
     }
 }
 
-async fn the_golden_month_gives_the_numbers_of_the_definitions(app: TestApp) {
-    let golden: Value = serde_json::from_str(GOLDEN).unwrap();
-    let (status, saved) =
-        app.post("/api/v1/sla/policies", json!({ "name": "Office hours", "policy": golden["sla_policy"], "is_default": true })).await;
-    assert_eq!(status, 201, "{saved}");
-    let (agent_id, agent_token) = app.create_user("ana@example.com", "Ana", "agent").await;
-    load(&app, &golden, &agent_id).await;
-    refresh(&app).await;
+/// Checks every report of the golden month against the fixture; returns
+/// them, to compare with the same reports read another way.
+async fn golden_reports(app: &TestApp, golden: &Value, agent_token: &str) -> (Vec<Value>, i64) {
     let expected = &golden["expected"];
     let period = format!("from={}&to={}", golden["period"]["from"].as_str().unwrap(), golden["period"]["to"].as_str().unwrap());
 
@@ -225,11 +307,11 @@ async fn the_golden_month_gives_the_numbers_of_the_definitions(app: TestApp) {
     assert_matches(&expected["sms_only"], &sms["current"]["summary"], "sms_only");
 
     // An agent reads their own conversations only, and no one else's.
-    let (status, own) = app.call_as(&agent_token, reqwest::Method::GET, &format!("/api/v1/reports/summary?{period}"), None).await;
+    let (status, own) = app.call_as(agent_token, reqwest::Method::GET, &format!("/api/v1/reports/summary?{period}"), None).await;
     assert_eq!(status, 200, "{own}");
     assert_matches(&expected["agent_own"], &own["current"]["summary"], "agent_own");
     let (status, other) =
-        app.call_as(&agent_token, reqwest::Method::GET, &format!("/api/v1/reports/summary?{period}&agent_id={}", app.user_id), None).await;
+        app.call_as(agent_token, reqwest::Method::GET, &format!("/api/v1/reports/summary?{period}&agent_id={}", app.user_id), None).await;
     assert_eq!(status, 403, "{other}");
 
     // The same table as CSV.
@@ -247,6 +329,43 @@ async fn the_golden_month_gives_the_numbers_of_the_definitions(app: TestApp) {
     assert_eq!(lines[0], "key,conversations,resolved,first_response_median_secs");
     assert_eq!(lines[1], "web_chat,3,3,300");
     assert_eq!(lines.len(), 6, "{csv}");
+
+    let stored_days = report["freshness"]["stored_days"].as_i64().unwrap();
+    (
+        vec![
+            report["current"].clone(),
+            report["previous"].clone(),
+            volume,
+            json!(hours),
+            flow,
+            sms["current"].clone(),
+            own["current"].clone(),
+        ],
+        stored_days,
+    )
+}
+
+async fn the_golden_month_gives_the_numbers_of_the_definitions(app: TestApp) {
+    let golden: Value = serde_json::from_str(GOLDEN).unwrap();
+    let (status, saved) =
+        app.post("/api/v1/sla/policies", json!({ "name": "Office hours", "policy": golden["sla_policy"], "is_default": true })).await;
+    assert_eq!(status, 201, "{saved}");
+    let (agent_id, agent_token) = app.create_user("ana@example.com", "Ana", "agent").await;
+    load(&app, &golden, &agent_id).await;
+    refresh(&app).await;
+    let (raw, read_stored) = golden_reports(&app, &golden, &agent_token).await;
+    // Days with conversations are not stored yet: they are read from the conversations.
+    assert_eq!(read_stored, 23, "only March's days without conversations need nothing read");
+    // The same numbers once the days are stored (a year's report reads them).
+    let state = &app.server().state;
+    let stored = threadline_server::metrics::roll(state).await.unwrap();
+    assert_eq!(stored, 8, "the eight days with conversations are stored");
+    let now = state.clock.now();
+    assert!(state.store.days_to_roll(threadline_domain::tally::day_number(now), now, 10).await.unwrap().is_empty());
+    let (rolled, read_stored) = golden_reports(&app, &golden, &agent_token).await;
+    assert_eq!(read_stored, 31, "March is read from its stored days");
+    assert_eq!(rolled, raw, "stored days give the numbers the conversations give");
+    let period = format!("from={}&to={}", golden["period"]["from"].as_str().unwrap(), golden["period"]["to"].as_str().unwrap());
 
     // Every conversation as a row of its own, oldest first.
     let csv = app
@@ -276,7 +395,7 @@ async fn the_golden_month_gives_the_numbers_of_the_definitions(app: TestApp) {
     .await;
     refresh(&app).await;
     let (_, again) = app.get(&format!("/api/v1/reports/summary?{period}")).await;
-    assert_eq!(again["current"], report["current"]);
+    assert_eq!(again["current"], raw[0]);
 }
 
 async fn reports_follow_what_happens_in_conversations(app: TestApp) {

@@ -1,0 +1,293 @@
+//! Reports over long periods: each UTC day's tallies stored once the day
+//! is over (`metrics_rollups`, see [`threadline_domain::tally`]), and the
+//! days a change touched since (`metrics_days`), which reports read from
+//! the conversations until the day is stored again. A report of a year
+//! reads some hundreds of stored tallies and the conversations of today
+//! and of any day changed since — never stale numbers, never every row.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use threadline_domain::ids::AccountId;
+use threadline_domain::metrics::{DEFLECTION_WINDOW, Dimension, FCR_WINDOW};
+use threadline_domain::tally::{self, HOUR, Tally, WHOLE};
+use time::OffsetDateTime;
+
+use crate::metrics::MetricsFilter;
+use crate::{Result, Store, StoreError, WriteTx, micros, rows};
+
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The job kind that stores the days over and changed since.
+pub const ROLLUP_JOB: &str = "metrics.rollup";
+
+/// Marks the days the conversations' measured dates fall in (call before
+/// and after their facts change, so both the old days and the new ones
+/// are stored again), and the days of the same customers' conversations
+/// whose verdicts their return may change (first-contact resolution,
+/// deflection).
+pub(crate) async fn mark_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
+    let marked = micros(crate::now());
+    for ids in conversation_ids.chunks(64) {
+        let list = rows::list(2, ids.len());
+        let own = format!(
+            "INSERT INTO metrics_days (account_id, day, marked) SELECT account_id, day, $1 FROM ( \
+             SELECT account_id, created_at / {DAY_MICROS} AS day FROM conversation_metrics WHERE conversation_id IN ({list}) \
+             UNION SELECT account_id, resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) AND resolved_at IS NOT NULL \
+             UNION SELECT account_id, first_resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) \
+             AND first_resolved_at IS NOT NULL) AS touched WHERE true \
+             ON CONFLICT (account_id, day) DO UPDATE SET marked = excluded.marked"
+        );
+        let returned = format!(
+            "INSERT INTO metrics_days (account_id, day, marked) SELECT account_id, day, $1 FROM ( \
+             SELECT o.account_id, o.created_at / {DAY_MICROS} AS day FROM conversation_metrics m JOIN conversation_metrics o \
+             ON o.account_id = m.account_id AND o.contact_id = m.contact_id AND o.conversation_id <> m.conversation_id \
+             WHERE m.conversation_id IN ({list}) AND o.resolved_at < m.first_customer_at AND o.resolved_at >= m.first_customer_at - {} \
+             UNION SELECT o.account_id, o.first_resolved_at / {DAY_MICROS} FROM conversation_metrics m JOIN conversation_metrics o \
+             ON o.account_id = m.account_id AND o.contact_id = m.contact_id AND o.conversation_id <> m.conversation_id \
+             WHERE m.conversation_id IN ({list}) AND o.first_resolved_at < m.first_customer_at \
+             AND o.first_resolved_at >= m.first_customer_at - {}) AS touched WHERE true \
+             ON CONFLICT (account_id, day) DO UPDATE SET marked = excluded.marked",
+            DEFLECTION_WINDOW.whole_microseconds(),
+            FCR_WINDOW.whole_microseconds()
+        );
+        for sql in [own, returned] {
+            let mut query = sqlx::query(&sql).bind(marked);
+            for id in ids {
+                query = query.bind(id.clone());
+            }
+            query.execute(tx.conn()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A day whose tallies are to be stored (again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayToRoll {
+    pub account_id: AccountId,
+    pub day: i64,
+    marked: Option<i64>,
+}
+
+/// What a report needs beside its total.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// Groups by this dimension (hours of the week: by hour).
+    pub groups: Option<Dimension>,
+    /// Per UTC hour (daily series).
+    pub hours: bool,
+}
+
+/// A report's tallies: the whole period's, its groups', its hours'.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tallies {
+    pub total: Tally,
+    pub groups: BTreeMap<Option<String>, Tally>,
+    /// By UTC hour number ([`tally::hour_number`]).
+    pub hours: BTreeMap<i64, Tally>,
+    /// Days read from stored tallies, and stretches read from the conversations.
+    pub stored_days: usize,
+    pub read_stretches: usize,
+}
+
+impl MetricsFilter {
+    /// The one dimension the filter names, if it names one.
+    fn single(&self) -> Option<Option<(&'static str, String)>> {
+        let named: Vec<(&'static str, &String)> = [
+            (tally::stored_dimension(Dimension::Channel), &self.channel),
+            (tally::stored_dimension(Dimension::Inbox), &self.inbox_id),
+            (tally::stored_dimension(Dimension::Team), &self.team_id),
+            (tally::stored_dimension(Dimension::Agent), &self.assignee_id),
+            (tally::stored_dimension(Dimension::Category), &self.category),
+        ]
+        .into_iter()
+        .filter_map(|(dim, value)| value.as_ref().map(|v| (dim, v)))
+        .collect();
+        match named.as_slice() {
+            [] => Some(None),
+            [(dim, value)] => Some(Some((dim, (*value).clone()))),
+            _ => None,
+        }
+    }
+}
+
+impl Store {
+    /// Days over before `before_day` (UTC day number) that are marked or
+    /// past their validity, oldest first.
+    pub async fn days_to_roll(&self, before_day: i64, now: OffsetDateTime, limit: i64) -> Result<Vec<DayToRoll>> {
+        let found = sqlx::query(
+            "SELECT account_id, day, marked FROM metrics_days WHERE day < $1 AND (marked IS NOT NULL OR valid_until <= $2) \
+             ORDER BY day, account_id LIMIT $3",
+        )
+        .bind(before_day)
+        .bind(micros(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        found
+            .iter()
+            .map(|row| {
+                Ok(DayToRoll {
+                    account_id: rows::parse(row, "account_id")?,
+                    day: rows::int(row, "day")?,
+                    marked: rows::opt_int(row, "marked")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores `day`'s tallies (measured as of `now`) in place of what was
+    /// stored; the day counts as stored unless a change marked it again meanwhile.
+    pub async fn roll_day(&self, day: &DayToRoll, now: OffsetDateTime) -> Result<()> {
+        let rows_in =
+            self.measured(day.account_id, tally::day_start(day.day), tally::day_start(day.day + 1), &MetricsFilter::default()).await?;
+        let tallies = tally::day_tallies(&rows_in, day.day, now);
+        let valid_until = tallies[0].2.valid_until;
+        let account = day.account_id.to_string();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM metrics_rollups WHERE account_id = $1 AND day = $2")
+            .bind(&account)
+            .bind(day.day)
+            .execute(tx.conn())
+            .await?;
+        for chunk in rows::fixed_chunks(&tallies) {
+            let sql =
+                format!("INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}", rows::placeholders(chunk.len(), 5));
+            let mut query = sqlx::query(&sql);
+            for (dim, key, t) in chunk {
+                let json = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;
+                query = query.bind(&account).bind(day.day).bind(*dim).bind(key.clone()).bind(json);
+            }
+            query.execute(tx.conn()).await?;
+        }
+        sqlx::query(
+            "UPDATE metrics_days SET marked = NULL, rolled_at = $3, valid_until = $4 WHERE account_id = $1 AND day = $2 \
+             AND (marked = $5 OR (marked IS NULL AND $5 IS NULL))",
+        )
+        .bind(&account)
+        .bind(day.day)
+        .bind(micros(now))
+        .bind(valid_until.map(micros))
+        .bind(day.marked)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The days of `first..last` (UTC day numbers, `last` excluded) whose
+    /// stored tallies cannot be used: marked since, past their validity.
+    async fn unstored_days(&self, account_id: AccountId, first: i64, last: i64, now: OffsetDateTime) -> Result<BTreeSet<i64>> {
+        let found = sqlx::query(
+            "SELECT day FROM metrics_days WHERE account_id = $1 AND day >= $2 AND day < $3 \
+             AND (marked IS NOT NULL OR rolled_at IS NULL OR valid_until <= $4)",
+        )
+        .bind(account_id.to_string())
+        .bind(first)
+        .bind(last)
+        .bind(micros(now))
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(|row| rows::int(row, "day")).collect()
+    }
+
+    /// Stored tallies of `dim` (one `key`, or all) for `days`.
+    async fn stored_tallies(&self, account_id: AccountId, dim: &str, key: Option<&str>, days: &[i64]) -> Result<Vec<(i64, String, Tally)>> {
+        let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(Vec::new()) };
+        let wanted: BTreeSet<i64> = days.iter().copied().collect();
+        let sql = match key {
+            Some(_) => {
+                "SELECT day, key, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4 AND key = $5"
+            }
+            None => "SELECT day, key, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4",
+        };
+        let mut query = sqlx::query(sql).bind(account_id.to_string()).bind(dim.to_owned()).bind(*first).bind(*last);
+        if let Some(key) = key {
+            query = query.bind(key.to_owned());
+        }
+        let mut out = Vec::new();
+        for row in query.fetch_all(&self.pool).await? {
+            let day = rows::int(&row, "day")?;
+            if !wanted.contains(&day) {
+                continue;
+            }
+            let raw = rows::text(&row, "tally")?;
+            let t: Tally = serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;
+            out.push((day, rows::text(&row, "key")?, t));
+        }
+        Ok(out)
+    }
+
+    /// What a report of `from..to` adds up to, as of `now`: stored days'
+    /// tallies where they hold (whole UTC days before today, unchanged
+    /// since stored, with no single filter beyond one dimension — and, for
+    /// groups or hours, none at all), the conversations for the rest.
+    pub async fn tallies(
+        &self,
+        account_id: AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filter: &MetricsFilter,
+        now: OffsetDateTime,
+        wanted: Wanted,
+    ) -> Result<Tallies> {
+        let single = filter.single();
+        let usable = match &single {
+            Some(None) => true,
+            Some(Some(_)) => wanted.groups.is_none() && !wanted.hours,
+            None => false,
+        };
+        let today = tally::day_number(now);
+        let unstored = if usable {
+            self.unstored_days(account_id, tally::day_number(from), tally::day_number(to) + 1, now).await?
+        } else {
+            BTreeSet::new()
+        };
+        let (days, stretches) = tally::plan(from, to, |day| usable && day < today && !unstored.contains(&day));
+        let mut out = Tallies { stored_days: days.len(), read_stretches: stretches.len(), ..Default::default() };
+
+        if !days.is_empty() {
+            let (dim, key) = match &single {
+                Some(Some((dim, key))) => (*dim, Some(key.as_str())),
+                _ => (WHOLE, Some("")),
+            };
+            for (_, _, t) in self.stored_tallies(account_id, dim, key, &days).await? {
+                out.total.merge(&t);
+            }
+            match wanted.groups {
+                Some(Dimension::HourOfWeek) | None => {}
+                Some(by) => {
+                    for (_, key, t) in self.stored_tallies(account_id, tally::stored_dimension(by), None, &days).await? {
+                        out.groups.entry(Some(key).filter(|k| !k.is_empty())).or_default().merge(&t);
+                    }
+                }
+            }
+            if wanted.hours || wanted.groups == Some(Dimension::HourOfWeek) {
+                for (day, key, t) in self.stored_tallies(account_id, HOUR, None, &days).await? {
+                    let hour: i64 = key.parse().map_err(|_| StoreError::Corrupt(format!("hour {key}")))?;
+                    out.hours.entry(day * 24 + hour).or_default().merge(&t);
+                }
+            }
+        }
+        for (a, b) in stretches {
+            let found = self.measured(account_id, a, b, filter).await?;
+            for row in &found {
+                out.total.add(row, a, b, now);
+            }
+            match wanted.groups {
+                Some(Dimension::HourOfWeek) | None => {}
+                Some(by) => {
+                    for (key, t) in tally::by_group(&found, by, a, b, now) {
+                        out.groups.entry(key).or_default().merge(&t);
+                    }
+                }
+            }
+            if wanted.hours || wanted.groups == Some(Dimension::HourOfWeek) {
+                for (hour, t) in tally::by_hour(&found, a, b, now) {
+                    out.hours.entry(hour).or_default().merge(&t);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
