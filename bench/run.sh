@@ -15,6 +15,7 @@
 #   ONLY=waits bench/run.sh 60 1        # journey timers firing with 1,000,000 runs waiting (WAITING_RUNS to change)
 #   ONLY=chaos bench/run.sh 0 1         # 10,000 customers through a journey's send, the server killed -9 ten times
 #   ONLY=measurement bench/run.sh 20 3  # SQLite ingest with the reports' refresh job on and off, side by side
+#   ONLY=dashboard bench/run.sh 0 1     # reports on a year of history: 1,000,000 conversations, 10,000,000 messages
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -232,6 +233,92 @@ pages_run() { # engine run
     rm -rf "$data"
 }
 
+# Reports on a year of history: DASH_CONVERSATIONS conversations and
+# DASH_MESSAGES messages over 12 months seeded with their measured facts
+# (bench/loadgen/src/seed.rs), the roll-up job left to store the days
+# (timed), then each dashboard request fetched DASH_ROUNDS times in turn
+# for the last 12 months and the last 30 days, through the API and as the
+# workspace page, beside the cheapest signed-in request (the stack's
+# floor); then the 12-month conversation export streamed while the
+# server's memory is sampled.
+dashboard_run() { # engine run
+    local engine=$1 run=$2 data url dburl created token base result started stored from12 from30 to today
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    dburl=${url:-sqlite://$data/threadline.db?mode=rwc}
+    start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID
+    base=$URL
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    for channel in whatsapp sms email web_chat telegram; do
+        curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+            -d "{\"channel\":\"$channel\",\"name\":\"$channel\"}" >/dev/null
+    done
+    for team in Vendite Resi Assistenza; do
+        curl -sf -X POST "$base/api/v1/teams" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+            -d "{\"name\":\"$team\"}" >/dev/null
+    done
+    for agent in paolo emma sofia luca giulia marco; do
+        curl -sf -X POST "$base/api/v1/users" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+            -d "{\"email\":\"$agent@example.com\",\"name\":\"$agent\",\"role\":\"agent\"}" >/dev/null
+    done
+    kill "$server"; wait "$server" 2>/dev/null || true
+    # SQLite's full-text index makes seeding 10,000,000 messages slow
+    # (about 50 minutes here): DASH_SQLITE_MESSAGES can seed fewer there.
+    local messages=${DASH_MESSAGES:-10000000}
+    [ "$engine" = sqlite ] && messages=${DASH_SQLITE_MESSAGES:-$messages}
+    result=$("$LOAD" seed --database-url "$dburl" --conversations "${DASH_CONVERSATIONS:-1000000}" --messages "$messages" \
+        --months 12 --measured)
+    record "dashboard-seed" "$engine" "$run" "$result"
+    today=$(date -u +%Y-%m-%d)
+    from12=$(date -u -d "$today - 365 days" +%Y-%m-%dT00:00:00Z)
+    from30=$(date -u -d "$today - 30 days" +%Y-%m-%dT00:00:00Z)
+    to="${today}T00:00:00Z"
+    started=$(date +%s.%N)
+    start "$data/serve2.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    server=$PID
+    base=$URL
+    # The roll-up job stores the year's days in the background: wait until
+    # the 12-month summary reads every day stored.
+    for _ in $(seq 1 1800); do
+        stored=$(curl -sf "$base/api/v1/reports/summary?from=$from12&to=$to" -H "authorization: Bearer $token" | json '["freshness"]["stored_days"]' || echo 0)
+        [ "$stored" -ge 365 ] && break
+        sleep 1
+    done
+    record "dashboard-rollup" "$engine" "$run" "{\"seconds\": $(python3 -c "import time; print(round(time.time() - $started, 1))"), \"stored_days\": $stored}"
+    for period in 12m 30d; do
+        local from=$from12 first=${from12%T*}
+        [ "$period" = 30d ] && from=$from30 && first=${from30%T*}
+        local last
+        last=$(date -u -d "$today - 1 day" +%Y-%m-%d)
+        local q="from=$from&to=$to"
+        result=$("$LOAD" dashboard --base "$base" --token "$token" --rounds "${DASH_ROUNDS:-30}" \
+            "/api/v1/reports/summary?$q" "/api/v1/reports/volume?$q&by=channel" "/api/v1/reports/volume?$q&by=hour_of_week&tz=Europe/Rome" \
+            "/api/v1/reports/channels?$q" "/api/v1/reports/summary?$q&team_id=$(curl -sf "$base/api/v1/teams" -H "authorization: Bearer $token" | json '[0]["id"]')")
+        record "dashboard-api-$period" "$engine" "$run" "$result"
+        result=$("$LOAD" dashboard --base "$base" --token "$token" --email bench@example.com --password "correct horse battery" \
+            --rounds "${DASH_ROUNDS:-30}" "/reports?from=$first&to=$last" "/reports?view=teams&from=$first&to=$last")
+        record "dashboard-page-$period" "$engine" "$run" "$result"
+    done
+    # Workload and cost read the period's messages themselves (streamed,
+    # not stored per day): the channels and agents views, 30 days only.
+    result=$("$LOAD" dashboard --base "$base" --token "$token" --email bench@example.com --password "correct horse battery" \
+        --rounds "${DASH_WORK_ROUNDS:-3}" "/reports?view=channels&from=${from30%T*}&to=$(date -u -d "$today - 1 day" +%Y-%m-%d)" \
+        "/reports?view=agents&from=${from30%T*}&to=$(date -u -d "$today - 1 day" +%Y-%m-%d)")
+    record "dashboard-work-30d" "$engine" "$run" "$result"
+    result=$("$LOAD" dashboard --base "$base" --token "$token" --rounds "${DASH_ROUNDS:-30}" "/api/v1/teams")
+    record "dashboard-floor" "$engine" "$run" "$result"
+    result=$("$LOAD" report-export --base "$base" --token "$token" --pid "$server" --path "/api/v1/reports/conversations?from=$from12&to=$to")
+    record "dashboard-export" "$engine" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+}
+
 # Triage, routing and the bot in-process, on one core (taskset), with the
 # ceiling each measures beside itself. BANKING77 comes from beside the
 # repository (THREADLINE_TEST_DATASETS, as for the tests).
@@ -442,6 +529,11 @@ for run in $(seq 1 "$RUNS"); do
         continue
     fi
     if [ "${ONLY:-}" = smtp ]; then continue; fi
+    if [ "${ONLY:-}" = dashboard ]; then
+        dashboard_run sqlite "$run"
+        dashboard_run postgres "$run"
+        continue
+    fi
     if [ "${ONLY:-}" = measurement ]; then
         measurement_run "$run" on
         measurement_run "$run" off
@@ -492,7 +584,7 @@ rm -rf "$data"
 fi
 
 python3 - "$OUT/results.jsonl" <<'PY'
-import json, statistics, sys
+import json, re, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 def med(scenario, engine, key):
     v = [r[key] for r in rows if r["scenario"] == scenario and r["engine"] == engine]
@@ -512,6 +604,31 @@ if on and off:
         e = f"refresh-{mode}"
         print(f"| metrics refresh {mode} | {med('measurement', e, 'per_second'):,.0f} | {med('measurement', e, 'p50_ms'):.2f} | {med('measurement', e, 'p99_ms'):.2f} |")
     print(f"measurement costs {1 - on / off:.1%} of ingest throughput")
+dash = [e for e in ["sqlite", "postgres"] if med("dashboard-api-12m", e, "p99_ms") is not None]
+if dash:
+    print()
+    print("| engine | what | period | p50 ms | p99 ms | max ms |")
+    print("| --- | --- | --- | ---: | ---: | ---: |")
+    for e in dash:
+        for what in ["api", "page"]:
+            for period in ["12m", "30d"]:
+                s = f"dashboard-{what}-{period}"
+                print(f"| {e} | {what} | {period} | {med(s, e, 'p50_ms'):.1f} | {med(s, e, 'p99_ms'):.1f} | {med(s, e, 'max_ms'):.1f} |")
+        if med("dashboard-work-30d", e, "p50_ms") is not None:
+            print(f"| {e} | pages with workload and cost (channels, agents) | 30d | {med('dashboard-work-30d', e, 'p50_ms'):.1f} | {med('dashboard-work-30d', e, 'p99_ms'):.1f} | {med('dashboard-work-30d', e, 'max_ms'):.1f} |")
+        print(f"| {e} | floor (GET /api/v1/teams) | — | {med('dashboard-floor', e, 'p50_ms'):.1f} | {med('dashboard-floor', e, 'p99_ms'):.1f} | {med('dashboard-floor', e, 'max_ms'):.1f} |")
+    for e in dash:
+        for r in [r for r in rows if r["scenario"].split("-")[0] == "dashboard" and "paths" in r]:
+            if r["engine"] == e:
+                for p in r["paths"]:
+                    path = re.sub(r"from=[^&]*&to=[^&]*&?", "", p["path"]).rstrip("?&")
+                    print(f"  {e} {r['scenario']} {path}: p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms")
+        seed = [r for r in rows if r["scenario"] == "dashboard-seed" and r["engine"] == e]
+        roll = [r for r in rows if r["scenario"] == "dashboard-rollup" and r["engine"] == e]
+        exp = [r for r in rows if r["scenario"] == "dashboard-export" and r["engine"] == e]
+        for r in seed: print(f"  {e} seeded {r['conversations']:,} conversations, {r['messages']:,} messages in {r['seconds']:.0f} s")
+        for r in roll: print(f"  {e} roll-up of {r['stored_days']} days: {r['seconds']} s after start")
+        for r in exp: print(f"  {e} export: {r['rows']:,} rows, {r['megabytes']:.0f} MB in {r['seconds']:.1f} s, RSS {r['rss_before_mb']:.0f} -> {r['rss_peak_mb']:.0f} MB")
 api = med("webhook", "api", "per_second")
 if api:
     print()

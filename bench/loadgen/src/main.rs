@@ -20,6 +20,9 @@
 //!   in-process on one core (see `understand.rs`).
 //! - `sign-in-flood` and `export` measure hardening and privacy (see
 //!   `privacy.rs`).
+//! - `dashboard` fetches report requests in turn and `report-export`
+//!   streams the conversation export while sampling the server's memory
+//!   (see `reports.rs`).
 //! - `tracking` loads the Segment-compatible collector with batches of
 //!   calls; `ceiling-batch` sends the same batches to the ceiling server,
 //!   which inserts them as rows in one transaction.
@@ -38,6 +41,7 @@ use serde_json::json;
 mod engagement;
 mod pages;
 mod privacy;
+mod reports;
 mod seed;
 mod understand;
 
@@ -112,6 +116,40 @@ enum Command {
         conversations: usize,
         #[arg(long, default_value_t = 1_000_000)]
         messages: usize,
+        /// How far back the history goes.
+        #[arg(long, default_value_t = 6)]
+        months: u32,
+        /// Also write each conversation's measured facts (for reports).
+        #[arg(long)]
+        measured: bool,
+    },
+    /// Fetch report requests (API paths, or workspace pages with `--email`) in turn.
+    Dashboard {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        /// Sign in as this user for workspace pages.
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
+        /// Paths to fetch, after the base URL.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Stream a CSV export while sampling the server's memory.
+    ReportExport {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        pid: u32,
+        #[arg(long)]
+        path: String,
     },
     /// Fetch a workspace page, signed in: inbox, search, conversation or asset.
     Pages {
@@ -393,9 +431,26 @@ fn main() -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             println!("{}", rt.block_on(smtp::drive(&addr, &to, body_bytes, load, returning))?);
         }
-        Command::Seed { database_url, conversations, messages } => {
+        Command::Seed { database_url, conversations, messages, months, measured } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            println!("{}", rt.block_on(seed::seed(&database_url, conversations, messages))?);
+            println!("{}", rt.block_on(seed::seed(&database_url, conversations, messages, months, measured))?);
+        }
+        Command::Dashboard { base, token, email, password, rounds, paths } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!(
+                "{}",
+                rt.block_on(async {
+                    let cookie = match (&email, &password) {
+                        (Some(email), Some(password)) => Some(pages::sign_in(&reqwest::Client::new(), &base, email, password).await?),
+                        _ => None,
+                    };
+                    reports::dashboard(&base, &token, cookie.as_deref(), &paths, rounds).await
+                })?
+            );
+        }
+        Command::ReportExport { base, token, pid, path } => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!("{}", rt.block_on(reports::export(&base, &token, &path, pid))?);
         }
         Command::Pages { base, email, password, page, database_url, load } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -6,6 +6,12 @@
 //! `crates/threadline-store/migrations`); SQLite's full-text triggers and
 //! PostgreSQL's search index are filled as they would be in production.
 //!
+//! With `--measured`, each conversation also gets the facts row the
+//! reports' refresh job would derive from it (computed by the same
+//! `threadline_domain::metrics::facts`), its team and category, and its
+//! days are marked for the roll-up job to store, so reports can be loaded
+//! at once on a year of history.
+//!
 //! The account, its inboxes and its users must exist (created through the
 //! API); the server must be stopped while seeding.
 
@@ -97,8 +103,10 @@ struct Msg {
     at: i64,
 }
 
-/// Seeds the first account of the database.
-pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::Result<serde_json::Value> {
+const CATEGORIES: &[&str] = &["delivery", "returns", "billing", "product", "account", "shipping_abroad", "discounts", "complaint"];
+
+/// Seeds the first account of the database with `months` of history.
+pub async fn seed(url: &str, conversations: usize, messages: usize, months: u32, measured: bool) -> anyhow::Result<serde_json::Value> {
     sqlx::any::install_default_drivers();
     let sqlite = url.starts_with("sqlite:");
     let mut options = AnyPoolOptions::new().max_connections(1);
@@ -122,11 +130,13 @@ pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::R
     let users: Vec<String> =
         sqlx::query_scalar("SELECT id FROM users WHERE account_id = $1 ORDER BY id").bind(&account).fetch_all(&pool).await?;
     anyhow::ensure!(!users.is_empty(), "the account has no user");
+    let teams: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM teams WHERE account_id = $1 ORDER BY id").bind(&account).fetch_all(&pool).await?;
 
     let started = Instant::now();
     let mut rng = Rng(0x5EED_2026);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros() as i64;
-    let span: i64 = 180 * 24 * 3600 * 1_000_000; // half a year of history
+    let span: i64 = i64::from(months.max(1)) * 30 * 24 * 3600 * 1_000_000;
     let per = messages.div_ceil(conversations.max(1)).max(1);
     let batch = 250;
     let mut written = 0usize;
@@ -136,6 +146,7 @@ pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::R
         let mut identities = Vec::new();
         let mut convs = Vec::new();
         let mut msgs = Vec::new();
+        let mut facts_rows = Vec::new();
         for n in start..end {
             let contact = uuid::Uuid::now_v7().to_string();
             let conversation = uuid::Uuid::now_v7().to_string();
@@ -143,7 +154,9 @@ pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::R
             // Older conversations first; the newest ends a few minutes ago.
             let opened = now - span + span / conversations as i64 * n as i64;
             let count = per.min(messages.saturating_sub(written + msgs.len())).max(1);
-            let last = opened + (count as i64 - 1) * 180_000_000;
+            // How long the customer waits for each answer: seconds to hours.
+            let gap: i64 = [30, 120, 600, 1800, 3600, 4 * 3600, 20 * 3600][rng.below(7)] * (50 + rng.below(100) as i64) / 100 * 1_000_000;
+            let last = opened + (count as i64 - 1) * gap;
             let status = match rng.below(100) {
                 0..20 => "open",
                 20..25 => "pending",
@@ -156,10 +169,15 @@ pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::R
                 _ => "normal",
             };
             let assignee = rng.chance(60).then(|| users[rng.below(users.len())].clone());
+            let team = (!teams.is_empty() && rng.chance(80)).then(|| teams[rng.below(teams.len())].clone());
+            let category = rng.chance(90).then(|| rng.pick(CATEGORIES).to_owned());
             contacts.push((contact.clone(), name.clone(), opened));
             identities.push((uuid::Uuid::now_v7().to_string(), contact.clone(), format!("+39347{:07}", n), opened));
-            convs.push((conversation.clone(), contact.clone(), status, priority, assignee.clone(), last, opened));
             let (inbox, channel) = inboxes[rng.below(inboxes.len())].clone();
+            if measured {
+                facts_rows.push(measure(&conversation, &contact, opened, count, gap, status, &channel, &inbox));
+            }
+            convs.push((conversation.clone(), contact.clone(), status, priority, assignee.clone(), last, opened, team, category));
             let order = format!("A-{}", 10_000 + n);
             for i in 0..count {
                 let inbound = i % 2 == 0;
@@ -175,7 +193,7 @@ pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::R
                     inbox: inbox.clone(),
                     sender: if inbound { None } else { Some(assignee.clone().unwrap_or_else(|| users[0].clone())) },
                     text,
-                    at: opened + i as i64 * 180_000_000,
+                    at: opened + i as i64 * gap,
                 });
             }
         }
@@ -217,7 +235,7 @@ pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::R
             placeholders(convs.len(), 13)
         );
         let mut q = sqlx::query(&sql);
-        for (id, contact, status, priority, assignee, last, opened) in &convs {
+        for (id, contact, status, priority, assignee, last, opened, team, category) in &convs {
             q = q
                 .bind(id)
                 .bind(&account)
@@ -225,9 +243,9 @@ pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::R
                 .bind(*status)
                 .bind(*priority)
                 .bind(assignee.clone())
-                .bind(None::<String>)
+                .bind(team.clone())
                 .bind("[]")
-                .bind(None::<String>)
+                .bind(category.clone())
                 .bind(None::<i64>)
                 .bind(last)
                 .bind(opened)
@@ -267,16 +285,137 @@ pub async fn seed(url: &str, conversations: usize, messages: usize) -> anyhow::R
             }
             q.execute(&mut *tx).await?;
         }
+        if measured {
+            write_facts(&mut tx, &account, &convs, &facts_rows).await?;
+        }
         tx.commit().await?;
         written += msgs.len();
         if end % 10_000 < batch || end == conversations {
             eprintln!("seeded {end}/{conversations} conversations, {written} messages ({:.0} s)", started.elapsed().as_secs_f64());
         }
     }
+    if measured {
+        // Every day with conversations waits for the roll-up job, as after an upgrade.
+        sqlx::query(
+            "INSERT INTO metrics_days (account_id, day, marked) SELECT account_id, day, 0 FROM ( \
+             SELECT account_id, created_at / 86400000000 AS day FROM conversation_metrics \
+             UNION SELECT account_id, resolved_at / 86400000000 FROM conversation_metrics WHERE resolved_at IS NOT NULL \
+             UNION SELECT account_id, first_resolved_at / 86400000000 FROM conversation_metrics WHERE first_resolved_at IS NOT NULL \
+             ) AS touched WHERE true ON CONFLICT (account_id, day) DO NOTHING",
+        )
+        .execute(&pool)
+        .await?;
+    }
     // Fresh planner statistics, as a database that grew over months has.
     sqlx::query("ANALYZE").execute(&pool).await?;
     pool.close().await;
-    Ok(json!({ "conversations": conversations, "messages": written, "seconds": started.elapsed().as_secs_f64() }))
+    Ok(
+        json!({ "conversations": conversations, "messages": written, "months": months, "measured": measured, "seconds": started.elapsed().as_secs_f64() }),
+    )
+}
+
+/// What the refresh job would derive from a seeded conversation: customer
+/// and agent take turns `gap` apart on the inbox's channel; a resolved one
+/// was resolved ten minutes after the last message.
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    conversation: &str,
+    contact: &str,
+    opened: i64,
+    count: usize,
+    gap: i64,
+    status: &str,
+    channel: &str,
+    inbox: &str,
+) -> (String, String, String, String, threadline_domain::metrics::ConversationFacts) {
+    use threadline_domain::message::{Direction, SenderKind};
+    use threadline_domain::metrics::{Entry, History, facts};
+    let at = |micros: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    };
+    let mut entries: Vec<Entry> = (0..count)
+        .map(|i| {
+            let inbound = i % 2 == 0;
+            Entry::Message {
+                at: at(opened + i as i64 * gap),
+                direction: if inbound { Direction::Inbound } else { Direction::Outbound },
+                sender: if inbound { SenderKind::Contact } else { SenderKind::User },
+                automatic: false,
+                channel: channel.to_owned(),
+            }
+        })
+        .collect();
+    if status == "resolved" {
+        entries.push(Entry::Resolved { at: at(opened + (count as i64 - 1) * gap + 600_000_000), by: SenderKind::User });
+    }
+    let history = History { created_at: at(opened), bot_started: false, entries };
+    let utc = |_: time::OffsetDateTime| time::UtcOffset::UTC;
+    (conversation.to_owned(), contact.to_owned(), status.to_owned(), inbox.to_owned(), facts(&history, None, &utc))
+}
+
+type SeededConversation = (String, String, &'static str, &'static str, Option<String>, i64, i64, Option<String>, Option<String>);
+
+/// The facts rows of a batch (columns as `conversation_metrics`).
+async fn write_facts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    convs: &[SeededConversation],
+    facts_rows: &[(String, String, String, String, threadline_domain::metrics::ConversationFacts)],
+) -> anyhow::Result<()> {
+    let micros = |t: Option<time::OffsetDateTime>| t.map(|t| (t.unix_timestamp_nanos() / 1000) as i64);
+    for (convs, rows) in convs.chunks(100).zip(facts_rows.chunks(100)) {
+        let sql = format!(
+            "INSERT INTO conversation_metrics (conversation_id, account_id, contact_id, created_at, status, priority, team_id, assignee_id, \
+             category, inbox_id, first_channel, answer_channel, first_customer_at, first_response_at, first_response_secs, \
+             first_response_business_secs, reply_waits, reply_secs, reply_business_secs, customer_messages, agent_messages, bot_messages, \
+             automatic_messages, channel_switches, resolved_at, resolution_secs, resolution_business_secs, first_resolved_at, resolutions, \
+             reopens, customer_after_resolution, bot_involved, handed_off, resolved_by_bot, sla_clocks, sla_met, refreshed_at) VALUES {}",
+            placeholders(rows.len(), 37)
+        );
+        let mut q = sqlx::query(&sql);
+        for ((_, _, _, priority, assignee, _, opened, team, category), (id, contact, status, inbox, f)) in convs.iter().zip(rows) {
+            q = q
+                .bind(id)
+                .bind(account)
+                .bind(contact)
+                .bind(*opened)
+                .bind(status)
+                .bind(*priority)
+                .bind(team.clone())
+                .bind(assignee.clone())
+                .bind(category.clone())
+                .bind(inbox)
+                .bind(f.first_channel.clone())
+                .bind(f.answer_channel.clone())
+                .bind(micros(f.first_customer_at))
+                .bind(micros(f.first_response_at))
+                .bind(f.first_response_secs)
+                .bind(f.first_response_business_secs)
+                .bind(f.reply_waits)
+                .bind(f.reply_secs)
+                .bind(f.reply_business_secs)
+                .bind(f.customer_messages)
+                .bind(f.agent_messages)
+                .bind(f.bot_messages)
+                .bind(f.automatic_messages)
+                .bind(f.channel_switches)
+                .bind(micros(f.resolved_at))
+                .bind(f.resolution_secs)
+                .bind(f.resolution_business_secs)
+                .bind(micros(f.first_resolved_at))
+                .bind(f.resolutions)
+                .bind(f.reopens)
+                .bind(i64::from(f.customer_after_resolution))
+                .bind(i64::from(f.bot_involved))
+                .bind(i64::from(f.handed_off))
+                .bind(i64::from(f.resolved_by_bot))
+                .bind(0i64)
+                .bind(0i64)
+                .bind(*opened);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.

@@ -135,114 +135,159 @@ pub struct CostReport {
     pub per_conversation: Option<f64>,
 }
 
-/// A person's message with its handle time and the channel it is charged
-/// to (a note: the channel of the message before it).
-struct Handled<'a> {
-    item: &'a WorkItem,
-    agent: Option<&'a str>,
-    secs: i64,
-    channel: &'a str,
+/// The work of a period added up message by message, in conversation
+/// then time order (as a database hands them over), so that a year of
+/// messages is never held at once: only what is counted, and the distinct
+/// conversations and customers.
+#[derive(Debug, Clone)]
+pub struct WorkTally {
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    /// The message before (for time), and the channel of the last one with a channel of its own (for notes).
+    previous: Option<(String, OffsetDateTime)>,
+    channelled: Option<String>,
+    agents: BTreeMap<String, (AgentWorkload, BTreeSet<String>)>,
+    channels: BTreeMap<String, (ChannelCost, BTreeSet<String>)>,
+    contacts: BTreeSet<String>,
+    conversations: BTreeSet<String>,
 }
 
-/// `items` sorted by conversation then time; those before `from` only
-/// give context (the message a reply answers).
-fn handled<'a>(items: &'a [WorkItem], from: OffsetDateTime, to: OffsetDateTime) -> Vec<Handled<'a>> {
-    let mut out = Vec::new();
-    // The message before (for time), and the last one with a channel of its own (for notes).
-    let mut previous: Option<&WorkItem> = None;
-    let mut channelled: Option<&WorkItem> = None;
-    for item in items {
-        if previous.is_some_and(|p| p.conversation_id != item.conversation_id) {
-            (previous, channelled) = (None, None);
+impl WorkTally {
+    /// Counts the messages of `from..to`; those before `from` (up to
+    /// [`HANDLE_CAP_SECS`] earlier) only give context.
+    pub fn new(from: OffsetDateTime, to: OffsetDateTime) -> Self {
+        WorkTally {
+            from,
+            to,
+            previous: None,
+            channelled: None,
+            agents: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            contacts: BTreeSet::new(),
+            conversations: BTreeSet::new(),
         }
-        if item.at >= from && item.at < to {
+    }
+
+    /// The next message, in conversation then time order.
+    pub fn push(&mut self, item: WorkItem) {
+        if self.previous.as_ref().is_some_and(|(conversation, _)| *conversation != item.conversation_id) {
+            (self.previous, self.channelled) = (None, None);
+        }
+        if item.at >= self.from && item.at < self.to {
             let (agent, secs) = match &item.author {
                 Author::Agent(id) | Author::Note(id) => {
-                    let since = previous.map_or(HANDLE_CAP_SECS, |p| (item.at - p.at).whole_seconds());
-                    (Some(id.as_str()), since.clamp(0, HANDLE_CAP_SECS))
+                    let since = self.previous.as_ref().map_or(HANDLE_CAP_SECS, |(_, at)| (item.at - *at).whole_seconds());
+                    (Some(id.clone()), since.clamp(0, HANDLE_CAP_SECS))
                 }
                 _ => (None, 0),
             };
-            let channel = match (&item.author, channelled) {
-                (Author::Note(_), Some(p)) => p.channel.as_str(),
-                _ => item.channel.as_str(),
+            // A note is charged to the channel of the message before it.
+            let channel = match (&item.author, &self.channelled) {
+                (Author::Note(_), Some(c)) => c.clone(),
+                _ => item.channel.clone(),
             };
-            out.push(Handled { item, agent, secs, channel });
+            let note = matches!(item.author, Author::Note(_));
+            if let Some(agent) = agent {
+                let (w, conversations) = self
+                    .agents
+                    .entry(agent.clone())
+                    .or_insert_with(|| (AgentWorkload { agent_id: agent, ..Default::default() }, BTreeSet::new()));
+                if note {
+                    w.notes += 1;
+                } else {
+                    w.replies += 1;
+                }
+                w.handle_secs += secs;
+                if !conversations.contains(&item.conversation_id) {
+                    conversations.insert(item.conversation_id.clone());
+                }
+            }
+            let (c, who) =
+                self.channels.entry(channel.clone()).or_insert_with(|| (ChannelCost { channel, ..Default::default() }, BTreeSet::new()));
+            if !note {
+                c.messages += 1;
+                if !who.contains(&item.contact_id) {
+                    who.insert(item.contact_id.clone());
+                }
+                if !self.contacts.contains(&item.contact_id) {
+                    self.contacts.insert(item.contact_id.clone());
+                }
+                if !self.conversations.contains(&item.conversation_id) {
+                    self.conversations.insert(item.conversation_id.clone());
+                }
+            }
+            c.handle_secs += secs;
         }
-        previous = Some(item);
         if !matches!(item.author, Author::Note(_)) {
-            channelled = Some(item);
+            self.channelled = Some(item.channel.clone());
         }
+        self.previous = Some((item.conversation_id, item.at));
     }
-    out
+
+    /// Each person's replies, notes, handle time and occupancy; `online`
+    /// is their time online in the period (user id → seconds).
+    pub fn workload(&self, online: &BTreeMap<String, i64>) -> Vec<AgentWorkload> {
+        let mut by_agent: BTreeMap<&str, AgentWorkload> = BTreeMap::new();
+        for (agent, (w, conversations)) in &self.agents {
+            by_agent.insert(agent, AgentWorkload { conversations: conversations.len() as i64, ..w.clone() });
+        }
+        for agent in online.keys() {
+            by_agent.entry(agent).or_insert_with(|| AgentWorkload { agent_id: agent.clone(), ..Default::default() });
+        }
+        by_agent
+            .into_values()
+            .map(|mut w| {
+                let written = w.replies + w.notes;
+                w.handle_per_message_secs = (written > 0).then(|| w.handle_secs as f64 / written as f64);
+                w.online_secs = online.get(&w.agent_id).copied().unwrap_or(0);
+                w.occupancy = (w.online_secs > 0).then(|| w.handle_secs as f64 / w.online_secs as f64);
+                w
+            })
+            .collect()
+    }
+
+    /// What the messages and handle time cost at `rates`.
+    pub fn costs(&self, rates: &UnitCosts) -> CostReport {
+        let mut report = CostReport { currency: rates.currency.clone(), ..Default::default() };
+        for (channel, (c, who)) in &self.channels {
+            let mut c = c.clone();
+            let rate = rates.channels.get(channel).cloned().unwrap_or_default();
+            c.messages_cost = c.messages as f64 * rate.message;
+            c.agents_cost = c.handle_secs as f64 / 60.0 * rate.agent_minute;
+            c.total = c.messages_cost + c.agents_cost;
+            c.contacts = who.len() as i64;
+            c.per_contact = (c.contacts > 0).then(|| c.total / c.contacts as f64);
+            report.messages += c.messages;
+            report.handle_secs += c.handle_secs;
+            report.total += c.total;
+            report.channels.push(c);
+        }
+        report.contacts = self.contacts.len() as i64;
+        report.per_contact = (report.contacts > 0).then(|| report.total / report.contacts as f64);
+        report.conversations = self.conversations.len() as i64;
+        report.per_conversation = (report.conversations > 0).then(|| report.total / report.conversations as f64);
+        report
+    }
 }
 
-/// Each person's replies, notes, handle time and occupancy in `from..to`;
-/// `online` is their time online in the period (user id → seconds).
+fn tally(items: &[WorkItem], from: OffsetDateTime, to: OffsetDateTime) -> WorkTally {
+    let mut t = WorkTally::new(from, to);
+    for item in items {
+        t.push(item.clone());
+    }
+    t
+}
+
+/// Each person's replies, notes, handle time and occupancy in `from..to`
+/// (`items` sorted by conversation then time); `online` is their time
+/// online in the period (user id → seconds).
 pub fn workload(items: &[WorkItem], from: OffsetDateTime, to: OffsetDateTime, online: &BTreeMap<String, i64>) -> Vec<AgentWorkload> {
-    let mut by_agent: BTreeMap<&str, (AgentWorkload, BTreeSet<&str>)> = BTreeMap::new();
-    for h in handled(items, from, to) {
-        let Some(agent) = h.agent else { continue };
-        let (w, conversations) =
-            by_agent.entry(agent).or_insert_with(|| (AgentWorkload { agent_id: agent.to_owned(), ..Default::default() }, BTreeSet::new()));
-        match h.item.author {
-            Author::Note(_) => w.notes += 1,
-            _ => w.replies += 1,
-        }
-        w.handle_secs += h.secs;
-        conversations.insert(&h.item.conversation_id);
-    }
-    for agent in online.keys() {
-        by_agent.entry(agent).or_insert_with(|| (AgentWorkload { agent_id: agent.clone(), ..Default::default() }, BTreeSet::new()));
-    }
-    by_agent
-        .into_values()
-        .map(|(mut w, conversations)| {
-            w.conversations = conversations.len() as i64;
-            let written = w.replies + w.notes;
-            w.handle_per_message_secs = (written > 0).then(|| w.handle_secs as f64 / written as f64);
-            w.online_secs = online.get(&w.agent_id).copied().unwrap_or(0);
-            w.occupancy = (w.online_secs > 0).then(|| w.handle_secs as f64 / w.online_secs as f64);
-            w
-        })
-        .collect()
+    tally(items, from, to).workload(online)
 }
 
 /// What the messages and handle time of `from..to` cost at `rates`.
 pub fn costs(items: &[WorkItem], from: OffsetDateTime, to: OffsetDateTime, rates: &UnitCosts) -> CostReport {
-    let mut channels: BTreeMap<&str, (ChannelCost, BTreeSet<&str>)> = BTreeMap::new();
-    let mut contacts: BTreeSet<&str> = BTreeSet::new();
-    let mut conversations: BTreeSet<&str> = BTreeSet::new();
-    for h in handled(items, from, to) {
-        let (c, who) = channels
-            .entry(h.channel)
-            .or_insert_with(|| (ChannelCost { channel: h.channel.to_owned(), ..Default::default() }, BTreeSet::new()));
-        if !matches!(h.item.author, Author::Note(_)) {
-            c.messages += 1;
-            who.insert(&h.item.contact_id);
-            contacts.insert(&h.item.contact_id);
-            conversations.insert(&h.item.conversation_id);
-        }
-        c.handle_secs += h.secs;
-    }
-    let mut report = CostReport { currency: rates.currency.clone(), ..Default::default() };
-    for (channel, (mut c, who)) in channels {
-        let rate = rates.channels.get(channel).cloned().unwrap_or_default();
-        c.messages_cost = c.messages as f64 * rate.message;
-        c.agents_cost = c.handle_secs as f64 / 60.0 * rate.agent_minute;
-        c.total = c.messages_cost + c.agents_cost;
-        c.contacts = who.len() as i64;
-        c.per_contact = (c.contacts > 0).then(|| c.total / c.contacts as f64);
-        report.messages += c.messages;
-        report.handle_secs += c.handle_secs;
-        report.total += c.total;
-        report.channels.push(c);
-    }
-    report.contacts = contacts.len() as i64;
-    report.per_contact = (report.contacts > 0).then(|| report.total / report.contacts as f64);
-    report.conversations = conversations.len() as i64;
-    report.per_conversation = (report.conversations > 0).then(|| report.total / report.conversations as f64);
-    report
+    tally(items, from, to).costs(rates)
 }
 
 #[cfg(test)]

@@ -519,7 +519,7 @@ impl Store {
         }
         let sql = format!(
             "SELECT {RESPONSE_COLUMNS} FROM survey_requests WHERE account_id = $1 AND sent_at >= $2 AND sent_at < $3 AND status = 'sent'{conditions} \
-             ORDER BY sent_at DESC LIMIT $4"
+             ORDER BY sent_at DESC, id DESC LIMIT $4"
         );
         let mut query = sqlx::query(&sql).bind(account_id.to_string()).bind(micros(from)).bind(micros(to)).bind(limit);
         for value in extra {

@@ -4,7 +4,7 @@
 //! and the account's unit prices.
 
 use threadline_domain::ids::AccountId;
-use threadline_domain::workload::{Author, HANDLE_CAP_SECS, UnitCosts, WorkItem};
+use threadline_domain::workload::{Author, HANDLE_CAP_SECS, UnitCosts, WorkItem, WorkTally};
 use time::OffsetDateTime;
 
 use crate::{Result, Store, StoreError, micros, rows};
@@ -13,14 +13,19 @@ impl Store {
     /// The messages of `from..to` (and of the quarter hour before, for
     /// context), by conversation then time; `agent` keeps only the
     /// conversations that person wrote in.
-    pub async fn work_items(
+    /// The work of `from..to` (one agent's conversations with `agent`),
+    /// added up as the messages stream from the database in conversation
+    /// then time order: a year of messages is never held at once.
+    pub async fn work_tally(
         &self,
         account_id: AccountId,
         from: OffsetDateTime,
         to: OffsetDateTime,
         agent: Option<&str>,
-    ) -> Result<Vec<WorkItem>> {
-        let found = sqlx::query(
+    ) -> Result<WorkTally> {
+        use futures_util::TryStreamExt;
+        let mut tally = WorkTally::new(from, to);
+        let mut found = sqlx::query(
             "SELECT conversation_id, contact_id, created_at, channel, kind, direction, sender_kind, sender_id FROM messages \
              WHERE account_id = $1 AND created_at >= $2 AND created_at < $3 \
              AND ($4 IS NULL OR conversation_id IN (SELECT conversation_id FROM messages WHERE account_id = $1 AND sender_id = $4 \
@@ -31,29 +36,27 @@ impl Store {
         .bind(micros(from) - HANDLE_CAP_SECS * 1_000_000)
         .bind(micros(to))
         .bind(agent)
-        .fetch_all(&self.pool)
-        .await?;
-        found
-            .iter()
-            .map(|row| {
-                let sender_id = rows::opt_text(row, "sender_id")?;
-                let person = rows::text(row, "sender_kind")? == "user";
-                let author = match (rows::text(row, "kind")?.as_str(), rows::text(row, "direction")?.as_str(), sender_id) {
-                    ("note", _, Some(id)) if person => Author::Note(id),
-                    ("note", _, _) => Author::Machine,
-                    (_, "inbound", _) => Author::Customer,
-                    (_, _, Some(id)) if person => Author::Agent(id),
-                    _ => Author::Machine,
-                };
-                Ok(WorkItem {
-                    conversation_id: rows::text(row, "conversation_id")?,
-                    contact_id: rows::text(row, "contact_id")?,
-                    at: rows::time(row, "created_at")?,
-                    channel: rows::text(row, "channel")?,
-                    author,
-                })
-            })
-            .collect()
+        .fetch(&self.pool);
+        while let Some(row) = found.try_next().await? {
+            let row = &row;
+            let sender_id = rows::opt_text(row, "sender_id")?;
+            let person = rows::text(row, "sender_kind")? == "user";
+            let author = match (rows::text(row, "kind")?.as_str(), rows::text(row, "direction")?.as_str(), sender_id) {
+                ("note", _, Some(id)) if person => Author::Note(id),
+                ("note", _, _) => Author::Machine,
+                (_, "inbound", _) => Author::Customer,
+                (_, _, Some(id)) if person => Author::Agent(id),
+                _ => Author::Machine,
+            };
+            tally.push(WorkItem {
+                conversation_id: rows::text(row, "conversation_id")?,
+                contact_id: rows::text(row, "contact_id")?,
+                at: rows::time(row, "created_at")?,
+                channel: rows::text(row, "channel")?,
+                author,
+            });
+        }
+        Ok(tally)
     }
 
     /// The account's unit prices (none set: nothing costs anything).

@@ -447,12 +447,12 @@ pub async fn workload_rows(
     period: Period,
     agent: Option<&str>,
 ) -> ApiResult<Vec<threadline_domain::workload::AgentWorkload>> {
-    let items = state.store.work_items(account_id, period.from, period.to, agent).await?;
+    let work = state.store.work_tally(account_id, period.from, period.to, agent).await?;
     let mut online = state.store.online_secs(account_id, period.from, period.to).await?;
     if let Some(agent) = agent {
         online.retain(|id, _| id == agent);
     }
-    let mut rows = threadline_domain::workload::workload(&items, period.from, period.to, &online);
+    let mut rows = work.workload(&online);
     if let Some(agent) = agent {
         rows.retain(|w| w.agent_id == agent);
     }
@@ -514,9 +514,9 @@ pub async fn cost_rows(
     account_id: threadline_domain::ids::AccountId,
     period: Period,
 ) -> ApiResult<(threadline_domain::workload::CostReport, bool)> {
-    let items = state.store.work_items(account_id, period.from, period.to, None).await?;
+    let work = state.store.work_tally(account_id, period.from, period.to, None).await?;
     let rates = state.store.unit_costs(account_id).await?;
-    Ok((threadline_domain::workload::costs(&items, period.from, period.to, &rates), !rates.channels.is_empty()))
+    Ok((work.costs(&rates), !rates.channels.is_empty()))
 }
 
 /// The account's unit prices per channel.

@@ -33,10 +33,11 @@ async fn a_supervisor_reads_the_reports_and_an_agent_their_own() {
                 json!({ "status": "resolved" })
             };
             assert_eq!(app.patch(&format!("/api/v1/conversations/{conversation}"), changes).await.0, 200);
+            // Each asked in turn: Ada's survey first, Bo's the newest.
+            threadline_server::jobs::run_due(&app.server().state, 100).await.unwrap();
         }
     }
     // Ada rates her case 5.
-    threadline_server::jobs::run_due(&app.server().state, 100).await.unwrap();
     app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "5").await;
     threadline_server::metrics::refresh(&app.server().state).await.unwrap();
     // A journey one customer entered.
