@@ -415,6 +415,18 @@ impl Tally {
         crate::metrics::ChannelFlow { first_to_answer, channel_by_category }
     }
 
+    /// What hourly tallies are read for — the daily series and volume by
+    /// hour of the week: counts and first responses (a year holds 8,760 of them).
+    pub fn for_hours(&self) -> Tally {
+        Tally {
+            conversations: self.conversations,
+            resolved_since: self.resolved_since,
+            resolved: self.resolved,
+            first_response: self.first_response.clone(),
+            ..Tally::default()
+        }
+    }
+
     /// This tally as a row of a volume report.
     pub fn volume_row(&self, key: Option<String>) -> VolumeRow {
         VolumeRow { key, conversations: self.conversations, resolved: self.resolved_since, first_response: self.first_response.durations() }
@@ -461,26 +473,32 @@ pub fn hour_number(at: OffsetDateTime) -> i64 {
 pub fn by_hour(rows: &[Measured], from: OffsetDateTime, to: OffsetDateTime, now: OffsetDateTime) -> BTreeMap<i64, Tally> {
     let mut hours: BTreeMap<i64, Tally> = BTreeMap::new();
     for row in rows {
-        let mut touched: Vec<i64> = [Some(row.created_at), row.facts.resolved_at, row.facts.first_resolved_at]
-            .into_iter()
-            .flatten()
-            .filter(|at| *at >= from && *at < to)
-            .map(hour_number)
-            .collect();
-        touched.sort_unstable();
-        touched.dedup();
-        for hour in touched {
-            let start = OffsetDateTime::from_unix_timestamp(hour * 3600).unwrap_or(from).max(from);
-            let end = (start + Duration::hours(1)).min(to);
-            hours.entry(hour).or_default().add(row, start, end, now);
-        }
+        add_by_hour(&mut hours, row, from, to, now);
     }
     hours
 }
 
+/// Adds `row` to the hours of `from..to` its dates fall in (see [`by_hour`]).
+pub fn add_by_hour(hours: &mut BTreeMap<i64, Tally>, row: &Measured, from: OffsetDateTime, to: OffsetDateTime, now: OffsetDateTime) {
+    let mut touched: Vec<i64> = [Some(row.created_at), row.facts.resolved_at, row.facts.first_resolved_at]
+        .into_iter()
+        .flatten()
+        .filter(|at| *at >= from && *at < to)
+        .map(hour_number)
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    for hour in touched {
+        let start = OffsetDateTime::from_unix_timestamp(hour * 3600).unwrap_or(from).max(from);
+        let end = (start + Duration::hours(1)).min(to);
+        hours.entry(hour).or_default().add(row, start, end, now);
+    }
+}
+
 /// Volume by group, ordered by volume then key.
 pub fn volume_rows(groups: &BTreeMap<Option<String>, Tally>) -> Vec<VolumeRow> {
-    let mut out: Vec<VolumeRow> = groups.iter().map(|(k, t)| t.volume_row(k.clone())).collect();
+    // Groups with conversations created in the period (a group may hold only a resolution in it).
+    let mut out: Vec<VolumeRow> = groups.iter().filter(|(_, t)| t.conversations > 0).map(|(k, t)| t.volume_row(k.clone())).collect();
     out.sort_by(|a, b| b.conversations.cmp(&a.conversations).then_with(|| a.key.cmp(&b.key)));
     out
 }
@@ -547,7 +565,7 @@ pub fn day_tallies(rows: &[Measured], day: i64, now: OffsetDateTime) -> Vec<(&'s
         }
     }
     for (hour, t) in by_hour(rows, from, to, now) {
-        out.push((HOUR, (hour - day * 24).to_string(), t));
+        out.push((HOUR, (hour - day * 24).to_string(), t.for_hours()));
     }
     out
 }

@@ -496,6 +496,23 @@ impl Store {
         to: OffsetDateTime,
         filter: &MetricsFilter,
     ) -> Result<Vec<Measured>> {
+        let mut out = Vec::new();
+        self.each_measured(account_id, from, to, filter, |m| out.push(m)).await?;
+        Ok(out)
+    }
+
+    /// The same conversations as [`Store::measured`], handed to `each` one
+    /// by one as they stream from the database: however long the period,
+    /// no more than one is held.
+    pub async fn each_measured(
+        &self,
+        account_id: AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filter: &MetricsFilter,
+        mut each: impl FnMut(Measured),
+    ) -> Result<()> {
+        use futures_util::TryStreamExt;
         let (conditions, extra) = filter.conditions(5);
         // Another conversation of the same customer started within the window.
         let came_back = |col: &str, param: usize| {
@@ -521,7 +538,11 @@ impl Store {
         for value in extra {
             query = query.bind(value);
         }
-        query.fetch_all(&self.pool).await?.iter().map(measured).collect()
+        let mut rows = query.fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(measured(&row)?);
+        }
+        Ok(())
     }
 
     /// One page of the conversations created in `from..to` (matching

@@ -270,23 +270,20 @@ impl Store {
             }
         }
         for (a, b) in stretches {
-            let found = self.measured(account_id, a, b, filter).await?;
-            for row in &found {
-                out.total.add(row, a, b, now);
-            }
-            match wanted.groups {
-                Some(Dimension::HourOfWeek) | None => {}
-                Some(by) => {
-                    for (key, t) in tally::by_group(&found, by, a, b, now) {
-                        out.groups.entry(key).or_default().merge(&t);
-                    }
+            // Streamed: a long stretch (days not stored yet, after an
+            // upgrade) is added up row by row, never held.
+            let (total, groups, hours) = (&mut out.total, &mut out.groups, &mut out.hours);
+            let by_hour = wanted.hours || wanted.groups == Some(Dimension::HourOfWeek);
+            self.each_measured(account_id, a, b, filter, |row| {
+                total.add(&row, a, b, now);
+                if let Some(by) = wanted.groups.filter(|by| *by != Dimension::HourOfWeek) {
+                    groups.entry(by.key_of(&row)).or_default().add(&row, a, b, now);
                 }
-            }
-            if wanted.hours || wanted.groups == Some(Dimension::HourOfWeek) {
-                for (hour, t) in tally::by_hour(&found, a, b, now) {
-                    out.hours.entry(hour).or_default().merge(&t);
+                if by_hour {
+                    tally::add_by_hour(hours, &row, a, b, now);
                 }
-            }
+            })
+            .await?;
         }
         Ok(out)
     }
