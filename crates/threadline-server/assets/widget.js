@@ -106,7 +106,7 @@
     ".panel.open{display:flex}",
     ".head{color:#fff;padding:12px 14px}.head b{display:block;font-size:15px}.head small{opacity:.85;font-size:12px}",
     ".list{flex:1;overflow-y:auto;padding:12px;background:#f6f7f9}",
-    ".msg{max-width:80%;margin:6px 0;padding:8px 10px;border-radius:10px;font-size:14px;line-height:1.35;white-space:pre-wrap;word-wrap:break-word}",
+    ".msg{width:fit-content;max-width:80%;margin:6px 0;padding:8px 10px;border-radius:10px;font-size:14px;line-height:1.35;white-space:pre-wrap;word-wrap:break-word}",
     ".msg.visitor{margin-left:auto;color:#fff}.msg.agent,.msg.bot{background:#fff;border:1px solid #e3e5e8;color:#1d1f23}",
     ".msg a{color:inherit}.note{font-size:12px;color:#5f6368;text-align:center;margin:8px 0}",
     ".typing{font-size:12px;color:#5f6368;padding:0 12px 6px;height:18px}",
