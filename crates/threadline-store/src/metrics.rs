@@ -398,6 +398,7 @@ impl Store {
             .await?;
         }
         crate::rollups::mark_days(&mut tx, &ids).await?;
+        crate::rollups::mark_return_days(&mut tx, &ids).await?;
         for s in done {
             sqlx::query("DELETE FROM metrics_dirty WHERE conversation_id = $1 AND since = $2")
                 .bind(s.conversation_id.to_string())

@@ -391,6 +391,7 @@ impl Store {
         let (attachments, files) = self.delete_message_rows(tx, a, &messages).await?;
         // Reports' stored days that counted it are stored again without it.
         crate::rollups::mark_days(tx, &[c.to_owned()]).await?;
+        crate::rollups::mark_return_days(tx, &[c.to_owned()]).await?;
         for table in [
             "bot_jobs",
             "bot_sessions",

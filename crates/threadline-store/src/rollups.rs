@@ -20,43 +20,57 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// The job kind that stores the days over and changed since.
 pub const ROLLUP_JOB: &str = "metrics.rollup";
 
-/// Marks the days the conversations' measured dates fall in (call before
+/// Marks the days the conversations' measured dates fall in: call before
 /// and after their facts change, so both the old days and the new ones
-/// are stored again), and the days of the same customers' conversations
-/// whose verdicts their return may change (first-contact resolution,
-/// deflection).
+/// are stored again.
 pub(crate) async fn mark_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
-    let marked = micros(crate::now());
-    for ids in conversation_ids.chunks(64) {
-        let list = rows::list(2, ids.len());
-        let own = format!(
-            "INSERT INTO metrics_days (account_id, day, marked) SELECT account_id, day, $1 FROM ( \
-             SELECT account_id, created_at / {DAY_MICROS} AS day FROM conversation_metrics WHERE conversation_id IN ({list}) \
+    mark(tx, conversation_ids, |list| {
+        format!(
+            "SELECT account_id, created_at / {DAY_MICROS} AS day FROM conversation_metrics WHERE conversation_id IN ({list}) \
              UNION SELECT account_id, resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) AND resolved_at IS NOT NULL \
              UNION SELECT account_id, first_resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) \
-             AND first_resolved_at IS NOT NULL) AS touched WHERE true \
-             ON CONFLICT (account_id, day) DO UPDATE SET marked = excluded.marked"
-        );
-        let returned = format!(
-            "INSERT INTO metrics_days (account_id, day, marked) SELECT account_id, day, $1 FROM ( \
-             SELECT o.account_id, o.created_at / {DAY_MICROS} AS day FROM conversation_metrics m JOIN conversation_metrics o \
-             ON o.account_id = m.account_id AND o.contact_id = m.contact_id AND o.conversation_id <> m.conversation_id \
-             WHERE m.conversation_id IN ({list}) AND o.resolved_at < m.first_customer_at AND o.resolved_at >= m.first_customer_at - {} \
-             UNION SELECT o.account_id, o.first_resolved_at / {DAY_MICROS} FROM conversation_metrics m JOIN conversation_metrics o \
-             ON o.account_id = m.account_id AND o.contact_id = m.contact_id AND o.conversation_id <> m.conversation_id \
-             WHERE m.conversation_id IN ({list}) AND o.first_resolved_at < m.first_customer_at \
-             AND o.first_resolved_at >= m.first_customer_at - {}) AS touched WHERE true \
-             ON CONFLICT (account_id, day) DO UPDATE SET marked = excluded.marked",
+             AND first_resolved_at IS NOT NULL"
+        )
+    })
+    .await
+}
+
+/// Marks the days of the same customers' other conversations whose
+/// verdicts (first-contact resolution, deflection) these conversations'
+/// first messages decide: call once they are measured, and before they
+/// are erased.
+pub(crate) async fn mark_return_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
+    mark(tx, conversation_ids, |list| {
+        let others = "FROM conversation_metrics m JOIN conversation_metrics o ON o.account_id = m.account_id \
+             AND o.contact_id = m.contact_id AND o.conversation_id <> m.conversation_id";
+        format!(
+            "SELECT o.account_id, o.created_at / {DAY_MICROS} AS day {others} WHERE m.conversation_id IN ({list}) \
+             AND o.resolved_at < m.first_customer_at AND o.resolved_at >= m.first_customer_at - {} \
+             UNION SELECT o.account_id, o.first_resolved_at / {DAY_MICROS} {others} WHERE m.conversation_id IN ({list}) \
+             AND o.first_resolved_at < m.first_customer_at AND o.first_resolved_at >= m.first_customer_at - {}",
             DEFLECTION_WINDOW.whole_microseconds(),
             FCR_WINDOW.whole_microseconds()
+        )
+    })
+    .await
+}
+
+/// Marks the `(account_id, day)` rows `days` selects for the conversations
+/// (`days` gets the `IN` list: padded, so statements keep a few shapes).
+async fn mark(tx: &mut WriteTx, conversation_ids: &[String], days: impl Fn(&str) -> String) -> Result<()> {
+    let marked = micros(crate::now());
+    for chunk in conversation_ids.chunks(64) {
+        let ids = rows::padded(chunk);
+        let sql = format!(
+            "INSERT INTO metrics_days (account_id, day, marked) SELECT account_id, day, $1 FROM ({}) AS touched WHERE true \
+             ON CONFLICT (account_id, day) DO UPDATE SET marked = excluded.marked",
+            days(&rows::list(2, ids.len()))
         );
-        for sql in [own, returned] {
-            let mut query = sqlx::query(&sql).bind(marked);
-            for id in ids {
-                query = query.bind(id.clone());
-            }
-            query.execute(tx.conn()).await?;
+        let mut query = sqlx::query(&sql).bind(marked);
+        for id in ids {
+            query = query.bind(id);
         }
+        query.execute(tx.conn()).await?;
     }
     Ok(())
 }
@@ -85,9 +99,8 @@ pub struct Tallies {
     pub groups: BTreeMap<Option<String>, Tally>,
     /// By UTC hour number ([`tally::hour_number`]).
     pub hours: BTreeMap<i64, Tally>,
-    /// Days read from stored tallies, and stretches read from the conversations.
+    /// Days read from stored tallies.
     pub stored_days: usize,
-    pub read_stretches: usize,
 }
 
 impl MetricsFilter {
@@ -244,7 +257,7 @@ impl Store {
             BTreeSet::new()
         };
         let (days, stretches) = tally::plan(from, to, |day| usable && day < today && !unstored.contains(&day));
-        let mut out = Tallies { stored_days: days.len(), read_stretches: stretches.len(), ..Default::default() };
+        let mut out = Tallies { stored_days: days.len(), ..Default::default() };
 
         if !days.is_empty() {
             let (dim, key) = match &single {
