@@ -22,6 +22,9 @@ use crate::webhook_dispatcher::WebhookDispatcher;
 use threadline_domain::ids::{AccountId, InboxId};
 use threadline_store::{Account, Inbox, Store, User};
 
+/// Events a socket may fall behind the bus before it is told to resync.
+const BUS_CAPACITY: usize = 4096;
+
 /// How long request-path lookups are cached (see [`TtlCache`]).
 pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -43,8 +46,8 @@ pub struct Shared {
     pub inbox_accounts: TtlCache<InboxId, AccountId>,
     /// The client and endpoints for providers' APIs.
     pub providers: crate::channels::Providers,
-    /// Typing indicators between agents and chat visitors.
-    pub live: crate::widget::live::LiveHub,
+    /// Which chat visitors have the chat open, on any node.
+    pub chat_presence: crate::widget::presence::ChatPresence,
     /// Email recipient addresses → their inboxes.
     pub mail_routes: TtlCache<(), crate::email::MailRoutes>,
     /// How each IMAP mailbox's reading is going (this process's pollers).
@@ -123,19 +126,25 @@ impl AppState {
         self.inbox_and_account(account_id, inbox_id).await
     }
 
+    /// State with the in-process bus (commands, and servers without NATS).
     pub fn new(store: Store, settings: Settings, secrets: SecretBox) -> anyhow::Result<Self> {
+        Self::with_bus(store, settings, secrets, EventBus::in_process(BUS_CAPACITY))
+    }
+
+    pub fn with_bus(store: Store, settings: Settings, secrets: SecretBox, bus: EventBus) -> anyhow::Result<Self> {
+        let chat_presence = crate::widget::presence::ChatPresence::new(bus.clone());
         let egress = Arc::new(crate::egress::EgressPolicy::new(&settings.egress_allow).map_err(|e| anyhow::anyhow!("egress_allow: {e}"))?);
         Ok(AppState(Arc::new(Shared {
             store,
             secrets,
-            bus: EventBus::new(4096),
+            bus,
             token_cache: TtlCache::new(CACHE_TTL, 10_000),
             inbox_cache: TtlCache::new(CACHE_TTL, 10_000),
             inbox_accounts: TtlCache::new(CACHE_TTL, 10_000),
             mail_routes: TtlCache::new(CACHE_TTL, 1),
             mailboxes: Default::default(),
             providers: crate::channels::Providers::new(&settings, &egress),
-            live: crate::widget::live::LiveHub::new(),
+            chat_presence,
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
             passwords: crate::auth::PasswordHasher::new(
                 settings.effective_password_hash_concurrency(),
@@ -163,7 +172,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router())
         .merge(crate::tracking::router());
     let max_body = state.settings.max_body_bytes;
-    api.route("/healthz", axum::routing::get(health))
+    api.route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(ready))
         .route("/metrics", axum::routing::get(crate::telemetry::exposition))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::BadRequest("method not allowed on this path".into()) })
@@ -176,15 +186,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Liveness and readiness: 200 when the database answers, 503 otherwise.
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> (axum::http::StatusCode, &'static str) {
-    match state.store.ping().await {
-        Ok(()) => (axum::http::StatusCode::OK, "ok"),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check failed");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+/// Readiness (`/readyz`): 200 when this node can serve — the database
+/// answers and, with several nodes, NATS is connected; 503 saying what is
+/// missing otherwise. `/healthz` is liveness: 200 while the process answers.
+async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> (axum::http::StatusCode, &'static str) {
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "readiness check: the database does not answer");
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }
+    if !state.bus.connected() {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "NATS unavailable");
+    }
+    (axum::http::StatusCode::OK, "ready")
 }
 
 /// A running server and its workers.
@@ -244,7 +257,9 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
         }
         None => None,
     };
-    let state = AppState::new(store, settings, secrets)?;
+    let bus = EventBus::from_settings(&settings, BUS_CAPACITY).await?;
+    tracing::info!(transport = bus.transport(), "event bus ready");
+    let state = AppState::with_bus(store, settings, secrets, bus)?;
     let (shutdown, mut stop) = watch::channel(false);
 
     let app = router(state.clone());
@@ -269,6 +284,8 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
         outbox.run(&mut stop).await;
     });
     let mut tasks = vec![server, webhooks, sender];
+    tasks.push(tokio::spawn(crate::relay::run(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::widget::presence::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::routing::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));

@@ -28,7 +28,7 @@ pub async fn on_due(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {
         for (account_id, id) in &due {
             let changes = ConversationChanges { status: Some(ConversationStatus::Resolved), ..Default::default() };
             match state.store.update_conversation(*account_id, *id, changes, "system:auto_resolve").await {
-                Ok((_, events)) => state.bus.publish(events),
+                Ok(_) => {}
                 // Deleted meanwhile.
                 Err(threadline_store::StoreError::NotFound) => {}
                 Err(e) => return Err(e.into()),

@@ -59,11 +59,10 @@ pub async fn on_events(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
             }
             let now = state.clock.now();
             let (effects, failures) = plan(state, account_id, &rule, event_id, &conversation, now).await?;
-            let (_, events) = state
+            let _ = state
                 .store
                 .apply_rule(account_id, rule.id, event_id, conversation_id, conversation.contact_id, effects, &failures, now)
                 .await?;
-            state.bus.publish(events);
         }
     }
     Ok(Outcome::Done)
@@ -260,7 +259,6 @@ pub async fn on_resolve_pending(state: &AppState, job: &Job) -> anyhow::Result<O
         remove_labels: Vec::new(),
     };
     let now = state.clock.now();
-    let (_, events) = state.store.apply_rule(account_id, rule_id, &event_id, id, conversation.contact_id, vec![resolve], &[], now).await?;
-    state.bus.publish(events);
+    let _ = state.store.apply_rule(account_id, rule_id, &event_id, id, conversation.contact_id, vec![resolve], &[], now).await?;
     Ok(Outcome::Done)
 }

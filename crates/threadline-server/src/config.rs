@@ -190,6 +190,22 @@ pub struct Settings {
     /// (loopback, private, link-local…): e.g. `["10.0.5.0/24"]` for a mail
     /// relay or a bot on the internal network. Empty: none.
     pub egress_allow: Vec<String>,
+    /// `nats://host:4222` to share live events and typing between several
+    /// nodes over NATS, and keep every domain event in a JetStream stream;
+    /// empty (the default): this process is the only node.
+    pub nats_url: Secret,
+    /// First token of every subject Threadline uses on NATS (several
+    /// installations can share one NATS server with different prefixes).
+    pub nats_prefix: String,
+    /// The JetStream stream that keeps the domain events (created if
+    /// missing, on `<prefix>.events.>`).
+    pub nats_stream: String,
+    /// Hours the stream keeps an event.
+    pub nats_stream_max_age_hours: u64,
+    /// Milliseconds between the relay's looks for committed events that no
+    /// commit in this process announced (left by a node that stopped, or
+    /// by a command); its own commits are relayed at once.
+    pub relay_poll_ms: u64,
     /// Logging filter, e.g. `info` or `threadline=debug,sqlx=warn`.
     pub log: String,
 }
@@ -255,6 +271,11 @@ impl Default for Settings {
             system_smtp_url: Secret::default(),
             system_mail_from: String::new(),
             egress_allow: Vec::new(),
+            nats_url: Secret::default(),
+            nats_prefix: "threadline".into(),
+            nats_stream: "THREADLINE_EVENTS".into(),
+            nats_stream_max_age_hours: 24 * 7,
+            relay_poll_ms: 1000,
             log: "info".into(),
         }
     }
@@ -310,10 +331,17 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_SYSTEM_SMTP_URL",
     "THREADLINE_SYSTEM_MAIL_FROM",
     "THREADLINE_EGRESS_ALLOW",
+    "THREADLINE_NATS_URL",
+    "THREADLINE_NATS_PREFIX",
+    "THREADLINE_NATS_STREAM",
+    "THREADLINE_NATS_STREAM_MAX_AGE_HOURS",
+    "THREADLINE_RELAY_POLL_MS",
     "THREADLINE_LOG",
     // Read by the test suite, not by the server.
     "THREADLINE_TEST_DATABASE_URL",
     "THREADLINE_TEST_NATS_URL",
+    "THREADLINE_TEST_NATS_SERVER",
+    "THREADLINE_TEST_HAPROXY",
     "THREADLINE_TEST_DOVECOT",
     "THREADLINE_TEST_PYTHON",
     "THREADLINE_TEST_CHROMIUM",
@@ -441,6 +469,25 @@ impl Settings {
                     settings.egress_allow = value.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
                     crate::egress::EgressPolicy::new(&settings.egress_allow).map_err(bad)?;
                 }
+                "NATS_URL" => settings.nats_url = Secret(value.trim().to_owned()),
+                "NATS_PREFIX" => {
+                    let prefix = value.trim();
+                    if prefix.is_empty()
+                        || !prefix.split('.').all(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                    {
+                        return Err(bad("expected subject tokens of letters, digits, _ or - separated by dots".into()));
+                    }
+                    settings.nats_prefix = prefix.to_owned();
+                }
+                "NATS_STREAM" => {
+                    let name = value.trim();
+                    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                        return Err(bad("expected letters, digits, _ or -".into()));
+                    }
+                    settings.nats_stream = name.to_owned();
+                }
+                "NATS_STREAM_MAX_AGE_HOURS" => settings.nats_stream_max_age_hours = number(value)?.clamp(1, 24 * 365 * 10),
+                "RELAY_POLL_MS" => settings.relay_poll_ms = number(value)?.clamp(10, 60_000),
                 "LOG" => settings.log = value.clone(),
                 _ => {}
             }
@@ -479,6 +526,9 @@ impl Settings {
         if !copy.system_smtp_url.0.is_empty() {
             copy.system_smtp_url.0 = mask_url(&copy.system_smtp_url.0);
         }
+        if !copy.nats_url.0.is_empty() {
+            copy.nats_url.0 = mask_url(&copy.nats_url.0);
+        }
         for secret in [&mut copy.secret_key, &mut copy.admin_token, &mut copy.metrics_token, &mut copy.llm_api_key] {
             if !secret.0.is_empty() {
                 secret.0 = "********".into();
@@ -490,7 +540,7 @@ impl Settings {
 
 /// Hides the password of a URL and its query string (which may carry one,
 /// e.g. `?password=`), or the whole value if it is not a URL.
-fn mask_url(value: &str) -> String {
+pub(crate) fn mask_url(value: &str) -> String {
     let (value, query) = match value.split_once('?') {
         Some((base, _)) => (base, "?********"),
         None => (value, ""),

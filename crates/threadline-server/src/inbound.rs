@@ -22,7 +22,6 @@ pub async fn receive(
     inbound.strip_nul();
     prepare(state, account, inbox, &mut inbound).await;
     let (outcome, replayed, events) = state.store.ingest_inbound(account, &inbound, idempotency).await?;
-    state.bus.publish(events.clone());
     Ok((outcome, replayed, events))
 }
 

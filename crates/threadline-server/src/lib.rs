@@ -6,7 +6,8 @@
 //! (`api::inboxes`, `channels::hooks`, `email`, `widget`) verifies and
 //! parses it → `inbound::receive` reads it (`triage`) and picks its team
 //! (`routing`) → `threadline_store::Store::ingest_inbound` commits it with
-//! its events and any bot job → `bus::EventBus` publishes them → the
+//! its events and any bot job → the `relay` hands the committed events to
+//! the `bus::EventBus` (live pages on every node) → the
 //! `webhook_dispatcher` delivers them from its durable queue, the router
 //! assigns the team's queue, the `bot` worker answers if a bot has the
 //! conversation, and the `sla` worker watches its clocks.
@@ -33,6 +34,7 @@ pub mod knowledge;
 pub mod metrics;
 pub mod privacy;
 pub mod rate_limit;
+pub mod relay;
 pub mod retention;
 pub mod routing;
 pub mod scheduled;

@@ -53,7 +53,7 @@ pub async fn requeue_stranded(state: &AppState) {
         Ok(stranded) => {
             for (account_id, conversation_id, reason) in stranded {
                 match state.store.requeue(account_id, conversation_id, None, &reason).await {
-                    Ok((_, events)) => state.bus.publish(events),
+                    Ok(_) => {}
                     Err(e) => tracing::warn!(conversation = %conversation_id, error = %e, "could not put a conversation back in its queue"),
                 }
             }
@@ -76,8 +76,7 @@ pub async fn sweep(state: &AppState) -> usize {
         // A full pass may leave more: go on while passes assign.
         for _ in 0..50 {
             match state.store.route_team(account_id, team_id).await {
-                Ok((pass, events)) => {
-                    state.bus.publish(events);
+                Ok((pass, _)) => {
                     assigned += pass.assigned.len();
                     for (conversation, agent, reason) in &pass.assigned {
                         tracing::info!(account = %account_id, %conversation, %agent, %reason, "assigned");

@@ -32,7 +32,6 @@ pub async fn on_due(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         Ok(sent) => Ok(sent.id),
         Err(e) => Err(e.to_string()),
     };
-    let events = state.store.finish_scheduled_message(account_id, id, outcome).await?;
-    state.bus.publish(events);
+    state.store.finish_scheduled_message(account_id, id, outcome).await?;
     Ok(Outcome::Done)
 }

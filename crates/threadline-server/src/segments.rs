@@ -39,8 +39,7 @@ pub async fn refresh_contact(
         if facts.segments.contains(&segment.id) == member {
             continue;
         }
-        if let Some((_, events)) = state.store.set_membership(account_id, segment.id, contact.id, member, now).await? {
-            state.bus.publish(events);
+        if state.store.set_membership(account_id, segment.id, contact.id, member, now).await?.is_some() {
             changes += 1;
         }
     }

@@ -72,9 +72,8 @@ async fn check_account(state: &AppState, account_id: AccountId) -> Result<usize,
                 if clock.state != ClockState::Breached {
                     continue;
                 }
-                let Some(events) = state.store.record_breach(account_id, c, clock.target, clock.due_at).await? else { continue };
+                let Some(_) = state.store.record_breach(account_id, c, clock.target, clock.due_at).await? else { continue };
                 breaches += 1;
-                state.bus.publish(events);
                 tracing::info!(account = %account_id, conversation = %c.id, target = %clock.target, "SLA target missed");
                 for escalation in policy.policy.escalations_for(clock.target) {
                     let actor = format!("sla:{}", policy.name);
@@ -93,7 +92,7 @@ async fn check_account(state: &AppState, account_id: AccountId) -> Result<usize,
                         EscalationAction::NotifySupervisors => Ok(Vec::new()),
                     };
                     match result {
-                        Ok(events) => state.bus.publish(events),
+                        Ok(_) => {}
                         Err(e) => tracing::warn!(conversation = %c.id, error = %e, "SLA escalation failed"),
                     }
                 }

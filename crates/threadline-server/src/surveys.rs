@@ -143,8 +143,7 @@ pub async fn on_resolved(state: &AppState, job: &Job) -> anyhow::Result<Outcome>
         Ok(message) => Ok(message),
         Err(e) => Err(e.to_string()),
     };
-    let events = state.store.survey_request_sent(account_id, &request_id, outcome).await?;
-    state.bus.publish(events);
+    state.store.survey_request_sent(account_id, &request_id, outcome).await?;
     Ok(Outcome::Done)
 }
 
@@ -188,8 +187,7 @@ async fn ask(
         }
         _ => {}
     }
-    let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
-    state.bus.publish(events);
+    let (message, _) = state.store.create_outbound_message(account_id, id, &outbound).await?;
     Ok(message.id)
 }
 
@@ -285,8 +283,7 @@ pub async fn answer(State(state): State<AppState>, Path(token): Path<String>, ax
         return crate::error::ApiError::invalid("score", "is one of the scale's numbers").into_response();
     };
     match state.store.answer_survey(found.account_id, &found.response.id, score).await {
-        Ok((response, events)) => {
-            state.bus.publish(events);
+        Ok((response, _)) => {
             let found = threadline_store::SurveyByToken { response, ..found };
             answer_page(&page_for(&found, None, state.clock.now()))
         }

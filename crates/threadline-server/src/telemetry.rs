@@ -167,6 +167,7 @@ pub async fn exposition(State(state): State<AppState>, headers: HeaderMap) -> Re
         ("webhooks", "Webhook deliveries not done yet.", backlogs.webhooks),
         ("queue", "Conversations waiting in a team's queue for an agent.", backlogs.queues),
         ("measurement", "Conversations changed and not measured for reports yet.", backlogs.measurement),
+        ("relay", "Commits whose events have not reached the event bus yet (live pages; NATS's stream).", backlogs.relay),
     ] {
         metric(&mut out, &format!("threadline_{name}_waiting"), "gauge", help);
         let _ = writeln!(out, "threadline_{name}_waiting {}", backlog.waiting);

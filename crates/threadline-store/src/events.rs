@@ -4,7 +4,8 @@
 //! same statement batch each one is fanned out into `webhook_deliveries` for
 //! every active subscription that wants it: the delivery queue is a
 //! transactional outbox, so a committed change is always delivered and a
-//! rolled-back one never is.
+//! rolled-back one never is. The commit also leaves a row for the relay
+//! (`relay.rs`), the one way events reach the bus.
 
 use sqlx::AnyConnection;
 use threadline_domain::event::{DomainEvent, EventKind};
@@ -49,6 +50,7 @@ pub(crate) async fn persist_events(conn: &mut AnyConnection, events: &[DomainEve
         query = query.bind(id);
     }
     let queued = query.execute(&mut *conn).await?.rows_affected();
+    crate::relay::queue(conn, events).await?;
     Ok(queued)
 }
 

@@ -36,6 +36,7 @@ mod migrate_sqlite;
 mod operations;
 mod outbox;
 mod privacy;
+mod relay;
 mod retention;
 mod rollups;
 mod routing;
@@ -88,6 +89,7 @@ pub use metrics::{Backlog, METRICS_JOB, MetricRow, MetricSource, MetricsFilter, 
 pub use operations::{Backlog as OperationalBacklog, Backlogs};
 pub use outbox::*;
 pub use privacy::*;
+pub use relay::RelayBatch;
 pub use retention::*;
 pub use rollups::{DayToRoll, ROLLUP_JOB, Tallies, Wanted};
 pub use routing::*;
@@ -192,6 +194,8 @@ pub struct Store {
     /// Signalled after a commit that queued webhook deliveries, so the
     /// dispatcher in this process sends them at once instead of at its next poll.
     deliveries_queued: Arc<tokio::sync::Notify>,
+    /// Woken by commits that wrote a relay row (see `relay.rs`).
+    events_committed: Arc<tokio::sync::Notify>,
     /// The same for outbound messages and the outbox dispatcher.
     sends_queued: Arc<tokio::sync::Notify>,
     /// The same for bot jobs and the bot worker.
@@ -274,6 +278,7 @@ impl Store {
             write_gate: Arc::new(Mutex::new(())),
             attachment_storage: AttachmentStorage::Database,
             deliveries_queued: Arc::new(tokio::sync::Notify::new()),
+            events_committed: Arc::new(tokio::sync::Notify::new()),
             sends_queued: Arc::new(tokio::sync::Notify::new()),
             bot_jobs_queued: Arc::new(tokio::sync::Notify::new()),
             routing_needed: Arc::new(tokio::sync::Notify::new()),
@@ -345,6 +350,7 @@ impl Store {
             backend: self.backend,
             events: Vec::new(),
             deliveries_queued: self.deliveries_queued.clone(),
+            events_committed: self.events_committed.clone(),
             bot_jobs_queued: false,
             routing_needed: false,
             notify_bots: self.bot_jobs_queued.clone(),
@@ -400,6 +406,8 @@ pub struct WriteTx {
     backend: Backend,
     events: Vec<threadline_domain::event::DomainEvent>,
     deliveries_queued: Arc<tokio::sync::Notify>,
+    /// Woken by commits that wrote a relay row (see `relay.rs`).
+    events_committed: Arc<tokio::sync::Notify>,
     /// Set by writes that queue bot jobs / may fill a team's queue; the
     /// commit wakes the bot worker / the router.
     pub(crate) bot_jobs_queued: bool,
@@ -489,6 +497,9 @@ impl WriteTx {
         self.event_counts.add(&self.events);
         if queued > 0 {
             self.deliveries_queued.notify_one();
+        }
+        if !self.events.is_empty() {
+            self.events_committed.notify_one();
         }
         if self.bot_jobs_queued {
             self.notify_bots.notify_one();

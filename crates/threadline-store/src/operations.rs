@@ -51,6 +51,8 @@ pub struct Backlogs {
     pub queues: Backlog,
     /// Conversations changed and not measured for reports yet.
     pub measurement: Backlog,
+    /// Commits whose events have not reached the bus yet.
+    pub relay: Backlog,
 }
 
 impl Store {
@@ -83,6 +85,7 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
+        let relay = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM event_relay").fetch_one(&self.pool).await?;
         let (waiting, oldest_secs) = self.metrics_lag(now).await?;
         Ok(Backlogs {
             jobs: self.job_stats(now).await?,
@@ -91,6 +94,7 @@ impl Store {
             webhooks: backlog(&webhooks)?,
             queues: backlog(&queues)?,
             measurement: Backlog { waiting, oldest_secs },
+            relay: backlog(&relay)?,
         })
     }
 }

@@ -145,8 +145,7 @@ async fn create_contact(
     errors.into_result(())?;
     let new =
         NewContact { name, language, attributes: req.attributes, custom_attributes: req.custom_attributes, preferred_channels, identities };
-    let (contact, events) = state.store.create_contact(caller.account_id(), new, &caller.actor).await?;
-    state.bus.publish(events);
+    let (contact, _) = state.store.create_contact(caller.account_id(), new, &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
@@ -190,8 +189,7 @@ async fn update_contact(
     errors.into_result(())?;
     let changes =
         ContactChanges { name, language, attributes: req.attributes, custom_attributes: req.custom_attributes, preferred_channels };
-    let (contact, events) = state.store.update_contact(caller.account_id(), id, changes).await?;
-    state.bus.publish(events);
+    let (contact, _) = state.store.update_contact(caller.account_id(), id, changes).await?;
     Ok(Json(contact))
 }
 
@@ -210,8 +208,7 @@ async fn link_identity(
     let mut parsed = parse_identities(std::slice::from_ref(&req), region, "identity", &mut errors);
     errors.into_result(())?;
     let identity = parsed.pop().ok_or_else(|| ApiError::invalid("value", "is required"))?;
-    let (contact, events) = state.store.link_identity(caller.account_id(), id, identity, &caller.actor).await?;
-    state.bus.publish(events);
+    let (contact, _) = state.store.link_identity(caller.account_id(), id, identity, &caller.actor).await?;
     Ok(Json(contact))
 }
 
@@ -223,8 +220,7 @@ async fn unlink_identity(
     caller: Caller,
     Path((id, identity_id)): Path<(ContactId, IdentityId)>,
 ) -> ApiResult<Json<Contact>> {
-    let (contact, events) = state.store.unlink_identity(caller.account_id(), id, identity_id, &caller.actor).await?;
-    state.bus.publish(events);
+    let (contact, _) = state.store.unlink_identity(caller.account_id(), id, identity_id, &caller.actor).await?;
     Ok(Json(contact))
 }
 
@@ -268,8 +264,7 @@ async fn set_consents(
         errors.push("consents", "must list at least one consent");
     }
     errors.into_result(())?;
-    let (contact, events) = state.store.set_consents(caller.account_id(), id, changes, &caller.actor).await?;
-    state.bus.publish(events);
+    let (contact, _) = state.store.set_consents(caller.account_id(), id, changes, &caller.actor).await?;
     Ok(Json(contact))
 }
 
@@ -291,8 +286,7 @@ async fn merge(
     Body(req): Body<MergeRequest>,
 ) -> ApiResult<Json<Contact>> {
     caller.require(Permission::SuperviseContacts)?;
-    let (contact, events) = state.store.merge_contacts(caller.account_id(), id, req.contact_id, &caller.actor).await?;
-    state.bus.publish(events);
+    let (contact, _) = state.store.merge_contacts(caller.account_id(), id, req.contact_id, &caller.actor).await?;
     Ok(Json(contact))
 }
 
@@ -410,7 +404,6 @@ async fn record_interaction(
     errors.into_result(())?;
     let data = if req.data.is_null() { serde_json::json!({}) } else { req.data };
     let new = NewInteraction { kind: req.kind, conversation_id: req.conversation_id, summary, data, occurred_at: req.occurred_at };
-    let (interaction, events) = state.store.record_interaction(caller.account_id(), id, new).await?;
-    state.bus.publish(events);
+    let (interaction, _) = state.store.record_interaction(caller.account_id(), id, new).await?;
     Ok((StatusCode::CREATED, Json(interaction)))
 }

@@ -180,8 +180,7 @@ async fn update_conversation(
         category,
         snoozed_until: req.snoozed_until,
     };
-    let (conversation, events) = state.store.update_conversation(caller.account_id(), id, changes, &caller.actor).await?;
-    state.bus.publish(events);
+    let (conversation, _) = state.store.update_conversation(caller.account_id(), id, changes, &caller.actor).await?;
     Ok(Json(conversation))
 }
 
@@ -298,8 +297,7 @@ async fn create_message(
             mentions,
             choices: Vec::new(),
         };
-        let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
-        state.bus.publish(events);
+        let (message, _) = state.store.create_outbound_message(account_id, id, &outbound).await?;
         return Ok((StatusCode::CREATED, Json(message)));
     }
 
@@ -333,7 +331,7 @@ async fn reply_options(State(state): State<AppState>, caller: Caller, Path(id): 
     responses((status = 204), (status = 404, body = ErrorBody)))]
 async fn typing(State(state): State<AppState>, caller: Caller, Path(id): Path<ConversationId>) -> ApiResult<StatusCode> {
     let conversation = state.store.conversation(caller.account_id(), id).await?;
-    state.live.send(crate::widget::live::LiveSignal::AgentTyping { account_id: caller.account_id(), contact_id: conversation.contact_id });
+    state.bus.signal(crate::bus::LiveSignal::AgentTyping { account_id: caller.account_id(), contact_id: conversation.contact_id });
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,8 +339,7 @@ async fn typing(State(state): State<AppState>, caller: Caller, Path(id): Path<Co
 #[utoipa::path(post, path = "/messages/{id}/retry", tag = "conversations", params(("id" = MessageId, Path)),
     responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn retry_message(State(state): State<AppState>, caller: Caller, Path(id): Path<MessageId>) -> ApiResult<Json<Message>> {
-    let (message, events) = state.store.retry_send(caller.account_id(), id).await?;
-    state.bus.publish(events);
+    let (message, _) = state.store.retry_send(caller.account_id(), id).await?;
     Ok(Json(message))
 }
 
@@ -378,8 +375,7 @@ async fn update_delivery(
     let mut errors = ValidationErrors::new();
     let error = req.error.as_deref().map(|e| bounded_text(e, "error", 1000, &mut errors));
     errors.into_result(())?;
-    let (message, events) = state.store.update_delivery_status(caller.account_id(), id, req.delivery_status, error).await?;
-    state.bus.publish(events);
+    let (message, _) = state.store.update_delivery_status(caller.account_id(), id, req.delivery_status, error).await?;
     Ok(Json(message))
 }
 

@@ -72,13 +72,12 @@ pub async fn hand_off(
             }
         }
     };
-    let (_, events) = match state.store.hand_off(account_id, conversation_id, bot, reason, category.as_deref(), &summary).await {
+    let _ = match state.store.hand_off(account_id, conversation_id, bot, reason, category.as_deref(), &summary).await {
         Ok(done) => done,
         // Someone (an agent, another node) took it meanwhile.
         Err(StoreError::Conflict(_)) => return Ok(()),
         Err(e) => return Err(e),
     };
-    state.bus.publish(events);
     tracing::info!(account = %account_id, conversation = %conversation_id, reason = %reason, "bot handed off");
     Ok(())
 }
@@ -171,7 +170,7 @@ pub async fn resolve_quiet(state: &AppState) {
             continue;
         }
         match state.store.bot_resolved(account_id, conversation_id).await {
-            Ok((_, events)) => state.bus.publish(events),
+            Ok(_) => {}
             Err(e) => tracing::debug!(conversation = %conversation_id, error = %e, "not resolved by the bot"),
         }
     }

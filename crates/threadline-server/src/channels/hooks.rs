@@ -104,8 +104,7 @@ async fn receive(
                         .into_iter()
                         .map(|purpose| ConsentChange { channel: inbox.channel, purpose: purpose.into(), granted, source: source.clone() })
                         .collect();
-                    let (_, events) = state.store.set_consents(account.id, outcome.contact_id, changes, "sms keyword").await?;
-                    state.bus.publish(events);
+                    let _ = state.store.set_consents(account.id, outcome.contact_id, changes, "sms keyword").await?;
                 }
             }
             WebhookEvent::Status(mut report) => {
@@ -113,12 +112,11 @@ async fn receive(
                 if let Some(error) = &mut report.error {
                     threadline_domain::validation::strip_nul(error);
                 }
-                let (message, events) =
+                let (message, _) =
                     state.store.apply_delivery_report(inbox.id, &report.provider_message_id, report.status, report.error).await?;
                 if message.is_none() {
                     tracing::info!(inbox = %inbox.id, provider_id = %report.provider_message_id, "delivery report for a message we do not know");
                 }
-                state.bus.publish(events);
             }
             WebhookEvent::Ignored(reason) => tracing::debug!(inbox = %inbox.id, %reason, "webhook event ignored"),
             WebhookEvent::Skipped(reason) => {

@@ -41,7 +41,7 @@ impl ReplyContext {
         let contact = state.store.contact(account_id, contact_id).await?;
         let last_inbound = state.store.last_inbound_by_channel(account_id, contact.id).await?;
         let inboxes = state.store.inboxes(account_id).await?;
-        let chat_open = state.live.is_connected(contact.id);
+        let chat_open = state.chat_presence.is_connected(contact.id);
         Ok(ReplyContext { contact, last_inbound, inboxes, chat_open })
     }
 
@@ -150,8 +150,7 @@ pub struct Draft {
 pub async fn send(state: &AppState, account_id: AccountId, id: ConversationId, draft: Draft) -> ApiResult<Message> {
     let context = ReplyContext::load(state, account_id, id).await?;
     let outbound = compose(state, account_id, &context, Some(id), draft).await?;
-    let (message, events) = state.store.create_outbound_message(account_id, id, &outbound).await?;
-    state.bus.publish(events);
+    let (message, _) = state.store.create_outbound_message(account_id, id, &outbound).await?;
     Ok(message)
 }
 

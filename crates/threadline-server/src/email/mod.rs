@@ -152,9 +152,8 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
         if let Some(sent) = hits.iter().find(|h| h.direction == Direction::Outbound) {
             let mut failed = None;
             if let Some(failure) = report.failure() {
-                let (_, events) =
+                let (_, _) =
                     state.store.update_delivery_status(account.id, sent.message_id, DeliveryStatus::Failed, Some(failure.reason())).await?;
-                state.bus.publish(events);
                 failed = Some(sent.message_id);
             }
             return Ok(Receipt::Report { failed });
@@ -350,7 +349,7 @@ async fn acknowledge(
         choices: Vec::new(),
     };
     match state.store.create_outbound_message(account.id, conversation, &outbound).await {
-        Ok((_, events)) => state.bus.publish(events),
+        Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, inbox = %inbox.id, "could not queue the automatic acknowledgement"),
     }
 }

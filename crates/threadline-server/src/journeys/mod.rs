@@ -400,8 +400,7 @@ async fn apply(
     next: Next,
     now: OffsetDateTime,
 ) -> anyhow::Result<bool> {
-    let (applied, events) = state.store.apply_step(account_id, run, step_id, outcome, detail, None, effect, next, now).await?;
-    state.bus.publish(events);
+    let (applied, _) = state.store.apply_step(account_id, run, step_id, outcome, detail, None, effect, next, now).await?;
     Ok(applied)
 }
 
@@ -410,8 +409,7 @@ async fn park(state: &AppState, account_id: AccountId, run: &JourneyRun, step_id
 }
 
 async fn end(state: &AppState, account_id: AccountId, run: &JourneyRun, status: &str, outcome: &str) -> anyhow::Result<()> {
-    let (_, events) = state.store.end_run(account_id, run.id, status, outcome).await?;
-    state.bus.publish(events);
+    let _ = state.store.end_run(account_id, run.id, status, outcome).await?;
     Ok(())
 }
 

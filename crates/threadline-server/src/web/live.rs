@@ -57,17 +57,20 @@ fn same_origin(headers: &HeaderMap) -> bool {
 async fn serve(state: AppState, account_id: AccountId, user_id: UserId, supervisor: bool, mut socket: WebSocket) {
     let _open = crate::telemetry::SocketGuard::new(&state.telemetry.agent_sockets);
     let mut events = state.bus.subscribe();
-    let mut signals = state.live.subscribe();
+    let mut signals = state.bus.signals();
     loop {
         tokio::select! {
             signal = signals.recv() => {
-                if let Ok(LiveSignal::VisitorTyping { account_id: account, contact_id }) = signal
-                    && account == account_id
-                {
-                    let text = serde_json::json!({ "type": "typing", "contact_id": contact_id }).to_string();
-                    if socket.send(WsMessage::Text(text.into())).await.is_err() {
-                        return;
+                let text = match signal {
+                    Ok(LiveSignal::VisitorTyping { account_id: account, contact_id }) if account == account_id => {
+                        serde_json::json!({ "type": "typing", "contact_id": contact_id }).to_string()
                     }
+                    // The bus may have missed events: the page reads again.
+                    Ok(LiveSignal::Resync) => r#"{"type":"resync"}"#.to_owned(),
+                    _ => continue,
+                };
+                if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                    return;
                 }
             }
             event = events.recv() => {

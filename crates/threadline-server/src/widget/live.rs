@@ -28,69 +28,7 @@ use super::{Visitor, chat_inbox, chat_message};
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// Signals that are not stored: typing indicators.
-#[derive(Debug, Clone)]
-pub enum LiveSignal {
-    /// An agent is typing to a contact.
-    AgentTyping { account_id: AccountId, contact_id: ContactId },
-    /// A contact is typing in the chat.
-    VisitorTyping { account_id: AccountId, contact_id: ContactId },
-}
-
-#[derive(Clone)]
-pub struct LiveHub {
-    sender: broadcast::Sender<LiveSignal>,
-    /// Contacts with an open chat socket on this node, and how many.
-    connected: Arc<std::sync::Mutex<std::collections::HashMap<ContactId, usize>>>,
-}
-
-/// Counts a contact as connected while it lives.
-struct Connected {
-    hub: LiveHub,
-    contact_id: ContactId,
-}
-
-impl Drop for Connected {
-    fn drop(&mut self) {
-        let mut connected = self.hub.connected.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = connected.get_mut(&self.contact_id) {
-            *n -= 1;
-            if *n == 0 {
-                connected.remove(&self.contact_id);
-            }
-        }
-    }
-}
-
-impl LiveHub {
-    pub fn new() -> Self {
-        LiveHub { sender: broadcast::channel(1024).0, connected: Default::default() }
-    }
-
-    /// Whether the contact has the chat open (on this node).
-    pub fn is_connected(&self, contact_id: ContactId) -> bool {
-        self.connected.lock().unwrap_or_else(|e| e.into_inner()).contains_key(&contact_id)
-    }
-
-    fn connect(&self, contact_id: ContactId) -> Connected {
-        *self.connected.lock().unwrap_or_else(|e| e.into_inner()).entry(contact_id).or_default() += 1;
-        Connected { hub: self.clone(), contact_id }
-    }
-
-    pub fn send(&self, signal: LiveSignal) {
-        let _ = self.sender.send(signal);
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveSignal> {
-        self.sender.subscribe()
-    }
-}
-
-impl Default for LiveHub {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use crate::bus::LiveSignal;
 
 #[derive(Debug, Deserialize)]
 pub struct LiveParams {
@@ -123,11 +61,11 @@ const PRESENCE_EVERY: Duration = Duration::from_secs(15);
 async fn serve(state: AppState, account: Account, inbox_id: InboxId, visitor: Visitor, mut socket: WebSocket) {
     let _open = crate::telemetry::SocketGuard::new(&state.telemetry.chat_sockets);
     let mut events = state.bus.subscribe();
-    let mut signals = state.live.subscribe();
+    let mut signals = state.bus.signals();
     // The visitor may write their first message after connecting: the
     // contact is looked up again until it exists.
     let mut contact = visitor.contact(&state, &account).await.ok().flatten();
-    let mut _connected = contact.map(|c| state.live.connect(c));
+    let mut _connected = contact.map(|c| state.chat_presence.connect(c));
     let mut online = state.store.agents_online(account.id).await.unwrap_or(0);
     let mut presence = tokio::time::interval(PRESENCE_EVERY);
     presence.tick().await;
@@ -140,7 +78,7 @@ async fn serve(state: AppState, account: Account, inbox_id: InboxId, visitor: Vi
                     // this inbox (not on every event of the installation).
                     if contact.is_none() && is_chat_message_in(&event, account.id, inbox_id) {
                         contact = visitor.contact(&state, &account).await.ok().flatten();
-                        _connected = contact.map(|c| state.live.connect(c));
+                        _connected = contact.map(|c| state.chat_presence.connect(c));
                     }
                     if let Some(message) = chat_message_for(&event, account.id, contact)
                         && !push(&state, &account, &mut socket, &message).await
@@ -157,11 +95,15 @@ async fn serve(state: AppState, account: Account, inbox_id: InboxId, visitor: Vi
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             signal = signals.recv() => {
-                if let Ok(LiveSignal::AgentTyping { account_id, contact_id }) = signal
-                    && account_id == account.id
-                    && Some(contact_id) == contact
-                    && socket.send(WsMessage::Text(r#"{"type":"typing"}"#.into())).await.is_err()
-                {
+                let text = match signal {
+                    Ok(LiveSignal::AgentTyping { account_id, contact_id }) if account_id == account.id && Some(contact_id) == contact => {
+                        r#"{"type":"typing"}"#
+                    }
+                    // The bus may have missed messages: the widget catches up from its cursor.
+                    Ok(LiveSignal::Resync) => r#"{"type":"resync"}"#,
+                    _ => continue,
+                };
+                if socket.send(WsMessage::Text(text.into())).await.is_err() {
                     return;
                 }
             }
@@ -180,7 +122,7 @@ async fn serve(state: AppState, account: Account, inbox_id: InboxId, visitor: Vi
                     match serde_json::from_str::<FromVisitor>(&text) {
                         Ok(FromVisitor::Typing) => {
                             if let Some(contact_id) = contact {
-                                state.live.send(LiveSignal::VisitorTyping { account_id: account.id, contact_id });
+                                state.bus.signal(LiveSignal::VisitorTyping { account_id: account.id, contact_id });
                             }
                         }
                         Ok(FromVisitor::Read { id }) => mark_read(&state, &account, contact, id).await,
@@ -225,7 +167,7 @@ async fn push(state: &AppState, account: &Account, socket: &mut WebSocket, messa
     }
     if message.direction == Direction::Outbound && message.delivery_status == DeliveryStatus::Pending {
         match state.store.update_delivery_status(account.id, message.id, DeliveryStatus::Delivered, None).await {
-            Ok((_, events)) => state.bus.publish(events),
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "marking a chat reply delivered failed"),
         }
     }
@@ -244,7 +186,7 @@ async fn mark_read(state: &AppState, account: &Account, contact: Option<ContactI
         return;
     }
     match state.store.update_delivery_status(account.id, id, DeliveryStatus::Read, None).await {
-        Ok((_, events)) => state.bus.publish(events),
+        Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "marking a chat reply read failed"),
     }
 }

@@ -19,6 +19,7 @@
 //! `identity_secret` (for verified users).
 
 pub mod live;
+pub mod presence;
 
 use axum::Json;
 use std::net::SocketAddr;
@@ -344,8 +345,7 @@ async fn page_view(
         occurred_at: now,
     };
     let region = Region::parse(&account.default_region).unwrap_or_default();
-    let events = state.store.record_visitor_pages(account.id, &visitor.identities(region), &[call], now).await?;
-    state.bus.publish(events);
+    state.store.record_visitor_pages(account.id, &visitor.identities(region), &[call], now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -496,8 +496,7 @@ async fn send(
         let mut attributes = serde_json::Map::new();
         attributes.insert(CHAT_EMAIL.into(), serde_json::Value::String(email.value));
         let changes = threadline_store::ContactChanges { attributes: Some(attributes), ..Default::default() };
-        let (_, events) = state.store.update_contact(account.id, outcome.contact_id, changes).await?;
-        state.bus.publish(events);
+        let _ = state.store.update_contact(account.id, outcome.contact_id, changes).await?;
     }
     Ok((StatusCode::CREATED, Json(chat_message(&state, account.id, &outcome.message))))
 }

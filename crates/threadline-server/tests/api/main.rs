@@ -19,6 +19,7 @@ mod mentions;
 mod metrics;
 mod nul;
 mod prometheus;
+mod relay;
 mod retention;
 mod routing;
 mod search;

@@ -78,6 +78,7 @@ async fn metrics_are_closed_well_formed_and_count_what_happened(app: TestApp) {
         "threadline_outbox_waiting",
         "threadline_webhooks_waiting",
         "threadline_queue_waiting",
+        "threadline_relay_waiting",
         r#"threadline_sockets{kind="agent"}"#,
         r#"threadline_db_pool_connections{state="idle"}"#,
         "threadline_db_pool_max_connections",

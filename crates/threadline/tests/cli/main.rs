@@ -1,6 +1,8 @@
 //! Tests of the `threadline` binary as a user runs it: its commands, and
-//! durability when the process is killed under load.
+//! durability when the process is killed under load, and several nodes
+//! behind a load balancer.
 
+mod cluster;
 mod commands;
 mod durability;
 mod hardening;
