@@ -133,6 +133,8 @@ impl AppState {
 
     pub fn with_bus(store: Store, settings: Settings, secrets: SecretBox, bus: EventBus) -> anyhow::Result<Self> {
         let chat_presence = crate::widget::presence::ChatPresence::new(bus.clone());
+        let sign_in = crate::auth::throttle::SignInThrottle::new(settings.sign_in_rate_per_minute, settings.sign_in_lockout_after)
+            .shared_over(bus.clone());
         let egress = Arc::new(crate::egress::EgressPolicy::new(&settings.egress_allow).map_err(|e| anyhow::anyhow!("egress_allow: {e}"))?);
         Ok(AppState(Arc::new(Shared {
             store,
@@ -150,7 +152,7 @@ impl AppState {
                 settings.effective_password_hash_concurrency(),
                 std::time::Duration::from_secs(settings.password_queue_timeout_secs),
             ),
-            sign_in: crate::auth::throttle::SignInThrottle::new(settings.sign_in_rate_per_minute, settings.sign_in_lockout_after),
+            sign_in,
             triage: Default::default(),
             routing_rules: TtlCache::new(CACHE_TTL, 10_000),
             knowledge: crate::knowledge::Knowledge::new().context("while creating the knowledge base's search index")?,
@@ -286,6 +288,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     let mut tasks = vec![server, webhooks, sender];
     tasks.push(tokio::spawn(crate::relay::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::widget::presence::run(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::rate_limit::share(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::routing::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));

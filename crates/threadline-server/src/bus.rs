@@ -24,8 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use threadline_domain::event::DomainEvent;
-use threadline_domain::ids::{AccountId, ContactId};
+
+use threadline_domain::ids::{AccountId, ContactId, InboxId};
 use tokio::sync::broadcast;
 
 /// Signals that are not stored: typing indicators, and the bus telling
@@ -39,22 +41,43 @@ pub enum LiveSignal {
     VisitorTyping { account_id: AccountId, contact_id: ContactId },
     /// Notices may have been missed (the bus reconnected): pages read again.
     Resync,
+}
+
+/// What nodes tell each other so that they act as one (never shown on a
+/// socket). Each names the node it comes from; a node ignores its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeSignal {
     /// A contact's first chat socket opened on `node`.
     ChatOpened { node: String, contact_id: ContactId },
     /// A contact's last chat socket on `node` closed.
     ChatClosed { node: String, contact_id: ContactId },
     /// Contacts with the chat open on `node` (repeated; see `widget::presence`).
     ChatsOpen { node: String, contacts: Vec<ContactId> },
+    /// A password sign-in on `node` (the login as SHA-256 hex), counted
+    /// against the same budgets and lockouts everywhere.
+    SignIn { node: String, login: String, address: Option<IpAddr>, outcome: SignInOutcome },
+    /// A web chat request on `node`, spent from the client's budget everywhere.
+    ChatRequest { node: String, address: IpAddr, inbox_id: InboxId },
 }
 
-impl LiveSignal {
-    /// The last token of its NATS subject: the account for typing, `presence`
-    /// for chat presence; `None` for what stays on this node.
-    fn subject_token(&self) -> Option<String> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInOutcome {
+    /// An attempt was let through to the password check.
+    Attempt,
+    Failed,
+    Succeeded,
+}
+
+impl NodeSignal {
+    pub fn node(&self) -> &str {
         match self {
-            LiveSignal::AgentTyping { account_id, .. } | LiveSignal::VisitorTyping { account_id, .. } => Some(account_id.to_string()),
-            LiveSignal::ChatOpened { .. } | LiveSignal::ChatClosed { .. } | LiveSignal::ChatsOpen { .. } => Some("presence".into()),
-            LiveSignal::Resync => None,
+            NodeSignal::ChatOpened { node, .. }
+            | NodeSignal::ChatClosed { node, .. }
+            | NodeSignal::ChatsOpen { node, .. }
+            | NodeSignal::SignIn { node, .. }
+            | NodeSignal::ChatRequest { node, .. } => node,
         }
     }
 }
@@ -70,6 +93,9 @@ pub trait Transport: Send + Sync {
     /// Sends a live signal to every node, best effort.
     fn signal(&self, signal: LiveSignal);
 
+    /// Tells the other nodes, best effort (nothing to do with one node).
+    fn tell_nodes(&self, signal: NodeSignal);
+
     /// A name for logs and `/metrics`.
     fn name(&self) -> &'static str;
 
@@ -84,11 +110,12 @@ pub trait Transport: Send + Sync {
 struct Local {
     events: broadcast::Sender<Arc<DomainEvent>>,
     signals: broadcast::Sender<LiveSignal>,
+    nodes: broadcast::Sender<NodeSignal>,
 }
 
 impl Local {
     fn new(capacity: usize) -> Self {
-        Local { events: broadcast::channel(capacity).0, signals: broadcast::channel(1024).0 }
+        Local { events: broadcast::channel(capacity).0, signals: broadcast::channel(1024).0, nodes: broadcast::channel(capacity).0 }
     }
 
     fn event(&self, event: DomainEvent) {
@@ -105,13 +132,19 @@ impl Local {
 pub struct EventBus {
     local: Local,
     transport: Arc<dyn Transport>,
+    /// This process, as other nodes know it.
+    node: Arc<str>,
+}
+
+fn new_node_id() -> Arc<str> {
+    uuid::Uuid::now_v7().simple().to_string().into()
 }
 
 impl EventBus {
     /// The embedded bus: this process only.
     pub fn in_process(capacity: usize) -> Self {
         let local = Local::new(capacity);
-        EventBus { transport: Arc::new(InProcess(local.clone())), local }
+        EventBus { transport: Arc::new(InProcess(local.clone())), local, node: new_node_id() }
     }
 
     /// The bus the settings ask for: NATS when `nats_url` is set.
@@ -121,7 +154,23 @@ impl EventBus {
         }
         let local = Local::new(capacity);
         let nats = Nats::connect(settings, local.clone()).await?;
-        Ok(EventBus { transport: Arc::new(nats), local })
+        Ok(EventBus { transport: Arc::new(nats), local, node: new_node_id() })
+    }
+
+    /// This node's id in [`NodeSignal`]s.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Tells the other nodes (nothing happens when this is the only one).
+    pub fn tell_nodes(&self, signal: NodeSignal) {
+        self.transport.tell_nodes(signal);
+    }
+
+    /// What other nodes told (and, on NATS, this node's own words back:
+    /// compare [`NodeSignal::node`] with [`Self::node`]).
+    pub fn node_signals(&self) -> broadcast::Receiver<NodeSignal> {
+        self.local.nodes.subscribe()
     }
 
     /// Publishes committed events to every node (the relay's job).
@@ -171,6 +220,8 @@ impl Transport for InProcess {
     fn signal(&self, signal: LiveSignal) {
         self.0.signal(signal);
     }
+
+    fn tell_nodes(&self, _: NodeSignal) {}
 
     fn name(&self) -> &'static str {
         "in-process"
@@ -232,8 +283,10 @@ impl Nats {
         })?;
         let events = client.subscribe(format!("{prefix}.events.>")).await.context("while subscribing to the events on NATS")?;
         let signals = client.subscribe(format!("{prefix}.live.>")).await.context("while subscribing to live signals on NATS")?;
+        let nodes = client.subscribe(format!("{prefix}.nodes")).await.context("while subscribing to the nodes' subject on NATS")?;
         tokio::spawn(read_events(events, local.clone()));
-        tokio::spawn(read_signals(signals, local));
+        tokio::spawn(read_signals(signals, local.clone()));
+        tokio::spawn(read_node_signals(nodes, local));
         Ok(Nats { client, jetstream, prefix })
     }
 }
@@ -260,6 +313,30 @@ async fn read_signals(mut subscriber: async_nats::Subscriber, local: Local) {
     }
 }
 
+async fn read_node_signals(mut subscriber: async_nats::Subscriber, local: Local) {
+    use futures_util::StreamExt;
+    while let Some(message) = subscriber.next().await {
+        match serde_json::from_slice::<NodeSignal>(&message.payload) {
+            Ok(signal) => {
+                let _ = local.nodes.send(signal);
+            }
+            Err(e) => tracing::debug!(error = %e, "unreadable node signal on NATS ignored"),
+        }
+    }
+}
+
+impl Nats {
+    /// Publishes a small message on a plain subject, without waiting.
+    fn send(&self, subject: String, payload: Vec<u8>) {
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            if let Err(e) = client.publish(subject, payload.into()).await {
+                tracing::debug!(error = %e, "a signal to the other nodes was not sent");
+            }
+        });
+    }
+}
+
 impl Transport for Nats {
     fn publish<'a>(&'a self, events: &'a [DomainEvent]) -> Publishing<'a> {
         Box::pin(async move {
@@ -280,14 +357,17 @@ impl Transport for Nats {
     }
 
     fn signal(&self, signal: LiveSignal) {
-        let Some(token) = signal.subject_token() else { return };
-        let (client, subject) = (self.client.clone(), format!("{}.live.{token}", self.prefix));
+        let account = match &signal {
+            LiveSignal::AgentTyping { account_id, .. } | LiveSignal::VisitorTyping { account_id, .. } => *account_id,
+            LiveSignal::Resync => return,
+        };
         let Ok(payload) = serde_json::to_vec(&signal) else { return };
-        tokio::spawn(async move {
-            if let Err(e) = client.publish(subject, payload.into()).await {
-                tracing::debug!(error = %e, "a live signal was not sent");
-            }
-        });
+        self.send(format!("{}.live.{account}", self.prefix), payload);
+    }
+
+    fn tell_nodes(&self, signal: NodeSignal) {
+        let Ok(payload) = serde_json::to_vec(&signal) else { return };
+        self.send(format!("{}.nodes", self.prefix), payload);
     }
 
     fn name(&self) -> &'static str {

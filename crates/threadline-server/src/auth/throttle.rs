@@ -14,14 +14,19 @@
 //!
 //! A successful sign-in clears the login's failures. Unknown logins are
 //! counted exactly like known ones, so the answers reveal nothing about
-//! who has an account. Counters live in this process (per node) and are
-//! bounded in memory.
+//! who has an account. Counters live in memory, bounded, keyed by the
+//! login's SHA-256; with several nodes each tells the others of every
+//! attempt, failure and success over the bus ([`SignInThrottle::heard`]),
+//! so the budgets and lockouts hold for the whole installation.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use sha2::Digest;
+
+use crate::bus::{EventBus, NodeSignal, SignInOutcome};
 use crate::rate_limit::RateLimiter;
 
 /// First lockout; it doubles with each further failure.
@@ -57,6 +62,13 @@ pub struct SignInThrottle {
     per_address: RateLimiter<IpAddr>,
     lockout_after: u32,
     failures: Mutex<HashMap<Key, Failures>>,
+    /// Where the other nodes are told, if anywhere.
+    bus: Option<EventBus>,
+}
+
+/// A login as the throttle keys it (and as nodes name it to each other).
+fn fingerprint(login: &str) -> String {
+    hex::encode(sha2::Sha256::digest(login.as_bytes()))
 }
 
 /// How long a key is locked after `count` consecutive failures, when
@@ -74,18 +86,32 @@ impl SignInThrottle {
     /// `per_minute` attempts per address (0: no address budget);
     /// `lockout_after` failures before a login is locked (0: never).
     pub fn new(per_minute: u32, lockout_after: u32) -> Self {
-        Self { per_address: RateLimiter::new(per_minute), lockout_after, failures: Mutex::new(HashMap::new()) }
+        Self { per_address: RateLimiter::new(per_minute), lockout_after, failures: Mutex::new(HashMap::new()), bus: None }
+    }
+
+    /// Tells the other nodes on `bus` of every attempt, failure and success.
+    pub fn shared_over(mut self, bus: EventBus) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    fn tell(&self, login: &str, address: Option<IpAddr>, outcome: SignInOutcome) {
+        if let Some(bus) = &self.bus {
+            bus.tell_nodes(NodeSignal::SignIn { node: bus.node().to_owned(), login: login.to_owned(), address, outcome });
+        }
     }
 
     /// Spends one attempt of `address`'s budget and checks that `login`
     /// is not locked, from there or at all.
     pub fn check(&self, login: &str, address: Option<IpAddr>) -> Result<(), Refused> {
+        let login = fingerprint(login);
         if let Some(ip) = address {
+            self.tell(&login, address, SignInOutcome::Attempt);
             self.per_address.check(ip).map_err(|secs| Refused { retry_after_secs: secs })?;
         }
         let now = Instant::now();
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let keys = keys(login, address);
+        let keys = keys(&login, address);
         let wait = keys.iter().filter_map(|k| failures.get(k)).filter_map(|f| f.locked_until).filter(|until| *until > now).max();
         match wait {
             Some(until) => Err(Refused { retry_after_secs: until.duration_since(now).as_secs().max(1) }),
@@ -95,6 +121,12 @@ impl SignInThrottle {
 
     /// Records a wrong password (or an unknown login) and locks as due.
     pub fn failed(&self, login: &str, address: Option<IpAddr>) {
+        let login = fingerprint(login);
+        self.tell(&login, address, SignInOutcome::Failed);
+        self.record_failure(&login, address);
+    }
+
+    fn record_failure(&self, login: &str, address: Option<IpAddr>) {
         let now = Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if failures.len() >= MAX_TRACKED {
@@ -123,9 +155,28 @@ impl SignInThrottle {
 
     /// A correct password: the login's failures are forgotten.
     pub fn succeeded(&self, login: &str, address: Option<IpAddr>) {
+        let login = fingerprint(login);
+        self.tell(&login, address, SignInOutcome::Succeeded);
+        self.forget(&login, address);
+    }
+
+    fn forget(&self, login: &str, address: Option<IpAddr>) {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         for key in keys(login, address) {
             failures.remove(&key);
+        }
+    }
+
+    /// Counts what another node saw (its login already a fingerprint).
+    pub fn heard(&self, login: &str, address: Option<IpAddr>, outcome: SignInOutcome) {
+        match outcome {
+            SignInOutcome::Attempt => {
+                if let Some(ip) = address {
+                    let _ = self.per_address.check(ip);
+                }
+            }
+            SignInOutcome::Failed => self.record_failure(login, address),
+            SignInOutcome::Succeeded => self.forget(login, address),
         }
     }
 }
@@ -178,6 +229,24 @@ mod tests {
             throttle.failed("ana@example.com", Some(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, i))));
         }
         assert!(throttle.check("ana@example.com", Some(ELSEWHERE)).is_err());
+    }
+
+    #[test]
+    fn what_other_nodes_saw_counts_here() {
+        let here = SignInThrottle::new(3, 2);
+        let login = fingerprint("ana@example.com");
+        // Another node let three attempts from HOME through and saw two fail.
+        for _ in 0..3 {
+            here.heard(&login, Some(HOME), SignInOutcome::Attempt);
+        }
+        let refused = here.check("bob@example.com", Some(HOME)).unwrap_err();
+        assert!((1..=60).contains(&refused.retry_after_secs), "the address spent its budget elsewhere");
+        for _ in 0..2 {
+            here.heard(&login, Some(ELSEWHERE), SignInOutcome::Failed);
+        }
+        assert!(here.check("ana@example.com", Some(ELSEWHERE)).is_err(), "locked from there, whichever node is asked");
+        here.heard(&login, Some(ELSEWHERE), SignInOutcome::Succeeded);
+        assert!(here.check("ana@example.com", Some(ELSEWHERE)).is_ok(), "a success elsewhere clears it here too");
     }
 
     #[test]

@@ -190,6 +190,7 @@ impl Visitor {
 /// Spends one of the client's chat requests for this inbox (429 when none are left).
 fn spend(state: &AppState, headers: &HeaderMap, peer: Option<&ConnectInfo<SocketAddr>>, inbox_id: InboxId) -> Result<(), ApiError> {
     let Some(ip) = crate::rate_limit::client_ip(&state.settings, headers, peer) else { return Ok(()) };
+    state.bus.tell_nodes(crate::bus::NodeSignal::ChatRequest { node: state.bus.node().to_owned(), address: ip, inbox_id });
     state.chat_limiter.check((ip, inbox_id)).map_err(ApiError::RateLimited)
 }
 

@@ -1,7 +1,8 @@
 //! The relay: committed events reach the bus one way (the `event_relay`
 //! rows each commit leaves), in commit order, including rows another node
 //! left behind; on NATS, every node sees every node's events and typing,
-//! and the JetStream stream keeps each event once.
+//! knows which chats are open elsewhere, counts sign-in failures made
+//! elsewhere, and the JetStream stream keeps each event once.
 
 use std::time::Duration;
 
@@ -221,6 +222,34 @@ async fn nodes_on_nats_see_each_others_events_and_the_stream_keeps_them_once() {
     assert!(heard, "node A never heard that the chat is open on node B");
     drop(socket);
     assert!(until(false).await, "node A never heard that the chat closed on node B");
+
+    // Wrong passwords on node A lock the login on node B too.
+    for i in 0..5 {
+        let response = http
+            .post(a.url("/api/v1/sessions"))
+            .json(&json!({ "email": "admin@acme.example", "password": format!("guess {i}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let loopback = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+    let mut locked = false;
+    for _ in 0..100 {
+        if b.state.sign_in.check("admin@acme.example", loopback).is_err() {
+            locked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(locked, "node B never heard of node A's failures");
+    let on_b = http
+        .post(format!("http://{}/api/v1/sessions", b.addr))
+        .json(&json!({ "email": "admin@acme.example", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_b.status(), 429, "the guesser cannot move on to node B");
 
     b.shutdown().await;
     a.stop().await;
