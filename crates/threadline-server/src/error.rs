@@ -40,6 +40,10 @@ pub enum ApiError {
     /// retry after the given seconds.
     #[error("the server is busy; try again in {0} seconds")]
     Busy(u64),
+    /// The database cannot be reached (stopped, restarting, network): nothing
+    /// was stored; the client should retry after the given seconds.
+    #[error("the database is unavailable; nothing was stored; try again in {0} seconds")]
+    Unavailable(u64),
     /// The e-mail and password are a user of several accounts: the client
     /// must say which (sign-in).
     #[error("this e-mail and password sign in to several accounts; choose one with account_id")]
@@ -94,6 +98,7 @@ impl ApiError {
             ApiError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::ChooseAccount(_) => (StatusCode::CONFLICT, "choose_account"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -119,7 +124,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message, fields, accounts } })).into_response();
-        if let ApiError::RateLimited(seconds) | ApiError::Busy(seconds) = &self
+        if let ApiError::RateLimited(seconds) | ApiError::Busy(seconds) | ApiError::Unavailable(seconds) = &self
             && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
         {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
@@ -142,6 +147,10 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::Race => ApiError::Conflict("a concurrent request changed the same data; try again".into()),
             StoreError::Invalid(errors) => ApiError::Invalid(errors),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                ApiError::Unavailable(5)
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -165,6 +165,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached at all (stopped,
+    /// restarting, network), as opposed to a statement that failed.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
+            // PostgreSQL's connection exceptions (08…) and "shutting down",
+            // "crash shutdown", "cannot connect now" (57P01-57P03).
+            StoreError::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+            _ => false,
+        }
+    }
+
     pub(crate) fn is_retryable(&self) -> bool {
         // Unique violations, and PostgreSQL's deadlock (40P01) and
         // serialization (40001) failures: the unit of work may simply rerun.
@@ -322,6 +334,38 @@ impl Store {
     /// Resolves when a commit in this process has queued webhook deliveries.
     pub async fn deliveries_queued(&self) {
         self.deliveries_queued.notified().await;
+    }
+
+    /// A consistent copy of a SQLite database into a new file at `path`,
+    /// taken while others keep reading and writing (`VACUUM INTO`).
+    pub async fn backup_into(&self, path: &std::path::Path) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Conflict("only SQLite databases are copied this way".into()));
+        }
+        sqlx::query("VACUUM INTO $1").bind(path.to_string_lossy().into_owned()).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// What is wrong with a SQLite database, if anything: damage SQLite
+    /// finds, or migrations newer than this version knows. An error when it
+    /// is not a Threadline database at all.
+    pub async fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut problems: Vec<String> = sqlx::query_scalar::<_, String>("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .filter(|r| r != "ok")
+            .collect();
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations").fetch_one(&self.pool).await?;
+        let known = SQLITE_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+        match newest {
+            None => problems.push("it has no migrations: not a Threadline database".into()),
+            Some(v) if v > known => {
+                problems.push(format!("it was made by a newer Threadline (migration {v}; this one knows up to {known})"))
+            }
+            Some(_) => {}
+        }
+        Ok(problems)
     }
 
     /// Cheap liveness probe.

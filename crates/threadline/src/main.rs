@@ -11,10 +11,13 @@
 //! threadline audit verify     check every account's audit log hash chain
 //! threadline contact export   a customer's data as a zip (GDPR access and portability)
 //! threadline contact erase    erase a customer everywhere (GDPR erasure)
+//! threadline backup DIR       an online copy of the SQLite database, key and attachments
+//! threadline restore DIR      put a backup back (server stopped)
 //! threadline config           print the effective configuration, secrets masked
 //! threadline openapi          print the OpenAPI document
 //! ```
 
+mod backup;
 mod demo;
 mod demo_journeys;
 
@@ -90,6 +93,23 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Copy the installation into a new folder while it runs: the SQLite
+    /// database (consistent), the secret key and attachments kept on disk.
+    /// With PostgreSQL, says how to use pg_dump instead.
+    Backup {
+        /// The folder to write (new or empty).
+        into: PathBuf,
+    },
+    /// Put a backup made by `threadline backup` back into the data folder.
+    /// The server must be stopped.
+    Restore {
+        /// The backup's folder.
+        from: PathBuf,
+        /// Replace a database already there (kept beside as
+        /// threadline.db.before-restore).
+        #[arg(long)]
+        force: bool,
     },
     /// Print the effective configuration (secrets masked).
     Config,
@@ -251,6 +271,27 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store.with_attachment_storage(attachments))
 }
 
+/// Seeds the demo in a child process (`threadline demo`): the memory that
+/// seeding takes (hundreds of conversations, the category model's
+/// training) goes back to the system when it exits, instead of staying
+/// with the server for its whole life.
+async fn seed_demo_in_child(settings: &Settings) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("while finding this program to seed the demo")?;
+    let mut child = std::process::Command::new(exe);
+    child.arg("--data").arg(&settings.data).arg("demo");
+    if !settings.database_url.0.is_empty() {
+        child.env("DATABASE_URL", &settings.database_url.0);
+    }
+    if !settings.secret_key.0.is_empty() {
+        child.env("THREADLINE_SECRET_KEY", &settings.secret_key.0);
+    }
+    let status = tokio::task::spawn_blocking(move || child.status()).await?.context("while seeding the demo")?;
+    if !status.success() {
+        bail!("seeding the demo failed ({status})");
+    }
+    Ok(())
+}
+
 fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
     if settings.secret_key.0.is_empty() {
         Ok(SecretBox::from_key_file(&settings.data.join("secret.key"))?)
@@ -263,9 +304,10 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo, .. } => {
             let store = open_store(&settings).await?;
+            let _held = backup::hold_data_folder(&settings)?;
             let secrets = secret_box(&settings)?;
             if demo && store.first_account().await?.is_none() {
-                demo::seed(&store, &secrets, 300).await?;
+                seed_demo_in_child(&settings).await?;
             }
             let running = threadline_server::start(settings, store, secrets).await?;
             println!("Threadline is listening on http://{}", running.addr);
@@ -449,6 +491,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { into } => backup::backup(&settings, &into).await,
+        Command::Restore { from, force } => backup::restore(&settings, &from, force).await,
         Command::Config => {
             print!("{}", settings.to_masked_toml());
             Ok(())

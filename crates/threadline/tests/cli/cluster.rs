@@ -107,9 +107,15 @@ struct Inbox {
 /// other (the first migrates), sharing the data folder (its secret key);
 /// an account with an API inbox.
 async fn cluster(count: usize, nats: &str) -> Cluster {
+    cluster_with(count, nats, str::to_owned).await
+}
+
+/// Like [`cluster`], the nodes reaching the database at `route(url)`.
+async fn cluster_with(count: usize, nats: &str, route: impl Fn(&str) -> String) -> Cluster {
     let folder = std::env::temp_dir().join(format!("threadline-cluster-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&folder).unwrap();
     let database_url = fresh_database(Backend::Postgres, &folder).await;
+    let routed = route(&database_url);
     let tag = uuid::Uuid::now_v7().simple().to_string();
     let (prefix, stream) = (format!("tl{tag}"), format!("TL_{tag}"));
     let env = [
@@ -117,8 +123,10 @@ async fn cluster(count: usize, nats: &str) -> Cluster {
         ("THREADLINE_NATS_PREFIX", prefix.as_str()),
         ("THREADLINE_NATS_STREAM", stream.as_str()),
         ("THREADLINE_RELAY_POLL_MS", "200"),
+        // A job a dead node held is taken over soon.
+        ("THREADLINE_JOB_LEASE_SECS", "5"),
     ];
-    let nodes: Vec<Server> = (0..count).map(|_| start_server(&folder, &database_url, OPERATOR, &env)).collect();
+    let nodes: Vec<Server> = (0..count).map(|_| start_server(&folder, &routed, OPERATOR, &env)).collect();
     let client = reqwest::Client::new();
     let created: Value = client
         .post(format!("{}/api/v1/accounts", nodes[0].base))
@@ -337,4 +345,244 @@ async fn nats_restarted_under_load_loses_no_event_and_live_notices_resume() {
     }
     assert_eq!(last, expected, "events in the stream vs committed");
     drop(server);
+}
+
+/// One number from the database, read with psql.
+fn psql_number(database_url: &str, sql: &str) -> i64 {
+    let out = Command::new("psql").args(["-At", "-d", database_url, "-c", sql]).output().expect("running psql");
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+/// A node killed with `kill -9` while customers' messages pour in through
+/// the balancer: every message a client was told is stored is there once,
+/// retries of the ones in flight are recognised as duplicates, the events
+/// the dead node committed and had not relayed go out through the others,
+/// and no job stays stuck with it. `THREADLINE_CLUSTER_MESSAGES` (default
+/// 3,000) makes it larger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_minus_nine_of_a_node_loses_and_doubles_nothing() {
+    let total: usize =
+        std::env::var("THREADLINE_CLUSTER_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000).clamp(500, 1_000_000);
+    let nats = tool("THREADLINE_TEST_NATS_URL");
+    let mut cluster = cluster(3, &nats).await;
+    let (_proxy, balancer) = haproxy(&cluster.folder, &cluster.nodes.iter().collect::<Vec<_>>()).await;
+
+    let workers = 16;
+    let acknowledged = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut clients = tokio::task::JoinSet::new();
+    for worker in 0..workers {
+        let (client, balancer, inbox, acknowledged) =
+            (reqwest::Client::new(), balancer.clone(), cluster.inbox.clone(), acknowledged.clone());
+        clients.spawn(async move {
+            let mut duplicates = 0;
+            for n in (worker..total).step_by(workers) {
+                // A client retries until it is told the message is stored.
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    let body = json!({
+                        "sender": { "identities": [{ "kind": "phone", "value": format!("+39 347 {:03} {:04}", n / 10_000, n % 10_000) }] },
+                        "text": format!("message {n}"),
+                        "provider_message_id": format!("kill-{n}"),
+                    });
+                    let url = format!("{balancer}/api/v1/inboxes/{}/messages", inbox.id);
+                    match client.post(&url).bearer_auth(&inbox.token).json(&body).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let outcome: Value = r.json().await.unwrap_or_default();
+                            if outcome["duplicate"] == true {
+                                duplicates += 1;
+                            }
+                            acknowledged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
+                        _ if tries < 100 => tokio::time::sleep(Duration::from_millis(100)).await,
+                        other => panic!("message {n} never stored: {other:?}"),
+                    }
+                }
+            }
+            duplicates
+        });
+    }
+    // A third of the way in, node B dies without warning.
+    while acknowledged.load(std::sync::atomic::Ordering::Relaxed) < total / 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.nodes[1].child.kill().unwrap();
+    cluster.nodes[1].child.wait().unwrap();
+    let killed_at = acknowledged.load(std::sync::atomic::Ordering::Relaxed);
+    let mut retried = 0;
+    while let Some(duplicates) = clients.join_next().await {
+        retried += duplicates.unwrap();
+    }
+    println!("cluster: {total} messages through HAProxy, node B killed after {killed_at}; {retried} retries found already stored");
+
+    let url = &cluster.database_url;
+    let stored = psql_number(url, "SELECT COUNT(*) FROM messages WHERE provider_message_id LIKE 'kill-%'");
+    let distinct = psql_number(url, "SELECT COUNT(DISTINCT provider_message_id) FROM messages WHERE provider_message_id LIKE 'kill-%'");
+    assert_eq!(distinct, total as i64, "every acknowledged message is stored");
+    assert_eq!(stored, distinct, "none is stored twice");
+    let created = psql_number(url, "SELECT COUNT(*) FROM events WHERE kind = 'message.created'");
+    assert_eq!(created, total as i64, "one message.created per message");
+
+    // What the dead node committed and had not relayed goes out through
+    // the others; nothing it held stays stuck once its lease is over.
+    let mut left = (0, 0);
+    for _ in 0..150 {
+        let now = now_micros();
+        left = (
+            psql_number(url, "SELECT COUNT(*) FROM event_relay"),
+            psql_number(
+                url,
+                &format!(
+                    "SELECT COUNT(*) FROM jobs WHERE dead = 0 AND run_at < {} AND (lease_until IS NULL OR lease_until < {now})",
+                    now - 10_000_000
+                ),
+            ),
+        );
+        if left == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(left, (0, 0), "(relay rows left, jobs overdue by 10 s)");
+    assert_eq!(psql_number(url, "SELECT COUNT(*) FROM jobs WHERE dead = 1"), 0, "no job gave up");
+    let stream = stream_messages(&nats, &cluster.stream).await;
+    assert_eq!(stream, events_committed(url), "every committed event reached the stream once");
+}
+
+/// `host:port` of a `postgres://user@host:port/db` URL.
+fn host_and_port(url: &str) -> &str {
+    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
+    let rest = &rest[rest.find('@').map_or(0, |i| i + 1)..];
+    &rest[..rest.find(['/', '?']).unwrap_or(rest.len())]
+}
+
+/// A TCP path to PostgreSQL the test can cut: while cut, every connection
+/// through it is dropped and new ones are closed at once, as when the
+/// database server is down.
+struct Cable {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Cable {
+    async fn to(upstream: String) -> Cable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::<tokio::task::AbortHandle>::new()));
+        let (accepting, held) = (up.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection closes
+                }
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                held.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        Cable { port, up, links }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn mend(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// PostgreSQL unreachable for 30 s (`THREADLINE_PG_OUTAGE_SECS`) under
+/// load: no request is answered 2xx unless it was stored, the nodes say
+/// they are not ready, and they recover by themselves when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_away_under_load_stores_what_it_acknowledged_and_recovers() {
+    let outage = Duration::from_secs(std::env::var("THREADLINE_PG_OUTAGE_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(30));
+    let nats = tool("THREADLINE_TEST_NATS_URL");
+    let base = tool("THREADLINE_TEST_DATABASE_URL");
+    let cable = Cable::to(host_and_port(&base).to_owned()).await;
+    let port = cable.port;
+    let cluster = cluster_with(2, &nats, move |direct| direct.replacen(host_and_port(direct), &format!("127.0.0.1:{port}"), 1)).await;
+    let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.base.clone()).collect();
+
+    // Four clients post all along, to both nodes; each answer is noted.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = tokio::task::JoinSet::new();
+    for worker in 0..4usize {
+        let (stop, client, nodes, inbox) = (stop.clone(), reqwest::Client::new(), nodes.clone(), cluster.inbox.clone());
+        clients.spawn(async move {
+            let mut answers = Vec::new();
+            for n in (worker..).step_by(4) {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let body = json!({
+                    "sender": { "identities": [{ "kind": "phone", "value": format!("+39 347 {:03} {:04}", n / 10_000, n % 10_000) }] },
+                    "text": format!("message {n}"),
+                    "provider_message_id": format!("outage-{n}"),
+                });
+                let url = format!("{}/api/v1/inboxes/{}/messages", nodes[n % nodes.len()], inbox.id);
+                let status = match client.post(&url).bearer_auth(&inbox.token).json(&body).timeout(Duration::from_secs(60)).send().await {
+                    Ok(r) => r.status().as_u16(),
+                    Err(_) => 0,
+                };
+                answers.push((n, status, Instant::now()));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            answers
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cable.cut();
+    let cut_at = Instant::now();
+    for node in &nodes {
+        assert_eq!(readiness(node, 503).await, "database unavailable");
+    }
+    tokio::time::sleep(outage.saturating_sub(cut_at.elapsed())).await;
+    cable.mend();
+    let mended_at = Instant::now();
+    for node in &nodes {
+        assert_eq!(readiness(node, 200).await, "ready");
+    }
+    println!("cluster: PostgreSQL away for {:?}; both nodes ready again {:?} after", outage, mended_at.elapsed());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answers = Vec::new();
+    while let Some(part) = clients.join_next().await {
+        answers.extend(part.unwrap());
+    }
+
+    let direct = &cluster.database_url;
+    let stored: std::collections::HashSet<String> = {
+        let out = Command::new("psql")
+            .args(["-At", "-d", direct, "-c", "SELECT provider_message_id FROM messages WHERE provider_message_id LIKE 'outage-%'"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    };
+    let acknowledged: Vec<usize> = answers.iter().filter(|(_, status, _)| (200..300).contains(status)).map(|(n, _, _)| *n).collect();
+    let refused = answers.iter().filter(|(_, status, _)| !(200..300).contains(status)).count();
+    let lost: Vec<usize> = acknowledged.iter().copied().filter(|n| !stored.contains(&format!("outage-{n}"))).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    assert!(refused > 0, "the outage was felt");
+    let after = answers.iter().filter(|(_, status, at)| *at > mended_at && (200..300).contains(status)).count();
+    assert!(after > 0, "messages are stored again after the outage, without a restart");
+    let statuses: std::collections::BTreeSet<u16> = answers.iter().map(|(_, s, _)| *s).filter(|s| !(200..300).contains(s)).collect();
+    println!("cluster: {} answers, {} acknowledged (all stored), {refused} refused with {statuses:?}", answers.len(), acknowledged.len());
+    assert!(statuses.iter().all(|s| *s == 503 || *s == 0), "refusals say the database is unavailable: {statuses:?}");
 }
