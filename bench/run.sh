@@ -16,6 +16,7 @@
 #   ONLY=chaos bench/run.sh 0 1         # 10,000 customers through a journey's send, the server killed -9 ten times
 #   ONLY=measurement bench/run.sh 20 3  # SQLite ingest with the reports' refresh job on and off, side by side
 #   ONLY=dashboard bench/run.sh 0 1     # reports on a year of history: 1,000,000 conversations, 10,000,000 messages
+#   ONLY=cluster bench/run.sh 20 3      # PostgreSQL + NATS: the API channel through HAProxy to one node and to three
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
 # a summary with medians is printed at the end (copy it to bench/RESULTS.md).
@@ -25,6 +26,7 @@ SECS=${1:-20}
 RUNS=${2:-3}
 CONCURRENCY=${CONCURRENCY:-64}
 PG=${THREADLINE_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+NATS=${THREADLINE_BENCH_NATS_URL:-nats://127.0.0.1:4222}
 OPERATOR=bench-operator-token
 
 cargo build --release --locked -p threadline -p threadline-bench >&2
@@ -95,6 +97,43 @@ measurement_run() { # run on|off
     result=$("$LOAD" ingest --base "$base" --token "$token" --inbox "$inbox" --concurrency "$CONCURRENCY" --seconds "$SECS")
     record "measurement" "refresh-$mode" "$run" "$result"
     kill "$server"; wait "$server" 2>/dev/null || true
+    rm -rf "$data"
+}
+
+# Several nodes on one PostgreSQL database and one NATS server, behind
+# HAProxy (round robin, health-checked on /readyz): the API channel's
+# throughput with one node and with three. On two cores shared with
+# PostgreSQL, NATS, HAProxy and the load generator, more nodes cannot add
+# capacity: this measures what running several costs.
+cluster_run() { # run nodes
+    local run=$1 nodes=$2 data url prefix servers="" port hp created token inbox result i
+    data=$(mktemp -d)
+    url=$(fresh_pg)
+    prefix="bench$(date +%s%N)"
+    local node_pids=()
+    for i in $(seq 1 "$nodes"); do
+        start "$data/serve$i.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+            THREADLINE_NATS_URL="$NATS" THREADLINE_NATS_PREFIX="$prefix" THREADLINE_NATS_STREAM="${prefix^^}" \
+            THREADLINE_NATS_STREAM_MAX_AGE_HOURS=1 "$BIN" --data "$data" serve --bind 127.0.0.1:0
+        node_pids+=("$PID")
+        servers+="    server node$i ${URL#http://} check inter 1s"$'\n'
+    done
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'global\n    maxconn 8192\ndefaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\nfrontend threadline\n    bind 127.0.0.1:%s\n    default_backend nodes\nbackend nodes\n    balance roundrobin\n    option httpchk GET /readyz\n%s' \
+        "$port" "$servers" > "$data/haproxy.cfg"
+    haproxy -db -f "$data/haproxy.cfg" >/dev/null 2>&1 &
+    hp=$!
+    pids+=("$hp")
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+    local base="http://127.0.0.1:$port"
+    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
+    token=$(echo "$created" | json '["token"]')
+    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"channel":"api","name":"bench"}' | json '["id"]')
+    result=$("$LOAD" ingest --base "$base" --token "$token" --inbox "$inbox" --concurrency "$CONCURRENCY" --seconds "$SECS")
+    record "cluster" "nodes-$nodes" "$run" "$result"
+    kill "$hp" "${node_pids[@]}"; wait "$hp" "${node_pids[@]}" 2>/dev/null || true
     rm -rf "$data"
 }
 
@@ -539,6 +578,12 @@ for run in $(seq 1 "$RUNS"); do
         measurement_run "$run" off
         continue
     fi
+    if [ "${ONLY:-}" = cluster ]; then
+        ingest_run postgres "$run" normal
+        cluster_run "$run" 1
+        cluster_run "$run" 3
+        continue
+    fi
     if [ "${ONLY:-}" = ingest ]; then
         ingest_run sqlite "$run" normal
         ingest_run sqlite "$run" full
@@ -595,6 +640,14 @@ for engine in sorted({r["engine"] for r in rows if r["scenario"] == "ingest"}):
     t, c = med("ingest", engine, "per_second"), med("ceiling", engine, "per_second")
     errors = sum(r["errors"] for r in rows if r["scenario"] == "ingest" and r["engine"] == engine)
     print(f"| {engine} | {t:,.0f} | {med('ingest', engine, 'p50_ms'):.2f} | {med('ingest', engine, 'p99_ms'):.2f} | {c:,.0f} | {med('ceiling', engine, 'p99_ms'):.2f} | {t / c:.0%} | {errors} |")
+if med("cluster", "nodes-1", "per_second"):
+    print()
+    print("| PostgreSQL + NATS | msg/s | p50 ms | p99 ms | errors |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for n in [1, 3]:
+        e = f"nodes-{n}"
+        errors = sum(r["errors"] for r in rows if r["scenario"] == "cluster" and r["engine"] == e)
+        print(f"| {n} node(s) behind HAProxy | {med('cluster', e, 'per_second'):,.0f} | {med('cluster', e, 'p50_ms'):.2f} | {med('cluster', e, 'p99_ms'):.2f} | {errors} |")
 on, off = med("measurement", "refresh-on", "per_second"), med("measurement", "refresh-off", "per_second")
 if on and off:
     print()

@@ -32,7 +32,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         };
         if stopping {
             // What committed before the stop still goes out.
-            let _ = relay_all(&state).await;
+            if relay_all(&state).await.is_ok() {
+                let _ = state.store.relay_forget_published().await;
+            }
             return;
         }
         match relay_all(&state).await {

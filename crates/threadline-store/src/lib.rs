@@ -208,6 +208,8 @@ pub struct Store {
     deliveries_queued: Arc<tokio::sync::Notify>,
     /// Woken by commits that wrote a relay row (see `relay.rs`).
     events_committed: Arc<tokio::sync::Notify>,
+    /// SQLite: the relay's rows up to here are published (deleted lazily).
+    relay_mark: Arc<relay::RelayMark>,
     /// The same for outbound messages and the outbox dispatcher.
     sends_queued: Arc<tokio::sync::Notify>,
     /// The same for bot jobs and the bot worker.
@@ -291,6 +293,7 @@ impl Store {
             attachment_storage: AttachmentStorage::Database,
             deliveries_queued: Arc::new(tokio::sync::Notify::new()),
             events_committed: Arc::new(tokio::sync::Notify::new()),
+            relay_mark: Default::default(),
             sends_queued: Arc::new(tokio::sync::Notify::new()),
             bot_jobs_queued: Arc::new(tokio::sync::Notify::new()),
             routing_needed: Arc::new(tokio::sync::Notify::new()),

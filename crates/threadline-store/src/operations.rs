@@ -85,7 +85,10 @@ impl Store {
         )
         .fetch_one(&self.pool)
         .await?;
-        let relay = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM event_relay").fetch_one(&self.pool).await?;
+        let relay = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM event_relay WHERE seq > $1")
+            .bind(self.relay_published())
+            .fetch_one(&self.pool)
+            .await?;
         let (waiting, oldest_secs) = self.metrics_lag(now).await?;
         Ok(Backlogs {
             jobs: self.job_stats(now).await?,

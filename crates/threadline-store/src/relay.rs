@@ -7,7 +7,10 @@
 //! inside a transaction that stays open until the bus has them: several
 //! nodes share the queue, each row goes to one of them, and rows a node
 //! held when it died are free again when its connection drops. On SQLite
-//! one process serves, so the claim is a read and the delete a write.
+//! one process serves: the claim reads past the last row published (kept
+//! in memory), and published rows are deleted at most once a second, so
+//! the relay does not queue behind ingest for the write lock after every
+//! batch (after a crash, the rows not deleted yet are published again).
 //!
 //! Publishing happens at least once: a relay that dies after publishing
 //! and before deleting publishes those events again (the bus deduplicates
@@ -27,6 +30,17 @@ pub(crate) async fn queue(conn: &mut AnyConnection, events: &[DomainEvent]) -> R
     sqlx::query("INSERT INTO event_relay (event_ids, created_at) VALUES ($1, $2)").bind(ids).bind(micros(now())).execute(conn).await?;
     Ok(())
 }
+
+/// SQLite: the last relay row published, and when published rows were
+/// last deleted.
+#[derive(Default)]
+pub(crate) struct RelayMark {
+    published: std::sync::atomic::AtomicI64,
+    deleted_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How often SQLite's published relay rows are deleted.
+const SQLITE_DELETE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Claimed relay rows and their events, oldest first. Hand the events on,
 /// then [`Store::relay_done`]; dropping the batch instead leaves the rows
@@ -57,9 +71,10 @@ impl Store {
             Backend::Postgres => {
                 (Some(self.pool.begin().await?), "SELECT seq, event_ids FROM event_relay ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED")
             }
-            Backend::Sqlite => (None, "SELECT seq, event_ids FROM event_relay ORDER BY seq LIMIT $1"),
+            Backend::Sqlite => (None, "SELECT seq, event_ids FROM event_relay WHERE seq > $2 ORDER BY seq LIMIT $1"),
         };
-        let query = sqlx::query(sql).bind(limit);
+        let published = self.relay_mark.published.load(std::sync::atomic::Ordering::Acquire);
+        let query = sqlx::query(sql).bind(limit).bind(published);
         let claimed = match tx.as_mut() {
             Some(tx) => query.fetch_all(&mut **tx).await?,
             None => query.fetch_all(&self.pool).await?,
@@ -111,17 +126,47 @@ impl Store {
                 tx.commit().await?;
             }
             None => {
-                let mut tx = self.begin_write().await?;
-                delete(tx.conn(), &seqs).await?;
-                tx.commit().await?;
+                let last = seqs.iter().copied().max().unwrap_or(0);
+                self.relay_mark.published.fetch_max(last, std::sync::atomic::Ordering::AcqRel);
+                let due = {
+                    let mut deleted_at = self.relay_mark.deleted_at.lock().unwrap_or_else(|e| e.into_inner());
+                    let due = deleted_at.is_none_or(|at| at.elapsed() >= SQLITE_DELETE_EVERY);
+                    if due {
+                        *deleted_at = Some(std::time::Instant::now());
+                    }
+                    due
+                };
+                if due {
+                    self.relay_forget_published().await?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Relay rows waiting (for `/metrics`).
+    /// The last relay row published (SQLite; 0 on PostgreSQL, which
+    /// deletes rows as it publishes them).
+    pub(crate) fn relay_published(&self) -> i64 {
+        self.relay_mark.published.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// SQLite: deletes the relay rows already published.
+    pub async fn relay_forget_published(&self) -> Result<()> {
+        let published = self.relay_mark.published.load(std::sync::atomic::Ordering::Acquire);
+        if self.backend != Backend::Sqlite || published == 0 {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM event_relay WHERE seq <= $1").bind(published).execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Relay rows waiting (for `/metrics`); on SQLite, rows published and
+    /// not deleted yet do not count.
     pub async fn relay_backlog(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM event_relay").fetch_one(&self.pool).await?)
+        let published = self.relay_mark.published.load(std::sync::atomic::Ordering::Acquire);
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM event_relay WHERE seq > $1").bind(published).fetch_one(&self.pool).await?)
     }
 
     /// Resolves when a commit in this process has written a relay row.

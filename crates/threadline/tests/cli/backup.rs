@@ -2,22 +2,10 @@
 //! into a data folder: the customers' messages come back with the key
 //! that reads the installation's secrets.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
-use crate::durability::start_server;
-
-fn threadline(data: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_threadline"));
-    command.arg("--data").arg(data).env_remove("DATABASE_URL").env_remove("THREADLINE_CONFIG").env("THREADLINE_LOG", "warn");
-    command
-}
-
-fn run(command: &mut Command) -> (bool, String, String) {
-    let out = command.output().expect("running threadline");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+use crate::commands::{run, threadline};
+use crate::durability::{account_with_inbox, start_server};
 
 fn temp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("threadline-{name}-{}", uuid::Uuid::now_v7()))
@@ -43,30 +31,9 @@ async fn a_backup_taken_while_serving_restores_into_a_new_data_folder() {
     let operator = "operator-backup";
     let server = start_server(&data, "", operator, &[]);
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{}/api/v1/accounts", server.base))
-        .bearer_auth(operator)
-        .json(&json!({ "name": "Bottega", "admin": { "email": "b@example.com", "name": "B", "password": "correct horse battery" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = created["token"].as_str().unwrap().to_owned();
-    let inbox: Value = client
-        .post(format!("{}/api/v1/inboxes", server.base))
-        .bearer_auth(&token)
-        .json(&json!({ "channel": "api", "name": "Negozio" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (token, inbox) = account_with_inbox(&server.base, operator, "b@example.com").await;
     let post = |text: &'static str| {
-        let (client, url, token) =
-            (client.clone(), format!("{}/api/v1/inboxes/{}/messages", server.base, inbox["id"].as_str().unwrap()), token.clone());
+        let (client, url, token) = (client.clone(), format!("{}/api/v1/inboxes/{inbox}/messages", server.base), token.clone());
         async move {
             let body = json!({ "sender": { "identities": [{ "kind": "phone", "value": "+39 347 000 1111" }] }, "text": text });
             assert_eq!(client.post(url).bearer_auth(token).json(&body).send().await.unwrap().status(), 201);

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use threadline_testkit::{Backend, fresh_database};
 use tokio_tungstenite::tungstenite;
 
-use crate::durability::{Server, start_server};
+use crate::durability::{Server, account_with_inbox, start_server};
 
 const OPERATOR: &str = "operator-cluster";
 
@@ -123,33 +123,14 @@ async fn cluster_with(count: usize, nats: &str, route: impl Fn(&str) -> String) 
         ("THREADLINE_NATS_PREFIX", prefix.as_str()),
         ("THREADLINE_NATS_STREAM", stream.as_str()),
         ("THREADLINE_RELAY_POLL_MS", "200"),
+        // The machine's NATS keeps test streams an hour at most.
+        ("THREADLINE_NATS_STREAM_MAX_AGE_HOURS", "1"),
         // A job a dead node held is taken over soon.
         ("THREADLINE_JOB_LEASE_SECS", "5"),
     ];
     let nodes: Vec<Server> = (0..count).map(|_| start_server(&folder, &routed, OPERATOR, &env)).collect();
-    let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{}/api/v1/accounts", nodes[0].base))
-        .bearer_auth(OPERATOR)
-        .json(&json!({ "name": "Cluster", "admin": { "email": "lead@example.com", "name": "Lead", "password": "correct horse battery" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = created["token"].as_str().unwrap().to_owned();
-    let inbox: Value = client
-        .post(format!("{}/api/v1/inboxes", nodes[1 % count].base))
-        .bearer_auth(&token)
-        .json(&json!({ "channel": "api", "name": "load" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let inbox = Inbox { id: inbox["id"].as_str().unwrap().to_owned(), token };
+    let (token, inbox) = account_with_inbox(&nodes[0].base, OPERATOR, "lead@example.com").await;
+    let inbox = Inbox { id: inbox, token };
     Cluster { folder, database_url, nodes, inbox, stream }
 }
 
@@ -243,6 +224,7 @@ async fn an_agent_on_one_node_hears_of_messages_stored_on_another() {
         assert!(notice_for(&mut socket, &conversation, Duration::from_secs(10)).await, "message {n} never reached the balanced socket");
     }
     let _ = socket.close(None).await;
+    drop_stream(&nats, &cluster.stream).await;
 }
 
 /// Polls `/readyz` until it answers `status` (at most 10 s); returns the body.
@@ -265,6 +247,12 @@ async fn stream_messages(nats: &str, stream: &str) -> u64 {
     let jetstream = async_nats::jetstream::new(client);
     let mut stream = jetstream.get_stream(stream).await.unwrap();
     stream.info().await.unwrap().state.messages
+}
+
+/// Removes a test's stream from the machine's NATS.
+async fn drop_stream(nats: &str, stream: &str) {
+    let client = async_nats::connect(nats).await.unwrap();
+    let _ = async_nats::jetstream::new(client).delete_stream(stream).await;
 }
 
 /// The events committed to the database, read with psql.
@@ -453,6 +441,7 @@ async fn kill_minus_nine_of_a_node_loses_and_doubles_nothing() {
     assert_eq!(psql_number(url, "SELECT COUNT(*) FROM jobs WHERE dead = 1"), 0, "no job gave up");
     let stream = stream_messages(&nats, &cluster.stream).await;
     assert_eq!(stream, events_committed(url), "every committed event reached the stream once");
+    drop_stream(&nats, &cluster.stream).await;
 }
 
 /// `host:port` of a `postgres://user@host:port/db` URL.
@@ -585,4 +574,5 @@ async fn postgresql_away_under_load_stores_what_it_acknowledged_and_recovers() {
     let statuses: std::collections::BTreeSet<u16> = answers.iter().map(|(_, s, _)| *s).filter(|s| !(200..300).contains(s)).collect();
     println!("cluster: {} answers, {} acknowledged (all stored), {refused} refused with {statuses:?}", answers.len(), acknowledged.len());
     assert!(statuses.iter().all(|s| *s == 503 || *s == 0), "refusals say the database is unavailable: {statuses:?}");
+    drop_stream(&nats, &cluster.stream).await;
 }

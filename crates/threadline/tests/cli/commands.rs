@@ -1,6 +1,6 @@
 use std::process::Command;
 
-fn threadline(data: &std::path::Path) -> Command {
+pub(crate) fn threadline(data: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_threadline"));
     command.arg("--data").arg(data).env_remove("DATABASE_URL").env_remove("THREADLINE_CONFIG").env("THREADLINE_LOG", "warn");
     command
@@ -12,7 +12,7 @@ fn temp() -> std::path::PathBuf {
     dir
 }
 
-fn run(command: &mut Command) -> (bool, String, String) {
+pub(crate) fn run(command: &mut Command) -> (bool, String, String) {
     let out = command.output().expect("running threadline");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }

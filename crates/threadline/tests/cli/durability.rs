@@ -46,6 +46,35 @@ pub(crate) fn start_server(data: &std::path::Path, database_url: &str, operator:
     Server { child, base }
 }
 
+/// Creates an account on a running server, its admin `admin` with the
+/// password "correct horse battery", and an API-channel inbox; returns the
+/// admin's token and the inbox's id.
+pub(crate) async fn account_with_inbox(base: &str, operator: &str, admin: &str) -> (String, String) {
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{base}/api/v1/accounts"))
+        .bearer_auth(operator)
+        .json(&json!({ "name": "Bottega", "admin": { "email": admin, "name": "Admin", "password": "correct horse battery" } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().expect("the account's token").to_owned();
+    let inbox: Value = client
+        .post(format!("{base}/api/v1/inboxes"))
+        .bearer_auth(&token)
+        .json(&json!({ "channel": "api", "name": "load" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (token, inbox["id"].as_str().expect("the inbox's id").to_owned())
+}
+
 async fn kill_minus_nine_loses_nothing_acknowledged(backend: Backend) {
     let data = std::env::temp_dir().join(format!("threadline-durability-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&data).unwrap();
@@ -56,28 +85,8 @@ async fn kill_minus_nine_loses_nothing_acknowledged(backend: Backend) {
     let operator = "operator-durability";
     let mut server = start(&data, &database_url, operator);
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{}/api/v1/accounts", server.base))
-        .bearer_auth(operator)
-        .json(&json!({ "name": "Durable", "admin": { "email": "d@example.com", "name": "D", "password": "correct horse battery" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = created["token"].as_str().unwrap().to_owned();
-    let inbox: Value = client
-        .post(format!("{}/api/v1/inboxes", server.base))
-        .bearer_auth(&token)
-        .json(&json!({ "channel": "api", "name": "load" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = format!("{}/api/v1/inboxes/{}/messages", server.base, inbox["id"].as_str().unwrap());
+    let (token, inbox) = account_with_inbox(&server.base, operator, "d@example.com").await;
+    let url = format!("{}/api/v1/inboxes/{inbox}/messages", server.base);
 
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut clients = tokio::task::JoinSet::new();
