@@ -1,7 +1,7 @@
 //! Domain events: one for every state change. They are written in the same
 //! transaction as the change itself (so an event exists if and only if the
-//! change committed), then published on the in-process bus and delivered to
-//! webhook subscribers.
+//! change committed), then handed to the event bus by the relay (every
+//! node's live pages; NATS's stream) and delivered to webhook subscribers.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

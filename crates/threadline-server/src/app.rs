@@ -85,8 +85,15 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Forgets cached users and inboxes after a change to them.
+    /// Forgets cached users and inboxes after a change to them, here and
+    /// (told over the bus) on the other nodes.
     pub fn invalidate_caches(&self) {
+        self.forget_cached();
+        self.bus.tell_nodes(crate::bus::NodeSignal::CachesChanged { node: self.bus.node().to_owned() });
+    }
+
+    /// Forgets this node's cached users, tokens, inboxes and rules.
+    pub fn forget_cached(&self) {
         self.token_cache.clear();
         self.inbox_cache.clear();
         self.inbox_accounts.clear();
@@ -288,7 +295,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     let mut tasks = vec![server, webhooks, sender];
     tasks.push(tokio::spawn(crate::relay::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::widget::presence::run(state.clone(), shutdown.subscribe())));
-    tasks.push(tokio::spawn(crate::rate_limit::share(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::nodes::listen(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::routing::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));

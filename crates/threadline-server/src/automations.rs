@@ -259,6 +259,6 @@ pub async fn on_resolve_pending(state: &AppState, job: &Job) -> anyhow::Result<O
         remove_labels: Vec::new(),
     };
     let now = state.clock.now();
-    let _ = state.store.apply_rule(account_id, rule_id, &event_id, id, conversation.contact_id, vec![resolve], &[], now).await?;
+    state.store.apply_rule(account_id, rule_id, &event_id, id, conversation.contact_id, vec![resolve], &[], now).await?;
     Ok(Outcome::Done)
 }

@@ -59,6 +59,8 @@ pub enum NodeSignal {
     SignIn { node: String, login: String, address: Option<IpAddr>, outcome: SignInOutcome },
     /// A web chat request on `node`, spent from the client's budget everywhere.
     ChatRequest { node: String, address: IpAddr, inbox_id: InboxId },
+    /// Users, tokens, inboxes or rules changed on `node`: cached copies go.
+    CachesChanged { node: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +79,8 @@ impl NodeSignal {
             | NodeSignal::ChatClosed { node, .. }
             | NodeSignal::ChatsOpen { node, .. }
             | NodeSignal::SignIn { node, .. }
-            | NodeSignal::ChatRequest { node, .. } => node,
+            | NodeSignal::ChatRequest { node, .. }
+            | NodeSignal::CachesChanged { node } => node,
         }
     }
 }

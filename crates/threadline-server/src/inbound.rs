@@ -21,8 +21,7 @@ pub async fn receive(
 ) -> Result<Ingested, StoreError> {
     inbound.strip_nul();
     prepare(state, account, inbox, &mut inbound).await;
-    let (outcome, replayed, events) = state.store.ingest_inbound(account, &inbound, idempotency).await?;
-    Ok((outcome, replayed, events))
+    state.store.ingest_inbound(account, &inbound, idempotency).await
 }
 
 /// Triage, team and bot for a message about to be stored.

@@ -32,6 +32,7 @@ pub mod jobs;
 pub mod journeys;
 pub mod knowledge;
 pub mod metrics;
+pub mod nodes;
 pub mod privacy;
 pub mod rate_limit;
 pub mod relay;

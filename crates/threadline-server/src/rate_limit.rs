@@ -4,7 +4,7 @@
 //!
 //! A fixed one-minute window per key: simple, and bounded in memory (keys
 //! are dropped when their window has passed). With several nodes, each
-//! tells the others of the requests it counted ([`share`]), so a client's
+//! tells the others of the requests it counted (`nodes.rs`), so a client's
 //! budget holds for the whole installation (within the bus's delay).
 
 use std::collections::HashMap;
@@ -63,33 +63,6 @@ impl<K: Eq + Hash> RateLimiter<K> {
         }
         *count += 1;
         if *count > self.per_minute { Err(WINDOW.saturating_sub(now.duration_since(*start)).as_secs().max(1)) } else { Ok(()) }
-    }
-}
-
-/// Counts, on this node, the sign-ins and web chat requests other nodes
-/// saw.
-pub async fn share(state: crate::app::AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    use crate::bus::NodeSignal;
-    let mut signals = state.bus.node_signals();
-    loop {
-        let signal = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            signal = signals.recv() => match signal {
-                Ok(signal) => signal,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            },
-        };
-        if signal.node() == state.bus.node() {
-            continue;
-        }
-        match signal {
-            NodeSignal::SignIn { login, address, outcome, .. } => state.sign_in.heard(&login, address, outcome),
-            NodeSignal::ChatRequest { address, inbox_id, .. } => {
-                let _ = state.chat_limiter.check((address, inbox_id));
-            }
-            _ => {}
-        }
     }
 }
 

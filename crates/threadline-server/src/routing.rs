@@ -76,7 +76,7 @@ pub async fn sweep(state: &AppState) -> usize {
         // A full pass may leave more: go on while passes assign.
         for _ in 0..50 {
             match state.store.route_team(account_id, team_id).await {
-                Ok((pass, _)) => {
+                Ok(pass) => {
                     assigned += pass.assigned.len();
                     for (conversation, agent, reason) in &pass.assigned {
                         tracing::info!(account = %account_id, %conversation, %agent, %reason, "assigned");

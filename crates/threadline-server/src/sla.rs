@@ -72,7 +72,9 @@ async fn check_account(state: &AppState, account_id: AccountId) -> Result<usize,
                 if clock.state != ClockState::Breached {
                     continue;
                 }
-                let Some(_) = state.store.record_breach(account_id, c, clock.target, clock.due_at).await? else { continue };
+                if !state.store.record_breach(account_id, c, clock.target, clock.due_at).await? {
+                    continue;
+                }
                 breaches += 1;
                 tracing::info!(account = %account_id, conversation = %c.id, target = %clock.target, "SLA target missed");
                 for escalation in policy.policy.escalations_for(clock.target) {
@@ -84,16 +86,15 @@ async fn check_account(state: &AppState, account_id: AccountId) -> Result<usize,
                                 policy.name,
                                 clock.target.as_str().replace('_', " ")
                             );
-                            state.store.requeue(account_id, c.id, escalation.team_id, &reason).await.map(|(_, e)| e)
+                            state.store.requeue(account_id, c.id, escalation.team_id, &reason).await.map(|_| ())
                         }
-                        EscalationAction::RaisePriority => state.store.raise_priority(account_id, c.id, &actor).await.map(|(_, e)| e),
+                        EscalationAction::RaisePriority => state.store.raise_priority(account_id, c.id, &actor).await.map(|_| ()),
                         // The `sla.breached` event is the notice: supervisors'
                         // workspaces show it, and webhooks carry it.
-                        EscalationAction::NotifySupervisors => Ok(Vec::new()),
+                        EscalationAction::NotifySupervisors => Ok(()),
                     };
-                    match result {
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(conversation = %c.id, error = %e, "SLA escalation failed"),
+                    if let Err(e) = result {
+                        tracing::warn!(conversation = %c.id, error = %e, "SLA escalation failed");
                     }
                 }
             }

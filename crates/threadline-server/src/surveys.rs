@@ -187,7 +187,7 @@ async fn ask(
         }
         _ => {}
     }
-    let (message, _) = state.store.create_outbound_message(account_id, id, &outbound).await?;
+    let message = state.store.create_outbound_message(account_id, id, &outbound).await?;
     Ok(message.id)
 }
 
@@ -283,7 +283,7 @@ pub async fn answer(State(state): State<AppState>, Path(token): Path<String>, ax
         return crate::error::ApiError::invalid("score", "is one of the scale's numbers").into_response();
     };
     match state.store.answer_survey(found.account_id, &found.response.id, score).await {
-        Ok((response, _)) => {
+        Ok(response) => {
             let found = threadline_store::SurveyByToken { response, ..found };
             answer_page(&page_for(&found, None, state.clock.now()))
         }

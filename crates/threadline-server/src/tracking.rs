@@ -141,8 +141,7 @@ async fn single(State(state): State<AppState>, headers: HeaderMap, body: axum::b
         let source = source(&state, &headers, &value).await?;
         let received_at = state.clock.now();
         let call = parse_call(value, Some(kind), None, received_at).map_err(ApiError::Invalid)?;
-        let (recorded, _) =
-            state.store.record_calls(&source, &[call], received_at, engagement_active(&state, source.account_id).await?).await?;
+        let recorded = state.store.record_calls(&source, &[call], received_at, engagement_active(&state, source.account_id).await?).await?;
         Ok::<_, ApiError>(Accepted { success: true, duplicates: recorded.duplicates, rejected: Vec::new() })
     }
     .await;
@@ -178,7 +177,7 @@ async fn calls(State(state): State<AppState>, headers: HeaderMap, body: axum::bo
         if !rejected.is_empty() {
             tracing::info!(account = %source.account_id, rejected = rejected.len(), accepted = calls.len(), "tracking batch had invalid calls");
         }
-        let (recorded, _) = state.store.record_calls(&source, &calls, received_at, live && engagement_active(&state, source.account_id).await?).await?;
+        let recorded = state.store.record_calls(&source, &calls, received_at, live && engagement_active(&state, source.account_id).await?).await?;
         Ok::<_, ApiError>(Accepted { success: true, duplicates: recorded.duplicates, rejected })
     }
     .await;

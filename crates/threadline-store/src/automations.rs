@@ -276,7 +276,7 @@ impl Store {
         effects: Vec<Effect>,
         failures: &[String],
         at: OffsetDateTime,
-    ) -> Result<(bool, Vec<DomainEvent>)> {
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         tx.automated = true;
         let (outcome, detail) = if failures.is_empty() { ("done", None) } else { ("failed", Some(failures.join("; "))) };
@@ -295,7 +295,7 @@ impl Store {
         .await?;
         if inserted.rows_affected() == 0 {
             tx.rollback().await?;
-            return Ok((false, Vec::new()));
+            return Ok(false);
         }
         let target = Target { contact_id, conversation_id: Some(conversation_id), journey: None };
         let actor = format!("automation:{rule_id}");
@@ -303,11 +303,11 @@ impl Store {
         for effect in effects {
             queued |= self.apply_effect(&mut tx, account_id, target, effect, &actor, at).await?.queued;
         }
-        let events = tx.commit().await?;
+        tx.commit().await?;
         if queued {
             self.sends_queued.notify_one();
         }
-        Ok((true, events))
+        Ok(true)
     }
 
     /// How many times each of the account's rules fired, and when last.

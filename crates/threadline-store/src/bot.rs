@@ -6,7 +6,7 @@
 use serde::Serialize;
 use threadline_domain::bot::{BotMemory, HandoffReason};
 use threadline_domain::conversation::{Conversation, ConversationStatus, Handler};
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::EventKind;
 use threadline_domain::ids::{AccountId, AgentBotId, ConversationId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
 use threadline_domain::metrics::Change;
@@ -282,7 +282,7 @@ impl Store {
         reason: HandoffReason,
         category: Option<&str>,
         summary: &str,
-    ) -> Result<(Conversation, Vec<DomainEvent>)> {
+    ) -> Result<Conversation> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let mut c = load_conversation(tx.conn(), account_id, conversation_id).await?;
@@ -368,13 +368,13 @@ impl Store {
         tx.emit(handed);
         crate::metrics::record_change(&mut tx, account_id, c.id, Change::HandedOff, SenderKind::Bot, at).await?;
         tx.routing_needed = true;
-        let events = tx.commit().await?;
-        Ok((c, events))
+        tx.commit().await?;
+        Ok(c)
     }
 
     /// The bot resolved the conversation: the customer said it helped, or
     /// went quiet after its answer.
-    pub async fn bot_resolved(&self, account_id: AccountId, conversation_id: ConversationId) -> Result<(Conversation, Vec<DomainEvent>)> {
+    pub async fn bot_resolved(&self, account_id: AccountId, conversation_id: ConversationId) -> Result<Conversation> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let mut c = load_conversation(tx.conn(), account_id, conversation_id).await?;
@@ -402,8 +402,8 @@ impl Store {
         tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
         tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
         crate::metrics::record_change(&mut tx, account_id, c.id, Change::Resolved, SenderKind::Bot, at).await?;
-        let events = tx.commit().await?;
-        Ok((c, events))
+        tx.commit().await?;
+        Ok(c)
     }
 
     /// Active bot sessions whose last answer is older than `before` and

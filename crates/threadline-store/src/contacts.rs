@@ -240,14 +240,14 @@ fn contact_event(account_id: AccountId, kind: EventKind, contact: &Contact, at: 
 
 impl Store {
     #[tracing::instrument(skip_all, fields(account = %account_id))]
-    pub async fn create_contact(&self, account_id: AccountId, new: NewContact, actor: &str) -> Result<(Contact, Vec<DomainEvent>)> {
+    pub async fn create_contact(&self, account_id: AccountId, new: NewContact, actor: &str) -> Result<Contact> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let contact = insert_contact(&mut tx, account_id, new, at).await?;
         tx.emit(contact_event(account_id, EventKind::ContactCreated, &contact, at));
         audit(&mut tx, account_id, actor, "contact.create", "contact", &contact.id.to_string(), serde_json::json!({}), at).await?;
-        let events = tx.commit().await?;
-        Ok((contact, events))
+        tx.commit().await?;
+        Ok(contact)
     }
 
     #[tracing::instrument(skip_all, fields(account = %account_id, contact = %id))]
@@ -280,12 +280,7 @@ impl Store {
     }
 
     #[tracing::instrument(skip_all, fields(account = %account_id, contact = %id))]
-    pub async fn update_contact(
-        &self,
-        account_id: AccountId,
-        id: ContactId,
-        changes: ContactChanges,
-    ) -> Result<(Contact, Vec<DomainEvent>)> {
+    pub async fn update_contact(&self, account_id: AccountId, id: ContactId, changes: ContactChanges) -> Result<Contact> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let mut contact = load_contact(tx.conn(), account_id, id).await?;
@@ -307,21 +302,15 @@ impl Store {
         contact.updated_at = at;
         write_contact_fields(&mut tx, account_id, &contact).await?;
         tx.emit(contact_event(account_id, EventKind::ContactUpdated, &contact, at));
-        let events = tx.commit().await?;
-        Ok((contact, events))
+        tx.commit().await?;
+        Ok(contact)
     }
 
     /// Links an identity to a contact. If another contact already owns it the
     /// answer is a conflict naming that contact: merging is a separate,
     /// audited decision.
     #[tracing::instrument(skip_all, fields(account = %account_id, contact = %id))]
-    pub async fn link_identity(
-        &self,
-        account_id: AccountId,
-        id: ContactId,
-        identity: NormalizedIdentity,
-        actor: &str,
-    ) -> Result<(Contact, Vec<DomainEvent>)> {
+    pub async fn link_identity(&self, account_id: AccountId, id: ContactId, identity: NormalizedIdentity, actor: &str) -> Result<Contact> {
         let at = now();
         let mut tx = self.begin_write().await?;
         load_contact(tx.conn(), account_id, id).await?;
@@ -355,8 +344,8 @@ impl Store {
             at,
         )
         .await?;
-        let events = tx.commit().await?;
-        Ok((contact, events))
+        tx.commit().await?;
+        Ok(contact)
     }
 
     pub async fn unlink_identity(
@@ -365,7 +354,7 @@ impl Store {
         contact_id: ContactId,
         identity_id: IdentityId,
         actor: &str,
-    ) -> Result<(Contact, Vec<DomainEvent>)> {
+    ) -> Result<Contact> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM identities WHERE id = $1 AND contact_id = $2 AND account_id = $3")
@@ -388,8 +377,8 @@ impl Store {
             at,
         )
         .await?;
-        let events = tx.commit().await?;
-        Ok((contact, events))
+        tx.commit().await?;
+        Ok(contact)
     }
 
     /// Records consents (granted or withdrawn) with their source; audited.
@@ -399,7 +388,7 @@ impl Store {
         contact_id: ContactId,
         consents: Vec<ConsentChange>,
         actor: &str,
-    ) -> Result<(Contact, Vec<DomainEvent>)> {
+    ) -> Result<Contact> {
         let at = now();
         let mut tx = self.begin_write().await?;
         load_contact(tx.conn(), account_id, contact_id).await?;
@@ -423,8 +412,8 @@ impl Store {
         }
         let contact = load_contact(tx.conn(), account_id, contact_id).await?;
         tx.emit(contact_event(account_id, EventKind::ContactUpdated, &contact, at));
-        let events = tx.commit().await?;
-        Ok((contact, events))
+        tx.commit().await?;
+        Ok(contact)
     }
 
     /// Merges `source` into `target`: identities, conversations, messages,
@@ -432,13 +421,7 @@ impl Store {
     /// taken from the source; the source remains as a tombstone pointing at
     /// the target. Recorded in the audit log with what moved.
     #[tracing::instrument(skip_all, fields(account = %account_id, target = %target_id, source = %source_id))]
-    pub async fn merge_contacts(
-        &self,
-        account_id: AccountId,
-        target_id: ContactId,
-        source_id: ContactId,
-        actor: &str,
-    ) -> Result<(Contact, Vec<DomainEvent>)> {
+    pub async fn merge_contacts(&self, account_id: AccountId, target_id: ContactId, source_id: ContactId, actor: &str) -> Result<Contact> {
         if target_id == source_id {
             return Err(StoreError::Conflict("a contact cannot be merged into itself".into()));
         }
@@ -510,8 +493,8 @@ impl Store {
             serde_json::json!({ "contact": merged, "merged_contact_id": source_id }),
             at,
         ));
-        let events = tx.commit().await?;
-        Ok((merged, events))
+        tx.commit().await?;
+        Ok(merged)
     }
 
     /// Gives contacts stored before `name_key` existed theirs, a thousand at a time.

@@ -231,15 +231,15 @@ impl Store {
         id: ConversationId,
         changes: ConversationChanges,
         actor: &str,
-    ) -> Result<(Conversation, Vec<DomainEvent>)> {
+    ) -> Result<Conversation> {
         let mut tx = self.begin_write().await?;
         let (c, changed) = change_conversation(&mut tx, account_id, id, changes, actor, now()).await?;
         if !changed {
             tx.rollback().await?;
-            return Ok((c, Vec::new()));
+            return Ok(c);
         }
-        let events = tx.commit().await?;
-        Ok((c, events))
+        tx.commit().await?;
+        Ok(c)
     }
 }
 

@@ -39,9 +39,9 @@ use crate::{Account, Backend, IdempotencyKey, InboundMessage, IngestOutcome, Res
 /// The most messages stored in one transaction.
 pub const MAX_BATCH: usize = 64;
 
-/// What [`Store::ingest_inbound`] returns: the outcome, whether it was an
-/// idempotent replay, and the events to publish.
-pub type Ingested = (IngestOutcome, bool, Vec<DomainEvent>);
+/// What [`Store::ingest_inbound`] returns: the outcome, and whether it was
+/// an idempotent replay. (Its events leave through the relay.)
+pub type Ingested = (IngestOutcome, bool);
 
 pub(crate) struct IngestJob {
     account: Account,
@@ -505,10 +505,8 @@ impl Store {
 
         // Events, message by message, in the order the per-message path emits them.
         let contacts_by_id: HashMap<ContactId, &Contact> = new_contacts.iter().map(|c| (c.id, c)).collect();
-        let mut event_ranges = Vec::with_capacity(jobs.len());
         let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(jobs.len());
         for (plan, message) in plans.iter().zip(&messages) {
-            let start = tx.events.len();
             let outcome = match (plan, message) {
                 (
                     Plan::Store {
@@ -568,9 +566,8 @@ impl Store {
                 _ => None,
             };
             outcomes.push(outcome);
-            event_ranges.push(start..tx.events.len());
         }
-        let events = tx.commit().await?;
+        tx.commit().await?;
 
         let mut results = Vec::with_capacity(jobs.len());
         for (i, plan) in plans.iter().enumerate() {
@@ -584,7 +581,7 @@ impl Store {
                 _ => outcomes[i].clone(),
             };
             let outcome = outcome.ok_or_else(|| StoreError::Corrupt("a batched message has no outcome".into()))?;
-            results.push((outcome, false, events[event_ranges[i].clone()].to_vec()));
+            results.push((outcome, false));
         }
         Ok(results)
     }

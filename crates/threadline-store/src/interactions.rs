@@ -55,12 +55,7 @@ pub(crate) async fn insert_interaction(
 
 impl Store {
     #[tracing::instrument(skip_all, fields(account = %account_id, contact = %contact_id))]
-    pub async fn record_interaction(
-        &self,
-        account_id: AccountId,
-        contact_id: ContactId,
-        new: NewInteraction,
-    ) -> Result<(Interaction, Vec<DomainEvent>)> {
+    pub async fn record_interaction(&self, account_id: AccountId, contact_id: ContactId, new: NewInteraction) -> Result<Interaction> {
         let at = now();
         let mut tx = self.begin_write().await?;
         load_contact(tx.conn(), account_id, contact_id).await?;
@@ -84,8 +79,8 @@ impl Store {
             occurred_at: new.occurred_at.map(|t| crate::from_micros(micros(t))).unwrap_or(at),
         };
         insert_interaction(&mut tx, account_id, &interaction, at).await?;
-        let events = tx.commit().await?;
-        Ok((interaction, events))
+        tx.commit().await?;
+        Ok(interaction)
     }
 
     /// The contact's timeline, newest first: messages of every channel and

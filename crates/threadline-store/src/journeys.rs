@@ -643,7 +643,7 @@ impl Store {
         effect: Effect,
         next: Next,
         at: OffsetDateTime,
-    ) -> Result<(bool, Vec<DomainEvent>)> {
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let is_send = matches!(effect, Effect::Send { .. });
         let inserted = sqlx::query(
@@ -664,7 +664,7 @@ impl Store {
         .execute(tx.conn())
         .await?;
         if inserted.rows_affected() == 0 {
-            return Ok((false, Vec::new()));
+            return Ok(false);
         }
         // The run must still stand at this step.
         let (status, step, wake, ended, end_outcome): (&str, Option<&str>, Option<i64>, Option<i64>, Option<String>) = match &next {
@@ -688,7 +688,7 @@ impl Store {
         .await?;
         if moved.rows_affected() == 0 {
             tx.rollback().await?;
-            return Ok((false, Vec::new()));
+            return Ok(false);
         }
         let target = Target { contact_id: run.contact_id, conversation_id: None, journey: Some((run.journey_id, run.id)) };
         let applied = self.apply_effect(&mut tx, account_id, target, effect, &format!("journey:{}", run.journey_id), at).await?;
@@ -708,11 +708,11 @@ impl Store {
                 tx.emit(DomainEvent::new(account_id, EventKind::JourneyEnded, serde_json::json!({ "run": ended }), at));
             }
         }
-        let events = tx.commit().await?;
+        tx.commit().await?;
         if queued {
             self.sends_queued.notify_one();
         }
-        Ok((true, events))
+        Ok(true)
     }
 
     /// Whether the customer has a conversation that is not resolved.
@@ -738,18 +738,12 @@ impl Store {
     /// Ends a run that has not ended (`converted` when its goal happened,
     /// `exited` by an exit rule); its journey messages not yet claimed by
     /// the outbox are cancelled. False when it had already ended.
-    pub async fn end_run(
-        &self,
-        account_id: AccountId,
-        run_id: JourneyRunId,
-        status: &str,
-        outcome: &str,
-    ) -> Result<(bool, Vec<DomainEvent>)> {
+    pub async fn end_run(&self, account_id: AccountId, run_id: JourneyRunId, status: &str, outcome: &str) -> Result<bool> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let ended = end_in(&mut tx, account_id, run_id, status, outcome, at).await?;
-        let events = tx.commit().await?;
-        Ok((ended, events))
+        tx.commit().await?;
+        Ok(ended)
     }
 
     /// Journey messages sent to a customer since `since`, by channel (for
@@ -866,7 +860,7 @@ impl Store {
 
     /// A task a person sets (a reminder to themselves, a call for a
     /// colleague or a team), on one of the account's customers.
-    pub async fn create_task(&self, account_id: AccountId, new: &NewTask, actor: &str) -> Result<(Task, Vec<DomainEvent>)> {
+    pub async fn create_task(&self, account_id: AccountId, new: &NewTask, actor: &str) -> Result<Task> {
         let at = now();
         let mut tx = self.begin_write().await?;
         crate::contacts::load_contact(tx.conn(), account_id, new.contact_id).await?;
@@ -910,12 +904,12 @@ impl Store {
         tx.emit(DomainEvent::new(account_id, EventKind::TaskCreated, serde_json::json!({ "task": task }), at));
         audit(&mut tx, account_id, actor, "task.create", "task", &task.id.to_string(), serde_json::json!({ "kind": task.kind }), at)
             .await?;
-        let events = tx.commit().await?;
-        Ok((task, events))
+        tx.commit().await?;
+        Ok(task)
     }
 
     /// Marks a task done (or open again).
-    pub async fn set_task_done(&self, account_id: AccountId, id: TaskId, done: bool, actor: &str) -> Result<(Task, Vec<DomainEvent>)> {
+    pub async fn set_task_done(&self, account_id: AccountId, id: TaskId, done: bool, actor: &str) -> Result<Task> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let result = sqlx::query("UPDATE tasks SET status = $3, done_at = $4, done_by = $5 WHERE id = $1 AND account_id = $2")
@@ -930,8 +924,8 @@ impl Store {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
         let task = task_row(&sqlx::query(&sql).bind(id.to_string()).fetch_one(tx.conn()).await?)?;
         tx.emit(DomainEvent::new(account_id, EventKind::TaskUpdated, serde_json::json!({ "task": task }), at));
-        let events = tx.commit().await?;
-        Ok((task, events))
+        tx.commit().await?;
+        Ok(task)
     }
 
     /// The account's rules for journey sends (quiet hours, caps).

@@ -444,9 +444,11 @@ fn private_sqlite_files(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// An open write transaction and the domain events it will publish once it
-/// commits. Events are inserted in the same transaction (they exist if and
-/// only if the change does) and fanned out to webhook subscriptions there too.
+/// An open write transaction and the domain events it emits. Events are
+/// inserted in the same transaction (they exist if and only if the change
+/// does), fanned out to webhook subscriptions there too, and named in a
+/// relay row: the relay hands them to the bus after the commit. Writes
+/// return what they changed, never the events.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
@@ -510,7 +512,7 @@ impl WriteTx {
         self.events.push(event);
     }
 
-    pub(crate) async fn commit(mut self) -> Result<Vec<threadline_domain::event::DomainEvent>> {
+    pub(crate) async fn commit(mut self) -> Result<()> {
         // Conversation events journeys start on reach them through a job
         // written with the change itself.
         let for_journeys: Vec<jobs::NewJob> = self.events.iter().filter_map(journeys::conversation_trigger_job).collect();
@@ -557,7 +559,7 @@ impl WriteTx {
         if self.jobs_queued {
             self.notify_jobs.notify_one();
         }
-        Ok(self.events)
+        Ok(())
     }
 
     pub(crate) async fn rollback(self) -> Result<()> {

@@ -178,7 +178,7 @@ impl Store {
         account: &Account,
         inbound: &InboundMessage,
         idempotency: Option<&IdempotencyKey>,
-    ) -> Result<(IngestOutcome, bool, Vec<DomainEvent>)> {
+    ) -> Result<(IngestOutcome, bool)> {
         // A unique-constraint race with a concurrent writer (PostgreSQL: two
         // first messages from one new address) retries the whole unit, which
         // then sees the winner's rows.
@@ -189,11 +189,11 @@ impl Store {
             match self.ingest_in_tx(&mut tx, account, inbound, idempotency).await {
                 Ok(Ingested::Replayed(outcome)) => {
                     tx.rollback().await?;
-                    return Ok((outcome, true, Vec::new()));
+                    return Ok((outcome, true));
                 }
                 Ok(Ingested::Stored(outcome)) => {
-                    let events = tx.commit().await?;
-                    return Ok((outcome, false, events));
+                    tx.commit().await?;
+                    return Ok((outcome, false));
                 }
                 Err(e) if e.is_retryable() && attempt < 5 => {
                     tx.rollback().await?;
@@ -367,15 +367,15 @@ impl Store {
         account_id: AccountId,
         conversation_id: ConversationId,
         outbound: &OutboundMessage,
-    ) -> Result<(Message, Vec<DomainEvent>)> {
+    ) -> Result<Message> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let (message, queued) = self.write_outbound(&mut tx, account_id, conversation_id, outbound, at).await?;
-        let events = tx.commit().await?;
+        tx.commit().await?;
         if queued {
             self.sends_queued.notify_one();
         }
-        Ok((message, events))
+        Ok(message)
     }
 
     /// Writes an outbound message (and its send job) in `tx`; whether a
@@ -528,13 +528,13 @@ impl Store {
         id: MessageId,
         status: DeliveryStatus,
         error: Option<String>,
-    ) -> Result<(Message, Vec<DomainEvent>)> {
+    ) -> Result<Message> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let message = write_delivery_status(&mut tx, account_id, id, status, error.as_deref()).await?;
         tx.emit(message_updated_event(account_id, &message, at));
-        let events = tx.commit().await?;
-        Ok((message, events))
+        tx.commit().await?;
+        Ok(message)
     }
 }
 

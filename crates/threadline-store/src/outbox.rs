@@ -9,7 +9,6 @@
 //! sent again, because the provider may already have it.
 
 use serde::{Deserialize, Serialize};
-use threadline_domain::event::DomainEvent;
 use threadline_domain::ids::{AccountId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Message};
 use threadline_domain::reply::status_advances;
@@ -118,7 +117,7 @@ impl Store {
     /// Claims up to `limit` due jobs for `lease`. Jobs whose earlier claim
     /// expired mid-send are failed first (see the module documentation);
     /// their messages' events are returned for publishing.
-    pub async fn claim_sends(&self, limit: i64, lease: time::Duration) -> Result<(Vec<ClaimedSend>, Vec<DomainEvent>)> {
+    pub async fn claim_sends(&self, limit: i64, lease: time::Duration) -> Result<Vec<ClaimedSend>> {
         let at = now();
         // Look before taking the write lock: most of the time nothing is due.
         let due: Option<String> = sqlx::query_scalar(
@@ -129,7 +128,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if due.is_none() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(Vec::new());
         }
         let lock = match self.backend {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -169,12 +168,12 @@ impl Store {
                 attempts: rows::int(row, "attempts")?,
             });
         }
-        let events = tx.commit().await?;
-        Ok((claimed, events))
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Records the outcome of one attempt and updates the message.
-    pub async fn finish_send(&self, job: &ClaimedSend, outcome: SendOutcome) -> Result<(Message, Vec<DomainEvent>)> {
+    pub async fn finish_send(&self, job: &ClaimedSend, outcome: SendOutcome) -> Result<Message> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let id = job.message_id.to_string();
@@ -192,7 +191,7 @@ impl Store {
         if current.as_deref() != Some("sending") {
             let message = load_message(tx.conn(), job.account_id, job.message_id).await?;
             tx.rollback().await?;
-            return Ok((message, Vec::new()));
+            return Ok(message);
         }
         let message = match outcome {
             SendOutcome::Sent { provider_message_id, status } => {
@@ -268,12 +267,12 @@ impl Store {
             }
         };
         tx.emit(message_updated_event(job.account_id, &message, at));
-        let events = tx.commit().await?;
-        Ok((message, events))
+        tx.commit().await?;
+        Ok(message)
     }
 
     /// Queues a failed outbound message again (the agent's "retry").
-    pub async fn retry_send(&self, account_id: AccountId, message_id: MessageId) -> Result<(Message, Vec<DomainEvent>)> {
+    pub async fn retry_send(&self, account_id: AccountId, message_id: MessageId) -> Result<Message> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
@@ -296,9 +295,9 @@ impl Store {
             .await?;
         let message = load_message(tx.conn(), account_id, message_id).await?;
         tx.emit(message_updated_event(account_id, &message, at));
-        let events = tx.commit().await?;
+        tx.commit().await?;
         self.sends_queued.notify_one();
-        Ok((message, events))
+        Ok(message)
     }
 
     /// Whether this inbox already stored a message with this provider id.
@@ -344,7 +343,7 @@ impl Store {
         provider_message_id: &str,
         status: DeliveryStatus,
         error: Option<String>,
-    ) -> Result<(Option<Message>, Vec<DomainEvent>)> {
+    ) -> Result<Option<Message>> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
@@ -374,7 +373,7 @@ impl Store {
             .execute(tx.conn())
             .await?;
             tx.commit().await?;
-            return Ok((None, Vec::new()));
+            return Ok(None);
         };
         let id: MessageId = rows::parse(&row, "id")?;
         let account_id: AccountId = rows::parse(&row, "account_id")?;
@@ -382,12 +381,12 @@ impl Store {
         if !status_advances(current, status) {
             let message = load_message(tx.conn(), account_id, id).await?;
             tx.rollback().await?;
-            return Ok((Some(message), Vec::new()));
+            return Ok(Some(message));
         }
         let message = write_delivery_status(&mut tx, account_id, id, status, error.as_deref()).await?;
         tx.emit(message_updated_event(account_id, &message, at));
-        let events = tx.commit().await?;
-        Ok((Some(message), events))
+        tx.commit().await?;
+        Ok(Some(message))
     }
 }
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, Priority};
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::EventKind;
 use threadline_domain::ids::{AccountId, ConversationId, InboxId, RoutingDecisionId, RoutingRuleId, SlaPolicyId, TeamId, UserId};
 use threadline_domain::routing::{Agent, ConversationFacts, Decision, Policy, Presence, SkillsPolicy, Strategy, Waiting, route_queue};
 use time::OffsetDateTime;
@@ -468,7 +468,7 @@ impl Store {
     /// conversations, each to an agent chosen by the team's strategy, or
     /// left waiting with the reason.
     #[tracing::instrument(skip_all, fields(account = %account_id, team = %team_id))]
-    pub async fn route_team(&self, account_id: AccountId, team_id: TeamId) -> Result<(RoutingPass, Vec<DomainEvent>)> {
+    pub async fn route_team(&self, account_id: AccountId, team_id: TeamId) -> Result<RoutingPass> {
         let at = now();
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
@@ -479,7 +479,7 @@ impl Store {
                 .await?;
             if !got {
                 tx.rollback().await?;
-                return Ok((RoutingPass { skipped: true, ..Default::default() }, Vec::new()));
+                return Ok(RoutingPass { skipped: true, ..Default::default() });
             }
         }
         let team = sqlx::query("SELECT routing FROM teams WHERE id = $1 AND account_id = $2")
@@ -494,7 +494,7 @@ impl Store {
         };
         if !routing.auto_assign {
             tx.rollback().await?;
-            return Ok((RoutingPass::default(), Vec::new()));
+            return Ok(RoutingPass::default());
         }
         let mut agents = team_agents(&mut tx, account_id, team_id, at).await?;
 
@@ -569,8 +569,8 @@ impl Store {
                 }
             }
         }
-        let events = tx.commit().await?;
-        Ok((pass, events))
+        tx.commit().await?;
+        Ok(pass)
     }
 
     /// Puts a conversation back in a queue (its own team's, or `team`'s),
@@ -581,7 +581,7 @@ impl Store {
         conversation_id: ConversationId,
         team: Option<TeamId>,
         reason: &str,
-    ) -> Result<(Conversation, Vec<DomainEvent>)> {
+    ) -> Result<Conversation> {
         let at = now();
         let mut tx = self.begin_write().await?;
         if let Some(team) = team {
@@ -607,8 +607,8 @@ impl Store {
         tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
         tx.emit(conversation_event(account_id, EventKind::ConversationAssigned, &c, at));
         tx.routing_needed = true;
-        let events = tx.commit().await?;
-        Ok((c, events))
+        tx.commit().await?;
+        Ok(c)
     }
 
     /// Open conversations of auto-assigned teams whose agent has been

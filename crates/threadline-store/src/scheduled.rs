@@ -162,7 +162,7 @@ impl Store {
         account_id: AccountId,
         id: ScheduledMessageId,
         outcome: std::result::Result<MessageId, String>,
-    ) -> Result<Vec<threadline_domain::event::DomainEvent>> {
+    ) -> Result<()> {
         let at = now();
         let (status, message, failure) = match outcome {
             Ok(message) => ("sent", Some(message.to_string()), None),

@@ -228,7 +228,7 @@ impl Store {
         contact_id: ContactId,
         member: bool,
         at: OffsetDateTime,
-    ) -> Result<Option<(SegmentChange, Vec<DomainEvent>)>> {
+    ) -> Result<Option<SegmentChange>> {
         let mut tx = self.begin_write().await?;
         let (s, c, a) = (segment_id.to_string(), contact_id.to_string(), account_id.to_string());
         let changed = if member {
@@ -278,8 +278,8 @@ impl Store {
         };
         crate::jobs::enqueue(&mut tx, &job, at).await?;
         tx.emit(event);
-        let events = tx.commit().await?;
-        Ok(Some((change, events)))
+        tx.commit().await?;
+        Ok(Some(change))
     }
 
     /// Notes that a sweep of the account's customers finished; the next is due at `next`.

@@ -190,7 +190,7 @@ impl Store {
         conversation: &Conversation,
         target: SlaTarget,
         due_at: OffsetDateTime,
-    ) -> Result<Option<Vec<DomainEvent>>> {
+    ) -> Result<bool> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
@@ -205,7 +205,7 @@ impl Store {
         .await?;
         if done.rows_affected() == 0 {
             tx.rollback().await?;
-            return Ok(None);
+            return Ok(false);
         }
         tx.emit(DomainEvent::new(
             account_id,
@@ -217,8 +217,8 @@ impl Store {
             }),
             at,
         ));
-        let events = tx.commit().await?;
-        Ok(Some(events))
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn sla_breaches(&self, account_id: AccountId, conversation_id: ConversationId) -> Result<Vec<SlaBreach>> {
@@ -243,12 +243,7 @@ impl Store {
     }
 
     /// Raises a conversation's priority one step (an SLA escalation).
-    pub async fn raise_priority(
-        &self,
-        account_id: AccountId,
-        conversation_id: ConversationId,
-        actor: &str,
-    ) -> Result<(Conversation, Vec<DomainEvent>)> {
+    pub async fn raise_priority(&self, account_id: AccountId, conversation_id: ConversationId, actor: &str) -> Result<Conversation> {
         use threadline_domain::conversation::Priority;
         let c = self.conversation(account_id, conversation_id).await?;
         let next = match c.priority {

@@ -436,7 +436,7 @@ impl Store {
         account_id: AccountId,
         id: &str,
         outcome: std::result::Result<MessageId, String>,
-    ) -> Result<Vec<DomainEvent>> {
+    ) -> Result<()> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let (status, message, failure) = match &outcome {
@@ -483,7 +483,7 @@ impl Store {
 
     /// Records an answer given on the answer page; the response as it
     /// stands (unchanged when it was answered before or has expired).
-    pub async fn answer_survey(&self, account_id: AccountId, id: &str, score: u8) -> Result<(SurveyResponse, Vec<DomainEvent>)> {
+    pub async fn answer_survey(&self, account_id: AccountId, id: &str, score: u8) -> Result<SurveyResponse> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let sql = format!("SELECT {RESPONSE_COLUMNS} FROM survey_requests WHERE id = $1 AND account_id = $2");
@@ -492,11 +492,11 @@ impl Store {
         )?;
         if current.answered_at.is_some() || current.expires_at <= at {
             tx.rollback().await?;
-            return Ok((current, Vec::new()));
+            return Ok(current);
         }
         let answered = record_answer(&mut tx, account_id, id, score, None, at).await?.unwrap_or(current);
-        let events = tx.commit().await?;
-        Ok((answered, events))
+        tx.commit().await?;
+        Ok(answered)
     }
 
     /// Surveys sent in `from..to` (newest first, at most `limit`), filtered

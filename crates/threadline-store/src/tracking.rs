@@ -205,26 +205,14 @@ impl Store {
     /// identities first.
     #[tracing::instrument(skip_all, fields(account = %source.account_id, calls = calls.len()))]
     /// `live`: journeys act on the calls (false for a historical import).
-    pub async fn record_calls(
-        &self,
-        source: &SourceContext,
-        calls: &[Call],
-        received_at: OffsetDateTime,
-        live: bool,
-    ) -> Result<(Recorded, Vec<DomainEvent>)> {
+    pub async fn record_calls(&self, source: &SourceContext, calls: &[Call], received_at: OffsetDateTime, live: bool) -> Result<Recorded> {
         match self.record_calls_once(source, calls, received_at, live).await {
             Err(StoreError::Race) => self.record_calls_once(source, calls, received_at, live).await,
             other => other,
         }
     }
 
-    async fn record_calls_once(
-        &self,
-        source: &SourceContext,
-        calls: &[Call],
-        received_at: OffsetDateTime,
-        live: bool,
-    ) -> Result<(Recorded, Vec<DomainEvent>)> {
+    async fn record_calls_once(&self, source: &SourceContext, calls: &[Call], received_at: OffsetDateTime, live: bool) -> Result<Recorded> {
         let account_id = source.account_id;
         let mut recorded = Recorded::default();
         let mut tx = self.begin_write().await?;
@@ -269,8 +257,8 @@ impl Store {
         if live {
             hand_to_journeys(&mut tx, account_id, &recorded.stored, received_at).await?;
         }
-        let events = tx.commit().await?;
-        Ok((recorded, events))
+        tx.commit().await?;
+        Ok(recorded)
     }
 
     /// A contact's events, newest first, optionally of one kind or name.
@@ -406,7 +394,7 @@ impl Store {
         identities: &[threadline_domain::identity::NormalizedIdentity],
         calls: &[Call],
         received_at: OffsetDateTime,
-    ) -> Result<Vec<DomainEvent>> {
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let keys: Vec<String> = identities.iter().map(|i| format!("identity:{}", i.value)).collect();
         tx.lock_keys(account_id, &keys).await?;

@@ -310,7 +310,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             ..InboundMessage::new(first_channel.id, first_channel.channel)
         };
         let inbound = read(inbound, &triager);
-        let (outcome, _, _) = store.ingest_inbound(&account, &inbound, None).await?;
+        let (outcome, _) = store.ingest_inbound(&account, &inbound, None).await?;
         let contact_id = outcome.contact_id;
         shoppers.push(crate::demo_journeys::Shopper { contact_id, email: mail.clone(), italian });
         let conversation_id = outcome.conversation.id;
@@ -376,7 +376,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
             ..Default::default()
         };
         let resolved = changes.status.is_some();
-        let (updated, _) = store.update_conversation(account.id, conversation_id, changes, "demo").await?;
+        let updated = store.update_conversation(account.id, conversation_id, changes, "demo").await?;
         if resolved {
             survey_demo(store, account.id, &survey, &updated, italian, &mut rng).await?;
         }
@@ -487,7 +487,7 @@ async fn survey_demo(
         mentions: Vec::new(),
         choices: Vec::new(),
     };
-    let (message, _) = store.create_outbound_message(account_id, conversation.id, &prompt).await?;
+    let message = store.create_outbound_message(account_id, conversation.id, &prompt).await?;
     store.survey_request_sent(account_id, &request_id, Ok(message.id)).await?;
     if rng.gen_bool(0.7) {
         let score = *[5, 5, 5, 5, 4, 4, 4, 3, 2, 1].choose(rng).unwrap_or(&5);

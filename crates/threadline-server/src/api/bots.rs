@@ -141,7 +141,7 @@ async fn take_over(
     let bot = state.store.bot_session(account_id, id).await?.map(|s| s.bot).unwrap_or_else(|| crate::bot::builtin::BUILTIN.to_owned());
     crate::bot::hand_off(&state, account_id, id, &bot, threadline_domain::bot::HandoffReason::AgentTookOver, None).await?;
     let changes = threadline_store::ConversationChanges { assignee_id: Some(Some(caller.user.id)), ..Default::default() };
-    let (conversation, _) = state.store.update_conversation(account_id, id, changes, &caller.actor).await?;
+    let conversation = state.store.update_conversation(account_id, id, changes, &caller.actor).await?;
     Ok(Json(conversation))
 }
 
@@ -255,6 +255,6 @@ async fn bot_handoff(
     security(("token" = [])), responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn bot_resolve(State(state): State<AppState>, caller: BotCaller, Path(id): Path<ConversationId>) -> ApiResult<StatusCode> {
     bot_conversation(&state, &caller, id).await?;
-    let _ = state.store.bot_resolved(caller.account_id, id).await?;
+    state.store.bot_resolved(caller.account_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -145,7 +145,7 @@ async fn create_contact(
     errors.into_result(())?;
     let new =
         NewContact { name, language, attributes: req.attributes, custom_attributes: req.custom_attributes, preferred_channels, identities };
-    let (contact, _) = state.store.create_contact(caller.account_id(), new, &caller.actor).await?;
+    let contact = state.store.create_contact(caller.account_id(), new, &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(contact)))
 }
 
@@ -189,7 +189,7 @@ async fn update_contact(
     errors.into_result(())?;
     let changes =
         ContactChanges { name, language, attributes: req.attributes, custom_attributes: req.custom_attributes, preferred_channels };
-    let (contact, _) = state.store.update_contact(caller.account_id(), id, changes).await?;
+    let contact = state.store.update_contact(caller.account_id(), id, changes).await?;
     Ok(Json(contact))
 }
 
@@ -208,7 +208,7 @@ async fn link_identity(
     let mut parsed = parse_identities(std::slice::from_ref(&req), region, "identity", &mut errors);
     errors.into_result(())?;
     let identity = parsed.pop().ok_or_else(|| ApiError::invalid("value", "is required"))?;
-    let (contact, _) = state.store.link_identity(caller.account_id(), id, identity, &caller.actor).await?;
+    let contact = state.store.link_identity(caller.account_id(), id, identity, &caller.actor).await?;
     Ok(Json(contact))
 }
 
@@ -220,7 +220,7 @@ async fn unlink_identity(
     caller: Caller,
     Path((id, identity_id)): Path<(ContactId, IdentityId)>,
 ) -> ApiResult<Json<Contact>> {
-    let (contact, _) = state.store.unlink_identity(caller.account_id(), id, identity_id, &caller.actor).await?;
+    let contact = state.store.unlink_identity(caller.account_id(), id, identity_id, &caller.actor).await?;
     Ok(Json(contact))
 }
 
@@ -264,7 +264,7 @@ async fn set_consents(
         errors.push("consents", "must list at least one consent");
     }
     errors.into_result(())?;
-    let (contact, _) = state.store.set_consents(caller.account_id(), id, changes, &caller.actor).await?;
+    let contact = state.store.set_consents(caller.account_id(), id, changes, &caller.actor).await?;
     Ok(Json(contact))
 }
 
@@ -286,7 +286,7 @@ async fn merge(
     Body(req): Body<MergeRequest>,
 ) -> ApiResult<Json<Contact>> {
     caller.require(Permission::SuperviseContacts)?;
-    let (contact, _) = state.store.merge_contacts(caller.account_id(), id, req.contact_id, &caller.actor).await?;
+    let contact = state.store.merge_contacts(caller.account_id(), id, req.contact_id, &caller.actor).await?;
     Ok(Json(contact))
 }
 
@@ -404,6 +404,6 @@ async fn record_interaction(
     errors.into_result(())?;
     let data = if req.data.is_null() { serde_json::json!({}) } else { req.data };
     let new = NewInteraction { kind: req.kind, conversation_id: req.conversation_id, summary, data, occurred_at: req.occurred_at };
-    let (interaction, _) = state.store.record_interaction(caller.account_id(), id, new).await?;
+    let interaction = state.store.record_interaction(caller.account_id(), id, new).await?;
     Ok((StatusCode::CREATED, Json(interaction)))
 }

@@ -180,7 +180,7 @@ async fn update_conversation(
         category,
         snoozed_until: req.snoozed_until,
     };
-    let (conversation, _) = state.store.update_conversation(caller.account_id(), id, changes, &caller.actor).await?;
+    let conversation = state.store.update_conversation(caller.account_id(), id, changes, &caller.actor).await?;
     Ok(Json(conversation))
 }
 
@@ -297,7 +297,7 @@ async fn create_message(
             mentions,
             choices: Vec::new(),
         };
-        let (message, _) = state.store.create_outbound_message(account_id, id, &outbound).await?;
+        let message = state.store.create_outbound_message(account_id, id, &outbound).await?;
         return Ok((StatusCode::CREATED, Json(message)));
     }
 
@@ -339,7 +339,7 @@ async fn typing(State(state): State<AppState>, caller: Caller, Path(id): Path<Co
 #[utoipa::path(post, path = "/messages/{id}/retry", tag = "conversations", params(("id" = MessageId, Path)),
     responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn retry_message(State(state): State<AppState>, caller: Caller, Path(id): Path<MessageId>) -> ApiResult<Json<Message>> {
-    let (message, _) = state.store.retry_send(caller.account_id(), id).await?;
+    let message = state.store.retry_send(caller.account_id(), id).await?;
     Ok(Json(message))
 }
 
@@ -375,7 +375,7 @@ async fn update_delivery(
     let mut errors = ValidationErrors::new();
     let error = req.error.as_deref().map(|e| bounded_text(e, "error", 1000, &mut errors));
     errors.into_result(())?;
-    let (message, _) = state.store.update_delivery_status(caller.account_id(), id, req.delivery_status, error).await?;
+    let message = state.store.update_delivery_status(caller.account_id(), id, req.delivery_status, error).await?;
     Ok(Json(message))
 }
 

@@ -441,7 +441,7 @@ async fn post_inbound_message(
 
     let inbound =
         InboundMessage { sender_name, identities, text, html, provider_message_id, attachments, ..InboundMessage::new(id, inbox.channel) };
-    let (outcome, replayed, _) = crate::inbound::receive(&state, &account, &inbox, inbound, idempotency.as_ref()).await?;
+    let (outcome, replayed) = crate::inbound::receive(&state, &account, &inbox, inbound, idempotency.as_ref()).await?;
     let status = if outcome.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     let mut response = (status, Json(outcome)).into_response();
     if replayed {

@@ -443,7 +443,7 @@ async fn create_task(State(state): State<AppState>, caller: Caller, Body(req): B
         assignee_id,
         due_at: due_at.map_err(|_| ApiError::invalid("due_at", "is an RFC 3339 time"))?,
     };
-    let (task, _) = state.store.create_task(caller.account_id(), &new, &caller.actor).await?;
+    let task = state.store.create_task(caller.account_id(), &new, &caller.actor).await?;
     Ok((StatusCode::CREATED, Json(task)))
 }
 
@@ -461,6 +461,6 @@ async fn update_task(
     Path(id): Path<TaskId>,
     Body(req): Body<TaskUpdate>,
 ) -> ApiResult<Json<Task>> {
-    let (task, _) = state.store.set_task_done(caller.account_id(), id, req.done, &caller.actor).await?;
+    let task = state.store.set_task_done(caller.account_id(), id, req.done, &caller.actor).await?;
     Ok(Json(task))
 }

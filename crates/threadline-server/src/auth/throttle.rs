@@ -16,7 +16,7 @@
 //! counted exactly like known ones, so the answers reveal nothing about
 //! who has an account. Counters live in memory, bounded, keyed by the
 //! login's SHA-256; with several nodes each tells the others of every
-//! attempt, failure and success over the bus ([`SignInThrottle::heard`]),
+//! attempt, failure and success over the bus (`nodes.rs` calls [`SignInThrottle::heard`]),
 //! so the budgets and lockouts hold for the whole installation.
 
 use std::collections::HashMap;

@@ -102,7 +102,7 @@ pub async fn handoff(
 ) -> Result<(), StoreError> {
     if let Some(category) = handoff.category.as_deref().map(str::trim).filter(|c| !c.is_empty() && c.chars().count() <= 100) {
         let changes = threadline_store::ConversationChanges { category: Some(Some(category.to_lowercase())), ..Default::default() };
-        let _ = state.store.update_conversation(account_id, conversation_id, changes, &format!("agent_bot:{bot}")).await?;
+        state.store.update_conversation(account_id, conversation_id, changes, &format!("agent_bot:{bot}")).await?;
     }
     let summary = handoff.summary.map(|s| {
         let reason = handoff.reason.as_deref().map(|r| format!(" ({})", threadline_domain::text::clip(r, 200))).unwrap_or_default();
@@ -211,7 +211,7 @@ pub async fn deliver(
                 }
                 handoff(state, account_id, c.id, bot.id, h).await?;
             } else if answer.resolve {
-                let _ = state.store.bot_resolved(account_id, c.id).await?;
+                state.store.bot_resolved(account_id, c.id).await?;
             }
             return Ok(BotJobOutcome::Done);
         }

@@ -86,7 +86,7 @@ pub async fn turn(
         }
         Turn::Resolved => {
             state.store.save_bot_turn(account_id, &turn(false)).await?;
-            let _ = state.store.bot_resolved(account_id, c.id).await?;
+            state.store.bot_resolved(account_id, c.id).await?;
         }
         Turn::Answer(_) | Turn::Offer(_) | Turn::Clarify => {
             let answered = matches!(next, Turn::Answer(_));

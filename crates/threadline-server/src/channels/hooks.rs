@@ -92,7 +92,7 @@ async fn receive(
                 let consent = message.consent;
                 let Some(inbound) = to_inbound(&state, adapter, &inbox, &config, region, message).await else { continue };
                 let (provider_id, keyword) = (inbound.provider_message_id.clone(), inbound.text.trim().to_owned());
-                let (outcome, _, _) = crate::inbound::receive(&state, &account, &inbox, inbound, None).await?;
+                let (outcome, _) = crate::inbound::receive(&state, &account, &inbox, inbound, None).await?;
                 if outcome.duplicate {
                     tracing::debug!(inbox = %inbox.id, ?provider_id, "webhook redelivered a stored message");
                 }
@@ -104,7 +104,7 @@ async fn receive(
                         .into_iter()
                         .map(|purpose| ConsentChange { channel: inbox.channel, purpose: purpose.into(), granted, source: source.clone() })
                         .collect();
-                    let _ = state.store.set_consents(account.id, outcome.contact_id, changes, "sms keyword").await?;
+                    state.store.set_consents(account.id, outcome.contact_id, changes, "sms keyword").await?;
                 }
             }
             WebhookEvent::Status(mut report) => {
@@ -112,8 +112,7 @@ async fn receive(
                 if let Some(error) = &mut report.error {
                     threadline_domain::validation::strip_nul(error);
                 }
-                let (message, _) =
-                    state.store.apply_delivery_report(inbox.id, &report.provider_message_id, report.status, report.error).await?;
+                let message = state.store.apply_delivery_report(inbox.id, &report.provider_message_id, report.status, report.error).await?;
                 if message.is_none() {
                     tracing::info!(inbox = %inbox.id, provider_id = %report.provider_message_id, "delivery report for a message we do not know");
                 }

@@ -59,7 +59,7 @@ impl OutboxDispatcher {
     /// Sends every due job once; returns how many were attempted.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let lease = time::Duration::seconds(self.state.settings.send_timeout_secs as i64 * 2 + 30);
-        let (claimed, _) = self.state.store.claim_sends(BATCH, lease).await?;
+        let claimed = self.state.store.claim_sends(BATCH, lease).await?;
         let count = claimed.len();
         let mut attempts = tokio::task::JoinSet::new();
         for job in claimed {
@@ -69,7 +69,7 @@ impl OutboxDispatcher {
                 if let SendOutcome::Retry { error, .. } | SendOutcome::Dead { error } = &outcome {
                     tracing::info!(message = %job.message_id, attempt = job.attempts + 1, %error, "sending a reply failed");
                 }
-                let _ = state.store.finish_send(&job, outcome).await?;
+                state.store.finish_send(&job, outcome).await?;
                 anyhow::Ok(())
             });
         }

@@ -150,7 +150,7 @@ pub struct Draft {
 pub async fn send(state: &AppState, account_id: AccountId, id: ConversationId, draft: Draft) -> ApiResult<Message> {
     let context = ReplyContext::load(state, account_id, id).await?;
     let outbound = compose(state, account_id, &context, Some(id), draft).await?;
-    let (message, _) = state.store.create_outbound_message(account_id, id, &outbound).await?;
+    let message = state.store.create_outbound_message(account_id, id, &outbound).await?;
     Ok(message)
 }
 

@@ -152,7 +152,7 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
         if let Some(sent) = hits.iter().find(|h| h.direction == Direction::Outbound) {
             let mut failed = None;
             if let Some(failure) = report.failure() {
-                let (_, _) =
+                let _ =
                     state.store.update_delivery_status(account.id, sent.message_id, DeliveryStatus::Failed, Some(failure.reason())).await?;
                 failed = Some(sent.message_id);
             }
@@ -254,7 +254,7 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
         problems: parsed.problems.clone(),
         ..InboundMessage::new(inbox.id, Channel::Email)
     };
-    let (outcome, _, _) = crate::inbound::receive(state, account, inbox, inbound, None).await?;
+    let (outcome, _) = crate::inbound::receive(state, account, inbox, inbound, None).await?;
 
     if outcome.conversation_created && !outcome.duplicate && automated.is_none() {
         acknowledge(state, account, inbox, outcome.conversation.id, answerable.as_deref(), parsed.subject.as_deref()).await;

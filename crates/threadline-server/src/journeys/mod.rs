@@ -400,7 +400,7 @@ async fn apply(
     next: Next,
     now: OffsetDateTime,
 ) -> anyhow::Result<bool> {
-    let (applied, _) = state.store.apply_step(account_id, run, step_id, outcome, detail, None, effect, next, now).await?;
+    let applied = state.store.apply_step(account_id, run, step_id, outcome, detail, None, effect, next, now).await?;
     Ok(applied)
 }
 
@@ -409,7 +409,7 @@ async fn park(state: &AppState, account_id: AccountId, run: &JourneyRun, step_id
 }
 
 async fn end(state: &AppState, account_id: AccountId, run: &JourneyRun, status: &str, outcome: &str) -> anyhow::Result<()> {
-    let _ = state.store.end_run(account_id, run.id, status, outcome).await?;
+    state.store.end_run(account_id, run.id, status, outcome).await?;
     Ok(())
 }
 

@@ -488,7 +488,7 @@ async fn send(
         attachments,
         ..InboundMessage::new(inbox.id, inbox.channel)
     };
-    let (outcome, _, _) = crate::inbound::receive(&state, &account, &inbox, inbound, None).await?;
+    let (outcome, _) = crate::inbound::receive(&state, &account, &inbox, inbound, None).await?;
     if let Some(email) = email {
         // An address typed into the chat is a claim, not a proof. It is kept
         // on the contact as `chat_email`, where an agent's answer by email
@@ -497,7 +497,7 @@ async fn send(
         let mut attributes = serde_json::Map::new();
         attributes.insert(CHAT_EMAIL.into(), serde_json::Value::String(email.value));
         let changes = threadline_store::ContactChanges { attributes: Some(attributes), ..Default::default() };
-        let _ = state.store.update_contact(account.id, outcome.contact_id, changes).await?;
+        state.store.update_contact(account.id, outcome.contact_id, changes).await?;
     }
     Ok((StatusCode::CREATED, Json(chat_message(&state, account.id, &outcome.message))))
 }

@@ -223,6 +223,26 @@ async fn nodes_on_nats_see_each_others_events_and_the_stream_keeps_them_once() {
     drop(socket);
     assert!(until(false).await, "node A never heard that the chat closed on node B");
 
+    // A token revoked on node A stops working on node B at once, though
+    // node B had it cached (for 5 s).
+    let (status, token) = a.post("/api/v1/api-tokens", json!({ "name": "integration", "user_id": a.user_id })).await;
+    assert_eq!(status, 201, "{token}");
+    let secret = token["secret"].as_str().unwrap();
+    let me_on_b = || http.get(format!("http://{}/api/v1/me", b.addr)).bearer_auth(secret).send();
+    assert_eq!(me_on_b().await.unwrap().status(), 200);
+    let (status, _) = a.call(reqwest::Method::DELETE, &format!("/api/v1/api-tokens/{}", token["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 204);
+    let revoked = std::time::Instant::now();
+    let mut refused = false;
+    while revoked.elapsed() < Duration::from_millis(2500) {
+        if me_on_b().await.unwrap().status() == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(refused, "node B still accepted the revoked token after 2.5 s (its cache lasts 5 s: it was not told)");
+
     // Wrong passwords on node A lock the login on node B too.
     for i in 0..5 {
         let response = http
