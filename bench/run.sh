@@ -70,6 +70,18 @@ fresh_pg() {
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
+# bench_token BASE: creates the Bench account on a server; prints its admin's API token.
+bench_token() {
+    curl -sf -X POST "$1/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
+        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}' | json '["token"]'
+}
+
+# api_inbox BASE TOKEN: creates an API-channel inbox; prints its id.
+api_inbox() {
+    curl -sf -X POST "$1/api/v1/inboxes" -H "authorization: Bearer $2" -H 'content-type: application/json' \
+        -d '{"channel":"api","name":"bench"}' | json '["id"]'
+}
+
 record() { # scenario engine run json
     python3 - "$1" "$2" "$3" "$4" >> "$OUT/results.jsonl" <<'PY'
 import json, sys
@@ -89,11 +101,8 @@ measurement_run() { # run on|off
     start "$data/serve.log" env THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_METRICS_REFRESH_SECS=$refresh THREADLINE_LOG=warn \
         "$BIN" --data "$data" serve --bind 127.0.0.1:0
     local server=$PID base=$URL created token inbox result
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
-    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-        -d '{"channel":"api","name":"bench"}' | json '["id"]')
+    token=$(bench_token "$base")
+    inbox=$(api_inbox "$base" "$token")
     result=$("$LOAD" ingest --base "$base" --token "$token" --inbox "$inbox" --concurrency "$CONCURRENCY" --seconds "$SECS")
     record "measurement" "refresh-$mode" "$run" "$result"
     kill "$server"; wait "$server" 2>/dev/null || true
@@ -126,11 +135,8 @@ cluster_run() { # run nodes
     pids+=("$hp")
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     local base="http://127.0.0.1:$port"
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
-    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-        -d '{"channel":"api","name":"bench"}' | json '["id"]')
+    token=$(bench_token "$base")
+    inbox=$(api_inbox "$base" "$token")
     result=$("$LOAD" ingest --base "$base" --token "$token" --inbox "$inbox" --concurrency "$CONCURRENCY" --seconds "$SECS")
     record "cluster" "nodes-$nodes" "$run" "$result"
     kill "$hp" "${node_pids[@]}"; wait "$hp" "${node_pids[@]}" 2>/dev/null || true
@@ -145,11 +151,8 @@ ingest_run() { # engine run sync
     start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_SQLITE_SYNC=$sync THREADLINE_LOG=warn \
         "$BIN" --data "$data" serve --bind 127.0.0.1:0
     local server=$PID base=$URL created token inbox
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
-    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
-        -d '{"channel":"api","name":"bench"}' | json '["id"]')
+    token=$(bench_token "$base")
+    inbox=$(api_inbox "$base" "$token")
     local result
     result=$("$LOAD" ingest --base "$base" --token "$token" --inbox "$inbox" --concurrency "$CONCURRENCY" --seconds "$SECS")
     record "ingest" "$engine-$sync" "$run" "$result"
@@ -182,9 +185,7 @@ webhook_run() { # run format
     start "$data/serve.log" env THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn "$BIN" --data "$data" serve --bind 127.0.0.1:0
     local server=$PID
     base=$URL
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
+    token=$(bench_token "$base")
     created=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
         -d "{\"channel\":\"$channel\",\"name\":\"$format\",\"settings\":$settings,\"secrets\":$secrets}")
     if [ "$format" = api ]; then
@@ -210,9 +211,7 @@ smtp_run() { # engine run
     start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn THREADLINE_SMTP_BIND=127.0.0.1:$port \
         "$BIN" --data "$data" serve --bind 127.0.0.1:0
     local server=$PID base=$URL
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
+    token=$(bench_token "$base")
     curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
         -d '{"channel":"email","name":"mail","settings":{"address":"aiuto@bench.example"}}' >/dev/null
     result=$("$LOAD" smtp --addr "127.0.0.1:$port" --to aiuto@bench.example --body-bytes 10240 \
@@ -237,9 +236,7 @@ pages_run() { # engine run
         "$BIN" --data "$data" serve --bind 127.0.0.1:0
     local server=$PID
     base=$URL
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
+    token=$(bench_token "$base")
     for channel in whatsapp sms email; do
         curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
             -d "{\"channel\":\"$channel\",\"name\":\"$channel\"}" >/dev/null
@@ -290,9 +287,7 @@ dashboard_run() { # engine run
         "$BIN" --data "$data" serve --bind 127.0.0.1:0
     local server=$PID
     base=$URL
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
+    token=$(bench_token "$base")
     for channel in whatsapp sms email web_chat telegram; do
         curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
             -d "{\"channel\":\"$channel\",\"name\":\"$channel\"}" >/dev/null
@@ -419,9 +414,7 @@ tracking_run() { # engine run
     start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
         "$BIN" --data "$data" serve --bind 127.0.0.1:0
     local server=$PID base=$URL
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
+    token=$(bench_token "$base")
     key=$(curl -sf -X POST "$base/api/v1/tracking/sources" -H "authorization: Bearer $token" -H 'content-type: application/json' \
         -d '{"name":"bench","kind":"server"}' | json '["write_key"]')
     result=$("$LOAD" tracking --base "$base" --key "$key" --concurrency 16 --seconds "$SECS")
@@ -447,9 +440,7 @@ track_rate_run() { # engine run
     start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
         "$BIN" --data "$data" serve --bind 127.0.0.1:0
     local server=$PID base=$URL
-    created=$(curl -sf -X POST "$base/api/v1/accounts" -H "authorization: Bearer $OPERATOR" -H 'content-type: application/json' \
-        -d '{"name":"Bench","admin":{"email":"bench@example.com","name":"Bench","password":"correct horse battery"}}')
-    token=$(echo "$created" | json '["token"]')
+    token=$(bench_token "$base")
     key=$(curl -sf -X POST "$base/api/v1/tracking/sources" -H "authorization: Bearer $token" -H 'content-type: application/json' \
         -d '{"name":"bench","kind":"server"}' | json '["write_key"]')
     result=$("$LOAD" track-rate --url "$base" --key "$key" --rate "$rate" --seconds "$SECS")
