@@ -226,7 +226,7 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(cli.command, settings))
+    runtime.block_on(run(cli.command, settings, cli.config))
 }
 
 /// The account named, or the only one there is.
@@ -275,9 +275,12 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 /// seeding takes (hundreds of conversations, the category model's
 /// training) goes back to the system when it exits, instead of staying
 /// with the server for its whole life.
-async fn seed_demo_in_child(settings: &Settings) -> anyhow::Result<()> {
+async fn seed_demo_in_child(settings: &Settings, config: Option<&std::path::Path>) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("while finding this program to seed the demo")?;
     let mut child = std::process::Command::new(exe);
+    if let Some(config) = config {
+        child.arg("--config").arg(config);
+    }
     child.arg("--data").arg(&settings.data).arg("demo");
     if !settings.database_url.0.is_empty() {
         child.env("DATABASE_URL", &settings.database_url.0);
@@ -300,14 +303,15 @@ fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+/// `config`: the `--config` file, which a child process is given too.
+async fn run(command: Command, settings: Settings, config: Option<PathBuf>) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo, .. } => {
             let store = open_store(&settings).await?;
             let _held = backup::hold_data_folder(&settings)?;
             let secrets = secret_box(&settings)?;
             if demo && store.first_account().await?.is_none() {
-                seed_demo_in_child(&settings).await?;
+                seed_demo_in_child(&settings, config.as_deref()).await?;
             }
             let running = threadline_server::start(settings, store, secrets).await?;
             println!("Threadline is listening on http://{}", running.addr);

@@ -164,3 +164,49 @@ fn domains_are_assigned_from_the_command_line() {
     let (_, out, _) = run(threadline(&data).args(["domain", "list"]));
     assert_eq!(out.trim(), "");
 }
+
+/// `serve --demo` on a fresh folder: the demo is seeded (by a child
+/// process, so the server does not keep the seeding's memory), its
+/// credentials are printed before the address, and they work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_seeds_once_and_serves_it() {
+    use std::io::BufRead;
+    let data = temp();
+    let mut child = threadline(&data)
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let (mut token, mut base) = (None, None);
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(t) = line.split("API token (shown once): ").nth(1) {
+            token = Some(t.trim().to_owned());
+        }
+        if line.starts_with("Threadline is listening on ") {
+            base = line.rsplit(' ').next().map(str::to_owned);
+            break;
+        }
+    }
+    let (token, base) = (token.expect("the demo's API token is printed"), base.expect("the address is printed"));
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/conversations?limit=5"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(5), "the demo's conversations are served: {body}");
+}
