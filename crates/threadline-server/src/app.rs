@@ -296,17 +296,26 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     tasks.push(tokio::spawn(crate::relay::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::widget::presence::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::nodes::listen(state.clone(), shutdown.subscribe())));
-    tasks.push(tokio::spawn(crate::routing::run(state.clone(), shutdown.subscribe())));
-    tasks.push(tokio::spawn(crate::sla::run(state.clone(), shutdown.subscribe())));
-    tasks.push(tokio::spawn(crate::bot::run(state.clone(), shutdown.subscribe())));
-    tasks.push(tokio::spawn(crate::retention::run(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::routing::wake(state.clone(), shutdown.subscribe())));
     // Commits queue segment, survey and rule work only once one exists.
     if let Err(e) = state.store.load_features().await {
         tracing::warn!(error = %e, "could not read whether segments, surveys or rules exist; read again shortly");
     }
     tasks.push(tokio::spawn(reload_features(state.clone(), shutdown.subscribe())));
-    if let Err(e) = state.store.enqueue_job(crate::auto_resolve::job(state.clock.now())).await {
-        tracing::warn!(error = %e, "could not queue the look for pending conversations to resolve; it is queued at the next start");
+    // The sweeps, one pending job each for all nodes (queuing one again
+    // keeps the earlier time).
+    let now = state.clock.now();
+    let sweeps = [
+        (crate::auto_resolve::job(now), "the look for pending conversations to resolve"),
+        (crate::routing::job(now), "the router"),
+        (crate::sla::job(now), "the SLA check"),
+        (crate::retention::job(now + time::Duration::seconds(state.settings.retention_interval_secs.max(1) as i64)), "the retention purge"),
+        (crate::bot::resolve_quiet_job(now), "the look for conversations the bot resolved"),
+    ];
+    for (job, what) in sweeps {
+        if let Err(e) = state.store.enqueue_job(job).await {
+            tracing::warn!(error = %e, "could not queue {what}; it is queued at the next start");
+        }
     }
     // Reports read facts the refresh job keeps up to date (one job for all nodes).
     if let Err(e) = state.store.enqueue_job(crate::metrics::job(state.clock.now())).await {

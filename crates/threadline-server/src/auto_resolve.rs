@@ -18,7 +18,14 @@ pub const AUTO_RESOLVE_JOB: &str = "conversations.auto_resolve";
 const ROUND: i64 = 200;
 
 pub fn job(at: OffsetDateTime) -> NewJob {
-    NewJob { kind: AUTO_RESOLVE_JOB, account_id: None, dedup_key: Some("auto-resolve".into()), payload: serde_json::json!({}), run_at: at }
+    NewJob {
+        lane: None,
+        kind: AUTO_RESOLVE_JOB,
+        account_id: None,
+        dedup_key: Some("auto-resolve".into()),
+        payload: serde_json::json!({}),
+        run_at: at,
+    }
 }
 
 pub async fn on_due(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {

@@ -128,6 +128,7 @@ async fn plan(
             }
             RuleAction::ResolveIfPending { days } => effects.push(Effect::Later {
                 job: NewJob {
+                    lane: None,
                     kind: RESOLVE_PENDING_JOB,
                     account_id: Some(account_id),
                     dedup_key: None,

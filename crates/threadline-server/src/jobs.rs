@@ -14,11 +14,18 @@ use crate::app::AppState;
 const BATCH: i64 = 64;
 
 /// What a handler asks for its job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Done,
     /// Run it again then.
     Later(OffsetDateTime),
+    /// This attempt failed; try again then (the handler's own backoff).
+    Retry {
+        at: OffsetDateTime,
+        error: String,
+    },
+    /// Give up: the job stays, dead, with why, for operators.
+    Dead(String),
 }
 
 async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
@@ -37,6 +44,11 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         crate::auto_resolve::AUTO_RESOLVE_JOB => crate::auto_resolve::on_due(state, job).await,
         threadline_store::AUTOMATION_JOB => crate::automations::on_events(state, job).await,
         threadline_store::RESOLVE_PENDING_JOB => crate::automations::on_resolve_pending(state, job).await,
+        crate::routing::ROUTING_JOB => crate::routing::on_due(state, job).await,
+        crate::sla::SLA_JOB => crate::sla::on_due(state, job).await,
+        crate::retention::RETENTION_JOB => crate::retention::on_due(state, job).await,
+        threadline_store::BOT_TURN_JOB => crate::bot::on_turn(state, job).await,
+        crate::bot::RESOLVE_QUIET_JOB => crate::bot::on_resolve_quiet(state, job).await,
         other => {
             tracing::warn!(kind = other, "a job of an unknown kind was dropped");
             Ok(Outcome::Done)
@@ -45,21 +57,28 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
 }
 
 /// Claims and runs one batch of due jobs, `job_concurrency` at a time; how
-/// many ran. Jobs are independent (one pending job per run, per customer's
-/// segment look…), and each handler is safe to run beside any other.
+/// many ran. Jobs of one lane (a conversation's bot turns) run one after
+/// another in the order they fell due; other jobs are independent (one
+/// pending job per run, per customer's segment look…), and each handler is
+/// safe to run beside any other.
 pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     let lease = Duration::seconds(state.settings.job_lease_secs.max(1) as i64);
     let jobs = state.store.claim_jobs(state.clock.now(), BATCH, lease).await?;
     let claimed = jobs.len();
     let concurrency = state.settings.job_concurrency.max(1);
-    let mut waiting = jobs.into_iter();
+    let mut waiting = in_lanes(jobs).into_iter();
     let mut running = tokio::task::JoinSet::new();
     let mut failure = None;
     loop {
         while running.len() < concurrency {
-            let Some(job) = waiting.next() else { break };
+            let Some(lane) = waiting.next() else { break };
             let state = state.clone();
-            running.spawn(async move { run_job(&state, &job).await });
+            running.spawn(async move {
+                for job in &lane {
+                    run_job(&state, job).await?;
+                }
+                anyhow::Ok(())
+            });
         }
         let Some(done) = running.join_next().await else { break };
         match done {
@@ -74,11 +93,39 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     }
 }
 
+/// Claimed jobs (in the order they fell due) grouped to run: each job
+/// without a lane alone, each lane's jobs together in order.
+fn in_lanes(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let mut groups: Vec<Vec<Job>> = Vec::with_capacity(jobs.len());
+    let mut lanes: std::collections::HashMap<String, usize> = Default::default();
+    for job in jobs {
+        match job.lane.clone() {
+            Some(lane) => match lanes.get(&lane) {
+                Some(&i) => groups[i].push(job),
+                None => {
+                    lanes.insert(lane, groups.len());
+                    groups.push(vec![job]);
+                }
+            },
+            None => groups.push(vec![job]),
+        }
+    }
+    groups
+}
+
 /// Runs one claimed job and records its outcome.
 async fn run_job(state: &AppState, job: &Job) -> anyhow::Result<()> {
     match handle(state, job).await {
         Ok(Outcome::Done) => state.store.finish_job(job).await?,
         Ok(Outcome::Later(at)) => state.store.reschedule_job(job, at).await?,
+        Ok(Outcome::Retry { at, error }) => {
+            tracing::info!(kind = %job.kind, attempts = job.attempts, error = %crate::error::bounded(&error, 2048), "job will be tried again");
+            state.store.retry_job(job, at, &error).await?
+        }
+        Ok(Outcome::Dead(error)) => {
+            tracing::warn!(kind = %job.kind, attempts = job.attempts, error = %crate::error::bounded(&error, 2048), "job given up");
+            state.store.bury_job(job, &error).await?
+        }
         Err(e) => {
             let error = format!("{e:#}");
             tracing::warn!(kind = %job.kind, attempts = job.attempts, error = %crate::error::bounded(&error, 2048), "job failed");

@@ -22,12 +22,26 @@ const ROUND: i64 = 500;
 
 /// The refresh job, queued at start (one for the whole installation).
 pub fn job(at: OffsetDateTime) -> NewJob {
-    NewJob { kind: METRICS_JOB, account_id: None, dedup_key: Some("metrics-refresh".into()), payload: serde_json::json!({}), run_at: at }
+    NewJob {
+        lane: None,
+        kind: METRICS_JOB,
+        account_id: None,
+        dedup_key: Some("metrics-refresh".into()),
+        payload: serde_json::json!({}),
+        run_at: at,
+    }
 }
 
 /// The job storing the days over, queued at start (one for the whole installation).
 pub fn rollup_job(at: OffsetDateTime) -> NewJob {
-    NewJob { kind: ROLLUP_JOB, account_id: None, dedup_key: Some("metrics-rollup".into()), payload: serde_json::json!({}), run_at: at }
+    NewJob {
+        lane: None,
+        kind: ROLLUP_JOB,
+        account_id: None,
+        dedup_key: Some("metrics-rollup".into()),
+        payload: serde_json::json!({}),
+        run_at: at,
+    }
 }
 
 /// Days stored per round of the roll-up job.

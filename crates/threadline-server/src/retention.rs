@@ -1,50 +1,55 @@
-//! The retention worker: every `retention_interval_secs`, each account's
-//! policies are applied (see `threadline_store`'s `retention` module), a
-//! batch at a time with a pause between batches, so messages arriving
-//! meanwhile are stored without waiting behind a long purge. Every node
-//! runs it; batches are small transactions, so two nodes purging at once
-//! only share the work.
+//! Retention: every `retention_interval_secs` a job ([`RETENTION_JOB`], one
+//! for the installation) applies each account's policies (see
+//! `threadline_store`'s `retention` module), a batch at a time with a pause
+//! between batches, so messages arriving meanwhile are stored without
+//! waiting behind a long purge. Batches are small transactions: a purge
+//! taken over by another node after a crash only goes on where it stopped.
 
 use std::time::Duration;
 
 use threadline_domain::ids::AccountId;
-use threadline_store::RetentionCount;
-use tokio::sync::watch;
+use threadline_store::{Job, NewJob, RetentionCount};
+use time::OffsetDateTime;
 
 use crate::app::AppState;
+use crate::jobs::Outcome;
+
+/// The job kind of the purge.
+pub const RETENTION_JOB: &str = "retention.purge";
+
+/// The purge, due at `at` (one pending for the installation).
+pub fn job(at: OffsetDateTime) -> NewJob {
+    NewJob {
+        lane: None,
+        kind: RETENTION_JOB,
+        account_id: None,
+        dedup_key: Some("retention-purge".into()),
+        payload: serde_json::json!({}),
+        run_at: at,
+    }
+}
+
+/// The job: one purge of every account, then the next in
+/// `retention_interval_secs`.
+pub async fn on_due(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {
+    let done = run_once(state).await?;
+    for (account, count) in done.iter().filter(|(_, c)| c.count > 0) {
+        tracing::info!(account = %account, class = %count.policy.data_class, removed = count.count, "retention purge");
+    }
+    Ok(Outcome::Later(state.clock.now() + time::Duration::seconds(state.settings.retention_interval_secs.max(1) as i64)))
+}
 
 /// Items removed per transaction.
 const BATCH: i64 = 500;
 /// The pause between batches: ingest gets the writer in between.
 const PAUSE: Duration = Duration::from_millis(20);
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_secs(state.settings.retention_interval_secs);
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        match run_once(&state, Some(&mut stop)).await {
-            Ok(done) => {
-                for (account, count) in done.iter().filter(|(_, c)| c.count > 0) {
-                    tracing::info!(account = %account, class = %count.policy.data_class, removed = count.count, "retention purge");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "retention purge failed; it is tried again at the next interval"),
-        }
-    }
-}
-
 /// Applies every account's policies now; returns what each removed. Tests
 /// call it instead of waiting for the interval.
-pub async fn run_once(
-    state: &AppState,
-    mut stop: Option<&mut watch::Receiver<bool>>,
-) -> Result<Vec<(AccountId, RetentionCount)>, threadline_store::StoreError> {
+pub async fn run_once(state: &AppState) -> Result<Vec<(AccountId, RetentionCount)>, threadline_store::StoreError> {
     let mut done = Vec::new();
     for account in state.store.accounts_with_retention().await? {
-        for count in run_account(state, account, stop.as_deref_mut()).await? {
+        for count in run_account(state, account).await? {
             done.push((account, count));
         }
     }
@@ -52,19 +57,12 @@ pub async fn run_once(
 }
 
 /// Applies one account's policies now; returns what each removed.
-pub async fn run_account(
-    state: &AppState,
-    account: AccountId,
-    mut stop: Option<&mut watch::Receiver<bool>>,
-) -> Result<Vec<RetentionCount>, threadline_store::StoreError> {
+pub async fn run_account(state: &AppState, account: AccountId) -> Result<Vec<RetentionCount>, threadline_store::StoreError> {
     let policies = state.store.retention_policies(account).await?;
     let mut counts = Vec::with_capacity(policies.len());
     for policy in &policies {
         let mut removed = 0;
         loop {
-            if stop.as_mut().is_some_and(|s| *s.borrow()) {
-                return Ok(counts);
-            }
             let n = state.store.purge_batch(account, policy, &policies, BATCH).await?;
             removed += n;
             if n < BATCH as u64 {

@@ -1,23 +1,40 @@
 //! Routing on the server: which team a new message goes to (the account's
-//! routing rules, cached briefly), and the router — a worker on every node
-//! that assigns the queues of teams set to auto-assign, at once when a
-//! conversation joins a queue on this node and every few seconds anyway
-//! (for what arrived on other nodes, agents coming online, capacity freed),
-//! and puts offline agents' conversations back in their queues.
+//! routing rules, cached briefly), and the router — a job ([`ROUTING_JOB`],
+//! one for the installation) that assigns the queues of teams set to
+//! auto-assign and puts offline agents' conversations back in their queues.
+//! It runs every `routing_interval_secs` (for what arrived on other nodes,
+//! agents coming online, capacity freed) and at once when a commit on this
+//! node puts a conversation in a queue ([`wake`]).
 //!
 //! The decisions are `threadline_domain::routing`; the race-free writing
 //! of them is `threadline_store`'s routing pass.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use threadline_domain::channel::Channel;
 use threadline_domain::ids::{AccountId, InboxId, TeamId};
 use threadline_domain::triage::{Reason, Triage, rank};
-use threadline_store::RoutingRule;
+use threadline_store::{Job, NewJob, RoutingRule};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::app::AppState;
+use crate::jobs::Outcome;
+
+/// The job kind of the router.
+pub const ROUTING_JOB: &str = "routing.sweep";
+
+/// The router's pass, due at `at` (one pending for the installation).
+pub fn job(at: OffsetDateTime) -> NewJob {
+    NewJob {
+        lane: None,
+        kind: ROUTING_JOB,
+        account_id: None,
+        dedup_key: Some("routing-sweep".into()),
+        payload: serde_json::json!({}),
+        run_at: at,
+    }
+}
 
 /// The team a routing rule gives a message, with the rule's reason; a rule
 /// that raises the priority raises the triage's urgency.
@@ -95,22 +112,25 @@ pub async fn sweep(state: &AppState) -> usize {
     assigned
 }
 
-/// The router: until `stop`. A wake-up (a conversation joined a queue, an
-/// agent came online) routes the queues; at each interval it also looks for
-/// offline agents' conversations, which only the clock reveals.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_secs(state.settings.routing_interval_secs);
-    let mut last_requeue: Option<std::time::Instant> = None;
+/// The job: offline agents' conversations back in their queues, every
+/// queue routed, and the next pass in `routing_interval_secs`.
+pub async fn on_due(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {
+    requeue_stranded(state).await;
+    sweep(state).await;
+    Ok(Outcome::Later(state.clock.now() + time::Duration::seconds(state.settings.routing_interval_secs.max(1) as i64)))
+}
+
+/// Until `stop`: makes the router's job due now whenever a commit on this
+/// node put a conversation in a queue or an agent came online (wake-ups
+/// arriving while one is being queued count as one).
+pub async fn wake(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
-        if last_requeue.is_none_or(|at| at.elapsed() >= interval) {
-            requeue_stranded(&state).await;
-            last_requeue = Some(std::time::Instant::now());
-        }
-        sweep(&state).await;
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = state.store.routing_needed() => {}
-            _ = tokio::time::sleep(interval) => {}
+        }
+        if let Err(e) = state.store.enqueue_job(job(state.clock.now())).await {
+            tracing::warn!(error = %e, "could not ask the router to run; it runs at its next interval");
         }
     }
 }

@@ -1,18 +1,25 @@
 //! SLA on the server: the clocks of a conversation under its policy (its
 //! team's, or the account's default), with time zones from the bundled
-//! time-zone database, and the worker that records missed targets and
-//! runs their escalations.
-
-use std::time::Duration;
+//! time-zone database, and the check that records missed targets and runs
+//! their escalations — a job ([`SLA_JOB`]), one for the installation, every
+//! `sla_interval_secs`, taken by whichever node's runner is free.
 
 use threadline_domain::conversation::Conversation;
 use threadline_domain::ids::AccountId;
 use threadline_domain::sla::{Clock, ClockState, EscalationAction, SlaFacts, SlaPolicy, clocks};
-use threadline_store::{StoredSlaPolicy, Team};
+use threadline_store::{Job, NewJob, StoredSlaPolicy, Team};
 use time::{OffsetDateTime, UtcOffset};
-use tokio::sync::watch;
 
 use crate::app::AppState;
+use crate::jobs::Outcome;
+
+/// The job kind of the check.
+pub const SLA_JOB: &str = "sla.check";
+
+/// The check, due at `at` (one pending for the installation).
+pub fn job(at: OffsetDateTime) -> NewJob {
+    NewJob { lane: None, kind: SLA_JOB, account_id: None, dedup_key: Some("sla-check".into()), payload: serde_json::json!({}), run_at: at }
+}
 
 /// Whether `name` is a time zone the database knows.
 pub fn known_time_zone(name: &str) -> bool {
@@ -125,13 +132,8 @@ pub async fn sweep(state: &AppState) -> usize {
     total
 }
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_secs(state.settings.sla_interval_secs);
-    loop {
-        sweep(&state).await;
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
+/// The job: one check, then the next in `sla_interval_secs`.
+pub async fn on_due(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {
+    sweep(state).await;
+    Ok(Outcome::Later(state.clock.now() + time::Duration::seconds(state.settings.sla_interval_secs.max(1) as i64)))
 }

@@ -39,6 +39,7 @@ pub fn send_job(
     at: time::OffsetDateTime,
 ) -> threadline_store::NewJob {
     threadline_store::NewJob {
+        lane: None,
         kind: threadline_store::SURVEY_JOB,
         account_id: Some(account_id),
         dedup_key: Some(format!("survey:{conversation_id}:{survey_id}")),

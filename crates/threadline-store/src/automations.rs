@@ -124,6 +124,7 @@ pub(crate) fn rule_jobs(events: &[DomainEvent]) -> Vec<NewJob> {
     items
         .into_iter()
         .map(|(account_id, items)| NewJob {
+            lane: None,
             kind: AUTOMATION_JOB,
             account_id: Some(account_id),
             dedup_key: None,

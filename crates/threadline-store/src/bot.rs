@@ -14,36 +14,48 @@ use time::OffsetDateTime;
 
 use crate::conversations::{conversation_event, load_conversation};
 use crate::messages::{insert_messages, message_event};
-use crate::{Backend, Result, Store, StoreError, WriteTx, found, micros, now, rows};
+use crate::{Result, Store, StoreError, WriteTx, found, micros, now, rows};
 
-/// Writes a bot job for each message, in the message's own transaction.
+/// The job kind of a bot's turn: a customer message the conversation's bot
+/// must answer (payload: `conversation_id`, `message_id`). A
+/// conversation's turns share a lane, so they are answered in order.
+pub const BOT_TURN_JOB: &str = "bot.turn";
+
+/// The dedup key of the turn for one message.
+fn turn_key(message_id: &str) -> String {
+    format!("bot-turn:{message_id}")
+}
+
+/// Queues a bot turn for each message, in the message's own transaction.
 pub(crate) async fn enqueue_bot_jobs(tx: &mut WriteTx, account_id: AccountId, messages: &[&Message], at: OffsetDateTime) -> Result<()> {
-    for chunk in rows::fixed_chunks(messages) {
-        let sql = format!(
-            "INSERT INTO bot_jobs (message_id, account_id, conversation_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES {}",
-            rows::placeholders(chunk.len(), 8)
-        );
-        let mut query = sqlx::query(&sql);
-        for m in chunk {
-            query = query
-                .bind(m.id.to_string())
-                .bind(account_id.to_string())
-                .bind(m.conversation_id.to_string())
-                .bind("queued")
-                .bind(0i64)
-                .bind(micros(at))
-                .bind(micros(at))
-                .bind(micros(at));
-        }
-        query.execute(tx.conn()).await?;
-    }
-    if !messages.is_empty() {
-        tx.bot_jobs_queued = true;
+    for m in messages {
+        let job = crate::NewJob {
+            kind: BOT_TURN_JOB,
+            account_id: Some(account_id),
+            dedup_key: Some(turn_key(&m.id.to_string())),
+            payload: serde_json::json!({ "conversation_id": m.conversation_id, "message_id": m.id }),
+            run_at: at,
+            lane: Some(m.conversation_id.to_string()),
+        };
+        crate::jobs::enqueue(tx, &job, at).await?;
     }
     Ok(())
 }
 
-/// A customer message a bot must answer.
+/// Removes the bot turns still waiting for these messages (erased).
+pub(crate) async fn forget_turns(tx: &mut WriteTx, messages: &[String]) -> Result<()> {
+    for chunk in messages.chunks(500) {
+        let sql = format!("DELETE FROM jobs WHERE dedup_key IN ({})", rows::list(1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(turn_key(id));
+        }
+        query.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
+/// A customer message a bot must answer: a [`BOT_TURN_JOB`] job, read.
 #[derive(Debug, Clone)]
 pub struct BotJob {
     pub account_id: AccountId,
@@ -51,6 +63,18 @@ pub struct BotJob {
     pub conversation_id: ConversationId,
     /// Attempts before this one.
     pub attempts: i64,
+}
+
+impl BotJob {
+    /// The turn a job holds; `None` for a job that is not a readable turn.
+    pub fn from_job(job: &crate::Job) -> Option<BotJob> {
+        Some(BotJob {
+            account_id: job.account_id?,
+            message_id: job.payload.get("message_id")?.as_str()?.parse().ok()?,
+            conversation_id: job.payload.get("conversation_id")?.as_str()?.parse().ok()?,
+            attempts: (job.attempts - 1).max(0),
+        })
+    }
 }
 
 /// How a bot job went.
@@ -165,77 +189,6 @@ fn agent_bot(row: &sqlx::any::AnyRow) -> Result<AgentBot> {
 }
 
 impl Store {
-    /// Resolves when a commit in this process wrote bot jobs.
-    pub async fn bot_jobs_queued(&self) {
-        self.bot_jobs_queued.notified().await;
-    }
-
-    /// Claims up to `limit` due bot jobs for `lease`. A job whose lease ran
-    /// out (its worker died) is due again.
-    pub async fn claim_bot_jobs(&self, limit: i64, lease: time::Duration) -> Result<Vec<BotJob>> {
-        let at = now();
-        let due: Option<String> = sqlx::query_scalar(
-            "SELECT message_id FROM bot_jobs WHERE (status = 'queued' AND next_attempt_at <= $1) OR (status = 'running' AND locked_until < $1) LIMIT 1",
-        )
-        .bind(micros(at))
-        .fetch_optional(&self.pool)
-        .await?;
-        if due.is_none() {
-            return Ok(Vec::new());
-        }
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "SELECT message_id, account_id, conversation_id, attempts FROM bot_jobs WHERE (status = 'queued' AND next_attempt_at <= $1) \
-             OR (status = 'running' AND locked_until < $1) ORDER BY created_at LIMIT $2 {lock}"
-        );
-        let found = sqlx::query(&sql).bind(micros(at)).bind(limit).fetch_all(tx.conn()).await?;
-        let mut jobs = Vec::with_capacity(found.len());
-        for row in &found {
-            let job = BotJob {
-                account_id: rows::parse(row, "account_id")?,
-                message_id: rows::parse(row, "message_id")?,
-                conversation_id: rows::parse(row, "conversation_id")?,
-                attempts: rows::int(row, "attempts")?,
-            };
-            sqlx::query("UPDATE bot_jobs SET status = 'running', locked_until = $2, updated_at = $3 WHERE message_id = $1")
-                .bind(job.message_id.to_string())
-                .bind(micros(at + lease))
-                .bind(micros(at))
-                .execute(tx.conn())
-                .await?;
-            jobs.push(job);
-        }
-        tx.commit().await?;
-        Ok(jobs)
-    }
-
-    pub async fn finish_bot_job(&self, job: &BotJob, outcome: &BotJobOutcome) -> Result<()> {
-        let at = now();
-        let mut tx = self.begin_write().await?;
-        let (status, error, next) = match outcome {
-            BotJobOutcome::Done => ("done", None, at),
-            BotJobOutcome::Retry { error, at: retry } => ("queued", Some(error.clone()), *retry),
-            BotJobOutcome::Dead { error } => ("dead", Some(error.clone()), at),
-        };
-        sqlx::query(
-            "UPDATE bot_jobs SET status = $2, attempts = attempts + 1, locked_until = NULL, last_error = $3, next_attempt_at = $4, \
-             updated_at = $5 WHERE message_id = $1",
-        )
-        .bind(job.message_id.to_string())
-        .bind(status)
-        .bind(error)
-        .bind(micros(next))
-        .bind(micros(at))
-        .execute(tx.conn())
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The bot's session of a conversation, if a bot has had it.
     pub async fn bot_session(&self, account_id: AccountId, conversation_id: ConversationId) -> Result<Option<BotSession>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM bot_sessions WHERE conversation_id = $1 AND account_id = $2");
@@ -331,9 +284,9 @@ impl Store {
         .execute(tx.conn())
         .await?;
         // Any bot job still waiting is moot now.
-        sqlx::query("UPDATE bot_jobs SET status = 'done', updated_at = $2 WHERE conversation_id = $1 AND status = 'queued'")
+        sqlx::query("DELETE FROM jobs WHERE kind = $1 AND lane = $2 AND lease_until IS NULL")
+            .bind(BOT_TURN_JOB)
             .bind(c.id.to_string())
-            .bind(micros(at))
             .execute(tx.conn())
             .await?;
         let note = Message {
@@ -416,11 +369,12 @@ impl Store {
         let found = sqlx::query(
             "SELECT s.account_id, s.conversation_id, s.inbox_id FROM bot_sessions s JOIN conversations c ON c.id = s.conversation_id \
              WHERE s.status = 'active' AND s.last_answer_at IS NOT NULL AND s.last_answer_at < $1 AND c.handler = 'bot' \
-             AND NOT EXISTS (SELECT 1 FROM bot_jobs j WHERE j.conversation_id = s.conversation_id AND j.status IN ('queued', 'running')) \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.lane = s.conversation_id AND j.kind = $3 AND j.dead = 0) \
              ORDER BY s.last_answer_at LIMIT $2",
         )
         .bind(micros(before))
         .bind(limit)
+        .bind(BOT_TURN_JOB)
         .fetch_all(&self.pool)
         .await?;
         found

@@ -25,6 +25,10 @@ pub struct NewJob {
     pub dedup_key: Option<String>,
     pub payload: Value,
     pub run_at: OffsetDateTime,
+    /// Jobs of one lane (e.g. a conversation's bot turns) run one after
+    /// another, in the order they fell due; none is claimed while another
+    /// of its lane is held.
+    pub lane: Option<String>,
 }
 
 /// A job a worker holds.
@@ -38,6 +42,7 @@ pub struct Job {
     pub attempts: i64,
     pub generation: i64,
     pub run_at: OffsetDateTime,
+    pub lane: Option<String>,
 }
 
 /// How the jobs stand, for operators.
@@ -61,8 +66,8 @@ pub const MAX_ATTEMPTS: i64 = 10;
 /// Adds (or, for a key already pending, moves earlier and bumps) a job in `tx`.
 pub(crate) async fn enqueue(tx: &mut WriteTx, job: &NewJob, at: OffsetDateTime) -> Result<()> {
     sqlx::query(
-        "INSERT INTO jobs (id, kind, account_id, dedup_key, payload, run_at, attempts, generation, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7) \
+        "INSERT INTO jobs (id, kind, account_id, dedup_key, payload, run_at, attempts, generation, created_at, lane) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $8) \
          ON CONFLICT (dedup_key) DO UPDATE SET \
            run_at = CASE WHEN jobs.run_at < excluded.run_at THEN jobs.run_at ELSE excluded.run_at END, \
            generation = jobs.generation + 1, dead = 0, attempts = CASE WHEN jobs.dead = 1 THEN 0 ELSE jobs.attempts END",
@@ -74,6 +79,7 @@ pub(crate) async fn enqueue(tx: &mut WriteTx, job: &NewJob, at: OffsetDateTime) 
     .bind(job.payload.to_string())
     .bind(micros(job.run_at))
     .bind(micros(at))
+    .bind(job.lane.clone())
     .execute(tx.conn())
     .await?;
     tx.jobs_queued = true;
@@ -89,6 +95,7 @@ fn job_row(row: &sqlx::any::AnyRow) -> Result<Job> {
         attempts: rows::int(row, "attempts")?,
         generation: rows::int(row, "generation")?,
         run_at: rows::time(row, "run_at")?,
+        lane: rows::opt_text(row, "lane")?,
     })
 }
 
@@ -123,14 +130,15 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "SELECT id FROM jobs WHERE run_at <= $1 AND dead = 0 AND (lease_until IS NULL OR lease_until < $1) \
-             ORDER BY run_at LIMIT $2 {lock}"
+             AND (lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs held WHERE held.lane = jobs.lane AND held.lease_until >= $1)) \
+             ORDER BY run_at, id LIMIT $2 {lock}"
         );
         let ids: Vec<String> = sqlx::query_scalar(&sql).bind(micros(now)).bind(limit).fetch_all(tx.conn()).await?;
         let mut jobs = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
                 "UPDATE jobs SET lease_until = $2, attempts = attempts + 1 WHERE id = $1 \
-                 RETURNING id, kind, account_id, payload, attempts, generation, run_at",
+                 RETURNING id, kind, account_id, payload, attempts, generation, run_at, lane",
             )
             .bind(&id)
             .bind(micros(now + lease))
@@ -176,10 +184,39 @@ impl Store {
         Ok(())
     }
 
-    /// When the next job is due (held ones excluded), if any.
+    /// The attempt failed and its handler chose when to try again (its own
+    /// backoff); the attempt counts, and the error is kept for operators.
+    pub async fn retry_job(&self, job: &Job, at: OffsetDateTime, error: &str) -> Result<()> {
+        let error: String = error.chars().take(2000).collect();
+        sqlx::query("UPDATE jobs SET lease_until = NULL, run_at = $2, last_error = $3 WHERE id = $1")
+            .bind(&job.id)
+            .bind(micros(at))
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The handler gave up on the job: kept, dead, with why, for operators.
+    pub async fn bury_job(&self, job: &Job, error: &str) -> Result<()> {
+        let error: String = error.chars().take(2000).collect();
+        sqlx::query("UPDATE jobs SET lease_until = NULL, last_error = $2, dead = 1 WHERE id = $1")
+            .bind(&job.id)
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// When the next job is due (held ones, and those waiting behind a held
+    /// one of their lane, excluded), if any.
     pub async fn next_job_at(&self) -> Result<Option<OffsetDateTime>> {
-        let next: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE dead = 0 AND lease_until IS NULL").fetch_one(&self.pool).await?;
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE dead = 0 AND lease_until IS NULL \
+             AND (lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs held WHERE held.lane = jobs.lane AND held.lease_until IS NOT NULL))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
         Ok(next.map(crate::from_micros))
     }
 

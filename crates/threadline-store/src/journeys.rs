@@ -207,6 +207,7 @@ fn task_row(row: &sqlx::any::AnyRow) -> Result<Task> {
 
 fn run_job(account_id: AccountId, run_id: JourneyRunId, at: OffsetDateTime) -> crate::NewJob {
     crate::NewJob {
+        lane: None,
         kind: RUN_JOB,
         account_id: Some(account_id),
         dedup_key: Some(format!("journey-run:{run_id}")),
@@ -224,6 +225,7 @@ pub const DATES_JOB: &str = "journey.dates";
 
 fn dates_job(account_id: AccountId, id: JourneyId, at: OffsetDateTime) -> crate::NewJob {
     crate::NewJob {
+        lane: None,
         kind: DATES_JOB,
         account_id: Some(account_id),
         dedup_key: Some(format!("journey-dates:{id}")),
@@ -243,6 +245,7 @@ pub(crate) fn conversation_trigger_job(event: &DomainEvent) -> Option<crate::New
     };
     let conversation = event.data.get("conversation")?;
     Some(crate::NewJob {
+        lane: None,
         kind: CONVERSATION_JOB,
         account_id: Some(event.account_id),
         dedup_key: None,

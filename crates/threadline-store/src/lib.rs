@@ -213,7 +213,6 @@ pub struct Store {
     /// The same for outbound messages and the outbox dispatcher.
     sends_queued: Arc<tokio::sync::Notify>,
     /// The same for bot jobs and the bot worker.
-    bot_jobs_queued: Arc<tokio::sync::Notify>,
     /// Signalled after a commit that may have put a conversation in a
     /// team's queue, so the router looks at once.
     routing_needed: Arc<tokio::sync::Notify>,
@@ -295,7 +294,6 @@ impl Store {
             events_committed: Arc::new(tokio::sync::Notify::new()),
             relay_mark: Default::default(),
             sends_queued: Arc::new(tokio::sync::Notify::new()),
-            bot_jobs_queued: Arc::new(tokio::sync::Notify::new()),
             routing_needed: Arc::new(tokio::sync::Notify::new()),
             jobs_queued: Arc::new(tokio::sync::Notify::new()),
             segments_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -398,9 +396,7 @@ impl Store {
             events: Vec::new(),
             deliveries_queued: self.deliveries_queued.clone(),
             events_committed: self.events_committed.clone(),
-            bot_jobs_queued: false,
             routing_needed: false,
-            notify_bots: self.bot_jobs_queued.clone(),
             jobs_queued: false,
             notify_jobs: self.jobs_queued.clone(),
             notify_router: self.routing_needed.clone(),
@@ -459,12 +455,10 @@ pub struct WriteTx {
     events_committed: Arc<tokio::sync::Notify>,
     /// Set by writes that queue bot jobs / may fill a team's queue; the
     /// commit wakes the bot worker / the router.
-    pub(crate) bot_jobs_queued: bool,
     /// Set by writes that add or wake jobs; the commit wakes the job runner.
     pub(crate) jobs_queued: bool,
     notify_jobs: Arc<tokio::sync::Notify>,
     pub(crate) routing_needed: bool,
-    notify_bots: Arc<tokio::sync::Notify>,
     notify_router: Arc<tokio::sync::Notify>,
     /// Changes to customers queue a look at their segments.
     segments_exist: bool,
@@ -550,9 +544,6 @@ impl WriteTx {
         if !self.events.is_empty() {
             self.events_committed.notify_one();
         }
-        if self.bot_jobs_queued {
-            self.notify_bots.notify_one();
-        }
         if self.routing_needed {
             self.notify_router.notify_one();
         }
@@ -606,5 +597,11 @@ impl Store {
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
         sqlx::query(sql).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The first column of each row a query returns, as integers
+    /// (administration and tests). Not for tenant data.
+    pub async fn integers_raw(&self, sql: &str) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(sql).fetch_all(&self.pool).await?)
     }
 }

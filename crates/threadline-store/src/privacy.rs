@@ -392,8 +392,13 @@ impl Store {
         // Reports' stored days that counted it are stored again without it.
         crate::rollups::mark_days(tx, &[c.to_owned()]).await?;
         crate::rollups::mark_return_days(tx, &[c.to_owned()]).await?;
+        sqlx::query("DELETE FROM jobs WHERE account_id = $1 AND lane = $2 AND kind = $3")
+            .bind(a)
+            .bind(c)
+            .bind(crate::bot::BOT_TURN_JOB)
+            .execute(tx.conn())
+            .await?;
         for table in [
-            "bot_jobs",
             "bot_sessions",
             "routing_decisions",
             "sla_breaches",
@@ -426,7 +431,8 @@ impl Store {
         let (attachments, files) = self.delete_attachments(tx, a, messages).await?;
         for chunk in messages.chunks(CHUNK) {
             let list = rows::list(2, chunk.len());
-            for table in ["outbound_jobs", "bot_jobs", "mentions"] {
+            crate::bot::forget_turns(tx, chunk).await?;
+            for table in ["outbound_jobs", "mentions"] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND message_id IN ({list})");
                 bind_all(sqlx::query(&sql).bind(a), chunk).execute(tx.conn()).await?;
             }

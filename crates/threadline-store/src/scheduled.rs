@@ -85,6 +85,7 @@ impl Store {
         .execute(tx.conn())
         .await?;
         let job = crate::NewJob {
+            lane: None,
             kind: SCHEDULED_JOB,
             account_id: Some(account_id),
             dedup_key: Some(format!("scheduled:{id}")),

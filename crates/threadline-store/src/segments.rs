@@ -68,6 +68,7 @@ fn segment_row(row: &sqlx::any::AnyRow) -> Result<Segment> {
 
 fn sweep_job(account_id: AccountId, at: OffsetDateTime) -> crate::NewJob {
     crate::NewJob {
+        lane: None,
         kind: SEGMENTS_SWEEP_JOB,
         account_id: Some(account_id),
         dedup_key: Some(format!("segments-sweep:{account_id}")),
@@ -80,6 +81,7 @@ fn sweep_job(account_id: AccountId, at: OffsetDateTime) -> crate::NewJob {
 /// (one pending per customer, however many changes come in meanwhile).
 pub(crate) fn contact_job(account_id: AccountId, contact_id: ContactId, at: OffsetDateTime) -> crate::NewJob {
     crate::NewJob {
+        lane: None,
         kind: SEGMENTS_CONTACT_JOB,
         account_id: Some(account_id),
         dedup_key: Some(format!("segments-contact:{contact_id}")),
@@ -265,6 +267,7 @@ impl Store {
         let kind = if member { EventKind::SegmentEntered } else { EventKind::SegmentExited };
         let event = DomainEvent::new(account_id, kind, serde_json::json!({ "segment_id": segment_id, "contact_id": contact_id }), at);
         let job = crate::NewJob {
+            lane: None,
             kind: SEGMENT_JOB,
             account_id: Some(account_id),
             dedup_key: None,

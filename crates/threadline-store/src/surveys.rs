@@ -121,6 +121,7 @@ pub(crate) fn survey_job(event: &DomainEvent) -> Option<crate::NewJob> {
     }
     let id = event.data.get("conversation")?.get("id")?.as_str()?;
     Some(crate::NewJob {
+        lane: None,
         kind: SURVEY_JOB,
         account_id: Some(event.account_id),
         dedup_key: Some(format!("survey:{id}")),

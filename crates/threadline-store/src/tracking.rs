@@ -375,6 +375,7 @@ async fn hand_to_journeys(
     }
     let ids: Vec<String> = stored.iter().map(|(id, _)| id.to_string()).collect();
     let job = crate::NewJob {
+        lane: None,
         kind: EVENTS_JOB,
         account_id: Some(account_id),
         dedup_key: None,

@@ -208,6 +208,16 @@ impl TestApp {
         store.close().await;
     }
 
+    /// Reads integers from the test's database directly (the first column
+    /// of each row).
+    pub async fn sql_integers(&self, query: &str) -> Vec<i64> {
+        let store =
+            Store::connect(&self.database_url, &ConnectOptions { max_connections: 1, ..Default::default() }).await.expect("connecting");
+        let found = store.integers_raw(query).await.expect("running SQL");
+        store.close().await;
+        found
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

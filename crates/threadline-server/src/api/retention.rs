@@ -82,6 +82,6 @@ pub struct PreviewRequest {
 #[utoipa::path(post, path = "/retention/run", tag = "privacy", responses((status = 200, body = RetentionPreview)))]
 async fn run_now(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<RetentionPreview>> {
     caller.require(Permission::Administer)?;
-    let counts = crate::retention::run_account(&state, caller.account_id(), None).await?;
+    let counts = crate::retention::run_account(&state, caller.account_id()).await?;
     Ok(Json(RetentionPreview { counts }))
 }

@@ -1,9 +1,10 @@
 //! Bots on the server. A customer message in a conversation a bot handles
-//! becomes a bot job in the message's own transaction; the bot worker
-//! claims due jobs and gives each to the inbox's bot — Threadline's own
+//! becomes a turn — a job of the job table, in the conversation's lane, so
+//! its turns are answered in order — in the message's own transaction; the
+//! job runner gives each to the inbox's bot — Threadline's own
 //! ([`builtin`]), or an external one through the Agent Bot API
-//! ([`agent_bot`]) — and sweeps up conversations the bot answered and the
-//! customer left quiet (resolved by the bot).
+//! ([`agent_bot`]). Another job, every 30 seconds, sweeps up conversations
+//! the bot answered and the customer left quiet (resolved by the bot).
 //!
 //! Handing off ([`hand_off`]) puts the conversation in its team's queue
 //! with a private note at the top of what the agent reads: why, the
@@ -13,19 +14,39 @@
 pub mod agent_bot;
 pub mod builtin;
 
-use std::time::Duration;
-
 use threadline_domain::bot::{BotMode, HandoffReason, summarize};
 use threadline_domain::conversation::Handler;
 use threadline_domain::ids::{AccountId, ConversationId};
 use threadline_domain::message::{Direction, MessageKind};
-use threadline_store::{BotJob, BotJobOutcome, StoreError};
-use tokio::sync::watch;
+use threadline_store::{BotJob, BotJobOutcome, Job, NewJob, StoreError};
+use time::OffsetDateTime;
 
 use crate::app::AppState;
+use crate::jobs::Outcome;
 
-/// How many jobs one claim takes.
-const BATCH: i64 = 32;
+/// The job kind of the look for conversations the bot resolved.
+pub const RESOLVE_QUIET_JOB: &str = "bot.resolve_quiet";
+
+/// How often the bot's quiet conversations are looked at.
+const QUIET_EVERY: time::Duration = time::Duration::seconds(30);
+
+/// The look, due at `at` (one pending for the installation).
+pub fn resolve_quiet_job(at: OffsetDateTime) -> NewJob {
+    NewJob {
+        lane: None,
+        kind: RESOLVE_QUIET_JOB,
+        account_id: None,
+        dedup_key: Some("bot-resolve-quiet".into()),
+        payload: serde_json::json!({}),
+        run_at: at,
+    }
+}
+
+/// The job: one look, then the next in 30 seconds.
+pub async fn on_resolve_quiet(state: &AppState, _job: &Job) -> anyhow::Result<Outcome> {
+    resolve_quiet(state).await;
+    Ok(Outcome::Later(state.clock.now() + QUIET_EVERY))
+}
 
 /// Hands a bot's conversation to people: a summary (the LLM's if one is
 /// configured, the built-in one otherwise), the note, the queue.
@@ -82,13 +103,22 @@ pub async fn hand_off(
     Ok(())
 }
 
-async fn handle(state: &AppState, job: &BotJob) -> BotJobOutcome {
-    match handle_inner(state, job).await {
+/// The job of one turn: the message given to the inbox's bot.
+pub async fn on_turn(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
+    let Some(turn) = BotJob::from_job(job) else {
+        return Ok(Outcome::Dead("not a bot turn: its payload names no conversation and message".into()));
+    };
+    let outcome = match handle_inner(state, &turn).await {
         Ok(outcome) => outcome,
-        Err(e) => {
-            BotJobOutcome::Retry { error: e.to_string(), at: threadline_store::now() + time::Duration::seconds(10 * (job.attempts + 1)) }
-        }
-    }
+        // The message or its conversation was erased meanwhile.
+        Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::NotFound)) => BotJobOutcome::Done,
+        Err(e) => BotJobOutcome::Retry { error: e.to_string(), at: state.clock.now() + time::Duration::seconds(10 * (turn.attempts + 1)) },
+    };
+    Ok(match outcome {
+        BotJobOutcome::Done => Outcome::Done,
+        BotJobOutcome::Retry { error, at } => Outcome::Retry { at, error: format!("bot turn for message {}: {error}", turn.message_id) },
+        BotJobOutcome::Dead { error } => Outcome::Dead(format!("bot turn for message {}: {error}", turn.message_id)),
+    })
 }
 
 async fn handle_inner(state: &AppState, job: &BotJob) -> anyhow::Result<BotJobOutcome> {
@@ -116,41 +146,6 @@ async fn handle_inner(state: &AppState, job: &BotJob) -> anyhow::Result<BotJobOu
     }
 }
 
-/// Runs every due job once; how many.
-pub async fn run_once(state: &AppState) -> usize {
-    let lease = time::Duration::seconds(state.settings.agent_bot_timeout_secs as i64 * 2 + 30);
-    let jobs = match state.store.claim_bot_jobs(BATCH, lease).await {
-        Ok(jobs) => jobs,
-        Err(e) => {
-            tracing::error!(error = %e, "could not claim bot jobs");
-            return 0;
-        }
-    };
-    let count = jobs.len();
-    let mut running = tokio::task::JoinSet::new();
-    // One conversation's jobs in order; different conversations at once.
-    let mut by_conversation: std::collections::BTreeMap<ConversationId, Vec<BotJob>> = Default::default();
-    for job in jobs {
-        by_conversation.entry(job.conversation_id).or_default().push(job);
-    }
-    for (_, jobs) in by_conversation {
-        let state = state.clone();
-        running.spawn(async move {
-            for job in jobs {
-                let outcome = handle(&state, &job).await;
-                if let BotJobOutcome::Retry { error, .. } | BotJobOutcome::Dead { error } = &outcome {
-                    tracing::warn!(conversation = %job.conversation_id, attempt = job.attempts + 1, %error, "bot turn failed");
-                }
-                if let Err(e) = state.store.finish_bot_job(&job, &outcome).await {
-                    tracing::error!(error = %e, "could not record a bot job");
-                }
-            }
-        });
-    }
-    while running.join_next().await.is_some() {}
-    count
-}
-
 /// Bot conversations whose answer met with silence for long enough:
 /// resolved by the bot.
 pub async fn resolve_quiet(state: &AppState) {
@@ -172,23 +167,6 @@ pub async fn resolve_quiet(state: &AppState) {
         match state.store.bot_resolved(account_id, conversation_id).await {
             Ok(_) => {}
             Err(e) => tracing::debug!(conversation = %conversation_id, error = %e, "not resolved by the bot"),
-        }
-    }
-}
-
-/// The bot worker: until `stop`.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut last_sweep = std::time::Instant::now();
-    loop {
-        while run_once(&state).await > 0 {}
-        if last_sweep.elapsed() > Duration::from_secs(30) {
-            resolve_quiet(&state).await;
-            last_sweep = std::time::Instant::now();
-        }
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
-            _ = state.store.bot_jobs_queued() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     }
 }

@@ -231,6 +231,9 @@ async fn an_external_bot_works_through_the_agent_bot_api(app: TestApp) {
     assert_eq!(handed["handler"], "human", "{handed}");
     let (_, session) = app.get(&format!("/api/v1/conversations/{lost}/bot")).await;
     assert!(session["summary"].as_str().is_some_and(|s| s.contains("could not be reached")), "{session}");
+    // Operators see the turn that was given up, and why.
+    let failing = app.server().state.store.failing_jobs(10).await.unwrap();
+    assert!(failing.iter().any(|(kind, _, error)| kind == "bot.turn" && error.contains("could not be reached")), "{failing:?}");
 }
 
 async fn agents_are_offered_similar_cases_and_articles(app: TestApp) {

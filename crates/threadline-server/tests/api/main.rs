@@ -14,6 +14,7 @@ mod conversations;
 mod egress;
 mod follow_ups;
 mod idempotency;
+mod jobs;
 mod knowledge;
 mod mentions;
 mod metrics;

@@ -98,6 +98,6 @@ async fn old_data_is_purged_by_policy_except_on_legal_hold(app: TestApp) {
     assert!(log.to_string().contains("audit.purged"));
 
     // Nothing more is due: a second run removes nothing.
-    let again = threadline_server::retention::run_once(&app.server().state, None).await.unwrap();
+    let again = threadline_server::retention::run_once(&app.server().state).await.unwrap();
     assert!(again.iter().all(|(_, c)| c.count == 0), "{again:?}");
 }
