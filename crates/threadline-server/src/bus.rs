@@ -61,6 +61,8 @@ pub enum NodeSignal {
     ChatRequest { node: String, address: IpAddr, inbox_id: InboxId },
     /// Users, tokens, inboxes or rules changed on `node`: cached copies go.
     CachesChanged { node: String },
+    /// An article of the knowledge base changed on `node`.
+    KnowledgeChanged { node: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +82,8 @@ impl NodeSignal {
             | NodeSignal::ChatsOpen { node, .. }
             | NodeSignal::SignIn { node, .. }
             | NodeSignal::ChatRequest { node, .. }
-            | NodeSignal::CachesChanged { node } => node,
+            | NodeSignal::CachesChanged { node }
+            | NodeSignal::KnowledgeChanged { node } => node,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The knowledge base on the server: the search index of every account's
 //! published articles, kept in step with the database — fully at start,
-//! then by reading changes (from this node or any other) before a search
-//! when the last read is more than a moment old.
+//! at once after a change made on this node, and, told over the bus that
+//! another node changed one, by reading the changes before the next search.
+//! A word missed (NATS away) is made up for within [`FRESH_FOR`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,8 +11,9 @@ use threadline_domain::ids::{AccountId, ArticleId};
 use threadline_knowledge::{Article, Hit, KnowledgeIndex};
 use threadline_store::Store;
 
-/// How stale the index may be before a search reads changes first.
-const FRESH_FOR: Duration = Duration::from_secs(2);
+/// How stale the index may be before a search reads changes first, even
+/// without word of a change (a word lost while NATS was away).
+pub const FRESH_FOR: Duration = Duration::from_secs(30);
 /// Changes are read again from this long before the last one seen, so a
 /// change stamped by a node whose clock is a little behind is not missed.
 const LOOKBACK_MICROS: i64 = 5_000_000;
@@ -104,5 +106,10 @@ impl Knowledge {
         if let Err(e) = self.sync(store).await {
             tracing::warn!(error = %e, "could not index a knowledge-base change yet");
         }
+    }
+
+    /// Another node changed an article: the next search reads changes first.
+    pub async fn changed_elsewhere(&self) {
+        self.sync.lock().await.synced = None;
     }
 }

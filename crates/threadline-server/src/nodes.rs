@@ -11,14 +11,16 @@ pub async fn listen(state: crate::app::AppState, mut stop: tokio::sync::watch::R
         let signal = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             signal = signals.recv() => match signal {
-                Ok(signal) => signal,
+                Ok(signal) => Some(signal),
                 // Some words were missed: a change among them may not be known.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    state.forget_cached();
-                    continue;
-                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
+        };
+        let Some(signal) = signal else {
+            state.forget_cached();
+            state.knowledge.changed_elsewhere().await;
+            continue;
         };
         if signal.node() == state.bus.node() {
             continue;
@@ -29,6 +31,7 @@ pub async fn listen(state: crate::app::AppState, mut stop: tokio::sync::watch::R
                 let _ = state.chat_limiter.check((address, inbox_id));
             }
             NodeSignal::CachesChanged { .. } => state.forget_cached(),
+            NodeSignal::KnowledgeChanged { .. } => state.knowledge.changed_elsewhere().await,
             _ => {}
         }
     }

@@ -17,6 +17,12 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 
+/// An article changed: indexed here at once, and the other nodes told.
+async fn knowledge_changed(state: &AppState) {
+    state.knowledge.changed(&state.store).await;
+    state.bus.tell_nodes(crate::bus::NodeSignal::KnowledgeChanged { node: state.bus.node().to_owned() });
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_articles, create_article)).routes(routes!(search_articles)).routes(routes!(
         get_article,
@@ -67,7 +73,7 @@ async fn create_article(
     caller.require(Permission::ManageTeams)?;
     let draft = draft.validated()?;
     let article = state.store.create_article(caller.account_id(), &draft).await?;
-    state.knowledge.changed(&state.store).await;
+    knowledge_changed(&state).await;
     Ok((StatusCode::CREATED, Json(article)))
 }
 
@@ -88,7 +94,7 @@ async fn update_article(
     caller.require(Permission::ManageTeams)?;
     let draft = draft.validated()?;
     let article = state.store.update_article(caller.account_id(), id, &draft).await?;
-    state.knowledge.changed(&state.store).await;
+    knowledge_changed(&state).await;
     Ok(Json(article))
 }
 
@@ -97,7 +103,7 @@ async fn update_article(
 async fn delete_article(State(state): State<AppState>, caller: Caller, Path(id): Path<ArticleId>) -> ApiResult<StatusCode> {
     caller.require(Permission::ManageTeams)?;
     state.store.delete_article(caller.account_id(), id).await?;
-    state.knowledge.changed(&state.store).await;
+    knowledge_changed(&state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -243,6 +243,41 @@ async fn nodes_on_nats_see_each_others_events_and_the_stream_keeps_them_once() {
     }
     assert!(refused, "node B still accepted the revoked token after 2.5 s (its cache lasts 5 s: it was not told)");
 
+    // An article published on node A is found by a search on node B at
+    // once, though node B read its index a moment ago (unprompted it reads
+    // again only every 30 s).
+    let search_on_b = || async {
+        let hits: Value = http
+            .get(format!("http://{}/api/v1/articles/search", b.addr))
+            .query(&[("q", "quanto tempo per il rimborso")])
+            .bearer_auth(&a.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        hits.as_array().map(|h| h.iter().any(|hit| hit["title"] == "Rimborsi")).unwrap_or(false)
+    };
+    assert!(!search_on_b().await, "not written yet");
+    let (status, article) = a
+        .post(
+            "/api/v1/articles",
+            json!({ "language": "it", "title": "Rimborsi", "body": "Il rimborso arriva entro 5 giorni lavorativi dal reso." }),
+        )
+        .await;
+    assert_eq!(status, 201, "{article}");
+    let published = std::time::Instant::now();
+    let mut found = false;
+    while published.elapsed() < Duration::from_secs(10) {
+        if search_on_b().await {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "node B's search did not find the article published on node A within 10 s (it was not told)");
+
     // Wrong passwords on node A lock the login on node B too.
     for i in 0..5 {
         let response = http
