@@ -18,7 +18,6 @@ use crate::cache::TtlCache;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::secrets::SecretBox;
-use crate::webhook_dispatcher::WebhookDispatcher;
 use threadline_domain::ids::{AccountId, InboxId};
 use threadline_store::{Account, Inbox, Store, User};
 
@@ -46,6 +45,8 @@ pub struct Shared {
     pub inbox_accounts: TtlCache<InboxId, AccountId>,
     /// The client and endpoints for providers' APIs.
     pub providers: crate::channels::Providers,
+    /// The client that delivers webhooks (under the egress policy).
+    pub webhook_client: reqwest::Client,
     /// Which chat visitors have the chat open, on any node.
     pub chat_presence: crate::widget::presence::ChatPresence,
     /// Email recipient addresses → their inboxes.
@@ -153,6 +154,7 @@ impl AppState {
             mail_routes: TtlCache::new(CACHE_TTL, 1),
             mailboxes: Default::default(),
             providers: crate::channels::Providers::new(&settings, &egress),
+            webhook_client: crate::webhook_dispatcher::client(&settings, &egress),
             chat_presence,
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
             passwords: crate::auth::PasswordHasher::new(
@@ -222,7 +224,7 @@ pub struct Running {
 impl Running {
     /// Stops accepting requests, lets in-flight ones finish, stops workers.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.send_replace(true);
         for task in self.tasks {
             let _ = task.await;
         }
@@ -269,10 +271,10 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     let bus = EventBus::from_settings(&settings, BUS_CAPACITY).await?;
     tracing::info!(transport = bus.transport(), "event bus ready");
     let state = AppState::with_bus(store, settings, secrets, bus)?;
-    let (shutdown, mut stop) = watch::channel(false);
+    let (shutdown, _) = watch::channel(false);
 
     let app = router(state.clone());
-    let mut server_stop = stop.clone();
+    let mut server_stop = shutdown.subscribe();
     let server = tokio::spawn(async move {
         let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {
@@ -283,16 +285,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
             tracing::error!(error = %e, "server stopped with an error");
         }
     });
-    let dispatcher = WebhookDispatcher::new(state.clone());
-    let mut webhook_stop = stop.clone();
-    let webhooks = tokio::spawn(async move {
-        dispatcher.run(&mut webhook_stop).await;
-    });
-    let outbox = crate::channels::outbox::OutboxDispatcher::new(state.clone());
-    let sender = tokio::spawn(async move {
-        outbox.run(&mut stop).await;
-    });
-    let mut tasks = vec![server, webhooks, sender];
+    let mut tasks = vec![server];
     tasks.push(tokio::spawn(crate::relay::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::widget::presence::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::nodes::listen(state.clone(), shutdown.subscribe())));

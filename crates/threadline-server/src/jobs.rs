@@ -47,6 +47,8 @@ async fn handle(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
         crate::routing::ROUTING_JOB => crate::routing::on_due(state, job).await,
         crate::sla::SLA_JOB => crate::sla::on_due(state, job).await,
         crate::retention::RETENTION_JOB => crate::retention::on_due(state, job).await,
+        threadline_store::SEND_JOB => crate::channels::outbox::on_send(state, job).await,
+        threadline_store::WEBHOOK_JOB => crate::webhook_dispatcher::on_deliver(state, job).await,
         threadline_store::BOT_TURN_JOB => crate::bot::on_turn(state, job).await,
         crate::bot::RESOLVE_QUIET_JOB => crate::bot::on_resolve_quiet(state, job).await,
         other => {

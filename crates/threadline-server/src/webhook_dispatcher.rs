@@ -1,4 +1,5 @@
-//! Delivers webhook events from the durable queue.
+//! Delivers webhook events from the durable queue: each delivery is a job
+//! of the job table ([`on_deliver`]), written with its event.
 //!
 //! Each delivery is POSTed as JSON with `Threadline-Signature` (see
 //! `threadline_domain::webhook`), `Threadline-Event` and
@@ -12,83 +13,43 @@ use std::time::Duration;
 
 use rand::Rng;
 use threadline_domain::webhook;
-use threadline_store::{ClaimedDelivery, DeliveryResult};
-use tokio::sync::watch;
+use threadline_store::{ClaimedDelivery, DeliveryResult, Job};
 
 use crate::app::AppState;
+use crate::jobs::Outcome;
 
-pub struct WebhookDispatcher {
-    state: AppState,
-    client: reqwest::Client,
+/// The client deliveries go out with: under the egress policy (no internal
+/// addresses, no redirects), with the webhook timeout.
+pub fn client(settings: &crate::config::Settings, egress: &std::sync::Arc<crate::egress::EgressPolicy>) -> reqwest::Client {
+    egress
+        .http_client()
+        .timeout(Duration::from_secs(settings.webhook_timeout_secs))
+        .user_agent(concat!("Threadline-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with static options builds")
 }
 
-/// How often the queue is polled when nothing wakes the dispatcher.
-const IDLE_POLL: Duration = Duration::from_millis(500);
-const BATCH: i64 = 32;
-
-impl WebhookDispatcher {
-    pub fn new(state: AppState) -> Self {
-        // Under the egress policy: no internal addresses, no redirects.
-        let client = state
-            .egress
-            .http_client()
-            .timeout(Duration::from_secs(state.settings.webhook_timeout_secs))
-            .user_agent(concat!("Threadline-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a client with static options builds");
-        Self { state, client }
-    }
-
-    /// Runs until `stop` turns true.
-    pub async fn run(&self, stop: &mut watch::Receiver<bool>) {
-        loop {
-            let sent = match self.run_once().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook dispatch failed; retrying shortly");
-                    0
-                }
-            };
-            if sent > 0 {
-                continue;
-            }
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                _ = self.state.store.deliveries_queued() => {}
-                // Retries fall due, and other nodes queue deliveries too.
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-        }
-    }
-
-    /// Sends every due delivery once; returns how many were attempted.
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
-        let lease = time::Duration::seconds(self.state.settings.webhook_timeout_secs as i64 * 2 + 30);
-        let claimed = self.state.store.claim_webhook_deliveries(BATCH, lease).await?;
-        let count = claimed.len();
-        let mut attempts = tokio::task::JoinSet::new();
-        for delivery in claimed {
-            let this = (self.state.clone(), self.client.clone());
-            attempts.spawn(async move { attempt(&this.0, &this.1, delivery).await });
-        }
-        while let Some(done) = attempts.join_next().await {
-            if let Ok(Err(e)) = done {
-                tracing::warn!(error = %e, "recording a webhook outcome failed");
-            }
-        }
-        Ok(count)
-    }
+/// A [`threadline_store::WEBHOOK_JOB`] job: one attempt at its delivery; a
+/// retry is the same job at its later time.
+pub async fn on_deliver(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
+    let lease = time::Duration::seconds(state.settings.webhook_timeout_secs as i64 * 2 + 30);
+    let Some(delivery) = state.store.claim_webhook_delivery(job, lease).await? else { return Ok(Outcome::Done) };
+    let result = attempt(state, &state.webhook_client, delivery).await?;
+    Ok(match result {
+        Some(at) => Outcome::Later(at),
+        None => Outcome::Done,
+    })
 }
 
-async fn attempt(state: &AppState, client: &reqwest::Client, delivery: ClaimedDelivery) -> anyhow::Result<()> {
+/// One attempt, recorded in the delivery log; when to try again, if at all.
+async fn attempt(state: &AppState, client: &reqwest::Client, delivery: ClaimedDelivery) -> anyhow::Result<Option<time::OffsetDateTime>> {
     // A delivery that cannot even be prepared still counts as an attempt,
     // so it ends in the log as failed instead of being claimed forever.
     let secret = match state.secrets.open(&delivery.sealed_secret) {
         Ok(secret) => secret,
         Err(e) => {
             let result = failure(state, delivery.attempts + 1, None, format!("cannot sign: {e}"));
-            state.store.finish_webhook_delivery(&delivery.id, result).await?;
-            return Ok(());
+            return finish(state, &delivery, result).await;
         }
     };
     let body = serde_json::to_vec(&serde_json::json!({
@@ -101,8 +62,7 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: ClaimedDe
     let attempt_number = delivery.attempts + 1;
     if let Err(refusal) = state.egress.check_url(&delivery.url) {
         let result = failure(state, attempt_number, None, format!("refused by the egress policy: {refusal}"));
-        state.store.finish_webhook_delivery(&delivery.id, result).await?;
-        return Ok(());
+        return finish(state, &delivery, result).await;
     }
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let signature = webhook::sign(secret.as_bytes(), timestamp, &body);
@@ -123,8 +83,16 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: ClaimedDe
     if let DeliveryResult::Failed { error, retry_at, .. } = &result {
         tracing::info!(delivery = %delivery.id, attempt = attempt_number, %error, will_retry = retry_at.is_some(), "webhook delivery failed");
     }
+    finish(state, &delivery, result).await
+}
+
+async fn finish(state: &AppState, delivery: &ClaimedDelivery, result: DeliveryResult) -> anyhow::Result<Option<time::OffsetDateTime>> {
+    let again = match &result {
+        DeliveryResult::Failed { retry_at, .. } => *retry_at,
+        DeliveryResult::Delivered { .. } => None,
+    };
     state.store.finish_webhook_delivery(&delivery.id, result).await?;
-    Ok(())
+    Ok(again)
 }
 
 fn failure(state: &AppState, attempt: i64, status_code: Option<i64>, error: String) -> DeliveryResult {

@@ -79,8 +79,6 @@ pub struct Target {
 pub struct Applied {
     /// The message written (a send, a note).
     pub message_id: Option<MessageId>,
-    /// A send job was queued for the outbox.
-    pub queued: bool,
 }
 
 impl Store {
@@ -106,8 +104,8 @@ impl Store {
                     Some(id) => id,
                     None => conversation_for_outreach(tx, account_id, target.contact_id, outbound.channel, wall).await?,
                 };
-                let (message, sent) = self.write_outbound(tx, account_id, conversation, &outbound, wall).await?;
-                applied = Applied { message_id: Some(message.id), queued: sent };
+                let message = self.write_outbound(tx, account_id, conversation, &outbound, wall).await?;
+                applied = Applied { message_id: Some(message.id) };
             }
             Effect::Task { kind, title, team_id, assignee_id, due_at } => {
                 let task = Task {
@@ -211,7 +209,7 @@ impl Store {
             mentions: Vec::new(),
             choices: Vec::new(),
         };
-        let (message, _) = self.write_outbound(tx, account_id, conversation_id, &note, at).await?;
+        let message = self.write_outbound(tx, account_id, conversation_id, &note, at).await?;
         Ok(message.id)
     }
 }

@@ -300,14 +300,10 @@ impl Store {
         }
         let target = Target { contact_id, conversation_id: Some(conversation_id), journey: None };
         let actor = format!("automation:{rule_id}");
-        let mut queued = false;
         for effect in effects {
-            queued |= self.apply_effect(&mut tx, account_id, target, effect, &actor, at).await?.queued;
+            self.apply_effect(&mut tx, account_id, target, effect, &actor, at).await?;
         }
         tx.commit().await?;
-        if queued {
-            self.sends_queued.notify_one();
-        }
         Ok(true)
     }
 

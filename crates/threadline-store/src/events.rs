@@ -2,9 +2,9 @@
 //!
 //! Events are inserted in the transaction that made the change, and in the
 //! same statement batch each one is fanned out into `webhook_deliveries` for
-//! every active subscription that wants it: the delivery queue is a
-//! transactional outbox, so a committed change is always delivered and a
-//! rolled-back one never is. The commit also leaves a row for the relay
+//! every active subscription that wants it, with a [`WEBHOOK_JOB`] job each
+//! on the job table: the delivery queue is a transactional outbox, so a
+//! committed change is always delivered and a rolled-back one never is. The commit also leaves a row for the relay
 //! (`relay.rs`), the one way events reach the bus.
 
 use sqlx::AnyConnection;
@@ -13,8 +13,11 @@ use threadline_domain::ids::{AccountId, EventId};
 
 use crate::{Result, Store, micros, rows};
 
-/// Inserts the events and their webhook deliveries; returns how many
-/// deliveries were queued.
+/// The job kind of a webhook delivery (payload: `delivery_id`).
+pub const WEBHOOK_JOB: &str = "webhook.deliver";
+
+/// Inserts the events, their webhook deliveries and the deliveries' jobs;
+/// returns how many deliveries were queued.
 pub(crate) async fn persist_events(conn: &mut AnyConnection, events: &[DomainEvent]) -> Result<u64> {
     if events.is_empty() {
         return Ok(0);
@@ -46,10 +49,26 @@ pub(crate) async fn persist_events(conn: &mut AnyConnection, events: &[DomainEve
            AND (s.event_filter = '*' OR s.event_filter LIKE '%,' || e.kind || ',%')"
     );
     let mut query = sqlx::query(&sql).bind(events[0].account_id.to_string());
-    for id in ids {
-        query = query.bind(id);
+    for id in &ids {
+        query = query.bind(id.clone());
     }
     let queued = query.execute(&mut *conn).await?.rows_affected();
+    if queued > 0 {
+        // Delivery ids are `<event id>:<subscription id>` (UUIDs): safe to
+        // put in the payload's JSON as they are.
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, account_id, dedup_key, payload, run_at, attempts, generation, created_at, lane) \
+             SELECT 'webhook:' || d.id, $2, d.account_id, 'webhook:' || d.id, '{{\"delivery_id\":\"' || d.id || '\"}}', \
+                    d.next_attempt_at, 0, 0, d.created_at, NULL \
+             FROM webhook_deliveries d WHERE d.account_id = $1 AND d.event_id IN ({}) AND d.status = 'pending'",
+            crate::rows::list(3, ids.len())
+        );
+        let mut query = sqlx::query(&sql).bind(events[0].account_id.to_string()).bind(WEBHOOK_JOB);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.execute(&mut *conn).await?;
+    }
     crate::relay::queue(conn, events).await?;
     Ok(queued)
 }

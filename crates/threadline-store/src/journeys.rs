@@ -703,7 +703,6 @@ impl Store {
                 .execute(tx.conn())
                 .await?;
         }
-        let queued = applied.queued;
         match &next {
             Next::Step(_) => {}
             Next::Complete | Next::End { .. } => {
@@ -712,9 +711,6 @@ impl Store {
             }
         }
         tx.commit().await?;
-        if queued {
-            self.sends_queued.notify_one();
-        }
         Ok(true)
     }
 

@@ -76,6 +76,7 @@ pub use canned::*;
 pub use contacts::*;
 pub use conversations::*;
 pub use email::*;
+pub use events::WEBHOOK_JOB;
 pub use inboxes::*;
 pub use ingest_queue::{Ingested, MAX_BATCH};
 pub use interactions::*;
@@ -205,13 +206,11 @@ pub struct Store {
     attachment_storage: AttachmentStorage,
     /// Signalled after a commit that queued webhook deliveries, so the
     /// dispatcher in this process sends them at once instead of at its next poll.
-    deliveries_queued: Arc<tokio::sync::Notify>,
     /// Woken by commits that wrote a relay row (see `relay.rs`).
     events_committed: Arc<tokio::sync::Notify>,
     /// SQLite: the relay's rows up to here are published (deleted lazily).
     relay_mark: Arc<relay::RelayMark>,
     /// The same for outbound messages and the outbox dispatcher.
-    sends_queued: Arc<tokio::sync::Notify>,
     /// The same for bot jobs and the bot worker.
     /// Signalled after a commit that may have put a conversation in a
     /// team's queue, so the router looks at once.
@@ -290,10 +289,8 @@ impl Store {
             backend,
             write_gate: Arc::new(Mutex::new(())),
             attachment_storage: AttachmentStorage::Database,
-            deliveries_queued: Arc::new(tokio::sync::Notify::new()),
             events_committed: Arc::new(tokio::sync::Notify::new()),
             relay_mark: Default::default(),
-            sends_queued: Arc::new(tokio::sync::Notify::new()),
             routing_needed: Arc::new(tokio::sync::Notify::new()),
             jobs_queued: Arc::new(tokio::sync::Notify::new()),
             segments_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -330,11 +327,6 @@ impl Store {
         }
         self.backfill_name_keys().await?;
         self.chain_unchained_audit_entries().await
-    }
-
-    /// Resolves when a commit in this process has queued webhook deliveries.
-    pub async fn deliveries_queued(&self) {
-        self.deliveries_queued.notified().await;
     }
 
     /// A consistent copy of a SQLite database into a new file at `path`,
@@ -394,7 +386,6 @@ impl Store {
             _gate: gate,
             backend: self.backend,
             events: Vec::new(),
-            deliveries_queued: self.deliveries_queued.clone(),
             events_committed: self.events_committed.clone(),
             routing_needed: false,
             jobs_queued: false,
@@ -450,7 +441,6 @@ pub struct WriteTx {
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
     backend: Backend,
     events: Vec<threadline_domain::event::DomainEvent>,
-    deliveries_queued: Arc<tokio::sync::Notify>,
     /// Woken by commits that wrote a relay row (see `relay.rs`).
     events_committed: Arc<tokio::sync::Notify>,
     /// Set by writes that queue bot jobs / may fill a team's queue; the
@@ -539,7 +529,7 @@ impl WriteTx {
         self.tx.commit().await?;
         self.event_counts.add(&self.events);
         if queued > 0 {
-            self.deliveries_queued.notify_one();
+            self.notify_jobs.notify_one();
         }
         if !self.events.is_empty() {
             self.events_committed.notify_one();

@@ -370,16 +370,12 @@ impl Store {
     ) -> Result<Message> {
         let at = now();
         let mut tx = self.begin_write().await?;
-        let (message, queued) = self.write_outbound(&mut tx, account_id, conversation_id, outbound, at).await?;
+        let message = self.write_outbound(&mut tx, account_id, conversation_id, outbound, at).await?;
         tx.commit().await?;
-        if queued {
-            self.sends_queued.notify_one();
-        }
         Ok(message)
     }
 
-    /// Writes an outbound message (and its send job) in `tx`; whether a
-    /// send was queued (the caller wakes the dispatcher after commit).
+    /// Writes an outbound message (and its send job) in `tx`.
     pub(crate) async fn write_outbound(
         &self,
         tx: &mut WriteTx,
@@ -387,7 +383,7 @@ impl Store {
         conversation_id: ConversationId,
         outbound: &OutboundMessage,
         at: time::OffsetDateTime,
-    ) -> Result<(Message, bool)> {
+    ) -> Result<Message> {
         let mut conversation = load_conversation(tx.conn(), account_id, conversation_id).await?;
         if let Some(inbox_id) = outbound.inbox_id {
             let channel: Option<String> =
@@ -477,23 +473,22 @@ impl Store {
             .execute(tx.conn())
             .await?;
         }
-        let queued = match (&outbound.delivery, outbound.inbox_id) {
+        match (&outbound.delivery, outbound.inbox_id) {
             (Some(delivery), Some(inbox_id)) if !note => {
                 crate::outbox::enqueue(tx, account_id, message.id, inbox_id, delivery, at).await?;
-                true
             }
             (Some(_), None) if !note => {
                 return Err(threadline_domain::ValidationErrors::single("inbox_id", "a sent message needs an inbox to go through").into());
             }
-            _ => false,
-        };
+            _ => {}
+        }
         let mut event = message_event(account_id, &message, &conversation, at);
         if note && !outbound.mentions.is_empty() {
             // Who the note mentions: their workspace tells them.
             event.data["mentions"] = serde_json::json!(outbound.mentions);
         }
         tx.emit(event);
-        Ok((message, queued))
+        Ok(message)
     }
 
     /// How the customer has felt lately: the sentiment of their latest

@@ -1,12 +1,15 @@
 //! The outbound outbox: replies Threadline sends through a provider.
 //!
-//! A reply and its job are written in one transaction
-//! ([`crate::Store::create_outbound_message`]), so a reply is never stored
-//! without being sent nor sent without being stored. The dispatcher claims
-//! due jobs, sends, and records the outcome here. A job is sent at most once
-//! per claim: a job found still `sending` after its lease expired (the
-//! process died mid-request) is failed with that reason instead of being
-//! sent again, because the provider may already have it.
+//! A reply, its send's record (`outbound_jobs`: status, attempts, the last
+//! error — what the API shows) and a [`SEND_JOB`] job of the job table are
+//! written in one transaction ([`crate::Store::create_outbound_message`]),
+//! so a reply is never stored without being sent nor sent without being
+//! stored. The job runner gives the job to the server's sender, which
+//! begins the send here ([`Store::begin_send`]), calls the provider, and
+//! records the outcome ([`Store::finish_send`]). A send is attempted at
+//! most once per job run: a job run again after its runner died finds its
+//! send still `sending` and fails it with that reason instead of sending
+//! again, because the provider may already have it.
 
 use serde::{Deserialize, Serialize};
 use threadline_domain::ids::{AccountId, InboxId, MessageId};
@@ -84,6 +87,24 @@ pub struct OutboundJob {
     pub last_error: Option<String>,
 }
 
+/// The job kind of a send (payload: `message_id`).
+pub const SEND_JOB: &str = "message.send";
+
+fn send_key(message_id: MessageId) -> String {
+    format!("send:{message_id}")
+}
+
+fn send_job(account_id: AccountId, message_id: MessageId, at: time::OffsetDateTime) -> crate::NewJob {
+    crate::NewJob {
+        kind: SEND_JOB,
+        account_id: Some(account_id),
+        dedup_key: Some(send_key(message_id)),
+        payload: serde_json::json!({ "message_id": message_id }),
+        run_at: at,
+        lane: None,
+    }
+}
+
 pub(crate) async fn enqueue(
     tx: &mut WriteTx,
     account_id: AccountId,
@@ -105,71 +126,66 @@ pub(crate) async fn enqueue(
     .bind(micros(at))
     .execute(tx.conn())
     .await?;
-    Ok(())
+    crate::jobs::enqueue(tx, &send_job(account_id, message_id, at), at).await
 }
 
 impl Store {
-    /// Resolves when a commit in this process queued an outbound message.
-    pub async fn sends_queued(&self) {
-        self.sends_queued.notified().await;
-    }
-
-    /// Claims up to `limit` due jobs for `lease`. Jobs whose earlier claim
-    /// expired mid-send are failed first (see the module documentation);
-    /// their messages' events are returned for publishing.
-    pub async fn claim_sends(&self, limit: i64, lease: time::Duration) -> Result<Vec<ClaimedSend>> {
+    /// Begins the send a [`SEND_JOB`] job names: `None` if there is
+    /// nothing to send (sent, failed or withdrawn meanwhile — or found
+    /// still `sending`, which means an earlier run died mid-request: that
+    /// send is failed, saying so, rather than risk a double). Otherwise the
+    /// send is `sending` and the job's lease covers `lease`.
+    pub async fn begin_send(&self, job: &crate::Job, lease: time::Duration) -> Result<Option<ClaimedSend>> {
         let at = now();
-        // Look before taking the write lock: most of the time nothing is due.
-        let due: Option<String> = sqlx::query_scalar(
-            "SELECT message_id FROM outbound_jobs WHERE (status = 'queued' AND next_attempt_at <= $1) \
-             OR (status = 'sending' AND locked_until < $1) LIMIT 1",
-        )
-        .bind(micros(at))
-        .fetch_optional(&self.pool)
-        .await?;
-        if due.is_none() {
-            return Ok(Vec::new());
-        }
+        let message_id: MessageId = job
+            .payload
+            .get("message_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("a send job names no message: {}", job.payload)))?;
         let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Postgres => "FOR UPDATE",
             Backend::Sqlite => "",
         };
         let mut tx = self.begin_write().await?;
-        let interrupted_sql =
-            format!("SELECT message_id, account_id FROM outbound_jobs WHERE status = 'sending' AND locked_until < $1 LIMIT 100 {lock}");
-        let interrupted = sqlx::query(&interrupted_sql).bind(micros(at)).fetch_all(tx.conn()).await?;
-        for row in &interrupted {
-            let message_id: MessageId = rows::parse(row, "message_id")?;
-            let account_id: AccountId = rows::parse(row, "account_id")?;
-            let reason = "sending was interrupted (the server stopped mid-request); it may or may not have reached the customer, \
-                          so it is not sent again automatically — retry it to send it again";
-            let message = mark_dead(&mut tx, account_id, message_id, reason, at).await?;
-            tx.emit(message_updated_event(account_id, &message, at));
+        let sql = format!("SELECT account_id, inbox_id, options, attempts, status FROM outbound_jobs WHERE message_id = $1 {lock}");
+        let Some(row) = sqlx::query(&sql).bind(message_id.to_string()).fetch_optional(tx.conn()).await? else {
+            // Erased meanwhile.
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let account_id: AccountId = rows::parse(&row, "account_id")?;
+        match rows::text(&row, "status")?.as_str() {
+            "queued" => {}
+            "sending" => {
+                let reason = "sending was interrupted (the server stopped mid-request); it may or may not have reached the customer, \
+                              so it is not sent again automatically — retry it to send it again";
+                let message = mark_dead(&mut tx, account_id, message_id, reason, at).await?;
+                tx.emit(message_updated_event(account_id, &message, at));
+                tx.commit().await?;
+                return Ok(None);
+            }
+            _ => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
         }
-        let sql = format!(
-            "SELECT message_id, account_id, inbox_id, options, attempts FROM outbound_jobs WHERE status = 'queued' \
-             AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2 {lock}"
-        );
-        let rows = sqlx::query(&sql).bind(micros(at)).bind(limit).fetch_all(tx.conn()).await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let message_id: MessageId = rows::parse(row, "message_id")?;
-            sqlx::query("UPDATE outbound_jobs SET status = 'sending', locked_until = $2, updated_at = $3 WHERE message_id = $1")
-                .bind(message_id.to_string())
-                .bind(micros(at + lease))
-                .bind(micros(at))
-                .execute(tx.conn())
-                .await?;
-            claimed.push(ClaimedSend {
-                account_id: rows::parse(row, "account_id")?,
-                message_id,
-                inbox_id: rows::parse(row, "inbox_id")?,
-                delivery: rows::json(row, "options")?,
-                attempts: rows::int(row, "attempts")?,
-            });
-        }
+        sqlx::query("UPDATE outbound_jobs SET status = 'sending', locked_until = $2, updated_at = $3 WHERE message_id = $1")
+            .bind(message_id.to_string())
+            .bind(micros(at + lease))
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+        sqlx::query("UPDATE jobs SET lease_until = $2 WHERE id = $1").bind(&job.id).bind(micros(at + lease)).execute(tx.conn()).await?;
+        let claimed = ClaimedSend {
+            account_id,
+            message_id,
+            inbox_id: rows::parse(&row, "inbox_id")?,
+            delivery: rows::json(&row, "options")?,
+            attempts: rows::int(&row, "attempts")?,
+        };
         tx.commit().await?;
-        Ok(claimed)
+        Ok(Some(claimed))
     }
 
     /// Records the outcome of one attempt and updates the message.
@@ -293,10 +309,10 @@ impl Store {
             .bind(account_id.to_string())
             .execute(tx.conn())
             .await?;
+        crate::jobs::enqueue(&mut tx, &send_job(account_id, message_id, at), at).await?;
         let message = load_message(tx.conn(), account_id, message_id).await?;
         tx.emit(message_updated_event(account_id, &message, at));
         tx.commit().await?;
-        self.sends_queued.notify_one();
         Ok(message)
     }
 
@@ -406,7 +422,7 @@ async fn mark_dead(
     write_delivery_status(tx, account_id, message_id, DeliveryStatus::Failed, Some(error)).await
 }
 
-/// Withdraws a message the dispatcher has not claimed yet (a journey that
+/// Withdraws a message whose send has not begun (a journey that
 /// ended before its send went out): it fails with `reason` and is never sent.
 pub(crate) async fn cancel_queued(
     tx: &mut WriteTx,
@@ -424,5 +440,6 @@ pub(crate) async fn cancel_queued(
     .bind(micros(at))
     .execute(tx.conn())
     .await?;
+    sqlx::query("DELETE FROM jobs WHERE dedup_key = $1 AND lease_until IS NULL").bind(send_key(message_id)).execute(tx.conn()).await?;
     write_delivery_status(tx, account_id, message_id, DeliveryStatus::Failed, Some(reason)).await
 }

@@ -11,7 +11,7 @@ use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::ids::{AccountId, WebhookId};
 use time::OffsetDateTime;
 
-use crate::{Backend, Result, Store, StoreError, found, micros, now, rows};
+use crate::{Result, Store, StoreError, found, micros, now, rows};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WebhookSubscription {
@@ -263,62 +263,43 @@ impl Store {
             .collect()
     }
 
-    /// Claims up to `limit` due deliveries for `lease`; the claim expires by
-    /// itself if the worker dies.
-    pub async fn claim_webhook_deliveries(&self, limit: i64, lease: time::Duration) -> Result<Vec<ClaimedDelivery>> {
+    /// The delivery a [`crate::WEBHOOK_JOB`] job names, if it is still to
+    /// be delivered (`None` once delivered, failed, or erased); the job is
+    /// held for `lease` (a receiver may take the whole timeout to answer).
+    pub async fn claim_webhook_delivery(&self, job: &crate::Job, lease: time::Duration) -> Result<Option<ClaimedDelivery>> {
         let at = now();
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
+        let Some(id) = job.payload.get("delivery_id").and_then(|v| v.as_str()) else {
+            return Err(StoreError::Corrupt(format!("a webhook job names no delivery: {}", job.payload)));
         };
-        // Look before taking the write lock: most of the time nothing is due.
-        let due: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-             AND (locked_until IS NULL OR locked_until < $1) LIMIT 1",
-        )
-        .bind(micros(at))
-        .fetch_optional(&self.pool)
-        .await?;
-        if due.is_none() {
-            return Ok(Vec::new());
-        }
         let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-             AND (locked_until IS NULL OR locked_until < $1) ORDER BY next_attempt_at LIMIT $2 {lock}"
-        );
-        let ids: Vec<String> = sqlx::query_scalar(&sql).bind(micros(at)).bind(limit).fetch_all(tx.conn()).await?;
-        let mut claimed = Vec::with_capacity(ids.len());
-        for id in ids {
-            sqlx::query("UPDATE webhook_deliveries SET locked_until = $2 WHERE id = $1")
-                .bind(&id)
-                .bind(micros(at + lease))
-                .execute(tx.conn())
-                .await?;
-            let row = sqlx::query(
-                "SELECT d.id, d.attempts, s.url, s.secret, e.id AS event_id, e.account_id, e.kind, e.data, e.occurred_at \
-                 FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id JOIN events e ON e.id = d.event_id \
-                 WHERE d.id = $1",
-            )
-            .bind(&id)
-            .fetch_one(tx.conn())
-            .await?;
-            claimed.push(ClaimedDelivery {
-                id,
-                url: rows::text(&row, "url")?,
-                sealed_secret: rows::text(&row, "secret")?,
-                attempts: rows::int(&row, "attempts")?,
-                event: DomainEvent {
-                    id: rows::parse(&row, "event_id")?,
-                    account_id: rows::parse(&row, "account_id")?,
-                    kind: rows::enum_of(&row, "kind", EventKind::parse)?,
-                    data: rows::json(&row, "data")?,
-                    occurred_at: rows::time(&row, "occurred_at")?,
-                },
-            });
-        }
+        let row = sqlx::query(
+            "SELECT d.id, d.attempts, s.url, s.secret, e.id AS event_id, e.account_id, e.kind, e.data, e.occurred_at \
+             FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id JOIN events e ON e.id = d.event_id \
+             WHERE d.id = $1 AND d.status = 'pending'",
+        )
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        sqlx::query("UPDATE jobs SET lease_until = $2 WHERE id = $1").bind(&job.id).bind(micros(at + lease)).execute(tx.conn()).await?;
+        let claimed = ClaimedDelivery {
+            id: id.to_owned(),
+            url: rows::text(&row, "url")?,
+            sealed_secret: rows::text(&row, "secret")?,
+            attempts: rows::int(&row, "attempts")?,
+            event: DomainEvent {
+                id: rows::parse(&row, "event_id")?,
+                account_id: rows::parse(&row, "account_id")?,
+                kind: rows::enum_of(&row, "kind", EventKind::parse)?,
+                data: rows::json(&row, "data")?,
+                occurred_at: rows::time(&row, "occurred_at")?,
+            },
+        };
         tx.commit().await?;
-        Ok(claimed)
+        Ok(Some(claimed))
     }
 
     /// Records the outcome of one attempt and releases the claim.

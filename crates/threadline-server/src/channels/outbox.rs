@@ -1,6 +1,7 @@
 //! Sends replies from the outbox through their channel's provider.
 //!
-//! Each due job is claimed, sent once, and its outcome recorded: sent (the
+//! Each send is a job of the job table ([`on_send`]), sent once per run and
+//! its outcome recorded: sent (the
 //! provider's id is kept, so its delivery reports find the message), retry
 //! later (no connection could be made, rate limits, 5xx: after
 //! `send_retry_base_secs · 2^(attempt-1)` seconds ±20%), or dead (a refusal
@@ -11,75 +12,33 @@
 //! should never get a message twice; the agent sees why and may retry. See
 //! `threadline_store::outbox` for sends interrupted by a crash.
 
-use std::time::Duration;
-
 use threadline_channels::{Outgoing, OutgoingMedia, TemplateSend, adapter_for};
-use threadline_store::{ClaimedSend, SendOutcome};
-use tokio::sync::watch;
+use threadline_store::{ClaimedSend, Job, SendOutcome};
 
 use super::{CallError, execute, inbox_config, media, open_secrets, webhook_url};
 use crate::app::AppState;
+use crate::jobs::Outcome;
 use crate::webhook_dispatcher::backoff;
 
-pub struct OutboxDispatcher {
-    state: AppState,
-}
-
-const IDLE_POLL: Duration = Duration::from_millis(500);
-const BATCH: i64 = 32;
 /// The most of a provider's answer read (answers are small JSON).
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
-impl OutboxDispatcher {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+/// A [`threadline_store::SEND_JOB`] job: the send begun, attempted once,
+/// and its outcome recorded; a retry is the same job at its later time.
+pub async fn on_send(state: &AppState, job: &Job) -> anyhow::Result<Outcome> {
+    // The request may take `send_timeout_secs`: the job is held well past it.
+    let lease = time::Duration::seconds(state.settings.send_timeout_secs as i64 * 2 + 30);
+    let Some(send) = state.store.begin_send(job, lease).await? else { return Ok(Outcome::Done) };
+    let outcome = attempt(state, &send).await;
+    if let SendOutcome::Retry { error, .. } | SendOutcome::Dead { error } = &outcome {
+        tracing::info!(message = %send.message_id, attempt = send.attempts + 1, %error, "sending a reply failed");
     }
-
-    /// Runs until `stop` turns true.
-    pub async fn run(&self, stop: &mut watch::Receiver<bool>) {
-        loop {
-            let sent = match self.run_once().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox dispatch failed; retrying shortly");
-                    0
-                }
-            };
-            if sent > 0 {
-                continue;
-            }
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                _ = self.state.store.sends_queued() => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-        }
-    }
-
-    /// Sends every due job once; returns how many were attempted.
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
-        let lease = time::Duration::seconds(self.state.settings.send_timeout_secs as i64 * 2 + 30);
-        let claimed = self.state.store.claim_sends(BATCH, lease).await?;
-        let count = claimed.len();
-        let mut attempts = tokio::task::JoinSet::new();
-        for job in claimed {
-            let state = self.state.clone();
-            attempts.spawn(async move {
-                let outcome = attempt(&state, &job).await;
-                if let SendOutcome::Retry { error, .. } | SendOutcome::Dead { error } = &outcome {
-                    tracing::info!(message = %job.message_id, attempt = job.attempts + 1, %error, "sending a reply failed");
-                }
-                state.store.finish_send(&job, outcome).await?;
-                anyhow::Ok(())
-            });
-        }
-        while let Some(done) = attempts.join_next().await {
-            if let Ok(Err(e)) = done {
-                tracing::warn!(error = %e, "recording a send outcome failed");
-            }
-        }
-        Ok(count)
-    }
+    let next = match &outcome {
+        SendOutcome::Retry { retry_at, .. } => Outcome::Later(*retry_at),
+        SendOutcome::Sent { .. } | SendOutcome::Dead { .. } => Outcome::Done,
+    };
+    state.store.finish_send(&send, outcome).await?;
+    Ok(next)
 }
 
 /// One attempt to send one job.

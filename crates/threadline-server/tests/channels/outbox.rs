@@ -141,20 +141,27 @@ async fn a_restart_neither_loses_nor_repeats_a_send(mut rig: Rig) {
 
     // Restart; make the retry due now: the new server sends it, once.
     rig.app.restart(|s| provider_settings(s, 0)).await;
-    rig.app.sql(&format!("UPDATE outbound_jobs SET next_attempt_at = 0 WHERE message_id = '{id}'")).await;
+    rig.app.sql(&format!("UPDATE jobs SET run_at = 0 WHERE dedup_key = 'send:{id}'")).await;
     let sent = rig.wait_message(&id, |m| m["delivery_status"] == "sent").await;
     assert_eq!(sent["delivery_status"], "sent", "{sent}");
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     assert_eq!(rig.provider.sends().len(), 2, "one failed attempt and one send, nothing more");
 
-    // A crash in the middle of a send: the job is still `sending` and its
-    // claim has expired. It is not sent again (the provider may have it);
-    // it fails, saying so, and the agent can retry it.
+    // A crash in the middle of a send: the send is still `sending` and the
+    // job its node held has lapsed. It is not sent again (the provider may
+    // have it); it fails, saying so, and the agent can retry it.
     let (_, reply) = rig.reply(&conversation, json!({ "text": "Interrotto" })).await;
     let interrupted = reply["id"].as_str().unwrap().to_owned();
     rig.wait_message(&interrupted, |m| m["delivery_status"] == "sent").await;
     let before = rig.provider.sends().len();
     rig.app.sql(&format!("UPDATE outbound_jobs SET status = 'sending', locked_until = 1 WHERE message_id = '{interrupted}'")).await;
+    rig.app
+        .sql(&format!(
+            "INSERT INTO jobs (id, kind, account_id, dedup_key, payload, run_at, attempts, generation, lease_until, dead, created_at) \
+             VALUES ('send:{interrupted}', 'message.send', '{account}', 'send:{interrupted}', '{{\"message_id\":\"{interrupted}\"}}', 0, 1, 0, 1, 0, 0)",
+            account = rig.app.account_id
+        ))
+        .await;
     rig.app.sql(&format!("UPDATE messages SET delivery_status = 'pending' WHERE id = '{interrupted}'")).await;
     rig.app.restart(|s| provider_settings(s, 0)).await;
     let failed = rig.wait_message(&interrupted, |m| m["delivery_status"] == "failed").await;
