@@ -63,6 +63,9 @@ pub struct Settings {
     pub webhook_max_attempts: u32,
     /// Seconds a webhook endpoint has to answer.
     pub webhook_timeout_secs: u64,
+    /// Webhook deliveries a node makes at the same time (apart from other
+    /// jobs, so endpoints that do not answer never hold up sends or bots).
+    pub webhook_concurrency: usize,
     /// First retry delay in seconds; it doubles with each attempt (with jitter).
     pub webhook_retry_base_secs: u64,
     /// Web sessions last this many hours.
@@ -136,7 +139,8 @@ pub struct Settings {
     /// Seconds a worker holds a job before another may take it (a worker
     /// that died holding one is noticed after this long).
     pub job_lease_secs: u64,
-    /// Jobs a node runs at the same time (journey steps, segment looks).
+    /// Jobs a node runs at the same time (sends, bot turns, journey steps,
+    /// segment looks…; webhook deliveries apart); a slow one holds one place.
     pub job_concurrency: usize,
     /// Seconds between sweeps of every customer against the segments (for
     /// conditions that lapse as time passes; changes to a customer are
@@ -226,6 +230,7 @@ impl Default for Settings {
             metrics_token: Secret::default(),
             webhook_max_attempts: 8,
             webhook_timeout_secs: 10,
+            webhook_concurrency: 16,
             webhook_retry_base_secs: 10,
             session_hours: 12,
             sign_in_rate_per_minute: 20,
@@ -253,7 +258,7 @@ impl Default for Settings {
             retention_interval_secs: 3600,
             job_poll_secs: 1,
             job_lease_secs: 60,
-            job_concurrency: 8,
+            job_concurrency: 32,
             segment_sweep_secs: 300,
             metrics_refresh_secs: 2,
             metrics_quiet_secs: 2,
@@ -295,6 +300,7 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_ADMIN_TOKEN",
     "THREADLINE_WEBHOOK_MAX_ATTEMPTS",
     "THREADLINE_WEBHOOK_TIMEOUT_SECS",
+    "THREADLINE_WEBHOOK_CONCURRENCY",
     "THREADLINE_WEBHOOK_RETRY_BASE_SECS",
     "THREADLINE_SESSION_HOURS",
     "THREADLINE_SIGN_IN_RATE_PER_MINUTE",
@@ -410,6 +416,7 @@ impl Settings {
                 "METRICS_TOKEN" => settings.metrics_token = Secret(value.clone()),
                 "WEBHOOK_MAX_ATTEMPTS" => settings.webhook_max_attempts = number(value)?.clamp(1, 100) as u32,
                 "WEBHOOK_TIMEOUT_SECS" => settings.webhook_timeout_secs = number(value)?.max(1),
+                "WEBHOOK_CONCURRENCY" => settings.webhook_concurrency = number(value)?.clamp(1, 256) as usize,
                 "WEBHOOK_RETRY_BASE_SECS" => settings.webhook_retry_base_secs = number(value)?,
                 "SESSION_HOURS" => settings.session_hours = number(value)?.max(1),
                 "SIGN_IN_RATE_PER_MINUTE" => settings.sign_in_rate_per_minute = number(value)?.min(u64::from(u32::MAX)) as u32,

@@ -1,11 +1,16 @@
 //! The job runner: claims due jobs from the job table
-//! ([`threadline_store::Job`]), runs each with its kind's handler, and
-//! records the outcome — done, again at a later time, or failed (retried
-//! with backoff). It wakes when a commit in this process queues a job, when
-//! the next job falls due, and at least every `job_poll_secs` (jobs queued
-//! by other nodes). [`run_due`] runs everything due at once, for tests.
+//! ([`threadline_store::Job`]) — every kind of background work: sends,
+//! webhook deliveries, bot turns, journeys, segments, surveys, rules,
+//! reports' refresh and the installation's sweeps — runs each with its
+//! kind's handler, and records the outcome: done, again at a later time,
+//! retried (with backoff, or at the handler's own time), or given up. Two
+//! pools share the table: webhook deliveries, and everything else. Each
+//! wakes when a commit in this process queues a job, when a job it runs
+//! finishes, when the next job falls due, and at least every
+//! `job_poll_secs` (jobs queued by other nodes). [`run_due`] runs
+//! everything due at once, for tests.
 
-use threadline_store::Job;
+use threadline_store::{Job, Kinds};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 
@@ -157,33 +162,81 @@ pub async fn run_due(state: &AppState, limit: usize) -> anyhow::Result<usize> {
     Ok(total)
 }
 
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+/// The runner: until `shutdown`, two pools over the one job table —
+/// webhook deliveries (`webhook_concurrency` at a time) and every other job
+/// (`job_concurrency`) — so endpoints that do not answer never hold up a
+/// send or a bot's turn. At shutdown the jobs running are let finish.
+pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+    let webhooks = Kinds::Only(threadline_store::WEBHOOK_JOB);
+    let others = Kinds::AllBut(threadline_store::WEBHOOK_JOB);
+    tokio::join!(
+        run_pool(&state, shutdown.clone(), webhooks, state.settings.webhook_concurrency),
+        run_pool(&state, shutdown, others, state.settings.job_concurrency),
+    );
+}
+
+/// One pool: keeps up to `concurrency` jobs (or lanes) of `kinds` running,
+/// taking more as soon as one finishes, so a slow job holds one place, not
+/// the others'.
+async fn run_pool(state: &AppState, mut shutdown: watch::Receiver<bool>, kinds: Kinds, concurrency: usize) {
     let poll = std::time::Duration::from_secs(state.settings.job_poll_secs.max(1));
+    let lease = Duration::seconds(state.settings.job_lease_secs.max(1) as i64);
+    let concurrency = concurrency.max(1);
+    let mut wakeups = state.store.job_wakeups();
+    let mut running: tokio::task::JoinSet<anyhow::Result<()>> = tokio::task::JoinSet::new();
     loop {
         if *shutdown.borrow() {
-            return;
+            break;
         }
-        let ran = match run_once(&state).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "the job runner could not claim jobs");
-                0
-            }
-        };
-        if ran > 0 {
-            continue;
+        while let Some(done) = running.try_join_next() {
+            report(done);
         }
-        let wait = match state.store.next_job_at().await {
-            Ok(Some(at)) => {
-                let secs = (at - state.clock.now()).as_seconds_f64().max(0.0);
-                poll.min(std::time::Duration::from_secs_f64(secs))
+        wakeups.mark_unchanged();
+        let free = concurrency.saturating_sub(running.len());
+        let mut full = free == 0;
+        if free > 0 {
+            match state.store.claim_jobs_of(kinds, state.clock.now(), free as i64, lease).await {
+                Ok(jobs) => {
+                    full = jobs.len() == free;
+                    for lane in in_lanes(jobs) {
+                        let state = state.clone();
+                        running.spawn(async move {
+                            for job in &lane {
+                                run_job(&state, job).await?;
+                            }
+                            anyhow::Ok(())
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the job runner could not claim jobs"),
             }
-            _ => poll,
+        }
+        // Nothing more due now: sleep until the next job is due (or a
+        // commit queues one, or a running job finishes).
+        let wait = if full {
+            poll
+        } else {
+            match state.store.next_job_at_of(kinds).await {
+                Ok(Some(at)) => poll.min(std::time::Duration::from_secs_f64((at - state.clock.now()).as_seconds_f64().max(0.0))),
+                _ => poll,
+            }
         };
         tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = state.store.jobs_queued() => {}
+            _ = shutdown.changed() => break,
+            Some(done) = running.join_next(), if !running.is_empty() => report(done),
+            _ = wakeups.changed() => {}
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+    while let Some(done) = running.join_next().await {
+        report(done);
+    }
+}
+
+fn report(done: Result<anyhow::Result<()>, tokio::task::JoinError>) {
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not record a job's outcome"),
+        Err(e) => tracing::warn!(error = %e, "a job's task ended abnormally"),
     }
 }

@@ -60,6 +60,31 @@ pub struct JobStats {
     pub lag_secs: i64,
 }
 
+/// Which kinds of job a runner takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kinds {
+    All,
+    Only(&'static str),
+    AllBut(&'static str),
+}
+
+impl Kinds {
+    /// `(mode, kind)` for [`kinds_condition`]'s two placeholders.
+    fn binds(self) -> (&'static str, &'static str) {
+        match self {
+            Kinds::All => ("all", ""),
+            Kinds::Only(kind) => ("only", kind),
+            Kinds::AllBut(kind) => ("but", kind),
+        }
+    }
+}
+
+/// The condition on `kind` for [`Kinds`], bound at `$n` and `$n+1`.
+fn kinds_condition(n: usize) -> String {
+    let (mode, kind) = (format!("${n}"), format!("${}", n + 1));
+    format!("({mode} = 'all' OR ({mode} = 'only' AND kind = {kind}) OR ({mode} = 'but' AND kind <> {kind}))")
+}
+
 /// Jobs failing this many times stop and wait for an operator.
 pub const MAX_ATTEMPTS: i64 = 10;
 
@@ -107,19 +132,30 @@ impl Store {
         Ok(())
     }
 
-    /// Resolves when a commit in this process has queued a job.
-    pub async fn jobs_queued(&self) {
-        self.jobs_queued.notified().await;
+    /// Changes each time a commit in this process has queued a job (every
+    /// runner holding one is woken).
+    pub fn job_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.jobs_queued.subscribe()
     }
 
     /// Claims up to `limit` jobs due at `now`, for `lease`.
     pub async fn claim_jobs(&self, now: OffsetDateTime, limit: i64, lease: Duration) -> Result<Vec<Job>> {
+        self.claim_jobs_of(Kinds::All, now, limit, lease).await
+    }
+
+    /// Claims up to `limit` jobs of `kinds` due at `now`, for `lease`.
+    pub async fn claim_jobs_of(&self, kinds: Kinds, now: OffsetDateTime, limit: i64, lease: Duration) -> Result<Vec<Job>> {
+        let (mode, kind) = kinds.binds();
         // Look before taking the write lock: most of the time nothing is due.
-        let due: Option<String> =
-            sqlx::query_scalar("SELECT id FROM jobs WHERE run_at <= $1 AND dead = 0 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1")
-                .bind(micros(now))
-                .fetch_optional(&self.pool)
-                .await?;
+        let due: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM jobs WHERE run_at <= $1 AND dead = 0 AND (lease_until IS NULL OR lease_until < $1) AND {} LIMIT 1",
+            kinds_condition(2)
+        ))
+        .bind(micros(now))
+        .bind(mode)
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?;
         if due.is_none() {
             return Ok(Vec::new());
         }
@@ -129,11 +165,12 @@ impl Store {
         };
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "SELECT id FROM jobs WHERE run_at <= $1 AND dead = 0 AND (lease_until IS NULL OR lease_until < $1) \
+            "SELECT id FROM jobs WHERE run_at <= $1 AND dead = 0 AND (lease_until IS NULL OR lease_until < $1) AND {} \
              AND (lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs held WHERE held.lane = jobs.lane AND held.lease_until >= $1)) \
-             ORDER BY run_at, id LIMIT $2 {lock}"
+             ORDER BY run_at, id LIMIT $2 {lock}",
+            kinds_condition(3)
         );
-        let ids: Vec<String> = sqlx::query_scalar(&sql).bind(micros(now)).bind(limit).fetch_all(tx.conn()).await?;
+        let ids: Vec<String> = sqlx::query_scalar(&sql).bind(micros(now)).bind(limit).bind(mode).bind(kind).fetch_all(tx.conn()).await?;
         let mut jobs = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
@@ -211,10 +248,19 @@ impl Store {
     /// When the next job is due (held ones, and those waiting behind a held
     /// one of their lane, excluded), if any.
     pub async fn next_job_at(&self) -> Result<Option<OffsetDateTime>> {
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(run_at) FROM jobs WHERE dead = 0 AND lease_until IS NULL \
+        self.next_job_at_of(Kinds::All).await
+    }
+
+    /// When the next job of `kinds` is due, as [`Self::next_job_at`].
+    pub async fn next_job_at_of(&self, kinds: Kinds) -> Result<Option<OffsetDateTime>> {
+        let (mode, kind) = kinds.binds();
+        let next: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MIN(run_at) FROM jobs WHERE dead = 0 AND lease_until IS NULL AND {} \
              AND (lane IS NULL OR NOT EXISTS (SELECT 1 FROM jobs held WHERE held.lane = jobs.lane AND held.lease_until IS NOT NULL))",
-        )
+            kinds_condition(1)
+        ))
+        .bind(mode)
+        .bind(kind)
         .fetch_one(&self.pool)
         .await?;
         Ok(next.map(crate::from_micros))

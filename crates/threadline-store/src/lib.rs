@@ -80,7 +80,7 @@ pub use events::WEBHOOK_JOB;
 pub use inboxes::*;
 pub use ingest_queue::{Ingested, MAX_BATCH};
 pub use interactions::*;
-pub use jobs::{Job, JobStats, MAX_ATTEMPTS, NewJob};
+pub use jobs::{Job, JobStats, Kinds, MAX_ATTEMPTS, NewJob};
 pub use journeys::*;
 pub use knowledge::*;
 pub use live::*;
@@ -216,7 +216,7 @@ pub struct Store {
     /// team's queue, so the router looks at once.
     routing_needed: Arc<tokio::sync::Notify>,
     /// The same for the job table and its runner.
-    jobs_queued: Arc<tokio::sync::Notify>,
+    jobs_queued: Arc<tokio::sync::watch::Sender<u64>>,
     /// Whether any segment exists: while none does, changes to customers
     /// queue no segment work (see [`Store::load_segments_exist`]).
     segments_exist: Arc<std::sync::atomic::AtomicBool>,
@@ -292,7 +292,7 @@ impl Store {
             events_committed: Arc::new(tokio::sync::Notify::new()),
             relay_mark: Default::default(),
             routing_needed: Arc::new(tokio::sync::Notify::new()),
-            jobs_queued: Arc::new(tokio::sync::Notify::new()),
+            jobs_queued: Arc::new(tokio::sync::watch::Sender::new(0)),
             segments_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             event_counts: Default::default(),
             surveys_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -447,7 +447,7 @@ pub struct WriteTx {
     /// commit wakes the bot worker / the router.
     /// Set by writes that add or wake jobs; the commit wakes the job runner.
     pub(crate) jobs_queued: bool,
-    notify_jobs: Arc<tokio::sync::Notify>,
+    notify_jobs: Arc<tokio::sync::watch::Sender<u64>>,
     pub(crate) routing_needed: bool,
     notify_router: Arc<tokio::sync::Notify>,
     /// Changes to customers queue a look at their segments.
@@ -529,7 +529,7 @@ impl WriteTx {
         self.tx.commit().await?;
         self.event_counts.add(&self.events);
         if queued > 0 {
-            self.notify_jobs.notify_one();
+            self.notify_jobs.send_modify(|n| *n = n.wrapping_add(1));
         }
         if !self.events.is_empty() {
             self.events_committed.notify_one();
@@ -538,7 +538,7 @@ impl WriteTx {
             self.notify_router.notify_one();
         }
         if self.jobs_queued {
-            self.notify_jobs.notify_one();
+            self.notify_jobs.send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
     }

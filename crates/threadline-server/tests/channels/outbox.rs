@@ -11,7 +11,8 @@ channel_tests!(
     refusals_fail_the_message_with_the_reason,
     a_restart_neither_loses_nor_repeats_a_send,
     a_report_that_overtakes_the_send_is_kept,
-    a_lost_answer_is_not_sent_again
+    a_lost_answer_is_not_sent_again,
+    webhook_endpoints_that_never_answer_do_not_hold_up_replies
 );
 
 async fn a_report_that_overtakes_the_send_is_kept(rig: Rig) {
@@ -167,4 +168,54 @@ async fn a_restart_neither_loses_nor_repeats_a_send(mut rig: Rig) {
     let failed = rig.wait_message(&interrupted, |m| m["delivery_status"] == "failed").await;
     assert!(failed["delivery_error"].as_str().unwrap().contains("interrupted"), "{failed}");
     assert_eq!(rig.provider.sends().len(), before, "an interrupted send is not repeated by itself");
+}
+
+async fn webhook_endpoints_that_never_answer_do_not_hold_up_replies(mut rig: Rig) {
+    // An integrator's endpoint that takes connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", silent.local_addr().unwrap());
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            open.push(socket);
+        }
+    });
+    let base = rig.provider.base();
+    rig.app
+        .restart(|s| {
+            s.telegram_api_url = base;
+            s.webhook_timeout_secs = 120;
+            s.webhook_concurrency = 2;
+            s.job_concurrency = 2;
+        })
+        .await;
+    let (status, hook) = rig
+        .app
+        .post("/api/v1/webhooks", json!({ "url": url, "events": ["message.created", "conversation.created", "contact.created"] }))
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let (_, conversation) = conversation_on_telegram(&rig).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while connections.load(std::sync::atomic::Ordering::SeqCst) < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 2, "two deliveries wait on the endpoint, as many as may at once");
+
+    // Every place for webhooks is taken, waiting; a reply still goes out.
+    let (_, reply) = rig.reply(&conversation, json!({ "text": "Subito" })).await;
+    let id = reply["id"].as_str().unwrap();
+    let sent = rig.wait_message(id, |m| m["delivery_status"] == "sent").await;
+    assert_eq!(sent["delivery_status"], "sent", "the send was held up behind webhook deliveries: {sent}");
+
+    // The deliveries are not lost: they wait their turn.
+    let (_, deliveries) = rig.app.get(&format!("/api/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap())).await;
+    let pending = deliveries.as_array().unwrap().iter().filter(|d| d["status"] == "pending").count();
+    assert!(pending >= 3, "{deliveries}");
+    // The endpoint goes away (its connections close): the deliveries fail
+    // fast and are retried later, and the server stops without waiting.
+    held.abort();
+    let _ = held.await;
 }
