@@ -18,6 +18,7 @@ pub mod event;
 pub mod html;
 pub mod identity;
 pub mod ids;
+pub mod ingest;
 pub mod interaction;
 pub mod journey;
 pub mod knowledge;

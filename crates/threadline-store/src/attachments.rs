@@ -21,15 +21,7 @@ pub enum AttachmentStorage {
     Disk(PathBuf),
 }
 
-/// An attachment to store with a message.
-#[derive(Debug, Clone)]
-pub struct NewAttachment {
-    pub filename: String,
-    pub content_type: String,
-    pub data: Vec<u8>,
-    /// An email's inline image: the `cid:` its HTML refers to.
-    pub content_id: Option<String>,
-}
+pub use threadline_domain::ingest::NewAttachment;
 
 pub(crate) async fn insert_attachments(
     store: &Store,

@@ -21,18 +21,18 @@ use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 use threadline_domain::contact::{Contact, Identity};
-use threadline_domain::conversation::{Continuity, Conversation, ConversationStatus, Handler, LatestConversation, continue_or_open};
+use threadline_domain::conversation::{Continuity, Conversation, Handler, LatestConversation, continue_or_open};
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, IdentityId, InboxId, MessageId};
-use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
+use threadline_domain::message::Message;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::conversations::{conversation_event, load_conversation};
-use crate::messages::{
-    continue_with, insert_conversations, insert_messages, load_message, message_event, new_conversation, update_continued,
-};
+use threadline_domain::ingest::{self, continue_with, new_conversation, sender, stored_message};
+
+use crate::messages::{insert_conversations, insert_messages, load_message, message_event, update_continued};
 use crate::rows::{self, CONVERSATION_COLUMNS};
 use crate::{Account, Backend, IdempotencyKey, InboundMessage, IngestOutcome, Result, Store, StoreError, micros, now};
 
@@ -234,12 +234,9 @@ impl Store {
                 }
                 seen_provider.insert(key, i);
             }
-            let exact = job.identities.iter().find_map(|id| owners.get(&(id.kind, id.value.clone())).copied());
-            let equivalent = || {
-                job.identities.iter().find_map(|id| id.kind.equivalents().iter().find_map(|k| owners.get(&(*k, id.value.clone())).copied()))
-            };
+            let found = sender(&job.identities, |i| owners.get(&(i.kind, i.value.clone())).copied());
             let mut linked = Vec::new();
-            let (contact_id, contact_created) = match exact.or_else(equivalent) {
+            let (contact_id, contact_created) = match found {
                 Some(contact_id) => {
                     for identity in &job.identities {
                         let key = (identity.kind, identity.value.clone());
@@ -344,12 +341,9 @@ impl Store {
                 Continuity::Continue { id, reopen } => {
                     if let Some(c) = current.get_mut(contact_id) {
                         if reopen {
-                            c.status = ConversationStatus::Open;
-                            c.snoozed_until = None;
+                            ingest::reopen(c);
                             *reopened = true;
                         }
-                        c.last_activity_at = at;
-                        c.updated_at = at;
                         if new_conversations.contains(&id) {
                             // Opened earlier in this batch: still its first write.
                             let _ = continue_with(c, job, false, at);
@@ -464,30 +458,9 @@ impl Store {
         let mut messages: Vec<Option<Message>> = Vec::with_capacity(jobs.len());
         for (job, plan) in jobs.iter().zip(&plans) {
             messages.push(match plan {
-                Plan::Store { contact_id, conversation_id: Some(conversation_id), .. } => Some(Message {
-                    id: MessageId::new(),
-                    conversation_id: *conversation_id,
-                    contact_id: *contact_id,
-                    kind: MessageKind::Message,
-                    direction: Direction::Inbound,
-                    channel: job.channel,
-                    inbox_id: Some(job.inbox_id),
-                    sender_kind: SenderKind::Contact,
-                    sender_id: Some(contact_id.to_string()),
-                    text: job.text.clone(),
-                    html: job.html.clone(),
-                    provider_message_id: job.provider_message_id.clone(),
-                    delivery_status: DeliveryStatus::Received,
-                    delivery_error: None,
-                    subject: job.subject.clone(),
-                    quoted_text: job.quoted_text.clone(),
-                    automated: job.automated.clone(),
-                    problems: job.problems.clone(),
-                    choices: Vec::new(),
-                    attachments: Vec::new(),
-                    triage: job.triage.clone().map(Box::new),
-                    created_at: at,
-                }),
+                Plan::Store { contact_id, conversation_id: Some(conversation_id), .. } => {
+                    Some(stored_message(job, *conversation_id, *contact_id, at))
+                }
                 _ => None,
             });
         }

@@ -9,11 +9,11 @@
 use serde::{Deserialize, Serialize};
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{
-    Continuity, Conversation, ConversationStatus, Handler, LatestConversation, Priority, continue_or_open, follow_thread,
+    Continuity, Conversation, ConversationStatus, Handler, LatestConversation, continue_or_open, follow_thread,
 };
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::identity::NormalizedIdentity;
-use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, TeamId, UserId};
+use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, UserId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
 use threadline_domain::metrics::Change;
 
@@ -23,101 +23,8 @@ use crate::conversations::{conversation_event, load_conversation};
 use crate::rows::MESSAGE_COLUMNS;
 use crate::{Account, Result, Store, StoreError, WriteTx, found, micros, now, rows};
 
-/// A message from a customer, parsed and validated by its channel.
-#[derive(Debug, Clone)]
-pub struct InboundMessage {
-    pub inbox_id: InboxId,
-    pub channel: Channel,
-    pub sender_name: Option<String>,
-    /// The sender's language as the provider knows it (an ISO 639-1 code,
-    /// e.g. Telegram's `language_code`): a new contact takes it, and a
-    /// contact without one gets it.
-    pub sender_language: Option<String>,
-    /// The sender's identities, the channel's own first: it decides the
-    /// contact when the others belong to different people.
-    pub identities: Vec<NormalizedIdentity>,
-    pub text: String,
-    pub html: Option<String>,
-    pub provider_message_id: Option<String>,
-    pub attachments: Vec<NewAttachment>,
-    /// The conversation this message answers, when the channel can tell
-    /// (an email's `In-Reply-To`, or its reply address). It is followed
-    /// only if it belongs to the sender's contact; otherwise the usual
-    /// continuity rule decides.
-    pub thread: Option<ConversationId>,
-    pub subject: Option<String>,
-    pub quoted_text: Option<String>,
-    pub automated: Option<String>,
-    pub problems: Vec<String>,
-    /// What triage understood of it (the server reads it before storing):
-    /// stored with the message, and a new conversation takes its category
-    /// and urgency; a continued one gets a category if it had none, and a
-    /// priority raised, never lowered.
-    pub triage: Option<threadline_domain::triage::Triage>,
-    /// The team a routing rule sends it to; a conversation that has a team
-    /// keeps it.
-    pub team_id: Option<TeamId>,
-    /// A new conversation starts with the inbox's bot instead of a person.
-    pub bot_first: bool,
-}
-
-impl InboundMessage {
-    /// Removes U+0000 from every text the message carries. Channels whose
-    /// input cannot be refused (providers' webhooks, mail) go through this
-    /// before storing: PostgreSQL cannot store NUL, and SQLite must keep the
-    /// same text.
-    pub fn strip_nul(&mut self) {
-        use threadline_domain::validation::strip_nul;
-        strip_nul(&mut self.text);
-        for text in [
-            &mut self.sender_name,
-            &mut self.sender_language,
-            &mut self.html,
-            &mut self.provider_message_id,
-            &mut self.subject,
-            &mut self.quoted_text,
-            &mut self.automated,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            strip_nul(text);
-        }
-        for problem in &mut self.problems {
-            strip_nul(problem);
-        }
-        for attachment in &mut self.attachments {
-            strip_nul(&mut attachment.filename);
-            strip_nul(&mut attachment.content_type);
-            if let Some(cid) = &mut attachment.content_id {
-                strip_nul(cid);
-            }
-        }
-    }
-
-    /// An empty message for `inbox`; fill in what the channel knows.
-    pub fn new(inbox_id: InboxId, channel: Channel) -> Self {
-        InboundMessage {
-            inbox_id,
-            channel,
-            sender_name: None,
-            sender_language: None,
-            identities: Vec::new(),
-            text: String::new(),
-            html: None,
-            provider_message_id: None,
-            attachments: Vec::new(),
-            thread: None,
-            subject: None,
-            quoted_text: None,
-            automated: None,
-            problems: Vec::new(),
-            triage: None,
-            team_id: None,
-            bot_first: false,
-        }
-    }
-}
+pub use threadline_domain::ingest::InboundMessage;
+use threadline_domain::ingest::{continue_with, new_conversation, reopen, stored_message};
 
 /// A client's idempotency key: the same key in the same scope returns the
 /// first result instead of writing again.
@@ -266,7 +173,7 @@ impl Store {
             && let Some(score) = threadline_domain::survey::parse_answer(open.kind, &inbound.text)
         {
             let conversation = load_conversation(tx.conn(), account_id, open.conversation_id).await?;
-            let message = inbound_message(inbound, conversation.id, contact_id, at);
+            let message = stored_message(inbound, conversation.id, contact_id, at);
             insert_messages(tx, account_id, &[&message]).await?;
             crate::surveys::answer_from_message(tx, account_id, &open, score, message.id, at).await?;
             tx.emit(message_event(account_id, &message, &conversation, at));
@@ -311,9 +218,7 @@ impl Store {
             Continuity::Continue { id, reopen } => {
                 let mut conversation = load_conversation(tx.conn(), account_id, id).await?;
                 if reopen {
-                    conversation.status = ConversationStatus::Open;
-                    conversation.snoozed_until = None;
-                    conversation.resolved_at = None;
+                    self::reopen(&mut conversation);
                 }
                 let changed = continue_with(&mut conversation, inbound, reopen, at);
                 (conversation, false, changed)
@@ -337,7 +242,7 @@ impl Store {
             update_continued(tx, account_id, &conversation).await?;
         }
 
-        let mut message = inbound_message(inbound, conversation.id, contact_id, at);
+        let mut message = stored_message(inbound, conversation.id, contact_id, at);
         insert_messages(tx, account_id, &[&message]).await?;
         message.attachments = insert_attachments(self, tx, account_id, message.id, &inbound.attachments, at).await?;
         if conversation.handler == Handler::Bot {
@@ -606,22 +511,24 @@ async fn resolve_contact(
     inbound: &InboundMessage,
     at: time::OffsetDateTime,
 ) -> Result<(ContactId, bool)> {
+    // Who owns each identity, and each under its equivalent kinds.
     let mut owners: Vec<Option<ContactId>> = Vec::with_capacity(inbound.identities.len());
+    let mut known: std::collections::HashMap<(threadline_domain::IdentityKind, String), ContactId> = Default::default();
     for identity in &inbound.identities {
-        owners.push(crate::contacts::identity_owner(tx.conn(), account_id, identity).await?);
-    }
-    // An identity not known as such may be known under an equivalent kind
-    // (a WhatsApp id that is a known phone number).
-    let mut equivalent_owner = None;
-    for identity in &inbound.identities {
+        let owner = crate::contacts::identity_owner(tx.conn(), account_id, identity).await?;
+        if let Some(owner) = owner {
+            known.insert((identity.kind, identity.value.clone()), owner);
+        }
+        owners.push(owner);
         for kind in identity.kind.equivalents() {
             let sibling = NormalizedIdentity { kind: *kind, value: identity.value.clone() };
             if let Some(owner) = crate::contacts::identity_owner(tx.conn(), account_id, &sibling).await? {
-                equivalent_owner.get_or_insert(owner);
+                known.insert((*kind, identity.value.clone()), owner);
             }
         }
     }
-    let Some(contact_id) = owners.iter().flatten().next().copied().or(equivalent_owner) else {
+    let found = threadline_domain::ingest::sender(&inbound.identities, |i| known.get(&(i.kind, i.value.clone())).copied());
+    let Some(contact_id) = found else {
         let new = NewContact {
             name: inbound.sender_name.clone(),
             language: inbound.sender_language.clone(),
@@ -689,34 +596,6 @@ fn latest_conversation(row: &sqlx::any::AnyRow) -> Result<LatestConversation> {
         status: rows::enum_of(row, "status", ConversationStatus::parse)?,
         last_activity_at: rows::time(row, "last_activity_at")?,
     })
-}
-
-/// The message an inbound message is stored as.
-fn inbound_message(inbound: &InboundMessage, conversation_id: ConversationId, contact_id: ContactId, at: time::OffsetDateTime) -> Message {
-    Message {
-        id: MessageId::new(),
-        conversation_id,
-        contact_id,
-        kind: MessageKind::Message,
-        direction: Direction::Inbound,
-        channel: inbound.channel,
-        inbox_id: Some(inbound.inbox_id),
-        sender_kind: SenderKind::Contact,
-        sender_id: Some(contact_id.to_string()),
-        text: inbound.text.clone(),
-        html: inbound.html.clone(),
-        provider_message_id: inbound.provider_message_id.clone(),
-        delivery_status: DeliveryStatus::Received,
-        delivery_error: None,
-        subject: inbound.subject.clone(),
-        quoted_text: inbound.quoted_text.clone(),
-        automated: inbound.automated.clone(),
-        problems: inbound.problems.clone(),
-        choices: Vec::new(),
-        attachments: Vec::new(),
-        triage: inbound.triage.clone().map(Box::new),
-        created_at: at,
-    }
 }
 
 pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, messages: &[&Message]) -> Result<()> {
@@ -790,72 +669,6 @@ pub(crate) fn message_event(
         }),
         at,
     )
-}
-
-/// A conversation opened by `inbound`: its category and urgency from
-/// triage, its team from routing, the bot first if the inbox has one.
-pub(crate) fn new_conversation(contact_id: ContactId, inbound: &InboundMessage, at: time::OffsetDateTime) -> Conversation {
-    let handler = if inbound.bot_first { Handler::Bot } else { Handler::Human };
-    let mut conversation = Conversation {
-        id: ConversationId::new(),
-        contact_id,
-        status: ConversationStatus::Open,
-        priority: Priority::Normal,
-        assignee_id: None,
-        team_id: None,
-        labels: Vec::new(),
-        category: None,
-        snoozed_until: None,
-        channel: None,
-        language: None,
-        handler,
-        queued_at: (handler == Handler::Human).then_some(at),
-        first_response_at: None,
-        awaiting_since: None,
-        resolved_at: None,
-        last_activity_at: at,
-        created_at: at,
-        updated_at: at,
-    };
-    absorb(&mut conversation, inbound, at);
-    conversation
-}
-
-/// What any inbound message sets on its conversation: the channel and
-/// language the customer now uses, a category if it had none, a higher
-/// priority if the message is more urgent, a team if it had none, and the
-/// customer waiting for an answer.
-fn absorb(c: &mut Conversation, inbound: &InboundMessage, at: time::OffsetDateTime) {
-    c.channel = Some(inbound.channel);
-    if let Some(t) = &inbound.triage {
-        if t.language.is_some() {
-            c.language = t.language.clone();
-        }
-        if c.category.is_none() {
-            c.category = t.category.clone();
-        }
-        if threadline_domain::triage::rank(t.urgency) > threadline_domain::triage::rank(c.priority) {
-            c.priority = t.urgency;
-        }
-    }
-    if c.team_id.is_none() {
-        c.team_id = inbound.team_id;
-    }
-    if c.awaiting_since.is_none() {
-        c.awaiting_since = Some(at);
-    }
-}
-
-/// Applies `inbound` to a conversation it continues; whether its category,
-/// priority or team changed (worth a `conversation.updated`).
-pub(crate) fn continue_with(c: &mut Conversation, inbound: &InboundMessage, reopened: bool, at: time::OffsetDateTime) -> bool {
-    let before = (c.category.clone(), c.priority, c.team_id);
-    absorb(c, inbound, at);
-    // Back in the queue when nobody has it and it was put aside.
-    if c.handler == Handler::Human && c.assignee_id.is_none() && (reopened || c.queued_at.is_none()) {
-        c.queued_at = Some(at);
-    }
-    before != (c.category.clone(), c.priority, c.team_id)
 }
 
 pub(crate) async fn insert_conversations(tx: &mut WriteTx, account_id: AccountId, conversations: &[&Conversation]) -> Result<()> {
