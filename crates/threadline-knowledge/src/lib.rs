@@ -92,8 +92,10 @@ struct Fields {
 pub struct KnowledgeIndex {
     index: Index,
     reader: IndexReader,
-    /// Created on the first change: an idle server needs no writer's buffers.
-    writer: Mutex<Option<IndexWriter>>,
+    /// One change at a time. The writer itself lives only while a change
+    /// is written (articles change rarely): an idle server keeps none of
+    /// its buffers or threads.
+    writing: Mutex<()>,
     fields: Fields,
     analyzers: Vec<(&'static str, TextAnalyzer)>,
 }
@@ -143,7 +145,7 @@ impl KnowledgeIndex {
         Ok(KnowledgeIndex {
             index,
             reader,
-            writer: Mutex::new(None),
+            writing: Mutex::new(()),
             fields: Fields { id, account, language, title_text, body_text, text },
             analyzers,
         })
@@ -175,11 +177,8 @@ impl KnowledgeIndex {
 
     /// Adds or replaces articles, and removes `removed`; searchable when it returns.
     pub fn apply(&self, upserts: &[Article], removed: &[ArticleId]) -> Result<()> {
-        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            *guard = Some(self.index.writer_with_num_threads(1, WRITER_BYTES)?);
-        }
-        let Some(writer) = guard.as_mut() else { return Ok(()) };
+        let _one_at_a_time = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writer: IndexWriter = self.index.writer_with_num_threads(1, WRITER_BYTES)?;
         for id in removed.iter().chain(upserts.iter().map(|a| &a.id)) {
             writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
         }
@@ -201,6 +200,9 @@ impl KnowledgeIndex {
             ))?;
         }
         writer.commit()?;
+        // Segments are merged before the writer goes, so many small changes
+        // do not leave many small segments to search.
+        writer.wait_merging_threads()?;
         self.reader.reload()?;
         Ok(())
     }
