@@ -153,8 +153,8 @@ impl AppState {
             inbox_accounts: TtlCache::new(CACHE_TTL, 10_000),
             mail_routes: TtlCache::new(CACHE_TTL, 1),
             mailboxes: Default::default(),
-            providers: crate::channels::Providers::new(&settings, &egress),
-            webhook_client: crate::webhook_dispatcher::client(&settings, &egress),
+            providers: crate::channels::Providers::new(&settings, &egress).context("while creating the providers' HTTP clients")?,
+            webhook_client: crate::webhook_dispatcher::client(&settings, &egress).context("while creating the webhooks' HTTP client")?,
             chat_presence,
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
             passwords: crate::auth::PasswordHasher::new(

@@ -79,13 +79,7 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
     loop {
         while running.len() < concurrency {
             let Some(lane) = waiting.next() else { break };
-            let state = state.clone();
-            running.spawn(async move {
-                for job in &lane {
-                    run_job(&state, job).await?;
-                }
-                anyhow::Ok(())
-            });
+            spawn_lane(&mut running, state, lane);
         }
         let Some(done) = running.join_next().await else { break };
         match done {
@@ -98,6 +92,17 @@ pub async fn run_once(state: &AppState) -> anyhow::Result<usize> {
         Some(e) => Err(e),
         None => Ok(claimed),
     }
+}
+
+/// Runs a lane's jobs one after another (a job alone is a lane of one).
+fn spawn_lane(running: &mut tokio::task::JoinSet<anyhow::Result<()>>, state: &AppState, lane: Vec<Job>) {
+    let state = state.clone();
+    running.spawn(async move {
+        for job in &lane {
+            run_job(&state, job).await?;
+        }
+        anyhow::Ok(())
+    });
 }
 
 /// Claimed jobs (in the order they fell due) grouped to run: each job
@@ -199,13 +204,7 @@ async fn run_pool(state: &AppState, mut shutdown: watch::Receiver<bool>, kinds: 
                 Ok(jobs) => {
                     full = jobs.len() == free;
                     for lane in in_lanes(jobs) {
-                        let state = state.clone();
-                        running.spawn(async move {
-                            for job in &lane {
-                                run_job(&state, job).await?;
-                            }
-                            anyhow::Ok(())
-                        });
+                        spawn_lane(&mut running, state, lane);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "the job runner could not claim jobs"),

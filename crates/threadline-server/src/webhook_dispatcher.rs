@@ -19,14 +19,17 @@ use crate::app::AppState;
 use crate::jobs::Outcome;
 
 /// The client deliveries go out with: under the egress policy (no internal
-/// addresses, no redirects), with the webhook timeout.
-pub fn client(settings: &crate::config::Settings, egress: &std::sync::Arc<crate::egress::EgressPolicy>) -> reqwest::Client {
+/// addresses, no redirects), with the webhook timeout; an error if the TLS
+/// backend cannot start.
+pub fn client(
+    settings: &crate::config::Settings,
+    egress: &std::sync::Arc<crate::egress::EgressPolicy>,
+) -> reqwest::Result<reqwest::Client> {
     egress
         .http_client()
         .timeout(Duration::from_secs(settings.webhook_timeout_secs))
         .user_agent(concat!("Threadline-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("a client with static options builds")
 }
 
 /// A [`threadline_store::WEBHOOK_JOB`] job: one attempt at its delivery; a

@@ -116,7 +116,7 @@ pub(crate) async fn enqueue(
     let options = serde_json::to_string(delivery).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO outbound_jobs (message_id, account_id, inbox_id, recipient, options, status, attempts, next_attempt_at, \
-         locked_until, last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, NULL, NULL, $6, $6)",
+         last_error, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, NULL, $6, $6)",
     )
     .bind(message_id.to_string())
     .bind(account_id.to_string())
@@ -170,9 +170,8 @@ impl Store {
                 return Ok(None);
             }
         }
-        sqlx::query("UPDATE outbound_jobs SET status = 'sending', locked_until = $2, updated_at = $3 WHERE message_id = $1")
+        sqlx::query("UPDATE outbound_jobs SET status = 'sending', updated_at = $2 WHERE message_id = $1")
             .bind(message_id.to_string())
-            .bind(micros(at + lease))
             .bind(micros(at))
             .execute(tx.conn())
             .await?;
@@ -212,7 +211,7 @@ impl Store {
         let message = match outcome {
             SendOutcome::Sent { provider_message_id, status } => {
                 sqlx::query(
-                    "UPDATE outbound_jobs SET status = 'sent', attempts = attempts + 1, locked_until = NULL, last_error = NULL, \
+                    "UPDATE outbound_jobs SET status = 'sent', attempts = attempts + 1, last_error = NULL, \
                      updated_at = $2 WHERE message_id = $1",
                 )
                 .bind(&id)
@@ -258,7 +257,7 @@ impl Store {
             }
             SendOutcome::Retry { error, retry_at } => {
                 sqlx::query(
-                    "UPDATE outbound_jobs SET status = 'queued', attempts = attempts + 1, locked_until = NULL, last_error = $2, \
+                    "UPDATE outbound_jobs SET status = 'queued', attempts = attempts + 1, last_error = $2, \
                      next_attempt_at = $3, updated_at = $4 WHERE message_id = $1",
                 )
                 .bind(&id)
@@ -292,7 +291,7 @@ impl Store {
         let at = now();
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE outbound_jobs SET status = 'queued', attempts = 0, next_attempt_at = $3, locked_until = NULL, last_error = NULL, \
+            "UPDATE outbound_jobs SET status = 'queued', attempts = 0, next_attempt_at = $3, last_error = NULL, \
              updated_at = $3 WHERE message_id = $1 AND account_id = $2 AND status = 'dead'",
         )
         .bind(message_id.to_string())
@@ -413,7 +412,7 @@ async fn mark_dead(
     error: &str,
     at: time::OffsetDateTime,
 ) -> Result<Message> {
-    sqlx::query("UPDATE outbound_jobs SET status = 'dead', locked_until = NULL, last_error = $2, updated_at = $3 WHERE message_id = $1")
+    sqlx::query("UPDATE outbound_jobs SET status = 'dead', last_error = $2, updated_at = $3 WHERE message_id = $1")
         .bind(message_id.to_string())
         .bind(error)
         .bind(micros(at))
@@ -432,7 +431,7 @@ pub(crate) async fn cancel_queued(
     at: time::OffsetDateTime,
 ) -> Result<Message> {
     sqlx::query(
-        "UPDATE outbound_jobs SET status = 'cancelled', locked_until = NULL, last_error = $2, updated_at = $3 \
+        "UPDATE outbound_jobs SET status = 'cancelled', last_error = $2, updated_at = $3 \
          WHERE message_id = $1 AND status = 'queued'",
     )
     .bind(message_id.to_string())

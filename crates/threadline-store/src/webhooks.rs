@@ -1,9 +1,9 @@
 //! Webhook subscriptions and their delivery queue.
 //!
-//! Deliveries are rows written with the event (see `events.rs`). Workers
-//! claim due rows with a lease (`locked_until`), so a crashed worker's claims
-//! expire and are retried, and on PostgreSQL several nodes claim disjoint
-//! rows (`FOR UPDATE SKIP LOCKED`).
+//! Deliveries are rows written with the event (see `events.rs`), each with
+//! a job on the job table that schedules it: the job's lease is the claim
+//! (a crashed node's deliveries are taken up again when it lapses, and on
+//! PostgreSQL nodes claim disjoint jobs); these rows are the delivery log.
 
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -310,7 +310,7 @@ impl Store {
             DeliveryResult::Delivered { status_code } => {
                 sqlx::query(
                     "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status_code = $2, \
-                     last_error = NULL, locked_until = NULL, completed_at = $3 WHERE id = $1",
+                     last_error = NULL, completed_at = $3 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(status_code)
@@ -321,7 +321,7 @@ impl Store {
             DeliveryResult::Failed { status_code, error, retry_at } => {
                 sqlx::query(
                     "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, last_status_code = $3, last_error = $4, \
-                     next_attempt_at = COALESCE($5, next_attempt_at), locked_until = NULL, completed_at = $6 WHERE id = $1",
+                     next_attempt_at = COALESCE($5, next_attempt_at), completed_at = $6 WHERE id = $1",
                 )
                 .bind(id)
                 .bind(if retry_at.is_some() { "pending" } else { "failed" })

@@ -51,13 +51,14 @@ pub fn media_host_allowed(url: &reqwest::Url, endpoints: &ProviderEndpoints) -> 
 }
 
 impl Providers {
-    pub fn new(settings: &Settings, egress: &std::sync::Arc<crate::egress::EgressPolicy>) -> Self {
+    /// The clients, under the egress policy; an error if the TLS backend
+    /// cannot start.
+    pub fn new(settings: &Settings, egress: &std::sync::Arc<crate::egress::EgressPolicy>) -> Result<Self, reqwest::Error> {
         let client = egress
             .http_client()
             .timeout(Duration::from_secs(settings.send_timeout_secs))
             .connect_timeout(Duration::from_secs(settings.send_timeout_secs.min(10)))
-            .build()
-            .expect("a client with static options builds");
+            .build()?;
         let endpoints = ProviderEndpoints {
             twilio: settings.twilio_api_url.trim_end_matches('/').to_owned(),
             meta_graph: settings.meta_graph_url.trim_end_matches('/').to_owned(),
@@ -79,9 +80,8 @@ impl Providers {
                     attempt.stop()
                 }
             }))
-            .build()
-            .expect("a client with static options builds");
-        Providers { endpoints, client, media_client }
+            .build()?;
+        Ok(Providers { endpoints, client, media_client })
     }
 }
 

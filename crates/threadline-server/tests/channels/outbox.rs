@@ -155,7 +155,7 @@ async fn a_restart_neither_loses_nor_repeats_a_send(mut rig: Rig) {
     let interrupted = reply["id"].as_str().unwrap().to_owned();
     rig.wait_message(&interrupted, |m| m["delivery_status"] == "sent").await;
     let before = rig.provider.sends().len();
-    rig.app.sql(&format!("UPDATE outbound_jobs SET status = 'sending', locked_until = 1 WHERE message_id = '{interrupted}'")).await;
+    rig.app.sql(&format!("UPDATE outbound_jobs SET status = 'sending' WHERE message_id = '{interrupted}'")).await;
     rig.app
         .sql(&format!(
             "INSERT INTO jobs (id, kind, account_id, dedup_key, payload, run_at, attempts, generation, lease_until, dead, created_at) \
