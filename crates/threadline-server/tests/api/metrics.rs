@@ -146,8 +146,8 @@ fn id() -> String {
 }
 
 /// Stores the fixture's conversations as their history would have left
-/// them, and marks them for measuring.
-async fn load(app: &TestApp, golden: &Value, agent_id: &str) {
+/// them, and marks them for measuring; returns the customers by letter.
+async fn load(app: &TestApp, golden: &Value, agent_id: &str) -> BTreeMap<String, String> {
     let account = &app.account_id;
     let mut contacts: BTreeMap<String, String> = BTreeMap::new();
     for c in golden["conversations"].as_array().unwrap() {
@@ -171,6 +171,8 @@ async fn load(app: &TestApp, golden: &Value, agent_id: &str) {
         let channel = c["channel"].as_str().unwrap();
         let (mut status, mut first_response, mut resolved, mut last) = ("open", None, None, created);
         let mut handler = if c["bot"] == true { "bot" } else { "human" };
+        // Who writes the replies and notes (`writers` in the fixture).
+        let writer = if c["assignee"] == "agent" { agent_id.to_owned() } else { app.user_id.clone() };
         // The conversation row first (messages refer to it), completed below.
         app.sql(&format!(
             "INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, last_activity_at, created_at, updated_at, channel, handler) \
@@ -190,10 +192,11 @@ async fn load(app: &TestApp, golden: &Value, agent_id: &str) {
             let on = entry.get(2).and_then(Value::as_str).unwrap_or(channel);
             last = last.max(at);
             let message = |direction: &str, sender: &str, kind: &str, automated: &str| {
+                let sender_id = if sender == "user" { format!("'{writer}'") } else { "NULL".into() };
                 format!(
-                    "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, sender_kind, body_text, \
-                     delivery_status, automated, created_at) VALUES ('{}', '{account}', '{conversation}', '{contact}', '{kind}', '{direction}', \
-                     '{on}', '{sender}', 'text', 'sent', {automated}, {at})",
+                    "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, sender_kind, sender_id, \
+                     body_text, delivery_status, automated, created_at) VALUES ('{}', '{account}', '{conversation}', '{contact}', '{kind}', \
+                     '{direction}', '{on}', '{sender}', {sender_id}, 'text', 'sent', {automated}, {at})",
                     id()
                 )
             };
@@ -247,6 +250,7 @@ async fn load(app: &TestApp, golden: &Value, agent_id: &str) {
         ))
         .await;
     }
+    contacts
 }
 
 async fn refresh(app: &TestApp) {
@@ -348,6 +352,93 @@ async fn golden_reports(app: &TestApp, golden: &Value, agent_token: &str) -> (Ve
     )
 }
 
+/// Workload, cost and journey conversion of the golden month (read from
+/// messages, presence and runs; not stored per day).
+async fn work_and_journey_reports(app: &TestApp, golden: &Value, contacts: &BTreeMap<String, String>, agent_id: &str, agent_token: &str) {
+    let (account, expected) = (&app.account_id, &golden["expected"]);
+    let period = format!("from={}&to={}", golden["period"]["from"].as_str().unwrap(), golden["period"]["to"].as_str().unwrap());
+    let person = |who: &str| if who == "agent" { agent_id.to_owned() } else { app.user_id.clone() };
+
+    for span in golden["presence"].as_array().unwrap() {
+        let (from, to) = (micros(span["from"].as_str().unwrap()), micros(span["to"].as_str().unwrap()));
+        app.sql(&format!(
+            "INSERT INTO presence_spans (id, account_id, user_id, status, started_at, last_seen_at) \
+             VALUES ('{}', '{account}', '{}', 'online', {from}, {to})",
+            id(),
+            person(span["who"].as_str().unwrap())
+        ))
+        .await;
+    }
+    let (status, workload) = app.get(&format!("/api/v1/reports/workload?{period}")).await;
+    assert_eq!(status, 200, "{workload}");
+    let lines = workload["agents"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{workload}");
+    for who in ["admin", "agent"] {
+        let line = lines.iter().find(|l| l["agent_id"] == person(who).as_str()).unwrap_or_else(|| panic!("{who}: {workload}"));
+        assert_matches(&expected["workload"][who], line, &format!("workload.{who}"));
+    }
+    // An agent reads their own line only.
+    let (status, own) = app.call_as(agent_token, reqwest::Method::GET, &format!("/api/v1/reports/workload?{period}"), None).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["agents"].as_array().unwrap().len(), 1, "{own}");
+    assert_matches(&expected["workload"]["agent"], &own["agents"][0], "own workload");
+
+    let (status, saved) = app.put("/api/v1/reports/unit-costs", golden["unit_costs"].clone()).await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, costs) = app.get(&format!("/api/v1/reports/costs?{period}")).await;
+    assert_eq!(status, 200, "{costs}");
+    let (want, got) = (expected["costs"]["channels"].as_array().unwrap(), costs["channels"].as_array().unwrap());
+    assert_eq!(got.len(), want.len(), "every channel with a message, and no other: {costs}");
+    for (want, got) in want.iter().zip(got) {
+        assert_matches(want, got, &format!("costs.{}", want["channel"]));
+    }
+    let mut totals = expected["costs"].clone();
+    totals.as_object_mut().unwrap().remove("channels");
+    assert_matches(&totals, &costs, "costs");
+
+    // The journey, a draft (nothing runs it here), and its runs as the engine leaves them.
+    let spec = &golden["journey"]["spec"];
+    let (status, created) = app.post("/api/v1/journeys", json!({ "name": "Abandoned cart", "spec": spec })).await;
+    assert_eq!(status, 201, "{created}");
+    let journey = created["id"].as_str().unwrap();
+    for run in golden["journey"]["runs"].as_array().unwrap() {
+        let (run_id, entered) = (id(), micros(run["entered"].as_str().unwrap()));
+        let contact = &contacts[run["contact"].as_str().unwrap()];
+        app.sql(&format!(
+            "INSERT INTO journey_runs (id, account_id, journey_id, version, contact_id, status, entered_at) \
+             VALUES ('{run_id}', '{account}', '{journey}', 1, '{contact}', '{}', {entered})",
+            run["status"].as_str().unwrap()
+        ))
+        .await;
+        for (i, step) in run["steps"].as_array().unwrap().iter().enumerate() {
+            let channel = step.get(2).and_then(Value::as_str).map_or("NULL".to_owned(), |c| format!("'{c}'"));
+            app.sql(&format!(
+                "INSERT INTO journey_steps (run_id, step_id, account_id, journey_id, outcome, channel, executed_at) \
+                 VALUES ('{run_id}', '{}', '{account}', '{journey}', '{}', {channel}, {})",
+                step[0].as_str().unwrap(),
+                step[1].as_str().unwrap(),
+                entered + (i as i64 + 1) * 3_600_000_000
+            ))
+            .await;
+        }
+    }
+    let (status, report) = app.get(&format!("/api/v1/reports/journeys?{period}")).await;
+    assert_eq!(status, 200, "{report}");
+    let row = &report["journeys"][0];
+    let want = &expected["journey"];
+    for key in ["entered", "running", "completed", "converted", "exited", "failed", "conversion", "channels"] {
+        assert_matches(&want[key], &row[key], &format!("journey.{key}"));
+    }
+    assert_eq!(row["channels"].as_array().unwrap().len(), 3, "every channel with a send, and no other: {row}");
+    let steps: Vec<Value> = row["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!({ "step_id": s["step_id"], "reached": s["reached"], "dropped": s["dropped"] }))
+        .collect();
+    assert_eq!(Value::from(steps), want["steps"], "steps in the journey's order, arms after their branch");
+}
+
 async fn the_golden_month_gives_the_numbers_of_the_definitions(mut app: TestApp) {
     // The month's SLA outcomes are measured by the refresh; a background
     // SLA scan recording C5's breach meanwhile would mark it changed again.
@@ -357,9 +448,10 @@ async fn the_golden_month_gives_the_numbers_of_the_definitions(mut app: TestApp)
         app.post("/api/v1/sla/policies", json!({ "name": "Office hours", "policy": golden["sla_policy"], "is_default": true })).await;
     assert_eq!(status, 201, "{saved}");
     let (agent_id, agent_token) = app.create_user("ana@example.com", "Ana", "agent").await;
-    load(&app, &golden, &agent_id).await;
+    let contacts = load(&app, &golden, &agent_id).await;
     refresh(&app).await;
     let (raw, read_stored) = golden_reports(&app, &golden, &agent_token).await;
+    work_and_journey_reports(&app, &golden, &contacts, &agent_id, &agent_token).await;
     // Days with conversations are not stored yet: they are read from the conversations.
     assert_eq!(read_stored, 23, "only March's days without conversations need nothing read");
     // The same numbers once the days are stored (a year's report reads them).
