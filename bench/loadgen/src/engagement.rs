@@ -19,7 +19,8 @@ use sqlx::any::AnyPoolOptions;
 /// Sends one call every 1/`rate` s for `warmup` + `seconds` — to
 /// Threadline at `url`/v1/page or /v1/track, or with `batch` to `url` as a
 /// one-call batch — and reports the measured calls' latency from their due
-/// time.
+/// time. The calls name `customers` users in turn: the first calls create
+/// them, the rest return.
 pub async fn track_rate(
     url: &str,
     key: Option<&str>,
@@ -27,6 +28,7 @@ pub async fn track_rate(
     rate: u64,
     seconds: u64,
     warmup: u64,
+    customers: u64,
 ) -> anyhow::Result<serde_json::Value> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let start = Instant::now() + Duration::from_millis(100);
@@ -56,10 +58,10 @@ pub async fn track_rate(
         let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
         tokio::time::sleep_until(due.into()).await;
         let call = if i % 5 == 4 {
-            json!({ "type": "track", "userId": format!("r{}", i % 5000), "event": "Product Added", "messageId": format!("rate-{i}"),
+            json!({ "type": "track", "userId": format!("r{}", i % customers), "event": "Product Added", "messageId": format!("rate-{i}"),
                     "properties": { "sku": format!("SKU-{}", i % 17), "price": 49.9 } })
         } else {
-            json!({ "type": "page", "userId": format!("r{}", i % 5000), "messageId": format!("rate-{i}"),
+            json!({ "type": "page", "userId": format!("r{}", i % customers), "messageId": format!("rate-{i}"),
                     "properties": { "path": format!("/catalogue/{}", i % 23) } })
         };
         // Threadline takes each call at its type's path; the ceiling, one-call batches.

@@ -217,6 +217,9 @@ enum Command {
         seconds: u64,
         #[arg(long, default_value_t = 2)]
         warmup: u64,
+        /// Distinct customers: the first this many calls create them, the rest return.
+        #[arg(long, default_value_t = 5000)]
+        customers: u64,
     },
     /// Write a live journey with many runs waiting on a timer.
     SeedWaitingRuns {
@@ -397,9 +400,9 @@ fn main() -> anyhow::Result<()> {
             }))?;
             println!("{}", per_call(report, calls));
         }
-        Command::TrackRate { url, key, batch, rate, seconds, warmup } => {
+        Command::TrackRate { url, key, batch, rate, seconds, warmup, customers } => {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            println!("{}", rt.block_on(engagement::track_rate(&url, key.as_deref(), batch, rate, seconds, warmup))?);
+            println!("{}", rt.block_on(engagement::track_rate(&url, key.as_deref(), batch, rate, seconds, warmup, customers.max(1)))?);
         }
         Command::SeedWaitingRuns { database_url, runs, cohort, contacts, lead, window } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
