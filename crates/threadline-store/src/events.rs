@@ -11,20 +11,22 @@ use sqlx::AnyConnection;
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::ids::{AccountId, EventId};
 
-use crate::{Result, Store, micros, rows};
+use crate::{Backend, Result, Store, micros, rows};
 
 /// The job kind of a webhook delivery (payload: `delivery_id`).
 pub const WEBHOOK_JOB: &str = "webhook.deliver";
 
 /// Inserts the events, their webhook deliveries and the deliveries' jobs;
 /// returns how many deliveries were queued.
-pub(crate) async fn persist_events(conn: &mut AnyConnection, events: &[DomainEvent]) -> Result<u64> {
+pub(crate) async fn persist_events(conn: &mut AnyConnection, backend: Backend, events: &[DomainEvent]) -> Result<u64> {
     if events.is_empty() {
         return Ok(0);
     }
     for chunk in crate::rows::fixed_chunks(events) {
-        let sql =
-            format!("INSERT INTO events (id, account_id, kind, data, occurred_at) VALUES {}", crate::rows::placeholders(chunk.len(), 5));
+        let sql = format!(
+            "INSERT INTO events (id, account_id, kind, data, occurred_at) VALUES {}",
+            crate::rows::placeholders(backend, chunk.len(), 5)
+        );
         let mut query = sqlx::query(&sql);
         for e in chunk {
             query = query

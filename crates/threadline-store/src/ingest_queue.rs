@@ -371,7 +371,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at, name_key, language) \
                  VALUES {}",
-                rows::placeholders(chunk.len(), 10)
+                rows::placeholders(tx.backend(), chunk.len(), 10)
             );
             let mut query = sqlx::query(&sql);
             for c in chunk {
@@ -393,7 +393,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO identities (id, account_id, contact_id, kind, value, created_at) VALUES {} \
                  ON CONFLICT (account_id, kind, value) DO NOTHING",
-                rows::placeholders(chunk.len(), 6)
+                rows::placeholders(tx.backend(), chunk.len(), 6)
             );
             let mut query = sqlx::query(&sql);
             for (contact, identity) in chunk {

@@ -466,6 +466,10 @@ impl WriteTx {
         &mut self.tx
     }
 
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Serialises concurrent writers that touch the same keys (identity
     /// values, contact ids) until this transaction ends. On SQLite the write
     /// gate already serialises every writer; on PostgreSQL this takes
@@ -524,8 +528,8 @@ impl WriteTx {
                 jobs::enqueue(&mut self, &job, job.run_at).await?;
             }
         }
-        let queued = events::persist_events(&mut self.tx, &self.events).await?;
-        metrics::mark_dirty(&mut self.tx, &self.events).await?;
+        let queued = events::persist_events(&mut self.tx, self.backend, &self.events).await?;
+        metrics::mark_dirty(&mut self.tx, self.backend, &self.events).await?;
         self.tx.commit().await?;
         self.event_counts.add(&self.events);
         if queued > 0 {

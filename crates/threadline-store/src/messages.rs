@@ -604,7 +604,7 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
             "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, inbox_id, sender_kind, sender_id, \
              body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, created_at, \
              language, sentiment, category, triage, choices) VALUES {}",
-            rows::placeholders(chunk.len(), 25)
+            rows::placeholders(tx.backend(), chunk.len(), 25)
         );
         let mut query = sqlx::query(&sql);
         for m in chunk {
@@ -676,7 +676,7 @@ pub(crate) async fn insert_conversations(tx: &mut WriteTx, account_id: AccountId
         let sql = format!(
             "INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, category, team_id, channel, language, handler, \
              queued_at, awaiting_since, last_activity_at, created_at, updated_at) VALUES {}",
-            rows::placeholders(chunk.len(), 16)
+            rows::placeholders(tx.backend(), chunk.len(), 16)
         );
         let mut query = sqlx::query(&sql);
         for c in chunk {

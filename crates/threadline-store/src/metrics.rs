@@ -19,7 +19,7 @@ use threadline_domain::message::{Direction, SenderKind};
 use threadline_domain::metrics::{Change, ConversationFacts, DEFLECTION_WINDOW, Entry, FCR_WINDOW, History, Measured};
 use time::{Duration, OffsetDateTime};
 
-use crate::{Result, Store, WriteTx, micros, now, rows};
+use crate::{Backend, Result, Store, WriteTx, micros, now, rows};
 
 /// The job kind that brings conversations' facts up to date.
 pub const METRICS_JOB: &str = "metrics.refresh";
@@ -54,7 +54,7 @@ fn touched_conversation(event: &DomainEvent) -> Option<ConversationId> {
 
 /// Marks the conversations `events` touch as out of date (called by the
 /// commit, so no change escapes measurement).
-pub(crate) async fn mark_dirty(conn: &mut sqlx::AnyConnection, events: &[DomainEvent]) -> Result<()> {
+pub(crate) async fn mark_dirty(conn: &mut sqlx::AnyConnection, backend: Backend, events: &[DomainEvent]) -> Result<()> {
     let touched: std::collections::BTreeSet<(AccountId, ConversationId)> =
         events.iter().filter_map(|e| touched_conversation(e).map(|c| (e.account_id, c))).collect();
     if touched.is_empty() {
@@ -66,7 +66,7 @@ pub(crate) async fn mark_dirty(conn: &mut sqlx::AnyConnection, events: &[DomainE
         let sql = format!(
             "INSERT INTO metrics_dirty (conversation_id, account_id, since, first_marked) VALUES {} \
              ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",
-            rows::placeholders(chunk.len(), 4)
+            rows::placeholders(backend, chunk.len(), 4)
         );
         let mut query = sqlx::query(&sql);
         for (account_id, conversation_id) in chunk {

@@ -164,8 +164,10 @@ impl Store {
             .execute(tx.conn())
             .await?;
         for chunk in rows::fixed_chunks(&tallies) {
-            let sql =
-                format!("INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}", rows::placeholders(chunk.len(), 5));
+            let sql = format!(
+                "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}",
+                rows::placeholders(tx.backend(), chunk.len(), 5)
+            );
             let mut query = sqlx::query(&sql);
             for (dim, key, t) in chunk {
                 let json = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;

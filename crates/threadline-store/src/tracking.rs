@@ -339,7 +339,7 @@ async fn insert_events(
         let sql = format!(
             "INSERT INTO customer_events (id, account_id, contact_id, kind, name, properties, context, message_id, occurred_at, received_at) \
              VALUES {} ON CONFLICT (account_id, message_id) DO NOTHING RETURNING id",
-            crate::rows::placeholders(chunk.len(), 10)
+            crate::rows::placeholders(tx.backend(), chunk.len(), 10)
         );
         let mut query = sqlx::query(&sql);
         for (id, contact_id, call) in chunk.iter() {
