@@ -667,6 +667,7 @@ mod ceiling {
         pool: sqlx::AnyPool,
         /// The same single-writer gate Threadline's store uses on SQLite.
         gate: Option<Arc<Mutex<()>>>,
+        sqlite: bool,
     }
 
     pub async fn serve(url: &str, bind: &str, sync: &str) -> anyhow::Result<()> {
@@ -691,7 +692,7 @@ mod ceiling {
         sqlx::query("CREATE TABLE IF NOT EXISTS ceiling (id TEXT PRIMARY KEY, body TEXT NOT NULL, created_at BIGINT NOT NULL)")
             .execute(&pool)
             .await?;
-        let state = Ceiling { pool, gate: sqlite.then(|| Arc::new(Mutex::new(()))) };
+        let state = Ceiling { pool, gate: sqlite.then(|| Arc::new(Mutex::new(()))), sqlite };
         let app = axum::Router::new().route("/insert", post(insert)).route("/insert-batch", post(insert_batch)).with_state(state);
         let listener = tokio::net::TcpListener::bind(bind).await?;
         println!("ceiling listening on http://{}", listener.local_addr()?);
@@ -711,7 +712,13 @@ mod ceiling {
         let result = async {
             let mut tx = state.pool.begin().await?;
             for chunk in calls.chunks(100) {
-                let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3)).collect();
+                // Plain `?` on SQLite, as Threadline's store binds them (numbered
+                // parameters cost a search per bind).
+                let values: Vec<String> = (0..chunk.len())
+                    .map(
+                        |i| if state.sqlite { "(?, ?, ?)".to_owned() } else { format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3) },
+                    )
+                    .collect();
                 let sql = format!("INSERT INTO ceiling (id, body, created_at) VALUES {}", values.join(", "));
                 let mut query = sqlx::query(&sql);
                 for call in chunk {

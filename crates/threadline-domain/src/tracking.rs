@@ -217,13 +217,32 @@ pub fn parse_batch(value: Value, received_at: OffsetDateTime) -> Result<Vec<Resu
     Ok(items
         .into_iter()
         .map(|item| {
-            let size = serde_json::to_vec(&item).map(|b| b.len()).unwrap_or(usize::MAX);
+            let size = serialized_size(&item);
             if size > MAX_CALL_BYTES {
                 return Err(ValidationErrors::single("", format!("a call is at most {MAX_CALL_BYTES} bytes; this one is {size}")));
             }
             parse_call(item, None, shared.as_ref(), received_at)
         })
         .collect())
+}
+
+/// How many bytes `value` takes as compact JSON, counted without writing it.
+fn serialized_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// Segment's clock-skew correction: when a call carries both the time it
@@ -631,6 +650,19 @@ mod tests {
                 .unwrap();
         assert!(calls[0].is_err());
         assert!(calls[1].is_ok());
+    }
+
+    #[test]
+    fn a_call_is_measured_as_its_compact_json() {
+        let call = json!({"type": "track", "userId": "ü", "properties": {"n": [1, 2.5, null], "s": "a\"b"}});
+        assert_eq!(serialized_size(&call), serde_json::to_vec(&call).unwrap().len());
+        // Exactly at the limit passes; a byte over does not.
+        let at_limit = |extra: usize| {
+            let frame = serialized_size(&json!({"type": "track", "userId": "u", "event": "E", "properties": {"blob": ""}}));
+            json!({"batch": [{"type": "track", "userId": "u", "event": "E", "properties": {"blob": "x".repeat(MAX_CALL_BYTES - frame + extra)}}]})
+        };
+        assert!(parse_batch(at_limit(0), NOW).unwrap()[0].is_ok());
+        assert!(parse_batch(at_limit(1), NOW).unwrap()[0].is_err());
     }
 
     #[test]

@@ -349,8 +349,8 @@ async fn insert_events(
                 .bind(contact_id.to_string())
                 .bind(call.kind.as_str())
                 .bind(call.name.clone())
-                .bind(serde_json::Value::Object(call.properties.clone()).to_string())
-                .bind(serde_json::Value::Object(call.context.clone()).to_string())
+                .bind(json_text(&call.properties)?)
+                .bind(json_text(&call.context)?)
                 .bind(call.message_id.clone())
                 .bind(micros(call.occurred_at))
                 .bind(micros(received_at));
@@ -360,6 +360,11 @@ async fn insert_events(
         }
     }
     Ok(inserted)
+}
+
+/// A JSON object's text, for a column.
+fn json_text(map: &serde_json::Map<String, serde_json::Value>) -> Result<String> {
+    serde_json::to_string(map).map_err(|e| StoreError::Corrupt(format!("event properties: {e}")))
 }
 
 /// Journeys look at what was stored: a job in the same transaction, so no
