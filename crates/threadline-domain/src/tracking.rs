@@ -400,6 +400,18 @@ pub struct Plan {
     pub contested: Vec<NormalizedIdentity>,
 }
 
+/// Whether [`plan`] needs to know which holders are anonymous: only when
+/// the claimed identities are held by more than one contact. With one
+/// holder (or none) the call belongs to it whatever it is, and nothing is
+/// folded — so the store need not look.
+pub fn anonymity_matters(holders: &[Option<ContactId>]) -> bool {
+    let mut held = holders.iter().flatten();
+    match held.next() {
+        Some(first) => held.any(|other| other != first),
+        None => false,
+    }
+}
+
 /// Decides, from each claimed identity (most certain first) and its holder,
 /// which contact a call belongs to. The most certain decisive identity held
 /// by a known customer wins; anonymous holders are folded into it;
@@ -730,6 +742,29 @@ mod tests {
         let plan4 = super::plan(&[(weak_email.clone(), Some(Holder { contact_id: known, anonymous: false })), (visitor, None)]);
         assert_eq!(plan4.contact, None);
         assert_eq!(plan4.contested, [weak_email.identity]);
+    }
+
+    #[test]
+    fn whether_a_lone_holder_is_anonymous_changes_nothing() {
+        let (one, two) = (ContactId::new(), ContactId::new());
+        assert!(!anonymity_matters(&[]));
+        assert!(!anonymity_matters(&[None, None]));
+        assert!(!anonymity_matters(&[Some(one), None, Some(one)]));
+        assert!(anonymity_matters(&[Some(one), Some(two)]));
+
+        // Every arrangement of one holder over a decisive and an undecisive
+        // claim plans the same whichever the holder is.
+        let (user, email) = (claim(IdentityKind::ExternalId, "u1", true), claim(IdentityKind::Email, "ada@example.com", false));
+        for held in [[true, false], [false, true], [true, true]] {
+            let claims = |anonymous: bool| {
+                [user.clone(), email.clone()]
+                    .into_iter()
+                    .zip(held)
+                    .map(|(c, h)| (c, h.then_some(Holder { contact_id: one, anonymous })))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(plan(&claims(true)), plan(&claims(false)), "held {held:?}");
+        }
     }
 
     #[test]

@@ -338,7 +338,7 @@ async fn insert_events(
     for chunk in crate::rows::fixed_chunks(rows) {
         let sql = format!(
             "INSERT INTO customer_events (id, account_id, contact_id, kind, name, properties, context, message_id, occurred_at, received_at) \
-             VALUES {} ON CONFLICT (account_id, message_id) DO NOTHING RETURNING id",
+             VALUES {} ON CONFLICT (account_id, message_id) DO NOTHING",
             crate::rows::placeholders(tx.backend(), chunk.len(), 10)
         );
         let mut query = sqlx::query(&sql);
@@ -355,8 +355,22 @@ async fn insert_events(
                 .bind(micros(call.occurred_at))
                 .bind(micros(received_at));
         }
-        for row in query.fetch_all(tx.conn()).await? {
-            inserted.insert(rows::parse(&row, "id")?);
+        // Usually every row goes in. Only when some were duplicates are the
+        // new ids read back (theirs are fresh, so those found went in now):
+        // `RETURNING` would hand every row back, one at a time on SQLite.
+        let written = query.execute(tx.conn()).await?.rows_affected();
+        if written == chunk.len() as u64 {
+            inserted.extend(chunk.iter().map(|(id, _, _)| *id));
+        } else if written > 0 {
+            let ids: Vec<String> = chunk.iter().map(|(id, _, _)| id.to_string()).collect();
+            let sql = format!("SELECT id FROM customer_events WHERE account_id = $1 AND id IN ({})", crate::rows::list(2, ids.len()));
+            let mut query = sqlx::query(&sql).bind(account_id.to_string());
+            for id in &ids {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(tx.conn()).await? {
+                inserted.insert(rows::parse(&row, "id")?);
+            }
         }
     }
     Ok(inserted)
@@ -458,8 +472,8 @@ async fn resolve(tx: &mut WriteTx, source: &SourceContext, call: &Call, at: Offs
     let claims = claimed_identities(call, source.region, source.trusted);
     let keys: Vec<String> = claims.iter().map(|c| format!("identity:{}", c.identity.value)).collect();
     tx.lock_keys(account_id, &keys).await?;
-    let mut held = Vec::with_capacity(claims.len());
-    for claim in claims {
+    let mut owners = Vec::with_capacity(claims.len());
+    for claim in &claims {
         // A phone number is also known as a WhatsApp id, and the other way round.
         let mut owner = identity_owner(tx.conn(), account_id, &claim.identity).await?;
         for kind in claim.identity.kind.equivalents() {
@@ -468,8 +482,15 @@ async fn resolve(tx: &mut WriteTx, source: &SourceContext, call: &Call, at: Offs
                 owner = identity_owner(tx.conn(), account_id, &sibling).await?;
             }
         }
+        owners.push(owner);
+    }
+    // The usual call names one customer: whether it is anonymous is only
+    // looked up when its identities disagree.
+    let look = threadline_domain::tracking::anonymity_matters(&owners);
+    let mut held = Vec::with_capacity(claims.len());
+    for (claim, owner) in claims.into_iter().zip(owners) {
         let holder = match owner {
-            Some(contact_id) => Some(Holder { contact_id, anonymous: is_anonymous(tx, contact_id).await? }),
+            Some(contact_id) => Some(Holder { contact_id, anonymous: look && is_anonymous(tx, contact_id).await? }),
             None => None,
         };
         held.push((claim, holder));

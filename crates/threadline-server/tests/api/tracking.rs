@@ -166,6 +166,20 @@ async fn segment_calls_from_the_docs_land_on_their_customers(app: TestApp) {
     assert_eq!(send(&app, &key, "/v1/track", call.clone()).await, (200, json!({ "success": true })));
     assert_eq!(send(&app, &key, "/v1/track", call).await, (200, json!({ "success": true, "duplicates": 1 })));
     assert_eq!(events_of(&app, cindy["id"].as_str().unwrap(), "&name=Order%20Completed").await.len(), 1);
+
+    // A batch retried with calls added: the one stored before is counted a
+    // duplicate, the new ones are stored, each once.
+    let retried = json!({ "batch": [
+        { "type": "track", "userId": "971mj8mk7p", "event": "Order Completed", "messageId": "order-1-completed", "properties": { "total": 30 } },
+        { "type": "track", "userId": "971mj8mk7p", "event": "Order Completed", "messageId": "order-2-completed", "properties": { "total": 12 } },
+        { "type": "track", "userId": "971mj8mk7p", "event": "Order Completed", "messageId": "order-3-completed", "properties": { "total": 7 } }
+    ] });
+    assert_eq!(send(&app, &key, "/v1/batch", retried.clone()).await, (200, json!({ "success": true, "duplicates": 1 })));
+    assert_eq!(send(&app, &key, "/v1/batch", retried).await, (200, json!({ "success": true, "duplicates": 3 })));
+    let orders = events_of(&app, cindy["id"].as_str().unwrap(), "&name=Order%20Completed").await;
+    let mut totals: Vec<i64> = orders.iter().map(|e| e["properties"]["total"].as_i64().unwrap()).collect();
+    totals.sort_unstable();
+    assert_eq!(totals, [7, 12, 30]);
 }
 
 async fn anonymous_activity_joins_the_customer_who_identifies(app: TestApp) {
