@@ -2,7 +2,8 @@
 # Builds the Debian package: the binary, a hardened systemd unit, the data
 # folder /var/lib/threadline and the configuration in /etc/threadline.
 #
-#   packaging/deb/build.sh [BINARY=target/release/threadline] [OUT=target/debian]
+#   cargo build --profile dist -p threadline
+#   packaging/deb/build.sh [BINARY=target/dist/threadline] [OUT=target/debian]
 #
 # DEB_COMPRESSION (default xz) is passed to dpkg-deb -Z (the tests use
 # gzip: they package an unoptimised binary).
@@ -11,10 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-binary="${1:-target/release/threadline}"
+binary="${1:-target/dist/threadline}"
 out="${2:-target/debian}"
 if [ ! -x "$binary" ]; then
-    echo "packaging/deb/build.sh: no binary at $binary (cargo build --release first)" >&2
+    echo "packaging/deb/build.sh: no binary at $binary (cargo build --profile dist -p threadline first)" >&2
     exit 1
 fi
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)"
