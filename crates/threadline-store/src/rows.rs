@@ -152,11 +152,13 @@ pub(crate) fn message(row: &AnyRow) -> Result<Message> {
 /// that grows with the square of the count (a 64-row chunk of messages has
 /// 1,600) — while plain `?` are bound by position.
 pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
-    let row = |r: usize| match backend {
-        Backend::Sqlite => format!("({})", vec!["?"; cols].join(", ")),
-        Backend::Postgres => format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")),
-    };
-    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+    match backend {
+        Backend::Sqlite => vec![format!("({})", vec!["?"; cols].join(", ")); rows].join(", "),
+        Backend::Postgres => (0..rows)
+            .map(|r| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// `$start, $start+1, …` for an `IN (…)` list of `n` values.

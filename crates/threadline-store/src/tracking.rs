@@ -362,7 +362,7 @@ async fn insert_events(
         if written == chunk.len() as u64 {
             inserted.extend(chunk.iter().map(|(id, _, _)| *id));
         } else if written > 0 {
-            let ids: Vec<String> = chunk.iter().map(|(id, _, _)| id.to_string()).collect();
+            let ids = crate::rows::padded(&chunk.iter().map(|(id, _, _)| id.to_string()).collect::<Vec<_>>());
             let sql = format!("SELECT id FROM customer_events WHERE account_id = $1 AND id IN ({})", crate::rows::list(2, ids.len()));
             let mut query = sqlx::query(&sql).bind(account_id.to_string());
             for id in &ids {
