@@ -1,13 +1,15 @@
-//! Threadline's messaging channels.
+//! Threadline's messaging channels, and the shops whose orders come in.
 //!
-//! One module per provider, each implementing [`ChannelAdapter`]; the
-//! [`registry`] is the one place that lists them. Adapters do no I/O: they
+//! One module per messaging provider, each implementing [`ChannelAdapter`]; the
+//! [`registry`] is the one place that lists them. [`shops`] reads order
+//! webhooks (Shopify, WooCommerce). Adapters do no I/O: they
 //! read webhooks and describe HTTP requests, and the server runs them.
 
 pub mod adapter;
 pub mod email;
 pub mod meta;
 pub mod registry;
+pub mod shops;
 pub mod telegram;
 pub mod twilio;
 pub mod whatsapp;

@@ -40,6 +40,10 @@ string_enum! {
         SurveySent => "survey.sent",
         /// A customer answered a survey.
         SurveyAnswered => "survey.answered",
+        /// An order from the shop was seen for the first time.
+        OrderCreated => "order.created",
+        /// A known order changed (paid, shipped, delivered, cancelled…).
+        OrderUpdated => "order.updated",
     }
 }
 

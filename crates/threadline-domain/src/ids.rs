@@ -89,4 +89,8 @@ id_type! {
     ScheduledMessageId;
     /// "When this happens to a conversation and these hold, do that."
     AutomationRuleId;
+    /// An order from the business's shop (or its order API).
+    OrderId;
+    /// A shop sending signed order webhooks (Shopify, WooCommerce).
+    OrderSourceId;
 }

@@ -25,6 +25,7 @@ pub mod knowledge;
 pub mod mention;
 pub mod message;
 pub mod metrics;
+pub mod order;
 pub mod reply;
 pub mod retention;
 pub mod role;

@@ -181,7 +181,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::channels::hooks::router())
         .merge(crate::widget::router())
         .merge(crate::web::router())
-        .merge(crate::tracking::router());
+        .merge(crate::tracking::router())
+        .merge(crate::orders::router());
     let max_body = state.settings.max_body_bytes;
     api.route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(ready))

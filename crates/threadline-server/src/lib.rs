@@ -33,6 +33,7 @@ pub mod journeys;
 pub mod knowledge;
 pub mod metrics;
 pub mod nodes;
+pub mod orders;
 pub mod privacy;
 pub mod rate_limit;
 pub mod relay;

@@ -27,6 +27,7 @@ This archive holds everything Threadline stores about one customer.
   activity.json       what the customer did on the site or in the app (tracked
                       pages, screens and events)
   journeys.json       the journeys the customer went through, and tasks about them
+  orders.json         their orders from the business's shop: lines, parcels, status
   survey_answers.json answers to satisfaction surveys
   audit.json          who changed the customer's record, and when
   attachments/        the files of the messages, under the message's id
@@ -61,6 +62,7 @@ pub async fn export(state: &AppState, account_id: AccountId, contact_id: Contact
         write(&mut zip, "interactions.json", &json(&data.interactions)?)?;
         write(&mut zip, "activity.json", &json(&data.customer_events)?)?;
         write(&mut zip, "journeys.json", &json(&serde_json::json!({ "runs": data.journey_runs, "tasks": data.tasks }))?)?;
+        write(&mut zip, "orders.json", &json(&data.orders)?)?;
         write(&mut zip, "survey_answers.json", b"[]")?;
         write(&mut zip, "audit.json", &json(&data.audit)?)?;
         for message in &data.messages {

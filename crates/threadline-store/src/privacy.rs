@@ -46,6 +46,8 @@ pub struct ContactExport {
     /// Their ways through journeys, and the tasks those left for people.
     pub journey_runs: Vec<crate::JourneyRun>,
     pub tasks: Vec<crate::Task>,
+    /// Their orders from the shop, newest first.
+    pub orders: Vec<crate::Order>,
     /// Audit entries about the person or their conversations.
     pub audit: Vec<AuditEntry>,
 }
@@ -64,6 +66,8 @@ pub struct PrivacyReport {
     pub customer_events: u64,
     /// Tasks about the person removed (their titles name them).
     pub tasks: u64,
+    /// Their orders from the shop removed (the shop keeps its own records).
+    pub orders: u64,
 }
 
 impl Store {
@@ -121,6 +125,7 @@ impl Store {
             .map(crate::journeys::run_row)
             .collect::<Result<Vec<_>>>()?;
         let tasks = self.tasks(account_id, false, None, Some(contact_id), 10_000).await?;
+        let orders = self.contact_orders(account_id, contact_id, 100_000).await?;
         let mut subjects: Vec<String> = people.iter().map(|p| p.to_string()).collect();
         subjects.extend(conversations.iter().map(|c| c.id.to_string()));
         let mut audit = Vec::new();
@@ -149,6 +154,7 @@ impl Store {
             customer_events,
             journey_runs,
             tasks,
+            orders,
             audit,
         })
     }
@@ -236,6 +242,8 @@ impl Store {
             report.customer_events += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM tasks WHERE account_id = $1 AND contact_id IN ({list})");
             report.tasks += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
+            let sql = format!("DELETE FROM orders WHERE account_id = $1 AND contact_id IN ({list})");
+            report.orders += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM identities WHERE account_id = $1 AND contact_id IN ({list})");
             report.identities += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM consents WHERE contact_id IN ({})", rows::list(1, chunk.len()));
@@ -291,6 +299,7 @@ impl Store {
                 ("identities", Some(&mut report.identities)),
                 ("customer_events", Some(&mut report.customer_events)),
                 ("tasks", Some(&mut report.tasks)),
+                ("orders", Some(&mut report.orders)),
                 ("journey_runs", None),
                 ("segment_members", None),
             ] {

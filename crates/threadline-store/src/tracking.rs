@@ -328,7 +328,7 @@ impl Store {
 
 /// Inserts the events; returns the ids of those that were new (an event
 /// whose message id the account has already is skipped).
-async fn insert_events(
+pub(crate) async fn insert_events(
     tx: &mut WriteTx,
     account_id: AccountId,
     rows: &[(CustomerEventId, ContactId, &Call)],
@@ -383,7 +383,7 @@ fn json_text(map: &serde_json::Map<String, serde_json::Value>) -> Result<String>
 
 /// Journeys look at what was stored: a job in the same transaction, so no
 /// committed event is ever missed.
-async fn hand_to_journeys(
+pub(crate) async fn hand_to_journeys(
     tx: &mut WriteTx,
     account_id: AccountId,
     stored: &[(CustomerEventId, ContactId)],

@@ -13,6 +13,7 @@ pub(crate) mod inboxes;
 mod journeys;
 pub mod knowledge;
 pub(crate) mod mail_addresses;
+mod orders;
 mod privacy;
 pub mod reports;
 mod retention;
@@ -209,6 +210,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(bots::router())
         .merge(suggestions::router())
         .merge(tracking::router())
+        .merge(orders::router())
         .merge(journeys::router())
         .merge(segments::router())
         .merge(reports::router())

@@ -422,12 +422,13 @@ struct ConversationPage<'a> {
     consents: Vec<(String, String, bool)>,
     past: Vec<Past>,
     activity: Vec<(String, String, String)>,
-    /// Tracked pages (page, when), the open cart (product, when) and orders (id, total, when).
+    /// Tracked pages (page, when) and the open cart (product, when).
     site_pages: Vec<(String, String)>,
     cart: Vec<(String, String)>,
     /// The segments the customer is in now.
     segments: Vec<String>,
-    orders: Vec<(String, String, String)>,
+    /// The latest orders: from the shop, then any only tracked on the site.
+    orders: Vec<OrderLine>,
     entries: Vec<Entry>,
     options: Vec<ChannelChoice>,
     assignees: Vec<Choice>,
@@ -516,6 +517,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         sentiment,
         site,
         segments,
+        shop_orders,
     } = match ConversationData::load(&state, account_id, id).await {
         Ok(data) => data,
         Err(e) => return ApiError::from(e).into_response(),
@@ -634,7 +636,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         site_pages: site.pages.iter().map(|(page, at)| (page.clone(), lang.ago(*at, now))).collect(),
         cart: site.cart.iter().map(|(product, at)| (product.clone(), lang.ago(*at, now))).collect(),
         segments,
-        orders: site.orders.iter().map(|(id, total, at)| (id.clone(), total.clone(), lang.ago(*at, now))).collect(),
+        orders: order_lines(lang, &shop_orders, &site.orders, now),
         entries: timed.into_iter().map(|(_, e)| e).collect(),
         options: options
             .iter()
@@ -711,6 +713,8 @@ struct ConversationData {
     site: threadline_domain::tracking::ActivitySummary,
     /// The names of the segments the customer is in.
     segments: Vec<String>,
+    /// Their latest orders from the shop.
+    shop_orders: Vec<threadline_store::Order>,
 }
 
 impl ConversationData {
@@ -748,11 +752,66 @@ impl ConversationData {
                 &store.customer_events(account_id, contact.id, &threadline_store::EventQuery { limit: 200, ..Default::default() }).await?,
                 5,
             ),
+            shop_orders: store.contact_orders(account_id, contact.id, 5).await?,
             conversation,
             contact,
             others,
         })
     }
+}
+
+/// An order in the customer panel.
+struct OrderLine {
+    number: String,
+    total: String,
+    /// The status as the customer would read it (empty for an order only
+    /// tracked on the site).
+    status: &'static str,
+    /// The carrier and tracking number, and where to follow the parcel.
+    tracking: Option<(String, Option<String>)>,
+    ago: String,
+}
+
+/// The panel's orders: the shop's (with status and parcel), then orders
+/// only tracked on the site (`Order Completed` calls) that the shop did
+/// not report, at most five in all.
+fn order_lines(
+    lang: Lang,
+    shop: &[threadline_store::Order],
+    tracked: &[(String, String, time::OffsetDateTime)],
+    now: time::OffsetDateTime,
+) -> Vec<OrderLine> {
+    let mut lines: Vec<OrderLine> = shop
+        .iter()
+        .map(|o| {
+            let f = &o.facts;
+            let parcel = f.shipments.last().and_then(|s| {
+                let label = [s.carrier.as_deref(), s.tracking_number.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                match (label.is_empty(), &s.tracking_url) {
+                    (true, None) => None,
+                    (true, Some(url)) => Some((lang.texts().track_parcel.to_owned(), Some(url.clone()))),
+                    (false, url) => Some((label, url.clone())),
+                }
+            });
+            OrderLine {
+                number: f.number.clone(),
+                total: format!("{} {}", f.total, f.currency),
+                status: threadline_domain::order::status_label(f.status, lang.code()),
+                tracking: parcel,
+                ago: lang.ago(f.placed_at, now),
+            }
+        })
+        .collect();
+    for (id, total, at) in tracked {
+        if lines.len() >= 5 {
+            break;
+        }
+        if shop.iter().any(|o| &o.facts.external_id == id) {
+            continue;
+        }
+        lines.push(OrderLine { number: id.clone(), total: total.clone(), status: "", tracking: None, ago: lang.ago(*at, now) });
+    }
+    lines
 }
 
 fn rfc3339(at: time::OffsetDateTime) -> String {

@@ -19,6 +19,7 @@ mod knowledge;
 mod mentions;
 mod metrics;
 mod nul;
+mod orders;
 mod prometheus;
 mod relay;
 mod retention;
