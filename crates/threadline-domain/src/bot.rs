@@ -165,6 +165,13 @@ pub struct BotMemory {
     /// The titles it has suggested, for the agent if it hands off.
     #[serde(default)]
     pub tried: Vec<String>,
+    /// It last told the customer where an order is, and asked whether that
+    /// answered them.
+    #[serde(default)]
+    pub order_answered: bool,
+    /// The orders it described ("#1001: shipped (BRT 0123)"), for the agent.
+    #[serde(default)]
+    pub orders: Vec<String>,
 }
 
 string_enum! {
@@ -330,7 +337,7 @@ pub fn decide(settings: &BotSettings, memory: &BotMemory, text: &str, sentiment:
     if sentiment <= settings.handoff_sentiment {
         return Turn::Handoff(HandoffReason::NegativeSentiment);
     }
-    if memory.answered.is_some() {
+    if memory.awaits_confirmation() {
         match confirms(text) {
             Some(true) => return Turn::Resolved,
             Some(false) if memory.unsure + 1 >= settings.max_unsure => return Turn::Handoff(HandoffReason::LowConfidence),
@@ -357,9 +364,29 @@ pub fn decide(settings: &BotSettings, memory: &BotMemory, text: &str, sentiment:
 }
 
 impl BotMemory {
+    /// Whether the bot's last message was an answer it asked "did this
+    /// help?" about (an article, or where an order is).
+    pub fn awaits_confirmation(&self) -> bool {
+        self.answered.is_some() || self.order_answered
+    }
+
+    /// The memory after the bot answered about an order: `described` is the
+    /// order it described, for the agent (none when it asked for the
+    /// order's number and e-mail address or postcode).
+    pub fn after_order(&self, described: Option<String>) -> BotMemory {
+        let mut next = BotMemory { turns: self.turns + 1, answered: None, offered: Vec::new(), ..self.clone() };
+        next.order_answered = described.is_some();
+        if let Some(line) = described
+            && !next.orders.contains(&line)
+        {
+            next.orders.push(line);
+        }
+        next
+    }
+
     /// The memory after `turn`.
     pub fn after(&self, turn: &Turn) -> BotMemory {
-        let mut next = BotMemory { turns: self.turns + 1, ..self.clone() };
+        let mut next = BotMemory { turns: self.turns + 1, order_answered: false, ..self.clone() };
         match turn {
             Turn::Answer(c) => {
                 next.answered = Some(c.article_id);
@@ -375,7 +402,7 @@ impl BotMemory {
             Turn::Clarify => next.unsure += 1,
             Turn::Resolved | Turn::Handoff(_) => {}
         }
-        if matches!(turn, Turn::Answer(_) | Turn::Offer(_)) && self.answered.is_some() {
+        if matches!(turn, Turn::Answer(_) | Turn::Offer(_)) && self.awaits_confirmation() {
             // The previous answer did not settle it.
             next.unsure += 1;
         }
@@ -431,8 +458,10 @@ pub fn reply_text(turn: &Turn, language: Option<&str>) -> String {
 }
 
 /// A short summary for the agent who takes over: what the customer asked,
-/// in their words, what the bot tried, and why it handed over.
-pub fn summarize(customer_messages: &[&str], category: Option<&str>, tried: &[String], reason: HandoffReason) -> String {
+/// in their words, what the bot tried, the orders it looked up, and why it
+/// handed over.
+pub fn summarize(customer_messages: &[&str], category: Option<&str>, memory: &BotMemory, reason: HandoffReason) -> String {
+    let tried = &memory.tried;
     let mut out = String::new();
     match category {
         Some(c) => out.push_str(&format!("About {c}. ")),
@@ -452,8 +481,14 @@ pub fn summarize(customer_messages: &[&str], category: Option<&str>, tried: &[St
         let end = if list.ends_with(['.', '?', '!']) { " " } else { ". " };
         out.push_str(&format!("The bot suggested: {list}{end}"));
     }
+    out.push_str(&orders_looked_up(memory));
     out.push_str(&format!("Handed over because {}.", reason.describe("en")));
     out
+}
+
+/// "Orders looked up: …. " for the agent, or nothing.
+pub fn orders_looked_up(memory: &BotMemory) -> String {
+    if memory.orders.is_empty() { String::new() } else { format!("Orders looked up: {}. ", memory.orders.join("; ")) }
 }
 
 #[cfg(test)]
@@ -522,16 +557,28 @@ mod tests {
 
     #[test]
     fn the_summary_keeps_the_customers_words() {
-        let summary = summarize(
-            &["Il pacco   non è arrivato", "voglio un operatore"],
-            Some("shipping"),
-            &["Tracking your order".into()],
-            HandoffReason::AskedForHuman,
-        );
+        let memory = BotMemory { tried: vec!["Tracking your order".into()], ..Default::default() };
+        let summary =
+            summarize(&["Il pacco   non è arrivato", "voglio un operatore"], Some("shipping"), &memory, HandoffReason::AskedForHuman);
         assert_eq!(
             summary,
             "About shipping. The customer wrote: “Il pacco non è arrivato” and then: “voglio un operatore”. The bot suggested: Tracking your order. Handed over because the customer asked for a person."
         );
+    }
+
+    #[test]
+    fn an_order_the_bot_described_is_confirmed_like_an_answer_and_goes_to_the_agent() {
+        let s = BotSettings::default();
+        let m = BotMemory::default().after_order(Some("#1001: shipped (BRT 0123)".into()));
+        assert!(m.awaits_confirmation());
+        assert_eq!(decide(&s, &m, "sì grazie", 0.0, &[]), Turn::Resolved);
+        // Asking for the order's details is not an answer to confirm.
+        assert!(!BotMemory::default().after_order(None).awaits_confirmation());
+        // A new question moves on; the order stays for the agent.
+        let next = m.after(&Turn::Clarify);
+        assert!(!next.awaits_confirmation());
+        let summary = summarize(&["where is my order?", "a person please"], None, &next, HandoffReason::AskedForHuman);
+        assert!(summary.contains("Orders looked up: #1001: shipped (BRT 0123). Handed over"), "{summary}");
     }
 
     #[test]

@@ -388,6 +388,212 @@ pub fn status_label(status: OrderStatus, language: &str) -> &'static str {
     }
 }
 
+/// "Where is my order?" — the question a shop's customers ask most, and
+/// one the bot answers from the order itself, on any channel. An order is
+/// described only to its own customer: the one it is stored on, or
+/// someone who quotes its number with the e-mail address or postcode it
+/// was placed with ([`proves_ownership`]). A number that matches no order
+/// and one that matches an order not proven theirs get the same answer, so
+/// nobody learns which order numbers exist.
+const ASKS_WHERE: &[&str] = &[
+    "where is my order",
+    "where s my order",
+    "where is my package",
+    "where is my parcel",
+    "order status",
+    "status of my order",
+    "track my order",
+    "tracking number",
+    "has my order shipped",
+    "has my order been shipped",
+    "when will my order arrive",
+    "when will i get my order",
+    "my order hasn t arrived",
+    "my order has not arrived",
+    "haven t received my order",
+    "not received my order",
+    "dov e il mio ordine",
+    "dove e il mio ordine",
+    "dov e il mio pacco",
+    "dove e il mio pacco",
+    "stato dell ordine",
+    "stato del mio ordine",
+    "il mio ordine",
+    "il mio pacco",
+    "la mia spedizione",
+    "numero di tracciamento",
+    "quando arriva",
+    "non e ancora arrivato",
+    "non ho ricevuto",
+    "e stato spedito",
+];
+
+/// Whether the customer asks where their order is.
+pub fn asks_where(text: &str) -> bool {
+    let folded = crate::text::padded(text);
+    ASKS_WHERE.iter().any(|p| crate::text::contains_phrase(&folded, p))
+}
+
+/// Words that come before an order number ("order 1001", "ordine n. 1001").
+const NUMBER_WORDS: &[&str] = &["order", "orders", "ordine", "ordini", "ordinazione"];
+const CONNECTIVES: &[&str] = &["n", "no", "nr", "n°", "num", "number", "numero", "is", "e", "#"];
+
+/// The order numbers a message quotes, as the store may hold them: "#1001"
+/// and "1001" for each (shops write them either way). At most three.
+pub fn order_numbers_in(text: &str) -> Vec<String> {
+    let tokens: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '(' | ')' | '?' | '!' | '"' | '\''))
+        .map(|t| t.trim_end_matches('.').to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let looks_like_number = |t: &str| {
+        let t = t.trim_start_matches('#');
+        (3..=30).contains(&t.len())
+            && t.bytes().any(|b| b.is_ascii_digit())
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !t.contains('@')
+    };
+    let mut found: Vec<String> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let candidate = if token.starts_with('#') && looks_like_number(token) {
+            Some(token.clone())
+        } else if NUMBER_WORDS.contains(&token.as_str()) {
+            tokens[i + 1..].iter().take(3).find(|t| !CONNECTIVES.contains(&t.as_str())).filter(|t| looks_like_number(t)).cloned()
+        } else {
+            None
+        };
+        if let Some(c) = candidate {
+            let bare = c.trim_start_matches('#').to_uppercase();
+            for form in [format!("#{bare}"), bare] {
+                if !found.contains(&form) {
+                    found.push(form);
+                }
+            }
+        }
+        if found.len() >= 6 {
+            break;
+        }
+    }
+    found
+}
+
+/// Whether `text` quotes the e-mail address or the postcode `order` was
+/// placed with.
+pub fn proves_ownership(order: &OrderFacts, text: &str) -> bool {
+    let lower = text.to_lowercase();
+    if let Some(email) = &order.customer.email
+        && email.len() >= 3
+        && lower
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '<' | '>'))
+            .any(|w| w.trim_end_matches(['.', ':']).eq_ignore_ascii_case(email.trim()))
+    {
+        return true;
+    }
+    let Some(postcode) = &order.customer.postcode else { return false };
+    let wanted: String = postcode.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_uppercase();
+    if wanted.len() < 3 {
+        return false;
+    }
+    let tokens: Vec<String> = text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_uppercase).collect();
+    // A postcode written in two parts ("SW1A 1AA") is two tokens.
+    tokens.contains(&wanted) || tokens.windows(2).any(|w| format!("{}{}", w[0], w[1]) == wanted)
+}
+
+/// Where an order is, for its customer, in Italian or English.
+pub fn where_is(order: &OrderFacts, language: Option<&str>) -> String {
+    let italian = language == Some("it");
+    let date = format!("{}-{:02}-{:02}", order.placed_at.year(), u8::from(order.placed_at.month()), order.placed_at.day());
+    let parcel = order.shipments.last().map(|s| {
+        let carrier = s.carrier.as_deref();
+        let number = s.tracking_number.as_deref();
+        let text = match (carrier, number, italian) {
+            (Some(c), Some(n), false) => format!(" with {c} (tracking number {n})"),
+            (Some(c), Some(n), true) => format!(" con {c} (numero di tracciamento {n})"),
+            (Some(c), None, false) => format!(" with {c}"),
+            (Some(c), None, true) => format!(" con {c}"),
+            (None, Some(n), false) => format!(" (tracking number {n})"),
+            (None, Some(n), true) => format!(" (numero di tracciamento {n})"),
+            (None, None, _) => String::new(),
+        };
+        let follow = match &s.tracking_url {
+            Some(url) if italian => format!(" Puoi seguirlo qui: {url}"),
+            Some(url) => format!(" You can follow it here: {url}"),
+            None => String::new(),
+        };
+        (text, follow)
+    });
+    let (parcel, follow) = parcel.unwrap_or_default();
+    let state = match (order.status, italian) {
+        (OrderStatus::Pending, false) => "is awaiting payment.".to_owned(),
+        (OrderStatus::Pending, true) => "è in attesa del pagamento.".to_owned(),
+        (OrderStatus::Processing, false) => "is being prepared: you will get the tracking number as soon as it ships.".to_owned(),
+        (OrderStatus::Processing, true) => "è in preparazione: riceverai il numero di tracciamento appena partirà.".to_owned(),
+        (OrderStatus::OnHold, false) => "is on hold: a colleague will look into it.".to_owned(),
+        (OrderStatus::OnHold, true) => "è in sospeso: un collega se ne occuperà.".to_owned(),
+        (OrderStatus::Shipped, false) => format!("has shipped{parcel}."),
+        (OrderStatus::Shipped, true) => format!("è stato spedito{parcel}."),
+        (OrderStatus::Delivered, false) => format!("was delivered{parcel}."),
+        (OrderStatus::Delivered, true) => format!("è stato consegnato{parcel}."),
+        (OrderStatus::Cancelled, false) => "was cancelled.".to_owned(),
+        (OrderStatus::Cancelled, true) => "è stato annullato.".to_owned(),
+        (OrderStatus::Refunded, false) => "was refunded.".to_owned(),
+        (OrderStatus::Refunded, true) => "è stato rimborsato.".to_owned(),
+        (OrderStatus::Failed, false) => "was not placed: the payment did not go through.".to_owned(),
+        (OrderStatus::Failed, true) => "non è stato completato: il pagamento non è andato a buon fine.".to_owned(),
+    };
+    // The link only where the parcel is news (not for a cancelled order).
+    let follow = if matches!(order.status, OrderStatus::Shipped | OrderStatus::Delivered) { follow } else { String::new() };
+    if italian {
+        format!("Il tuo ordine {} del {date} ({} {}) {state}{follow}", order.number, order.total, order.currency)
+    } else {
+        format!("Your order {} of {date} ({} {}) {state}{follow}", order.number, order.total, order.currency)
+    }
+}
+
+/// How the bot answers a message about an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderReply {
+    /// Where this order (by its number) is.
+    Status { number: String, text: String },
+    /// Ask for the order's number with the e-mail address or postcode it
+    /// was placed with.
+    AskForDetails(String),
+}
+
+/// Decides the bot's answer to `text` about an order, if it is about one.
+/// `named`: the orders whose number the text quotes, each with whether it
+/// is the asking customer's own; `own`: the customer's latest orders,
+/// newest first.
+pub fn order_reply(text: &str, language: Option<&str>, named: &[(&OrderFacts, bool)], own: &[&OrderFacts]) -> Option<OrderReply> {
+    let italian = language == Some("it");
+    let quoted = !order_numbers_in(text).is_empty();
+    let ask = |unmatched: bool| {
+        OrderReply::AskForDetails(
+            match (unmatched, italian) {
+                (true, false) => "I could not match that order to you. Please write the order number together with the e-mail address or the postcode it was placed with.",
+                (true, true) => "Non riesco ad abbinare quell'ordine a te. Scrivimi il numero dell'ordine insieme all'indirizzo e-mail o al CAP con cui è stato fatto.",
+                (false, false) => "I can check that for you: please write the order number together with the e-mail address or the postcode it was placed with.",
+                (false, true) => "Posso controllare subito: scrivimi il numero dell'ordine insieme all'indirizzo e-mail o al CAP con cui è stato fatto.",
+            }
+            .to_owned(),
+        )
+    };
+    let status = |o: &OrderFacts| OrderReply::Status { number: o.number.clone(), text: where_is(o, language) };
+    if quoted {
+        return Some(match named.iter().find(|(o, mine)| *mine || proves_ownership(o, text)) {
+            Some((o, _)) => status(o),
+            None => ask(true),
+        });
+    }
+    if !asks_where(text) {
+        return None;
+    }
+    Some(match own.first() {
+        Some(o) => status(o),
+        None => ask(false),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,5 +728,72 @@ mod tests {
         assert_eq!(fields, ["external_id", "currency", "total", "items[0].quantity"]);
         assert!(order().check().is_ok());
         assert!(is_amount("0.5") && is_amount("-3") && !is_amount("1e3") && !is_amount(".5") && !is_amount(""));
+    }
+
+    #[test]
+    fn customers_ask_where_their_order_is_in_their_words() {
+        for text in
+            ["Where is my order?", "where's my order", "Dov'è il mio ordine?", "il mio pacco non è ancora arrivato", "Order status please"]
+        {
+            assert!(asks_where(text), "{text}");
+        }
+        for text in ["Do you ship to Kentucky?", "Vorrei cambiare la password", "I want to place an order"] {
+            assert!(!asks_where(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn order_numbers_are_found_however_they_are_written() {
+        assert_eq!(order_numbers_in("Where is #9999?"), ["#9999", "9999"]);
+        assert_eq!(order_numbers_in("il mio ordine n. 1001 non arriva"), ["#1001", "1001"]);
+        assert_eq!(order_numbers_in("order number A-1001, email maria@example.it"), ["#A-1001", "A-1001"]);
+        assert!(order_numbers_in("I ordered 2 mugs").is_empty());
+        assert!(order_numbers_in("my order is late").is_empty());
+        assert!(order_numbers_in("call me on 3331234567").is_empty());
+    }
+
+    #[test]
+    fn an_order_is_described_only_to_its_customer() {
+        let mut o = order();
+        o.customer.postcode = Some("SW1A 1AA".into());
+        assert!(proves_ownership(&o, "order #9999, my email is JON@example.com."));
+        assert!(proves_ownership(&o, "#9999 postcode sw1a 1aa"));
+        assert!(!proves_ownership(&o, "#9999 please"));
+        assert!(!proves_ownership(&o, "#9999 jon@example.community"));
+
+        let stranger = "where is order #9999?";
+        let theirs = order_reply(stranger, None, &[(&o, false)], &[]).unwrap();
+        let none = order_reply(stranger, None, &[], &[]).unwrap();
+        assert!(matches!(theirs, OrderReply::AskForDetails(_)));
+        assert_eq!(theirs, none, "a number not proven theirs reads like one that does not exist");
+        let OrderReply::Status { number, text } = order_reply("order #9999, jon@example.com", None, &[(&o, false)], &[]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(number, "#9999");
+        assert!(text.starts_with("Your order #9999 of 2026-12-01 (59.90 EUR) is being prepared"), "{text}");
+        // Their own latest order, when they name none.
+        assert!(matches!(order_reply("where is my order?", Some("it"), &[], &[&o]), Some(OrderReply::Status { .. })));
+        assert_eq!(order_reply("Do you ship to Kentucky?", None, &[], &[&o]), None);
+    }
+
+    #[test]
+    fn where_an_order_is_reads_naturally_in_both_languages() {
+        let mut o = order();
+        o.status = OrderStatus::Shipped;
+        o.shipments.push(Shipment {
+            id: None,
+            carrier: Some("BRT".into()),
+            tracking_number: Some("0123".into()),
+            tracking_url: Some("https://vas.brt.it/vas/sped_det_show.hsm?Nspediz=0123".into()),
+            status: None,
+            shipped_at: None,
+        });
+        assert_eq!(
+            where_is(&o, Some("it")),
+            "Il tuo ordine #9999 del 2026-12-01 (59.90 EUR) è stato spedito con BRT (numero di tracciamento 0123). \
+             Puoi seguirlo qui: https://vas.brt.it/vas/sped_det_show.hsm?Nspediz=0123"
+        );
+        o.status = OrderStatus::Cancelled;
+        assert_eq!(where_is(&o, None), "Your order #9999 of 2026-12-01 (59.90 EUR) was cancelled.");
     }
 }

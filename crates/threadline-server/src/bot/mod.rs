@@ -67,7 +67,7 @@ pub async fn hand_off(
     let said: Vec<&str> =
         messages.iter().filter(|m| m.kind == MessageKind::Message && m.direction == Direction::Inbound).map(|m| m.text.as_str()).collect();
     let category = conversation.category.clone().or_else(|| session.as_ref().and_then(|s| s.category.clone()));
-    let tried = session.as_ref().map(|s| s.memory.tried.clone()).unwrap_or_default();
+    let memory = session.as_ref().map(|s| s.memory.clone()).unwrap_or_default();
     let summary = match given_summary {
         Some(s) => s,
         None => {
@@ -88,8 +88,13 @@ pub async fn hand_off(
             )
             .await
             {
-                Some(s) if !s.trim().is_empty() => format!("{} Handed over because {}.", s.trim(), reason.describe("en")),
-                _ => summarize(&said, category.as_deref(), &tried, reason),
+                Some(s) if !s.trim().is_empty() => format!(
+                    "{} {}Handed over because {}.",
+                    s.trim(),
+                    threadline_domain::bot::orders_looked_up(&memory),
+                    reason.describe("en")
+                ),
+                _ => summarize(&said, category.as_deref(), &memory, reason),
             }
         }
     };
@@ -161,7 +166,7 @@ pub async fn resolve_quiet(state: &AppState) {
         .unwrap_or_default();
         let Ok(Some(session)) = state.store.bot_session(account_id, conversation_id).await else { continue };
         let waited = session.last_answer_at.map(|at| now - at).unwrap_or_default();
-        if waited < time::Duration::seconds(settings.resolve_after_secs as i64) || session.memory.answered.is_none() {
+        if waited < time::Duration::seconds(settings.resolve_after_secs as i64) || !session.memory.awaits_confirmation() {
             continue;
         }
         match state.store.bot_resolved(account_id, conversation_id).await {

@@ -13,6 +13,7 @@ backend_tests!(
     the_bot_answers_from_the_knowledge_base_and_a_yes_resolves,
     the_bot_hands_off_with_the_whole_story,
     an_unsure_bot_asks_once_then_hands_off,
+    the_bot_tells_customers_where_their_order_is_and_only_them,
     an_external_bot_works_through_the_agent_bot_api,
     agents_are_offered_similar_cases_and_articles
 );
@@ -128,6 +129,54 @@ async fn the_bot_hands_off_with_the_whole_story(app: TestApp) {
     assert_eq!(bot_messages(&app, &c, 0).await.len(), 2);
     let (_, stats) = app.get("/api/v1/stats/bots").await;
     assert_eq!((stats["handed_off"].as_i64(), stats["deflection_rate"].as_f64()), (Some(1), Some(0.0)), "{stats}");
+}
+
+async fn the_bot_tells_customers_where_their_order_is_and_only_them(app: TestApp) {
+    let inbox = bot_inbox(&app).await;
+    staffed(&app, &inbox).await;
+    let order = json!({
+        "external_id": "A-1001", "number": "1001", "status": "shipped", "currency": "EUR", "total": "59.90",
+        "customer": { "email": "maria.rossi@example.it", "name": "Maria Rossi", "postcode": "20121" },
+        "items": [{ "name": "Tazza", "quantity": 2, "price": "29.95" }],
+        "shipments": [{ "carrier": "BRT", "tracking_number": "0123", "tracking_url": "https://vas.brt.it/vas/sped_det_show.hsm?Nspediz=0123" }],
+        "placed_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-02T09:00:00Z"
+    });
+    let (status, body) = app.put("/api/v1/orders", order).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Maria asks in her words; the bot knows her by her address.
+    let maria = json!([{ "kind": "email", "value": "maria.rossi@example.it" }]);
+    let outcome = app.inbound(&inbox, maria.clone(), "Ciao, dov'è il mio ordine?").await;
+    let c = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+    let text = bot_messages(&app, &c, 1).await[0]["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.starts_with("Il tuo ordine 1001 del 2026-12-01 (59.90 EUR) è stato spedito con BRT (numero di tracciamento 0123).")
+            && text.contains("https://vas.brt.it/vas/sped_det_show.hsm?Nspediz=0123")
+            && text.ends_with("Rispondi sì o no."),
+        "{text}"
+    );
+    app.inbound(&inbox, maria, "Sì, grazie!").await;
+    let resolved = app.wait_for(&format!("/api/v1/conversations/{c}"), 10, |c| c["status"] == "resolved").await;
+    assert_eq!(resolved["status"], "resolved", "a yes to the order's status resolves, as to an article: {resolved}");
+
+    // Someone else quoting her order number is asked to prove it, with the
+    // words a number that does not exist gets.
+    let c = say(&app, &inbox, "luca", "Where is order 1001?").await;
+    let asked = bot_messages(&app, &c, 1).await[0]["text"].as_str().unwrap().to_owned();
+    assert!(asked.starts_with("I could not match that order to you."), "{asked}");
+    let other = say(&app, &inbox, "pietro", "Where is order 9998?").await;
+    assert_eq!(bot_messages(&app, &other, 1).await[0]["text"], asked.as_str());
+    // With the postcode it was placed with, the order is theirs to read.
+    say(&app, &inbox, "luca", "Order 1001, postcode 20121").await;
+    let told = bot_messages(&app, &c, 2).await[1]["text"].as_str().unwrap().to_owned();
+    assert!(told.starts_with("Your order 1001 of 2026-12-01 (59.90 EUR) has shipped with BRT"), "{told}");
+    // The agent who takes over sees the order the bot looked up.
+    say(&app, &inbox, "luca", "I want to talk to a person").await;
+    let handed = app.wait_for(&format!("/api/v1/conversations/{c}"), 15, |c| c["handler"] == "human").await;
+    assert_eq!(handed["handler"], "human");
+    let (_, session) = app.get(&format!("/api/v1/conversations/{c}/bot")).await;
+    let summary = session["summary"].as_str().unwrap();
+    assert!(summary.contains("Orders looked up: 1001: shipped (BRT 0123)."), "{summary}");
 }
 
 async fn an_unsure_bot_asks_once_then_hands_off(app: TestApp) {
