@@ -85,10 +85,13 @@ pub struct Order {
     pub source_id: Option<OrderSourceId>,
     #[serde(flatten)]
     pub facts: OrderFacts,
+    /// When Threadline first stored it.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When Threadline last stored a newer version (`updated_at` is the
+    /// shop's own time of that version).
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    pub stored_at: OffsetDateTime,
 }
 
 /// What storing an arriving order did.
@@ -148,7 +151,7 @@ fn order_row(row: &sqlx::any::AnyRow) -> Result<Order> {
             updated_at: rows::time(row, "shop_updated_at")?,
         },
         created_at: rows::time(row, "created_at")?,
-        updated_at: rows::time(row, "updated_at")?,
+        stored_at: rows::time(row, "updated_at")?,
     })
 }
 
@@ -322,7 +325,7 @@ impl Store {
             },
             facts: next,
             created_at: stored.as_ref().map(|o| o.created_at).unwrap_or(at),
-            updated_at: at,
+            stored_at: at,
         };
         write_order(&mut tx, account_id, &origin_key, &order, created).await?;
 
@@ -415,7 +418,7 @@ async fn write_order(tx: &mut WriteTx, account_id: AccountId, origin_key: &str, 
         .bind(micros(f.placed_at))
         .bind(micros(f.updated_at))
         .bind(micros(order.created_at))
-        .bind(micros(order.updated_at))
+        .bind(micros(order.stored_at))
         .execute(tx.conn())
         .await
         .map_err(|e| match StoreError::from(e) {
@@ -437,7 +440,7 @@ async fn write_order(tx: &mut WriteTx, account_id: AccountId, origin_key: &str, 
         .bind(details_text(f)?)
         .bind(micros(f.placed_at))
         .bind(micros(f.updated_at))
-        .bind(micros(order.updated_at))
+        .bind(micros(order.stored_at))
         .execute(tx.conn())
         .await?;
     }

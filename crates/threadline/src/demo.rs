@@ -10,11 +10,12 @@ use threadline_domain::channel::Channel;
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
 use threadline_domain::interaction::InteractionKind;
 use threadline_domain::message::MessageKind;
+use threadline_domain::order::{OrderCustomer, OrderItem, OrderStatus, Shipment};
 use threadline_domain::role::Role;
 use threadline_domain::role::Scope;
 use threadline_server::auth::{hash_password, hash_token, new_token};
 use threadline_server::secrets::SecretBox;
-use threadline_store::{InboundMessage, Inbox, NewInteraction, OutboundMessage, Store};
+use threadline_store::{InboundMessage, Inbox, NewInteraction, OrderOrigin, OutboundMessage, Store};
 
 const IT_FIRST: &[&str] = &[
     "Giulia",
@@ -81,6 +82,10 @@ const EN_REPLIES: &[&str] = &[
 ];
 
 /// Creates the demo account, its users and inboxes, and `contacts` customers.
+/// What the demo shop sells: (name, price in euros).
+const DEMO_PRODUCTS_IT: &[(&str, i64)] = &[("Borsa Aurora", 89), ("Sandali Riva", 64), ("Foulard Seta", 39), ("Stivali Dolomiti", 149)];
+const DEMO_PRODUCTS_EN: &[(&str, i64)] = &[("Aurora bag", 89), ("Riva sandals", 64), ("Silk scarf", 39), ("Dolomiti boots", 149)];
+
 pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(2026);
     let account = store.create_account("Bottega Aurora", "IT").await?;
@@ -391,20 +396,49 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
         let started_at = today - time::Duration::days(days_ago) + time::Duration::minutes(rng.gen_range(7 * 60..18 * 60));
         let answered_after = time::Duration::minutes(*[4, 9, 15, 25, 40, 70, 130, 300].choose(&mut rng).unwrap_or(&15));
         store.backdate_conversation(account.id, conversation_id, started_at, answered_after).await?;
-        let order_total = rng.gen_range(19..400) as f64 + 0.9;
-        store
-            .record_interaction(
-                account.id,
-                contact_id,
-                NewInteraction {
-                    kind: InteractionKind::Order,
-                    conversation_id: None,
-                    summary: Some(format!("Order #{order}, €{order_total:.2}")),
-                    data: serde_json::json!({ "order": order, "total_eur": order_total }),
-                    occurred_at: Some(threadline_store::now() - time::Duration::days(rng.gen_range(1..30))),
-                },
-            )
-            .await?;
+        // The order the customer writes about, as the shop reported it:
+        // placed a few days before they wrote, shipped, often delivered.
+        let placed_at = started_at - time::Duration::days(rng.gen_range(2..7)) - time::Duration::minutes(rng.gen_range(0..600));
+        let shipped_at = placed_at + time::Duration::hours(rng.gen_range(20..48));
+        let delivered = rng.gen_bool(0.6) && shipped_at + time::Duration::days(3) < threadline_store::now();
+        let product = if italian { DEMO_PRODUCTS_IT } else { DEMO_PRODUCTS_EN }.choose(&mut rng).copied().unwrap_or(("Borsa Aurora", 89));
+        let quantity = rng.gen_range(1..3);
+        let (carrier, tracking) = if italian {
+            ("BRT", format!("0{}{:06}", 57_000 + n, rng.gen_range(0..1_000_000)))
+        } else {
+            ("Royal Mail", format!("RM{:09}GB", 100_000_000 + n))
+        };
+        let tracking_url = if italian {
+            format!("https://vas.brt.it/vas/sped_det_show.hsm?Nspediz={tracking}")
+        } else {
+            format!("https://www.royalmail.com/track-your-item#/tracking-results/{tracking}")
+        };
+        let facts = threadline_domain::order::OrderFacts {
+            external_id: format!("demo-{order}"),
+            number: format!("#{order}"),
+            status: if delivered { OrderStatus::Delivered } else { OrderStatus::Shipped },
+            currency: "EUR".into(),
+            total: format!("{}.00", product.1 * quantity),
+            customer: OrderCustomer {
+                email: Some(mail.clone()),
+                phone: Some(phone.clone()),
+                name: Some(name.clone()),
+                reference: None,
+                postcode: Some(if italian { format!("20{:03}", 100 + n % 60) } else { format!("SW1A {}AA", n % 9 + 1) }),
+            },
+            items: vec![OrderItem { name: product.0.into(), sku: None, quantity, price: format!("{}.00", product.1) }],
+            shipments: vec![Shipment {
+                id: None,
+                carrier: Some(carrier.into()),
+                tracking_number: Some(tracking),
+                tracking_url: Some(tracking_url),
+                status: delivered.then(|| "delivered".to_owned()),
+                shipped_at: Some(shipped_at),
+            }],
+            placed_at,
+            updated_at: if delivered { shipped_at + time::Duration::days(2) } else { shipped_at },
+        };
+        store.record_order(account.id, OrderOrigin::Api, &facts, region, facts.updated_at).await?;
         if rng.gen_bool(0.3) {
             store
                 .record_interaction(

@@ -937,6 +937,17 @@ struct AdminPage<'a> {
     tokens: Vec<TokenLine>,
     webhooks: Vec<WebhookLine>,
     canned: Vec<threadline_store::CannedResponse>,
+    shops: Vec<ShopLine>,
+}
+
+/// A connected shop on the admin page.
+struct ShopLine {
+    id: threadline_domain::ids::OrderSourceId,
+    name: String,
+    kind: &'static str,
+    webhook_url: String,
+    used: String,
+    used_at: Option<String>,
 }
 
 /// What an account is made of, and the forms that change it: inboxes and
@@ -962,10 +973,11 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
             state.store.api_tokens(account_id).await?,
             state.store.webhooks(account_id).await?,
             state.store.canned_responses(account_id).await?,
+            state.store.order_sources(account_id).await?,
         ))
     }
     .await;
-    let (inboxes, users, teams, tokens, webhooks, canned) = match loaded {
+    let (inboxes, users, teams, tokens, webhooks, canned, shops) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -1045,5 +1057,17 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
             .map(|w| WebhookLine { id: w.id, url: w.url.clone(), events: w.events.join(", "), active: w.active })
             .collect(),
         canned,
+        shops: shops
+            .iter()
+            .filter(|s| s.revoked_at.is_none())
+            .map(|s| ShopLine {
+                id: s.id,
+                name: s.name.clone(),
+                kind: if s.kind == "shopify" { "Shopify" } else { "WooCommerce" },
+                webhook_url: crate::orders::webhook_url(&state.settings, s.id),
+                used: s.last_used_at.map(|at| lang.datetime(at)).unwrap_or_else(|| lang.texts().never.to_owned()),
+                used_at: s.last_used_at.map(rfc3339),
+            })
+            .collect(),
     })
 }

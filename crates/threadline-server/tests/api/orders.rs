@@ -314,6 +314,10 @@ async fn the_order_api_records_checks_and_keeps_orders_to_their_account(app: Tes
     assert_eq!(status, 403);
     let (status, read) = app.call_as(&agent, Method::GET, &format!("/api/v1/orders/{id}"), None).await;
     assert_eq!((status, read["number"].as_str()), (200, Some("1001")));
+    // One `updated_at` (the shop's), not two keys of that name.
+    let raw = app.client.get(app.url(&format!("/api/v1/orders/{id}"))).bearer_auth(&agent).send().await.unwrap().text().await.unwrap();
+    assert_eq!(raw.matches("\"updated_at\"").count(), 1, "{raw}");
+    assert_eq!((read["updated_at"].as_str(), read["stored_at"].is_string()), (Some("2026-12-02T09:00:00Z"), true), "{read}");
 
     // Another account sees none of it, and its own order with the same
     // external id is its own.
