@@ -1,15 +1,34 @@
 //! Canned responses: answers agents reuse, with named variables filled in
 //! for the conversation at hand — `{{contact.name}}`,
-//! `{{contact.first_name}}`, `{{agent.name}}`, `{{agent.first_name}}`.
+//! `{{contact.first_name}}`, `{{agent.name}}`, `{{agent.first_name}}`, and
+//! the customer's latest order from the shop: `{{order.number}}`,
+//! `{{order.status}}` (in the customer's language), `{{order.carrier}}`,
+//! `{{order.tracking_number}}`, `{{order.tracking_url}}`.
+
+use crate::order::OrderFacts;
 
 /// The variables a canned response may use.
-pub const VARIABLES: [&str; 4] = ["contact.name", "contact.first_name", "agent.name", "agent.first_name"];
+pub const VARIABLES: [&str; 9] = [
+    "contact.name",
+    "contact.first_name",
+    "agent.name",
+    "agent.first_name",
+    "order.number",
+    "order.status",
+    "order.carrier",
+    "order.tracking_number",
+    "order.tracking_url",
+];
 
 /// The values for one conversation.
 #[derive(Debug, Clone, Default)]
 pub struct Values<'a> {
     pub contact_name: Option<&'a str>,
     pub agent_name: &'a str,
+    /// The customer's latest order, if the shop reported any.
+    pub order: Option<&'a OrderFacts>,
+    /// The customer's language (an order's status is written in it).
+    pub language: Option<&'a str>,
 }
 
 fn first(name: &str) -> &str {
@@ -20,11 +39,18 @@ fn first(name: &str) -> &str {
 /// an empty place (and the space before it) rather than a placeholder.
 pub fn fill(body: &str, values: &Values<'_>) -> String {
     let contact = values.contact_name.unwrap_or("").trim();
+    let order = values.order;
+    let parcel = order.and_then(|o| o.shipments.last());
     let replacements = [
         ("{{contact.name}}", contact),
         ("{{contact.first_name}}", first(contact)),
         ("{{agent.name}}", values.agent_name),
         ("{{agent.first_name}}", first(values.agent_name)),
+        ("{{order.number}}", order.map_or("", |o| o.number.as_str())),
+        ("{{order.status}}", order.map_or("", |o| crate::order::status_label(o.status, values.language.unwrap_or("en")))),
+        ("{{order.carrier}}", parcel.and_then(|p| p.carrier.as_deref()).unwrap_or("")),
+        ("{{order.tracking_number}}", parcel.and_then(|p| p.tracking_number.as_deref()).unwrap_or("")),
+        ("{{order.tracking_url}}", parcel.and_then(|p| p.tracking_url.as_deref()).unwrap_or("")),
     ];
     let mut out = body.to_owned();
     for (variable, value) in replacements {
@@ -95,10 +121,10 @@ mod tests {
 
     #[test]
     fn variables_are_filled_for_the_conversation() {
-        let values = Values { contact_name: Some("Giulia Bianchi"), agent_name: "Paolo Neri" };
+        let values = Values { contact_name: Some("Giulia Bianchi"), agent_name: "Paolo Neri", ..Values::default() };
         assert_eq!(fill("Ciao {{contact.first_name}}, sono {{agent.first_name}}.", &values), "Ciao Giulia, sono Paolo.");
         assert_eq!(fill("Gentile {{contact.name}}", &values), "Gentile Giulia Bianchi");
-        let nameless = Values { contact_name: None, agent_name: "Paolo" };
+        let nameless = Values { contact_name: None, agent_name: "Paolo", ..Values::default() };
         assert_eq!(fill("Ciao {{contact.first_name}}, grazie!", &nameless), "Ciao, grazie!");
     }
 
@@ -111,8 +137,42 @@ mod tests {
         assert_eq!(variant("Hi", &translations, Some("en-US")), (None, "Hi"), "no `en` of its own: the default");
         assert_eq!(variant("Hi", &translations, None), (None, "Hi"));
         let mapping = WhatsappMapping { name: "order_update".into(), variables: vec!["contact.first_name".into(), "agent.name".into()] };
-        let values = Values { contact_name: Some("Giulia Bianchi"), agent_name: "Paolo Neri" };
+        let values = Values { contact_name: Some("Giulia Bianchi"), agent_name: "Paolo Neri", ..Values::default() };
         assert_eq!(mapping.values(&values), ["Giulia", "Paolo Neri"]);
+    }
+
+    #[test]
+    fn the_customers_latest_order_fills_its_variables() {
+        let order = OrderFacts {
+            external_id: "A-1".into(),
+            number: "#1001".into(),
+            status: crate::order::OrderStatus::Shipped,
+            currency: "EUR".into(),
+            total: "59.90".into(),
+            customer: Default::default(),
+            items: Vec::new(),
+            shipments: vec![crate::order::Shipment {
+                id: None,
+                carrier: Some("BRT".into()),
+                tracking_number: Some("0123".into()),
+                tracking_url: Some("https://vas.brt.it/vas/sped_det_show.hsm?Nspediz=0123".into()),
+                status: None,
+                shipped_at: None,
+            }],
+            placed_at: time::macros::datetime!(2026-12-01 10:00 UTC),
+            updated_at: time::macros::datetime!(2026-12-02 09:00 UTC),
+        };
+        let values = Values { contact_name: Some("Giulia"), agent_name: "Paolo", order: Some(&order), language: Some("it") };
+        assert_eq!(
+            fill("L'ordine {{order.number}} è {{order.status}} con {{order.carrier}}: {{order.tracking_url}}", &values),
+            "L'ordine #1001 è spedito con BRT: https://vas.brt.it/vas/sped_det_show.hsm?Nspediz=0123"
+        );
+        assert_eq!(unknown_variable("{{order.tracking_number}}"), None);
+        let mapping = WhatsappMapping { name: "order_shipped".into(), variables: vec!["order.number".into(), "order.tracking_url".into()] };
+        assert_eq!(mapping.values(&values), ["#1001", "https://vas.brt.it/vas/sped_det_show.hsm?Nspediz=0123"]);
+        // No order: the places are left empty, never a placeholder.
+        let none = Values { contact_name: Some("Giulia"), agent_name: "Paolo", ..Values::default() };
+        assert_eq!(fill("Ordine {{order.number}}.", &none), "Ordine.");
     }
 
     #[test]

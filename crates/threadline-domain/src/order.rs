@@ -388,6 +388,23 @@ pub fn status_label(status: OrderStatus, language: &str) -> &'static str {
     }
 }
 
+/// An order as the customer's `order` attribute for journeys: its number,
+/// status, total, currency, when it was placed, and the latest parcel's
+/// carrier, tracking number and link.
+pub fn as_attribute(order: &OrderFacts) -> Value {
+    let parcel = order.shipments.last();
+    json!({
+        "number": order.number,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "placed_at": order.placed_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "carrier": parcel.and_then(|p| p.carrier.clone()),
+        "tracking_number": parcel.and_then(|p| p.tracking_number.clone()),
+        "tracking_url": parcel.and_then(|p| p.tracking_url.clone()),
+    })
+}
+
 /// "Where is my order?" — the question a shop's customers ask most, and
 /// one the bot answers from the order itself, on any channel. An order is
 /// described only to its own customer: the one it is stored on, or

@@ -183,8 +183,11 @@
           return;
         }
         // A form that creates something to open next (a journey's builder).
+        // Its address names fields of the answer: "/segments/{id}".
         if (form.hasAttribute("data-redirect") && created && created.id) {
-          window.location.href = form.getAttribute("data-redirect").replace("{id}", encodeURIComponent(created.id));
+          window.location.href = form.getAttribute("data-redirect").replace(/\{(\w+)\}/g, function (_, key) {
+            return encodeURIComponent(created[key] == null ? "" : String(created[key]));
+          });
           return;
         }
         if (form.classList.contains("create")) form.reset();

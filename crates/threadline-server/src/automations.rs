@@ -180,8 +180,14 @@ async fn reply(
         Some(id) => state.store.user(account_id, id).await.map(|u| u.name).unwrap_or_default(),
         None => String::new(),
     };
-    let values = threadline_domain::canned::Values { contact_name: context.contact.name.as_deref(), agent_name: &agent_name };
     let language = context.contact.language.as_deref().or(conversation.language.as_deref());
+    let latest = state.store.contact_orders(account_id, context.contact.id, 1).await.map_err(|e| e.to_string())?;
+    let values = threadline_domain::canned::Values {
+        contact_name: context.contact.name.as_deref(),
+        agent_name: &agent_name,
+        order: latest.first().map(|o| &o.facts),
+        language,
+    };
     let mut draft = Draft {
         author: Author::System,
         channel,

@@ -365,6 +365,29 @@ impl Store {
         Ok(OrderRecorded::Stored { order: Box::new(order), created, events })
     }
 
+    /// The customer an e-mail address or phone number names, by the same
+    /// rule as an order's (the first held identity wins, the others are
+    /// linked to it if nobody holds them), created with them and `name`
+    /// when nobody holds either: how shop staff find or add a customer.
+    pub async fn customer_by_identities(
+        &self,
+        account_id: AccountId,
+        customer: &threadline_domain::order::OrderCustomer,
+        region: Region,
+    ) -> Result<ContactId> {
+        let at = now();
+        let attempt = || async {
+            let mut tx = self.begin_write().await?;
+            let id = owner(&mut tx, account_id, customer, region, at).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(id)
+        };
+        match attempt().await {
+            Err(StoreError::Race) => attempt().await,
+            other => other,
+        }
+    }
+
     /// A contact's orders, newest first.
     pub async fn contact_orders(&self, account_id: AccountId, contact_id: ContactId, limit: i64) -> Result<Vec<Order>> {
         let sql = format!(

@@ -164,6 +164,15 @@ pub async fn preview(
     };
     let contact_name = context.as_ref().and_then(|c| c.contact.name.clone());
     let language = language.map(str::to_owned).or_else(|| context.as_ref().and_then(|c| c.contact.language.clone()));
-    let values = threadline_domain::canned::Values { contact_name: contact_name.as_deref(), agent_name };
+    let latest = match &context {
+        Some(c) => state.store.contact_orders(account_id, c.contact.id, 1).await?,
+        None => Vec::new(),
+    };
+    let values = threadline_domain::canned::Values {
+        contact_name: contact_name.as_deref(),
+        agent_name,
+        order: latest.first().map(|o| &o.facts),
+        language: language.as_deref(),
+    };
     Ok(crate::channels::render::render(canned, language.as_deref(), &values, context.as_ref(), &inboxes, now))
 }

@@ -23,6 +23,7 @@ mod segments;
 pub(crate) mod sessions;
 mod sla;
 pub mod spec;
+mod store_visits;
 pub(crate) mod suggestions;
 mod surveys;
 mod teams;
@@ -211,6 +212,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(suggestions::router())
         .merge(tracking::router())
         .merge(orders::router())
+        .merge(store_visits::router())
         .merge(journeys::router())
         .merge(segments::router())
         .merge(reports::router())

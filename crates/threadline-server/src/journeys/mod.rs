@@ -51,6 +51,11 @@ pub async fn facts(state: &AppState, account_id: AccountId, contact: &Contact, n
     if let Some(language) = &contact.language {
         attributes.insert("language".into(), Value::String(language.clone()));
     }
+    // The latest order from the shop: `{{order.tracking_url}}` in a send,
+    // `order.status` in a condition (a custom attribute of that name wins).
+    if let Some(order) = state.store.contact_orders(account_id, contact.id, 1).await?.first() {
+        attributes.entry("order").or_insert_with(|| threadline_domain::order::as_attribute(&order.facts));
+    }
     let events = state.store.customer_events_since(account_id, contact.id, now - Duration::days(FACTS_DAYS), 5000).await?;
     let consents = contact.consents.iter().map(|c| ((c.channel, c.purpose.clone()), c.granted)).collect();
     let has_open_conversation = state.store.has_open_conversation(account_id, contact.id).await?;

@@ -20,6 +20,7 @@ mod login;
 pub mod reports;
 pub mod rules;
 pub mod segments;
+mod store;
 pub mod wallboard;
 
 use std::collections::HashMap;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/conversations/{id}", get(conversation))
         .route("/live", get(live::socket))
         .route("/admin", get(admin))
+        .route("/store", get(store::store_page))
         .route("/admin/routing", get(automation::routing_page))
         .route("/admin/knowledge", get(automation::knowledge_page))
         .route("/journeys", get(journeys::list))
@@ -125,6 +127,7 @@ struct Top<'a> {
     rules: &'static rules::RuleTexts,
     r: &'static reports::ReportTexts,
     w: &'static wallboard::WallboardTexts,
+    store: &'static store::StoreTexts,
 }
 
 impl<'a> Top<'a> {
@@ -141,6 +144,7 @@ impl<'a> Top<'a> {
             rules: rules::texts(lang),
             r: reports::texts(lang),
             w: wallboard::texts(lang),
+            store: store::texts(lang),
         }
     }
 }
@@ -662,9 +666,14 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         canned: canned
             .iter()
             .map(|c| {
-                let values = threadline_domain::canned::Values { contact_name: contact.name.as_deref(), agent_name: &session.user.name };
                 // In the customer's language, when the response has it.
                 let language = contact.language.as_deref().or(conversation.language.as_deref());
+                let values = threadline_domain::canned::Values {
+                    contact_name: contact.name.as_deref(),
+                    agent_name: &session.user.name,
+                    order: shop_orders.first().map(|o| &o.facts),
+                    language,
+                };
                 let (_, body) = threadline_domain::canned::variant(&c.body, &c.translations, language);
                 (c.title.clone(), c.shortcut.clone(), threadline_domain::canned::fill(body, &values))
             })

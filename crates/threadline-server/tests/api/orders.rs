@@ -1,6 +1,6 @@
 //! Orders from the shop: Shopify's and WooCommerce's documented webhook
 //! payloads (`threadline-channels/fixtures`), signed as the shops sign
-//! them and sent to the server, and the order API.
+//! them and sent to the server, the order API, and visits recorded in the shop.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -13,6 +13,7 @@ backend_tests!(
     shop_webhooks_are_refused_without_their_signature_or_shop,
     the_order_api_records_checks_and_keeps_orders_to_their_account,
     erasure_and_export_cover_orders,
+    shop_staff_record_visits_on_the_customers_timeline,
 );
 
 fn fixture(name: &str) -> Value {
@@ -350,4 +351,63 @@ async fn erasure_and_export_cover_orders(app: TestApp) {
     let (status, report) = app.post(&format!("/api/v1/contacts/{eve}/erase"), json!({})).await;
     assert_eq!((status, report["orders"].as_u64()), (200, Some(1)), "{report}");
     assert!(orders_of(&app, &eve).await.is_empty());
+}
+
+/// Shop staff record visits on the customer's record: found by id, or by
+/// the phone number or e-mail address they give at the counter (a new
+/// customer when nobody has either); the visit joins the timeline.
+async fn shop_staff_record_visits_on_the_customers_timeline(app: TestApp) {
+    let inbox = app.create_inbox("email", "Support").await;
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "giulia@example.it" }]), "Le scarpe sono strette").await;
+    let giulia = outcome["contact_id"].as_str().unwrap().to_owned();
+    let (_, agent) = app.create_user("commessa@example.com", "Chiara", "agent").await;
+
+    // At the counter, Giulia gives her e-mail address: her record, not a new one.
+    let visit = json!({ "customer": { "email": "Giulia@Example.it", "phone": "+39 347 123 4567" }, "kind": "return",
+                        "store": "Milano Centro", "order_number": "#1001", "note": "taglia sbagliata", "language": "it" });
+    let (status, recorded) = app.call_as(&agent, Method::POST, "/api/v1/store-visits", Some(visit)).await;
+    assert_eq!(status, 201, "{recorded}");
+    assert_eq!(recorded["contact_id"], giulia.as_str());
+    assert_eq!(recorded["kind"], "shop_visit");
+    assert_eq!(recorded["summary"], "Reso in negozio a Milano Centro, ordine #1001: taglia sbagliata");
+    assert_eq!(recorded["data"]["recorded_by"]["name"], "Chiara");
+    let (_, contact) = app.get(&format!("/api/v1/contacts/{giulia}")).await;
+    assert!(
+        contact["identities"].as_array().unwrap().iter().any(|i| i["value"] == "+393471234567"),
+        "the phone she gave is hers now: {contact}"
+    );
+    let (_, timeline) = app.get(&format!("/api/v1/contacts/{giulia}/timeline?types=interaction")).await;
+    assert_eq!(timeline["data"][0]["summary"], "Reso in negozio a Milano Centro, ordine #1001: taglia sbagliata", "{timeline}");
+
+    // By id, in English; a walk-in nobody knows becomes a customer.
+    let (status, _) = app.post("/api/v1/store-visits", json!({ "contact_id": giulia, "kind": "visit", "store": "Brera" })).await;
+    assert_eq!(status, 201);
+    let (status, walk_in) = app
+        .post(
+            "/api/v1/store-visits",
+            json!({ "customer": { "name": "Luca Neri", "phone": "347 765 4321" }, "kind": "purchase", "store": "Brera" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{walk_in}");
+    let (_, luca) = app.get(&format!("/api/v1/contacts/{}", walk_in["contact_id"].as_str().unwrap())).await;
+    assert_eq!((luca["name"].as_str(), luca["identities"][0]["value"].as_str()), (Some("Luca Neri"), Some("+393477654321")));
+
+    // Bad input is named, and nothing is recorded.
+    for (body, field) in [
+        (json!({ "kind": "visit", "store": "Brera" }), "contact_id"),
+        (json!({ "customer": { "name": "Nobody" }, "kind": "visit", "store": "Brera" }), "customer"),
+        (json!({ "customer": { "email": "not an address" }, "kind": "visit", "store": "Brera" }), "customer.email"),
+        (json!({ "contact_id": giulia, "kind": "visit", "store": " " }), "store"),
+    ] {
+        let (status, body) = app.post("/api/v1/store-visits", body).await;
+        assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some(field)), "{body}");
+    }
+    let (status, _) = app.post("/api/v1/store-visits", json!({ "contact_id": giulia, "kind": "haircut", "store": "Brera" })).await;
+    assert_eq!(status, 422);
+    // Another account's customer is not found.
+    let (_, _, other) = app.create_account("Other Co", "admin@other.example").await;
+    let (status, _) = app
+        .call_as(&other, Method::POST, "/api/v1/store-visits", Some(json!({ "contact_id": giulia, "kind": "visit", "store": "X" })))
+        .await;
+    assert_eq!(status, 404);
 }
