@@ -44,6 +44,9 @@ string_enum! {
         OrderCreated => "order.created",
         /// A known order changed (paid, shipped, delivered, cancelled…).
         OrderUpdated => "order.updated",
+        /// A return, exchange or warranty claim was opened, or moved along
+        /// its workflow.
+        AfterSalesUpdated => "after_sales.updated",
     }
 }
 

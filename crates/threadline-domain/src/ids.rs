@@ -93,4 +93,6 @@ id_type! {
     OrderId;
     /// A shop sending signed order webhooks (Shopify, WooCommerce).
     OrderSourceId;
+    /// A return, exchange or warranty claim.
+    AfterSalesId;
 }

@@ -7,6 +7,7 @@
 //! conversation continuity across channels, permissions, webhook signatures —
 //! are tested in isolation and fast.
 
+pub mod after_sales;
 pub mod audit;
 pub mod automation;
 pub mod bot;

@@ -580,8 +580,19 @@ pub enum OrderReply {
 /// Decides the bot's answer to `text` about an order, if it is about one.
 /// `named`: the orders whose number the text quotes, each with whether it
 /// is the asking customer's own; `own`: the customer's latest orders,
-/// newest first.
-pub fn order_reply(text: &str, language: Option<&str>, named: &[(&OrderFacts, bool)], own: &[&OrderFacts]) -> Option<OrderReply> {
+/// newest first; `orders_known`: whether the account has any order at all
+/// — without a shop sending orders there is nothing to look up, and the
+/// question is left to the knowledge base.
+pub fn order_reply(
+    text: &str,
+    language: Option<&str>,
+    named: &[(&OrderFacts, bool)],
+    own: &[&OrderFacts],
+    orders_known: bool,
+) -> Option<OrderReply> {
+    if !orders_known && named.is_empty() && own.is_empty() {
+        return None;
+    }
     let italian = language == Some("it");
     let quoted = !order_numbers_in(text).is_empty();
     let ask = |unmatched: bool| {
@@ -779,18 +790,23 @@ mod tests {
         assert!(!proves_ownership(&o, "#9999 jon@example.community"));
 
         let stranger = "where is order #9999?";
-        let theirs = order_reply(stranger, None, &[(&o, false)], &[]).unwrap();
-        let none = order_reply(stranger, None, &[], &[]).unwrap();
+        let theirs = order_reply(stranger, None, &[(&o, false)], &[], true).unwrap();
+        let none = order_reply(stranger, None, &[], &[], true).unwrap();
         assert!(matches!(theirs, OrderReply::AskForDetails(_)));
         assert_eq!(theirs, none, "a number not proven theirs reads like one that does not exist");
-        let OrderReply::Status { number, text } = order_reply("order #9999, jon@example.com", None, &[(&o, false)], &[]).unwrap() else {
+        let OrderReply::Status { number, text } = order_reply("order #9999, jon@example.com", None, &[(&o, false)], &[], true).unwrap()
+        else {
             panic!()
         };
         assert_eq!(number, "#9999");
         assert!(text.starts_with("Your order #9999 of 2026-12-01 (59.90 EUR) is being prepared"), "{text}");
         // Their own latest order, when they name none.
-        assert!(matches!(order_reply("where is my order?", Some("it"), &[], &[&o]), Some(OrderReply::Status { .. })));
-        assert_eq!(order_reply("Do you ship to Kentucky?", None, &[], &[&o]), None);
+        assert!(matches!(order_reply("where is my order?", Some("it"), &[], &[&o], true), Some(OrderReply::Status { .. })));
+        assert_eq!(order_reply("Do you ship to Kentucky?", None, &[], &[&o], true), None);
+        // A business with no orders at all (no shop connected): the
+        // knowledge base answers instead of asking for an order number.
+        assert_eq!(order_reply("il mio pacco non è arrivato", Some("it"), &[], &[], false), None);
+        assert!(order_reply("il mio pacco non è arrivato", Some("it"), &[], &[], true).is_some());
     }
 
     #[test]

@@ -118,7 +118,7 @@
   }
   // Administration: each form, control and button names the API path it
   // calls (data-api) and the part of the page to draw again (data-refresh).
-  var admin = document.querySelector("main.admin");
+  var admin = document.querySelector("main.admin, main[data-forms]");
   if (admin) {
     var redraw = function (el) { refresh(el.getAttribute("data-refresh").split(",").map(function (s) { return s.trim(); })); };
     var fieldValue = function (el) {
@@ -183,10 +183,12 @@
           return;
         }
         // A form that creates something to open next (a journey's builder).
-        // Its address names fields of the answer: "/segments/{id}".
-        if (form.hasAttribute("data-redirect") && created && created.id) {
-          window.location.href = form.getAttribute("data-redirect").replace(/\{(\w+)\}/g, function (_, key) {
-            return encodeURIComponent(created[key] == null ? "" : String(created[key]));
+        // Its address names fields of the answer: "/segments/{id}",
+        // "/conversations/{request.conversation_id}".
+        if (form.hasAttribute("data-redirect") && created) {
+          window.location.href = form.getAttribute("data-redirect").replace(/\{([\w.]+)\}/g, function (_, path) {
+            var value = path.split(".").reduce(function (at, key) { return at == null ? at : at[key]; }, created);
+            return encodeURIComponent(value == null ? "" : String(value));
           });
           return;
         }

@@ -12,6 +12,7 @@
 //! assigns the team's queue, the `bot` worker answers if a bot has the
 //! conversation, and the `sla` worker watches its clocks.
 
+pub mod after_sales;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -186,7 +186,7 @@ impl Store {
         Ok(applied)
     }
 
-    async fn write_note(
+    pub(crate) async fn write_note(
         &self,
         tx: &mut WriteTx,
         account_id: AccountId,

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod actions;
+mod after_sales;
 mod attachments;
 mod audit;
 mod automations;
@@ -69,6 +70,7 @@ use tokio::sync::Mutex;
 
 pub use accounts::*;
 pub use actions::{Applied, Effect, Target};
+pub use after_sales::*;
 pub use attachments::*;
 pub use audit::*;
 pub use automations::*;

@@ -388,6 +388,16 @@ impl Store {
         }
     }
 
+    /// Whether the account has any order at all (a shop or the order API
+    /// sends them).
+    pub async fn has_orders(&self, account_id: AccountId) -> Result<bool> {
+        let found = sqlx::query("SELECT 1 FROM orders WHERE account_id = $1 LIMIT 1")
+            .bind(account_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// A contact's orders, newest first.
     pub async fn contact_orders(&self, account_id: AccountId, contact_id: ContactId, limit: i64) -> Result<Vec<Order>> {
         let sql = format!(

@@ -242,6 +242,9 @@ impl Store {
             report.customer_events += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM tasks WHERE account_id = $1 AND contact_id IN ({list})");
             report.tasks += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
+            // Their returns and claims, whose reasons are in their words, before their orders.
+            let sql = format!("DELETE FROM after_sales_requests WHERE account_id = $1 AND contact_id IN ({list})");
+            bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
             let sql = format!("DELETE FROM orders WHERE account_id = $1 AND contact_id IN ({list})");
             report.orders += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM identities WHERE account_id = $1 AND contact_id IN ({list})");
@@ -299,6 +302,7 @@ impl Store {
                 ("identities", Some(&mut report.identities)),
                 ("customer_events", Some(&mut report.customer_events)),
                 ("tasks", Some(&mut report.tasks)),
+                ("after_sales_requests", None),
                 ("orders", Some(&mut report.orders)),
                 ("journey_runs", None),
                 ("segment_members", None),
@@ -418,6 +422,7 @@ impl Store {
             "scheduled_messages",
             "survey_requests",
             "automation_runs",
+            "after_sales_requests",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND conversation_id = $2"))
                 .bind(a)

@@ -3,6 +3,7 @@
 //! annotations and served at `/api/v1/openapi.json`.
 
 mod accounts;
+mod after_sales;
 mod audit;
 mod automations;
 mod bots;
@@ -213,6 +214,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(tracking::router())
         .merge(orders::router())
         .merge(store_visits::router())
+        .merge(after_sales::router())
         .merge(journeys::router())
         .merge(segments::router())
         .merge(reports::router())

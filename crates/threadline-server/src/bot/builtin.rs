@@ -165,7 +165,8 @@ async fn order_answer(
         named.iter().map(|o| (&o.facts, o.contact_id == c.contact_id)).collect();
     let own_facts: Vec<&threadline_domain::order::OrderFacts> = own.iter().map(|o| &o.facts).collect();
     let language = if language == Some("it") { Some("it") } else { None };
-    Ok(order_reply(text, language, &named_facts, &own_facts).map(|reply| match reply {
+    let orders_known = !named.is_empty() || !own.is_empty() || state.store.has_orders(account_id).await?;
+    Ok(order_reply(text, language, &named_facts, &own_facts, orders_known).map(|reply| match reply {
         OrderReply::Status { number, text } => {
             let order = named.iter().chain(&own).find(|o| o.facts.number == number);
             let line = order.map(|o| {

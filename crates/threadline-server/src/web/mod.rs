@@ -10,6 +10,7 @@
 //! styles from Threadline only, so even HTML that slipped past sanitising
 //! could not run a script.
 
+mod after_sales;
 pub mod automation;
 pub mod canned;
 mod charts;
@@ -395,6 +396,11 @@ struct Entry {
 #[template(path = "conversation.html")]
 struct ConversationPage<'a> {
     t: &'a Texts,
+    /// The after-sales words, the request this conversation handles (if
+    /// any), and the customer's orders a new request may name.
+    x: &'static after_sales::AfterSalesTexts,
+    request: Option<after_sales::RequestBox>,
+    order_choices: Vec<(String, String)>,
     a: &'a i18n::Automation,
     /// The bot is answering it now.
     with_bot: bool,
@@ -522,6 +528,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         site,
         segments,
         shop_orders,
+        request,
     } = match ConversationData::load(&state, account_id, id).await {
         Ok(data) => data,
         Err(e) => return ApiError::from(e).into_response(),
@@ -579,6 +586,12 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         _ => Vec::new(),
     };
     page(&ConversationPage {
+        x: after_sales::texts(lang),
+        request: request.as_ref().map(|r| after_sales::request_box(r, lang)),
+        order_choices: shop_orders
+            .iter()
+            .map(|o| (o.id.to_string(), format!("{} · {}", o.facts.number, lang.ago(o.facts.placed_at, now))))
+            .collect(),
         a: lang.automation(),
         with_bot: conversation.handler == threadline_domain::conversation::Handler::Bot,
         handoff: bot.as_ref().and_then(|b| automation::handoff_note(lang, b)),
@@ -724,6 +737,8 @@ struct ConversationData {
     segments: Vec<String>,
     /// Their latest orders from the shop.
     shop_orders: Vec<threadline_store::Order>,
+    /// The return, exchange or warranty claim this conversation handles.
+    request: Option<threadline_store::AfterSalesRequest>,
 }
 
 impl ConversationData {
@@ -762,6 +777,7 @@ impl ConversationData {
                 5,
             ),
             shop_orders: store.contact_orders(account_id, contact.id, 5).await?,
+            request: store.after_sales_for_conversation(account_id, id).await?,
             conversation,
             contact,
             others,

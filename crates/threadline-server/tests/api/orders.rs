@@ -14,6 +14,7 @@ backend_tests!(
     the_order_api_records_checks_and_keeps_orders_to_their_account,
     erasure_and_export_cover_orders,
     shop_staff_record_visits_on_the_customers_timeline,
+    a_return_moves_along_its_workflow_and_the_customer_is_told_each_step,
 );
 
 fn fixture(name: &str) -> Value {
@@ -410,4 +411,100 @@ async fn shop_staff_record_visits_on_the_customers_timeline(app: TestApp) {
         .call_as(&other, Method::POST, "/api/v1/store-visits", Some(json!({ "contact_id": giulia, "kind": "visit", "store": "X" })))
         .await;
     assert_eq!(status, 404);
+}
+
+async fn a_return_moves_along_its_workflow_and_the_customer_is_told_each_step(app: TestApp) {
+    let inbox = app.create_inbox("api", "App chat").await;
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "maria.rossi@example.it" }]), "Le scarpe sono strette").await;
+    let maria = outcome["contact_id"].as_str().unwrap().to_owned();
+    let order = json!({
+        "external_id": "A-1001", "number": "1001", "status": "delivered", "currency": "EUR", "total": "59.90",
+        "customer": { "email": "maria.rossi@example.it" }, "placed_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-03T10:00:00Z"
+    });
+    let (status, recorded) = app.put("/api/v1/orders", order).await;
+    assert_eq!(status, 201, "{recorded}");
+    let order_id = recorded["order"]["id"].as_str().unwrap().to_owned();
+
+    let (status, opened) = app
+        .post("/api/v1/after-sales", json!({ "contact_id": maria, "order_id": order_id, "kind": "return", "reason": "Wrong size" }))
+        .await;
+    assert_eq!(status, 201, "{opened}");
+    let request = &opened["request"];
+    assert_eq!((request["status"].as_str(), request["order_number"].as_str()), (Some("requested"), Some("1001")));
+    assert_eq!(opened["customer_told"], true, "{opened}");
+    let id = request["id"].as_str().unwrap().to_owned();
+    let conversation = request["conversation_id"].as_str().unwrap().to_owned();
+    let (_, c) = app.get(&format!("/api/v1/conversations/{conversation}")).await;
+    assert_eq!((c["status"].as_str(), c["category"].as_str()), (Some("open"), Some("after_sales")), "{c}");
+    let texts = |page: &Value| -> Vec<(String, String)> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["kind"].as_str().unwrap().to_owned(), m["text"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let (_, page) = app.get(&format!("/api/v1/conversations/{conversation}/messages")).await;
+    let said = texts(&page);
+    assert!(said.iter().any(|(k, t)| k == "note" && t.starts_with("Return request for order 1001: Wrong size (opened by")), "{said:?}");
+    // She wrote in Italian: she is told in Italian.
+    assert!(
+        said.iter().any(|(k, t)| k == "message"
+            && t == "La tua richiesta di reso per l'ordine 1001 ci è arrivata: ti scriveremo qui appena sarà approvata."),
+        "{said:?}"
+    );
+
+    // The workflow: nothing is refunded before it is back.
+    let step = |status: &'static str, note: Option<&'static str>| {
+        let app = &app;
+        let id = id.clone();
+        async move { app.post(&format!("/api/v1/after-sales/{id}/status"), json!({ "status": status, "note": note })).await }
+    };
+    let (status, refused) = step("refunded", None).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["message"], "a return request cannot go from requested to refunded; it can go to: approved, rejected");
+    assert_eq!(step("approved", None).await.0, 200);
+    let (status, labelled) = step("label_sent", Some("Stampala da https://shop.example/returns/42")).await;
+    assert_eq!((status, labelled["customer_told"].as_bool()), (200, Some(true)), "{labelled}");
+    assert_eq!(step("received", None).await.0, 200);
+    let (status, settled) = step("refunded", None).await;
+    assert_eq!((status, settled["request"]["status"].as_str()), (200, Some("refunded")), "{settled}");
+    let (_, page) = app.get(&format!("/api/v1/conversations/{conversation}/messages?limit=200")).await;
+    let said = texts(&page);
+    assert!(
+        said.iter().any(|(_, t)| t.ends_with("ti abbiamo inviato l'etichetta di reso. Stampala da https://shop.example/returns/42")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|(_, t)| t == "La tua richiesta di reso per l'ordine 1001 è conclusa: abbiamo emesso il rimborso."),
+        "{said:?}"
+    );
+    let (_, c) = app.get(&format!("/api/v1/conversations/{conversation}")).await;
+    assert_eq!(c["status"], "resolved", "a settled request resolves its conversation");
+    let (status, body) = step("rejected", None).await;
+    assert_eq!((status, body["error"]["message"].as_str()), (409, Some("the request is already refunded: nothing more can happen to it")));
+    let (_, listed) = app.get("/api/v1/after-sales?status=refunded").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    // Someone else's order is refused; other accounts see nothing.
+    let (_, other_contact) = app.post("/api/v1/contacts", json!({ "name": "Luca" })).await;
+    let (status, body) = app
+        .post("/api/v1/after-sales", json!({ "contact_id": other_contact["id"], "order_id": order_id, "kind": "exchange", "reason": "x" }))
+        .await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("order_id")), "{body}");
+    let (status, _) = app.post("/api/v1/after-sales", json!({ "contact_id": maria, "kind": "return", "reason": " " })).await;
+    assert_eq!(status, 422);
+    let (_, _, other) = app.create_account("Other Co", "admin@other.example").await;
+    let (status, _) = app.call_as(&other, Method::GET, &format!("/api/v1/after-sales/{id}"), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .call_as(&other, Method::POST, "/api/v1/after-sales", Some(json!({ "contact_id": maria, "kind": "return", "reason": "x" })))
+        .await;
+    assert_eq!(status, 404);
+
+    // Deleting the customer takes their requests along.
+    let (status, report) = app.call(Method::DELETE, &format!("/api/v1/contacts/{maria}"), None).await;
+    assert_eq!(status, 200, "{report}");
+    let (_, listed) = app.get("/api/v1/after-sales").await;
+    assert!(listed.as_array().unwrap().is_empty(), "{listed}");
 }
