@@ -360,13 +360,30 @@
     };
   }
 
+  // Fields that keep what was typed last on this device (the shop on the
+  // in-store page's tablet).
+  Array.prototype.forEach.call(document.querySelectorAll("input[data-remember]"), function (input) {
+    var key = "threadline:" + input.getAttribute("data-remember");
+    try {
+      if (!input.value) input.value = localStorage.getItem(key) || "";
+      input.addEventListener("change", function () { localStorage.setItem(key, input.value.trim()); });
+    } catch (e) { /* storage refused: nothing remembered */ }
+  });
+
   // A colleague's note named this agent: a notice with a link, until closed.
   // So was a missed SLA target, for supervisors (`what` names the words).
+  // At most three show at once, each conversation once; beyond that, the
+  // oldest make way and a line counts them (a burst of missed targets
+  // must not bury the page).
+  var MAX_TOASTS = 3, hidden = 0;
   function mentioned(conversation, what) {
     var toasts = document.querySelector(".toasts");
     if (!toasts || !/^[0-9a-f-]{36}$/.test(conversation)) return;
+    var key = (what || "data-mention") + ":" + conversation;
+    if (toasts.querySelector('[data-key="' + key + '"]')) return;
     var toast = document.createElement("div"), link = document.createElement("a"), close = document.createElement("button");
     toast.className = "toast";
+    toast.setAttribute("data-key", key);
     toast.appendChild(document.createTextNode(toasts.getAttribute(what || "data-mention") + " "));
     link.href = "/conversations/" + conversation;
     link.textContent = toasts.getAttribute("data-open");
@@ -378,6 +395,19 @@
     toast.appendChild(link);
     toast.appendChild(close);
     toasts.appendChild(toast);
+    var shown = toasts.querySelectorAll(".toast");
+    if (shown.length > MAX_TOASTS) {
+      shown[0].remove();
+      hidden += 1;
+      var more = toasts.querySelector(".toast-more");
+      if (!more) {
+        more = document.createElement("a");
+        more.className = "toast-more";
+        more.href = "/inbox";
+        toasts.insertBefore(more, toasts.firstChild);
+      }
+      more.textContent = "+" + hidden + " " + toasts.getAttribute("data-more");
+    }
   }
 
   // Agent assist: suggestions for the customer's latest message, fetched

@@ -35,7 +35,7 @@ pub async fn move_to(state: &AppState, caller: &Caller, id: AfterSalesId, to: Re
 }
 
 fn staff(caller: &Caller) -> Staff<'_> {
-    Staff { actor: &caller.actor, name: &caller.user.name }
+    Staff { actor: &caller.actor, name: &caller.user.name, user_id: Some(caller.user.id) }
 }
 
 /// Sends the customer the step's notice; why not, if it could not be sent.
@@ -45,6 +45,13 @@ async fn tell(state: &AppState, account_id: AccountId, request: &AfterSalesReque
         Err(e) => return Some(e.to_string()),
     };
     let order = request.order_number.as_deref();
+    // An e-mail is titled by the request, not "reply to your message";
+    // other channels have no subject line.
+    let channel = match crate::channels::reply::ReplyContext::load(state, account_id, request.conversation_id).await {
+        Ok(context) => context.default_channel(),
+        Err(e) => return Some(e.to_string()),
+    };
+    let titled = channel == Some(threadline_domain::channel::Channel::Email);
     let draft = Draft {
         author: Author::System,
         channel: None,
@@ -53,8 +60,7 @@ async fn tell(state: &AppState, account_id: AccountId, request: &AfterSalesReque
         html: None,
         attachments: Vec::new(),
         template: None,
-        // An e-mail is titled by the request, not "reply to your message".
-        subject: Some(subject(request.kind, order, language.as_deref())),
+        subject: titled.then(|| subject(request.kind, order, language.as_deref())),
     };
     match send(state, account_id, request.conversation_id, draft).await {
         Ok(_) => None,

@@ -40,6 +40,8 @@ pub struct AfterSalesRequest {
 pub struct Staff<'a> {
     pub actor: &'a str,
     pub name: &'a str,
+    /// The team's note is theirs (none: Threadline's own).
+    pub user_id: Option<threadline_domain::ids::UserId>,
 }
 
 /// A request to open.
@@ -132,7 +134,7 @@ impl Store {
         .await?;
         let order = order_number.as_deref().map(|n| format!(" for order {n}")).unwrap_or_default();
         let note = format!("{} request{order}: {} (opened by {who})", capitalised(new.kind.as_str()), new.reason);
-        self.write_note(&mut tx, account_id, conversation_id, note, "after-sales", at).await?;
+        note_by(self, &mut tx, account_id, conversation_id, note, by, at).await?;
         tx.routing_needed = true;
         let request = load(&mut tx, account_id, id).await?;
         tx.emit(DomainEvent::new(account_id, EventKind::AfterSalesUpdated, serde_json::json!({ "request": request }), at));
@@ -175,7 +177,7 @@ impl Store {
             text.push_str(": ");
             text.push_str(note);
         }
-        self.write_note(&mut tx, account_id, before.conversation_id, text, "after-sales", at).await?;
+        note_by(self, &mut tx, account_id, before.conversation_id, text, by, at).await?;
         if to.is_final() {
             let changes = ConversationChanges { status: Some(ConversationStatus::Resolved), ..ConversationChanges::default() };
             crate::conversations::change_conversation(&mut tx, account_id, before.conversation_id, changes, actor, at).await?;
@@ -229,6 +231,34 @@ impl Store {
             .await?;
         rows.iter().map(request_row).collect()
     }
+}
+
+/// The team's note about a request, written by the member of staff.
+async fn note_by(
+    store: &Store,
+    tx: &mut WriteTx,
+    account_id: AccountId,
+    conversation_id: ConversationId,
+    text: String,
+    by: Staff<'_>,
+    at: OffsetDateTime,
+) -> Result<()> {
+    let note = crate::OutboundMessage {
+        kind: threadline_domain::message::MessageKind::Note,
+        channel: threadline_domain::channel::Channel::Api,
+        inbox_id: None,
+        sender: by.user_id,
+        bot: by.user_id.is_none().then(|| "after-sales".to_owned()),
+        delivery: None,
+        text,
+        html: None,
+        subject: None,
+        attachments: Vec::new(),
+        mentions: Vec::new(),
+        choices: Vec::new(),
+    };
+    store.write_outbound(tx, account_id, conversation_id, &note, at).await?;
+    Ok(())
 }
 
 fn capitalised(word: &str) -> String {

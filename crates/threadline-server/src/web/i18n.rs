@@ -232,6 +232,8 @@ pub struct Texts {
     pub orders: &'static str,
     /// A link to follow a parcel that has no carrier or number to show.
     pub track_parcel: &'static str,
+    /// Notices beyond the three shown: "+4 more notices".
+    pub more_notices: &'static str,
     pub team: &'static str,
     pub no_team: &'static str,
     pub labels: &'static str,
@@ -391,6 +393,7 @@ pub const EN: Texts = Texts {
     in_the_cart: "In the cart",
     orders: "Orders",
     track_parcel: "Track the parcel",
+    more_notices: "more notices: see the inbox",
     team: "Team",
     no_team: "No team",
     labels: "Labels",
@@ -549,6 +552,7 @@ pub const IT: Texts = Texts {
     in_the_cart: "Nel carrello",
     orders: "Ordini",
     track_parcel: "Segui la spedizione",
+    more_notices: "altri avvisi: vedi la posta",
     team: "Team",
     no_team: "Nessun team",
     labels: "Etichette",

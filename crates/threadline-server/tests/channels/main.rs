@@ -5,6 +5,7 @@
 mod browser;
 mod support;
 
+mod after_purchase_browser;
 mod automation;
 mod bad_input;
 mod brand_voice;
