@@ -15,7 +15,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use threadline_domain::order::{OrderFacts, Shipment};
+use threadline_domain::order::{OrderFacts, OrderItem, Shipment};
 use time::OffsetDateTime;
 
 pub use crate::WebhookRequest;
@@ -130,6 +130,24 @@ fn full_name(first: Option<String>, last: Option<String>) -> Option<String> {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (f, l) => f.or(l),
     }
+}
+
+/// An order's `line_items`: each line's name from the first of `names`
+/// it has, its price from the first of `prices` (a line without a name is
+/// skipped; without a quantity it counts once).
+fn line_items(body: &Value, names: &[&str], prices: &[&str]) -> Vec<OrderItem> {
+    let lines = body.get("line_items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    lines
+        .iter()
+        .filter_map(|line| {
+            Some(OrderItem {
+                name: names.iter().find_map(|k| text(line.get(*k)))?,
+                sku: text(line.get("sku")),
+                quantity: line.get("quantity").and_then(Value::as_i64).unwrap_or(1),
+                price: prices.iter().find_map(|k| amount(line.get(*k))).unwrap_or_else(|| "0".into()),
+            })
+        })
+        .collect()
 }
 
 /// Checks what a shop sent like any order, so a bad field is named.

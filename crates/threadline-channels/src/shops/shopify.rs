@@ -12,9 +12,9 @@
 //! any other topic.
 
 use serde_json::Value;
-use threadline_domain::order::{OrderCustomer, OrderFacts, OrderItem, OrderStatus, Shipment};
+use threadline_domain::order::{OrderCustomer, OrderFacts, OrderStatus, Shipment};
 
-use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, text, time};
+use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, line_items, text, time};
 
 pub const SIGNATURE_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
@@ -63,23 +63,7 @@ pub fn order(body: &Value) -> Result<OrderFacts, ShopError> {
         reference: from_customer("id"),
         postcode: from_addresses("zip"),
     };
-    let items = body
-        .get("line_items")
-        .and_then(Value::as_array)
-        .map(|lines| {
-            lines
-                .iter()
-                .filter_map(|line| {
-                    Some(OrderItem {
-                        name: text(line.get("name")).or_else(|| text(line.get("title")))?,
-                        sku: text(line.get("sku")),
-                        quantity: line.get("quantity").and_then(Value::as_i64).unwrap_or(1),
-                        price: amount(line.get("price")).unwrap_or_else(|| "0".into()),
-                    })
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+    let items = line_items(body, &["name", "title"], &["price"]);
     let shipments: Vec<Shipment> = body.get("fulfillments").and_then(Value::as_array).into_iter().flatten().filter_map(shipment).collect();
     let placed_at = time(body.get("created_at")).or_else(|| time(body.get("processed_at"))).ok_or_else(|| missing("created_at"))?;
     let updated_at = time(body.get("updated_at")).unwrap_or(placed_at);

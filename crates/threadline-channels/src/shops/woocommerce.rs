@@ -15,9 +15,9 @@
 //! `_wc_shipment_tracking_items`, read when present.
 
 use serde_json::Value;
-use threadline_domain::order::{OrderCustomer, OrderFacts, OrderItem, OrderStatus, Shipment};
+use threadline_domain::order::{OrderCustomer, OrderFacts, OrderStatus, Shipment};
 
-use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, text, time};
+use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, line_items, text, time};
 
 pub const SIGNATURE_HEADER: &str = "X-WC-Webhook-Signature";
 pub const TOPIC_HEADER: &str = "X-WC-Webhook-Topic";
@@ -66,23 +66,7 @@ pub fn order(body: &Value) -> Result<OrderFacts, ShopError> {
         reference: text(body.get("customer_id")).filter(|id| id != "0"),
         postcode: from(shipping, "postcode").or_else(|| from(billing, "postcode")),
     };
-    let items = body
-        .get("line_items")
-        .and_then(Value::as_array)
-        .map(|lines| {
-            lines
-                .iter()
-                .filter_map(|line| {
-                    Some(OrderItem {
-                        name: text(line.get("name"))?,
-                        sku: text(line.get("sku")),
-                        quantity: line.get("quantity").and_then(Value::as_i64).unwrap_or(1),
-                        price: amount(line.get("price")).or_else(|| amount(line.get("total"))).unwrap_or_else(|| "0".into()),
-                    })
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+    let items = line_items(body, &["name"], &["price", "total"]);
     let shipments = tracking_items(body);
     // `_gmt` times are UTC without a zone; the others are the site's local time.
     let utc = |key: &str| body.get(key).and_then(Value::as_str).and_then(|t| time(Some(&Value::String(format!("{t}Z")))));
