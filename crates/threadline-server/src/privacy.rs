@@ -28,7 +28,7 @@ This archive holds everything Threadline stores about one customer.
                       pages, screens and events)
   journeys.json       the journeys the customer went through, and tasks about them
   orders.json         their orders from the business's shop: lines, parcels, status
-  survey_answers.json answers to satisfaction surveys
+  survey_answers.json the satisfaction surveys sent to the customer, and their answers
   audit.json          who changed the customer's record, and when
   attachments/        the files of the messages, under the message's id
 
@@ -63,7 +63,7 @@ pub async fn export(state: &AppState, account_id: AccountId, contact_id: Contact
         write(&mut zip, "activity.json", &json(&data.customer_events)?)?;
         write(&mut zip, "journeys.json", &json(&serde_json::json!({ "runs": data.journey_runs, "tasks": data.tasks }))?)?;
         write(&mut zip, "orders.json", &json(&data.orders)?)?;
-        write(&mut zip, "survey_answers.json", b"[]")?;
+        write(&mut zip, "survey_answers.json", &json(&data.survey_answers)?)?;
         write(&mut zip, "audit.json", &json(&data.audit)?)?;
         for message in &data.messages {
             for meta in &message.attachments {

@@ -48,6 +48,8 @@ pub struct ContactExport {
     pub tasks: Vec<crate::Task>,
     /// Their orders from the shop, newest first.
     pub orders: Vec<crate::Order>,
+    /// The satisfaction surveys sent to them, with their answers.
+    pub survey_answers: Vec<crate::SurveyResponse>,
     /// Audit entries about the person or their conversations.
     pub audit: Vec<AuditEntry>,
 }
@@ -126,6 +128,7 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let tasks = self.tasks(account_id, false, None, Some(contact_id), 10_000).await?;
         let orders = self.contact_orders(account_id, contact_id, 100_000).await?;
+        let survey_answers = self.contact_survey_responses(account_id, contact_id).await?;
         let mut subjects: Vec<String> = people.iter().map(|p| p.to_string()).collect();
         subjects.extend(conversations.iter().map(|c| c.id.to_string()));
         let mut audit = Vec::new();
@@ -155,6 +158,7 @@ impl Store {
             journey_runs,
             tasks,
             orders,
+            survey_answers,
             audit,
         })
     }

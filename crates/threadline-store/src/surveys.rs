@@ -500,6 +500,20 @@ impl Store {
         Ok(answered)
     }
 
+    /// Every survey sent to a contact and their answers, oldest first (for
+    /// their export).
+    pub async fn contact_survey_responses(&self, account_id: AccountId, contact_id: ContactId) -> Result<Vec<SurveyResponse>> {
+        let sql = format!("SELECT {RESPONSE_COLUMNS} FROM survey_requests WHERE account_id = $1 AND contact_id = $2 ORDER BY sent_at, id");
+        sqlx::query(&sql)
+            .bind(account_id.to_string())
+            .bind(contact_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(response)
+            .collect()
+    }
+
     /// Surveys sent in `from..to` (newest first, at most `limit`), filtered
     /// like reports (by channel, team, agent).
     pub async fn survey_responses(

@@ -70,6 +70,14 @@ async fn a_customer_answers_by_writing_the_number(app: TestApp) {
     assert_eq!(entry["summary"], "CSAT 5/5");
     assert_eq!(entry["conversation_id"], conversation.as_str());
     assert_eq!((entry["data"]["channel"].as_str(), entry["data"]["score"].as_i64()), (Some("api"), Some(5)));
+    // And in her export, with the survey it answered.
+    let response = app.client.get(app.url(&format!("/api/v1/contacts/{contact}/export"))).bearer_auth(&app.token).send().await.unwrap();
+    let zip = response.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let mut answers = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("survey_answers.json").unwrap(), &mut answers).unwrap();
+    let answers: Value = serde_json::from_str(&answers).unwrap();
+    assert_eq!((answers[0]["kind"].as_str(), answers[0]["score"].as_i64()), (Some("csat"), Some(5)), "{answers}");
 
     // Counted in the reports; the answer is not a customer message there.
     threadline_server::metrics::refresh(&app.server().state).await.unwrap();
