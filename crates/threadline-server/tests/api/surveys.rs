@@ -13,6 +13,7 @@ backend_tests!(
     the_answer_page_records_only_after_confirming,
     detractors_are_followed_up_as_the_survey_says,
     surveys_are_checked_and_kept_to_their_account,
+    a_merged_customer_keeps_their_survey_answers,
 );
 
 async fn run_jobs(app: &TestApp) {
@@ -207,4 +208,26 @@ async fn surveys_are_checked_and_kept_to_their_account(app: TestApp) {
     assert_eq!(app.call(reqwest::Method::DELETE, &format!("/api/v1/surveys/{id}"), None).await.0, 409);
     let unused = survey(&app, json!({ "kind": "csat", "team_ids": [] })).await;
     assert_eq!(app.call(reqwest::Method::DELETE, &format!("/api/v1/surveys/{unused}"), None).await.0, 204);
+}
+
+/// Merging two records of one person moves the surveys sent to the merged
+/// one: the survivor's export holds the answer.
+async fn a_merged_customer_keeps_their_survey_answers(app: TestApp) {
+    survey(&app, json!({ "kind": "csat" })).await;
+    let inbox = app.create_inbox("api", "Shop").await;
+    resolved_case(&app, &inbox, "ada@example.com").await;
+    run_jobs(&app).await;
+    let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": "ada@example.com" }]), "4").await;
+    let ada = outcome["conversation"]["contact_id"].as_str().unwrap().to_owned();
+    let (_, survivor) = app.post("/api/v1/contacts", json!({ "name": "Ada Lovelace" })).await;
+    let survivor = survivor["id"].as_str().unwrap().to_owned();
+    let (status, merged) = app.post(&format!("/api/v1/contacts/{survivor}/merge"), json!({ "contact_id": ada })).await;
+    assert_eq!(status, 200, "{merged}");
+    let response = app.client.get(app.url(&format!("/api/v1/contacts/{survivor}/export"))).bearer_auth(&app.token).send().await.unwrap();
+    let zip = response.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).unwrap();
+    let mut answers = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("survey_answers.json").unwrap(), &mut answers).unwrap();
+    let answers: Value = serde_json::from_str(&answers).unwrap();
+    assert_eq!((answers[0]["contact_id"].as_str(), answers[0]["score"].as_i64()), (Some(survivor.as_str()), Some(4)), "{answers}");
 }
