@@ -327,7 +327,7 @@ impl Store {
             created_at: stored.as_ref().map(|o| o.created_at).unwrap_or(at),
             stored_at: at,
         };
-        write_order(&mut tx, account_id, &origin_key, &order, created).await?;
+        write_order(&mut tx, account_id, &origin_key, &order).await?;
 
         // What happened, as the customer's events (journeys and segments read them).
         let mut context = serde_json::Map::new();
@@ -430,53 +430,39 @@ enum Arrival<'a> {
     Shipment { order_external_id: &'a str, shipment: &'a Shipment },
 }
 
-async fn write_order(tx: &mut WriteTx, account_id: AccountId, origin_key: &str, order: &Order, created: bool) -> Result<()> {
+/// Writes an order: a new row, or the stored one (same id) with the new
+/// version. Two first deliveries of one order racing on two nodes meet on
+/// the unique (account, origin, external id): the loser starts again.
+async fn write_order(tx: &mut WriteTx, account_id: AccountId, origin_key: &str, order: &Order) -> Result<()> {
     let f = &order.facts;
-    if created {
-        sqlx::query(
-            "INSERT INTO orders (id, account_id, contact_id, origin, kind, external_id, number, status, currency, total, details, \
-             placed_at, shop_updated_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(order.id.to_string())
-        .bind(account_id.to_string())
-        .bind(order.contact_id.to_string())
-        .bind(origin_key)
-        .bind(&order.source)
-        .bind(&f.external_id)
-        .bind(&f.number)
-        .bind(f.status.as_str())
-        .bind(&f.currency)
-        .bind(&f.total)
-        .bind(details_text(f)?)
-        .bind(micros(f.placed_at))
-        .bind(micros(f.updated_at))
-        .bind(micros(order.created_at))
-        .bind(micros(order.stored_at))
-        .execute(tx.conn())
-        .await
-        .map_err(|e| match StoreError::from(e) {
-            // Another node stored the same order first: start again.
-            StoreError::Conflict(_) => StoreError::Race,
-            other => other,
-        })?;
-    } else {
-        sqlx::query(
-            "UPDATE orders SET number = $3, status = $4, currency = $5, total = $6, details = $7, placed_at = $8, shop_updated_at = $9, \
-             updated_at = $10 WHERE id = $1 AND account_id = $2",
-        )
-        .bind(order.id.to_string())
-        .bind(account_id.to_string())
-        .bind(&f.number)
-        .bind(f.status.as_str())
-        .bind(&f.currency)
-        .bind(&f.total)
-        .bind(details_text(f)?)
-        .bind(micros(f.placed_at))
-        .bind(micros(f.updated_at))
-        .bind(micros(order.stored_at))
-        .execute(tx.conn())
-        .await?;
-    }
+    sqlx::query(
+        "INSERT INTO orders (id, account_id, contact_id, origin, kind, external_id, number, status, currency, total, details, \
+         placed_at, shop_updated_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (id) DO UPDATE SET number = excluded.number, status = excluded.status, currency = excluded.currency, \
+         total = excluded.total, details = excluded.details, placed_at = excluded.placed_at, \
+         shop_updated_at = excluded.shop_updated_at, updated_at = excluded.updated_at",
+    )
+    .bind(order.id.to_string())
+    .bind(account_id.to_string())
+    .bind(order.contact_id.to_string())
+    .bind(origin_key)
+    .bind(&order.source)
+    .bind(&f.external_id)
+    .bind(&f.number)
+    .bind(f.status.as_str())
+    .bind(&f.currency)
+    .bind(&f.total)
+    .bind(details_text(f)?)
+    .bind(micros(f.placed_at))
+    .bind(micros(f.updated_at))
+    .bind(micros(order.created_at))
+    .bind(micros(order.stored_at))
+    .execute(tx.conn())
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Race,
+        other => other,
+    })?;
     Ok(())
 }
 
