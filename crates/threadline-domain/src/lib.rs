@@ -27,6 +27,7 @@ pub mod mention;
 pub mod message;
 pub mod metrics;
 pub mod order;
+pub mod portal;
 pub mod reply;
 pub mod retention;
 pub mod role;

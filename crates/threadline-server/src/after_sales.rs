@@ -34,6 +34,21 @@ pub async fn move_to(state: &AppState, caller: &Caller, id: AfterSalesId, to: Re
     Ok(Told { request, not_told })
 }
 
+/// A request the customer opens on the portal, with their words and
+/// photos as their message in it (see
+/// [`threadline_store::Store::open_after_sales_from_customer`]); they are
+/// told it was received, like any request.
+pub async fn open_for_customer(
+    state: &AppState,
+    account: &threadline_store::Account,
+    new: NewAfterSales,
+    words: threadline_store::InboundMessage,
+) -> Result<Told, ApiError> {
+    let request = state.store.open_after_sales_from_customer(account, new, words, state.clock.now()).await?;
+    let not_told = tell(state, account.id, &request, None).await;
+    Ok(Told { request, not_told })
+}
+
 fn staff(caller: &Caller) -> Staff<'_> {
     Staff { actor: &caller.actor, name: &caller.user.name, user_id: Some(caller.user.id) }
 }

@@ -59,6 +59,8 @@ pub struct Shared {
     pub sign_in: crate::auth::throttle::SignInThrottle,
     /// Web chat requests per client address and inbox.
     pub chat_limiter: crate::rate_limit::RateLimiter<(std::net::IpAddr, InboxId)>,
+    /// The customer portal's sign-in budget per client address.
+    pub portal_limiter: crate::rate_limit::RateLimiter<std::net::IpAddr>,
     /// Each account's rules and model for reading messages.
     pub triage: crate::triage::TriageCache,
     /// Each account's routing rules, for a few seconds.
@@ -157,6 +159,7 @@ impl AppState {
             webhook_client: crate::webhook_dispatcher::client(&settings, &egress).context("while creating the webhooks' HTTP client")?,
             chat_presence,
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
+            portal_limiter: crate::rate_limit::RateLimiter::new(settings.portal_rate_per_minute),
             passwords: crate::auth::PasswordHasher::new(
                 settings.effective_password_hash_concurrency(),
                 std::time::Duration::from_secs(settings.password_queue_timeout_secs),

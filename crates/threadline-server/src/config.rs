@@ -105,6 +105,9 @@ pub struct Settings {
     /// Web chat requests (sessions and messages) one client may make per
     /// minute per inbox; 0 disables the limit.
     pub chat_rate_per_minute: u32,
+    /// Sign-in code requests and tries one client address may make per
+    /// minute on the customer portal; 0 disables the limit.
+    pub portal_rate_per_minute: u32,
     /// Take the client's address from the last `X-Forwarded-For` entry
     /// (set by your reverse proxy) instead of the connection. Only enable
     /// behind a proxy that sets it, or clients could pick their address.
@@ -245,6 +248,7 @@ impl Default for Settings {
             send_retry_base_secs: 5,
             send_timeout_secs: 15,
             chat_rate_per_minute: 60,
+            portal_rate_per_minute: 10,
             trust_forwarded_for: false,
             smtp_bind: None,
             smtp_hostname: String::new(),
@@ -431,6 +435,7 @@ impl Settings {
                 "SEND_RETRY_BASE_SECS" => settings.send_retry_base_secs = number(value)?,
                 "SEND_TIMEOUT_SECS" => settings.send_timeout_secs = number(value)?.max(1),
                 "CHAT_RATE_PER_MINUTE" => settings.chat_rate_per_minute = number(value)?.min(u64::from(u32::MAX)) as u32,
+                "PORTAL_RATE_PER_MINUTE" => settings.portal_rate_per_minute = number(value)?.min(u64::from(u32::MAX)) as u32,
                 "TRUST_FORWARDED_FOR" => {
                     settings.trust_forwarded_for = match value.to_ascii_lowercase().as_str() {
                         "true" | "1" | "yes" => true,

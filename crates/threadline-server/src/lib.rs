@@ -35,6 +35,7 @@ pub mod knowledge;
 pub mod metrics;
 pub mod nodes;
 pub mod orders;
+pub mod portal;
 pub mod privacy;
 pub mod rate_limit;
 pub mod relay;

@@ -88,8 +88,51 @@ impl Store {
         by: Staff<'_>,
         at: OffsetDateTime,
     ) -> Result<AfterSalesRequest> {
-        let (actor, who) = (by.actor, by.name);
         let mut tx = self.begin_write().await?;
+        let request = self.open_in_tx(&mut tx, account_id, new, by, at).await?;
+        tx.commit().await?;
+        Ok(request)
+    }
+
+    /// A request the customer opens themselves (the portal): the request as
+    /// [`Store::open_after_sales`] opens it, and the customer's own words
+    /// and photos as their message in its conversation, on the channel
+    /// they signed in with — where they will be told of each step — in one
+    /// transaction.
+    pub async fn open_after_sales_from_customer(
+        &self,
+        account: &crate::Account,
+        new: NewAfterSales,
+        mut words: crate::InboundMessage,
+        at: OffsetDateTime,
+    ) -> Result<AfterSalesRequest> {
+        let contact = new.contact_id.to_string();
+        let by = Staff { actor: &format!("contact:{contact}"), name: "the customer, on the help pages", user_id: None };
+        let mut tx = self.begin_write().await?;
+        let request = self.open_in_tx(&mut tx, account.id, new, by, at).await?;
+        words.thread = Some(request.conversation_id);
+        let outcome = match self.ingest_in_tx(&mut tx, account, &words, None).await? {
+            crate::messages::Ingested::Stored(outcome) => outcome,
+            crate::messages::Ingested::Replayed(outcome) => outcome,
+        };
+        // The words must land in the request's conversation: the identity
+        // they are written with is the customer's own.
+        if outcome.conversation.id != request.conversation_id {
+            return Err(StoreError::Conflict("the address signed in with no longer belongs to this customer".into()));
+        }
+        tx.commit().await?;
+        Ok(request)
+    }
+
+    async fn open_in_tx(
+        &self,
+        tx: &mut WriteTx,
+        account_id: AccountId,
+        new: NewAfterSales,
+        by: Staff<'_>,
+        at: OffsetDateTime,
+    ) -> Result<AfterSalesRequest> {
+        let (actor, who) = (by.actor, by.name);
         // The customer must be the account's, and the order theirs.
         crate::contacts::load_contact(tx.conn(), account_id, new.contact_id).await?;
         let order_number = match new.order_id {
@@ -108,14 +151,13 @@ impl Store {
             }
         };
         let conversation_id =
-            crate::journeys::new_outreach_conversation(&mut tx, account_id, new.contact_id, None, ConversationStatus::Open, None, at)
-                .await?;
+            crate::journeys::new_outreach_conversation(tx, account_id, new.contact_id, None, ConversationStatus::Open, None, at).await?;
         let changes = ConversationChanges {
             labels: Some(vec![new.kind.as_str().to_owned()]),
             category: Some(Some("after_sales".to_owned())),
             ..ConversationChanges::default()
         };
-        crate::conversations::change_conversation(&mut tx, account_id, conversation_id, changes, actor, at).await?;
+        crate::conversations::change_conversation(tx, account_id, conversation_id, changes, actor, at).await?;
         let id = AfterSalesId::new();
         sqlx::query(
             "INSERT INTO after_sales_requests (id, account_id, contact_id, conversation_id, order_id, kind, status, reason, created_at, updated_at) \
@@ -134,11 +176,10 @@ impl Store {
         .await?;
         let order = order_number.as_deref().map(|n| format!(" for order {n}")).unwrap_or_default();
         let note = format!("{} request{order}: {} (opened by {who})", capitalised(new.kind.as_str()), new.reason);
-        note_by(self, &mut tx, account_id, conversation_id, note, by, at).await?;
+        note_by(self, tx, account_id, conversation_id, note, by, at).await?;
         tx.routing_needed = true;
-        let request = load(&mut tx, account_id, id).await?;
+        let request = load(tx, account_id, id).await?;
         tx.emit(DomainEvent::new(account_id, EventKind::AfterSalesUpdated, serde_json::json!({ "request": request }), at));
-        tx.commit().await?;
         Ok(request)
     }
 

@@ -20,7 +20,7 @@ pub type JsonMap = serde_json::Map<String, serde_json::Value>;
 /// Tables of what a customer did (beyond conversations), moved to the
 /// surviving contact when two are merged.
 pub(crate) const ACTIVITY_TABLES: &[&str] =
-    &["customer_events", "journey_runs", "tasks", "orders", "after_sales_requests", "survey_requests"];
+    &["customer_events", "journey_runs", "tasks", "orders", "after_sales_requests", "survey_requests", "portal_codes", "portal_sessions"];
 
 /// A contact to create.
 #[derive(Debug, Clone, Default)]

@@ -37,6 +37,7 @@ mod migrate_sqlite;
 mod operations;
 mod orders;
 mod outbox;
+mod portal;
 mod privacy;
 mod relay;
 mod retention;
@@ -93,6 +94,7 @@ pub use metrics::{Backlog, METRICS_JOB, MetricRow, MetricSource, MetricsFilter, 
 pub use operations::{Backlog as OperationalBacklog, Backlogs};
 pub use orders::*;
 pub use outbox::*;
+pub use portal::*;
 pub use privacy::*;
 pub use relay::RelayBatch;
 pub use retention::*;

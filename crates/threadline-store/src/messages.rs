@@ -110,7 +110,7 @@ impl Store {
         }
     }
 
-    async fn ingest_in_tx(
+    pub(crate) async fn ingest_in_tx(
         &self,
         tx: &mut WriteTx,
         account: &Account,
@@ -470,7 +470,7 @@ pub(crate) fn message_updated_event(account_id: AccountId, message: &Message, at
     )
 }
 
-enum Ingested {
+pub(crate) enum Ingested {
     Stored(IngestOutcome),
     Replayed(IngestOutcome),
 }

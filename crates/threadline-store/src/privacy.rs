@@ -251,6 +251,11 @@ impl Store {
             bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
             let sql = format!("DELETE FROM orders WHERE account_id = $1 AND contact_id IN ({list})");
             report.orders += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
+            // Signed out of the portal, with any code on its way spent.
+            for table in ["portal_sessions", "portal_codes"] {
+                let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
+                bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
+            }
             let sql = format!("DELETE FROM identities WHERE account_id = $1 AND contact_id IN ({list})");
             report.identities += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             let sql = format!("DELETE FROM consents WHERE contact_id IN ({})", rows::list(1, chunk.len()));
@@ -310,6 +315,8 @@ impl Store {
                 ("orders", Some(&mut report.orders)),
                 ("journey_runs", None),
                 ("segment_members", None),
+                ("portal_sessions", None),
+                ("portal_codes", None),
             ] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
                 let n = bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();

@@ -77,8 +77,24 @@ pub async fn transport(state: &AppState, relay: &Relay<'_>) -> Result<AsyncSmtpT
         .build())
 }
 
-fn setting<'a>(inbox: &'a Inbox, name: &str) -> Option<&'a str> {
+pub(crate) fn setting<'a>(inbox: &'a Inbox, name: &str) -> Option<&'a str> {
     inbox.settings.get(name).and_then(|v| v.as_str()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// An email inbox's relay and its sending address; why not, when its
+/// settings name no relay or address.
+pub(crate) fn relay_of<'a>(inbox: &'a Inbox, secrets: &BTreeMap<String, String>) -> Result<(Relay<'a>, &'a str), String> {
+    let (Some(host), Some(from)) = (setting(inbox, "smtp_host"), setting(inbox, "address")) else {
+        return Err("the email inbox has no smtp_host or address to send with".into());
+    };
+    let relay = Relay {
+        host,
+        port: inbox.settings.get("smtp_port").and_then(|p| p.as_u64()).and_then(|p| u16::try_from(p).ok()),
+        security: setting(inbox, "smtp_security").unwrap_or("starttls"),
+        credentials: secrets.get("smtp_username").cloned().zip(secrets.get("smtp_password").cloned()),
+        hello: from.rsplit_once('@').map_or("localhost", |(_, d)| d),
+    };
+    Ok((relay, from))
 }
 
 pub async fn send(
@@ -89,10 +105,10 @@ pub async fn send(
     secrets: &BTreeMap<String, String>,
 ) -> SendOutcome {
     let dead = |error: String| SendOutcome::Dead { error };
-    let (Some(host), Some(from)) = (setting(inbox, "smtp_host"), setting(inbox, "address")) else {
-        return dead("the email inbox has no smtp_host or address to send with".into());
+    let (relay, from) = match relay_of(inbox, secrets) {
+        Ok(found) => found,
+        Err(reason) => return dead(reason),
     };
-    let port = inbox.settings.get("smtp_port").and_then(|p| p.as_u64()).and_then(|p| u16::try_from(p).ok());
     let mut attachments = Vec::with_capacity(message.attachments.len());
     for a in &message.attachments {
         match state.store.attachment(job.account_id, a.id).await {
@@ -138,13 +154,6 @@ pub async fn send(
         Err(e) => return dead(e.reason),
     };
 
-    let relay = Relay {
-        host,
-        port,
-        security: setting(inbox, "smtp_security").unwrap_or("starttls"),
-        credentials: secrets.get("smtp_username").cloned().zip(secrets.get("smtp_password").cloned()),
-        hello: from.rsplit_once('@').map_or("localhost", |(_, d)| d),
-    };
     let transport = match transport(state, &relay).await {
         Ok(transport) => transport,
         Err(RelayError::Refused(reason)) => return dead(reason),

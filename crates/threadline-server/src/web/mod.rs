@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod journeys;
 pub mod live;
 mod login;
+mod portal;
 pub mod reports;
 pub mod rules;
 pub mod segments;
@@ -74,6 +75,15 @@ pub fn router() -> Router<AppState> {
         .route("/survey/{token}", get(crate::surveys::show).post(crate::surveys::answer))
         .route("/help/{inbox_id}", get(automation::help))
         .route("/help/{inbox_id}/articles/{article_id}", get(automation::help_article))
+        .route("/help/{inbox_id}/account", get(portal::home))
+        .route("/help/{inbox_id}/account/code", post(portal::ask_code))
+        .route("/help/{inbox_id}/account/verify", post(portal::verify_code))
+        .route("/help/{inbox_id}/account/sign-out", post(portal::sign_out))
+        .route(
+            "/help/{inbox_id}/account/requests",
+            post(portal::open_request).layer(axum::extract::DefaultBodyLimit::max(portal::MAX_UPLOAD_BYTES)),
+        )
+        .route("/help/{inbox_id}/account/conversations/{conversation_id}", get(portal::conversation))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../assets/app.css")) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../assets/app.js")) }))
 }

@@ -98,3 +98,74 @@ async fn head_conversation(rig: &Rig, giulia: &str) -> String {
     let (_, requests) = rig.app.get(&format!("/api/v1/after-sales?contact_id={giulia}")).await;
     requests[0]["conversation_id"].as_str().unwrap().to_owned()
 }
+
+/// The customer portal in Chromium, as a customer uses it: from the help
+/// pages to a code by e-mail, her order, and a return with a photo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_signs_in_to_the_portal_and_asks_for_a_return_with_a_photo() {
+    use fantoccini::Locator;
+    let rig = rig(threadline_testkit::Backend::Sqlite).await;
+    let smtp = threadline_testkit::SmtpSink::start().await;
+    let inbox = crate::portal::email_inbox(&rig, &smtp).await;
+    let order = json!({ "external_id": "A-1001", "number": "#1001", "status": "delivered", "currency": "EUR", "total": "64.00",
+                        "customer": { "email": "giulia.rossi@example.it", "name": "Giulia Rossi" },
+                        "items": [{ "name": "Sandali Riva", "quantity": 1, "price": "64.00" }],
+                        "placed_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-03T10:00:00Z" });
+    let (status, recorded) = rig.app.put("/api/v1/orders", order).await;
+    assert_eq!(status, 201, "{recorded}");
+    let photo = std::env::temp_dir().join(format!("threadline-sandalo-{}.png", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&photo, crate::portal::png()).unwrap();
+
+    let browser = Browser::launch().await;
+    let c = &browser.client;
+    c.goto(&rig.app.url(&format!("/help/{inbox}"))).await.unwrap();
+    browser.wait_for("the help page", "document.querySelector('.help-account a')").await;
+    browser.js("document.querySelector('.help-account a').click()").await;
+    browser.wait_for("the sign-in form", "document.querySelector('form.portal-form input[name=address]')").await;
+    browser
+        .js(r#"const f = document.querySelector('form.portal-form');
+              f.elements.address.value = 'giulia.rossi@example.it';
+              f.querySelector('button[type=submit]').click();"#)
+        .await;
+    browser.wait_for("the code step", "document.querySelector('form.portal-form input[name=code]')").await;
+    browser.screenshot("portal-1-code").await;
+    let mails = smtp.wait_for(1, 10).await;
+    let mail = mails[0].replace("=\r\n", "").replace("=\n", "");
+    let code: String = mail.split(" is ").nth(1).unwrap().chars().take(6).collect();
+    assert!(code.chars().all(|c| c.is_ascii_digit()), "{mail}");
+    browser
+        .js(&format!(
+            r#"const f = document.querySelector('form.portal-form');
+              f.elements.code.value = '{code}';
+              f.querySelector('button[type=submit]').click();"#
+        ))
+        .await;
+    browser.wait_for("her page", "document.querySelector('.portal-orders')").await;
+    let page = browser.js("return document.querySelector('main').innerText").await;
+    let page = page.as_str().unwrap();
+    assert!(page.contains("Hello Giulia Rossi") && page.contains("#1001") && page.contains("Sandali Riva"), "{page}");
+
+    browser
+        .js(r#"const f = document.querySelector('form[enctype="multipart/form-data"]');
+              f.elements.kind.value = 'return';
+              f.elements.reason.value = 'La suola si è staccata dopo due giorni';"#)
+        .await;
+    c.find(Locator::Css("input[type=file][name=photos]")).await.unwrap().send_keys(photo.to_str().unwrap()).await.unwrap();
+    browser.screenshot("portal-2-request").await;
+    browser.js(r#"document.querySelector('form[enctype="multipart/form-data"] button[type=submit]').click()"#).await;
+    browser.wait_for("the confirmation", "document.querySelector('.portal .notice')").await;
+    browser.wait_for("her request listed", "document.querySelector('.portal-requests')").await;
+    let listed = browser.js("return document.querySelector('.portal-requests').innerText").await;
+    assert!(listed.as_str().unwrap().contains("#1001"), "{listed}");
+    browser.screenshot("portal-3-received").await;
+    browser.close().await;
+    let _ = std::fs::remove_file(&photo);
+
+    let (_, requests) = rig.app.get("/api/v1/after-sales").await;
+    assert_eq!(requests[0]["kind"], "return", "{requests}");
+    let conversation = requests[0]["conversation_id"].as_str().unwrap();
+    let messages = rig.messages(conversation).await;
+    let hers = messages.iter().find(|m| m["direction"] == "inbound").unwrap();
+    assert_eq!(hers["text"], "La suola si è staccata dopo due giorni");
+    assert_eq!(hers["attachments"][0]["content_type"], "image/png", "{hers}");
+}

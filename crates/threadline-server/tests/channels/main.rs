@@ -15,6 +15,7 @@ mod journey_report;
 mod journeys_browser;
 mod meta;
 mod outbox;
+mod portal;
 mod privacy;
 mod reports_browser;
 mod rules;
