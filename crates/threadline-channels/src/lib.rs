@@ -2,12 +2,14 @@
 //!
 //! One module per messaging provider, each implementing [`ChannelAdapter`]; the
 //! [`registry`] is the one place that lists them. [`shops`] reads order
-//! webhooks (Shopify, WooCommerce). Adapters do no I/O: they
+//! webhooks (Shopify, WooCommerce); [`push`] describes push notifications
+//! (FCM, APNs). Adapters do no I/O: they
 //! read webhooks and describe HTTP requests, and the server runs them.
 
 pub mod adapter;
 pub mod email;
 pub mod meta;
+pub mod push;
 pub mod registry;
 pub mod shops;
 pub mod telegram;

@@ -28,6 +28,7 @@ pub mod message;
 pub mod metrics;
 pub mod order;
 pub mod portal;
+pub mod push;
 pub mod reply;
 pub mod retention;
 pub mod role;

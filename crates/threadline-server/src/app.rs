@@ -61,6 +61,8 @@ pub struct Shared {
     pub chat_limiter: crate::rate_limit::RateLimiter<(std::net::IpAddr, InboxId)>,
     /// The customer portal's sign-in budget per client address.
     pub portal_limiter: crate::rate_limit::RateLimiter<std::net::IpAddr>,
+    /// Push services' access tokens, per in-app inbox.
+    pub push_tokens: crate::push::PushTokens,
     /// Each account's rules and model for reading messages.
     pub triage: crate::triage::TriageCache,
     /// Each account's routing rules, for a few seconds.
@@ -160,6 +162,7 @@ impl AppState {
             chat_presence,
             chat_limiter: crate::rate_limit::RateLimiter::new(settings.chat_rate_per_minute),
             portal_limiter: crate::rate_limit::RateLimiter::new(settings.portal_rate_per_minute),
+            push_tokens: crate::push::PushTokens::default(),
             passwords: crate::auth::PasswordHasher::new(
                 settings.effective_password_hash_concurrency(),
                 std::time::Duration::from_secs(settings.password_queue_timeout_secs),

@@ -96,6 +96,11 @@ pub struct Settings {
     pub meta_graph_url: String,
     /// Base URL of Telegram's Bot API.
     pub telegram_api_url: String,
+    /// Base URL of Firebase Cloud Messaging's HTTP v1 API.
+    pub fcm_api_url: String,
+    /// Base URL of the Apple Push Notification service; empty: Apple's
+    /// production or sandbox host, as each in-app inbox says.
+    pub apns_api_url: String,
     /// Attempts to send an outbound message before it is marked failed.
     pub send_max_attempts: u32,
     /// First delay before re-sending, in seconds; doubles per attempt (with jitter).
@@ -242,6 +247,8 @@ impl Default for Settings {
             password_queue_timeout_secs: 5,
             public_url: String::new(),
             twilio_api_url: "https://api.twilio.com".into(),
+            fcm_api_url: threadline_channels::push::FCM_API.into(),
+            apns_api_url: String::new(),
             meta_graph_url: "https://graph.facebook.com/v21.0".into(),
             telegram_api_url: "https://api.telegram.org".into(),
             send_max_attempts: 6,
@@ -315,10 +322,13 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_TWILIO_API_URL",
     "THREADLINE_META_GRAPH_URL",
     "THREADLINE_TELEGRAM_API_URL",
+    "THREADLINE_FCM_API_URL",
+    "THREADLINE_APNS_API_URL",
     "THREADLINE_SEND_MAX_ATTEMPTS",
     "THREADLINE_SEND_RETRY_BASE_SECS",
     "THREADLINE_SEND_TIMEOUT_SECS",
     "THREADLINE_CHAT_RATE_PER_MINUTE",
+    "THREADLINE_PORTAL_RATE_PER_MINUTE",
     "THREADLINE_TRUST_FORWARDED_FOR",
     "THREADLINE_SMTP_BIND",
     "THREADLINE_SMTP_HOSTNAME",
@@ -429,6 +439,8 @@ impl Settings {
                 "PASSWORD_QUEUE_TIMEOUT_SECS" => settings.password_queue_timeout_secs = number(value)?.clamp(1, 300),
                 "PUBLIC_URL" => settings.public_url = value.trim_end_matches('/').to_owned(),
                 "TWILIO_API_URL" => settings.twilio_api_url = value.clone(),
+                "FCM_API_URL" => settings.fcm_api_url = value.clone(),
+                "APNS_API_URL" => settings.apns_api_url = value.clone(),
                 "META_GRAPH_URL" => settings.meta_graph_url = value.clone(),
                 "TELEGRAM_API_URL" => settings.telegram_api_url = value.clone(),
                 "SEND_MAX_ATTEMPTS" => settings.send_max_attempts = number(value)?.clamp(1, 100) as u32,

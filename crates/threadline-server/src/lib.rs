@@ -37,6 +37,7 @@ pub mod nodes;
 pub mod orders;
 pub mod portal;
 pub mod privacy;
+pub mod push;
 pub mod rate_limit;
 pub mod relay;
 pub mod retention;

@@ -252,7 +252,7 @@ impl Store {
             let sql = format!("DELETE FROM orders WHERE account_id = $1 AND contact_id IN ({list})");
             report.orders += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
             // Signed out of the portal, with any code on its way spent.
-            for table in ["portal_sessions", "portal_codes"] {
+            for table in ["portal_sessions", "portal_codes", "push_devices"] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
                 bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
             }
@@ -317,6 +317,7 @@ impl Store {
                 ("segment_members", None),
                 ("portal_sessions", None),
                 ("portal_codes", None),
+                ("push_devices", None),
             ] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
                 let n = bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();

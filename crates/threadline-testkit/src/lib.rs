@@ -7,6 +7,7 @@
 mod imap_server;
 mod llm;
 mod providers;
+mod push;
 mod smtp_sink;
 mod webhook_receiver;
 
@@ -22,6 +23,7 @@ use threadline_store::{ConnectOptions, Store};
 pub use imap_server::ImapServer;
 pub use llm::LlmStandIn;
 pub use providers::{GRAPH_VERSION, MultipartPart, ProviderRequest, ProviderStandIn};
+pub use push::{APNS_KEY_ID, APNS_TEAM, APNS_TOPIC, FCM_PROJECT, Push, PushStandIn};
 pub use smtp_sink::SmtpSink;
 pub use webhook_receiver::{ReceivedWebhook, WebhookReceiver};
 

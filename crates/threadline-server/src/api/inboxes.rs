@@ -105,6 +105,10 @@ fn check_channel_config(channel: Channel, settings: &JsonMap, secrets: &BTreeMap
         check_email_config(settings, secrets, errors);
         return;
     }
+    if channel == Channel::InApp {
+        check_push_config(settings, secrets, errors);
+        return;
+    }
     let Some(adapter) = adapter_for(channel) else { return };
     if secrets.is_empty() {
         return;
@@ -121,6 +125,53 @@ fn check_channel_config(channel: Channel, settings: &JsonMap, secrets: &BTreeMap
     }
     if channel == Channel::Sms && !settings.contains_key("from") && !settings.contains_key("messaging_service_sid") {
         errors.push("settings.from", "an SMS inbox needs the number it sends from (`from`) or a `messaging_service_sid`");
+    }
+}
+
+/// An in-app inbox's push credentials, each checked when given: a Firebase
+/// service account's key file (`secrets.fcm_service_account`), and an APNs
+/// key (`secrets.apns_key`, the `.p8` file's text) with `settings.apns_key_id`,
+/// `apns_team_id` and `apns_topic` (the app's bundle id).
+fn check_push_config(settings: &JsonMap, secrets: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
+    use threadline_channels::push::{ApnsKey, ServiceAccount};
+    let text = |name: &str| settings.get(name).and_then(|v| v.as_str()).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(json) = secrets.get("fcm_service_account")
+        && let Err(e) = ServiceAccount::parse(json)
+    {
+        errors.push("secrets.fcm_service_account", e.0);
+    }
+    if let Some(pem) = secrets.get("apns_key") {
+        for name in ["apns_key_id", "apns_team_id", "apns_topic"] {
+            if text(name).is_none() {
+                errors.push(format!("settings.{name}"), "an in-app inbox with an APNs key needs this setting");
+            }
+        }
+        let key = ApnsKey { key_pem: pem.clone(), key_id: String::new(), team_id: String::new() };
+        if let Err(e) = key.check() {
+            errors.push("secrets.apns_key", e.0);
+        }
+    }
+    if let Some(environment) = settings.get("apns_environment")
+        && !matches!(environment.as_str(), Some("production" | "sandbox"))
+    {
+        errors.push("settings.apns_environment", "must be production or sandbox");
+    }
+}
+
+/// What an in-app inbox's push credentials say, kept with its settings so
+/// it shows (the secrets never do): `fcm_project_id` from the service
+/// account's key file; without a key file, none.
+fn derive_push_settings(channel: Channel, settings: &mut JsonMap, secrets: &BTreeMap<String, String>) {
+    if channel != Channel::InApp {
+        return;
+    }
+    match secrets.get("fcm_service_account").and_then(|json| threadline_channels::push::ServiceAccount::parse(json).ok()) {
+        Some(account) => {
+            settings.insert("fcm_project_id".into(), account.project_id.into());
+        }
+        None => {
+            settings.remove("fcm_project_id");
+        }
     }
 }
 
@@ -236,7 +287,9 @@ async fn create_inbox(
     errors.into_result(())?;
     check_address_free(&state, caller.account_id(), req.channel, &req.settings, None).await?;
     let sealed = seal_secrets(&state, &req.secrets);
-    let inbox = state.store.create_inbox(caller.account_id(), req.channel, &name, req.settings, sealed, &caller.actor).await?;
+    let mut settings = req.settings;
+    derive_push_settings(req.channel, &mut settings, &req.secrets);
+    let inbox = state.store.create_inbox(caller.account_id(), req.channel, &name, settings, sealed, &caller.actor).await?;
     state.invalidate_caches();
     Ok((StatusCode::CREATED, Json(view(&state, caller.account_id(), inbox).await?)))
 }
@@ -270,10 +323,20 @@ async fn update_inbox(
         check_address_free(&state, caller.account_id(), current.channel, settings, Some(id)).await?;
     }
     let sealed_secrets = req.secrets.as_ref().map(|s| seal_secrets(&state, s));
-    let inbox = state
-        .store
-        .update_inbox(caller.account_id(), id, InboxChanges { name, settings: req.settings, sealed_secrets }, &caller.actor)
-        .await?;
+    let mut settings = req.settings;
+    if let Some(secrets) = &req.secrets
+        && current.channel == Channel::InApp
+    {
+        let mut derived = settings.clone().unwrap_or_else(|| current.settings.clone());
+        derive_push_settings(current.channel, &mut derived, secrets);
+        settings = Some(derived);
+    } else if let Some(given) = settings.as_mut()
+        && let Some(project) = current.settings.get("fcm_project_id")
+    {
+        // New settings keep what the stored key file says.
+        given.insert("fcm_project_id".into(), project.clone());
+    }
+    let inbox = state.store.update_inbox(caller.account_id(), id, InboxChanges { name, settings, sealed_secrets }, &caller.actor).await?;
     state.invalidate_caches();
     Ok(Json(view(&state, caller.account_id(), inbox).await?))
 }

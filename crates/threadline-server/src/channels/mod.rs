@@ -28,6 +28,8 @@ pub struct Providers {
     /// For media named by webhooks: follows redirects only to providers'
     /// media hosts (see [`media_host_allowed`]).
     pub media_client: reqwest::Client,
+    /// HTTP/2 only, for APNs (which speaks nothing else).
+    pub http2_client: reqwest::Client,
 }
 
 /// Hosts providers serve media from, by domain (and their subdomains).
@@ -81,7 +83,13 @@ impl Providers {
                 }
             }))
             .build()?;
-        Ok(Providers { endpoints, client, media_client })
+        let http2_client = egress
+            .http_client()
+            .http2_prior_knowledge()
+            .timeout(Duration::from_secs(settings.send_timeout_secs))
+            .connect_timeout(Duration::from_secs(settings.send_timeout_secs.min(10)))
+            .build()?;
+        Ok(Providers { endpoints, client, media_client, http2_client })
     }
 }
 
@@ -92,6 +100,10 @@ pub fn provider_connected(inbox: &Inbox) -> bool {
     match inbox.channel {
         threadline_domain::channel::Channel::Email => {
             inbox.settings.get("smtp_host").and_then(|h| h.as_str()).is_some_and(|h| !h.trim().is_empty())
+        }
+        // An in-app inbox pushes to app users' devices once it has an FCM or APNs key.
+        threadline_domain::channel::Channel::InApp => {
+            inbox.sealed_secrets.is_some() && (inbox.settings.contains_key("fcm_project_id") || inbox.settings.contains_key("apns_topic"))
         }
         channel => threadline_channels::adapter_for(channel).is_some() && inbox.sealed_secrets.is_some(),
     }

@@ -60,6 +60,9 @@ async fn attempt(state: &AppState, job: &ClaimedSend) -> SendOutcome {
     if inbox.channel == threadline_domain::channel::Channel::Email {
         return crate::email::send::send(state, job, &message, &inbox, &secrets).await;
     }
+    if inbox.channel == threadline_domain::channel::Channel::InApp {
+        return crate::push::send(state, job, &message, &inbox, &secrets).await;
+    }
     let Some(adapter) = adapter_for(inbox.channel) else { return dead(format!("Threadline cannot send on {}", inbox.channel)) };
     let url = webhook_url(&state.settings, inbox.id);
     let config = inbox_config(state, &inbox, &secrets, &url);

@@ -27,6 +27,8 @@ pub struct ReplyContext {
     pub inboxes: Vec<Inbox>,
     /// The contact has the web chat open right now.
     pub chat_open: bool,
+    /// The in-app inboxes where the contact has a device for push notifications.
+    pub push_inboxes: Vec<InboxId>,
 }
 
 impl ReplyContext {
@@ -42,19 +44,29 @@ impl ReplyContext {
         let last_inbound = state.store.last_inbound_by_channel(account_id, contact.id).await?;
         let inboxes = state.store.inboxes(account_id).await?;
         let chat_open = state.chat_presence.is_connected(contact.id);
-        Ok(ReplyContext { contact, last_inbound, inboxes, chat_open })
+        let push_inboxes = state.store.push_devices(account_id, contact.id).await?.into_iter().map(|d| d.inbox_id).collect();
+        Ok(ReplyContext { contact, last_inbound, inboxes, chat_open, push_inboxes })
     }
 
     /// The channel of the customer's most recent message — except that a
     /// chat visitor who has left, and gave an email address, is answered by
-    /// email so the answer reaches them.
+    /// email so the answer reaches them, unless the app can notify them.
     pub fn default_channel(&self) -> Option<Channel> {
         let last = self.last_inbound.first().map(|(c, _, _)| *c)?;
         let left_chat = matches!(last, Channel::WebChat | Channel::InApp) && !self.chat_open;
-        if left_chat && judge(&self.facts(Channel::Email), OffsetDateTime::now_utc()).allowed {
+        let notified = last == Channel::InApp && self.can_push(self.facts(Channel::InApp).inbox_id);
+        if left_chat && !notified && judge(&self.facts(Channel::Email), OffsetDateTime::now_utc()).allowed {
             return Some(Channel::Email);
         }
         Some(last)
+    }
+
+    /// Whether a reply through this in-app inbox reaches the customer as a
+    /// push notification: a device there, and the inbox's push keys.
+    pub fn can_push(&self, inbox_id: Option<InboxId>) -> bool {
+        let Some(inbox_id) = inbox_id else { return false };
+        self.push_inboxes.contains(&inbox_id)
+            && self.inboxes.iter().any(|i| i.id == inbox_id && i.channel == Channel::InApp && crate::channels::provider_connected(i))
     }
 
     /// The customer's address on `channel`: its own identity kind first,
@@ -226,7 +238,10 @@ pub async fn compose(
     // Threadline sends through the provider when the inbox is connected to
     // it; otherwise the integration serving the inbox delivers the reply.
     let connected = context.inboxes.iter().any(|i| Some(i.id) == inbox_id && crate::channels::provider_connected(i));
-    let delivery = match (connected, option.recipient.clone()) {
+    // An app user is notified only when their chat is closed (an open one
+    // shows the reply at once) and they have a device to notify.
+    let notify = channel != Channel::InApp || (!context.chat_open && context.can_push(inbox_id));
+    let delivery = match (connected && notify, option.recipient.clone()) {
         (true, Some(recipient)) => Some(OutboundDelivery {
             recipient,
             template: template_use,

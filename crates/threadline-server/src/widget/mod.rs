@@ -11,6 +11,8 @@
 //!   with the inbox's `identity_secret`) the visitor is a verified user of
 //!   the business's site and joins that customer's record.
 //! - `GET /messages`, `POST /messages`: the chat's history and a new message.
+//! - `POST /devices`, `DELETE /devices` (in-app inboxes): the app's device
+//!   for push notifications ([`devices`]).
 //! - `GET /live?token=…`: a WebSocket with new messages, the agent's typing
 //!   and availability; the visitor sends typing and read receipts.
 //!
@@ -18,6 +20,7 @@
 //! when set, only pages from those origins may use the chat). Secrets:
 //! `identity_secret` (for verified users).
 
+pub mod devices;
 pub mod live;
 pub mod presence;
 
@@ -57,6 +60,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/widget/{inbox_id}/session", axum::routing::post(session).options(preflight))
         .route("/widget/{inbox_id}/messages", axum::routing::get(history).post(send).options(preflight))
         .route("/widget/{inbox_id}/pages", axum::routing::post(page_view).options(preflight))
+        .route("/widget/{inbox_id}/devices", axum::routing::post(devices::register).delete(devices::unregister).options(preflight))
         .route("/widget/{inbox_id}/live", axum::routing::get(live::socket))
         .layer(axum::middleware::from_fn(cors));
     axum::Router::new()
@@ -108,7 +112,7 @@ async fn cors(request: axum::extract::Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.unwrap_or(HeaderValue::from_static("*")));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
     headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, x-threadline-visitor"));
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     headers.insert(header::VARY, HeaderValue::from_static("origin"));
@@ -162,7 +166,7 @@ impl Visitor {
     }
 
     /// The identities a message from this visitor carries, the most certain first.
-    fn identities(&self, region: Region) -> Vec<NormalizedIdentity> {
+    pub(crate) fn identities(&self, region: Region) -> Vec<NormalizedIdentity> {
         let mut out = Vec::new();
         if let Some(user) = &self.user_id
             && let Ok(identity) = NormalizedIdentity::parse(IdentityKind::ExternalId, user, region)
@@ -188,7 +192,12 @@ impl Visitor {
 }
 
 /// Spends one of the client's chat requests for this inbox (429 when none are left).
-fn spend(state: &AppState, headers: &HeaderMap, peer: Option<&ConnectInfo<SocketAddr>>, inbox_id: InboxId) -> Result<(), ApiError> {
+pub(crate) fn spend(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    inbox_id: InboxId,
+) -> Result<(), ApiError> {
     let Some(ip) = crate::rate_limit::client_ip(&state.settings, headers, peer) else { return Ok(()) };
     state.bus.tell_nodes(crate::bus::NodeSignal::ChatRequest { node: state.bus.node().to_owned(), address: ip, inbox_id });
     state.chat_limiter.check((ip, inbox_id)).map_err(ApiError::RateLimited)
@@ -201,7 +210,7 @@ fn new_visitor_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-fn visitor_from_headers(state: &AppState, inbox_id: InboxId, headers: &HeaderMap) -> Result<Visitor, ApiError> {
+pub(crate) fn visitor_from_headers(state: &AppState, inbox_id: InboxId, headers: &HeaderMap) -> Result<Visitor, ApiError> {
     let token = headers.get("x-threadline-visitor").and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
     Visitor::from_token(state, inbox_id, token).ok_or(ApiError::Unauthorized)
 }

@@ -17,6 +17,7 @@ mod meta;
 mod outbox;
 mod portal;
 mod privacy;
+mod push;
 mod reports_browser;
 mod rules;
 mod rules_browser;
