@@ -9,7 +9,9 @@
 //! `order.created` / `order.updated` domain event.
 //!
 //! Whose order it is: the order's e-mail address, then its phone number,
-//! as the customer's identities — the contact holding the first one found
+//! then the shop's id for the customer (an `external_id` identity, kept
+//! under the shop's name for a shop's webhooks, as given for the order
+//! API), as the customer's identities — the contact holding the first one found
 //! gets the order and the identities nobody holds yet; when none is held, a
 //! contact is created with them. A shop's webhook is signed, so its
 //! identities are as good as a server's tracking key's. Once stored, an
@@ -63,6 +65,17 @@ impl OrderOrigin<'_> {
         match self {
             OrderOrigin::Shop { id, .. } => id.to_string(),
             OrderOrigin::Api => "api".into(),
+        }
+    }
+
+    /// How the shop's customer id is kept as the customer's `external_id`
+    /// identity: the order API's as given (the integrator's own customer
+    /// id, the user id its site gives `identify`); a shop's under the
+    /// shop's name, so two shops' numbering never meet.
+    fn reference(&self, reference: &str) -> String {
+        match self {
+            OrderOrigin::Shop { id, .. } => format!("shop:{id}:{reference}"),
+            OrderOrigin::Api => reference.to_owned(),
         }
     }
 
@@ -313,7 +326,10 @@ impl Store {
         let created = stored.is_none();
         let contact_id = match &stored {
             Some(order) => order.contact_id,
-            None => owner(&mut tx, account_id, &next.customer, region, at).await?,
+            None => {
+                let reference = next.customer.reference.as_deref().map(|r| origin.reference(r));
+                owner(&mut tx, account_id, &next.customer, reference.as_deref(), region, at).await?
+            }
         };
         let order = Order {
             id: stored.as_ref().map(|o| o.id).unwrap_or_default(),
@@ -378,7 +394,7 @@ impl Store {
         let at = now();
         let attempt = || async {
             let mut tx = self.begin_write().await?;
-            let id = owner(&mut tx, account_id, customer, region, at).await?;
+            let id = owner(&mut tx, account_id, customer, None, region, at).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(id)
         };
@@ -466,17 +482,25 @@ async fn write_order(tx: &mut WriteTx, account_id: AccountId, origin_key: &str, 
     Ok(())
 }
 
-/// The contact an order belongs to (see the module documentation).
+/// The contact an order belongs to (see the module documentation): the
+/// customer an order's e-mail address, phone number or shop customer
+/// id (`reference`, as an `external_id` identity) names, in that order.
 async fn owner(
     tx: &mut WriteTx,
     account_id: AccountId,
     customer: &threadline_domain::order::OrderCustomer,
+    reference: Option<&str>,
     region: Region,
     at: OffsetDateTime,
 ) -> Result<ContactId> {
     let mut identities = Vec::new();
-    for (kind, raw) in [(IdentityKind::Email, &customer.email), (IdentityKind::Phone, &customer.phone)] {
-        if let Some(identity) = raw.as_deref().and_then(|r| NormalizedIdentity::parse(kind, r, region).ok()) {
+    let given = [
+        (IdentityKind::Email, customer.email.as_deref()),
+        (IdentityKind::Phone, customer.phone.as_deref()),
+        (IdentityKind::ExternalId, reference),
+    ];
+    for (kind, raw) in given {
+        if let Some(identity) = raw.and_then(|r| NormalizedIdentity::parse(kind, r, region).ok()) {
             identities.push(identity);
         }
     }

@@ -15,6 +15,7 @@ backend_tests!(
     erasure_and_export_cover_orders,
     shop_staff_record_visits_on_the_customers_timeline,
     a_return_moves_along_its_workflow_and_the_customer_is_told_each_step,
+    a_returning_customer_is_known_by_the_shops_customer_id,
 );
 
 fn fixture(name: &str) -> Value {
@@ -507,4 +508,59 @@ async fn a_return_moves_along_its_workflow_and_the_customer_is_told_each_step(ap
     assert_eq!(status, 200, "{report}");
     let (_, listed) = app.get("/api/v1/after-sales").await;
     assert!(listed.as_array().unwrap().is_empty(), "{listed}");
+}
+
+async fn a_returning_customer_is_known_by_the_shops_customer_id(app: TestApp) {
+    let (source, secret) = connect(&app, "shopify", Some("shpss_client_secret_0123")).await;
+    let first = paid_shopify_order("2021-12-31T19:00:00-05:00");
+    let (status, body) = shopify(&app, &source, &secret, "orders/create", &first).await;
+    assert_eq!(status, 200, "{body}");
+    let jon = customer_with(&app, "jon@example.com").await;
+    let (_, contact) = app.get(&format!("/api/v1/contacts/{jon}")).await;
+    let reference = format!("shop:{source}:115310627314723954");
+    assert!(
+        contact["identities"].as_array().unwrap().iter().any(|i| i["kind"] == "external_id" && i["value"] == reference.as_str()),
+        "{contact}"
+    );
+
+    // A year later, under a new e-mail address, as the same Shopify customer.
+    let mut again = paid_shopify_order("2022-12-31T19:00:00-05:00");
+    again["id"] = 820982911946154509u64.into();
+    again["name"] = "#10500".into();
+    again["email"] = "jon.new@example.com".into();
+    again["contact_email"] = "jon.new@example.com".into();
+    let (status, body) = shopify(&app, &source, &secret, "orders/create", &again).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("stored")), "{body}");
+    assert_eq!(customer_with(&app, "jon.new@example.com").await, jon, "the shop's customer id finds him");
+    assert_eq!(orders_of(&app, &jon).await.len(), 2);
+
+    // Another shop numbering its customers the same way is another customer.
+    let (other, other_secret) = connect(&app, "shopify", Some("shpss_other_secret_4567")).await;
+    let mut elsewhere = paid_shopify_order("2022-06-01T10:00:00-05:00");
+    elsewhere["email"] = "someone@example.org".into();
+    elsewhere["contact_email"] = "someone@example.org".into();
+    elsewhere["customer"]["email"] = "someone@example.org".into();
+    let (status, body) = shopify(&app, &other, &other_secret, "orders/create", &elsewhere).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(customer_with(&app, "someone@example.org").await, jon);
+
+    // The order API's customer id is the integrator's own user id.
+    let order = json!({ "external_id": "A-7", "number": "7", "status": "processing", "currency": "EUR", "total": "10.00",
+                        "customer": { "reference": "user-42", "name": "Ada" }, "items": [],
+                        "placed_at": "2026-12-01T10:00:00Z", "updated_at": "2026-12-01T10:00:00Z" });
+    let (status, recorded) = app.put("/api/v1/orders", order).await;
+    assert_eq!(status, 201, "{recorded}");
+    let ada = recorded["order"]["contact_id"].as_str().unwrap();
+    let (_, contact) = app.get(&format!("/api/v1/contacts/{ada}")).await;
+    assert_eq!(contact["identities"][0]["kind"], "external_id");
+    assert_eq!(contact["identities"][0]["value"], "user-42");
+}
+
+/// The one customer an identity value finds.
+async fn customer_with(app: &TestApp, value: &str) -> String {
+    let (status, page) = app.get(&format!("/api/v1/contacts?q={value}")).await;
+    assert_eq!(status, 200, "{page}");
+    let found = page["data"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{page}");
+    found[0]["id"].as_str().unwrap().to_owned()
 }
