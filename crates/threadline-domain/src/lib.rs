@@ -44,6 +44,7 @@ pub mod timeline;
 pub mod tracking;
 pub mod triage;
 pub mod validation;
+pub mod voice;
 pub mod webhook;
 pub mod workload;
 

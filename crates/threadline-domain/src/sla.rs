@@ -138,6 +138,26 @@ fn periods(hours: &BusinessHours) -> BTreeMap<u8, Vec<(u32, u32)>> {
     out
 }
 
+impl BusinessHours {
+    /// Checks the openings, naming fields under `at` (the time zone's name
+    /// is checked by the caller, which knows the zones).
+    pub fn check(&self, at: &str, errors: &mut ValidationErrors) {
+        if self.openings.is_empty() {
+            errors.push(format!("{at}.openings"), format!("list at least one opening, or leave {at} out for 24/7"));
+        }
+        for (i, o) in self.openings.iter().enumerate() {
+            if parse_day(&o.day).is_none() {
+                errors.push(format!("{at}.openings[{i}].day"), "is monday … sunday");
+            }
+            match (parse_clock(&o.open), parse_clock(&o.close)) {
+                (Some(open), Some(close)) if open < close => {}
+                (Some(_), Some(_)) => errors.push(format!("{at}.openings[{i}]"), "opens before it closes"),
+                _ => errors.push(format!("{at}.openings[{i}]"), "times are HH:MM, 00:00 to 24:00"),
+            }
+        }
+    }
+}
+
 impl SlaPolicy {
     /// Checks a policy as an administrator wrote it (the time zone's name
     /// is checked by the caller, which knows the zones).
@@ -161,19 +181,7 @@ impl SlaPolicy {
             }
         }
         if let Some(hours) = &self.business_hours {
-            if hours.openings.is_empty() {
-                errors.push("business_hours.openings", "list at least one opening, or leave business_hours out for 24/7");
-            }
-            for (i, o) in hours.openings.iter().enumerate() {
-                if parse_day(&o.day).is_none() {
-                    errors.push(format!("business_hours.openings[{i}].day"), "is monday … sunday");
-                }
-                match (parse_clock(&o.open), parse_clock(&o.close)) {
-                    (Some(open), Some(close)) if open < close => {}
-                    (Some(_), Some(_)) => errors.push(format!("business_hours.openings[{i}]"), "opens before it closes"),
-                    _ => errors.push(format!("business_hours.openings[{i}]"), "times are HH:MM, 00:00 to 24:00"),
-                }
-            }
+            hours.check("business_hours", &mut errors);
         }
         for (i, e) in self.escalations.iter().enumerate() {
             if e.team_id.is_some() && e.action != EscalationAction::Reassign {

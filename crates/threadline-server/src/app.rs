@@ -188,7 +188,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::widget::router())
         .merge(crate::web::router())
         .merge(crate::tracking::router())
-        .merge(crate::orders::router());
+        .merge(crate::orders::router())
+        .merge(crate::voice::router());
     let max_body = state.settings.max_body_bytes;
     api.route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(ready))

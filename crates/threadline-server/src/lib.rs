@@ -50,6 +50,7 @@ pub mod surveys;
 pub mod telemetry;
 pub mod tracking;
 pub mod triage;
+pub mod voice;
 pub mod web;
 pub mod webhook_dispatcher;
 pub mod widget;

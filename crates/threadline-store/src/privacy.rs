@@ -251,8 +251,8 @@ impl Store {
             bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
             let sql = format!("DELETE FROM orders WHERE account_id = $1 AND contact_id IN ({list})");
             report.orders += bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
-            // Signed out of the portal, with any code on its way spent.
-            for table in ["portal_sessions", "portal_codes", "push_devices"] {
+            // Signed out of the portal (any code on its way spent), devices forgotten, call records (their numbers) gone.
+            for table in ["portal_sessions", "portal_codes", "push_devices", "calls"] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
                 bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?;
             }
@@ -318,6 +318,7 @@ impl Store {
                 ("portal_sessions", None),
                 ("portal_codes", None),
                 ("push_devices", None),
+                ("calls", None),
             ] {
                 let sql = format!("DELETE FROM {table} WHERE account_id = $1 AND contact_id IN ({list})");
                 let n = bind_all(sqlx::query(&sql).bind(&a), chunk).execute(tx.conn()).await?.rows_affected();
@@ -435,6 +436,7 @@ impl Store {
             "survey_requests",
             "automation_runs",
             "after_sales_requests",
+            "calls",
         ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1 AND conversation_id = $2"))
                 .bind(a)

@@ -9,6 +9,7 @@ mod llm;
 mod providers;
 mod push;
 mod smtp_sink;
+mod voice;
 mod webhook_receiver;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ pub use llm::LlmStandIn;
 pub use providers::{GRAPH_VERSION, MultipartPart, ProviderRequest, ProviderStandIn};
 pub use push::{APNS_KEY_ID, APNS_TEAM, APNS_TOPIC, FCM_PROJECT, Push, PushStandIn};
 pub use smtp_sink::SmtpSink;
+pub use voice::{CallLog, CallScript, Input, VoiceCaller};
 pub use webhook_receiver::{ReceivedWebhook, WebhookReceiver};
 
 /// Which database a test runs against.

@@ -89,7 +89,10 @@ async fn view(state: &AppState, account_id: threadline_domain::ids::AccountId, i
         _ => None,
     };
     let connected = crate::channels::provider_connected(&inbox);
-    let webhook_url = (connected && adapter_for(inbox.channel).is_some()).then(|| crate::channels::webhook_url(&state.settings, inbox.id));
+    let webhook_url = match inbox.channel {
+        Channel::Voice => connected.then(|| crate::voice::voice_url(state, inbox.id)),
+        _ => (connected && adapter_for(inbox.channel).is_some()).then(|| crate::channels::webhook_url(&state.settings, inbox.id)),
+    };
     let reads_mailbox = inbox.channel == Channel::Email && inbox.settings.get("imap_host").is_some();
     let mailbox = reads_mailbox.then(|| {
         let known = state.mailboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&inbox.id).cloned();
@@ -107,6 +110,10 @@ fn check_channel_config(channel: Channel, settings: &JsonMap, secrets: &BTreeMap
     }
     if channel == Channel::InApp {
         check_push_config(settings, secrets, errors);
+        return;
+    }
+    if channel == Channel::Voice {
+        check_voice_config(settings, secrets, errors);
         return;
     }
     let Some(adapter) = adapter_for(channel) else { return };
@@ -155,6 +162,37 @@ fn check_push_config(settings: &JsonMap, secrets: &BTreeMap<String, String>, err
         && !matches!(environment.as_str(), Some("production" | "sandbox"))
     {
         errors.push("settings.apns_environment", "must be production or sandbox");
+    }
+}
+
+/// A voice inbox: Twilio's account and its token (to check signatures and
+/// fetch recordings) when credentials are given, and its IVR when set.
+fn check_voice_config(settings: &JsonMap, secrets: &BTreeMap<String, String>, errors: &mut ValidationErrors) {
+    if !secrets.is_empty() {
+        if settings.get("account_sid").and_then(|v| v.as_str()).is_none_or(|v| v.trim().is_empty()) {
+            errors.push("settings.account_sid", "a voice inbox needs this setting");
+        }
+        if secrets.get("auth_token").is_none_or(|v| v.trim().is_empty()) {
+            errors.push("secrets.auth_token", "a voice inbox needs this secret");
+        }
+    }
+    if let Some(ivr) = settings.get("ivr") {
+        match serde_json::from_value::<threadline_domain::voice::Ivr>(ivr.clone()) {
+            Ok(ivr) => {
+                if let Err(e) = ivr.validate() {
+                    errors.0.extend(e.0.into_iter().map(|mut f| {
+                        f.field = format!("settings.{}", f.field);
+                        f
+                    }));
+                }
+                if let Some(hours) = &ivr.hours
+                    && !crate::sla::known_time_zone(&hours.time_zone)
+                {
+                    errors.push("settings.ivr.hours.time_zone", format!("unknown time zone `{}`", hours.time_zone));
+                }
+            }
+            Err(e) => errors.push("settings.ivr", format!("is not an IVR: {e}")),
+        }
     }
 }
 
@@ -314,6 +352,11 @@ async fn update_inbox(
     let current = state.store.inbox(caller.account_id(), id).await?;
     if let Some(secrets) = &req.secrets {
         check_channel_config(current.channel, req.settings.as_ref().unwrap_or(&current.settings), secrets, &mut errors);
+    } else if let Some(settings) = &req.settings
+        && current.channel == Channel::Voice
+    {
+        // A new IVR is checked even when the credentials stay as they are.
+        check_voice_config(settings, &BTreeMap::new(), &mut errors);
     }
     if let Some(settings) = &req.settings {
         check_mail_hosts(&state, current.channel, settings, &mut errors).await;

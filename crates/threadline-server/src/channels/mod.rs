@@ -101,6 +101,11 @@ pub fn provider_connected(inbox: &Inbox) -> bool {
         threadline_domain::channel::Channel::Email => {
             inbox.settings.get("smtp_host").and_then(|h| h.as_str()).is_some_and(|h| !h.trim().is_empty())
         }
+        // A voice inbox answers Twilio's calls once it has the account's credentials.
+        threadline_domain::channel::Channel::Voice => {
+            inbox.sealed_secrets.is_some()
+                && inbox.settings.get("account_sid").and_then(|v| v.as_str()).is_some_and(|v| !v.trim().is_empty())
+        }
         // An in-app inbox pushes to app users' devices once it has an FCM or APNs key.
         threadline_domain::channel::Channel::InApp => {
             inbox.sealed_secrets.is_some() && (inbox.settings.contains_key("fcm_project_id") || inbox.settings.contains_key("apns_topic"))

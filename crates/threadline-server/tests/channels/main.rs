@@ -25,6 +25,7 @@ mod scheduled;
 mod segments;
 mod survey_widgets;
 mod telegram;
+mod voice;
 mod whatsapp;
 mod widget;
 mod workspace;

@@ -1,0 +1,621 @@
+//! The phone as a channel: what a caller hears, decided step by step from
+//! the inbox's IVR and the facts of the call, answered as TwiML (the XML
+//! Twilio Voice — and the providers that speak it — executes).
+//!
+//! A call goes: greeting → (closed: the closed message, then voicemail) →
+//! (several languages: a language choice) → the menu (keys or speech) →
+//! the chosen team's queue, with position announcements and hold music →
+//! after the longest wait, voicemail. A caller who has an open conversation
+//! with a team is told so and queued for that team first. No key or an
+//! unknown answer repeats the menu twice, then goes to voicemail.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::TeamId;
+use crate::sla::BusinessHours;
+use crate::validation::ValidationErrors;
+
+/// Words in each language the IVR speaks (`it`, `en`).
+pub type Words = std::collections::BTreeMap<String, String>;
+
+/// One choice of the menu.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MenuOption {
+    /// The key to press, `0`–`9`.
+    pub digit: String,
+    /// What is said for it, per language ("per gli ordini").
+    pub label: Words,
+    /// Words that choose it when spoken, per language.
+    #[serde(default)]
+    pub words: std::collections::BTreeMap<String, Vec<String>>,
+    /// The team whose queue it leads to (none: the inbox's queue).
+    #[serde(default)]
+    pub team_id: Option<TeamId>,
+}
+
+/// A voice inbox's IVR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ivr {
+    /// The languages offered, the first the default (`it`, `en`).
+    pub languages: Vec<String>,
+    pub greeting: Words,
+    #[serde(default)]
+    pub menu: Vec<MenuOption>,
+    /// When the line is open; none: always.
+    #[serde(default)]
+    pub hours: Option<BusinessHours>,
+    /// Said when the line is closed, before voicemail.
+    #[serde(default)]
+    pub closed: Words,
+    /// A recording played while waiting in the queue.
+    #[serde(default)]
+    pub hold_music_url: Option<String>,
+    /// The longest wait in the queue before voicemail, in seconds.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+}
+
+fn default_max_wait() -> u64 {
+    300
+}
+
+pub const LANGUAGES: [&str; 2] = ["it", "en"];
+
+impl Ivr {
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if self.languages.is_empty() || self.languages.iter().any(|l| !LANGUAGES.contains(&l.as_str())) {
+            errors.push("ivr.languages", "one or more of it, en");
+        }
+        for language in &self.languages {
+            if self.greeting.get(language).is_none_or(|g| g.trim().is_empty()) {
+                errors.push("ivr.greeting", format!("needs words in {language}"));
+            }
+        }
+        let mut digits = std::collections::BTreeSet::new();
+        for (i, option) in self.menu.iter().enumerate() {
+            let digit_ok = option.digit.len() == 1 && option.digit.chars().all(|c| c.is_ascii_digit());
+            if !digit_ok || !digits.insert(option.digit.clone()) {
+                errors.push(format!("ivr.menu[{i}].digit"), "one key 0–9, each used once");
+            }
+            for language in &self.languages {
+                if option.label.get(language).is_none_or(|l| l.trim().is_empty()) {
+                    errors.push(format!("ivr.menu[{i}].label"), format!("needs words in {language}"));
+                }
+            }
+        }
+        if let Some(url) = &self.hold_music_url
+            && !url.starts_with("https://")
+            && !url.starts_with("http://")
+        {
+            errors.push("ivr.hold_music_url", "an http(s) address");
+        }
+        if self.max_wait_secs > 3600 {
+            errors.push("ivr.max_wait_secs", "at most 3600");
+        }
+        if let Some(hours) = &self.hours {
+            hours.check("ivr.hours", &mut errors);
+        }
+        errors.into_result(())
+    }
+
+    fn say(&self, words: &Words, language: &str) -> String {
+        words.get(language).or_else(|| self.languages.first().and_then(|l| words.get(l))).cloned().unwrap_or_default()
+    }
+
+    fn default_language(&self) -> &str {
+        self.languages.first().map(String::as_str).unwrap_or("en")
+    }
+}
+
+/// A step of the call, named in the URL Twilio calls next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The call arrives.
+    Start,
+    /// The caller chose a language.
+    Language,
+    /// The menu again (after no answer).
+    Menu,
+    /// The caller answered the menu.
+    Choice,
+    /// While waiting in the queue (Twilio's `waitUrl`).
+    Wait,
+    /// The caller left the queue (Twilio's `<Enqueue action>`).
+    Left,
+    /// Their voicemail was recorded.
+    Recorded,
+}
+
+impl Step {
+    pub fn parse(text: &str) -> Option<Step> {
+        Some(match text {
+            "start" | "" => Step::Start,
+            "language" => Step::Language,
+            "menu" => Step::Menu,
+            "choice" => Step::Choice,
+            "wait" => Step::Wait,
+            "left" => Step::Left,
+            "recorded" => Step::Recorded,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Start => "start",
+            Step::Language => "language",
+            Step::Menu => "menu",
+            Step::Choice => "choice",
+            Step::Wait => "wait",
+            Step::Left => "left",
+            Step::Recorded => "recorded",
+        }
+    }
+}
+
+/// What is known when a step is answered.
+#[derive(Debug, Clone, Default)]
+pub struct CallFacts {
+    /// The line is open now (by the IVR's hours).
+    pub open: bool,
+    /// The language chosen so far.
+    pub language: Option<String>,
+    /// The keys pressed (`Digits`) or words said (`SpeechResult`).
+    pub digits: Option<String>,
+    pub speech: Option<String>,
+    /// Menu answers not understood so far.
+    pub misses: u32,
+    /// The team of the caller's open conversation, if any.
+    pub open_conversation_team: Option<TeamId>,
+    /// Place in the queue (1 = next), and seconds waited so far.
+    pub queue_position: Option<u32>,
+    pub queue_secs: u64,
+    /// How the caller left the queue (`QueueResult`): `bridged`, `hangup`,
+    /// `leave`, `error`…
+    pub queue_result: Option<String>,
+}
+
+/// One TwiML verb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verb {
+    Say {
+        text: String,
+        language: String,
+    },
+    Play {
+        url: String,
+    },
+    Pause {
+        secs: u32,
+    },
+    /// Collects one key or a spoken answer, saying `prompt` meanwhile.
+    Gather {
+        action: String,
+        language: String,
+        hints: Vec<String>,
+        prompt: Vec<Verb>,
+    },
+    Redirect {
+        url: String,
+    },
+    Enqueue {
+        queue: String,
+        wait_url: String,
+        action: String,
+    },
+    /// Leaves the queue (in a `waitUrl` answer).
+    Leave,
+    Record {
+        action: String,
+        max_secs: u32,
+        transcribe_callback: Option<String>,
+    },
+    Hangup,
+}
+
+/// What the call does next, and what Threadline notes of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub verbs: Vec<Verb>,
+    /// The language now spoken (kept for the next step).
+    pub language: String,
+    /// The queue the caller joins, if this step enqueues them (`None` for the inbox's own).
+    pub enqueued: Option<Option<TeamId>>,
+    /// The caller goes to voicemail.
+    pub voicemail: bool,
+    /// The menu was not understood (again).
+    pub missed: bool,
+}
+
+/// The speech recognition language for a language.
+pub fn speech_language(language: &str) -> &'static str {
+    match language {
+        "it" => "it-IT",
+        _ => "en-GB",
+    }
+}
+
+fn texts(language: &str) -> (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str) {
+    // (press, or say, queue position, open conversation, voicemail, thanks)
+    if language == "it" {
+        (
+            "premi",
+            "oppure di'",
+            "Sei in coda. Prima di te ci sono {n} persone.",
+            "Ti passiamo a chi segue la tua richiesta.",
+            "Lascia un messaggio dopo il segnale: ti richiameremo.",
+            "Grazie, a presto.",
+        )
+    } else {
+        (
+            "press",
+            "or say",
+            "You are in the queue. There are {n} callers ahead of you.",
+            "We are putting you through to the team handling your request.",
+            "Please leave a message after the tone and we will call you back.",
+            "Thank you, goodbye.",
+        )
+    }
+}
+
+/// The answer to one step. `url(step, language)` makes the URL of a next step.
+pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str) -> String) -> Answer {
+    let mut language = facts.language.clone().filter(|l| ivr.languages.contains(l)).unwrap_or_else(|| ivr.default_language().to_owned());
+    let say = |text: String, language: &str| Verb::Say { text, language: speech_language(language).to_owned() };
+    let mut out = Answer { verbs: Vec::new(), language: language.clone(), enqueued: None, voicemail: false, missed: false };
+    let voicemail = |verbs: &mut Vec<Verb>, language: &str| {
+        verbs.push(Verb::Say { text: texts(language).4.to_owned(), language: speech_language(language).to_owned() });
+        verbs.push(Verb::Record {
+            action: url(Step::Recorded, language),
+            max_secs: 120,
+            transcribe_callback: Some(url(Step::Recorded, language)),
+        });
+    };
+    match step {
+        Step::Start => {
+            out.verbs.push(say(ivr.say(&ivr.greeting, &language), &language));
+            if !facts.open {
+                let closed = ivr.say(&ivr.closed, &language);
+                if !closed.is_empty() {
+                    out.verbs.push(say(closed, &language));
+                }
+                voicemail(&mut out.verbs, &language);
+                out.voicemail = true;
+            } else if ivr.languages.len() > 1 && facts.language.is_none() {
+                let prompt = ivr
+                    .languages
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let text =
+                            if l == "it" { format!("Per l'italiano premi {}.", i + 1) } else { format!("For English, press {}.", i + 1) };
+                        say(text, l)
+                    })
+                    .collect();
+                out.verbs.push(Verb::Gather {
+                    action: url(Step::Language, &language),
+                    language: speech_language(&language).into(),
+                    hints: Vec::new(),
+                    prompt,
+                });
+                out.verbs.push(Verb::Redirect { url: url(Step::Menu, &language) });
+            } else {
+                out.verbs.extend(menu_or_queue(ivr, facts, &language, url, &mut out.enqueued));
+            }
+        }
+        Step::Language => {
+            let chosen =
+                facts.digits.as_deref().and_then(|d| d.trim().parse::<usize>().ok()).and_then(|n| ivr.languages.get(n.wrapping_sub(1)));
+            let spoken = facts.speech.as_deref().map(str::to_lowercase).and_then(|s| {
+                ivr.languages
+                    .iter()
+                    .find(|l| (l.as_str() == "it" && s.contains("italian")) || (l.as_str() == "en" && s.contains("english")))
+            });
+            if let Some(chosen) = chosen.or(spoken) {
+                language = chosen.clone();
+                out.language = language.clone();
+            }
+            out.verbs.extend(menu_or_queue(ivr, facts, &language, url, &mut out.enqueued));
+        }
+        Step::Menu => out.verbs.extend(menu_or_queue(ivr, facts, &language, url, &mut out.enqueued)),
+        Step::Choice => match chosen_option(ivr, facts, &language) {
+            Some(option) => {
+                out.verbs.push(Verb::Enqueue {
+                    queue: queue_name(option.team_id),
+                    wait_url: url(Step::Wait, &language),
+                    action: url(Step::Left, &language),
+                });
+                out.enqueued = Some(option.team_id);
+            }
+            None if facts.misses >= 2 => {
+                voicemail(&mut out.verbs, &language);
+                out.voicemail = true;
+                out.missed = true;
+            }
+            None => {
+                out.missed = true;
+                out.verbs.push(Verb::Redirect { url: url(Step::Menu, &language) });
+            }
+        },
+        Step::Wait => {
+            if facts.queue_secs >= ivr.max_wait_secs {
+                out.verbs.push(Verb::Leave);
+            } else {
+                let ahead = facts.queue_position.unwrap_or(1).saturating_sub(1);
+                out.verbs.push(say(texts(&language).2.replace("{n}", &ahead.to_string()), &language));
+                match &ivr.hold_music_url {
+                    Some(music) => out.verbs.push(Verb::Play { url: music.clone() }),
+                    None => out.verbs.push(Verb::Pause { secs: 20 }),
+                }
+            }
+        }
+        Step::Left => match facts.queue_result.as_deref() {
+            // Answered by an agent, or gone: nothing more to say.
+            Some("bridged" | "hangup" | "bridging-in-process") => out.verbs.push(Verb::Hangup),
+            _ => {
+                voicemail(&mut out.verbs, &language);
+                out.voicemail = true;
+            }
+        },
+        Step::Recorded => {
+            out.verbs.push(say(texts(&language).5.to_owned(), &language));
+            out.verbs.push(Verb::Hangup);
+        }
+    }
+    out
+}
+
+/// The queue of a team (or the inbox's own).
+pub fn queue_name(team: Option<TeamId>) -> String {
+    match team {
+        Some(team) => format!("team-{team}"),
+        None => "inbox".to_owned(),
+    }
+}
+
+/// The menu, or straight to the team of the caller's open conversation.
+fn menu_or_queue(
+    ivr: &Ivr,
+    facts: &CallFacts,
+    language: &str,
+    url: &dyn Fn(Step, &str) -> String,
+    enqueued: &mut Option<Option<TeamId>>,
+) -> Vec<Verb> {
+    let say = |text: String| Verb::Say { text, language: speech_language(language).to_owned() };
+    if let Some(team) = facts.open_conversation_team {
+        *enqueued = Some(Some(team));
+        return vec![
+            say(texts(language).3.to_owned()),
+            Verb::Enqueue { queue: queue_name(Some(team)), wait_url: url(Step::Wait, language), action: url(Step::Left, language) },
+        ];
+    }
+    if ivr.menu.is_empty() {
+        *enqueued = Some(None);
+        return vec![Verb::Enqueue { queue: queue_name(None), wait_url: url(Step::Wait, language), action: url(Step::Left, language) }];
+    }
+    let (press, or_say, ..) = texts(language);
+    let prompt = ivr
+        .menu
+        .iter()
+        .map(|o| {
+            let label = ivr.say(&o.label, language);
+            let spoken = o.words.get(language).and_then(|w| w.first()).map(|w| format!(" {or_say} \"{w}\"")).unwrap_or_default();
+            say(format!("{label}, {press} {}{spoken}.", o.digit))
+        })
+        .collect();
+    let hints = ivr.menu.iter().flat_map(|o| o.words.get(language).cloned().unwrap_or_default()).collect();
+    vec![
+        Verb::Gather { action: url(Step::Choice, language), language: speech_language(language).to_owned(), hints, prompt },
+        // No answer: the menu's answer step with nothing, which repeats it or goes to voicemail.
+        Verb::Redirect { url: url(Step::Choice, language) },
+    ]
+}
+
+fn chosen_option<'a>(ivr: &'a Ivr, facts: &CallFacts, language: &str) -> Option<&'a MenuOption> {
+    if let Some(digits) = facts.digits.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        return ivr.menu.iter().find(|o| o.digit == digits);
+    }
+    let speech = facts.speech.as_deref()?.to_lowercase();
+    ivr.menu.iter().find(|o| o.words.get(language).is_some_and(|words| words.iter().any(|w| speech.contains(&w.to_lowercase()))))
+}
+
+/// TwiML for `verbs`.
+pub fn render(verbs: &[Verb]) -> String {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>");
+    for verb in verbs {
+        render_verb(verb, &mut xml);
+    }
+    xml.push_str("</Response>");
+    xml
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+}
+
+fn render_verb(verb: &Verb, xml: &mut String) {
+    match verb {
+        Verb::Say { text, language } => xml.push_str(&format!("<Say language=\"{}\">{}</Say>", escape(language), escape(text))),
+        Verb::Play { url } => xml.push_str(&format!("<Play>{}</Play>", escape(url))),
+        Verb::Pause { secs } => xml.push_str(&format!("<Pause length=\"{secs}\"/>")),
+        Verb::Gather { action, language, hints, prompt } => {
+            xml.push_str(&format!(
+                "<Gather input=\"dtmf speech\" numDigits=\"1\" timeout=\"5\" actionOnEmptyResult=\"false\" action=\"{}\" method=\"POST\" language=\"{}\"",
+                escape(action),
+                escape(language)
+            ));
+            if !hints.is_empty() {
+                xml.push_str(&format!(" hints=\"{}\"", escape(&hints.join(", "))));
+            }
+            xml.push('>');
+            for verb in prompt {
+                render_verb(verb, xml);
+            }
+            xml.push_str("</Gather>");
+        }
+        Verb::Redirect { url } => xml.push_str(&format!("<Redirect method=\"POST\">{}</Redirect>", escape(url))),
+        Verb::Enqueue { queue, wait_url, action } => xml.push_str(&format!(
+            "<Enqueue waitUrl=\"{}\" waitUrlMethod=\"POST\" action=\"{}\" method=\"POST\">{}</Enqueue>",
+            escape(wait_url),
+            escape(action),
+            escape(queue)
+        )),
+        Verb::Leave => xml.push_str("<Leave/>"),
+        Verb::Record { action, max_secs, transcribe_callback } => {
+            xml.push_str(&format!("<Record action=\"{}\" method=\"POST\" maxLength=\"{max_secs}\" playBeep=\"true\"", escape(action)));
+            if let Some(callback) = transcribe_callback {
+                xml.push_str(&format!(" transcribe=\"true\" transcribeCallback=\"{}\"", escape(callback)));
+            }
+            xml.push_str("/>");
+        }
+        Verb::Hangup => xml.push_str("<Hangup/>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(it: &str, en: &str) -> Words {
+        [("it".to_owned(), it.to_owned()), ("en".to_owned(), en.to_owned())].into()
+    }
+
+    fn ivr() -> Ivr {
+        Ivr {
+            languages: vec!["it".into(), "en".into()],
+            greeting: words("Benvenuto da Bottega Aurora.", "Welcome to Bottega Aurora."),
+            menu: vec![
+                MenuOption {
+                    digit: "1".into(),
+                    label: words("Per gli ordini", "For orders"),
+                    words: [("it".to_owned(), vec!["ordine".to_owned()]), ("en".to_owned(), vec!["order".to_owned()])].into(),
+                    team_id: Some(TeamId::new()),
+                },
+                MenuOption {
+                    digit: "2".into(),
+                    label: words("Per tutto il resto", "For anything else"),
+                    words: Default::default(),
+                    team_id: None,
+                },
+            ],
+            hours: None,
+            closed: words("Siamo chiusi.", "We are closed."),
+            hold_music_url: Some("https://example.com/hold.mp3".into()),
+            max_wait_secs: 60,
+        }
+    }
+
+    fn url(step: Step, language: &str) -> String {
+        format!("/hooks/voice/x?step={}&lang={language}", step.as_str())
+    }
+
+    #[test]
+    fn an_open_line_greets_and_offers_the_languages() {
+        let a = answer(&ivr(), Step::Start, &CallFacts { open: true, ..Default::default() }, &url);
+        let xml = render(&a.verbs);
+        assert!(
+            xml.starts_with(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"it-IT\">Benvenuto da Bottega Aurora.</Say><Gather"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("Per l&apos;italiano premi 1.") && xml.contains("<Say language=\"en-GB\">For English, press 2.</Say>"),
+            "{xml}"
+        );
+        assert!(xml.contains("action=\"/hooks/voice/x?step=language&amp;lang=it\""), "{xml}");
+    }
+
+    #[test]
+    fn a_closed_line_takes_a_message() {
+        let a = answer(&ivr(), Step::Start, &CallFacts { open: false, ..Default::default() }, &url);
+        assert!(a.voicemail);
+        assert!(matches!(a.verbs.last(), Some(Verb::Record { .. })));
+        assert!(render(&a.verbs).contains("Siamo chiusi."));
+    }
+
+    #[test]
+    fn the_menu_takes_keys_and_words_and_leads_to_a_queue() {
+        let i = ivr();
+        let team = i.menu[0].team_id;
+        let menu = answer(&i, Step::Language, &CallFacts { open: true, digits: Some("2".into()), ..Default::default() }, &url);
+        assert_eq!(menu.language, "en");
+        let xml = render(&menu.verbs);
+        assert!(
+            xml.contains("For orders, press 1 or say \"order\".") || xml.contains("For orders, press 1 or say &quot;order&quot;."),
+            "{xml}"
+        );
+        assert!(xml.contains("hints=\"order\""), "{xml}");
+        let by_key = answer(
+            &i,
+            Step::Choice,
+            &CallFacts { open: true, language: Some("en".into()), digits: Some("1".into()), ..Default::default() },
+            &url,
+        );
+        assert_eq!(by_key.enqueued, Some(team));
+        let by_word = answer(
+            &i,
+            Step::Choice,
+            &CallFacts { open: true, language: Some("it".into()), speech: Some("Il mio Ordine".into()), ..Default::default() },
+            &url,
+        );
+        assert_eq!(by_word.enqueued, Some(team));
+        let unknown = answer(&i, Step::Choice, &CallFacts { open: true, digits: Some("7".into()), ..Default::default() }, &url);
+        assert!(unknown.missed && !unknown.voicemail && matches!(unknown.verbs[0], Verb::Redirect { .. }));
+        let third = answer(&i, Step::Choice, &CallFacts { open: true, misses: 2, ..Default::default() }, &url);
+        assert!(third.voicemail, "after two misses, voicemail");
+    }
+
+    #[test]
+    fn an_open_conversation_goes_to_its_team_first() {
+        let team = TeamId::new();
+        let a = answer(
+            &ivr(),
+            Step::Language,
+            &CallFacts { open: true, digits: Some("1".into()), open_conversation_team: Some(team), ..Default::default() },
+            &url,
+        );
+        assert_eq!(a.enqueued, Some(Some(team)));
+        assert!(render(&a.verbs).contains(&format!(">team-{team}</Enqueue>")));
+    }
+
+    #[test]
+    fn waiting_announces_the_position_until_the_longest_wait() {
+        let i = ivr();
+        let a = answer(
+            &i,
+            Step::Wait,
+            &CallFacts { language: Some("it".into()), queue_position: Some(3), queue_secs: 10, ..Default::default() },
+            &url,
+        );
+        let xml = render(&a.verbs);
+        assert!(xml.contains("Prima di te ci sono 2 persone.") && xml.contains("<Play>https://example.com/hold.mp3</Play>"), "{xml}");
+        let over = answer(&i, Step::Wait, &CallFacts { queue_secs: 60, ..Default::default() }, &url);
+        assert_eq!(over.verbs, vec![Verb::Leave]);
+        let left = answer(&i, Step::Left, &CallFacts { queue_result: Some("leave".into()), ..Default::default() }, &url);
+        assert!(left.voicemail);
+        let bridged = answer(&i, Step::Left, &CallFacts { queue_result: Some("bridged".into()), ..Default::default() }, &url);
+        assert_eq!(bridged.verbs, vec![Verb::Hangup]);
+    }
+
+    #[test]
+    fn words_are_escaped_in_twiml() {
+        let xml = render(&[Verb::Say { text: "<Hangup/> & \"x\"".into(), language: "en-GB".into() }]);
+        assert!(xml.contains("&lt;Hangup/&gt; &amp; &quot;x&quot;"), "{xml}");
+    }
+
+    #[test]
+    fn an_ivr_is_checked() {
+        let mut bad = ivr();
+        bad.languages = vec!["fr".into()];
+        bad.menu[1].digit = "1".into();
+        bad.hold_music_url = Some("ftp://x".into());
+        let fields: Vec<String> = bad.validate().unwrap_err().0.into_iter().map(|f| f.field).collect();
+        assert!(fields.contains(&"ivr.languages".to_owned()) && fields.contains(&"ivr.menu[1].digit".to_owned()), "{fields:?}");
+        assert!(fields.contains(&"ivr.hold_music_url".to_owned()));
+        assert!(ivr().validate().is_ok());
+    }
+}

@@ -1,0 +1,296 @@
+//! Voice inboxes: Twilio Voice (and providers speaking the same TwiML)
+//! calls `POST /hooks/voice/{inbox_id}` when a call arrives and at each
+//! step after; every request is checked against `X-Twilio-Signature` and
+//! answered with TwiML made by `threadline_domain::voice` from the inbox's
+//! IVR (`settings.ivr`).
+//!
+//! The caller is found by their number (the same customer as their SMS and
+//! WhatsApp), and the call continues their conversation — or opens one —
+//! on the voice channel; a caller whose conversation is open with a team is
+//! queued for that team. The call is a row (`threadline_store::calls`) that
+//! follows it through the IVR and the queue; its voicemail (the recording,
+//! stored like any attachment, and the provider's transcript) are the
+//! caller's messages in the conversation; the call's final status
+//! (`?step=status`, the number's status callback) ends it once and puts a
+//! `call` interaction in the customer's timeline.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use threadline_channels::MediaRef;
+use threadline_domain::channel::Channel;
+use threadline_domain::conversation::ConversationStatus;
+use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
+use threadline_domain::ids::InboxId;
+use threadline_domain::voice::{Answer, CallFacts, Ivr, Step, Words, answer, render};
+use threadline_store::{Account, Call, CallChanges, InboundMessage, Inbox, NewCall};
+
+use crate::app::AppState;
+use crate::auth::constant_time_eq;
+use crate::channels::{inbox_config, open_secrets};
+use crate::error::ApiError;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/hooks/voice/{inbox_id}", axum::routing::post(receive))
+}
+
+/// The URL Twilio is given for a voice inbox (its "A call comes in" webhook);
+/// its status callback is the same with `?step=status`.
+pub fn voice_url(state: &AppState, inbox_id: InboxId) -> String {
+    format!("{}/hooks/voice/{inbox_id}", state.settings.effective_public_url())
+}
+
+/// The IVR of an inbox: its `ivr` setting, or a greeting and the inbox's
+/// queue when it has none.
+pub fn ivr_of(inbox: &Inbox, account: &Account) -> Result<Ivr, String> {
+    match inbox.settings.get("ivr") {
+        Some(value) => serde_json::from_value::<Ivr>(value.clone()).map_err(|e| e.to_string()),
+        None => {
+            let greeting: Words = [("en".to_owned(), format!("Thank you for calling {}.", account.name))].into();
+            Ok(Ivr {
+                languages: vec!["en".into()],
+                greeting,
+                menu: Vec::new(),
+                hours: None,
+                closed: Words::new(),
+                hold_music_url: None,
+                max_wait_secs: 300,
+            })
+        }
+    }
+}
+
+fn twiml(xml: String) -> Response {
+    let mut response = (StatusCode::OK, xml).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml; charset=utf-8"));
+    response
+}
+
+/// Final call statuses (Twilio's `CallStatus`).
+fn is_final(status: &str) -> bool {
+    matches!(status, "completed" | "busy" | "no-answer" | "failed" | "canceled")
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let inbox_id: InboxId = raw_id.parse().map_err(|_| ApiError::NotFound)?;
+    let (inbox, account) = state.inbox_by_id(inbox_id).await?;
+    if inbox.channel != Channel::Voice {
+        return Err(ApiError::NotFound);
+    }
+    let secrets = open_secrets(&state, &inbox).map_err(ApiError::Internal)?;
+    let Some(token) = secrets.get("auth_token") else {
+        return Err(ApiError::Forbidden("the voice inbox has no auth_token to check Twilio's signature with".into()));
+    };
+    let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let url = match query.as_deref() {
+        Some(q) if !q.is_empty() => format!("{}?{q}", voice_url(&state, inbox.id)),
+        _ => voice_url(&state, inbox.id),
+    };
+    let given = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let expected = threadline_channels::twilio::signature(token, &url, &params);
+    if !constant_time_eq(expected.as_bytes(), given.trim().as_bytes()) {
+        tracing::warn!(inbox = %inbox.id, "a voice webhook without a valid X-Twilio-Signature was refused");
+        return Err(ApiError::Unauthorized);
+    }
+    let field = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
+    let query: Vec<(String, String)> = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).into_owned().collect();
+    let param = |name: &str| query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let call_sid = field("CallSid").ok_or_else(|| ApiError::invalid("CallSid", "is missing"))?.to_owned();
+    let now = state.clock.now();
+
+    if param("step") == Some("status") {
+        if let Some(status) = field("CallStatus").filter(|s| is_final(s)) {
+            let duration = field("CallDuration").and_then(|d| d.parse::<i64>().ok());
+            state.store.end_call(account.id, inbox.id, &call_sid, status, duration, now).await?;
+        }
+        return Ok(twiml(render(&[])));
+    }
+    let step = Step::parse(param("step").unwrap_or("start")).ok_or_else(|| ApiError::invalid("step", "is not a step of a call"))?;
+    let ivr = ivr_of(&inbox, &account).map_err(|e| ApiError::Internal(anyhow::anyhow!("the voice inbox's IVR cannot be read: {e}")))?;
+    let offset = crate::sla::offset_in(ivr.hours.as_ref().map(|h| h.time_zone.as_str()));
+    let open = ivr
+        .hours
+        .as_ref()
+        .is_none_or(|hours| threadline_domain::sla::business_time_between(Some(hours), now, now + time::Duration::minutes(1), &offset) > 0);
+
+    let (call, open_team) = match step {
+        Step::Start => {
+            start(&state, &account, &inbox, &call_sid, field("From"), field("To"), field("Direction"), field("CallStatus")).await?
+        }
+        _ => match state.store.call_by_sid(account.id, inbox.id, &call_sid).await? {
+            // A team before the caller is queued is their open conversation's.
+            Some(call) => {
+                let team = call.team_id.filter(|_| call.enqueued_at.is_none());
+                (call, team)
+            }
+            // A step of a call Threadline never saw start: start it now.
+            None => start(&state, &account, &inbox, &call_sid, field("From"), field("To"), field("Direction"), field("CallStatus")).await?,
+        },
+    };
+    if step == Step::Recorded {
+        voicemail(&state, &account, &inbox, &secrets, &call, &params).await?;
+        // The transcription callback expects no TwiML of its own.
+        if field("TranscriptionStatus").is_some() {
+            return Ok(twiml(render(&[])));
+        }
+    }
+    let facts = CallFacts {
+        open,
+        language: param("lang").map(str::to_owned).or(call.language.clone()),
+        digits: field("Digits").map(str::to_owned),
+        speech: field("SpeechResult").map(str::to_owned),
+        misses: call.misses as u32,
+        open_conversation_team: open_team,
+        queue_position: field("QueuePosition").and_then(|p| p.parse().ok()),
+        queue_secs: field("QueueTime").and_then(|t| t.parse().ok()).unwrap_or(0),
+        queue_result: field("QueueResult").map(str::to_owned),
+    };
+    let base = voice_url(&state, inbox.id);
+    let next = |step: Step, language: &str| format!("{base}?step={}&lang={language}", step.as_str());
+    let answered: Answer = answer(&ivr, step, &facts, &next);
+    let changes = CallChanges {
+        language: Some(answered.language.clone()),
+        team_id: answered.enqueued,
+        missed: answered.missed,
+        enqueued_at: answered.enqueued.map(|_| now),
+        queue_secs: (step == Step::Left).then_some(facts.queue_secs as i64),
+        voicemail: answered.voicemail,
+    };
+    state.store.update_call(account.id, &call.id, changes, now).await?;
+    Ok(twiml(render(&answered.verbs)))
+}
+
+/// A call arriving: its caller's conversation (continued or opened, the
+/// call's id deduplicating a redelivery) and the call's row; the team of
+/// the conversation if the caller already had one open.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    state: &AppState,
+    account: &Account,
+    inbox: &Inbox,
+    call_sid: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    direction: Option<&str>,
+    status: Option<&str>,
+) -> Result<(Call, Option<threadline_domain::ids::TeamId>), ApiError> {
+    let from = from.unwrap_or("anonymous");
+    let region = Region::parse(&account.default_region).unwrap_or_default();
+    // A withheld number (`anonymous`, `+266696687`…) is a caller of this call only.
+    let identity = NormalizedIdentity::parse(IdentityKind::Phone, from, region)
+        .or_else(|_| NormalizedIdentity::parse(IdentityKind::ExternalId, &format!("call:{call_sid}"), region))
+        .map_err(|e| ApiError::invalid("From", e.to_string()))?;
+    let inbound = InboundMessage {
+        inbox_id: inbox.id,
+        channel: Channel::Voice,
+        sender_name: None,
+        sender_language: None,
+        identities: vec![identity],
+        text: format!("📞 Call from {from}"),
+        html: None,
+        provider_message_id: Some(call_sid.to_owned()),
+        attachments: Vec::new(),
+        thread: None,
+        subject: None,
+        quoted_text: None,
+        automated: None,
+        problems: Vec::new(),
+        triage: None,
+        team_id: None,
+        bot_first: false,
+    };
+    let (outcome, _) = crate::inbound::receive(state, account, inbox, inbound, None).await?;
+    let conversation = &outcome.conversation;
+    let open_team = (!outcome.conversation_created && !outcome.duplicate && conversation.status != ConversationStatus::Resolved)
+        .then_some(conversation.team_id)
+        .flatten();
+    let direction = if direction.is_some_and(|d| d.starts_with("outbound")) { "outbound" } else { "inbound" };
+    let new = NewCall {
+        inbox_id: inbox.id,
+        call_sid,
+        contact_id: outcome.contact_id,
+        conversation_id: conversation.id,
+        direction,
+        from_number: from,
+        to_number: to.unwrap_or(""),
+        status: status.unwrap_or("ringing"),
+    };
+    let call = state.store.start_call(account.id, new, state.clock.now()).await?;
+    if open_team.is_some() && call.team_id.is_none() {
+        // Kept for the steps after the language choice.
+        let changes = CallChanges { team_id: Some(open_team), ..CallChanges::default() };
+        state.store.update_call(account.id, &call.id, changes, state.clock.now()).await?;
+    }
+    Ok((call, open_team))
+}
+
+/// The caller's voicemail: the recording (fetched from the provider with
+/// the inbox's credentials, stored as an attachment) and, when the
+/// transcription callback brings it, the transcript — each a message of
+/// the caller's in the call's conversation, once (the recording's id).
+async fn voicemail(
+    state: &AppState,
+    account: &Account,
+    inbox: &Inbox,
+    secrets: &std::collections::BTreeMap<String, String>,
+    call: &Call,
+    params: &[(String, String)],
+) -> Result<(), ApiError> {
+    let field = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
+    let Some(recording) = field("RecordingSid") else { return Ok(()) };
+    let (text, provider_id, attachments) = match field("TranscriptionText") {
+        Some(transcript) => (transcript.to_owned(), format!("{recording}:transcript"), Vec::new()),
+        None => {
+            let Some(url) = field("RecordingUrl") else { return Ok(()) };
+            let secs = field("RecordingDuration").and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
+            let adapter =
+                threadline_channels::adapter_for(Channel::Sms).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no Twilio adapter")))?;
+            let hook = voice_url(state, inbox.id);
+            let config = inbox_config(state, inbox, secrets, &hook);
+            let media = [MediaRef {
+                locator: format!("{url}.mp3"),
+                content_type: Some("audio/mpeg".into()),
+                filename: Some("voicemail.mp3".into()),
+            }];
+            let (stored, refused) = crate::channels::media::fetch_all(state, adapter, &config, &media).await;
+            let mut text = format!("🎙 Voicemail ({}:{:02})", secs / 60, secs % 60);
+            for line in refused {
+                text.push('\n');
+                text.push_str(&line);
+            }
+            (text, recording.to_owned(), stored)
+        }
+    };
+    let region = Region::parse(&account.default_region).unwrap_or_default();
+    let identity = NormalizedIdentity::parse(IdentityKind::Phone, &call.from_number, region)
+        .or_else(|_| NormalizedIdentity::parse(IdentityKind::ExternalId, &format!("call:{}", call.call_sid), region))
+        .map_err(|e| ApiError::invalid("From", e.to_string()))?;
+    let inbound = InboundMessage {
+        inbox_id: inbox.id,
+        channel: Channel::Voice,
+        sender_name: None,
+        sender_language: call.language.clone(),
+        identities: vec![identity],
+        text,
+        html: None,
+        provider_message_id: Some(provider_id),
+        attachments,
+        thread: Some(call.conversation_id),
+        subject: None,
+        quoted_text: None,
+        automated: None,
+        problems: Vec::new(),
+        triage: None,
+        team_id: call.team_id,
+        bot_first: false,
+    };
+    crate::inbound::receive(state, account, inbox, inbound, None).await?;
+    Ok(())
+}

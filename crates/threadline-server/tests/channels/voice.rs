@@ -1,0 +1,173 @@
+//! Voice inboxes on both databases, driven by a stand-in for Twilio Voice
+//! that sends Twilio's signed webhooks and executes the TwiML answered:
+//! whole calls through the IVR (language, menu by key and by speech), the
+//! queue (position announcements, hold music, the longest wait) and
+//! voicemail (the recording stored, the transcript kept), the caller known
+//! by their number, and one call record in their timeline.
+
+use serde_json::{Value, json};
+use threadline_testkit::{CallScript, Input, VoiceCaller};
+
+use crate::channel_tests;
+use crate::support::*;
+
+channel_tests!(a_caller_goes_through_the_ivr_and_the_queue_to_voicemail, known_callers_go_to_their_team_and_a_closed_line_takes_a_message);
+
+const LINE: &str = "+390212345678";
+
+async fn team(rig: &Rig, name: &str) -> String {
+    let (status, team) = rig.app.post("/api/v1/teams", json!({ "name": name })).await;
+    assert_eq!(status, 201, "{team}");
+    team["id"].as_str().unwrap().to_owned()
+}
+
+fn ivr(orders_team: &str) -> Value {
+    json!({
+        "languages": ["it", "en"],
+        "greeting": { "it": "Benvenuto da Bottega Aurora.", "en": "Welcome to Bottega Aurora." },
+        "menu": [
+            { "digit": "1", "label": { "it": "Per gli ordini", "en": "For orders" },
+              "words": { "it": ["ordine"], "en": ["order"] }, "team_id": orders_team },
+            { "digit": "2", "label": { "it": "Per tutto il resto", "en": "For anything else" } }
+        ],
+        "closed": { "it": "Siamo chiusi.", "en": "We are closed." },
+        "hold_music_url": "https://example.com/attesa.mp3",
+        "max_wait_secs": 60
+    })
+}
+
+/// A voice inbox; its voice URL.
+async fn voice_inbox(rig: &Rig, ivr: Value) -> (String, String) {
+    let (status, inbox) = rig
+        .app
+        .post(
+            "/api/v1/inboxes",
+            json!({ "channel": "voice", "name": "Telefono", "settings": { "account_sid": TWILIO_SID, "from": LINE, "ivr": ivr },
+                    "secrets": { "auth_token": TWILIO_TOKEN } }),
+        )
+        .await;
+    assert_eq!(status, 201, "{inbox}");
+    assert_eq!(inbox["provider_connected"], true);
+    let id = inbox["id"].as_str().unwrap().to_owned();
+    let url = inbox["webhook_url"].as_str().unwrap().to_owned();
+    assert!(url.ends_with(&format!("/hooks/voice/{id}")), "{url}");
+    (id, url)
+}
+
+async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
+    // Giulia wrote on WhatsApp last week; the matter is closed.
+    let whatsapp = rig.whatsapp_inbox().await;
+    assert_eq!(rig.meta_post(&whatsapp, &whatsapp_text("393471112233", "wamid.v1", "Giulia Rossi", "Grazie!")).await.0, 200);
+    let earlier = rig.conversations().await[0].clone();
+    let giulia = earlier["contact_id"].as_str().unwrap().to_owned();
+    let (status, _) =
+        rig.app.patch(&format!("/api/v1/conversations/{}", earlier["id"].as_str().unwrap()), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+
+    let orders = team(&rig, "Ordini").await;
+    let (inbox, url) = voice_inbox(&rig, ivr(&orders)).await;
+    rig.provider.put_media("RE0f1e2d3c4b5a69788796a5b4c3d2e1f0.mp3", "audio/mpeg", b"ID3\x04\0\0\0\0\0\0voicemail".to_vec());
+
+    // A request without Twilio's signature is refused, and nothing is stored.
+    let caller = VoiceCaller::new(TWILIO_SID, "not-the-token");
+    let script = CallScript::new("CA0000", "+393471112233", LINE, vec![]);
+    assert_eq!(caller.post(&url, &script, "ringing", &[]).await.0, 401);
+    assert_eq!(rig.conversations().await.len(), 1);
+
+    // She calls, chooses English, says what it is about, waits, and leaves a message.
+    let caller = VoiceCaller::new(TWILIO_SID, TWILIO_TOKEN);
+    let mut script = CallScript::new(
+        "CA0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        "+393471112233",
+        LINE,
+        vec![Input::Digits("2".into()), Input::Speech("I have a question about my order".into())],
+    );
+    script.voicemail = Some((
+        rig.provider.media_url("RE0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+        23,
+        Some("Hi, it's Giulia, my order 1001 has not arrived yet.".into()),
+    ));
+    let log = caller.call(&url, script).await;
+    assert!(log.requests.iter().all(|(_, code)| *code == 200), "{:?}", log.requests);
+    assert_eq!(log.said[0], ("it-IT".to_owned(), "Benvenuto da Bottega Aurora.".to_owned()));
+    assert!(log.heard("Per l'italiano premi 1.") && log.heard("For English, press 2."), "{log:?}");
+    assert!(log.heard("For orders, press 1 or say \"order\"."), "the menu, in English: {log:?}");
+    assert_eq!(log.enqueued.as_deref(), Some(format!("team-{orders}").as_str()), "by speech, to the orders team");
+    assert_eq!(log.waits, 3, "announced at 0 and 30 s, and left at the longest wait (60 s): {log:?}");
+    assert!(log.heard("You are in the queue. There are 0 callers ahead of you."), "{log:?}");
+    assert!(log.played.iter().all(|p| p == "https://example.com/attesa.mp3") && log.played.len() == 2, "{log:?}");
+    assert!(log.recorded && log.heard("Please leave a message after the tone"), "{log:?}");
+    assert!(log.heard("Thank you, goodbye."));
+
+    // The call is Giulia's, in a conversation of the voice channel, with her voicemail.
+    let conversations = rig.conversations().await;
+    let call = conversations.iter().find(|c| c["id"] != earlier["id"]).expect("the call's conversation");
+    assert_eq!(call["contact_id"], giulia.as_str(), "known by her number: {call}");
+    let messages = rig.messages(call["id"].as_str().unwrap()).await;
+    let texts: Vec<&str> = messages.iter().filter(|m| m["direction"] == "inbound").map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["📞 Call from +393471112233", "🎙 Voicemail (0:23)", "Hi, it's Giulia, my order 1001 has not arrived yet."]);
+    assert!(messages.iter().all(|m| m["direction"] != "inbound" || m["channel"] == "voice"));
+    let voicemail = messages.iter().find(|m| m["text"] == "🎙 Voicemail (0:23)").unwrap();
+    assert_eq!(voicemail["attachments"][0]["content_type"], "audio/mpeg", "{voicemail}");
+    assert_eq!(voicemail["attachments"][0]["filename"], "voicemail.mp3");
+
+    // One call record in her timeline, even when the final status comes twice.
+    let script = CallScript::new("CA0f1e2d3c4b5a69788796a5b4c3d2e1f0", "+393471112233", LINE, vec![]);
+    let (code, _) = caller.post(&format!("{url}?step=status"), &script, "completed", &[("CallDuration", "95".into())]).await;
+    assert_eq!(code, 200);
+    let (_, timeline) = rig.app.get(&format!("/api/v1/contacts/{giulia}/timeline?types=interaction")).await;
+    let calls: Vec<&Value> = timeline["data"].as_array().unwrap().iter().filter(|e| e["kind"] == "call").collect();
+    assert_eq!(calls.len(), 1, "{timeline}");
+    let summary = calls[0]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("Incoming call, ") && summary.ends_with("60 s in the queue, voicemail"), "{summary}");
+    assert_eq!(calls[0]["data"]["team_id"], orders.as_str());
+    assert_eq!(calls[0]["data"]["language"], "en");
+    assert_eq!(calls[0]["conversation_id"], call["id"]);
+    let _ = inbox;
+}
+
+async fn known_callers_go_to_their_team_and_a_closed_line_takes_a_message(rig: Rig) {
+    let orders = team(&rig, "Ordini").await;
+    let returns = team(&rig, "Resi").await;
+    // An IVR that cannot work is refused, field by field.
+    let mut bad = ivr(&orders);
+    bad["languages"] = json!(["fr"]);
+    bad["menu"][1]["digit"] = "1".into();
+    let (status, body) = rig
+        .app
+        .post(
+            "/api/v1/inboxes",
+            json!({ "channel": "voice", "name": "Telefono", "settings": { "account_sid": TWILIO_SID, "ivr": bad },
+                    "secrets": { "auth_token": TWILIO_TOKEN } }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"settings.ivr.languages") && fields.contains(&"settings.ivr.menu[1].digit"), "{fields:?}");
+
+    // Marco's return is open with the returns team: his call goes straight there.
+    let whatsapp = rig.whatsapp_inbox().await;
+    assert_eq!(rig.meta_post(&whatsapp, &whatsapp_text("393339998877", "wamid.v2", "Marco Bianchi", "Il reso?")).await.0, 200);
+    let open = rig.conversations().await[0].clone();
+    let (status, _) =
+        rig.app.patch(&format!("/api/v1/conversations/{}", open["id"].as_str().unwrap()), json!({ "team_id": returns })).await;
+    assert_eq!(status, 200);
+    let (_, url) = voice_inbox(&rig, ivr(&orders)).await;
+    let caller = VoiceCaller::new(TWILIO_SID, TWILIO_TOKEN);
+    let log = caller.call(&url, CallScript::new("CA1111", "+39 333 999 8877", LINE, vec![Input::Digits("1".into())])).await;
+    assert!(log.heard("Ti passiamo a chi segue la tua richiesta."), "{log:?}");
+    assert_eq!(log.enqueued.as_deref(), Some(format!("team-{returns}").as_str()), "his team, not the menu's");
+    let calls: Vec<Value> = rig.conversations().await;
+    assert_eq!(calls.len(), 1, "the call continues his open conversation");
+
+    // A closed line: the greeting, the closed message, and voicemail (he hangs up).
+    let today = time::OffsetDateTime::now_utc().weekday();
+    let other_day =
+        ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][(today.number_days_from_monday() as usize + 3) % 7];
+    let mut closed = ivr(&orders);
+    closed["hours"] = json!({ "time_zone": "Europe/Rome", "openings": [{ "day": other_day, "open": "09:00", "close": "18:00" }] });
+    let (_, url) = voice_inbox(&rig, closed).await;
+    let log = caller.call(&url, CallScript::new("CA2222", "+390298765432", LINE, vec![])).await;
+    assert!(log.heard("Benvenuto da Bottega Aurora.") && log.heard("Siamo chiusi.") && log.heard("Lascia un messaggio"), "{log:?}");
+    assert!(log.enqueued.is_none() && !log.recorded);
+}

@@ -1,0 +1,261 @@
+//! Phone calls through a voice inbox: a row per call (keyed by the
+//! provider's call id, so a redelivered webhook finds it), moved along as
+//! the caller goes through the IVR and the queue, and ended once — the
+//! first final status wins — with a `call` interaction in the customer's
+//! timeline saying how it went.
+
+use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, InteractionId, TeamId};
+use threadline_domain::interaction::{Interaction, InteractionKind};
+use time::OffsetDateTime;
+
+use crate::{Result, Store, StoreError, micros, rows};
+
+/// A call.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Call {
+    pub id: String,
+    pub inbox_id: InboxId,
+    pub call_sid: String,
+    pub contact_id: ContactId,
+    pub conversation_id: ConversationId,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub from_number: String,
+    pub to_number: String,
+    pub language: Option<String>,
+    pub team_id: Option<TeamId>,
+    /// Menu answers not understood.
+    pub misses: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub enqueued_at: Option<OffsetDateTime>,
+    pub queue_secs: Option<i64>,
+    pub voicemail: bool,
+    /// The provider's last status (`ringing`, `in-progress`, `completed`…).
+    pub status: String,
+    pub duration_secs: Option<i64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+}
+
+/// A call arriving.
+#[derive(Debug, Clone)]
+pub struct NewCall<'a> {
+    pub inbox_id: InboxId,
+    pub call_sid: &'a str,
+    pub contact_id: ContactId,
+    pub conversation_id: ConversationId,
+    pub direction: &'a str,
+    pub from_number: &'a str,
+    pub to_number: &'a str,
+    pub status: &'a str,
+}
+
+/// What a step of the call changed; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct CallChanges {
+    pub language: Option<String>,
+    pub team_id: Option<Option<TeamId>>,
+    pub missed: bool,
+    pub enqueued_at: Option<OffsetDateTime>,
+    pub queue_secs: Option<i64>,
+    pub voicemail: bool,
+}
+
+const COLUMNS: &str = "id, inbox_id, call_sid, contact_id, conversation_id, direction, from_number, to_number, language, team_id, misses, \
+                       enqueued_at, queue_secs, voicemail, status, duration_secs, created_at, ended_at";
+
+fn call_row(row: &sqlx::any::AnyRow) -> Result<Call> {
+    Ok(Call {
+        id: rows::text(row, "id")?,
+        inbox_id: rows::parse(row, "inbox_id")?,
+        call_sid: rows::text(row, "call_sid")?,
+        contact_id: rows::parse(row, "contact_id")?,
+        conversation_id: rows::parse(row, "conversation_id")?,
+        direction: rows::text(row, "direction")?,
+        from_number: rows::text(row, "from_number")?,
+        to_number: rows::text(row, "to_number")?,
+        language: rows::opt_text(row, "language")?,
+        team_id: rows::opt_parse(row, "team_id")?,
+        misses: rows::int(row, "misses")?,
+        enqueued_at: rows::opt_time(row, "enqueued_at")?,
+        queue_secs: rows::opt_int(row, "queue_secs")?,
+        voicemail: rows::int(row, "voicemail")? != 0,
+        status: rows::text(row, "status")?,
+        duration_secs: rows::opt_int(row, "duration_secs")?,
+        created_at: rows::time(row, "created_at")?,
+        ended_at: rows::opt_time(row, "ended_at")?,
+    })
+}
+
+/// How a call is summed up in the timeline ("Incoming call, 2:31, voicemail").
+fn summary(call: &Call) -> String {
+    let mut parts = vec![if call.direction == "outbound" { "Outgoing call".to_owned() } else { "Incoming call".to_owned() }];
+    if let Some(secs) = call.duration_secs {
+        parts.push(format!("{}:{:02}", secs / 60, secs % 60));
+    }
+    if let Some(queued) = call.queue_secs {
+        parts.push(format!("{queued} s in the queue"));
+    }
+    parts.push(
+        match (call.voicemail, call.status.as_str()) {
+            (true, _) => "voicemail",
+            (false, "completed") => "completed",
+            (false, "busy") => "busy",
+            (false, "no-answer") => "not answered",
+            (false, "canceled") => "hung up",
+            (false, _) => "failed",
+        }
+        .to_owned(),
+    );
+    parts.join(", ")
+}
+
+impl Store {
+    /// Records a call as it arrives; the same call again returns it.
+    pub async fn start_call(&self, account_id: AccountId, new: NewCall<'_>, at: OffsetDateTime) -> Result<Call> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO calls (id, account_id, inbox_id, call_sid, contact_id, conversation_id, direction, from_number, to_number, status, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (inbox_id, call_sid) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(account_id.to_string())
+        .bind(new.inbox_id.to_string())
+        .bind(new.call_sid)
+        .bind(new.contact_id.to_string())
+        .bind(new.conversation_id.to_string())
+        .bind(new.direction)
+        .bind(new.from_number)
+        .bind(new.to_number)
+        .bind(new.status)
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        self.call_by_sid(account_id, new.inbox_id, new.call_sid).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn call_by_sid(&self, account_id: AccountId, inbox_id: InboxId, call_sid: &str) -> Result<Option<Call>> {
+        let sql = format!("SELECT {COLUMNS} FROM calls WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3");
+        let row =
+            sqlx::query(&sql).bind(account_id.to_string()).bind(inbox_id.to_string()).bind(call_sid).fetch_optional(&self.pool).await?;
+        row.map(|r| call_row(&r)).transpose()
+    }
+
+    /// A conversation's calls, oldest first.
+    pub async fn conversation_calls(&self, account_id: AccountId, conversation_id: ConversationId) -> Result<Vec<Call>> {
+        let sql = format!("SELECT {COLUMNS} FROM calls WHERE account_id = $1 AND conversation_id = $2 ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(account_id.to_string()).bind(conversation_id.to_string()).fetch_all(&self.pool).await?;
+        rows.iter().map(call_row).collect()
+    }
+
+    /// Applies a step's changes to a call.
+    pub async fn update_call(&self, account_id: AccountId, id: &str, changes: CallChanges, at: OffsetDateTime) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let team = changes.team_id.map(|t| t.map(|t| t.to_string()));
+        sqlx::query(
+            "UPDATE calls SET language = COALESCE($3, language), team_id = CASE WHEN $4 = 1 THEN $5 ELSE team_id END, \
+             misses = misses + $6, enqueued_at = COALESCE(enqueued_at, $7), queue_secs = COALESCE($8, queue_secs), \
+             voicemail = CASE WHEN $9 = 1 THEN 1 ELSE voicemail END, updated_at = $10 WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account_id.to_string())
+        .bind(changes.language)
+        .bind(i64::from(team.is_some()))
+        .bind(team.flatten())
+        .bind(i64::from(changes.missed))
+        .bind(changes.enqueued_at.map(micros))
+        .bind(changes.queue_secs)
+        .bind(i64::from(changes.voicemail))
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a call with its final status, once: the first final status
+    /// wins and writes the `call` interaction; a later one returns `None`.
+    pub async fn end_call(
+        &self,
+        account_id: AccountId,
+        inbox_id: InboxId,
+        call_sid: &str,
+        status: &str,
+        duration_secs: Option<i64>,
+        at: OffsetDateTime,
+    ) -> Result<Option<Call>> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE calls SET status = $4, duration_secs = $5, ended_at = $6, updated_at = $6 \
+             WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3 AND ended_at IS NULL",
+        )
+        .bind(account_id.to_string())
+        .bind(inbox_id.to_string())
+        .bind(call_sid)
+        .bind(status)
+        .bind(duration_secs)
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let sql = format!("SELECT {COLUMNS} FROM calls WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3");
+        let row = sqlx::query(&sql).bind(account_id.to_string()).bind(inbox_id.to_string()).bind(call_sid).fetch_one(tx.conn()).await?;
+        let call = call_row(&row)?;
+        let interaction = Interaction {
+            id: InteractionId::new(),
+            contact_id: call.contact_id,
+            conversation_id: Some(call.conversation_id),
+            kind: InteractionKind::Call,
+            summary: Some(summary(&call)),
+            data: serde_json::json!({
+                "call_sid": call.call_sid, "direction": call.direction, "from": call.from_number, "to": call.to_number,
+                "status": call.status, "duration_secs": call.duration_secs, "queue_secs": call.queue_secs,
+                "voicemail": call.voicemail, "language": call.language, "team_id": call.team_id,
+            }),
+            occurred_at: call.created_at,
+        };
+        crate::interactions::insert_interaction(&mut tx, account_id, &interaction, at).await?;
+        tx.commit().await?;
+        Ok(Some(call))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_summed_up_for_the_timeline() {
+        let mut call = Call {
+            id: "c".into(),
+            inbox_id: InboxId::new(),
+            call_sid: "CA1".into(),
+            contact_id: ContactId::new(),
+            conversation_id: ConversationId::new(),
+            direction: "inbound".into(),
+            from_number: "+393331234567".into(),
+            to_number: "+390212345678".into(),
+            language: None,
+            team_id: None,
+            misses: 0,
+            enqueued_at: None,
+            queue_secs: Some(45),
+            voicemail: true,
+            status: "completed".into(),
+            duration_secs: Some(151),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            ended_at: None,
+        };
+        assert_eq!(summary(&call), "Incoming call, 2:31, 45 s in the queue, voicemail");
+        call.voicemail = false;
+        call.queue_secs = None;
+        call.status = "no-answer".into();
+        assert_eq!(summary(&call), "Incoming call, 2:31, not answered");
+    }
+}
