@@ -124,6 +124,20 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     assert_eq!(calls[0]["data"]["language"], "en");
     assert_eq!(calls[0]["conversation_id"], call["id"]);
     let _ = inbox;
+
+    // A call as Twilio documents its request (`fixtures/twilio/voice_incoming.form`), signed.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../threadline-channels/fixtures").join("twilio/voice_incoming.form");
+    let form = std::fs::read_to_string(path).unwrap();
+    let params: Vec<(String, String)> = form_urlencoded::parse(form.trim_end().as_bytes()).into_owned().collect();
+    let signature = threadline_channels::twilio::signature(TWILIO_TOKEN, &url, &params);
+    let response = rig.http.post(&url).header("X-Twilio-Signature", signature).form(&params).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/xml; charset=utf-8");
+    let twiml = response.text().await.unwrap();
+    assert!(twiml.contains("<Say language=\"it-IT\">Benvenuto da Bottega Aurora.</Say><Gather input=\"dtmf speech\""), "{twiml}");
+    let caller = rig.conversations().await.into_iter().find(|c| c["id"] != earlier["id"] && c["id"] != call["id"]).expect("a new caller");
+    let messages = rig.messages(caller["id"].as_str().unwrap()).await;
+    assert_eq!(messages[0]["text"], "📞 Call from +14017122661");
 }
 
 async fn known_callers_go_to_their_team_and_a_closed_line_takes_a_message(rig: Rig) {
