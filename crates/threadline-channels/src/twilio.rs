@@ -76,6 +76,34 @@ fn basic_auth(user: &str, password: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
 }
 
+/// Twilio Voice's request to place a call (`POST …/Calls.json`): `to` is
+/// rung first, showing `from`; when it answers, Twilio fetches `twiml_url`
+/// for what to do, and reports the call's end to `status_callback`.
+pub fn call_request(inbox: &InboxConfig<'_>, to: &str, twiml_url: &str, status_callback: &str) -> Result<HttpRequest, SendError> {
+    let sid = inbox.setting("account_sid")?;
+    let token = inbox.secret("auth_token")?;
+    let from = inbox.setting("from").map_err(|_| SendError::permanent("the voice inbox has no `from` number to call from"))?;
+    let form = vec![
+        ("To".to_owned(), to.to_owned()),
+        ("From".to_owned(), from.to_owned()),
+        ("Url".to_owned(), twiml_url.to_owned()),
+        ("Method".to_owned(), "POST".to_owned()),
+        ("StatusCallback".to_owned(), status_callback.to_owned()),
+        ("StatusCallbackMethod".to_owned(), "POST".to_owned()),
+    ];
+    Ok(HttpRequest {
+        method: http::Method::POST,
+        url: format!("{}/2010-04-01/Accounts/{sid}/Calls.json", inbox.endpoints.twilio.trim_end_matches('/')),
+        headers: vec![("authorization".into(), basic_auth(sid, token))],
+        body: RequestBody::Form(form),
+    })
+}
+
+/// The placed call's `sid` from Twilio's answer, or Twilio's reason.
+pub fn call_result(status: u16, body: &[u8]) -> Result<String, SendError> {
+    TwilioSms.send_result(status, body).map(|receipt| receipt.provider_message_id)
+}
+
 /// Twilio's message statuses, in Threadline's terms. `None`: a status that
 /// changes nothing we show (accepted, queued, sending…).
 fn delivery_status(status: &str) -> Option<DeliveryStatus> {

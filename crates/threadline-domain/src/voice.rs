@@ -127,6 +127,10 @@ pub enum Step {
     Left,
     /// Their voicemail was recorded.
     Recorded,
+    /// Click-to-call: the agent answered; the customer is dialled.
+    Bridge,
+    /// Click-to-call: the customer's leg ended.
+    Dialed,
 }
 
 impl Step {
@@ -139,6 +143,8 @@ impl Step {
             "wait" => Step::Wait,
             "left" => Step::Left,
             "recorded" => Step::Recorded,
+            "bridge" => Step::Bridge,
+            "dialed" => Step::Dialed,
             _ => return None,
         })
     }
@@ -152,6 +158,8 @@ impl Step {
             Step::Wait => "wait",
             Step::Left => "left",
             Step::Recorded => "recorded",
+            Step::Bridge => "bridge",
+            Step::Dialed => "dialed",
         }
     }
 }
@@ -176,6 +184,9 @@ pub struct CallFacts {
     /// How the caller left the queue (`QueueResult`): `bridged`, `hangup`,
     /// `leave`, `error`…
     pub queue_result: Option<String>,
+    /// Click-to-call: the customer's number, and the number shown to them.
+    pub dial: Option<String>,
+    pub caller_id: Option<String>,
 }
 
 /// One TwiML verb.
@@ -212,6 +223,13 @@ pub enum Verb {
         action: String,
         max_secs: u32,
         transcribe_callback: Option<String>,
+    },
+    /// Rings a number and joins it to the call, recorded from the answer.
+    Dial {
+        number: String,
+        caller_id: String,
+        action: String,
+        recording_callback: String,
     },
     Hangup,
 }
@@ -364,6 +382,20 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
             out.verbs.push(say(texts(&language).5.to_owned(), &language));
             out.verbs.push(Verb::Hangup);
         }
+        Step::Bridge => match (&facts.dial, &facts.caller_id) {
+            (Some(number), Some(caller_id)) => {
+                let words = if language == "it" { "Ti mettiamo in contatto con il cliente." } else { "Connecting you to the customer." };
+                out.verbs.push(say(words.to_owned(), &language));
+                out.verbs.push(Verb::Dial {
+                    number: number.clone(),
+                    caller_id: caller_id.clone(),
+                    action: url(Step::Dialed, &language),
+                    recording_callback: format!("{}&recording=1", url(Step::Dialed, &language)),
+                });
+            }
+            _ => out.verbs.push(Verb::Hangup),
+        },
+        Step::Dialed => out.verbs.push(Verb::Hangup),
     }
     out
 }
@@ -471,6 +503,14 @@ fn render_verb(verb: &Verb, xml: &mut String) {
             }
             xml.push_str("/>");
         }
+        Verb::Dial { number, caller_id, action, recording_callback } => xml.push_str(&format!(
+            "<Dial callerId=\"{}\" action=\"{}\" method=\"POST\" record=\"record-from-answer-dual\" recordingStatusCallback=\"{}\" \
+             recordingStatusCallbackMethod=\"POST\"><Number>{}</Number></Dial>",
+            escape(caller_id),
+            escape(action),
+            escape(recording_callback),
+            escape(number)
+        )),
         Verb::Hangup => xml.push_str("<Hangup/>"),
     }
 }
@@ -599,6 +639,17 @@ mod tests {
         assert!(left.voicemail);
         let bridged = answer(&i, Step::Left, &CallFacts { queue_result: Some("bridged".into()), ..Default::default() }, &url);
         assert_eq!(bridged.verbs, vec![Verb::Hangup]);
+    }
+
+    #[test]
+    fn click_to_call_dials_the_customer_recorded() {
+        let facts = CallFacts { dial: Some("+393471112233".into()), caller_id: Some("+390212345678".into()), ..Default::default() };
+        let a = answer(&ivr(), Step::Bridge, &facts, &url);
+        let xml = render(&a.verbs);
+        assert!(xml.contains("Ti mettiamo in contatto con il cliente."), "{xml}");
+        assert!(xml.contains("<Dial callerId=\"+390212345678\"") && xml.contains("record=\"record-from-answer-dual\""), "{xml}");
+        assert!(xml.contains("<Number>+393471112233</Number></Dial>"), "{xml}");
+        assert_eq!(answer(&ivr(), Step::Bridge, &CallFacts::default(), &url).verbs, vec![Verb::Hangup]);
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub enum ApiError {
     /// must say which (sign-in).
     #[error("this e-mail and password sign in to several accounts; choose one with account_id")]
     ChooseAccount(Vec<AccountChoice>),
+    /// A provider Threadline called for the request refused it or could
+    /// not be reached (its words in the message).
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -100,6 +104,7 @@ impl ApiError {
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::ChooseAccount(_) => (StatusCode::CONFLICT, "choose_account"),
+            ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "provider_error"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

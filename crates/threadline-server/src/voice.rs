@@ -134,6 +134,10 @@ async fn receive(
             None => start(&state, &account, &inbox, &call_sid, field("From"), field("To"), field("Direction"), field("CallStatus")).await?,
         },
     };
+    if step == Step::Dialed && param("recording") == Some("1") {
+        call_recording(&state, &account, &inbox, &secrets, &call, &params).await?;
+        return Ok(twiml(render(&[])));
+    }
     if step == Step::Recorded {
         voicemail(&state, &account, &inbox, &secrets, &call, &params).await?;
         // The transcription callback expects no TwiML of its own.
@@ -151,6 +155,9 @@ async fn receive(
         queue_position: field("QueuePosition").and_then(|p| p.parse().ok()),
         queue_secs: field("QueueTime").and_then(|t| t.parse().ok()).unwrap_or(0),
         queue_result: field("QueueResult").map(str::to_owned),
+        // Click-to-call: the customer, shown the inbox's number.
+        dial: (call.direction == "outbound").then(|| call.to_number.clone()),
+        caller_id: inbox.settings.get("from").and_then(|f| f.as_str()).map(str::to_owned),
     };
     let base = voice_url(&state, inbox.id);
     let next = |step: Step, language: &str| format!("{base}?step={}&lang={language}", step.as_str());
@@ -292,5 +299,54 @@ async fn voicemail(
         bot_first: false,
     };
     crate::inbound::receive(state, account, inbox, inbound, None).await?;
+    Ok(())
+}
+
+/// A click-to-call call's recording (Twilio's recording status callback):
+/// fetched with the inbox's credentials and kept as the team's note in the
+/// conversation, once per call.
+async fn call_recording(
+    state: &AppState,
+    account: &Account,
+    inbox: &Inbox,
+    secrets: &std::collections::BTreeMap<String, String>,
+    call: &Call,
+    params: &[(String, String)],
+) -> Result<(), ApiError> {
+    let field = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
+    let (Some(recording), Some(url)) = (field("RecordingSid"), field("RecordingUrl")) else { return Ok(()) };
+    if field("RecordingStatus").is_some_and(|s| s != "completed") {
+        return Ok(());
+    }
+    if !state.store.claim_call_recording(account.id, inbox.id, &call.call_sid, recording).await? {
+        return Ok(());
+    }
+    let secs = field("RecordingDuration").and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
+    let adapter = threadline_channels::adapter_for(Channel::Sms).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no Twilio adapter")))?;
+    let hook = voice_url(state, inbox.id);
+    let config = inbox_config(state, inbox, secrets, &hook);
+    let media =
+        [MediaRef { locator: format!("{url}.mp3"), content_type: Some("audio/mpeg".into()), filename: Some("call-recording.mp3".into()) }];
+    let (attachments, refused) = crate::channels::media::fetch_all(state, adapter, &config, &media).await;
+    let mut text = format!("🎙 Call recording ({}:{:02}), {} → {}", secs / 60, secs % 60, call.from_number, call.to_number);
+    for line in refused {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    let note = threadline_store::OutboundMessage {
+        kind: threadline_domain::message::MessageKind::Note,
+        channel: Channel::Voice,
+        inbox_id: Some(inbox.id),
+        sender: None,
+        bot: Some("voice".into()),
+        delivery: None,
+        text,
+        html: None,
+        subject: None,
+        attachments,
+        mentions: Vec::new(),
+        choices: Vec::new(),
+    };
+    state.store.create_outbound_message(account.id, call.conversation_id, &note).await?;
     Ok(())
 }

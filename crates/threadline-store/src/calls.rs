@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use crate::{Result, Store, StoreError, micros, rows};
 
 /// A call.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Call {
     pub id: String,
     pub inbox_id: InboxId,
@@ -174,6 +174,29 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Claims a call's recording for storing: true the first time this
+    /// recording is reported for the call, false for a redelivery.
+    pub async fn claim_call_recording(
+        &self,
+        account_id: AccountId,
+        inbox_id: InboxId,
+        call_sid: &str,
+        recording_sid: &str,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE calls SET recording_sid = $4 WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3 AND recording_sid IS NULL",
+        )
+        .bind(account_id.to_string())
+        .bind(inbox_id.to_string())
+        .bind(call_sid)
+        .bind(recording_sid)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Ends a call with its final status, once: the first final status

@@ -25,6 +25,8 @@ pub struct User {
     pub language: Option<String>,
     /// Skills and capacity, for routing.
     pub routing: crate::routing::AgentRouting,
+    /// The number (E.164) or SIP address they answer calls on.
+    pub phone: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -59,7 +61,7 @@ pub struct UserChanges {
     pub password_hash: Option<String>,
 }
 
-const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.language, u.routing, u.created_at";
+const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.name, u.role, u.password_hash, u.language, u.routing, u.phone, u.created_at";
 
 fn user(row: &AnyRow) -> Result<User> {
     Ok(User {
@@ -74,6 +76,7 @@ fn user(row: &AnyRow) -> Result<User> {
             Some(raw) => serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("user routing: {e}")))?,
             None => Default::default(),
         },
+        phone: rows::opt_text(row, "phone")?,
         created_at: rows::time(row, "created_at")?,
     })
 }
@@ -111,6 +114,7 @@ impl Store {
             password_hash,
             language: None,
             routing: Default::default(),
+            phone: None,
             created_at: now(),
         };
         let mut tx = self.begin_write().await?;
@@ -180,6 +184,20 @@ impl Store {
             .bind(id.to_string())
             .bind(account_id.to_string())
             .bind(language)
+            .execute(tx.conn())
+            .await?;
+        found(&done)?;
+        tx.commit().await?;
+        self.user(account_id, id).await
+    }
+
+    /// Sets (or with `None` clears) the number a user answers calls on.
+    pub async fn set_user_phone(&self, account_id: AccountId, id: UserId, phone: Option<&str>) -> Result<User> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE users SET phone = $3 WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL")
+            .bind(id.to_string())
+            .bind(account_id.to_string())
+            .bind(phone)
             .execute(tx.conn())
             .await?;
         found(&done)?;

@@ -249,6 +249,7 @@ async fn handle(
 fn route(inner: &Inner, request: &ProviderRequest, segments: &[&str], n: u64) -> Response {
     match (request.method.as_str(), segments) {
         ("POST", ["2010-04-01", "Accounts", sid, "Messages.json"]) => twilio_send(inner, request, sid, n),
+        ("POST", ["2010-04-01", "Accounts", sid, "Calls.json"]) => twilio_call(request, sid, n),
         ("POST", [GRAPH_VERSION, _, "messages"]) => graph_send(inner, request, n),
         ("GET", [GRAPH_VERSION, media_id]) => graph_media(inner, request, media_id),
         ("POST", [bot, method]) if bot.starts_with("bot") && method.starts_with("send") => telegram_send(inner, request, n),
@@ -264,6 +265,27 @@ fn route(inner: &Inner, request: &ProviderRequest, segments: &[&str], n: u64) ->
 
 fn issue(inner: &Inner, id: &str) {
     inner.issued.lock().expect("lock").push(id.to_owned());
+}
+
+/// Twilio Voice's answer to placing a call: the Call resource, queued.
+fn twilio_call(request: &ProviderRequest, sid: &str, n: u64) -> Response {
+    if !request.header("authorization").is_some_and(|a| a.starts_with("Basic ")) {
+        let body =
+            json!({ "code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401 });
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let call_sid = format!("CA{:032x}", n);
+    let body = json!({
+        "account_sid": sid,
+        "api_version": "2010-04-01",
+        "direction": "outbound-api",
+        "from": request.field("From"),
+        "to": request.field("To"),
+        "sid": call_sid,
+        "status": "queued",
+        "uri": format!("/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json"),
+    });
+    (StatusCode::CREATED, axum::Json(body)).into_response()
 }
 
 fn twilio_send(inner: &Inner, request: &ProviderRequest, sid: &str, n: u64) -> Response {

@@ -3,7 +3,8 @@
 //! `X-Twilio-Signature`) and executes the TwiML answered — `Say`, `Play`,
 //! `Pause`, `Gather` (keys or speech from the caller's script), `Redirect`,
 //! `Enqueue` (calling the `waitUrl` as time passes, then the `action`),
-//! `Leave`, `Record` (and its transcription callback) and `Hangup` — until
+//! `Leave`, `Record` (and its transcription callback), `Dial` (answered or
+//! not, with its recording status callback) and `Hangup` — until
 //! the call ends, then reports the final status.
 
 use std::collections::VecDeque;
@@ -30,6 +31,8 @@ pub struct CallScript {
     pub wait_step_secs: u64,
     /// The voicemail left when recorded: (recording URL, seconds, transcript).
     pub voicemail: Option<(String, u64, Option<String>)>,
+    /// A `<Dial>`led number answers: (seconds talked, recording URL).
+    pub dial_answer: Option<(u64, String)>,
 }
 
 impl CallScript {
@@ -41,6 +44,7 @@ impl CallScript {
             inputs: inputs.into(),
             wait_step_secs: 30,
             voicemail: None,
+            dial_answer: None,
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct CallLog {
     pub enqueued: Option<String>,
     /// Position announcements heard while waiting.
     pub waits: usize,
+    /// Numbers `<Dial>`led.
+    pub dialled: Vec<String>,
     pub recorded: bool,
     /// Webhooks sent, and their HTTP statuses.
     pub requests: Vec<(String, u16)>,
@@ -271,6 +277,32 @@ impl VoiceCaller {
                     assert_eq!(code, 200, "the transcription callback: {body}");
                 }
                 return Next::Document(after);
+            }
+            "Dial" => {
+                let number = verb.children.iter().find(|c| c.name == "Number").map(|n| n.text.trim().to_owned()).unwrap_or_default();
+                log.dialled.push(number);
+                let (status, secs, recording) = match &script.dial_answer {
+                    Some((secs, url)) => ("completed", *secs, Some(url.clone())),
+                    None => ("no-answer", 0, None),
+                };
+                let recording_sid = format!("RE{}", script.call_sid.trim_start_matches("CA"));
+                if let (Some(callback), Some(url)) = (verb.attr("recordingStatusCallback"), recording) {
+                    let extra = [
+                        ("RecordingSid", recording_sid),
+                        ("RecordingUrl", url),
+                        ("RecordingStatus", "completed".to_owned()),
+                        ("RecordingDuration", secs.to_string()),
+                        ("RecordingChannels", "2".to_owned()),
+                        ("RecordingSource", "DialVerb".to_owned()),
+                    ];
+                    let (code, body) = self.post(callback, script, "in-progress", &extra).await;
+                    log.requests.push((callback.to_owned(), code));
+                    assert_eq!(code, 200, "the recording status callback: {body}");
+                }
+                if let Some(action) = verb.attr("action") {
+                    let extra = [("DialCallStatus", status.to_owned()), ("DialCallDuration", secs.to_string())];
+                    return Next::Document(self.follow(action, script, log, &extra).await);
+                }
             }
             "Hangup" => return Next::Hangup,
             other => panic!("a verb the stand-in does not know: {other}"),

@@ -7,6 +7,7 @@ mod after_sales;
 mod audit;
 mod automations;
 mod bots;
+mod calls;
 mod canned;
 mod contacts;
 mod conversations;
@@ -198,6 +199,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(mail_addresses::router())
         .merge(contacts::router())
         .merge(conversations::router())
+        .merge(calls::router())
         .merge(templates::router())
         .merge(canned::router())
         .merge(views::router())

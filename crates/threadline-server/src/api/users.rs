@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(set_presence))
         .routes(routes!(set_language))
+        .routes(routes!(set_phone))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -39,7 +40,43 @@ async fn set_language(State(state): State<AppState>, caller: Caller, Body(req): 
     if language.is_some_and(|l| !["en", "it"].contains(&l)) {
         return Err(ApiError::invalid("language", "must be en, it or null"));
     }
-    Ok(Json(state.store.set_user_language(caller.account_id(), caller.user.id, language).await?))
+    let user = state.store.set_user_language(caller.account_id(), caller.user.id, language).await?;
+    // API tokens' cached users see the change at once.
+    state.invalidate_caches();
+    Ok(Json(user))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneUpdate {
+    /// The number calls ring (read in the account's region when written
+    /// without a country code), or a `sip:` address; null to clear it.
+    pub phone: Option<String>,
+}
+
+/// Sets the number the caller answers click-to-call calls on.
+#[utoipa::path(put, path = "/me/phone", tag = "users", request_body = PhoneUpdate,
+    responses((status = 200, body = User), (status = 422, body = ErrorBody)))]
+async fn set_phone(State(state): State<AppState>, caller: Caller, Body(req): Body<PhoneUpdate>) -> ApiResult<Json<User>> {
+    let phone = match req.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        None => None,
+        Some(sip) if sip.starts_with("sip:") => {
+            if sip.len() > 200 || sip.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') || !sip.contains('@') {
+                return Err(ApiError::invalid("phone", "is not a SIP address (sip:user@host)"));
+            }
+            Some(sip.to_owned())
+        }
+        Some(number) => {
+            let account = state.store.account(caller.account_id()).await?;
+            let region = Region::parse(&account.default_region).unwrap_or_default();
+            let parsed =
+                NormalizedIdentity::parse(IdentityKind::Phone, number, region).map_err(|e| ApiError::invalid("phone", e.to_string()))?;
+            Some(parsed.value)
+        }
+    };
+    let user = state.store.set_user_phone(caller.account_id(), caller.user.id, phone.as_deref()).await?;
+    state.invalidate_caches();
+    Ok(Json(user))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -11,7 +11,11 @@ use threadline_testkit::{CallScript, Input, VoiceCaller};
 use crate::channel_tests;
 use crate::support::*;
 
-channel_tests!(a_caller_goes_through_the_ivr_and_the_queue_to_voicemail, known_callers_go_to_their_team_and_a_closed_line_takes_a_message);
+channel_tests!(
+    a_caller_goes_through_the_ivr_and_the_queue_to_voicemail,
+    known_callers_go_to_their_team_and_a_closed_line_takes_a_message,
+    an_agent_calls_the_customer_from_the_conversation
+);
 
 const LINE: &str = "+390212345678";
 
@@ -184,4 +188,69 @@ async fn known_callers_go_to_their_team_and_a_closed_line_takes_a_message(rig: R
     let log = caller.call(&url, CallScript::new("CA2222", "+390298765432", LINE, vec![])).await;
     assert!(log.heard("Benvenuto da Bottega Aurora.") && log.heard("Siamo chiusi.") && log.heard("Lascia un messaggio"), "{log:?}");
     assert!(log.enqueued.is_none() && !log.recorded);
+}
+
+async fn an_agent_calls_the_customer_from_the_conversation(rig: Rig) {
+    let whatsapp = rig.whatsapp_inbox().await;
+    assert_eq!(rig.meta_post(&whatsapp, &whatsapp_text("393471112233", "wamid.v3", "Giulia Rossi", "Mi chiamate?")).await.0, 200);
+    let conversation = rig.conversations().await[0]["id"].as_str().unwrap().to_owned();
+    let calls = format!("/api/v1/conversations/{conversation}/calls");
+
+    // Without a voice inbox, or a number of their own, the agent is told why.
+    let (status, body) = rig.app.post(&calls, json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_phone")), "{body}");
+    let (status, body) = rig.app.put("/api/v1/me/phone", json!({ "phone": "not a number" })).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, me) = rig.app.put("/api/v1/me/phone", json!({ "phone": "347 000 1111" })).await;
+    assert_eq!((status, me["phone"].as_str()), (200, Some("+393470001111")), "{me}");
+    let (status, body) = rig.app.post(&calls, json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("no_inbox")), "{body}");
+
+    let (_, url) = voice_inbox(&rig, ivr(&team(&rig, "Ordini").await)).await;
+    let (status, call) = rig.app.post(&calls, json!({})).await;
+    assert_eq!(status, 201, "{call}");
+    assert_eq!((call["direction"].as_str(), call["to_number"].as_str()), (Some("outbound"), Some("+393471112233")), "her WhatsApp number");
+    // Twilio is asked to ring the agent first, showing the line's number.
+    let placed = rig.provider.requests().into_iter().find(|r| r.path.ends_with("/Calls.json")).expect("a call placed");
+    assert_eq!(placed.field("To").as_deref(), Some("+393470001111"));
+    assert_eq!(placed.field("From").as_deref(), Some(LINE));
+    let twiml_url = placed.field("Url").unwrap();
+    assert!(twiml_url.starts_with(&format!("{url}?step=bridge")), "{twiml_url}");
+    assert_eq!(placed.field("StatusCallback").as_deref(), Some(format!("{url}?step=status").as_str()));
+
+    // The agent answers; Giulia is dialled, they talk, the call is recorded.
+    rig.provider.put_media(
+        &format!("RE{}.mp3", call["call_sid"].as_str().unwrap().trim_start_matches("CA")),
+        "audio/mpeg",
+        b"ID3call".to_vec(),
+    );
+    let mut script = CallScript::new(call["call_sid"].as_str().unwrap(), LINE, "+393470001111", vec![]);
+    script.dial_answer = Some((42, rig.provider.media_url(&format!("RE{}", call["call_sid"].as_str().unwrap().trim_start_matches("CA")))));
+    let caller = VoiceCaller::new(TWILIO_SID, TWILIO_TOKEN);
+    let log = caller.call(&twiml_url, script.clone()).await;
+    assert!(log.requests.iter().all(|(_, code)| *code == 200), "{:?}", log.requests);
+    assert_eq!(log.dialled, ["+393471112233"]);
+    assert!(log.heard("Connecting you to the customer."), "{log:?}");
+
+    // A redelivered recording callback stores nothing twice.
+    let recording = [
+        ("RecordingSid", format!("RE{}", call["call_sid"].as_str().unwrap().trim_start_matches("CA"))),
+        ("RecordingUrl", rig.provider.media_url("unused")),
+        ("RecordingStatus", "completed".to_owned()),
+        ("RecordingDuration", "42".to_owned()),
+    ];
+    assert_eq!(caller.post(&format!("{url}?step=dialed&lang=en&recording=1"), &script, "completed", &recording).await.0, 200);
+    let messages = rig.messages(&conversation).await;
+    let notes: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "note").collect();
+    assert_eq!(notes.len(), 1, "{messages:?}");
+    assert_eq!(notes[0]["text"], "🎙 Call recording (0:42), +390212345678 → +393471112233");
+    assert_eq!(notes[0]["attachments"][0]["content_type"], "audio/mpeg");
+
+    // The call is logged once in her timeline.
+    let giulia = rig.conversations().await[0]["contact_id"].as_str().unwrap().to_owned();
+    let (_, timeline) = rig.app.get(&format!("/api/v1/contacts/{giulia}/timeline?types=interaction")).await;
+    let logged: Vec<&Value> = timeline["data"].as_array().unwrap().iter().filter(|e| e["kind"] == "call").collect();
+    assert_eq!(logged.len(), 1, "{timeline}");
+    assert!(logged[0]["summary"].as_str().unwrap().starts_with("Outgoing call, "), "{}", logged[0]);
+    assert_eq!(logged[0]["data"]["to"], "+393471112233");
 }

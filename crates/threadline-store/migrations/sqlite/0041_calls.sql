@@ -20,6 +20,7 @@ CREATE TABLE calls (
     voicemail BIGINT NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     duration_secs BIGINT,
+    recording_sid TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     ended_at BIGINT
