@@ -194,6 +194,8 @@
         }
         if (form.classList.contains("create")) form.reset();
         done(result, created);
+        // A form whose result is something under way says what happens next.
+        if (result && form.hasAttribute("data-done")) result.textContent = form.getAttribute("data-done");
         if (form.hasAttribute("data-refresh")) redraw(form);
       }, function (e) { failed(result, e); });
     });

@@ -23,6 +23,7 @@ pub mod reports;
 pub mod rules;
 pub mod segments;
 mod store;
+mod voice;
 pub mod wallboard;
 
 use std::collections::HashMap;
@@ -411,6 +412,8 @@ struct ConversationPage<'a> {
     x: &'static after_sales::AfterSalesTexts,
     request: Option<after_sales::RequestBox>,
     order_choices: Vec<(String, String)>,
+    /// Click-to-call, when there is a line to call through.
+    call: Option<voice::CallBox>,
     a: &'a i18n::Automation,
     /// The bot is answering it now.
     with_bot: bool,
@@ -543,8 +546,8 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         Ok(data) => data,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let options: Vec<ReplyOption> = match crate::channels::reply::ReplyContext::load(&state, account_id, id).await {
-        Ok(context) => context.options(state.clock.now()),
+    let (options, call): (Vec<ReplyOption>, _) = match crate::channels::reply::ReplyContext::load(&state, account_id, id).await {
+        Ok(context) => (context.options(state.clock.now()), voice::call_box(lang, &context.inboxes, &contact, &session.user)),
         Err(e) => return e.into_response(),
     };
     let now = threadline_store::now();
@@ -596,6 +599,7 @@ async fn conversation(State(state): State<AppState>, headers: HeaderMap, Path(id
         _ => Vec::new(),
     };
     page(&ConversationPage {
+        call,
         x: after_sales::texts(lang),
         request: request.as_ref().map(|r| after_sales::request_box(r, lang)),
         order_choices: shop_orders

@@ -26,6 +26,7 @@ mod segments;
 mod survey_widgets;
 mod telegram;
 mod voice;
+mod voice_browser;
 mod whatsapp;
 mod widget;
 mod workspace;
