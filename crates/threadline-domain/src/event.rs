@@ -47,6 +47,9 @@ string_enum! {
         /// A return, exchange or warranty claim was opened, or moved along
         /// its workflow.
         AfterSalesUpdated => "after_sales.updated",
+        /// A waiting caller was offered to an agent (their phone rings; their
+        /// workspace shows the caller).
+        CallOffered => "call.offered",
     }
 }
 

@@ -131,6 +131,9 @@ pub enum Step {
     Bridge,
     /// Click-to-call: the customer's leg ended.
     Dialed,
+    /// An agent answered the call offered to them: they are joined to the
+    /// front of the queue.
+    Answer,
 }
 
 impl Step {
@@ -145,6 +148,7 @@ impl Step {
             "recorded" => Step::Recorded,
             "bridge" => Step::Bridge,
             "dialed" => Step::Dialed,
+            "answer" => Step::Answer,
             _ => return None,
         })
     }
@@ -160,6 +164,7 @@ impl Step {
             Step::Recorded => "recorded",
             Step::Bridge => "bridge",
             Step::Dialed => "dialed",
+            Step::Answer => "answer",
         }
     }
 }
@@ -187,6 +192,9 @@ pub struct CallFacts {
     /// Click-to-call: the customer's number, and the number shown to them.
     pub dial: Option<String>,
     pub caller_id: Option<String>,
+    /// An offered call: the queue the caller waits in, and who they are.
+    pub queue: Option<String>,
+    pub caller_name: Option<String>,
 }
 
 /// One TwiML verb.
@@ -230,6 +238,10 @@ pub enum Verb {
         caller_id: String,
         action: String,
         recording_callback: String,
+    },
+    /// Joins the call to the caller at the front of a queue.
+    DialQueue {
+        queue: String,
     },
     Hangup,
 }
@@ -396,8 +408,35 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
             _ => out.verbs.push(Verb::Hangup),
         },
         Step::Dialed => out.verbs.push(Verb::Hangup),
+        Step::Answer => match &facts.queue {
+            Some(queue) => {
+                let who =
+                    facts.caller_name.clone().unwrap_or_else(|| if language == "it" { "un cliente".into() } else { "a customer".into() });
+                let words = if language == "it" { format!("Chiamata da {who}.") } else { format!("Call from {who}.") };
+                out.verbs.push(say(words, &language));
+                out.verbs.push(Verb::DialQueue { queue: queue.clone() });
+            }
+            None => out.verbs.push(Verb::Hangup),
+        },
     }
     out
+}
+
+/// An agent who could take a call now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate<Id> {
+    pub id: Id,
+    pub online: bool,
+    /// Where their phone rings, if they said.
+    pub phone: Option<String>,
+    /// Already on a call (a call fills an agent's voice capacity).
+    pub on_call: bool,
+}
+
+/// The agent to offer a waiting call to: the first, in the order given,
+/// who is online, has a phone and is not on a call.
+pub fn pick_agent<Id: Clone>(candidates: &[Candidate<Id>]) -> Option<(Id, String)> {
+    candidates.iter().find(|c| c.online && !c.on_call && c.phone.is_some()).and_then(|c| c.phone.clone().map(|p| (c.id.clone(), p)))
 }
 
 /// The queue of a team (or the inbox's own).
@@ -511,6 +550,7 @@ fn render_verb(verb: &Verb, xml: &mut String) {
             escape(recording_callback),
             escape(number)
         )),
+        Verb::DialQueue { queue } => xml.push_str(&format!("<Dial><Queue>{}</Queue></Dial>", escape(queue))),
         Verb::Hangup => xml.push_str("<Hangup/>"),
     }
 }
@@ -650,6 +690,24 @@ mod tests {
         assert!(xml.contains("<Dial callerId=\"+390212345678\"") && xml.contains("record=\"record-from-answer-dual\""), "{xml}");
         assert!(xml.contains("<Number>+393471112233</Number></Dial>"), "{xml}");
         assert_eq!(answer(&ivr(), Step::Bridge, &CallFacts::default(), &url).verbs, vec![Verb::Hangup]);
+    }
+
+    #[test]
+    fn an_offered_call_joins_the_agent_to_the_queue() {
+        let facts = CallFacts { queue: Some("team-x".into()), caller_name: Some("Giulia Rossi".into()), ..Default::default() };
+        let a = answer(&ivr(), Step::Answer, &CallFacts { language: Some("en".into()), ..facts }, &url);
+        assert_eq!(
+            render(&a.verbs).split("<Response>").nth(1).unwrap(),
+            "<Say language=\"en-GB\">Call from Giulia Rossi.</Say><Dial><Queue>team-x</Queue></Dial></Response>"
+        );
+        let agents = [
+            Candidate { id: 1, online: false, phone: Some("+391".into()), on_call: false },
+            Candidate { id: 2, online: true, phone: Some("+392".into()), on_call: true },
+            Candidate { id: 3, online: true, phone: None, on_call: false },
+            Candidate { id: 4, online: true, phone: Some("+394".into()), on_call: false },
+        ];
+        assert_eq!(pick_agent(&agents), Some((4, "+394".into())), "offline, on a call, and without a phone are passed over");
+        assert_eq!(pick_agent(&agents[..3]), None);
     }
 
     #[test]

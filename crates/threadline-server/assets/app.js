@@ -440,6 +440,7 @@
     }
     if (n.type === "mention") mentioned(n.conversation_id);
     if (n.type === "sla.breached") mentioned(n.conversation_id, "data-sla");
+    if (n.type === "call") mentioned(n.conversation_id, "data-call");
     if (inboxPage) refresh(["main.inbox .list"]);
     if (wallboard) refresh(["main.wallboard .board"]);
     if (page && (n.type === "resync" || n.conversation_id === current)) {

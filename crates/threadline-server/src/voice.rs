@@ -113,6 +113,10 @@ async fn receive(
         return Ok(twiml(render(&[])));
     }
     let step = Step::parse(param("step").unwrap_or("start")).ok_or_else(|| ApiError::invalid("step", "is not a step of a call"))?;
+    if step == Step::Answer {
+        // The agent's own leg: they are joined to the caller they were offered.
+        return answer_offer(&state, &account, &inbox, param("for"), param("lang")).await;
+    }
     let ivr = ivr_of(&inbox, &account).map_err(|e| ApiError::Internal(anyhow::anyhow!("the voice inbox's IVR cannot be read: {e}")))?;
     let offset = crate::sla::offset_in(ivr.hours.as_ref().map(|h| h.time_zone.as_str()));
     let open = ivr
@@ -158,6 +162,8 @@ async fn receive(
         // Click-to-call: the customer, shown the inbox's number.
         dial: (call.direction == "outbound").then(|| call.to_number.clone()),
         caller_id: inbox.settings.get("from").and_then(|f| f.as_str()).map(str::to_owned),
+        queue: None,
+        caller_name: None,
     };
     let base = voice_url(&state, inbox.id);
     let next = |step: Step, language: &str| format!("{base}?step={}&lang={language}", step.as_str());
@@ -171,7 +177,85 @@ async fn receive(
         voicemail: answered.voicemail,
     };
     state.store.update_call(account.id, &call.id, changes, now).await?;
+    if let Some(team) = answered.enqueued
+        && let Err(e) = offer(&state, &account, &inbox, &secrets, &call, team, &answered.language).await
+    {
+        // The caller waits on, and leaves a message after the longest wait.
+        tracing::warn!(inbox = %inbox.id, call = %call.call_sid, error = %e, "a waiting call could not be offered to an agent");
+    }
     Ok(twiml(render(&answered.verbs)))
+}
+
+/// Offers a caller just queued to an agent of the queue's team (any agent
+/// for the inbox's own queue) who is online, has a phone and is not on a
+/// call: Twilio rings their phone, and their workspace shows the caller.
+async fn offer(
+    state: &AppState,
+    account: &Account,
+    inbox: &Inbox,
+    secrets: &std::collections::BTreeMap<String, String>,
+    call: &Call,
+    team: Option<threadline_domain::ids::TeamId>,
+    language: &str,
+) -> anyhow::Result<()> {
+    let users = state.store.users(account.id).await?;
+    let members: Option<Vec<threadline_domain::ids::UserId>> = match team {
+        Some(team) => {
+            Some(state.store.teams(account.id).await?.into_iter().find(|t| t.id == team).map(|t| t.member_ids).unwrap_or_default())
+        }
+        None => None,
+    };
+    let presences = state.store.presences(account.id).await?;
+    let busy = state.store.agents_on_calls(account.id).await?;
+    let candidates: Vec<_> = users
+        .iter()
+        .filter(|u| members.as_ref().is_none_or(|m| m.contains(&u.id)))
+        .map(|u| threadline_domain::voice::Candidate {
+            id: u.id,
+            online: presences.get(&u.id).is_some_and(|p| p == "online"),
+            phone: u.phone.clone(),
+            on_call: busy.contains(&u.id),
+        })
+        .collect();
+    let Some((agent, phone)) = threadline_domain::voice::pick_agent(&candidates) else {
+        tracing::info!(call = %call.call_sid, "no agent free to take a waiting call");
+        return Ok(());
+    };
+    let base = voice_url(state, inbox.id);
+    let queue = threadline_domain::voice::queue_name(team);
+    let twiml_url = format!("{base}?step=answer&for={}&lang={language}", call.call_sid);
+    let config = inbox_config(state, inbox, secrets, &base);
+    let request = threadline_channels::twilio::call_request(&config, &phone, &twiml_url, &format!("{base}?step=status"))
+        .map_err(|e| anyhow::anyhow!(e.reason))?;
+    let (status, body) = crate::channels::execute(&state.egress, &state.providers.client, &request, 1024 * 1024).await?;
+    threadline_channels::twilio::call_result(status, &body).map_err(|e| anyhow::anyhow!(e.reason))?;
+    tracing::debug!(call = %call.call_sid, %queue, "a waiting call was offered to an agent");
+    state.store.offer_call(account.id, call, agent, state.clock.now()).await?;
+    Ok(())
+}
+
+/// The TwiML for an agent who answered an offered call: who calls, then
+/// the caller at the front of the queue.
+async fn answer_offer(
+    state: &AppState,
+    account: &Account,
+    inbox: &Inbox,
+    caller_sid: Option<&str>,
+    lang: Option<&str>,
+) -> Result<Response, ApiError> {
+    let call = match caller_sid {
+        Some(sid) => state.store.call_by_sid(account.id, inbox.id, sid).await?,
+        None => None,
+    };
+    let ivr = ivr_of(inbox, account).map_err(|e| ApiError::Internal(anyhow::anyhow!("the voice inbox's IVR cannot be read: {e}")))?;
+    let mut facts = CallFacts { language: lang.map(str::to_owned), ..CallFacts::default() };
+    if let Some(call) = &call {
+        facts.queue = Some(threadline_domain::voice::queue_name(call.team_id));
+        facts.caller_name = state.store.contact(account.id, call.contact_id).await?.name.or(Some(call.from_number.clone()));
+    }
+    let base = voice_url(state, inbox.id);
+    let next = |step: Step, language: &str| format!("{base}?step={}&lang={language}", step.as_str());
+    Ok(twiml(render(&answer(&ivr, Step::Answer, &facts, &next).verbs)))
 }
 
 /// A call arriving: its caller's conversation (continued or opened, the

@@ -4,7 +4,7 @@
 //! first final status wins — with a `call` interaction in the customer's
 //! timeline saying how it went.
 
-use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, InteractionId, TeamId};
+use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, InteractionId, TeamId, UserId};
 use threadline_domain::interaction::{Interaction, InteractionKind};
 use time::OffsetDateTime;
 
@@ -174,6 +174,32 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Offers a waiting caller to an agent: noted on the call, and a
+    /// `call.offered` event for the agent's workspace.
+    pub async fn offer_call(&self, account_id: AccountId, call: &Call, agent: UserId, at: OffsetDateTime) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE calls SET agent_id = $3, updated_at = $4 WHERE id = $1 AND account_id = $2")
+            .bind(&call.id)
+            .bind(account_id.to_string())
+            .bind(agent.to_string())
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+        let data = serde_json::json!({ "call": call, "agent_id": agent, "conversation_id": call.conversation_id });
+        tx.emit(threadline_domain::event::DomainEvent::new(account_id, threadline_domain::event::EventKind::CallOffered, data, at));
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The agents offered a call that has not ended: on the phone now.
+    pub async fn agents_on_calls(&self, account_id: AccountId) -> Result<std::collections::HashSet<UserId>> {
+        let rows = sqlx::query("SELECT DISTINCT agent_id FROM calls WHERE account_id = $1 AND agent_id IS NOT NULL AND ended_at IS NULL")
+            .bind(account_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| rows::parse(r, "agent_id")).collect()
     }
 
     /// Claims a call's recording for storing: true the first time this

@@ -333,6 +333,7 @@ pub struct Texts {
     pub preview: &'static str,
     pub events_hint: &'static str,
     pub mentioned_you: &'static str,
+    pub incoming_call: &'static str,
     pub open_it: &'static str,
 }
 
@@ -492,6 +493,7 @@ pub const EN: Texts = Texts {
     preview: "Preview",
     events_hint: "Event types separated by commas, or * for all",
     mentioned_you: "A colleague mentioned you in a note.",
+    incoming_call: "A call for you, your phone is ringing:",
     open_it: "Open",
 };
 
@@ -651,6 +653,7 @@ pub const IT: Texts = Texts {
     preview: "Anteprima",
     events_hint: "Tipi di evento separati da virgole, o * per tutti",
     mentioned_you: "Un collega ti ha menzionato in una nota.",
+    incoming_call: "Una chiamata per te, squilla il tuo telefono:",
     open_it: "Apri",
 };
 

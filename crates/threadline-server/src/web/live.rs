@@ -11,7 +11,8 @@
 //! A note that mentions the agent arrives as `{"type":"mention",
 //! "conversation_id":…}`, which the page shows as a notice with a link;
 //! supervisors and administrators get `{"type":"sla.breached", …}` the same
-//! way when a conversation misses an SLA target.
+//! way when a conversation misses an SLA target, and an agent offered a
+//! waiting call `{"type":"call", …}` (the screen pop) while their phone rings.
 //!
 //! It also carries a web chat visitor's typing (`{"type":"typing",
 //! "contact_id":…}`), which the conversation page shows for a few seconds.
@@ -104,6 +105,12 @@ fn notice(event: &DomainEvent, account_id: AccountId, user: UserId, supervisor: 
         let conversation = event.data.get("conversation")?.get("id")?;
         return supervisor.then(|| serde_json::json!({ "type": "sla.breached", "conversation_id": conversation }).to_string());
     }
+    if event.kind == EventKind::CallOffered {
+        // The screen pop: only the agent whose phone rings.
+        let agent = event.data.get("agent_id")?.as_str()?;
+        let conversation = event.data.get("conversation_id")?;
+        return (agent == user.to_string()).then(|| serde_json::json!({ "type": "call", "conversation_id": conversation }).to_string());
+    }
     let mentioned = event.data.get("mentions").and_then(|m| m.as_array()).is_some_and(|ids| ids.iter().any(|id| *id == user.to_string()));
     let conversation = match event.kind {
         EventKind::MessageCreated | EventKind::MessageUpdated => event.data.get("message")?.get("conversation_id")?,
@@ -136,6 +143,20 @@ mod tests {
         assert_eq!(notice(&message, AccountId::new(), user, false), None);
         let contact = DomainEvent::new(account, EventKind::ContactCreated, serde_json::json!({}), time::OffsetDateTime::UNIX_EPOCH);
         assert_eq!(notice(&contact, account, user, false), None);
+    }
+
+    #[test]
+    fn only_the_agent_offered_a_call_is_shown_it() {
+        let account = AccountId::new();
+        let (giulia, other) = (UserId::new(), UserId::new());
+        let offered = DomainEvent::new(
+            account,
+            EventKind::CallOffered,
+            serde_json::json!({ "call": { "from_number": "+393471112233" }, "agent_id": giulia, "conversation_id": "c9" }),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(notice(&offered, account, giulia, false).unwrap(), r#"{"conversation_id":"c9","type":"call"}"#);
+        assert_eq!(notice(&offered, account, other, true), None);
     }
 
     #[test]

@@ -71,6 +71,12 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     let orders = team(&rig, "Ordini").await;
     let (inbox, url) = voice_inbox(&rig, ivr(&orders)).await;
     rig.provider.put_media("RE0f1e2d3c4b5a69788796a5b4c3d2e1f0.mp3", "audio/mpeg", b"ID3\x04\0\0\0\0\0\0voicemail".to_vec());
+    // Paolo takes the orders team's calls: online, with his phone.
+    let (_, me) = rig.app.get("/api/v1/me").await;
+    let paolo = me["id"].as_str().unwrap().to_owned();
+    assert_eq!(rig.app.put(&format!("/api/v1/teams/{orders}/members/{paolo}"), json!({})).await.0, 200);
+    assert_eq!(rig.app.put("/api/v1/me/phone", json!({ "phone": "+39 347 000 1111" })).await.0, 200);
+    assert_eq!(rig.app.put("/api/v1/me/presence", json!({ "status": "online" })).await.0, 204);
 
     // A request without Twilio's signature is refused, and nothing is stored.
     let caller = VoiceCaller::new(TWILIO_SID, "not-the-token");
@@ -102,6 +108,19 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     assert!(log.played.iter().all(|p| p == "https://example.com/attesa.mp3") && log.played.len() == 2, "{log:?}");
     assert!(log.recorded && log.heard("Please leave a message after the tone"), "{log:?}");
     assert!(log.heard("Thank you, goodbye."));
+
+    // Once queued, she was offered to Paolo: his phone rang, his workspace was told.
+    let offered = rig.provider.requests().into_iter().find(|r| r.path.ends_with("/Calls.json")).expect("Paolo's phone rang");
+    assert_eq!(offered.field("To").as_deref(), Some("+393470001111"));
+    let answer_url = offered.field("Url").unwrap();
+    assert!(answer_url.starts_with(&format!("{url}?step=answer&for=CA0f1e2d3c4b5a69788796a5b4c3d2e1f0")), "{answer_url}");
+    assert_eq!(rig.app.sql_integers("SELECT COUNT(*) FROM calls WHERE agent_id IS NOT NULL").await, [1]);
+    // Had he answered, he would have heard who calls and been joined to her place in the queue.
+    let agent_leg = CallScript::new("CA9999", LINE, "+393470001111", vec![]);
+    let (code, twiml) = caller.post(&answer_url, &agent_leg, "in-progress", &[]).await;
+    assert_eq!(code, 200);
+    assert!(twiml.contains("<Say language=\"en-GB\">Call from Giulia Rossi.</Say>"), "{twiml}");
+    assert!(twiml.contains(&format!("<Dial><Queue>team-{orders}</Queue></Dial>")), "{twiml}");
 
     // The call is Giulia's, in a conversation of the voice channel, with her voicemail.
     let conversations = rig.conversations().await;

@@ -21,6 +21,7 @@ CREATE TABLE calls (
     status TEXT NOT NULL,
     duration_secs BIGINT,
     recording_sid TEXT,
+    agent_id TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     ended_at BIGINT
