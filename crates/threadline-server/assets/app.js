@@ -235,6 +235,69 @@
     });
   }
 
+  // The phone menu builder: the form's fields become the inbox's `ivr`
+  // setting, saved with its other settings (data-settings) as they were.
+  var ivrBuilder = document.querySelector("[data-ivr-builder]");
+  if (ivrBuilder) {
+    var ivrRows = ivrBuilder.querySelector(".ivr-menu tbody");
+    ivrBuilder.addEventListener("click", function (event) {
+      if (event.target.closest("[data-add-option]")) {
+        ivrRows.appendChild(ivrBuilder.querySelector(".ivr-option-template").content.cloneNode(true));
+      } else if (event.target.closest("[data-remove-option]")) {
+        event.target.closest("tr").remove();
+      }
+    });
+    ivrBuilder.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var f = ivrBuilder.elements, result = ivrBuilder.querySelector(".result");
+      var trim = function (v) { return v.trim(); };
+      var words = function (it, en) {
+        var w = {};
+        if (it.trim()) w.it = it.trim();
+        if (en.trim()) w.en = en.trim();
+        return w;
+      };
+      var list = function (text) { return text.split(",").map(trim).filter(Boolean); };
+      var ivr;
+      try {
+        var languages = [];
+        if (f.lang_it.checked) languages.push("it");
+        if (f.lang_en.checked) languages.push("en");
+        if (f.english_first.checked) languages.reverse();
+        var menu = Array.prototype.map.call(ivrRows.querySelectorAll("tr.ivr-option"), function (row) {
+          var field = function (name) { return row.querySelector("[name=" + name + "]").value; };
+          var option = { digit: field("digit").trim(), label: words(field("label_it"), field("label_en")), words: {} };
+          if (list(field("words_it")).length) option.words.it = list(field("words_it"));
+          if (list(field("words_en")).length) option.words.en = list(field("words_en"));
+          if (field("team_id")) option.team_id = field("team_id");
+          return option;
+        });
+        ivr = { languages: languages, greeting: words(f.greeting_it.value, f.greeting_en.value), menu: menu,
+                closed: words(f.closed_it.value, f.closed_en.value), max_wait_secs: Number(f.max_wait.value || 300) };
+        if (f.hold_music.value.trim()) ivr.hold_music_url = f.hold_music.value.trim();
+        var openings = f.openings.value.split("\n").map(trim).filter(Boolean).map(function (line) {
+          var m = line.match(/^([A-Za-z]+)\s+(\d\d:\d\d)\s*-\s*(\d\d:\d\d)$/);
+          if (!m) throw new Error(line + ": monday 09:00-18:00");
+          return { day: m[1].toLowerCase(), open: m[2], close: m[3] };
+        });
+        if (f.time_zone.value.trim() || openings.length) ivr.hours = { time_zone: f.time_zone.value.trim(), openings: openings };
+      } catch (e) {
+        result.textContent = ivrBuilder.closest("main").getAttribute("data-not-saved") + ": " + e.message;
+        result.className = "result error";
+        return;
+      }
+      var settings = JSON.parse(ivrBuilder.getAttribute("data-settings"));
+      settings.ivr = ivr;
+      api("PATCH", ivrBuilder.getAttribute("data-ivr-builder"), { settings: settings }).then(function () {
+        result.textContent = ivrBuilder.closest("main").getAttribute("data-saved");
+        result.className = "result ok";
+      }, function (e) {
+        result.textContent = ivrBuilder.closest("main").getAttribute("data-not-saved") + ": " + e.message;
+        result.className = "result error";
+      });
+    });
+  }
+
   // The journey builder: the spec travels with the flow (data-spec); edits
   // in the cards, removed and added steps change it, and saving sends it
   // whole as a new version.

@@ -334,6 +334,7 @@ pub struct Texts {
     pub events_hint: &'static str,
     pub mentioned_you: &'static str,
     pub incoming_call: &'static str,
+    pub phone_menu: &'static str,
     pub open_it: &'static str,
 }
 
@@ -494,6 +495,7 @@ pub const EN: Texts = Texts {
     events_hint: "Event types separated by commas, or * for all",
     mentioned_you: "A colleague mentioned you in a note.",
     incoming_call: "A call for you, your phone is ringing:",
+    phone_menu: "Phone menu…",
     open_it: "Open",
 };
 
@@ -654,6 +656,7 @@ pub const IT: Texts = Texts {
     events_hint: "Tipi di evento separati da virgole, o * per tutti",
     mentioned_you: "Un collega ti ha menzionato in una nota.",
     incoming_call: "Una chiamata per te, squilla il tuo telefono:",
+    phone_menu: "Menu telefonico…",
     open_it: "Apri",
 };
 

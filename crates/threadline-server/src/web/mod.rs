@@ -62,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(admin))
         .route("/store", get(store::store_page))
         .route("/admin/routing", get(automation::routing_page))
+        .route("/admin/ivr/{inbox_id}", get(voice::ivr_page))
         .route("/admin/knowledge", get(automation::knowledge_page))
         .route("/journeys", get(journeys::list))
         .route("/journeys/{id}", get(journeys::builder))
@@ -924,6 +925,8 @@ struct InboxLine {
     proof: Option<&'static str>,
     /// The inbox's settings as pretty JSON, to edit.
     settings: String,
+    /// A voice inbox: its phone menu has a builder.
+    voice: bool,
 }
 
 struct UserLine {
@@ -1047,14 +1050,18 @@ async fn admin(State(state): State<AppState>, headers: HeaderMap) -> Response {
                     channel: lang.channel(i.channel),
                     address: ["address", "from", "phone_number_id", "page_id"].iter().find_map(|k| text(i, k)).unwrap_or_default(),
                     connected,
-                    webhook_url: (connected && threadline_channels::adapter_for(i.channel).is_some())
-                        .then(|| crate::channels::webhook_url(&state.settings, i.id)),
+                    webhook_url: match i.channel {
+                        threadline_domain::channel::Channel::Voice => connected.then(|| crate::voice::voice_url(&state, i.id)),
+                        _ => (connected && threadline_channels::adapter_for(i.channel).is_some())
+                            .then(|| crate::channels::webhook_url(&state.settings, i.id)),
+                    },
                     mailbox: mailboxes.get(&i.id).map(|m| match &m.last_error {
                         Some(error) => format!("{}: {error}", m.state),
                         None => m.state.clone(),
                     }),
                     proof: proofs.get(&i.id).copied(),
                     settings: serde_json::to_string_pretty(&i.settings).unwrap_or_default(),
+                    voice: i.channel == threadline_domain::channel::Channel::Voice,
                 }
             })
             .collect(),
