@@ -12,6 +12,7 @@
 #   ONLY=privacy bench/run.sh 0 3       # a sign-in flood's memory, and a 10,000-message customer's export
 #   ONLY=tracking bench/run.sh 20 3     # tracking calls through /v1/batch against a batch-insert ceiling
 #   ONLY=track-rate bench/run.sh 20 3   # single /v1/track calls at 1,000/s (open loop), beside the ceiling at the same rate
+#   ONLY=calls bench/run.sh 20 3        # voice calls' first webhook → TwiML at 200/s (open loop), beside the ceiling at the same rate
 #   ONLY=waits bench/run.sh 60 1        # journey timers firing with 1,000,000 runs waiting (WAITING_RUNS to change)
 #   ONLY=chaos bench/run.sh 0 1         # 10,000 customers through a journey's send, the server killed -9 ten times
 #   ONLY=measurement bench/run.sh 20 3  # SQLite ingest with the reports' refresh job on and off, side by side
@@ -429,6 +430,37 @@ tracking_run() { # engine run
     rm -rf "$data"
 }
 
+# Calls at a fixed rate (CALL_RATE, default 200/s), open loop: each its
+# signed first webhook to a voice inbox with a two-language IVR, answered
+# with TwiML (a customer found or created, the call's conversation and row
+# written). Then the ceiling server at the same rate, one insert each.
+call_rate_run() { # engine run
+    local engine=$1 run=$2 data url token inbox hook result rate=${CALL_RATE:-200}
+    data=$(mktemp -d)
+    url=""
+    [ "$engine" = postgres ] && url=$(fresh_pg)
+    start "$data/serve.log" env DATABASE_URL="$url" THREADLINE_ADMIN_TOKEN=$OPERATOR THREADLINE_LOG=warn \
+        "$BIN" --data "$data" serve --bind 127.0.0.1:0
+    local server=$PID base=$URL
+    token=$(bench_token "$base")
+    inbox=$(curl -sf -X POST "$base/api/v1/inboxes" -H "authorization: Bearer $token" -H 'content-type: application/json' \
+        -d '{"channel":"voice","name":"bench","settings":{"account_sid":"ACbench0000000000000000000000000000","from":"+390212345678",
+             "ivr":{"languages":["it","en"],"greeting":{"it":"Benvenuto.","en":"Welcome."},
+                    "menu":[{"digit":"1","label":{"it":"Per gli ordini","en":"For orders"},"words":{"it":["ordine"],"en":["order"]}}]}},
+             "secrets":{"auth_token":"bench-token"}}')
+    hook=$(echo "$inbox" | json '["webhook_url"]')
+    result=$("$LOAD" call-rate --url "$hook" --auth-token bench-token --rate "$rate" --seconds "$SECS")
+    record "call-rate" "$engine" "$run" "$result"
+    kill "$server"; wait "$server" 2>/dev/null || true
+    [ "$engine" = postgres ] && url=$(fresh_pg) || url="sqlite://$data/ceiling.db?mode=rwc"
+    start "$data/ceiling.log" "$LOAD" ceiling-server --database-url "$url"
+    local ceiling=$PID
+    result=$("$LOAD" call-rate --url "$URL/insert" --ceiling --rate "$rate" --seconds "$SECS")
+    record "call-rate-ceiling" "$engine" "$run" "$result"
+    kill "$ceiling"; wait "$ceiling" 2>/dev/null || true
+    rm -rf "$data"
+}
+
 # Single tracking calls at a fixed rate (TRACK_RATE, default 1,000/s),
 # open loop: latency from each call's due time. Then the ceiling server at
 # the same rate, each call a one-row batch.
@@ -532,6 +564,11 @@ for run in $(seq 1 "$RUNS"); do
     if [ "${ONLY:-}" = track-rate ]; then
         track_rate_run sqlite "$run"
         track_rate_run postgres "$run"
+        continue
+    fi
+    if [ "${ONLY:-}" = calls ]; then
+        call_rate_run sqlite "$run"
+        call_rate_run postgres "$run"
         continue
     fi
     if [ "${ONLY:-}" = chaos ]; then

@@ -44,6 +44,7 @@ mod privacy;
 mod reports;
 mod seed;
 mod understand;
+mod voice;
 
 #[derive(Parser)]
 struct Cli {
@@ -220,6 +221,27 @@ enum Command {
         /// Distinct customers: the first this many calls create them, the rest return.
         #[arg(long, default_value_t = 5000)]
         customers: u64,
+    },
+    /// Calls arriving at a voice inbox at a fixed rate (each its signed first
+    /// webhook, answered with TwiML), latency from each call's due time.
+    CallRate {
+        /// The voice inbox's webhook URL, or the ceiling server's `…/insert` (with `--ceiling`).
+        #[arg(long)]
+        url: String,
+        /// The inbox's Twilio auth token, to sign with.
+        #[arg(long)]
+        auth_token: Option<String>,
+        #[arg(long)]
+        ceiling: bool,
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Distinct callers: the first calls create them, the rest return.
+        #[arg(long, default_value_t = 2000)]
+        callers: u64,
     },
     /// Write a live journey with many runs waiting on a timer.
     SeedWaitingRuns {
@@ -403,6 +425,10 @@ fn main() -> anyhow::Result<()> {
         Command::TrackRate { url, key, batch, rate, seconds, warmup, customers } => {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
             println!("{}", rt.block_on(engagement::track_rate(&url, key.as_deref(), batch, rate, seconds, warmup, customers.max(1)))?);
+        }
+        Command::CallRate { url, auth_token, ceiling, rate, seconds, warmup, callers } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            println!("{}", rt.block_on(voice::call_rate(&url, auth_token.as_deref(), ceiling, rate, seconds, warmup, callers.max(1)))?);
         }
         Command::SeedWaitingRuns { database_url, runs, cohort, contacts, lead, window } => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
