@@ -14,7 +14,8 @@ use crate::support::*;
 channel_tests!(
     a_caller_goes_through_the_ivr_and_the_queue_to_voicemail,
     known_callers_go_to_their_team_and_a_closed_line_takes_a_message,
-    an_agent_calls_the_customer_from_the_conversation
+    an_agent_calls_the_customer_from_the_conversation,
+    fifty_calls_at_once_each_keep_their_keys_and_are_logged_once
 );
 
 const LINE: &str = "+390212345678";
@@ -272,4 +273,39 @@ async fn an_agent_calls_the_customer_from_the_conversation(rig: Rig) {
     assert_eq!(logged.len(), 1, "{timeline}");
     assert!(logged[0]["summary"].as_str().unwrap().starts_with("Outgoing call, "), "{}", logged[0]);
     assert_eq!(logged[0]["data"]["to"], "+393471112233");
+}
+
+/// Fifty callers at once through the IVR and the queue: each one's keys
+/// lead to the queue they chose, and each call is logged exactly once.
+async fn fifty_calls_at_once_each_keep_their_keys_and_are_logged_once(rig: Rig) {
+    let orders = team(&rig, "Ordini").await;
+    let (_, url) = voice_inbox(&rig, ivr(&orders)).await;
+    let calls = (0..50u32).map(|n| {
+        let url = url.clone();
+        async move {
+            let caller = VoiceCaller::new(TWILIO_SID, TWILIO_TOKEN);
+            // Even callers press 1 (orders), odd ones 2; half speak Italian, half English.
+            let language = if n % 4 < 2 { "1" } else { "2" };
+            let choice = if n % 2 == 0 { "1" } else { "2" };
+            let mut script = CallScript::new(
+                &format!("CA{n:032}"),
+                &format!("+39347{n:07}"),
+                LINE,
+                vec![Input::Digits(language.into()), Input::Digits(choice.into())],
+            );
+            script.wait_step_secs = 60;
+            (n, caller.call(&url, script).await)
+        }
+    });
+    let logs = futures_util::future::join_all(calls).await;
+    for (n, log) in &logs {
+        assert!(log.requests.iter().all(|(_, code)| *code == 200), "call {n}: {:?}", log.requests);
+        let expected = if n % 2 == 0 { format!("team-{orders}") } else { "inbox".to_owned() };
+        assert_eq!(log.enqueued.as_deref(), Some(expected.as_str()), "call {n} kept its key: {log:?}");
+        let spoken = if n % 4 < 2 { "it-IT" } else { "en-GB" };
+        assert!(log.said.iter().skip(3).all(|(language, _)| language == spoken), "call {n} kept its language: {log:?}");
+    }
+    assert_eq!(rig.app.sql_integers("SELECT COUNT(*) FROM calls WHERE ended_at IS NOT NULL").await, [50]);
+    assert_eq!(rig.app.sql_integers("SELECT COUNT(*) FROM interactions WHERE kind = 'call'").await, [50]);
+    assert_eq!(rig.app.sql_integers("SELECT COUNT(DISTINCT contact_id) FROM calls").await, [50]);
 }
