@@ -279,23 +279,10 @@ async fn start(
         .or_else(|_| NormalizedIdentity::parse(IdentityKind::ExternalId, &format!("call:{call_sid}"), region))
         .map_err(|e| ApiError::invalid("From", e.to_string()))?;
     let inbound = InboundMessage {
-        inbox_id: inbox.id,
-        channel: Channel::Voice,
-        sender_name: None,
-        sender_language: None,
         identities: vec![identity],
         text: format!("📞 Call from {from}"),
-        html: None,
         provider_message_id: Some(call_sid.to_owned()),
-        attachments: Vec::new(),
-        thread: None,
-        subject: None,
-        quoted_text: None,
-        automated: None,
-        problems: Vec::new(),
-        triage: None,
-        team_id: None,
-        bot_first: false,
+        ..InboundMessage::new(inbox.id, Channel::Voice)
     };
     let (outcome, _) = crate::inbound::receive(state, account, inbox, inbound, None).await?;
     let conversation = &outcome.conversation;
@@ -341,16 +328,7 @@ async fn voicemail(
         None => {
             let Some(url) = field("RecordingUrl") else { return Ok(()) };
             let secs = field("RecordingDuration").and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
-            let adapter =
-                threadline_channels::adapter_for(Channel::Sms).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no Twilio adapter")))?;
-            let hook = voice_url(state, inbox.id);
-            let config = inbox_config(state, inbox, secrets, &hook);
-            let media = [MediaRef {
-                locator: format!("{url}.mp3"),
-                content_type: Some("audio/mpeg".into()),
-                filename: Some("voicemail.mp3".into()),
-            }];
-            let (stored, refused) = crate::channels::media::fetch_all(state, adapter, &config, &media).await;
+            let (stored, refused) = fetch_recording(state, inbox, secrets, url, "voicemail.mp3").await?;
             let mut text = format!("🎙 Voicemail ({}:{:02})", secs / 60, secs % 60);
             for line in refused {
                 text.push('\n');
@@ -364,23 +342,14 @@ async fn voicemail(
         .or_else(|_| NormalizedIdentity::parse(IdentityKind::ExternalId, &format!("call:{}", call.call_sid), region))
         .map_err(|e| ApiError::invalid("From", e.to_string()))?;
     let inbound = InboundMessage {
-        inbox_id: inbox.id,
-        channel: Channel::Voice,
-        sender_name: None,
         sender_language: call.language.clone(),
         identities: vec![identity],
         text,
-        html: None,
         provider_message_id: Some(provider_id),
         attachments,
         thread: Some(call.conversation_id),
-        subject: None,
-        quoted_text: None,
-        automated: None,
-        problems: Vec::new(),
-        triage: None,
         team_id: call.team_id,
-        bot_first: false,
+        ..InboundMessage::new(inbox.id, Channel::Voice)
     };
     crate::inbound::receive(state, account, inbox, inbound, None).await?;
     Ok(())
@@ -406,12 +375,7 @@ async fn call_recording(
         return Ok(());
     }
     let secs = field("RecordingDuration").and_then(|d| d.parse::<u64>().ok()).unwrap_or(0);
-    let adapter = threadline_channels::adapter_for(Channel::Sms).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no Twilio adapter")))?;
-    let hook = voice_url(state, inbox.id);
-    let config = inbox_config(state, inbox, secrets, &hook);
-    let media =
-        [MediaRef { locator: format!("{url}.mp3"), content_type: Some("audio/mpeg".into()), filename: Some("call-recording.mp3".into()) }];
-    let (attachments, refused) = crate::channels::media::fetch_all(state, adapter, &config, &media).await;
+    let (attachments, refused) = fetch_recording(state, inbox, secrets, url, "call-recording.mp3").await?;
     let mut text = format!("🎙 Call recording ({}:{:02}), {} → {}", secs / 60, secs % 60, call.from_number, call.to_number);
     for line in refused {
         text.push('\n');
@@ -433,4 +397,21 @@ async fn call_recording(
     };
     state.store.create_outbound_message(account.id, call.conversation_id, &note).await?;
     Ok(())
+}
+
+/// A recording Twilio made (its URL without extension), fetched as MP3 with
+/// the inbox's credentials under the media rules of every channel: the
+/// attachment, or for the message a line saying why it is missing.
+async fn fetch_recording(
+    state: &AppState,
+    inbox: &Inbox,
+    secrets: &std::collections::BTreeMap<String, String>,
+    url: &str,
+    filename: &str,
+) -> Result<(Vec<threadline_store::NewAttachment>, Vec<String>), ApiError> {
+    let adapter = threadline_channels::adapter_for(Channel::Sms).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no Twilio adapter")))?;
+    let hook = voice_url(state, inbox.id);
+    let config = inbox_config(state, inbox, secrets, &hook);
+    let media = [MediaRef { locator: format!("{url}.mp3"), content_type: Some("audio/mpeg".into()), filename: Some(filename.into()) }];
+    Ok(crate::channels::media::fetch_all(state, adapter, &config, &media).await)
 }

@@ -660,23 +660,11 @@ pub async fn open_request(
         return back(error.to_owned()).await;
     };
     let words = threadline_store::InboundMessage {
-        inbox_id: inbox.id,
-        channel: inbox.channel,
-        sender_name: None,
         sender_language: Some(lang.code().to_owned()),
         identities: vec![session.identity.clone()],
         text: reason.clone(),
-        html: None,
-        provider_message_id: None,
         attachments: form.photos,
-        thread: None,
-        subject: None,
-        quoted_text: None,
-        automated: None,
-        problems: Vec::new(),
-        triage: None,
-        team_id: None,
-        bot_first: false,
+        ..threadline_store::InboundMessage::new(inbox.id, inbox.channel)
     };
     let new = NewAfterSales { contact_id: session.contact_id, order_id, kind, reason: reason.clone() };
     match crate::after_sales::open_for_customer(&state, &account, new, words).await {
