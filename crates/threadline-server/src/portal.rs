@@ -45,13 +45,17 @@ pub fn code_hash(account_id: AccountId, identity: &NormalizedIdentity, code: &st
     hex::encode(Sha256::digest(format!("{account_id}:{}:{}:{code}", identity.kind.as_str(), identity.value).as_bytes()))
 }
 
-/// The inbox a code to `identity` goes through.
-fn sender(inboxes: &[Inbox], identity: &NormalizedIdentity) -> Option<Inbox> {
+/// The inbox of the account that speaks to `identity`: its first e-mail
+/// inbox for an address, SMS inbox for a number — connected to its
+/// provider (codes are sent through it), or with `any`, the first of the
+/// channel (the customer's words are recorded through it).
+pub fn inbox_for(inboxes: &[Inbox], identity: &NormalizedIdentity, any: bool) -> Option<Inbox> {
     let channel = match identity.kind {
         IdentityKind::Email => Channel::Email,
         _ => Channel::Sms,
     };
-    inboxes.iter().find(|i| i.channel == channel && provider_connected(i)).cloned()
+    let of_channel = || inboxes.iter().filter(|i| i.channel == channel);
+    of_channel().find(|i| provider_connected(i)).or_else(|| if any { of_channel().next() } else { None }).cloned()
 }
 
 /// Issues a code for `identity` and sends it, in `language`.
@@ -60,7 +64,7 @@ pub async fn send_code(state: &AppState, account: &Account, identity: &Normalize
         Ok(inboxes) => inboxes,
         Err(e) => return Sent::Failed(e.to_string()),
     };
-    let Some(inbox) = sender(&inboxes, identity) else { return Sent::NoWay };
+    let Some(inbox) = inbox_for(&inboxes, identity, false) else { return Sent::NoWay };
     let code = code_from(rand::random());
     let issued = state.store.issue_portal_code(account.id, identity, &code_hash(account.id, identity, &code), state.clock.now()).await;
     match issued {

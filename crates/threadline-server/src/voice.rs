@@ -221,17 +221,42 @@ async fn offer(
         tracing::info!(call = %call.call_sid, "no agent free to take a waiting call");
         return Ok(());
     };
-    let base = voice_url(state, inbox.id);
-    let queue = threadline_domain::voice::queue_name(team);
-    let twiml_url = format!("{base}?step=answer&for={}&lang={language}", call.call_sid);
-    let config = inbox_config(state, inbox, secrets, &base);
-    let request = threadline_channels::twilio::call_request(&config, &phone, &twiml_url, &format!("{base}?step=status"))
-        .map_err(|e| anyhow::anyhow!(e.reason))?;
-    let (status, body) = crate::channels::execute(&state.egress, &state.providers.client, &request, 1024 * 1024).await?;
-    threadline_channels::twilio::call_result(status, &body).map_err(|e| anyhow::anyhow!(e.reason))?;
-    tracing::debug!(call = %call.call_sid, %queue, "a waiting call was offered to an agent");
+    let step = format!("answer&for={}&lang={language}", call.call_sid);
+    place_call(state, inbox, secrets, &phone, &step).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    tracing::debug!(call = %call.call_sid, "a waiting call was offered to an agent");
     state.store.offer_call(account.id, call, agent, state.clock.now()).await?;
     Ok(())
+}
+
+/// Why Twilio did not place a call.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    /// The inbox cannot place calls (no `from` number, no credentials).
+    #[error("{0}")]
+    Inbox(String),
+    /// Twilio could not be reached, or refused (its words).
+    #[error("{0}")]
+    Provider(String),
+}
+
+/// Has Twilio call `to` from the inbox's number; when it answers, Twilio
+/// fetches this inbox's voice URL at `?step={step}` for what to do, and
+/// reports the call's end to its status step. The new call's `CallSid`.
+pub async fn place_call(
+    state: &AppState,
+    inbox: &Inbox,
+    secrets: &std::collections::BTreeMap<String, String>,
+    to: &str,
+    step: &str,
+) -> Result<String, PlaceError> {
+    let base = voice_url(state, inbox.id);
+    let config = inbox_config(state, inbox, secrets, &base);
+    let request = threadline_channels::twilio::call_request(&config, to, &format!("{base}?step={step}"), &format!("{base}?step=status"))
+        .map_err(|e| PlaceError::Inbox(e.reason))?;
+    let (status, body) = crate::channels::execute(&state.egress, &state.providers.client, &request, 1024 * 1024)
+        .await
+        .map_err(|e| PlaceError::Provider(format!("Twilio could not be reached: {e}")))?;
+    threadline_channels::twilio::call_result(status, &body).map_err(|e| PlaceError::Provider(e.reason))
 }
 
 /// The TwiML for an agent who answered an offered call: who calls, then

@@ -18,8 +18,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{Body, Path};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::channels::{execute, inbox_config, open_secrets, provider_connected};
+use crate::channels::{open_secrets, provider_connected};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::voice::PlaceError;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(place_call))
@@ -77,15 +78,11 @@ async fn place_call(
             .ok_or_else(|| ApiError::Refused { code: "no_identity", message: "the customer has no phone number: give `to`".into() })?,
     };
     let secrets = open_secrets(&state, &inbox).map_err(ApiError::Internal)?;
-    let base = crate::voice::voice_url(&state, inbox.id);
-    let config = inbox_config(&state, &inbox, &secrets, &base);
-    let twiml_url = format!("{base}?step=bridge&lang={}", caller.user.language.as_deref().unwrap_or("en"));
-    let request = threadline_channels::twilio::call_request(&config, &agent_phone, &twiml_url, &format!("{base}?step=status"))
-        .map_err(|e| ApiError::Refused { code: "no_inbox", message: e.reason })?;
-    let (status, body) = execute(&state.egress, &state.providers.client, &request, 1024 * 1024)
-        .await
-        .map_err(|e| ApiError::Upstream(format!("Twilio could not be reached: {e}")))?;
-    let sid = threadline_channels::twilio::call_result(status, &body).map_err(|e| ApiError::Upstream(e.reason))?;
+    let step = format!("bridge&lang={}", caller.user.language.as_deref().unwrap_or("en"));
+    let sid = crate::voice::place_call(&state, &inbox, &secrets, &agent_phone, &step).await.map_err(|e| match e {
+        PlaceError::Inbox(message) => ApiError::Refused { code: "no_inbox", message },
+        PlaceError::Provider(message) => ApiError::Upstream(message),
+    })?;
     let from = inbox.settings.get("from").and_then(|f| f.as_str()).unwrap_or_default().to_owned();
     let new = NewCall {
         inbox_id: inbox.id,

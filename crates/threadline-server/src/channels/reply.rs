@@ -44,7 +44,13 @@ impl ReplyContext {
         let last_inbound = state.store.last_inbound_by_channel(account_id, contact.id).await?;
         let inboxes = state.store.inboxes(account_id).await?;
         let chat_open = state.chat_presence.is_connected(contact.id);
-        let push_inboxes = state.store.push_devices(account_id, contact.id).await?.into_iter().map(|d| d.inbox_id).collect();
+        // Devices matter only where an in-app inbox can push: accounts without
+        // one (most) pay no query on every reply.
+        let pushes = inboxes.iter().any(|i| i.channel == Channel::InApp && crate::channels::provider_connected(i));
+        let push_inboxes = match pushes {
+            true => state.store.push_devices(account_id, contact.id).await?.into_iter().map(|d| d.inbox_id).collect(),
+            false => Vec::new(),
+        };
         Ok(ReplyContext { contact, last_inbound, inboxes, chat_open, push_inboxes })
     }
 

@@ -18,11 +18,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use threadline_domain::after_sales::RequestKind;
-use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
+use threadline_domain::identity::{IdentityKind, Region};
 use threadline_domain::ids::{ConversationId, InboxId, OrderId};
 use threadline_domain::message::{Direction, MessageKind};
 use threadline_domain::portal::{CodeCheck, MAX_PHOTOS, MAX_REASON_CHARS, check_photo, read_address, typed_code};
-use threadline_store::{Account, CodeTry, ConversationQuery, Inbox, NewAfterSales, PortalSession};
+use threadline_store::{Account, CodeTry, ConversationQuery, NewAfterSales, PortalSession};
 
 use super::i18n::Lang;
 use super::{lang, page};
@@ -423,10 +423,24 @@ pub struct CodeForm {
     code: Option<String>,
 }
 
-/// Whether the sign-in form carries the token its cookie holds.
-fn form_token_ok(headers: &HeaderMap, sent: &str) -> bool {
+/// What a sign-in form must pass before anything is looked up: the token
+/// its cookie holds, and the client address's budget. Why not, as the page
+/// says it.
+fn sign_in_gate(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    sent: &str,
+    p: &PortalTexts,
+) -> Result<(), (&'static str, StatusCode)> {
     let cookie = crate::auth::cookie(headers, FORM_COOKIE).unwrap_or_default();
-    !cookie.is_empty() && constant_time_eq(cookie.as_bytes(), sent.as_bytes())
+    if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
+        return Err((p.expired_form, StatusCode::FORBIDDEN));
+    }
+    match crate::rate_limit::client_ip(&state.settings, headers, peer) {
+        Some(ip) if state.portal_limiter.check(ip).is_err() => Err((p.slow_down, StatusCode::TOO_MANY_REQUESTS)),
+        _ => Ok(()),
+    }
 }
 
 fn region(account: &Account) -> Region {
@@ -445,13 +459,8 @@ pub async fn ask_code(
     let p = texts(lang);
     let Ok((_, account)) = state.inbox_by_id(inbox_id).await else { return ApiError::NotFound.into_response() };
     let again = |error: &str, status| sign_in_page(&state, lang, &account, inbox_id, None, Some(error.to_owned()), status);
-    if !form_token_ok(&headers, &form.form_token) {
-        return again(p.expired_form, StatusCode::FORBIDDEN);
-    }
-    if let Some(ip) = crate::rate_limit::client_ip(&state.settings, &headers, peer.as_deref())
-        && state.portal_limiter.check(ip).is_err()
-    {
-        return again(p.slow_down, StatusCode::TOO_MANY_REQUESTS);
+    if let Err((error, status)) = sign_in_gate(&state, &headers, peer.as_deref(), &form.form_token, p) {
+        return again(error, status);
     }
     let Some(identity) = read_address(&form.address, region(&account)) else {
         return again(p.bad_address, StatusCode::UNPROCESSABLE_ENTITY);
@@ -485,13 +494,8 @@ pub async fn verify_code(
     };
     let address = identity.value.clone();
     let again = |error: String, status| sign_in_page(&state, lang, &account, inbox_id, Some(address.clone()), Some(error), status);
-    if !form_token_ok(&headers, &form.form_token) {
-        return again(p.expired_form.to_owned(), StatusCode::FORBIDDEN);
-    }
-    if let Some(ip) = crate::rate_limit::client_ip(&state.settings, &headers, peer.as_deref())
-        && state.portal_limiter.check(ip).is_err()
-    {
-        return again(p.slow_down.to_owned(), StatusCode::TOO_MANY_REQUESTS);
+    if let Err((error, status)) = sign_in_gate(&state, &headers, peer.as_deref(), &form.form_token, p) {
+        return again(error.to_owned(), status);
     }
     let Some(code) = form.code.as_deref().and_then(typed_code) else {
         return again(p.bad_code.to_owned(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -599,17 +603,6 @@ async fn read_request_form(mut multipart: Multipart, p: &PortalTexts) -> Result<
     Ok(form)
 }
 
-/// The inbox a portal customer's words are recorded through: the one their
-/// codes come from, so that is where they hear back.
-fn words_inbox(inboxes: &[Inbox], identity: &NormalizedIdentity) -> Option<Inbox> {
-    let channel = match identity.kind {
-        IdentityKind::Email => threadline_domain::channel::Channel::Email,
-        _ => threadline_domain::channel::Channel::Sms,
-    };
-    let of_channel = || inboxes.iter().filter(|i| i.channel == channel);
-    of_channel().find(|i| crate::channels::provider_connected(i)).or_else(|| of_channel().next()).cloned()
-}
-
 /// Starts a return, exchange or warranty request.
 pub async fn open_request(
     State(state): State<AppState>,
@@ -655,7 +648,8 @@ pub async fn open_request(
         Ok(inboxes) => inboxes,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let Some(inbox) = words_inbox(&inboxes, &session.identity) else {
+    // The inbox their codes come from, so that is where they hear back.
+    let Some(inbox) = crate::portal::inbox_for(&inboxes, &session.identity, true) else {
         let error = if session.identity.kind == IdentityKind::Email { p.no_way_email } else { p.no_way_phone };
         return back(error.to_owned()).await;
     };

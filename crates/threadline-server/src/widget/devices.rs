@@ -37,13 +37,31 @@ fn read(req: &DeviceRequest) -> Result<(Platform, String), ApiError> {
     Ok((platform, token))
 }
 
-async fn in_app(state: &AppState, raw_id: &str, headers: &HeaderMap) -> Result<(threadline_store::Inbox, Account, Visitor), ApiError> {
+/// A device request, checked: an in-app inbox, its visitor, the client's
+/// budget spent, and the device.
+struct Checked {
+    inbox: threadline_store::Inbox,
+    account: Account,
+    visitor: Visitor,
+    platform: Platform,
+    token: String,
+}
+
+async fn check(
+    state: &AppState,
+    raw_id: &str,
+    headers: &HeaderMap,
+    peer: Option<&ConnectInfo<SocketAddr>>,
+    req: &DeviceRequest,
+) -> Result<Checked, ApiError> {
     let (inbox, account) = chat_inbox(state, raw_id, headers).await?;
     if inbox.channel != Channel::InApp {
         return Err(ApiError::Refused { code: "not_in_app", message: "devices register with an in_app inbox's chat".into() });
     }
     let visitor = visitor_from_headers(state, inbox.id, headers)?;
-    Ok((inbox, account, visitor))
+    spend(state, headers, peer, inbox.id)?;
+    let (platform, token) = read(req)?;
+    Ok(Checked { inbox, account, visitor, platform, token })
 }
 
 /// The visitor's customer, created when they have not written yet.
@@ -68,9 +86,7 @@ pub async fn register(
     headers: HeaderMap,
     crate::api::Body(req): crate::api::Body<DeviceRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let (inbox, account, visitor) = in_app(&state, &raw_id, &headers).await?;
-    spend(&state, &headers, peer.as_ref().map(|p| &p.0), inbox.id)?;
-    let (platform, token) = read(&req)?;
+    let Checked { inbox, account, visitor, platform, token } = check(&state, &raw_id, &headers, peer.as_ref().map(|p| &p.0), &req).await?;
     let contact = customer(&state, &account, &visitor).await?;
     state.store.register_push_device(account.id, inbox.id, contact, platform, &token, state.clock.now()).await?;
     Ok(StatusCode::CREATED)
@@ -83,9 +99,7 @@ pub async fn unregister(
     headers: HeaderMap,
     crate::api::Body(req): crate::api::Body<DeviceRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let (inbox, account, visitor) = in_app(&state, &raw_id, &headers).await?;
-    spend(&state, &headers, peer.as_ref().map(|p| &p.0), inbox.id)?;
-    let (platform, token) = read(&req)?;
+    let Checked { inbox, account, visitor, platform, token } = check(&state, &raw_id, &headers, peer.as_ref().map(|p| &p.0), &req).await?;
     let Some(contact) = visitor.contact(&state, &account).await? else { return Err(ApiError::NotFound) };
     match state.store.unregister_push_device(account.id, inbox.id, contact, platform, &token).await? {
         true => Ok(StatusCode::NO_CONTENT),
