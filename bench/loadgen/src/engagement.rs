@@ -93,7 +93,8 @@ pub async fn track_rate(
     Ok(out)
 }
 
-fn report(mut latencies: Vec<u64>, errors: u64, rate: u64, seconds: u64) -> serde_json::Value {
+/// Percentiles of an open-loop run's latencies (microseconds), in milliseconds.
+pub(crate) fn report(mut latencies: Vec<u64>, errors: u64, rate: u64, seconds: u64) -> serde_json::Value {
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0

@@ -74,17 +74,5 @@ pub async fn call_rate(
             if ok { latencies.push(took.as_micros() as u64) } else { errors += 1 }
         }
     }
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
-    };
-    Ok(json!({
-        "rate": rate,
-        "seconds": seconds,
-        "requests": latencies.len(),
-        "errors": errors,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "max_ms": latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
-    }))
+    Ok(crate::engagement::report(latencies, errors, rate, seconds))
 }
