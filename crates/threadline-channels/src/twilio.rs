@@ -79,11 +79,17 @@ fn basic_auth(user: &str, password: &str) -> String {
 /// Twilio Voice's request to place a call (`POST …/Calls.json`): `to` is
 /// rung first, showing `from`; when it answers, Twilio fetches `twiml_url`
 /// for what to do, and reports the call's end to `status_callback`.
-pub fn call_request(inbox: &InboxConfig<'_>, to: &str, twiml_url: &str, status_callback: &str) -> Result<HttpRequest, SendError> {
+pub fn call_request(
+    inbox: &InboxConfig<'_>,
+    to: &str,
+    twiml_url: &str,
+    status_callback: &str,
+    ring_secs: Option<u32>,
+) -> Result<HttpRequest, SendError> {
     let sid = inbox.setting("account_sid")?;
     let token = inbox.secret("auth_token")?;
     let from = inbox.setting("from").map_err(|_| SendError::permanent("the voice inbox has no `from` number to call from"))?;
-    let form = vec![
+    let mut form = vec![
         ("To".to_owned(), to.to_owned()),
         ("From".to_owned(), from.to_owned()),
         ("Url".to_owned(), twiml_url.to_owned()),
@@ -91,11 +97,32 @@ pub fn call_request(inbox: &InboxConfig<'_>, to: &str, twiml_url: &str, status_c
         ("StatusCallback".to_owned(), status_callback.to_owned()),
         ("StatusCallbackMethod".to_owned(), "POST".to_owned()),
     ];
+    // How long it rings before Twilio gives up with `no-answer` (default 60 s).
+    if let Some(secs) = ring_secs {
+        form.push(("Timeout".to_owned(), secs.to_string()));
+    }
     Ok(HttpRequest {
         method: http::Method::POST,
         url: format!("{}/2010-04-01/Accounts/{sid}/Calls.json", inbox.endpoints.twilio.trim_end_matches('/')),
         headers: vec![("authorization".into(), basic_auth(sid, token))],
         body: RequestBody::Form(form),
+    })
+}
+
+/// Stops a call Threadline placed that is still queued or ringing (Twilio's
+/// call update with `Status=canceled`, which leaves a call already answered
+/// alone).
+pub fn cancel_call_request(inbox: &InboxConfig<'_>, call_sid: &str) -> Result<HttpRequest, SendError> {
+    if call_sid.is_empty() || !call_sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(SendError::permanent("not a Twilio call sid"));
+    }
+    let sid = inbox.setting("account_sid")?;
+    let token = inbox.secret("auth_token")?;
+    Ok(HttpRequest {
+        method: http::Method::POST,
+        url: format!("{}/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json", inbox.endpoints.twilio.trim_end_matches('/')),
+        headers: vec![("authorization".into(), basic_auth(sid, token))],
+        body: RequestBody::Form(vec![("Status".to_owned(), "canceled".to_owned())]),
     })
 }
 

@@ -90,7 +90,7 @@ impl Agent {
         self.load.get(&channel).copied().unwrap_or(0)
     }
 
-    fn has_room(&self, channel: Channel) -> bool {
+    pub fn has_room(&self, channel: Channel) -> bool {
         self.load_on(channel) < self.capacity_for(channel)
     }
 

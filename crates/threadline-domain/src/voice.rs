@@ -5,13 +5,22 @@
 //! A call goes: greeting → (closed: the closed message, then voicemail) →
 //! (several languages: a language choice) → the menu (keys or speech) →
 //! the chosen team's queue, with position announcements and hold music →
-//! after the longest wait, voicemail. A caller who has an open conversation
-//! with a team is told so and queued for that team first. No key or an
-//! unknown answer repeats the menu twice, then goes to voicemail.
+//! after the longest wait, voicemail (or, where the IVR offers it, a
+//! callback request: one key and an agent calls back). A caller who has an
+//! open conversation with a team is told so and queued for that team
+//! first. No key or an unknown answer repeats the menu twice, then goes to
+//! voicemail.
+//!
+//! A waiting caller is offered to one agent at a time ([`choose_agent`]):
+//! their open conversation's agent first, then whom the team's routing
+//! picks — a call fills an agent's voice capacity, and an agent who let
+//! this call ring out is passed over.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::TeamId;
+use crate::channel::Channel;
+use crate::ids::{TeamId, UserId};
+use crate::routing::{Agent, Decision, Policy, Waiting};
 use crate::sla::BusinessHours;
 use crate::validation::ValidationErrors;
 
@@ -55,10 +64,20 @@ pub struct Ivr {
     /// The longest wait in the queue before voicemail, in seconds.
     #[serde(default = "default_max_wait")]
     pub max_wait_secs: u64,
+    /// After the longest wait, offer a callback (one key) before voicemail.
+    #[serde(default)]
+    pub callback: bool,
+    /// How long an agent's phone rings before the call is offered to the next.
+    #[serde(default = "default_ring")]
+    pub ring_secs: u32,
 }
 
 fn default_max_wait() -> u64 {
     300
+}
+
+fn default_ring() -> u32 {
+    20
 }
 
 pub const LANGUAGES: [&str; 2] = ["it", "en"];
@@ -95,6 +114,9 @@ impl Ivr {
         if self.max_wait_secs > 3600 {
             errors.push("ivr.max_wait_secs", "at most 3600");
         }
+        if !(5..=120).contains(&self.ring_secs) {
+            errors.push("ivr.ring_secs", "5 to 120 seconds");
+        }
         if let Some(hours) = &self.hours {
             hours.check("ivr.hours", &mut errors);
         }
@@ -127,6 +149,8 @@ pub enum Step {
     Left,
     /// Their voicemail was recorded.
     Recorded,
+    /// The caller answered the callback offer.
+    Callback,
     /// Click-to-call: the agent answered; the customer is dialled.
     Bridge,
     /// Click-to-call: the customer's leg ended.
@@ -146,6 +170,7 @@ impl Step {
             "wait" => Step::Wait,
             "left" => Step::Left,
             "recorded" => Step::Recorded,
+            "callback" => Step::Callback,
             "bridge" => Step::Bridge,
             "dialed" => Step::Dialed,
             "answer" => Step::Answer,
@@ -162,6 +187,7 @@ impl Step {
             Step::Wait => "wait",
             Step::Left => "left",
             Step::Recorded => "recorded",
+            Step::Callback => "callback",
             Step::Bridge => "bridge",
             Step::Dialed => "dialed",
             Step::Answer => "answer",
@@ -258,6 +284,8 @@ pub struct Answer {
     pub voicemail: bool,
     /// The menu was not understood (again).
     pub missed: bool,
+    /// The caller asked to be called back.
+    pub callback: bool,
 }
 
 /// The speech recognition language for a language.
@@ -268,36 +296,58 @@ pub fn speech_language(language: &str) -> &'static str {
     }
 }
 
-fn texts(language: &str) -> (&'static str, &'static str, &'static str, &'static str, &'static str, &'static str) {
-    // (press, or say, queue position, open conversation, voicemail, thanks)
-    if language == "it" {
-        (
-            "premi",
-            "oppure di'",
-            "Sei in coda. Prima di te ci sono {n} persone.",
-            "Ti passiamo a chi segue la tua richiesta.",
-            "Lascia un messaggio dopo il segnale: ti richiameremo.",
-            "Grazie, a presto.",
-        )
-    } else {
-        (
-            "press",
-            "or say",
-            "You are in the queue. There are {n} callers ahead of you.",
-            "We are putting you through to the team handling your request.",
-            "Please leave a message after the tone and we will call you back.",
-            "Thank you, goodbye.",
-        )
-    }
+/// What the IVR says itself, in one language.
+struct Texts {
+    press: &'static str,
+    or_say: &'static str,
+    position: &'static str,
+    open_conversation: &'static str,
+    voicemail: &'static str,
+    thanks: &'static str,
+    callback_offer: &'static str,
+    /// Words that accept the callback when spoken.
+    callback_yes: [&'static str; 3],
+    callback_booked: &'static str,
+}
+
+const IT: Texts = Texts {
+    press: "premi",
+    or_say: "oppure di'",
+    position: "Sei in coda. Prima di te ci sono {n} persone.",
+    open_conversation: "Ti passiamo a chi segue la tua richiesta.",
+    voicemail: "Lascia un messaggio dopo il segnale: ti richiameremo.",
+    thanks: "Grazie, a presto.",
+    callback_offer: "Tutti i nostri operatori sono ancora occupati. Per essere richiamato a questo numero premi 1 oppure di' sì; \
+                     altrimenti resta in linea per lasciare un messaggio.",
+    callback_yes: ["sì", "si", "richiamatemi"],
+    callback_booked: "Ti richiameremo a questo numero appena un operatore sarà libero. Grazie, a presto.",
+};
+
+const EN: Texts = Texts {
+    press: "press",
+    or_say: "or say",
+    position: "You are in the queue. There are {n} callers ahead of you.",
+    open_conversation: "We are putting you through to the team handling your request.",
+    voicemail: "Please leave a message after the tone and we will call you back.",
+    thanks: "Thank you, goodbye.",
+    callback_offer: "All our agents are still busy. To be called back on this number, press 1 or say yes; \
+                     or stay on the line to leave a message.",
+    callback_yes: ["yes", "call me back", "call back"],
+    callback_booked: "We will call you back on this number as soon as an agent is free. Thank you, goodbye.",
+};
+
+fn texts(language: &str) -> &'static Texts {
+    if language == "it" { &IT } else { &EN }
 }
 
 /// The answer to one step. `url(step, language)` makes the URL of a next step.
 pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str) -> String) -> Answer {
     let mut language = facts.language.clone().filter(|l| ivr.languages.contains(l)).unwrap_or_else(|| ivr.default_language().to_owned());
     let say = |text: String, language: &str| Verb::Say { text, language: speech_language(language).to_owned() };
-    let mut out = Answer { verbs: Vec::new(), language: language.clone(), enqueued: None, voicemail: false, missed: false };
+    let mut out =
+        Answer { verbs: Vec::new(), language: language.clone(), enqueued: None, voicemail: false, missed: false, callback: false };
     let voicemail = |verbs: &mut Vec<Verb>, language: &str| {
-        verbs.push(Verb::Say { text: texts(language).4.to_owned(), language: speech_language(language).to_owned() });
+        verbs.push(Verb::Say { text: texts(language).voicemail.to_owned(), language: speech_language(language).to_owned() });
         verbs.push(Verb::Record {
             action: url(Step::Recorded, language),
             max_secs: 120,
@@ -375,7 +425,7 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
                 out.verbs.push(Verb::Leave);
             } else {
                 let ahead = facts.queue_position.unwrap_or(1).saturating_sub(1);
-                out.verbs.push(say(texts(&language).2.replace("{n}", &ahead.to_string()), &language));
+                out.verbs.push(say(texts(&language).position.replace("{n}", &ahead.to_string()), &language));
                 match &ivr.hold_music_url {
                     Some(music) => out.verbs.push(Verb::Play { url: music.clone() }),
                     None => out.verbs.push(Verb::Pause { secs: 20 }),
@@ -385,13 +435,37 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
         Step::Left => match facts.queue_result.as_deref() {
             // Answered by an agent, or gone: nothing more to say.
             Some("bridged" | "hangup" | "bridging-in-process") => out.verbs.push(Verb::Hangup),
+            // A callback first; no answer goes on to voicemail.
+            _ if ivr.callback => {
+                let t = texts(&language);
+                out.verbs.push(Verb::Gather {
+                    action: url(Step::Callback, &language),
+                    language: speech_language(&language).to_owned(),
+                    hints: t.callback_yes.iter().map(|w| (*w).to_owned()).collect(),
+                    prompt: vec![say(t.callback_offer.to_owned(), &language)],
+                });
+                voicemail(&mut out.verbs, &language);
+            }
             _ => {
                 voicemail(&mut out.verbs, &language);
                 out.voicemail = true;
             }
         },
+        Step::Callback => {
+            let t = texts(&language);
+            let yes = facts.digits.as_deref().map(str::trim) == Some("1")
+                || facts.speech.as_deref().is_some_and(|spoken| says_any(spoken, &t.callback_yes));
+            if yes {
+                out.callback = true;
+                out.verbs.push(say(t.callback_booked.to_owned(), &language));
+                out.verbs.push(Verb::Hangup);
+            } else {
+                voicemail(&mut out.verbs, &language);
+            }
+        }
         Step::Recorded => {
-            out.verbs.push(say(texts(&language).5.to_owned(), &language));
+            out.voicemail = true;
+            out.verbs.push(say(texts(&language).thanks.to_owned(), &language));
             out.verbs.push(Verb::Hangup);
         }
         Step::Bridge => match (&facts.dial, &facts.caller_id) {
@@ -422,21 +496,58 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
     out
 }
 
-/// An agent who could take a call now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate<Id> {
-    pub id: Id,
-    pub online: bool,
-    /// Where their phone rings, if they said.
-    pub phone: Option<String>,
-    /// Already on a call (a call fills an agent's voice capacity).
-    pub on_call: bool,
+/// Whether spoken words contain one of `phrases`, as whole words.
+fn says_any(spoken: &str, phrases: &[&str]) -> bool {
+    let words: Vec<String> =
+        spoken.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect();
+    let padded = format!(" {} ", words.join(" "));
+    phrases.iter().any(|phrase| padded.contains(&format!(" {phrase} ")))
 }
 
-/// The agent to offer a waiting call to: the first, in the order given,
-/// who is online, has a phone and is not on a call.
-pub fn pick_agent<Id: Clone>(candidates: &[Candidate<Id>]) -> Option<(Id, String)> {
-    candidates.iter().find(|c| c.online && !c.on_call && c.phone.is_some()).and_then(|c| c.phone.clone().map(|p| (c.id.clone(), p)))
+/// An agent a call could be offered to: as routing sees them (their load
+/// on [`Channel::Voice`] is the calls they are on or being offered), and
+/// where their phone rings, if they said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallAgent {
+    pub agent: Agent,
+    pub phone: Option<String>,
+}
+
+/// Who a waiting call is offered to, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub agent: UserId,
+    pub phone: String,
+    pub reason: String,
+}
+
+/// The agent to ring for a waiting call: the agent of the caller's open
+/// conversation (`preferred`) when they can take it; otherwise the one the
+/// team's routing picks for `call` (its strategy and skills; a call fills
+/// the agent's voice capacity). Agents without a phone, and those in
+/// `declined` (who let this call ring out), are passed over.
+pub fn choose_agent(
+    policy: &Policy,
+    agents: &[CallAgent],
+    call: &Waiting,
+    preferred: Option<UserId>,
+    declined: &[UserId],
+) -> Option<Offer> {
+    let ringable: Vec<&CallAgent> = agents.iter().filter(|a| a.phone.is_some() && !declined.contains(&a.agent.id)).collect();
+    let phone_of = |id: UserId| ringable.iter().find(|a| a.agent.id == id).and_then(|a| a.phone.clone());
+    if let Some(first) = preferred.and_then(|id| ringable.iter().find(|a| a.agent.id == id))
+        && first.agent.presence == crate::routing::Presence::Online
+        && first.agent.has_room(Channel::Voice)
+    {
+        let phone = first.phone.clone()?;
+        return Some(Offer { agent: first.agent.id, phone, reason: format!("{} handles the caller's conversation", first.agent.name) });
+    }
+    let candidates: Vec<Agent> = ringable.iter().map(|a| a.agent.clone()).collect();
+    let waiting = Waiting { channel: Channel::Voice, ..call.clone() };
+    match crate::routing::decide(policy, &candidates, &waiting) {
+        Decision::Assign { agent, reason } => Some(Offer { agent, phone: phone_of(agent)?, reason }),
+        Decision::Wait { .. } => None,
+    }
 }
 
 /// The queue of a team (or the inbox's own).
@@ -459,7 +570,7 @@ fn menu_or_queue(
     if let Some(team) = facts.open_conversation_team {
         *enqueued = Some(Some(team));
         return vec![
-            say(texts(language).3.to_owned()),
+            say(texts(language).open_conversation.to_owned()),
             Verb::Enqueue { queue: queue_name(Some(team)), wait_url: url(Step::Wait, language), action: url(Step::Left, language) },
         ];
     }
@@ -467,7 +578,7 @@ fn menu_or_queue(
         *enqueued = Some(None);
         return vec![Verb::Enqueue { queue: queue_name(None), wait_url: url(Step::Wait, language), action: url(Step::Left, language) }];
     }
-    let (press, or_say, ..) = texts(language);
+    let Texts { press, or_say, .. } = texts(language);
     let prompt = ivr
         .menu
         .iter()
@@ -585,6 +696,8 @@ mod tests {
             closed: words("Siamo chiusi.", "We are closed."),
             hold_music_url: Some("https://example.com/hold.mp3".into()),
             max_wait_secs: 60,
+            callback: false,
+            ring_secs: 20,
         }
     }
 
@@ -700,14 +813,103 @@ mod tests {
             render(&a.verbs).split("<Response>").nth(1).unwrap(),
             "<Say language=\"en-GB\">Call from Giulia Rossi.</Say><Dial><Queue>team-x</Queue></Dial></Response>"
         );
+    }
+
+    fn agent(name: &str, online: bool, phone: Option<&str>, calls: u32) -> CallAgent {
+        use crate::routing::Presence;
+        CallAgent {
+            agent: Agent {
+                id: UserId::new(),
+                name: name.into(),
+                presence: if online { Presence::Online } else { Presence::Offline },
+                skills: Default::default(),
+                capacity: Default::default(),
+                load: [(Channel::Voice, calls), (Channel::Email, 4)].into(),
+                last_assigned_at: None,
+            },
+            phone: phone.map(str::to_owned),
+        }
+    }
+
+    fn waiting_call(language: &str) -> Waiting {
+        Waiting {
+            id: crate::ids::ConversationId::new(),
+            channel: Channel::Voice,
+            priority: crate::conversation::Priority::Normal,
+            queued_at: time::OffsetDateTime::UNIX_EPOCH,
+            requirements: vec![crate::routing::Requirement { skill: format!("language:{language}"), min_level: 1 }],
+        }
+    }
+
+    #[test]
+    fn a_waiting_call_rings_one_free_agent_at_a_time() {
+        use crate::routing::{SkillsPolicy, Strategy};
+        let least_busy = Policy { strategy: Strategy::LeastBusy, skills: SkillsPolicy::default() };
         let agents = [
-            Candidate { id: 1, online: false, phone: Some("+391".into()), on_call: false },
-            Candidate { id: 2, online: true, phone: Some("+392".into()), on_call: true },
-            Candidate { id: 3, online: true, phone: None, on_call: false },
-            Candidate { id: 4, online: true, phone: Some("+394".into()), on_call: false },
+            agent("Anna", false, Some("+391"), 0),
+            agent("Bruno", true, Some("+392"), 1),
+            agent("Carla", true, None, 0),
+            agent("Dario", true, Some("+394"), 0),
+            agent("Elsa", true, Some("+395"), 0),
         ];
-        assert_eq!(pick_agent(&agents), Some((4, "+394".into())), "offline, on a call, and without a phone are passed over");
-        assert_eq!(pick_agent(&agents[..3]), None);
+        let (bruno, dario, elsa) = (agents[1].agent.id, agents[3].agent.id, agents[4].agent.id);
+        let call = waiting_call("it");
+        let first = choose_agent(&least_busy, &agents, &call, None, &[]).unwrap();
+        assert_eq!((first.agent, first.phone.as_str()), (dario, "+394"), "offline, on a call, and without a phone are passed over");
+        let next = choose_agent(&least_busy, &agents, &call, None, &[dario]).unwrap();
+        assert_eq!(next.agent, elsa, "who let it ring out is passed over");
+        assert_eq!(choose_agent(&least_busy, &agents, &call, None, &[dario, elsa]), None, "nobody else can take it");
+        assert_eq!(choose_agent(&least_busy, &agents, &call, Some(elsa), &[]).unwrap().agent, elsa, "the conversation's agent first");
+        let busy = choose_agent(&least_busy, &agents, &call, Some(bruno), &[]).unwrap();
+        assert_eq!(busy.agent, dario, "unless their call fills their voice capacity");
+
+        // Routing by skills: the Italian speaker, though another is free.
+        let mut skilled = agents.clone();
+        skilled[4].agent.skills.insert("language:it".into(), 3);
+        let skills = Policy { strategy: Strategy::Skills, skills: SkillsPolicy::default() };
+        let offer = choose_agent(&skills, &skilled, &call, None, &[]).unwrap();
+        assert_eq!(offer.agent, elsa, "{}", offer.reason);
+        assert!(offer.reason.contains("language:it 3"), "{}", offer.reason);
+    }
+
+    #[test]
+    fn after_the_longest_wait_a_caller_can_ask_to_be_called_back() {
+        let mut i = ivr();
+        i.callback = true;
+        let left = answer(
+            &i,
+            Step::Left,
+            &CallFacts { language: Some("en".into()), queue_result: Some("leave".into()), ..Default::default() },
+            &url,
+        );
+        let xml = render(&left.verbs);
+        assert!(xml.contains("action=\"/hooks/voice/x?step=callback&amp;lang=en\"") && xml.contains("press 1 or say yes"), "{xml}");
+        assert!(xml.ends_with("<Record action=\"/hooks/voice/x?step=recorded&amp;lang=en\" method=\"POST\" maxLength=\"120\" playBeep=\"true\" transcribe=\"true\" transcribeCallback=\"/hooks/voice/x?step=recorded&amp;lang=en\"/></Response>"), "no answer: voicemail: {xml}");
+        assert!(!left.voicemail && !left.callback);
+        for (digits, speech) in [(Some("1"), None), (None, Some("Yes please."))] {
+            let facts = CallFacts {
+                language: Some("en".into()),
+                digits: digits.map(Into::into),
+                speech: speech.map(Into::into),
+                ..Default::default()
+            };
+            let yes = answer(&i, Step::Callback, &facts, &url);
+            assert!(yes.callback && !yes.voicemail, "{digits:?} {speech:?}");
+            assert!(render(&yes.verbs).contains("We will call you back on this number") && yes.verbs.last() == Some(&Verb::Hangup));
+        }
+        let italian = CallFacts { language: Some("it".into()), speech: Some("Sì, richiamatemi".into()), ..Default::default() };
+        assert!(answer(&i, Step::Callback, &italian, &url).callback);
+        let no = answer(
+            &i,
+            Step::Callback,
+            &CallFacts { digits: Some("2".into()), speech: Some("yesterday".into()), ..Default::default() },
+            &url,
+        );
+        assert!(!no.callback && matches!(no.verbs.last(), Some(Verb::Record { .. })), "anything else: voicemail");
+        let recorded = answer(&i, Step::Recorded, &CallFacts::default(), &url);
+        assert!(recorded.voicemail);
+        i.ring_secs = 2;
+        assert!(i.validate().is_err());
     }
 
     #[test]

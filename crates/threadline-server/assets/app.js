@@ -273,7 +273,8 @@
           return option;
         });
         ivr = { languages: languages, greeting: words(f.greeting_it.value, f.greeting_en.value), menu: menu,
-                closed: words(f.closed_it.value, f.closed_en.value), max_wait_secs: Number(f.max_wait.value || 300) };
+                closed: words(f.closed_it.value, f.closed_en.value), max_wait_secs: Number(f.max_wait.value || 300),
+                callback: f.callback.checked, ring_secs: Number(f.ring_secs.value || 20) };
         if (f.hold_music.value.trim()) ivr.hold_music_url = f.hold_music.value.trim();
         var openings = f.openings.value.split("\n").map(trim).filter(Boolean).map(function (line) {
           var m = line.match(/^([A-Za-z]+)\s+(\d\d:\d\d)\s*-\s*(\d\d:\d\d)$/);
@@ -490,6 +491,35 @@
   }
   loadAssist();
 
+  // The screen pop: while an agent's phone rings for a caller, the call's
+  // notice shows the caller's panel (who they are, their orders, their
+  // conversations), read from the conversation's page; to read, not edit.
+  function screenPop(conversation) {
+    var toast = document.querySelector('.toasts [data-key="data-call:' + conversation + '"]');
+    if (!toast || toast.querySelector(".screen-pop") || conversation === current) return;
+    fetch("/conversations/" + conversation, { credentials: "same-origin", headers: { accept: "text/html" } }).then(function (r) {
+      return r.ok ? r.text() : "";
+    }).then(function (html) {
+      var panel = new DOMParser().parseFromString(html, "text/html").querySelector("aside.customer");
+      if (!panel) return;
+      panel = document.importNode(panel, true);
+      Array.prototype.forEach.call(panel.querySelectorAll("form.contact-name"), function (form) {
+        var name = document.createElement("p");
+        name.className = "caller-name";
+        name.textContent = form.elements.name.value || form.elements.name.placeholder;
+        form.replaceWith(name);
+      });
+      Array.prototype.forEach.call(panel.querySelectorAll(".privacy"), function (el) {
+        if (el.previousElementSibling && el.previousElementSibling.tagName === "H3") el.previousElementSibling.remove();
+      });
+      Array.prototype.forEach.call(panel.querySelectorAll("form, button, details, .call-box, .privacy"), function (el) { el.remove(); });
+      Array.prototype.forEach.call(panel.querySelectorAll("input, select, textarea"), function (el) { el.disabled = true; });
+      panel.className = "screen-pop";
+      panel.removeAttribute("data-contact");
+      toast.appendChild(panel);
+    }).catch(function () {});
+  }
+
   var typingTimer = null;
   function notice(n) {
     if (n.type === "typing") {
@@ -503,7 +533,10 @@
     }
     if (n.type === "mention") mentioned(n.conversation_id);
     if (n.type === "sla.breached") mentioned(n.conversation_id, "data-sla");
-    if (n.type === "call") mentioned(n.conversation_id, "data-call");
+    if (n.type === "call") {
+      mentioned(n.conversation_id, "data-call");
+      screenPop(n.conversation_id);
+    }
     if (inboxPage) refresh(["main.inbox .list"]);
     if (wallboard) refresh(["main.wallboard .board"]);
     if (page && (n.type === "resync" || n.conversation_id === current)) {

@@ -13,6 +13,12 @@
 //! caller's messages in the conversation; the call's final status
 //! (`?step=status`, the number's status callback) ends it once and puts a
 //! `call` interaction in the customer's timeline.
+//!
+//! A queued caller is offered to one agent at a time
+//! (`threadline_domain::voice::choose_agent`): Twilio rings the agent's
+//! phone for the IVR's `ring_secs`; an agent who does not answer is passed
+//! over and the next one's phone rings; while nobody is free, each of the
+//! queue's wait steps tries again. A caller who hangs up stops the ringing.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -56,6 +62,8 @@ pub fn ivr_of(inbox: &Inbox, account: &Account) -> Result<Ivr, String> {
                 closed: Words::new(),
                 hold_music_url: None,
                 max_wait_secs: 300,
+                callback: false,
+                ring_secs: 20,
             })
         }
     }
@@ -105,19 +113,34 @@ async fn receive(
     let call_sid = field("CallSid").ok_or_else(|| ApiError::invalid("CallSid", "is missing"))?.to_owned();
     let now = state.clock.now();
 
+    let ivr = ivr_of(&inbox, &account).map_err(|e| ApiError::Internal(anyhow::anyhow!("the voice inbox's IVR cannot be read: {e}")))?;
+    let line = Line { state: &state, account: &account, inbox: &inbox, secrets: &secrets, ivr: &ivr };
     if param("step") == Some("status") {
         if let Some(status) = field("CallStatus").filter(|s| is_final(s)) {
             let duration = field("CallDuration").and_then(|d| d.parse::<i64>().ok());
-            state.store.end_call(account.id, inbox.id, &call_sid, status, duration, now).await?;
+            match state.store.end_call(account.id, inbox.id, &call_sid, status, duration, now).await? {
+                // The caller hung up while an agent's phone rang: it stops.
+                Some(ended) => {
+                    if let Some(offer) = &ended.offer_sid {
+                        cancel_ringing(&line, offer).await;
+                    }
+                }
+                // An agent's phone that was not answered: the next agent's rings.
+                None if status != "completed" => {
+                    if let Some(waiting) = state.store.decline_offer(account.id, inbox.id, &call_sid, now).await? {
+                        offer(&line, &waiting, false).await;
+                    }
+                }
+                None => {}
+            }
         }
         return Ok(twiml(render(&[])));
     }
     let step = Step::parse(param("step").unwrap_or("start")).ok_or_else(|| ApiError::invalid("step", "is not a step of a call"))?;
     if step == Step::Answer {
         // The agent's own leg: they are joined to the caller they were offered.
-        return answer_offer(&state, &account, &inbox, param("for"), param("lang")).await;
+        return answer_offer(&line, param("for"), param("lang")).await;
     }
-    let ivr = ivr_of(&inbox, &account).map_err(|e| ApiError::Internal(anyhow::anyhow!("the voice inbox's IVR cannot be read: {e}")))?;
     let offset = crate::sla::offset_in(ivr.hours.as_ref().map(|h| h.time_zone.as_str()));
     let open = ivr
         .hours
@@ -177,54 +200,132 @@ async fn receive(
         voicemail: answered.voicemail,
     };
     state.store.update_call(account.id, &call.id, changes, now).await?;
-    if let Some(team) = answered.enqueued
-        && let Err(e) = offer(&state, &account, &inbox, &secrets, &call, team, &answered.language).await
-    {
-        // The caller waits on, and leaves a message after the longest wait.
-        tracing::warn!(inbox = %inbox.id, call = %call.call_sid, error = %e, "a waiting call could not be offered to an agent");
+    if answered.callback {
+        request_callback(&line, &call).await?;
+    }
+    // Just queued, or still waiting with nobody's phone ringing: offer the call.
+    let waiting_unoffered =
+        step == Step::Wait && call.agent_id.is_none() && !answered.verbs.contains(&threadline_domain::voice::Verb::Leave);
+    if answered.enqueued.is_some() || waiting_unoffered {
+        let fresh = state.store.call_by_sid(account.id, inbox.id, &call.call_sid).await?.unwrap_or(call);
+        offer(&line, &fresh, step == Step::Wait).await;
     }
     Ok(twiml(render(&answered.verbs)))
 }
 
-/// Offers a caller just queued to an agent of the queue's team (any agent
-/// for the inbox's own queue) who is online, has a phone and is not on a
-/// call: Twilio rings their phone, and their workspace shows the caller.
-async fn offer(
-    state: &AppState,
-    account: &Account,
-    inbox: &Inbox,
-    secrets: &std::collections::BTreeMap<String, String>,
-    call: &Call,
-    team: Option<threadline_domain::ids::TeamId>,
-    language: &str,
-) -> anyhow::Result<()> {
-    let users = state.store.users(account.id).await?;
-    let members: Option<Vec<threadline_domain::ids::UserId>> = match team {
-        Some(team) => {
-            Some(state.store.teams(account.id).await?.into_iter().find(|t| t.id == team).map(|t| t.member_ids).unwrap_or_default())
+/// A voice inbox answering one webhook: its account, secrets and IVR.
+struct Line<'a> {
+    state: &'a AppState,
+    account: &'a Account,
+    inbox: &'a Inbox,
+    secrets: &'a std::collections::BTreeMap<String, String>,
+    ivr: &'a Ivr,
+}
+
+/// Offers a waiting call to the agent routing picks among those of its
+/// queue's team (anyone, for the inbox's own queue) — the caller's own
+/// agent first — who have a phone and room for a call and have not let it
+/// ring out: Twilio rings their phone for the IVR's `ring_secs`, and their
+/// workspace shows the caller. `again`: when everyone free has let it ring
+/// out, start over with them. Nobody free: it waits for the next try; a
+/// phone that cannot be rung passes to the next agent.
+async fn offer(line: &Line<'_>, call: &Call, again: bool) {
+    let mut call = call.clone();
+    // Each agent at most once per try, so a run of unreachable phones ends.
+    for _ in 0..8 {
+        match offer_once(line, &call, again).await {
+            Ok(None) => return,
+            Ok(Some(next)) => call = next,
+            Err(e) => {
+                // The caller waits on, and leaves a message after the longest wait.
+                tracing::warn!(inbox = %line.inbox.id, call = %call.call_sid, error = %e, "a waiting call could not be offered to an agent");
+                return;
+            }
         }
-        None => None,
+    }
+}
+
+/// One offer; `Some(call)` when the chosen agent's phone could not be rung
+/// (they are passed over: try the next).
+async fn offer_once(line: &Line<'_>, call: &Call, again: bool) -> anyhow::Result<Option<Call>> {
+    use threadline_domain::routing::{ConversationFacts, Strategy, Waiting};
+    let (state, account) = (line.state, line.account);
+    let now = state.clock.now();
+    let (policy, agents) = state.store.call_agents(account.id, call.team_id).await?;
+    let conversation = state.store.conversation(account.id, call.conversation_id).await?;
+    let requirements = if policy.strategy == Strategy::Skills {
+        let contact = state.store.contact(account.id, call.contact_id).await?;
+        let facts = ConversationFacts {
+            language: call.language.as_deref(),
+            category: conversation.category.as_deref(),
+            channel: Some(Channel::Voice),
+            attributes: Some(&contact.attributes),
+        };
+        policy.skills.requirements(&facts)
+    } else {
+        Vec::new()
     };
-    let presences = state.store.presences(account.id).await?;
-    let busy = state.store.agents_on_calls(account.id).await?;
-    let candidates: Vec<_> = users
-        .iter()
-        .filter(|u| members.as_ref().is_none_or(|m| m.contains(&u.id)))
-        .map(|u| threadline_domain::voice::Candidate {
-            id: u.id,
-            online: presences.get(&u.id).is_some_and(|p| p == "online"),
-            phone: u.phone.clone(),
-            on_call: busy.contains(&u.id),
-        })
-        .collect();
-    let Some((agent, phone)) = threadline_domain::voice::pick_agent(&candidates) else {
+    let waiting = Waiting {
+        id: call.conversation_id,
+        channel: Channel::Voice,
+        priority: conversation.priority,
+        queued_at: call.enqueued_at.unwrap_or(now),
+        requirements,
+    };
+    let mut declined = call.declined.clone();
+    let mut chosen = threadline_domain::voice::choose_agent(&policy, &agents, &waiting, conversation.assignee_id, &declined);
+    if chosen.is_none() && again && !declined.is_empty() {
+        // Everyone free has let it ring once: start over.
+        declined.clear();
+        chosen = threadline_domain::voice::choose_agent(&policy, &agents, &waiting, conversation.assignee_id, &declined);
+    }
+    let Some(chosen) = chosen else {
         tracing::info!(call = %call.call_sid, "no agent free to take a waiting call");
-        return Ok(());
+        return Ok(None);
     };
+    let capacity = agents.iter().find(|a| a.agent.id == chosen.agent).map_or(1, |a| a.agent.capacity_for(Channel::Voice));
+    if !state.store.claim_call_offer(account.id, call, chosen.agent, capacity, &declined, now).await? {
+        // Another node offered it, or took the agent's last room, meanwhile.
+        return Ok(None);
+    }
+    let language = call.language.as_deref().unwrap_or_else(|| line.ivr.languages.first().map_or("en", String::as_str));
     let step = format!("answer&for={}&lang={language}", call.call_sid);
-    place_call(state, inbox, secrets, &phone, &step).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    tracing::debug!(call = %call.call_sid, "a waiting call was offered to an agent");
-    state.store.offer_call(account.id, call, agent, state.clock.now()).await?;
+    match place_call(state, line.inbox, line.secrets, &chosen.phone, &step, Some(line.ivr.ring_secs)).await {
+        Ok(sid) => {
+            tracing::debug!(call = %call.call_sid, reason = %chosen.reason, "a waiting call was offered to an agent");
+            state.store.offer_call(account.id, call, chosen.agent, &sid, now).await?;
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::warn!(call = %call.call_sid, error = %e, "an agent's phone could not be rung; the next agent is tried");
+            Ok(state.store.decline_offer(account.id, line.inbox.id, &call.id, now).await?)
+        }
+    }
+}
+
+/// Stops an agent's phone ringing for a caller who has gone (Twilio leaves
+/// a call already answered alone). A failure only means it rings out.
+async fn cancel_ringing(line: &Line<'_>, offer_sid: &str) {
+    let base = voice_url(line.state, line.inbox.id);
+    let config = inbox_config(line.state, line.inbox, line.secrets, &base);
+    let Ok(request) = threadline_channels::twilio::cancel_call_request(&config, offer_sid) else { return };
+    if let Err(e) = crate::channels::execute(&line.state.egress, &line.state.providers.client, &request, 64 * 1024).await {
+        tracing::info!(call = %offer_sid, error = %e, "an agent's ringing phone could not be stopped");
+    }
+}
+
+/// The caller asked to be called back: a `call` task for the queue's team,
+/// in the line's first language, shown in the workspace with a call button.
+async fn request_callback(line: &Line<'_>, call: &Call) -> Result<(), ApiError> {
+    let fresh = line.state.store.call_by_sid(line.account.id, line.inbox.id, &call.call_sid).await?.unwrap_or_else(|| call.clone());
+    let waited = fresh.queue_secs.unwrap_or(0);
+    let waited = format!("{}:{:02}", waited / 60, waited % 60);
+    let title = if line.ivr.languages.first().is_some_and(|l| l == "it") {
+        format!("Richiamare {} (in attesa per {waited})", fresh.from_number)
+    } else {
+        format!("Call back {} (waited {waited} in the queue)", fresh.from_number)
+    };
+    line.state.store.request_callback(line.account.id, &fresh, &title, line.state.clock.now()).await?;
     Ok(())
 }
 
@@ -248,11 +349,13 @@ pub async fn place_call(
     secrets: &std::collections::BTreeMap<String, String>,
     to: &str,
     step: &str,
+    ring_secs: Option<u32>,
 ) -> Result<String, PlaceError> {
     let base = voice_url(state, inbox.id);
     let config = inbox_config(state, inbox, secrets, &base);
-    let request = threadline_channels::twilio::call_request(&config, to, &format!("{base}?step={step}"), &format!("{base}?step=status"))
-        .map_err(|e| PlaceError::Inbox(e.reason))?;
+    let request =
+        threadline_channels::twilio::call_request(&config, to, &format!("{base}?step={step}"), &format!("{base}?step=status"), ring_secs)
+            .map_err(|e| PlaceError::Inbox(e.reason))?;
     let (status, body) = crate::channels::execute(&state.egress, &state.providers.client, &request, 1024 * 1024)
         .await
         .map_err(|e| PlaceError::Provider(format!("Twilio could not be reached: {e}")))?;
@@ -261,26 +364,21 @@ pub async fn place_call(
 
 /// The TwiML for an agent who answered an offered call: who calls, then
 /// the caller at the front of the queue.
-async fn answer_offer(
-    state: &AppState,
-    account: &Account,
-    inbox: &Inbox,
-    caller_sid: Option<&str>,
-    lang: Option<&str>,
-) -> Result<Response, ApiError> {
+async fn answer_offer(line: &Line<'_>, caller_sid: Option<&str>, lang: Option<&str>) -> Result<Response, ApiError> {
+    let (state, account, inbox) = (line.state, line.account, line.inbox);
     let call = match caller_sid {
         Some(sid) => state.store.call_by_sid(account.id, inbox.id, sid).await?,
         None => None,
     };
-    let ivr = ivr_of(inbox, account).map_err(|e| ApiError::Internal(anyhow::anyhow!("the voice inbox's IVR cannot be read: {e}")))?;
     let mut facts = CallFacts { language: lang.map(str::to_owned), ..CallFacts::default() };
     if let Some(call) = &call {
+        state.store.answer_offer(account.id, inbox.id, &call.call_sid, state.clock.now()).await?;
         facts.queue = Some(threadline_domain::voice::queue_name(call.team_id));
         facts.caller_name = state.store.contact(account.id, call.contact_id).await?.name.or(Some(call.from_number.clone()));
     }
     let base = voice_url(state, inbox.id);
     let next = |step: Step, language: &str| format!("{base}?step={}&lang={language}", step.as_str());
-    Ok(twiml(render(&answer(&ivr, Step::Answer, &facts, &next).verbs)))
+    Ok(twiml(render(&answer(line.ivr, Step::Answer, &facts, &next).verbs)))
 }
 
 /// A call arriving: its caller's conversation (continued or opened, the

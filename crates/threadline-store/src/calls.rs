@@ -3,12 +3,22 @@
 //! the caller goes through the IVR and the queue, and ended once — the
 //! first final status wins — with a `call` interaction in the customer's
 //! timeline saying how it went.
+//!
+//! A waiting caller is offered to one agent at a time: the call notes whom
+//! (`agent_id`) and the agent's own call (`offer_sid`); an agent who lets
+//! it ring out is remembered (`declined`) so the next offer passes them
+//! over. A caller who asks to be called back leaves a `call` task.
 
-use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, InteractionId, TeamId, UserId};
+use threadline_domain::channel::Channel;
+use threadline_domain::conversation::ConversationStatus;
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, InteractionId, TaskId, TeamId, UserId};
 use threadline_domain::interaction::{Interaction, InteractionKind};
+use threadline_domain::routing::Policy;
+use threadline_domain::voice::CallAgent;
 use time::OffsetDateTime;
 
-use crate::{Result, Store, StoreError, micros, rows};
+use crate::{Result, Store, StoreError, Task, micros, rows};
 
 /// A call.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -33,6 +43,14 @@ pub struct Call {
     /// The provider's last status (`ringing`, `in-progress`, `completed`…).
     pub status: String,
     pub duration_secs: Option<i64>,
+    /// The agent it is offered to (or was, once answered).
+    pub agent_id: Option<UserId>,
+    /// The agent's own call while it is offered.
+    pub offer_sid: Option<String>,
+    /// Agents who let it ring out.
+    pub declined: Vec<UserId>,
+    /// The `call` task left when the caller asked to be called back.
+    pub callback_task_id: Option<TaskId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -64,7 +82,8 @@ pub struct CallChanges {
 }
 
 const COLUMNS: &str = "id, inbox_id, call_sid, contact_id, conversation_id, direction, from_number, to_number, language, team_id, misses, \
-                       enqueued_at, queue_secs, voicemail, status, duration_secs, created_at, ended_at";
+                       enqueued_at, queue_secs, voicemail, status, duration_secs, agent_id, offer_sid, declined, callback_task_id, \
+                       created_at, ended_at";
 
 fn call_row(row: &sqlx::any::AnyRow) -> Result<Call> {
     Ok(Call {
@@ -84,6 +103,10 @@ fn call_row(row: &sqlx::any::AnyRow) -> Result<Call> {
         voicemail: rows::int(row, "voicemail")? != 0,
         status: rows::text(row, "status")?,
         duration_secs: rows::opt_int(row, "duration_secs")?,
+        agent_id: rows::opt_parse(row, "agent_id")?,
+        offer_sid: rows::opt_text(row, "offer_sid")?,
+        declined: serde_json::from_str(&rows::text(row, "declined")?).map_err(|e| StoreError::Corrupt(format!("call declined: {e}")))?,
+        callback_task_id: rows::opt_parse(row, "callback_task_id")?,
         created_at: rows::time(row, "created_at")?,
         ended_at: rows::opt_time(row, "ended_at")?,
     })
@@ -100,6 +123,7 @@ fn summary(call: &Call) -> String {
     }
     parts.push(
         match (call.voicemail, call.status.as_str()) {
+            _ if call.callback_task_id.is_some() => "callback requested",
             (true, _) => "voicemail",
             (false, "completed") => "completed",
             (false, "busy") => "busy",
@@ -176,30 +200,237 @@ impl Store {
         Ok(())
     }
 
-    /// Offers a waiting caller to an agent: noted on the call, and a
-    /// `call.offered` event for the agent's workspace.
-    pub async fn offer_call(&self, account_id: AccountId, call: &Call, agent: UserId, at: OffsetDateTime) -> Result<()> {
+    /// Claims an agent for a waiting call before their phone rings: true
+    /// when the call is not offered to anyone and the agent has room for
+    /// one more call (`capacity`) — so two callers never ring one agent
+    /// beyond it, on any node. `declined` replaces the agents passed over.
+    pub async fn claim_call_offer(
+        &self,
+        account_id: AccountId,
+        call: &Call,
+        agent: UserId,
+        capacity: u32,
+        declined: &[UserId],
+        at: OffsetDateTime,
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE calls SET agent_id = $3, updated_at = $4 WHERE id = $1 AND account_id = $2")
+        if self.backend == crate::Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('call-agent:' || $1))").bind(agent.to_string()).execute(tx.conn()).await?;
+        }
+        let claimed = sqlx::query(
+            "UPDATE calls SET agent_id = $3, offer_sid = NULL, declined = $4, updated_at = $5 \
+             WHERE id = $1 AND account_id = $2 AND agent_id IS NULL AND ended_at IS NULL \
+             AND (SELECT COUNT(*) FROM calls o WHERE o.account_id = $2 AND o.agent_id = $3 AND o.ended_at IS NULL) < $6",
+        )
+        .bind(&call.id)
+        .bind(account_id.to_string())
+        .bind(agent.to_string())
+        .bind(serde_json::to_string(declined).unwrap_or_else(|_| "[]".into()))
+        .bind(micros(at))
+        .bind(i64::from(capacity))
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    /// The claimed agent's phone rings (`offer_sid` is their call): noted
+    /// on the call, and a `call.offered` event for their workspace.
+    pub async fn offer_call(&self, account_id: AccountId, call: &Call, agent: UserId, offer_sid: &str, at: OffsetDateTime) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE calls SET offer_sid = $4, updated_at = $5 WHERE id = $1 AND account_id = $2 AND agent_id = $3")
             .bind(&call.id)
             .bind(account_id.to_string())
             .bind(agent.to_string())
+            .bind(offer_sid)
             .bind(micros(at))
             .execute(tx.conn())
             .await?;
         let data = serde_json::json!({ "call": call, "agent_id": agent, "conversation_id": call.conversation_id });
-        tx.emit(threadline_domain::event::DomainEvent::new(account_id, threadline_domain::event::EventKind::CallOffered, data, at));
+        tx.emit(DomainEvent::new(account_id, EventKind::CallOffered, data, at));
         tx.commit().await?;
         Ok(())
     }
 
-    /// The agents offered a call that has not ended: on the phone now.
-    pub async fn agents_on_calls(&self, account_id: AccountId) -> Result<std::collections::HashSet<UserId>> {
-        let rows = sqlx::query("SELECT DISTINCT agent_id FROM calls WHERE account_id = $1 AND agent_id IS NOT NULL AND ended_at IS NULL")
+    /// The agent answered the call they were offered: it stays theirs, and
+    /// their own call's end is no longer a "no answer".
+    pub async fn answer_offer(&self, account_id: AccountId, inbox_id: InboxId, call_sid: &str, at: OffsetDateTime) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE calls SET offer_sid = NULL, updated_at = $4 WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3")
             .bind(account_id.to_string())
-            .fetch_all(&self.pool)
+            .bind(inbox_id.to_string())
+            .bind(call_sid)
+            .bind(micros(at))
+            .execute(tx.conn())
             .await?;
-        rows.iter().map(|r| rows::parse(r, "agent_id")).collect()
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An agent's phone was not answered (`offer`: their call's sid, which
+    /// ended busy, unanswered, failed or cancelled — or the waiting call's
+    /// own row id, when their phone could not be rung): the waiting call
+    /// they were offered is free to offer again, passing them over. `None`
+    /// when no waiting call is offered that way (a redelivery, or the
+    /// caller gone).
+    pub async fn decline_offer(&self, account_id: AccountId, inbox_id: InboxId, offer: &str, at: OffsetDateTime) -> Result<Option<Call>> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM calls WHERE account_id = $1 AND inbox_id = $2 AND (offer_sid = $3 OR (id = $3 AND offer_sid IS NULL)) \
+             AND agent_id IS NOT NULL AND ended_at IS NULL"
+        );
+        let row = sqlx::query(&sql).bind(account_id.to_string()).bind(inbox_id.to_string()).bind(offer).fetch_optional(tx.conn()).await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let mut call = call_row(&row)?;
+        if let Some(agent) = call.agent_id.take()
+            && !call.declined.contains(&agent)
+        {
+            call.declined.push(agent);
+        }
+        call.offer_sid = None;
+        sqlx::query("UPDATE calls SET agent_id = NULL, offer_sid = NULL, declined = $2, updated_at = $3 WHERE id = $1")
+            .bind(&call.id)
+            .bind(serde_json::to_string(&call.declined).unwrap_or_else(|_| "[]".into()))
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(Some(call))
+    }
+
+    /// Who a call of `team`'s queue (none: the inbox's own, any agent) can
+    /// be offered to, and how the team routes: its members as routing sees
+    /// them — their load on voice being the calls they are on or being
+    /// offered — with the phone each answers on.
+    pub async fn call_agents(&self, account_id: AccountId, team: Option<TeamId>) -> Result<(Policy, Vec<CallAgent>)> {
+        let at = crate::now();
+        let mut conn = self.pool.acquire().await?;
+        let routing = match team {
+            Some(team) => {
+                let raw: Option<Option<String>> = sqlx::query_scalar("SELECT routing FROM teams WHERE id = $1 AND account_id = $2")
+                    .bind(team.to_string())
+                    .bind(account_id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                match raw.flatten() {
+                    Some(raw) => serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("team routing: {e}")))?,
+                    None => crate::TeamRouting::default(),
+                }
+            }
+            None => crate::TeamRouting::default(),
+        };
+        let policy = Policy { strategy: routing.strategy, skills: routing.skills };
+        let agents = crate::routing::team_agents(&mut conn, account_id, team, at).await?;
+        let phones = sqlx::query("SELECT id, phone FROM users WHERE account_id = $1 AND phone IS NOT NULL AND deleted_at IS NULL")
+            .bind(account_id.to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+        let calls = sqlx::query(
+            "SELECT agent_id, COUNT(*) AS n FROM calls WHERE account_id = $1 AND agent_id IS NOT NULL AND ended_at IS NULL GROUP BY agent_id",
+        )
+        .bind(account_id.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(agents.len());
+        for mut agent in agents {
+            let mut on_calls = 0;
+            for row in &calls {
+                if rows::parse::<UserId>(row, "agent_id")? == agent.id {
+                    on_calls = rows::int(row, "n")? as u32;
+                }
+            }
+            agent.load.insert(Channel::Voice, on_calls);
+            let mut phone = None;
+            for row in &phones {
+                if rows::parse::<UserId>(row, "id")? == agent.id {
+                    phone = rows::opt_text(row, "phone")?;
+                }
+            }
+            out.push(CallAgent { agent, phone });
+        }
+        Ok((policy, out))
+    }
+
+    /// The caller asked to be called back: a `call` task for the call's
+    /// team (or anyone), due now, on the caller — once per call.
+    pub async fn request_callback(&self, account_id: AccountId, call: &Call, title: &str, at: OffsetDateTime) -> Result<Option<Task>> {
+        let mut tx = self.begin_write().await?;
+        let task = Task {
+            id: TaskId::new(),
+            contact_id: call.contact_id,
+            kind: "call".into(),
+            title: title.to_owned(),
+            team_id: call.team_id,
+            assignee_id: None,
+            due_at: crate::from_micros(micros(at)),
+            status: "open".into(),
+            journey_id: None,
+            run_id: None,
+            created_at: crate::from_micros(micros(at)),
+            done_at: None,
+            done_by: None,
+        };
+        let claimed = sqlx::query(
+            "UPDATE calls SET callback_task_id = $3, updated_at = $4 WHERE id = $1 AND account_id = $2 AND callback_task_id IS NULL",
+        )
+        .bind(&call.id)
+        .bind(account_id.to_string())
+        .bind(task.id.to_string())
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        if claimed.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        crate::journeys::insert_task(&mut tx, account_id, &task).await?;
+        tx.emit(DomainEvent::new(account_id, EventKind::TaskCreated, serde_json::json!({ "task": task }), at));
+        tx.commit().await?;
+        Ok(Some(task))
+    }
+
+    /// The conversation an agent's call to a customer belongs to: the
+    /// customer's latest one not yet resolved, or a new voice conversation
+    /// of `team`, assigned to the agent.
+    pub async fn conversation_for_call(
+        &self,
+        account_id: AccountId,
+        contact_id: ContactId,
+        team: Option<TeamId>,
+        agent: UserId,
+    ) -> Result<ConversationId> {
+        let at = crate::now();
+        let mut tx = self.begin_write().await?;
+        crate::contacts::load_contact(tx.conn(), account_id, contact_id).await?;
+        let latest: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM conversations WHERE account_id = $1 AND contact_id = $2 AND status <> 'resolved' \
+             ORDER BY last_activity_at DESC, id DESC LIMIT 1",
+        )
+        .bind(account_id.to_string())
+        .bind(contact_id.to_string())
+        .fetch_optional(tx.conn())
+        .await?;
+        if let Some(id) = latest {
+            tx.rollback().await?;
+            return id.parse().map_err(|_| StoreError::Corrupt("conversation id".into()));
+        }
+        let id = crate::journeys::new_outreach_conversation(
+            &mut tx,
+            account_id,
+            contact_id,
+            Some(Channel::Voice),
+            ConversationStatus::Open,
+            team,
+            at,
+        )
+        .await?;
+        let mine = crate::ConversationChanges { assignee_id: Some(Some(agent)), ..Default::default() };
+        crate::conversations::change_conversation(&mut tx, account_id, id, mine, &format!("user:{agent}"), at).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Claims a call's recording for storing: true the first time this
@@ -298,6 +529,10 @@ mod tests {
             voicemail: true,
             status: "completed".into(),
             duration_secs: Some(151),
+            agent_id: None,
+            offer_sid: None,
+            declined: Vec::new(),
+            callback_task_id: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             ended_at: None,
         };
@@ -306,5 +541,7 @@ mod tests {
         call.queue_secs = None;
         call.status = "no-answer".into();
         assert_eq!(summary(&call), "Incoming call, 2:31, not answered");
+        call.callback_task_id = Some(TaskId::new());
+        assert_eq!(summary(&call), "Incoming call, 2:31, callback requested");
     }
 }

@@ -833,6 +833,13 @@ impl Store {
         Ok(funnel)
     }
 
+    /// One task of the account.
+    pub async fn task(&self, account_id: AccountId, id: TaskId) -> Result<Task> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND account_id = $2");
+        let row = sqlx::query(&sql).bind(id.to_string()).bind(account_id.to_string()).fetch_optional(&self.pool).await?;
+        task_row(&row.ok_or(StoreError::NotFound)?)
+    }
+
     /// Open tasks (or all), soonest due first; optionally one person's or one customer's.
     pub async fn tasks(
         &self,

@@ -496,7 +496,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(RoutingPass::default());
         }
-        let mut agents = team_agents(&mut tx, account_id, team_id, at).await?;
+        let mut agents = team_agents(tx.conn(), account_id, Some(team_id), at).await?;
 
         let found = sqlx::query(
             "SELECT c.id, c.channel, c.priority, c.queued_at, c.created_at, c.language, c.category, k.attributes FROM conversations c \
@@ -692,16 +692,23 @@ impl Store {
     }
 }
 
-/// The team's members as routing sees them: presence, skills, capacity,
-/// and their load across all their open conversations.
-async fn team_agents(tx: &mut WriteTx, account_id: AccountId, team_id: TeamId, at: OffsetDateTime) -> Result<Vec<Agent>> {
+/// The team's members (no team: the account's users) as routing sees
+/// them: presence, skills, capacity, and their load across all their open
+/// conversations.
+pub(crate) async fn team_agents(
+    conn: &mut sqlx::AnyConnection,
+    account_id: AccountId,
+    team_id: Option<TeamId>,
+    at: OffsetDateTime,
+) -> Result<Vec<Agent>> {
     let found = sqlx::query(
-        "SELECT u.id, u.name, u.routing, u.last_assigned_at, p.status, p.updated_at FROM team_members m JOIN users u ON u.id = m.user_id \
-         LEFT JOIN agent_presence p ON p.user_id = u.id WHERE m.team_id = $1 AND u.account_id = $2 AND u.deleted_at IS NULL ORDER BY u.id",
+        "SELECT u.id, u.name, u.routing, u.last_assigned_at, p.status, p.updated_at FROM users u \
+         LEFT JOIN agent_presence p ON p.user_id = u.id WHERE u.account_id = $2 AND u.deleted_at IS NULL \
+         AND ($1 = '' OR u.id IN (SELECT user_id FROM team_members WHERE team_id = $1)) ORDER BY u.id",
     )
-    .bind(team_id.to_string())
+    .bind(team_id.map(|t| t.to_string()).unwrap_or_default())
     .bind(account_id.to_string())
-    .fetch_all(tx.conn())
+    .fetch_all(&mut *conn)
     .await?;
     let mut agents = Vec::with_capacity(found.len());
     for row in &found {
@@ -734,7 +741,7 @@ async fn team_agents(tx: &mut WriteTx, account_id: AccountId, team_id: TeamId, a
         for id in &padded {
             query = query.bind(id.clone());
         }
-        for row in query.fetch_all(tx.conn()).await? {
+        for row in query.fetch_all(&mut *conn).await? {
             let who: UserId = rows::parse(&row, "assignee_id")?;
             let channel: Channel = rows::opt_parse(&row, "channel")?.unwrap_or(Channel::Api);
             if let Some(agent) = agents.iter_mut().find(|a| a.id == who) {

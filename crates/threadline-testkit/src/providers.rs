@@ -250,6 +250,7 @@ fn route(inner: &Inner, request: &ProviderRequest, segments: &[&str], n: u64) ->
     match (request.method.as_str(), segments) {
         ("POST", ["2010-04-01", "Accounts", sid, "Messages.json"]) => twilio_send(inner, request, sid, n),
         ("POST", ["2010-04-01", "Accounts", sid, "Calls.json"]) => twilio_call(request, sid, n),
+        ("POST", ["2010-04-01", "Accounts", sid, "Calls", call]) => twilio_call_update(request, sid, call.trim_end_matches(".json")),
         ("POST", [GRAPH_VERSION, _, "messages"]) => graph_send(inner, request, n),
         ("GET", [GRAPH_VERSION, media_id]) => graph_media(inner, request, media_id),
         ("POST", [bot, method]) if bot.starts_with("bot") && method.starts_with("send") => telegram_send(inner, request, n),
@@ -286,6 +287,25 @@ fn twilio_call(request: &ProviderRequest, sid: &str, n: u64) -> Response {
         "uri": format!("/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json"),
     });
     (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+/// Twilio Voice's answer to updating a call (`Status=canceled` stops one
+/// still ringing): the Call resource as it now is.
+fn twilio_call_update(request: &ProviderRequest, sid: &str, call_sid: &str) -> Response {
+    if !request.header("authorization").is_some_and(|a| a.starts_with("Basic ")) {
+        let body =
+            json!({ "code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401 });
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let body = json!({
+        "account_sid": sid,
+        "api_version": "2010-04-01",
+        "direction": "outbound-api",
+        "sid": call_sid,
+        "status": request.field("Status").unwrap_or_else(|| "queued".into()),
+        "uri": format!("/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json"),
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
 }
 
 fn twilio_send(inner: &Inner, request: &ProviderRequest, sid: &str, n: u64) -> Response {

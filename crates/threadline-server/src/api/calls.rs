@@ -4,15 +4,20 @@
 //! two are joined, recorded from the answer (`crate::voice` answers the
 //! call's steps and keeps the recording as a note). The call is logged
 //! like any: a row, then a `call` interaction in the customer's timeline.
+//!
+//! A `call` task (a caller's callback request, a journey's "call this
+//! customer") is called the same way, in the customer's latest conversation
+//! not yet resolved — or a new voice conversation, the agent's.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use threadline_domain::channel::Channel;
+use threadline_domain::contact::Contact;
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
-use threadline_domain::ids::{ConversationId, InboxId};
-use threadline_store::{Call, NewCall};
+use threadline_domain::ids::{ConversationId, InboxId, TaskId};
+use threadline_store::{Account, Call, Inbox, NewCall};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{Body, Path};
@@ -23,7 +28,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::voice::PlaceError;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(place_call))
+    OpenApiRouter::new().routes(routes!(list_calls, place_call)).routes(routes!(call_for_task))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -38,6 +43,16 @@ pub struct CallRequest {
     pub to: Option<String>,
 }
 
+/// The conversation's calls, oldest first: where each went (queue, agent,
+/// the agents who let it ring out), how it ended, a callback's task.
+#[utoipa::path(get, path = "/conversations/{id}/calls", tag = "conversations", params(("id" = ConversationId, Path)),
+    responses((status = 200, body = Vec<Call>), (status = 404, body = ErrorBody)))]
+async fn list_calls(State(state): State<AppState>, caller: Caller, Path(id): Path<ConversationId>) -> ApiResult<Json<Vec<Call>>> {
+    let account_id = caller.account_id();
+    state.store.conversation(account_id, id).await?;
+    Ok(Json(state.store.conversation_calls(account_id, id).await?))
+}
+
 /// Calls the conversation's customer: the agent's phone rings first.
 #[utoipa::path(post, path = "/conversations/{id}/calls", tag = "conversations", params(("id" = ConversationId, Path)),
     request_body = CallRequest,
@@ -49,8 +64,41 @@ async fn place_call(
     Path(id): Path<ConversationId>,
     Body(req): Body<CallRequest>,
 ) -> ApiResult<(StatusCode, Json<Call>)> {
+    let conversation = state.store.conversation(caller.account_id(), id).await?;
+    let dial = prepare(&state, &caller, conversation.contact_id, &req).await?;
+    let call = dial_customer(&state, &caller, dial, conversation.id).await?;
+    Ok((StatusCode::CREATED, Json(call)))
+}
+
+/// Calls a task's customer: the agent's phone rings first.
+#[utoipa::path(post, path = "/tasks/{id}/calls", tag = "journeys", params(("id" = TaskId, Path)),
+    request_body = CallRequest,
+    responses((status = 201, body = Call), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 502, body = ErrorBody)))]
+async fn call_for_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<TaskId>,
+    Body(req): Body<CallRequest>,
+) -> ApiResult<(StatusCode, Json<Call>)> {
     let account_id = caller.account_id();
-    let conversation = state.store.conversation(account_id, id).await?;
+    let task = state.store.task(account_id, id).await?;
+    let dial = prepare(&state, &caller, task.contact_id, &req).await?;
+    let conversation = state.store.conversation_for_call(account_id, task.contact_id, task.team_id, caller.user.id).await?;
+    let call = dial_customer(&state, &caller, dial, conversation).await?;
+    Ok((StatusCode::CREATED, Json(call)))
+}
+
+/// Everything a call needs, checked before anything is written.
+struct Dial {
+    agent_phone: String,
+    inbox: Inbox,
+    contact: Contact,
+    to: String,
+}
+
+async fn prepare(state: &AppState, caller: &Caller, contact_id: threadline_domain::ids::ContactId, req: &CallRequest) -> ApiResult<Dial> {
+    let account_id = caller.account_id();
     let Some(agent_phone) = caller.user.phone.clone() else {
         return Err(ApiError::Refused {
             code: "no_phone",
@@ -65,9 +113,9 @@ async fn place_call(
     let Some(inbox) = inbox.filter(provider_connected) else {
         return Err(ApiError::Refused { code: "no_inbox", message: "no voice inbox connected to its provider to call through".into() });
     };
-    let account = state.store.account(account_id).await?;
+    let account: Account = state.store.account(account_id).await?;
     let region = Region::parse(&account.default_region).unwrap_or_default();
-    let contact = state.store.contact(account_id, conversation.contact_id).await?;
+    let contact = state.store.contact(account_id, contact_id).await?;
     let to = match req.to.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         Some(raw) => NormalizedIdentity::parse(IdentityKind::Phone, raw, region).map_err(|e| ApiError::invalid("to", e.to_string()))?.value,
         None => contact
@@ -77,9 +125,15 @@ async fn place_call(
             .map(|i| i.value.clone())
             .ok_or_else(|| ApiError::Refused { code: "no_identity", message: "the customer has no phone number: give `to`".into() })?,
     };
-    let secrets = open_secrets(&state, &inbox).map_err(ApiError::Internal)?;
+    Ok(Dial { agent_phone, inbox, contact, to })
+}
+
+/// Rings the agent, then (when they answer) the customer; the call's row.
+async fn dial_customer(state: &AppState, caller: &Caller, dial: Dial, conversation_id: ConversationId) -> ApiResult<Call> {
+    let Dial { agent_phone, inbox, contact, to } = dial;
+    let secrets = open_secrets(state, &inbox).map_err(ApiError::Internal)?;
     let step = format!("bridge&lang={}", caller.user.language.as_deref().unwrap_or("en"));
-    let sid = crate::voice::place_call(&state, &inbox, &secrets, &agent_phone, &step).await.map_err(|e| match e {
+    let sid = crate::voice::place_call(state, &inbox, &secrets, &agent_phone, &step, None).await.map_err(|e| match e {
         PlaceError::Inbox(message) => ApiError::Refused { code: "no_inbox", message },
         PlaceError::Provider(message) => ApiError::Upstream(message),
     })?;
@@ -88,12 +142,11 @@ async fn place_call(
         inbox_id: inbox.id,
         call_sid: &sid,
         contact_id: contact.id,
-        conversation_id: conversation.id,
+        conversation_id,
         direction: "outbound",
         from_number: &from,
         to_number: &to,
         status: "queued",
     };
-    let call = state.store.start_call(account_id, new, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(call)))
+    Ok(state.store.start_call(caller.account_id(), new, state.clock.now()).await?)
 }

@@ -10,6 +10,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use threadline_domain::channel::Channel;
 use threadline_domain::ids::JourneyId;
 use threadline_domain::journey::{Action, ChannelChoice, JourneySpec, Step, Trigger};
 use threadline_domain::role::Permission;
@@ -59,6 +60,7 @@ pub struct JourneyTexts {
     pub tasks: &'static str,
     pub due: &'static str,
     pub call: &'static str,
+    pub ringing: &'static str,
     pub open_customer: &'static str,
     pub done: &'static str,
     pub step_names: [(&'static str, &'static str); 11],
@@ -103,6 +105,7 @@ const EN: JourneyTexts = JourneyTexts {
     tasks: "Tasks",
     due: "due",
     call: "Call",
+    ringing: "Your phone is ringing: answer it, and the customer is called.",
     open_customer: "Open",
     done: "Done",
     step_names: [
@@ -170,6 +173,7 @@ const IT: JourneyTexts = JourneyTexts {
     tasks: "Attività",
     due: "entro",
     call: "Chiama",
+    ringing: "Squilla il tuo telefono: rispondi e chiamiamo il cliente.",
     open_customer: "Apri",
     done: "Fatto",
     step_names: [
@@ -566,6 +570,9 @@ pub struct TaskRow {
     pub overdue: bool,
     /// A `tel:` link when the task is a call and the customer has a number.
     pub call: Option<String>,
+    /// The call is placed through a voice inbox (the agent's phone rings
+    /// first) rather than by the `tel:` link.
+    pub dial: bool,
     /// The customer's latest conversation.
     pub conversation: Option<String>,
 }
@@ -577,6 +584,9 @@ pub async fn inbox_tasks(state: &AppState, session: &Session, lang: Lang) -> Res
     let teams = state.store.teams(account_id).await?;
     let mine: Vec<_> = teams.iter().filter(|t| t.member_ids.contains(&session.user.id)).map(|t| t.id).collect();
     let now = state.clock.now();
+    let dial = session.user.phone.is_some()
+        && tasks.iter().any(|t| t.kind == "call")
+        && state.store.inboxes(account_id).await?.iter().any(|i| i.channel == Channel::Voice && crate::channels::provider_connected(i));
     let mut rows = Vec::new();
     for task in tasks {
         let for_me = match (task.assignee_id, task.team_id) {
@@ -612,6 +622,7 @@ pub async fn inbox_tasks(state: &AppState, session: &Session, lang: Lang) -> Res
             id: task.id.to_string(),
             title: task.title,
             call: if task.kind == "call" { phone } else { None },
+            dial,
             kind: task.kind,
             due: if task.due_at > now {
                 format!("{} {}", texts(lang).due, lang.duration(task.due_at - now))

@@ -79,6 +79,8 @@ pub struct IvrTexts {
     pub closed: &'static str,
     pub hold_music: &'static str,
     pub max_wait: &'static str,
+    pub callback: &'static str,
+    pub ring: &'static str,
     pub save: &'static str,
     pub back: &'static str,
 }
@@ -104,6 +106,8 @@ const IVR_EN: IvrTexts = IvrTexts {
     closed: "When closed (then voicemail)",
     hold_music: "Hold music (address of a recording)",
     max_wait: "Longest wait before voicemail (seconds)",
+    callback: "After the longest wait, offer a callback (one key) before voicemail",
+    ring: "How long an agent's phone rings before the next agent's (seconds)",
     save: "Save the menu",
     back: "Administration",
 };
@@ -129,6 +133,8 @@ const IVR_IT: IvrTexts = IvrTexts {
     closed: "Quando è chiuso (poi segreteria)",
     hold_music: "Musica d'attesa (indirizzo di una registrazione)",
     max_wait: "Attesa massima prima della segreteria (secondi)",
+    callback: "Dopo l'attesa massima, proponi di essere richiamati (un tasto) prima della segreteria",
+    ring: "Quanto squilla il telefono di un operatore prima di passare al successivo (secondi)",
     save: "Salva il menu",
     back: "Amministrazione",
 };
@@ -163,6 +169,8 @@ pub struct IvrForm {
     pub openings: String,
     pub hold_music: String,
     pub max_wait: u64,
+    pub callback: bool,
+    pub ring_secs: u32,
     pub options: Vec<OptionRow>,
 }
 
@@ -184,6 +192,8 @@ pub fn ivr_form(ivr: &threadline_domain::voice::Ivr) -> IvrForm {
             .unwrap_or_default(),
         hold_music: ivr.hold_music_url.clone().unwrap_or_default(),
         max_wait: ivr.max_wait_secs,
+        callback: ivr.callback,
+        ring_secs: ivr.ring_secs,
         options: ivr
             .menu
             .iter()

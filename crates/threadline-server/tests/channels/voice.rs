@@ -15,6 +15,7 @@ channel_tests!(
     a_caller_goes_through_the_ivr_and_the_queue_to_voicemail,
     known_callers_go_to_their_team_and_a_closed_line_takes_a_message,
     an_agent_calls_the_customer_from_the_conversation,
+    a_call_rings_one_agent_at_a_time_and_a_caller_can_ask_to_be_called_back,
     fifty_calls_at_once_each_keep_their_keys_and_are_logged_once
 );
 
@@ -117,6 +118,10 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     assert!(answer_url.starts_with(&format!("{url}?step=answer&for=CA0f1e2d3c4b5a69788796a5b4c3d2e1f0")), "{answer_url}");
     assert_eq!(rig.app.sql_integers("SELECT COUNT(*) FROM calls WHERE agent_id IS NOT NULL").await, [1]);
     // Had he answered, he would have heard who calls and been joined to her place in the queue.
+    assert_eq!(offered.field("Timeout").as_deref(), Some("20"), "his phone rings for the IVR's ring time");
+    // She hung up before he answered: his phone was stopped (Twilio's call update).
+    let stopped = rig.provider.requests().into_iter().find(|r| r.path.contains("/Calls/CA")).expect("his ringing phone stopped");
+    assert_eq!(stopped.field("Status").as_deref(), Some("canceled"));
     let agent_leg = CallScript::new("CA9999", LINE, "+393470001111", vec![]);
     let (code, twiml) = caller.post(&answer_url, &agent_leg, "in-progress", &[]).await;
     assert_eq!(code, 200);
@@ -273,6 +278,154 @@ async fn an_agent_calls_the_customer_from_the_conversation(rig: Rig) {
     assert_eq!(logged.len(), 1, "{timeline}");
     assert!(logged[0]["summary"].as_str().unwrap().starts_with("Outgoing call, "), "{}", logged[0]);
     assert_eq!(logged[0]["data"]["to"], "+393471112233");
+}
+
+/// A call's row, found through its conversation's calls.
+async fn call_of(rig: &Rig, call_sid: &str) -> Value {
+    for conversation in rig.conversations().await {
+        let (status, calls) = rig.app.get(&format!("/api/v1/conversations/{}/calls", conversation["id"].as_str().unwrap())).await;
+        assert_eq!(status, 200, "{calls}");
+        if let Some(call) = calls.as_array().unwrap().iter().find(|c| c["call_sid"] == call_sid) {
+            return call.clone();
+        }
+    }
+    panic!("no call {call_sid}");
+}
+
+async fn a_call_rings_one_agent_at_a_time_and_a_caller_can_ask_to_be_called_back(rig: Rig) {
+    let orders = team(&rig, "Ordini").await;
+    let mut line = ivr(&orders);
+    line["callback"] = json!(true);
+    line["ring_secs"] = json!(15);
+    let (_, url) = voice_inbox(&rig, line).await;
+    let status_url = format!("{url}?step=status");
+
+    // Paolo (signed in here) and Anna take the orders team's calls.
+    let (_, me) = rig.app.get("/api/v1/me").await;
+    let paolo = me["id"].as_str().unwrap().to_owned();
+    assert_eq!(rig.app.put("/api/v1/me/phone", json!({ "phone": "+39 347 000 1111" })).await.0, 200);
+    assert_eq!(rig.app.put("/api/v1/me/presence", json!({ "status": "online" })).await.0, 204);
+    let (status, anna) = rig
+        .app
+        .post("/api/v1/users", json!({ "email": "anna@acme.example", "name": "Anna", "role": "agent", "password": "agent password 1" }))
+        .await;
+    assert_eq!(status, 201, "{anna}");
+    let anna = anna["id"].as_str().unwrap().to_owned();
+    for user in [&paolo, &anna] {
+        assert_eq!(rig.app.put(&format!("/api/v1/teams/{orders}/members/{user}"), json!({})).await.0, 200);
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000;
+    rig.app.sql(&format!("UPDATE users SET phone = '+393470002222' WHERE id = '{anna}'")).await;
+    rig.app
+        .sql(&format!(
+            "INSERT INTO agent_presence (user_id, account_id, status, updated_at) SELECT id, account_id, 'online', {now} FROM users WHERE id = '{anna}'"
+        ))
+        .await;
+    let phone_of = |agent: &Value| if agent.as_str() == Some(paolo.as_str()) { "+393470001111" } else { "+393470002222" };
+    let rung = || {
+        rig.provider.requests().into_iter().filter(|r| r.path.ends_with("/Calls.json")).map(|r| r.field("To").unwrap()).collect::<Vec<_>>()
+    };
+
+    // Giulia, then Marco, choose the orders queue.
+    let caller = VoiceCaller::new(TWILIO_SID, TWILIO_TOKEN);
+    let giulia = CallScript::new("CA1111", "+393471112233", LINE, vec![]);
+    let marco = CallScript::new("CA2222", "+393471114444", LINE, vec![]);
+    for script in [&giulia, &marco] {
+        assert_eq!(caller.post(&url, script, "ringing", &[]).await.0, 200);
+        let (code, twiml) = caller.post(&format!("{url}?step=choice&lang=en"), script, "in-progress", &[("Digits", "1".into())]).await;
+        assert_eq!(code, 200);
+        assert!(twiml.contains(&format!(">team-{orders}</Enqueue>")), "{twiml}");
+    }
+    // Each rings a different agent: a call fills an agent's voice capacity.
+    let first = rung();
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.contains(&"+393470001111".to_owned()) && first.contains(&"+393470002222".to_owned()), "{first:?}");
+    let g = call_of(&rig, "CA1111").await;
+    let m = call_of(&rig, "CA2222").await;
+    assert_eq!(first[0], phone_of(&g["agent_id"]), "{g}");
+    assert_ne!(g["agent_id"], m["agent_id"]);
+    let (giulias_agent, marcos_agent) = (g["agent_id"].clone(), m["agent_id"].clone());
+
+    // Giulia's agent lets it ring out; the other is taken by Marco's call, so nobody else rings.
+    let ring_out = |sid: &str, to: &str| CallScript::new(sid, LINE, to, vec![]);
+    let leg = ring_out(g["offer_sid"].as_str().unwrap(), phone_of(&giulias_agent));
+    assert_eq!(caller.post(&status_url, &leg, "no-answer", &[]).await.0, 200);
+    assert_eq!(caller.post(&status_url, &leg, "no-answer", &[]).await.0, 200, "a redelivered status changes nothing");
+    assert_eq!(rung().len(), 2);
+    let g = call_of(&rig, "CA1111").await;
+    assert!(g["agent_id"].is_null() && g["declined"] == json!([giulias_agent]), "{g}");
+
+    // Marco hangs up while his agent's phone rings: it stops, and that agent is free.
+    assert_eq!(caller.post(&status_url, &marco, "completed", &[("CallDuration", "40".into())]).await.0, 200);
+    let stopped =
+        rig.provider.requests().into_iter().find(|r| r.path.ends_with(&format!("/Calls/{}.json", m["offer_sid"].as_str().unwrap())));
+    assert_eq!(stopped.expect("Marco's agent's phone stopped").field("Status").as_deref(), Some("canceled"));
+
+    // At Giulia's next wait, the free agent who has not let her ring out is rung.
+    let wait = |secs: u64| [("QueuePosition", "1".to_owned()), ("QueueTime", secs.to_string()), ("CurrentQueueSize", "1".to_owned())];
+    let (code, twiml) = caller.post(&format!("{url}?step=wait&lang=en"), &giulia, "in-progress", &wait(20)).await;
+    assert!(code == 200 && twiml.contains("You are in the queue."), "{twiml}");
+    assert_eq!(rung().len(), 3);
+    assert_eq!(rung()[2], phone_of(&marcos_agent));
+    let g = call_of(&rig, "CA1111").await;
+    assert_eq!(g["agent_id"], marcos_agent);
+    assert_eq!(g["offer_sid"].as_str().map(|s| s.starts_with("CA")), Some(true), "{g}");
+    // They let it ring out too: nobody is left until the next wait, which starts over.
+    let leg = ring_out(g["offer_sid"].as_str().unwrap(), phone_of(&marcos_agent));
+    assert_eq!(caller.post(&status_url, &leg, "busy", &[]).await.0, 200);
+    assert_eq!(rung().len(), 3);
+    assert_eq!(caller.post(&format!("{url}?step=wait&lang=en"), &giulia, "in-progress", &wait(40)).await.0, 200);
+    assert_eq!(rung().len(), 4, "everyone let it ring once: start over");
+    let g = call_of(&rig, "CA1111").await;
+    assert!(!g["agent_id"].is_null() && g["declined"] == json!([]), "{g}");
+
+    // After the longest wait she is offered a callback, and takes it.
+    let (_, twiml) = caller.post(&format!("{url}?step=wait&lang=en"), &giulia, "in-progress", &wait(60)).await;
+    assert!(twiml.contains("<Leave/>"), "{twiml}");
+    let left = [("QueueResult", "leave".to_owned()), ("QueueTime", "60".to_owned())];
+    let (_, twiml) = caller.post(&format!("{url}?step=left&lang=en"), &giulia, "in-progress", &left).await;
+    assert!(twiml.contains("To be called back on this number, press 1 or say yes") && twiml.contains("<Record "), "{twiml}");
+    let (_, twiml) = caller.post(&format!("{url}?step=callback&lang=en"), &giulia, "in-progress", &[("Digits", "1".into())]).await;
+    assert!(twiml.contains("We will call you back on this number") && twiml.ends_with("<Hangup/></Response>"), "{twiml}");
+    assert_eq!(caller.post(&format!("{url}?step=callback&lang=en"), &giulia, "in-progress", &[("Digits", "1".into())]).await.0, 200);
+    assert_eq!(caller.post(&status_url, &giulia, "completed", &[("CallDuration", "75".into())]).await.0, 200);
+    assert!(rig.provider.requests().iter().filter(|r| r.path.contains("/Calls/CA")).count() == 2, "the last ringing phone stopped too");
+
+    // One task for the team to call her back, once; her timeline says so.
+    let (_, tasks) = rig.app.get("/api/v1/tasks").await;
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let task = &tasks[0];
+    assert_eq!((task["kind"].as_str(), task["team_id"].as_str()), (Some("call"), Some(orders.as_str())), "{task}");
+    assert_eq!(task["title"], "Richiamare +393471112233 (in attesa per 1:00)", "in the line's first language");
+    let (_, timeline) = rig.app.get(&format!("/api/v1/contacts/{}/timeline?types=interaction", g["contact_id"].as_str().unwrap())).await;
+    let logged: Vec<&Value> = timeline["data"].as_array().unwrap().iter().filter(|e| e["kind"] == "call").collect();
+    assert_eq!(logged.len(), 1);
+    assert!(logged[0]["summary"].as_str().unwrap().ends_with("60 s in the queue, callback requested"), "{}", logged[0]);
+
+    // Paolo calls her back from the task: his phone rings, then hers, in her conversation.
+    let (status, back) = rig.app.post(&format!("/api/v1/tasks/{}/calls", task["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(status, 201, "{back}");
+    assert_eq!((back["to_number"].as_str(), back["conversation_id"].clone()), (Some("+393471112233"), g["conversation_id"].clone()));
+    let placed = rig.provider.requests().into_iter().filter(|r| r.path.ends_with("/Calls.json")).last().unwrap();
+    assert_eq!(placed.field("To").as_deref(), Some("+393470001111"));
+    assert!(placed.field("Url").unwrap().starts_with(&format!("{url}?step=bridge")));
+    assert_eq!(placed.field("Timeout"), None, "his own call rings as long as Twilio lets it");
+
+    // A journey's task on a customer with no conversation: the call opens one, on the phone, his.
+    let (_, luca) =
+        rig.app.post("/api/v1/contacts", json!({ "name": "Luca", "identities": [{ "kind": "phone", "value": "+393479998888" }] })).await;
+    let due = (time::OffsetDateTime::now_utc()).format(&time::format_description::well_known::Rfc3339).unwrap();
+    let (status, task) =
+        rig.app.post("/api/v1/tasks", json!({ "contact_id": luca["id"], "kind": "call", "title": "Call Luca", "due_at": due })).await;
+    assert_eq!(status, 201, "{task}");
+    let (status, call) = rig.app.post(&format!("/api/v1/tasks/{}/calls", task["id"].as_str().unwrap()), json!({})).await;
+    assert_eq!(status, 201, "{call}");
+    let (_, opened) = rig.app.get(&format!("/api/v1/conversations/{}", call["conversation_id"].as_str().unwrap())).await;
+    assert_eq!((opened["channel"].as_str(), opened["assignee_id"].as_str()), (Some("voice"), Some(paolo.as_str())), "{opened}");
+    assert_eq!(opened["contact_id"], luca["id"]);
+    let (status, body) = rig.app.post(&format!("/api/v1/tasks/{}/calls", threadline_domain::ids::TaskId::new()), json!({})).await;
+    assert_eq!(status, 404, "{body}");
 }
 
 /// Fifty callers at once through the IVR and the queue: each one's keys
