@@ -85,7 +85,7 @@ fn shopify_statuses_follow_payment_and_fulfilment() {
 }
 
 #[test]
-fn shopify_fulfilments_are_shipments_and_refunds_wait_for_the_order() {
+fn shopify_fulfilments_are_shipments_and_refunds_are_refunds() {
     let body = fixture("shopify/fulfillments_create.json");
     let event = read(ShopKind::Shopify, &shopify("fulfillments/create", &body, "k"), &body, "k").unwrap();
     let ShopEvent::Shipment { order_external_id, shipment } = event else { panic!("{event:?}") };
@@ -96,7 +96,18 @@ fn shopify_fulfilments_are_shipments_and_refunds_wait_for_the_order() {
     assert!(shipment.tracking_url.unwrap().starts_with("https://www.ups.com/WebTracking"));
 
     let body = fixture("shopify/refunds_create.json");
-    assert!(matches!(read(ShopKind::Shopify, &shopify("refunds/create", &body, "k"), &body, "k").unwrap(), ShopEvent::Ignored(_)));
+    let event = read(ShopKind::Shopify, &shopify("refunds/create", &body, "k"), &body, "k").unwrap();
+    let ShopEvent::Refund { order_external_id, refund } = event else { panic!("{event:?}") };
+    assert_eq!(order_external_id, "820982911946154508");
+    assert_eq!(refund.id.as_deref(), Some("890088186047892319"));
+    assert_eq!(refund.amount, "75.00", "the refund transaction's amount, not the line's subtotal");
+    assert_eq!(refund.reason.as_deref(), Some("Things were damaged"));
+    assert!(refund.refunded_at.is_some());
+    // A refund whose transaction failed gave nothing back.
+    let mut failed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    failed["transactions"][0]["status"] = "failure".into();
+    let failed = serde_json::to_vec(&failed).unwrap();
+    assert!(matches!(read(ShopKind::Shopify, &shopify("refunds/create", &failed, "k"), &failed, "k").unwrap(), ShopEvent::Ignored(_)));
 }
 
 #[test]
@@ -183,6 +194,14 @@ fn woocommerce_statuses_and_tracked_parcels() {
     assert_eq!(status, OrderStatus::Shipped);
     assert_eq!((shipments[0].carrier.as_deref(), shipments[0].tracking_number.as_deref()), (Some("DHL"), Some("JD014600003828")));
     assert_eq!(shipments[0].tracking_url, None);
+    // Its refunds, as the order lists them (the total negative).
+    sample["refunds"] =
+        serde_json::json!([{ "id": 726, "reason": "", "total": "-10.00" }, { "id": 727, "reason": "Broken lid", "total": "-5.5" }]);
+    let body = serde_json::to_vec(&sample).unwrap();
+    let ShopEvent::Order(order) = read(ShopKind::WooCommerce, &woo("order.updated", &body, "s"), &body, "s").unwrap() else { panic!() };
+    let refunds: Vec<_> = order.refunds.iter().map(|r| (r.id.as_deref(), r.amount.as_str(), r.reason.as_deref())).collect();
+    assert_eq!(refunds, [(Some("726"), "10.00", None), (Some("727"), "5.5", Some("Broken lid"))]);
+    assert_eq!(order.refunded().as_deref(), Some("15.50"));
 }
 
 #[test]

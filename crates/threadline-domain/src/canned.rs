@@ -159,6 +159,7 @@ mod tests {
                 status: None,
                 shipped_at: None,
             }],
+            refunds: Vec::new(),
             placed_at: time::macros::datetime!(2026-12-01 10:00 UTC),
             updated_at: time::macros::datetime!(2026-12-02 09:00 UTC),
         };

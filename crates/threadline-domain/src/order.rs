@@ -96,6 +96,64 @@ impl Shipment {
     }
 }
 
+/// Money given back on an order (all of it, or part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Refund {
+    /// The shop's id for the refund (a later report of the same refund
+    /// replaces it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// How much, in the order's currency, as the shop writes it ("75.00").
+    pub amount: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub refunded_at: Option<OffsetDateTime>,
+}
+
+impl Refund {
+    fn same_as(&self, other: &Refund) -> bool {
+        match (&self.id, &other.id) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.amount == other.amount && self.refunded_at == other.refunded_at,
+            _ => false,
+        }
+    }
+}
+
+/// The sum of amounts, written with as many decimals as the most precise
+/// of them (at least two): "75.00" + "14.5" = "89.50". None if one is not
+/// an amount.
+pub fn add_amounts(amounts: &[&str]) -> Option<String> {
+    let mut sum = 0i128;
+    let mut digits = 2;
+    for amount in amounts {
+        sum += millionths(amount)?;
+        digits = digits.max(amount.split_once('.').map_or(0, |(_, f)| f.len()));
+    }
+    Some(write_millionths(sum, digits))
+}
+
+fn write_millionths(value: i128, digits: usize) -> String {
+    let digits = digits.min(6);
+    let scaled = value.abs() / 10i128.pow(6 - digits as u32);
+    let unit = 10i128.pow(digits as u32);
+    let sign = if value < 0 { "-" } else { "" };
+    format!("{sign}{}.{:0width$}", scaled / unit, scaled % unit, width = digits)
+}
+
+/// An amount in millionths (the finest [`is_amount`] allows), to add and compare.
+fn millionths(amount: &str) -> Option<i128> {
+    if !is_amount(amount) {
+        return None;
+    }
+    let negative = amount.starts_with('-');
+    let digits = amount.trim_start_matches('-');
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let value = whole.parse::<i128>().ok()? * 1_000_000 + format!("{fraction:0<6}").parse::<i128>().ok()?;
+    Some(if negative { -value } else { value })
+}
+
 /// Who placed an order, as the shop knows them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderCustomer {
@@ -132,6 +190,9 @@ pub struct OrderFacts {
     pub items: Vec<OrderItem>,
     #[serde(default)]
     pub shipments: Vec<Shipment>,
+    /// Money given back, refund by refund.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<Refund>,
     #[serde(with = "time::serde::rfc3339")]
     pub placed_at: OffsetDateTime,
     /// When the shop last changed it: a version older than the stored one
@@ -223,6 +284,21 @@ impl OrderFacts {
         if self.shipments.len() > MAX_LINES {
             errors.push("shipments", format!("at most {MAX_LINES} shipments"));
         }
+        if self.refunds.len() > MAX_LINES {
+            errors.push("refunds", format!("at most {MAX_LINES} refunds"));
+        }
+        for (i, refund) in self.refunds.iter().enumerate() {
+            if !is_amount(&refund.amount) || refund.amount.starts_with('-') {
+                errors.push(format!("refunds[{i}].amount"), "must be a decimal amount, e.g. 75.00");
+            }
+            for (value, name) in [(&refund.id, "id"), (&refund.reason, "reason")] {
+                if let Some(v) = value
+                    && (v.chars().count() > MAX_TEXT || v.contains('\0'))
+                {
+                    errors.push(format!("refunds[{i}].{name}"), format!("at most {MAX_TEXT} characters of text"));
+                }
+            }
+        }
         for shipment in &self.shipments {
             if let Some(url) = &shipment.tracking_url
                 && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -232,6 +308,28 @@ impl OrderFacts {
             }
         }
         errors.into_result(())
+    }
+
+    /// How much has been refunded, as a decimal ("75.00"); none when nothing.
+    pub fn refunded(&self) -> Option<String> {
+        let amounts: Vec<&str> = self.refunds.iter().map(|r| r.amount.as_str()).collect();
+        add_amounts(&amounts).filter(|sum| millionths(sum).is_some_and(|v| v > 0))
+    }
+
+    /// Adds a refund reported on its own, or replaces the report it
+    /// updates; once refunds reach the order's total, the order is
+    /// refunded. True if anything changed.
+    pub fn merge_refund(&mut self, refund: Refund) -> bool {
+        match self.refunds.iter_mut().find(|r| r.same_as(&refund)) {
+            Some(existing) if *existing == refund => return false,
+            Some(existing) => *existing = refund,
+            None => self.refunds.push(refund),
+        }
+        let refunded: i128 = self.refunds.iter().filter_map(|r| millionths(&r.amount)).sum();
+        if self.status.is_placed() && millionths(&self.total).is_some_and(|total| refunded >= total) {
+            self.status = OrderStatus::Refunded;
+        }
+        true
     }
 
     /// Adds a shipment reported on its own, or replaces the report it
@@ -296,7 +394,12 @@ pub fn update(previous: Option<&OrderFacts>, next: &OrderFacts) -> Update {
 
 /// Whether two versions differ only in what nobody sees (the shop's clock).
 fn same_for_customer(a: &OrderFacts, b: &OrderFacts) -> bool {
-    a.status == b.status && a.total == b.total && a.items == b.items && a.shipments == b.shipments && a.customer == b.customer
+    a.status == b.status
+        && a.total == b.total
+        && a.items == b.items
+        && a.shipments == b.shipments
+        && a.refunds == b.refunds
+        && a.customer == b.customer
 }
 
 /// The events `next` brings after `previous`.
@@ -315,10 +418,28 @@ pub fn events(previous: Option<&OrderFacts>, next: &OrderFacts) -> Vec<OrderEven
             out.push(event(ORDER_SHIPPED, key, next, shipment.shipped_at.unwrap_or(at), Some(shipment)));
         }
     }
+    for refund in &next.refunds {
+        let known = previous.is_some_and(|p| p.refunds.iter().any(|r| r.same_as(refund)));
+        if !known {
+            let key = match &refund.id {
+                Some(id) => format!("refunded:{id}"),
+                None => format!("refunded:{}@{}", refund.amount, refund.refunded_at.map_or(0, |t| t.unix_timestamp())),
+            };
+            let mut refunded = event(ORDER_REFUNDED, key, next, refund.refunded_at.unwrap_or(at), None);
+            refunded.properties.insert("refund_amount".into(), json!(refund.amount));
+            if let Some(reason) = &refund.reason {
+                refunded.properties.insert("reason".into(), json!(reason));
+            }
+            out.push(refunded);
+        }
+    }
     if next.status != before.unwrap_or(next.status) || previous.is_none() {
         match next.status {
             OrderStatus::Cancelled if before.is_some() => out.push(event(ORDER_CANCELLED, "cancelled".into(), next, at, None)),
-            OrderStatus::Refunded => out.push(event(ORDER_REFUNDED, "refunded".into(), next, at, None)),
+            // Said once: by the refund that made it, when the shop reported one.
+            OrderStatus::Refunded if !out.iter().any(|e| e.name == ORDER_REFUNDED) => {
+                out.push(event(ORDER_REFUNDED, "refunded".into(), next, at, None))
+            }
             OrderStatus::Delivered => out.push(event(ORDER_DELIVERED, "delivered".into(), next, at, None)),
             OrderStatus::Shipped if previous.is_some() && !out.iter().any(|e| e.name == ORDER_SHIPPED) && next.shipments.is_empty() => {
                 // Marked shipped without a tracked parcel.
@@ -559,7 +680,17 @@ pub fn where_is(order: &OrderFacts, language: Option<&str>) -> String {
         (OrderStatus::Failed, true) => "non è stato completato: il pagamento non è andato a buon fine.".to_owned(),
     };
     // The link only where the parcel is news (not for a cancelled order).
-    let follow = if matches!(order.status, OrderStatus::Shipped | OrderStatus::Delivered) { follow } else { String::new() };
+    let mut follow = if matches!(order.status, OrderStatus::Shipped | OrderStatus::Delivered) { follow } else { String::new() };
+    // Part of it given back.
+    if order.status != OrderStatus::Refunded
+        && let Some(refunded) = order.refunded()
+    {
+        follow.push_str(&if italian {
+            format!(" Ti abbiamo rimborsato {refunded} {}.", order.currency)
+        } else {
+            format!(" {refunded} {} of it has been refunded to you.", order.currency)
+        });
+    }
     if italian {
         format!("Il tuo ordine {} del {date} ({} {}) {state}{follow}", order.number, order.total, order.currency)
     } else {
@@ -637,6 +768,7 @@ mod tests {
             customer: OrderCustomer { email: Some("jon@example.com".into()), ..OrderCustomer::default() },
             items: vec![OrderItem { name: "Tazza".into(), sku: Some("T-1".into()), quantity: 2, price: "29.95".into() }],
             shipments: Vec::new(),
+            refunds: Vec::new(),
             placed_at: datetime!(2026-12-01 10:00 UTC),
             updated_at: datetime!(2026-12-01 10:00 UTC),
         }
@@ -667,6 +799,46 @@ mod tests {
         shipped.updated_at = datetime!(2026-12-02 09:00 UTC);
         shipped.status = OrderStatus::Shipped;
         assert_eq!(update(Some(&shipped), &order()), Update::Stale);
+    }
+
+    #[test]
+    fn refunds_are_events_and_refunding_the_total_refunds_the_order() {
+        let placed = order();
+        let refund = |id: &str, amount: &str| Refund {
+            id: Some(id.into()),
+            amount: amount.into(),
+            reason: Some("Things were damaged".into()),
+            refunded_at: Some(datetime!(2026-12-03 10:00 UTC)),
+        };
+        // Part of it: an event with the amount; the order stays as it was.
+        let mut partly = placed.clone();
+        assert!(partly.merge_refund(refund("890088186047892319", "20.00")));
+        assert!(!partly.merge_refund(refund("890088186047892319", "20.00")), "the same report again changes nothing");
+        assert_eq!(partly.status, placed.status);
+        assert_eq!(partly.refunded().as_deref(), Some("20.00"));
+        let Update::Changed(events) = update(Some(&placed), &partly) else { panic!() };
+        assert_eq!(names(Update::Changed(events.clone())), [ORDER_REFUNDED]);
+        assert_eq!(events[0].key, "refunded:890088186047892319");
+        assert_eq!(
+            (events[0].properties["refund_amount"].as_str(), events[0].properties["reason"].as_str()),
+            (Some("20.00"), Some("Things were damaged"))
+        );
+        assert!(where_is(&partly, Some("en")).contains("20.00 EUR of it has been refunded to you."), "{}", where_is(&partly, Some("en")));
+        // The rest: one event for that refund, and the order is refunded (no second event for the status).
+        let mut fully = partly.clone();
+        assert!(fully.merge_refund(refund("890088186047892320", &format!("{:.2}", 59.90 - 20.00))));
+        assert_eq!(fully.status, OrderStatus::Refunded);
+        assert_eq!(fully.refunded().as_deref(), Some("59.90"));
+        let Update::Changed(events) = update(Some(&partly), &fully) else { panic!() };
+        assert_eq!(events.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["refunded:890088186047892320"]);
+        // A refund must be an amount.
+        let mut bad = placed.clone();
+        bad.refunds.push(refund("x", "-5"));
+        assert!(bad.check().unwrap_err().0.iter().any(|f| f.field == "refunds[0].amount"));
+        assert_eq!(millionths("59.9"), Some(59_900_000));
+        assert_eq!(add_amounts(&["75.00", "14.5"]).as_deref(), Some("89.50"));
+        assert_eq!(add_amounts(&["1.125", "2"]).as_deref(), Some("3.125"));
+        assert_eq!(add_amounts(&["1", "x"]), None);
     }
 
     #[test]

@@ -74,6 +74,9 @@ async fn receive(
         ShopEvent::Shipment { order_external_id, shipment } => {
             Some(state.store.record_shipment(account_id, origin, &order_external_id, &shipment, at).await?)
         }
+        ShopEvent::Refund { order_external_id, refund } => {
+            Some(state.store.record_refund(account_id, origin, &order_external_id, &refund, at).await?)
+        }
         ShopEvent::Ignored(reason) => {
             tracing::debug!(source = %source_id, %reason, "order webhook acknowledged, nothing to store");
             None

@@ -21,7 +21,7 @@ use serde::Serialize;
 use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
 use threadline_domain::ids::{AccountId, ContactId, CustomerEventId, OrderId, OrderSourceId};
-use threadline_domain::order::{OrderFacts, OrderStatus, Shipment, Update, update};
+use threadline_domain::order::{OrderFacts, OrderStatus, Refund, Shipment, Update, update};
 use threadline_domain::tracking::{Call, CallKind};
 use time::OffsetDateTime;
 
@@ -141,6 +141,8 @@ struct Details {
     customer: threadline_domain::order::OrderCustomer,
     items: Vec<threadline_domain::order::OrderItem>,
     shipments: Vec<Shipment>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    refunds: Vec<Refund>,
 }
 
 fn order_row(row: &sqlx::any::AnyRow) -> Result<Order> {
@@ -160,6 +162,7 @@ fn order_row(row: &sqlx::any::AnyRow) -> Result<Order> {
             customer: details.customer,
             items: details.items,
             shipments: details.shipments,
+            refunds: details.refunds,
             placed_at: rows::time(row, "placed_at")?,
             updated_at: rows::time(row, "shop_updated_at")?,
         },
@@ -169,7 +172,12 @@ fn order_row(row: &sqlx::any::AnyRow) -> Result<Order> {
 }
 
 fn details_text(facts: &OrderFacts) -> Result<String> {
-    let details = Details { customer: facts.customer.clone(), items: facts.items.clone(), shipments: facts.shipments.clone() };
+    let details = Details {
+        customer: facts.customer.clone(),
+        items: facts.items.clone(),
+        shipments: facts.shipments.clone(),
+        refunds: facts.refunds.clone(),
+    };
     serde_json::to_string(&details).map_err(|e| StoreError::Corrupt(format!("order details: {e}")))
 }
 
@@ -268,6 +276,20 @@ impl Store {
         }
     }
 
+    /// Stores a refund reported on its own, on the order it belongs to
+    /// (refunding the whole total refunds the order).
+    pub async fn record_refund(
+        &self,
+        account_id: AccountId,
+        origin: OrderOrigin<'_>,
+        order_external_id: &str,
+        refund: &Refund,
+        at: OffsetDateTime,
+    ) -> Result<OrderRecorded> {
+        let arrival = Arrival::Refund { order_external_id, refund };
+        self.record_order_once(account_id, origin, arrival, Region::default(), at).await
+    }
+
     /// Stores a shipment reported on its own, on the order it belongs to.
     pub async fn record_shipment(
         &self,
@@ -292,7 +314,7 @@ impl Store {
         let origin_key = origin.key();
         let external_id = match arrival {
             Arrival::Order(facts) => facts.external_id.as_str(),
-            Arrival::Shipment { order_external_id, .. } => order_external_id,
+            Arrival::Shipment { order_external_id, .. } | Arrival::Refund { order_external_id, .. } => order_external_id,
         };
         let mut tx = self.begin_write().await?;
         tx.lock_keys(account_id, &[format!("order:{origin_key}:{external_id}")]).await?;
@@ -315,7 +337,15 @@ impl Store {
                 next.updated_at = next.updated_at.max(shipment.shipped_at.unwrap_or(next.updated_at));
                 next
             }
-            (Arrival::Shipment { .. }, None) => return Ok(OrderRecorded::UnknownOrder),
+            (Arrival::Refund { refund, .. }, Some(order)) => {
+                let mut next = order.facts.clone();
+                if !next.merge_refund(refund.clone()) {
+                    return Ok(OrderRecorded::Unchanged(Box::new(order.clone())));
+                }
+                next.updated_at = next.updated_at.max(refund.refunded_at.unwrap_or(next.updated_at));
+                next
+            }
+            (Arrival::Shipment { .. } | Arrival::Refund { .. }, None) => return Ok(OrderRecorded::UnknownOrder),
         };
         let (events, stored) = match (update(stored.as_ref().map(|o| &o.facts), &next), stored) {
             (Update::Stale, Some(order)) => return Ok(OrderRecorded::Stale(Box::new(order))),
@@ -444,6 +474,7 @@ impl Store {
 enum Arrival<'a> {
     Order(&'a OrderFacts),
     Shipment { order_external_id: &'a str, shipment: &'a Shipment },
+    Refund { order_external_id: &'a str, refund: &'a Refund },
 }
 
 /// Writes an order: a new row, or the stored one (same id) with the new

@@ -435,6 +435,7 @@ pub async fn seed(store: &Store, _secrets: &SecretBox, contacts: usize) -> anyho
                 status: delivered.then(|| "delivered".to_owned()),
                 shipped_at: Some(shipped_at),
             }],
+            refunds: Vec::new(),
             placed_at,
             updated_at: if delivered { shipped_at + time::Duration::days(2) } else { shipped_at },
         };

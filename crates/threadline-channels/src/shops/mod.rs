@@ -15,7 +15,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use threadline_domain::order::{OrderFacts, OrderItem, Shipment};
+use threadline_domain::order::{OrderFacts, OrderItem, Refund, Shipment};
 use time::OffsetDateTime;
 
 pub use crate::WebhookRequest;
@@ -65,6 +65,8 @@ pub enum ShopEvent {
     Order(Box<OrderFacts>),
     /// A shipment of an order, reported on its own.
     Shipment { order_external_id: String, shipment: Shipment },
+    /// A refund of an order, reported on its own.
+    Refund { order_external_id: String, refund: Refund },
     /// Acknowledged, nothing to store (a topic we do not read, a deletion,
     /// the shop's test ping).
     Ignored(String),

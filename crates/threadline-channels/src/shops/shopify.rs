@@ -6,13 +6,13 @@
 //! Read: `orders/create`, `orders/updated`, `orders/paid`,
 //! `orders/fulfilled`, `orders/partially_fulfilled`, `orders/cancelled`
 //! (each the whole order) and `fulfillments/create`, `fulfillments/update`
-//! (one shipment). Acknowledged and left: `refunds/create` (Shopify follows
-//! it with `orders/updated`, whose financial status says refunded),
-//! `orders/delete` (a deleted order stays in the customer's history) and
-//! any other topic.
+//! (one shipment), `refunds/create` (one refund: the successful refund
+//! transactions' amounts, the note as its reason; an order's own `refunds`
+//! are read the same way). Acknowledged and left: `orders/delete` (a
+//! deleted order stays in the customer's history) and any other topic.
 
 use serde_json::Value;
-use threadline_domain::order::{OrderCustomer, OrderFacts, OrderStatus, Shipment};
+use threadline_domain::order::{OrderCustomer, OrderFacts, OrderStatus, Refund, Shipment};
 
 use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, line_items, text, time};
 
@@ -37,8 +37,40 @@ pub fn parse(request: &WebhookRequest<'_>) -> Result<ShopEvent, ShopError> {
                 None => Ok(ShopEvent::Ignored(format!("{topic}: a cancelled or failed fulfilment"))),
             }
         }
+        "refunds/create" => {
+            let body = body_json(request)?;
+            let order_external_id = text(body.get("order_id")).ok_or_else(|| ShopError::Malformed("order_id: missing".into()))?;
+            match refund(&body) {
+                Some(refund) => Ok(ShopEvent::Refund { order_external_id, refund }),
+                None => Ok(ShopEvent::Ignored("refunds/create: no money given back (a restock only)".into())),
+            }
+        }
         other => Ok(ShopEvent::Ignored(format!("topic {other} is not read"))),
     }
+}
+
+/// A refund resource as a [`Refund`]: the money its successful refund
+/// transactions gave back (none: nothing was given back — a restock, or
+/// a failed transaction).
+fn refund(body: &Value) -> Option<Refund> {
+    let amounts: Vec<String> = body
+        .get("transactions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| t.get("kind").and_then(Value::as_str) == Some("refund") && t.get("status").and_then(Value::as_str) == Some("success"))
+        .filter_map(|t| amount(t.get("amount")))
+        .collect();
+    if amounts.is_empty() {
+        return None;
+    }
+    let amount = threadline_domain::order::add_amounts(&amounts.iter().map(String::as_str).collect::<Vec<_>>())?;
+    Some(Refund {
+        id: text(body.get("id")),
+        amount,
+        reason: text(body.get("note")),
+        refunded_at: time(body.get("processed_at")).or_else(|| time(body.get("created_at"))),
+    })
 }
 
 /// A Shopify order resource as [`OrderFacts`].
@@ -68,6 +100,7 @@ pub fn order(body: &Value) -> Result<OrderFacts, ShopError> {
     let placed_at = time(body.get("created_at")).or_else(|| time(body.get("processed_at"))).ok_or_else(|| missing("created_at"))?;
     let updated_at = time(body.get("updated_at")).unwrap_or(placed_at);
     let status = status(body, &shipments);
+    let refunds = body.get("refunds").and_then(Value::as_array).into_iter().flatten().filter_map(refund).collect();
     Ok(OrderFacts {
         external_id,
         number,
@@ -77,6 +110,7 @@ pub fn order(body: &Value) -> Result<OrderFacts, ShopError> {
         customer,
         items,
         shipments,
+        refunds,
         placed_at,
         updated_at,
     })

@@ -15,7 +15,7 @@
 //! `_wc_shipment_tracking_items`, read when present.
 
 use serde_json::Value;
-use threadline_domain::order::{OrderCustomer, OrderFacts, OrderStatus, Shipment};
+use threadline_domain::order::{OrderCustomer, OrderFacts, OrderStatus, Refund, Shipment};
 
 use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, line_items, text, time};
 
@@ -93,9 +93,23 @@ pub fn order(body: &Value) -> Result<OrderFacts, ShopError> {
         customer,
         items,
         shipments,
+        refunds: refunds(body),
         placed_at,
         updated_at,
     })
+}
+
+/// The order's refunds (`refunds`: id, reason, and the total as a
+/// negative amount).
+fn refunds(body: &Value) -> Vec<Refund> {
+    let Some(list) = body.get("refunds").and_then(Value::as_array) else { return Vec::new() };
+    list.iter()
+        .filter_map(|r| {
+            let total = amount(r.get("total"))?;
+            let amount = total.trim_start_matches('-').to_owned();
+            Some(Refund { id: text(r.get("id")), amount, reason: text(r.get("reason")), refunded_at: None })
+        })
+        .collect()
 }
 
 /// Parcels the Shipment Tracking extension recorded in `meta_data`.

@@ -805,8 +805,8 @@ struct OrderLine {
     number: String,
     total: String,
     /// The status as the customer would read it (empty for an order only
-    /// tracked on the site).
-    status: &'static str,
+    /// tracked on the site), with what was refunded of it.
+    status: String,
     /// The carrier and tracking number, and where to follow the parcel.
     tracking: Option<(String, Option<String>)>,
     ago: String,
@@ -836,7 +836,14 @@ fn order_lines(
             OrderLine {
                 number: f.number.clone(),
                 total: format!("{} {}", f.total, f.currency),
-                status: threadline_domain::order::status_label(f.status, lang.code()),
+                status: {
+                    use threadline_domain::order::{OrderStatus, status_label};
+                    let label = status_label(f.status, lang.code());
+                    match f.refunded().filter(|_| f.status != OrderStatus::Refunded) {
+                        Some(amount) => format!("{label} · {} {amount} {}", status_label(OrderStatus::Refunded, lang.code()), f.currency),
+                        None => label.to_owned(),
+                    }
+                },
                 tracking: parcel,
                 ago: lang.ago(f.placed_at, now),
             }
@@ -849,7 +856,7 @@ fn order_lines(
         if shop.iter().any(|o| &o.facts.external_id == id) {
             continue;
         }
-        lines.push(OrderLine { number: id.clone(), total: total.clone(), status: "", tracking: None, ago: lang.ago(*at, now) });
+        lines.push(OrderLine { number: id.clone(), total: total.clone(), status: String::new(), tracking: None, ago: lang.ago(*at, now) });
     }
     lines
 }

@@ -154,10 +154,38 @@ async fn shopify_orders_land_on_their_customer_once_and_in_order(app: TestApp) {
     assert_eq!((status, body["outcome"].as_str()), (200, Some("stale")), "{body}");
     assert_eq!(orders_of(&app, &jon).await[0]["status"], "delivered");
 
-    // Topics not read, and a parcel for an order never seen, are
+    // Part of it refunded (the documented refund, 75.00 of 404.95): an
+    // event with the amount and reason; the order stays delivered.
+    let mut refund = fixture("shopify/refunds_create.json");
+    // (Dated after the delivery: events are in the order they happened.)
+    refund["processed_at"] = "2022-01-03T09:00:00-05:00".into();
+    let (status, body) = shopify(&app, &source, &secret, "refunds/create", &refund).await;
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("stored")), "{body}");
+    let (_, body) = shopify(&app, &source, &secret, "refunds/create", &refund).await;
+    assert_eq!(body["outcome"], "unchanged", "a redelivered refund");
+    let order = &orders_of(&app, &jon).await[0];
+    assert_eq!((order["status"].as_str(), order["refunds"][0]["amount"].as_str()), (Some("delivered"), Some("75.00")), "{order}");
+    assert_eq!(order_events(&app, &jon).await, ["Order Completed", "Order Shipped", "Order Delivered", "Order Refunded"]);
+    let (_, events) = app.get(&format!("/api/v1/contacts/{jon}/events?limit=1")).await;
+    let refunded = &events["data"][0]["properties"];
+    assert_eq!((refunded["refund_amount"].as_str(), refunded["reason"].as_str()), (Some("75.00"), Some("Things were damaged")), "{events}");
+    // The rest: the order is refunded, said once.
+    let mut rest = refund.clone();
+    rest["id"] = json!(890088186047892320u64);
+    rest["transactions"][0]["amount"] = "329.95".into();
+    let (_, body) = shopify(&app, &source, &secret, "refunds/create", &rest).await;
+    assert_eq!(body["outcome"], "stored", "{body}");
+    assert_eq!(orders_of(&app, &jon).await[0]["status"], "refunded");
+    assert_eq!(order_events(&app, &jon).await, ["Order Completed", "Order Shipped", "Order Delivered", "Order Refunded", "Order Refunded"]);
+
+    // Topics not read, and a parcel or refund for an order never seen, are
     // acknowledged (or Shopify would retry them) and store nothing.
-    let (status, body) = shopify(&app, &source, &secret, "refunds/create", &fixture("shopify/refunds_create.json")).await;
+    let (status, body) = shopify(&app, &source, &secret, "orders/delete", &json!({ "id": 820982911946154508u64 })).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")));
+    let mut stray_refund = refund.clone();
+    stray_refund["order_id"] = json!(1234567890123456789u64);
+    let (_, body) = shopify(&app, &source, &secret, "refunds/create", &stray_refund).await;
+    assert_eq!(body["outcome"], "unknown_order");
     let mut stray = fixture("shopify/fulfillments_create.json");
     stray["order_id"] = json!(1234567890123456789u64);
     let (status, body) = shopify(&app, &source, &secret, "fulfillments/create", &stray).await;
@@ -179,7 +207,7 @@ async fn shopify_orders_land_on_their_customer_once_and_in_order(app: TestApp) {
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(
-        page.contains("#9999") && page.contains("UPS 1z827wk74630") && page.contains(r#"<span class="order-status">delivered</span>"#),
+        page.contains("#9999") && page.contains("UPS 1z827wk74630") && page.contains(r#"<span class="order-status">refunded</span>"#),
         "the panel shows the order and its parcel"
     );
     let (_, sources) = app.get("/api/v1/orders/sources").await;
