@@ -64,6 +64,9 @@ pub struct Ivr {
     /// The longest wait in the queue before voicemail, in seconds.
     #[serde(default = "default_max_wait")]
     pub max_wait_secs: u64,
+    /// Record calls answered by an agent (say so in the greeting).
+    #[serde(default)]
+    pub record: bool,
     /// After the longest wait, offer a callback (one key) before voicemail.
     #[serde(default)]
     pub callback: bool,
@@ -221,6 +224,9 @@ pub struct CallFacts {
     /// An offered call: the queue the caller waits in, and who they are.
     pub queue: Option<String>,
     pub caller_name: Option<String>,
+    /// Where the recording of an answered call is reported, when the
+    /// line records calls.
+    pub recording_callback: Option<String>,
 }
 
 /// One TwiML verb.
@@ -265,9 +271,11 @@ pub enum Verb {
         action: String,
         recording_callback: String,
     },
-    /// Joins the call to the caller at the front of a queue.
+    /// Joins the call to the caller at the front of a queue, recorded
+    /// from the answer when a callback for the recording is given.
     DialQueue {
         queue: String,
+        recording_callback: Option<String>,
     },
     Hangup,
 }
@@ -488,7 +496,7 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
                     facts.caller_name.clone().unwrap_or_else(|| if language == "it" { "un cliente".into() } else { "a customer".into() });
                 let words = if language == "it" { format!("Chiamata da {who}.") } else { format!("Call from {who}.") };
                 out.verbs.push(say(words, &language));
-                out.verbs.push(Verb::DialQueue { queue: queue.clone() });
+                out.verbs.push(Verb::DialQueue { queue: queue.clone(), recording_callback: facts.recording_callback.clone() });
             }
             None => out.verbs.push(Verb::Hangup),
         },
@@ -661,7 +669,12 @@ fn render_verb(verb: &Verb, xml: &mut String) {
             escape(recording_callback),
             escape(number)
         )),
-        Verb::DialQueue { queue } => xml.push_str(&format!("<Dial><Queue>{}</Queue></Dial>", escape(queue))),
+        Verb::DialQueue { queue, recording_callback: None } => xml.push_str(&format!("<Dial><Queue>{}</Queue></Dial>", escape(queue))),
+        Verb::DialQueue { queue, recording_callback: Some(callback) } => xml.push_str(&format!(
+            "<Dial record=\"record-from-answer-dual\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\"><Queue>{}</Queue></Dial>",
+            escape(callback),
+            escape(queue)
+        )),
         Verb::Hangup => xml.push_str("<Hangup/>"),
     }
 }
@@ -696,6 +709,7 @@ mod tests {
             closed: words("Siamo chiusi.", "We are closed."),
             hold_music_url: Some("https://example.com/hold.mp3".into()),
             max_wait_secs: 60,
+            record: false,
             callback: false,
             ring_secs: 20,
         }
@@ -812,6 +826,17 @@ mod tests {
         assert_eq!(
             render(&a.verbs).split("<Response>").nth(1).unwrap(),
             "<Say language=\"en-GB\">Call from Giulia Rossi.</Say><Dial><Queue>team-x</Queue></Dial></Response>"
+        );
+        let recorded = CallFacts {
+            queue: Some("team-x".into()),
+            recording_callback: Some("/hooks/voice/x?step=dialed&recording=1&for=CA1".into()),
+            ..Default::default()
+        };
+        let xml = render(&answer(&ivr(), Step::Answer, &recorded, &url).verbs);
+        assert!(
+            xml.contains("<Dial record=\"record-from-answer-dual\" recordingStatusCallback=\"/hooks/voice/x?step=dialed&amp;recording=1&amp;for=CA1\"")
+                && xml.ends_with("<Queue>team-x</Queue></Dial></Response>"),
+            "{xml}"
         );
     }
 

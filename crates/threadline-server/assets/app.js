@@ -274,7 +274,7 @@
         });
         ivr = { languages: languages, greeting: words(f.greeting_it.value, f.greeting_en.value), menu: menu,
                 closed: words(f.closed_it.value, f.closed_en.value), max_wait_secs: Number(f.max_wait.value || 300),
-                callback: f.callback.checked, ring_secs: Number(f.ring_secs.value || 20) };
+                callback: f.callback.checked, ring_secs: Number(f.ring_secs.value || 20), record: f.record.checked };
         if (f.hold_music.value.trim()) ivr.hold_music_url = f.hold_music.value.trim();
         var openings = f.openings.value.split("\n").map(trim).filter(Boolean).map(function (line) {
           var m = line.match(/^([A-Za-z]+)\s+(\d\d:\d\d)\s*-\s*(\d\d:\d\d)$/);

@@ -62,6 +62,7 @@ pub fn ivr_of(inbox: &Inbox, account: &Account) -> Result<Ivr, String> {
                 closed: Words::new(),
                 hold_music_url: None,
                 max_wait_secs: 300,
+                record: false,
                 callback: false,
                 ring_secs: 20,
             })
@@ -147,6 +148,15 @@ async fn receive(
         .as_ref()
         .is_none_or(|hours| threadline_domain::sla::business_time_between(Some(hours), now, now + time::Duration::minutes(1), &offset) > 0);
 
+    if step == Step::Dialed && param("recording") == Some("1") {
+        // A recording of a call Threadline placed (click-to-call), or of a
+        // waiting caller's call answered by an agent (`for`: the caller's).
+        let sid = param("for").unwrap_or(&call_sid);
+        if let Some(call) = state.store.call_by_sid(account.id, inbox.id, sid).await? {
+            call_recording(&state, &account, &inbox, &secrets, &call, &params).await?;
+        }
+        return Ok(twiml(render(&[])));
+    }
     let (call, open_team) = match step {
         Step::Start => {
             start(&state, &account, &inbox, &call_sid, field("From"), field("To"), field("Direction"), field("CallStatus")).await?
@@ -161,10 +171,6 @@ async fn receive(
             None => start(&state, &account, &inbox, &call_sid, field("From"), field("To"), field("Direction"), field("CallStatus")).await?,
         },
     };
-    if step == Step::Dialed && param("recording") == Some("1") {
-        call_recording(&state, &account, &inbox, &secrets, &call, &params).await?;
-        return Ok(twiml(render(&[])));
-    }
     if step == Step::Recorded {
         voicemail(&state, &account, &inbox, &secrets, &call, &params).await?;
         // The transcription callback expects no TwiML of its own.
@@ -187,6 +193,7 @@ async fn receive(
         caller_id: inbox.settings.get("from").and_then(|f| f.as_str()).map(str::to_owned),
         queue: None,
         caller_name: None,
+        recording_callback: None,
     };
     let base = voice_url(&state, inbox.id);
     let next = |step: Step, language: &str| format!("{base}?step={}&lang={language}", step.as_str());
@@ -374,6 +381,10 @@ async fn answer_offer(line: &Line<'_>, caller_sid: Option<&str>, lang: Option<&s
     if let Some(call) = &call {
         state.store.answer_offer(account.id, inbox.id, &call.call_sid, state.clock.now()).await?;
         facts.queue = Some(threadline_domain::voice::queue_name(call.team_id));
+        if line.ivr.record {
+            facts.recording_callback =
+                Some(format!("{}?step=dialed&lang={}&recording=1&for={}", voice_url(state, inbox.id), lang.unwrap_or("en"), call.call_sid));
+        }
         facts.caller_name = state.store.contact(account.id, call.contact_id).await?.name.or(Some(call.from_number.clone()));
     }
     let base = voice_url(state, inbox.id);

@@ -81,6 +81,7 @@ pub struct IvrTexts {
     pub max_wait: &'static str,
     pub callback: &'static str,
     pub ring: &'static str,
+    pub record: &'static str,
     pub save: &'static str,
     pub back: &'static str,
 }
@@ -108,6 +109,7 @@ const IVR_EN: IvrTexts = IvrTexts {
     max_wait: "Longest wait before voicemail (seconds)",
     callback: "After the longest wait, offer a callback (one key) before voicemail",
     ring: "How long an agent's phone rings before the next agent's (seconds)",
+    record: "Record answered calls (say so in the greeting); recordings are kept in the conversation",
     save: "Save the menu",
     back: "Administration",
 };
@@ -135,6 +137,7 @@ const IVR_IT: IvrTexts = IvrTexts {
     max_wait: "Attesa massima prima della segreteria (secondi)",
     callback: "Dopo l'attesa massima, proponi di essere richiamati (un tasto) prima della segreteria",
     ring: "Quanto squilla il telefono di un operatore prima di passare al successivo (secondi)",
+    record: "Registra le chiamate con risposta (dillo nel saluto); le registrazioni restano nella conversazione",
     save: "Salva il menu",
     back: "Amministrazione",
 };
@@ -171,6 +174,7 @@ pub struct IvrForm {
     pub max_wait: u64,
     pub callback: bool,
     pub ring_secs: u32,
+    pub record: bool,
     pub options: Vec<OptionRow>,
 }
 
@@ -193,6 +197,7 @@ pub fn ivr_form(ivr: &threadline_domain::voice::Ivr) -> IvrForm {
         hold_music: ivr.hold_music_url.clone().unwrap_or_default(),
         max_wait: ivr.max_wait_secs,
         callback: ivr.callback,
+        record: ivr.record,
         ring_secs: ivr.ring_secs,
         options: ivr
             .menu

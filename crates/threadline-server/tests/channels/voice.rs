@@ -71,7 +71,9 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     assert_eq!(status, 200);
 
     let orders = team(&rig, "Ordini").await;
-    let (inbox, url) = voice_inbox(&rig, ivr(&orders)).await;
+    let mut line = ivr(&orders);
+    line["record"] = json!(true);
+    let (inbox, url) = voice_inbox(&rig, line).await;
     rig.provider.put_media("RE0f1e2d3c4b5a69788796a5b4c3d2e1f0.mp3", "audio/mpeg", b"ID3\x04\0\0\0\0\0\0voicemail".to_vec());
     // Paolo takes the orders team's calls: online, with his phone.
     let (_, me) = rig.app.get("/api/v1/me").await;
@@ -126,7 +128,24 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     let (code, twiml) = caller.post(&answer_url, &agent_leg, "in-progress", &[]).await;
     assert_eq!(code, 200);
     assert!(twiml.contains("<Say language=\"en-GB\">Call from Giulia Rossi.</Say>"), "{twiml}");
-    assert!(twiml.contains(&format!("<Dial><Queue>team-{orders}</Queue></Dial>")), "{twiml}");
+    assert!(twiml.contains(&format!("<Queue>team-{orders}</Queue></Dial>")), "{twiml}");
+    // The line records answered calls: the recording is reported for the agent's leg, and kept on hers.
+    let callback = format!("{url}?step=dialed&lang=en&recording=1&for=CA0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+    assert!(
+        twiml.contains(&format!("<Dial record=\"record-from-answer-dual\" recordingStatusCallback=\"{}\"", callback.replace('&', "&amp;"))),
+        "{twiml}"
+    );
+    rig.provider.put_media("RE9999.mp3", "audio/mpeg", b"ID3\x04\0\0\0\0\0\0answered".to_vec());
+    let recording = [
+        ("RecordingSid", "RE9999".to_owned()),
+        ("RecordingUrl", rig.provider.media_url("RE9999")),
+        ("RecordingStatus", "completed".to_owned()),
+        ("RecordingDuration", "95".to_owned()),
+    ];
+    let conversations_before = rig.conversations().await.len();
+    assert_eq!(caller.post(&callback, &agent_leg, "completed", &recording).await.0, 200);
+    assert_eq!(caller.post(&callback, &agent_leg, "completed", &recording).await.0, 200, "a redelivery");
+    assert_eq!(rig.conversations().await.len(), conversations_before, "the agent's leg is no caller of its own");
 
     // The call is Giulia's, in a conversation of the voice channel, with her voicemail.
     let conversations = rig.conversations().await;
@@ -139,6 +158,10 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     let voicemail = messages.iter().find(|m| m["text"] == "🎙 Voicemail (0:23)").unwrap();
     assert_eq!(voicemail["attachments"][0]["content_type"], "audio/mpeg", "{voicemail}");
     assert_eq!(voicemail["attachments"][0]["filename"], "voicemail.mp3");
+    let notes: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "note").collect();
+    assert_eq!(notes.len(), 1, "the answered call's recording, once: {messages:?}");
+    assert_eq!(notes[0]["text"], "🎙 Call recording (1:35), +393471112233 → +390212345678");
+    assert_eq!(notes[0]["attachments"][0]["content_type"], "audio/mpeg");
 
     // One call record in her timeline, even when the final status comes twice.
     let script = CallScript::new("CA0f1e2d3c4b5a69788796a5b4c3d2e1f0", "+393471112233", LINE, vec![]);

@@ -165,6 +165,7 @@ async fn an_administrator_builds_the_phone_menu() {
               fill(rows[0], {{ digit: '1', label_it: 'Per gli ordini', label_en: 'For orders', words_it: 'ordine, ordini', team_id: '{orders}' }});
               fill(rows[1], {{ digit: '1', label_it: 'Per tutto il resto', label_en: 'For anything else' }});
               f.elements.callback.checked = true;
+              f.elements.record.checked = true;
               f.elements.ring_secs.value = '25';
               f.querySelector('button[type=submit]').click();"#
         ))
@@ -186,7 +187,11 @@ async fn an_administrator_builds_the_phone_menu() {
     assert_eq!(ivr["languages"], json!(["it", "en"]), "{saved}");
     assert_eq!(ivr["menu"][0]["team_id"], orders.as_str());
     assert_eq!(ivr["menu"][0]["words"]["it"], json!(["ordine", "ordini"]));
-    assert_eq!((ivr["callback"].as_bool(), ivr["ring_secs"].as_u64()), (Some(true), Some(25)), "{ivr}");
+    assert_eq!(
+        (ivr["callback"].as_bool(), ivr["ring_secs"].as_u64(), ivr["record"].as_bool()),
+        (Some(true), Some(25), Some(true)),
+        "{ivr}"
+    );
     assert_eq!(saved["settings"]["account_sid"], TWILIO_SID, "the other settings are kept");
     // The line answers with it.
     let url = saved["webhook_url"].as_str().unwrap().to_owned();
