@@ -205,6 +205,8 @@ async fn receive(
         enqueued_at: answered.enqueued.map(|_| now),
         queue_secs: (step == Step::Left).then_some(facts.queue_secs as i64),
         voicemail: answered.voicemail,
+        // Click-to-call: how long the customer's leg lasted.
+        talk_secs: if step == Step::Dialed { field("DialCallDuration").and_then(|d| d.parse().ok()) } else { None },
     };
     state.store.update_call(account.id, &call.id, changes, now).await?;
     if answered.callback {

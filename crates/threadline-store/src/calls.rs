@@ -40,6 +40,11 @@ pub struct Call {
     pub enqueued_at: Option<OffsetDateTime>,
     pub queue_secs: Option<i64>,
     pub voicemail: bool,
+    /// When an agent answered it (an offered call).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub answered_at: Option<OffsetDateTime>,
+    /// How long the agent and the customer talked.
+    pub talk_secs: Option<i64>,
     /// The provider's last status (`ringing`, `in-progress`, `completed`…).
     pub status: String,
     pub duration_secs: Option<i64>,
@@ -79,10 +84,12 @@ pub struct CallChanges {
     pub enqueued_at: Option<OffsetDateTime>,
     pub queue_secs: Option<i64>,
     pub voicemail: bool,
+    /// Click-to-call: how long the customer's leg lasted.
+    pub talk_secs: Option<i64>,
 }
 
 const COLUMNS: &str = "id, inbox_id, call_sid, contact_id, conversation_id, direction, from_number, to_number, language, team_id, misses, \
-                       enqueued_at, queue_secs, voicemail, status, duration_secs, agent_id, offer_sid, declined, callback_task_id, \
+                       enqueued_at, queue_secs, voicemail, answered_at, talk_secs, status, duration_secs, agent_id, offer_sid, declined, callback_task_id, \
                        created_at, ended_at";
 
 fn call_row(row: &sqlx::any::AnyRow) -> Result<Call> {
@@ -101,6 +108,8 @@ fn call_row(row: &sqlx::any::AnyRow) -> Result<Call> {
         enqueued_at: rows::opt_time(row, "enqueued_at")?,
         queue_secs: rows::opt_int(row, "queue_secs")?,
         voicemail: rows::int(row, "voicemail")? != 0,
+        answered_at: rows::opt_time(row, "answered_at")?,
+        talk_secs: rows::opt_int(row, "talk_secs")?,
         status: rows::text(row, "status")?,
         duration_secs: rows::opt_int(row, "duration_secs")?,
         agent_id: rows::opt_parse(row, "agent_id")?,
@@ -112,14 +121,22 @@ fn call_row(row: &sqlx::any::AnyRow) -> Result<Call> {
     })
 }
 
-/// How a call is summed up in the timeline ("Incoming call, 2:31, voicemail").
-fn summary(call: &Call) -> String {
+/// How a call is summed up in the timeline ("Incoming call, 2:31, 45 s
+/// in the queue, 1:40 with Paolo, completed"); `agent`: who answered.
+fn summary(call: &Call, agent: Option<&str>) -> String {
     let mut parts = vec![if call.direction == "outbound" { "Outgoing call".to_owned() } else { "Incoming call".to_owned() }];
     if let Some(secs) = call.duration_secs {
         parts.push(format!("{}:{:02}", secs / 60, secs % 60));
     }
     if let Some(queued) = call.queue_secs {
         parts.push(format!("{queued} s in the queue"));
+    }
+    if let Some(talk) = call.talk_secs {
+        let talked = format!("{}:{:02}", talk / 60, talk % 60);
+        parts.push(match agent {
+            Some(name) if call.answered_at.is_some() => format!("{talked} with {name}"),
+            _ => format!("{talked} talking"),
+        });
     }
     parts.push(
         match (call.voicemail, call.status.as_str()) {
@@ -182,7 +199,8 @@ impl Store {
         sqlx::query(
             "UPDATE calls SET language = COALESCE($3, language), team_id = CASE WHEN $4 = 1 THEN $5 ELSE team_id END, \
              misses = misses + $6, enqueued_at = COALESCE(enqueued_at, $7), queue_secs = COALESCE($8, queue_secs), \
-             voicemail = CASE WHEN $9 = 1 THEN 1 ELSE voicemail END, updated_at = $10 WHERE id = $1 AND account_id = $2",
+             voicemail = CASE WHEN $9 = 1 THEN 1 ELSE voicemail END, talk_secs = COALESCE($11, talk_secs), updated_at = $10 \
+             WHERE id = $1 AND account_id = $2",
         )
         .bind(id)
         .bind(account_id.to_string())
@@ -194,6 +212,7 @@ impl Store {
         .bind(changes.queue_secs)
         .bind(i64::from(changes.voicemail))
         .bind(micros(at))
+        .bind(changes.talk_secs)
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
@@ -252,17 +271,21 @@ impl Store {
         Ok(())
     }
 
-    /// The agent answered the call they were offered: it stays theirs, and
-    /// their own call's end is no longer a "no answer".
+    /// The agent answered the call they were offered: it stays theirs
+    /// (their talk time counts from now), and their own call's end is no
+    /// longer a "no answer".
     pub async fn answer_offer(&self, account_id: AccountId, inbox_id: InboxId, call_sid: &str, at: OffsetDateTime) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE calls SET offer_sid = NULL, updated_at = $4 WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3")
-            .bind(account_id.to_string())
-            .bind(inbox_id.to_string())
-            .bind(call_sid)
-            .bind(micros(at))
-            .execute(tx.conn())
-            .await?;
+        sqlx::query(
+            "UPDATE calls SET offer_sid = NULL, answered_at = COALESCE(answered_at, $4), updated_at = $4 \
+             WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3",
+        )
+        .bind(account_id.to_string())
+        .bind(inbox_id.to_string())
+        .bind(call_sid)
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -468,8 +491,13 @@ impl Store {
         at: OffsetDateTime,
     ) -> Result<Option<Call>> {
         let mut tx = self.begin_write().await?;
+        // An answered call: it waited until the agent answered, and they
+        // talked from then until it ended (unless the provider said).
         let done = sqlx::query(
-            "UPDATE calls SET status = $4, duration_secs = $5, ended_at = $6, updated_at = $6 \
+            "UPDATE calls SET status = $4, duration_secs = $5, ended_at = $6, updated_at = $6, \
+             queue_secs = COALESCE(queue_secs, CASE WHEN answered_at IS NOT NULL AND enqueued_at IS NOT NULL \
+                 THEN (answered_at - enqueued_at) / 1000000 END), \
+             talk_secs = COALESCE(talk_secs, CASE WHEN answered_at IS NOT NULL THEN ($6 - answered_at) / 1000000 END) \
              WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3 AND ended_at IS NULL",
         )
         .bind(account_id.to_string())
@@ -487,16 +515,28 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM calls WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3");
         let row = sqlx::query(&sql).bind(account_id.to_string()).bind(inbox_id.to_string()).bind(call_sid).fetch_one(tx.conn()).await?;
         let call = call_row(&row)?;
+        let agent: Option<String> = match call.agent_id.filter(|_| call.answered_at.is_some()) {
+            Some(agent) => {
+                sqlx::query_scalar("SELECT name FROM users WHERE id = $1 AND account_id = $2")
+                    .bind(agent.to_string())
+                    .bind(account_id.to_string())
+                    .fetch_optional(tx.conn())
+                    .await?
+            }
+            None => None,
+        };
         let interaction = Interaction {
             id: InteractionId::new(),
             contact_id: call.contact_id,
             conversation_id: Some(call.conversation_id),
             kind: InteractionKind::Call,
-            summary: Some(summary(&call)),
+            summary: Some(summary(&call, agent.as_deref())),
             data: serde_json::json!({
                 "call_sid": call.call_sid, "direction": call.direction, "from": call.from_number, "to": call.to_number,
                 "status": call.status, "duration_secs": call.duration_secs, "queue_secs": call.queue_secs,
                 "voicemail": call.voicemail, "language": call.language, "team_id": call.team_id,
+                "talk_secs": call.talk_secs, "agent_id": call.agent_id.filter(|_| call.answered_at.is_some()),
+                "callback_task_id": call.callback_task_id,
             }),
             occurred_at: call.created_at,
         };
@@ -527,6 +567,8 @@ mod tests {
             enqueued_at: None,
             queue_secs: Some(45),
             voicemail: true,
+            answered_at: None,
+            talk_secs: None,
             status: "completed".into(),
             duration_secs: Some(151),
             agent_id: None,
@@ -536,12 +578,18 @@ mod tests {
             created_at: OffsetDateTime::UNIX_EPOCH,
             ended_at: None,
         };
-        assert_eq!(summary(&call), "Incoming call, 2:31, 45 s in the queue, voicemail");
+        assert_eq!(summary(&call, None), "Incoming call, 2:31, 45 s in the queue, voicemail");
         call.voicemail = false;
         call.queue_secs = None;
         call.status = "no-answer".into();
-        assert_eq!(summary(&call), "Incoming call, 2:31, not answered");
+        assert_eq!(summary(&call, None), "Incoming call, 2:31, not answered");
         call.callback_task_id = Some(TaskId::new());
-        assert_eq!(summary(&call), "Incoming call, 2:31, callback requested");
+        assert_eq!(summary(&call, None), "Incoming call, 2:31, callback requested");
+        call.callback_task_id = None;
+        call.status = "completed".into();
+        call.queue_secs = Some(30);
+        call.answered_at = Some(OffsetDateTime::UNIX_EPOCH);
+        call.talk_secs = Some(100);
+        assert_eq!(summary(&call, Some("Paolo")), "Incoming call, 2:31, 30 s in the queue, 1:40 with Paolo, completed");
     }
 }

@@ -299,7 +299,9 @@ async fn an_agent_calls_the_customer_from_the_conversation(rig: Rig) {
     let (_, timeline) = rig.app.get(&format!("/api/v1/contacts/{giulia}/timeline?types=interaction")).await;
     let logged: Vec<&Value> = timeline["data"].as_array().unwrap().iter().filter(|e| e["kind"] == "call").collect();
     assert_eq!(logged.len(), 1, "{timeline}");
-    assert!(logged[0]["summary"].as_str().unwrap().starts_with("Outgoing call, "), "{}", logged[0]);
+    let summary = logged[0]["summary"].as_str().unwrap();
+    assert!(summary.starts_with("Outgoing call, ") && summary.ends_with(", 0:42 talking, completed"), "{summary}");
+    assert_eq!(logged[0]["data"]["talk_secs"], 42);
     assert_eq!(logged[0]["data"]["to"], "+393471112233");
 }
 
@@ -449,6 +451,27 @@ async fn a_call_rings_one_agent_at_a_time_and_a_caller_can_ask_to_be_called_back
     assert_eq!(opened["contact_id"], luca["id"]);
     let (status, body) = rig.app.post(&format!("/api/v1/tasks/{}/calls", threadline_domain::ids::TaskId::new()), json!({})).await;
     assert_eq!(status, 404, "{body}");
+
+    // Sara's call is answered: her record says how long she waited and whom she talked with.
+    let sara = CallScript::new("CA3333", "+393475556666", LINE, vec![]);
+    assert_eq!(caller.post(&url, &sara, "ringing", &[]).await.0, 200);
+    assert_eq!(caller.post(&format!("{url}?step=choice&lang=en"), &sara, "in-progress", &[("Digits", "1".into())]).await.0, 200);
+    let offer = rig.provider.requests().into_iter().filter(|r| r.path.ends_with("/Calls.json")).last().unwrap();
+    assert!(offer.field("Url").unwrap().contains("for=CA3333"));
+    let s = call_of(&rig, "CA3333").await;
+    let leg = ring_out(s["offer_sid"].as_str().unwrap(), phone_of(&s["agent_id"]));
+    assert_eq!(caller.post(&offer.field("Url").unwrap(), &leg, "in-progress", &[]).await.0, 200);
+    assert_eq!(caller.post(&status_url, &leg, "completed", &[("CallDuration", "3".into())]).await.0, 200, "the agent hangs up");
+    assert_eq!(caller.post(&status_url, &sara, "completed", &[("CallDuration", "9".into())]).await.0, 200);
+    let s = call_of(&rig, "CA3333").await;
+    assert!(s["answered_at"].is_string() && s["talk_secs"].is_i64() && s["queue_secs"].is_i64(), "{s}");
+    let name = if s["agent_id"] == paolo.as_str() { "Admin" } else { "Anna" };
+    let (_, timeline) = rig.app.get(&format!("/api/v1/contacts/{}/timeline?types=interaction", s["contact_id"].as_str().unwrap())).await;
+    let summary = timeline["data"][0]["summary"].as_str().unwrap().to_owned();
+    assert!(
+        summary.starts_with("Incoming call, 0:09, 0 s in the queue, 0:0") && summary.ends_with(&format!(" with {name}, completed")),
+        "{summary}"
+    );
 }
 
 /// Fifty callers at once through the IVR and the queue: each one's keys

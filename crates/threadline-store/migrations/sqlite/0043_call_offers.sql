@@ -6,3 +6,6 @@ ALTER TABLE calls ADD COLUMN offer_sid TEXT;
 ALTER TABLE calls ADD COLUMN declined TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE calls ADD COLUMN callback_task_id TEXT;
 CREATE INDEX calls_offer ON calls(offer_sid);
+-- When an agent answered (an offered call) and how long they talked.
+ALTER TABLE calls ADD COLUMN answered_at BIGINT;
+ALTER TABLE calls ADD COLUMN talk_secs BIGINT;
