@@ -272,8 +272,9 @@ impl Store {
     }
 
     /// The agent answered the call they were offered: it stays theirs
-    /// (their talk time counts from now), and their own call's end is no
-    /// longer a "no answer".
+    /// (their talk time counts from now), their own call's end is no
+    /// longer a "no answer", and the caller's conversation, if nobody has
+    /// it, becomes theirs.
     pub async fn answer_offer(&self, account_id: AccountId, inbox_id: InboxId, call_sid: &str, at: OffsetDateTime) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -286,6 +287,19 @@ impl Store {
         .bind(micros(at))
         .execute(tx.conn())
         .await?;
+        let sql = format!("SELECT {COLUMNS} FROM calls WHERE account_id = $1 AND inbox_id = $2 AND call_sid = $3");
+        let row =
+            sqlx::query(&sql).bind(account_id.to_string()).bind(inbox_id.to_string()).bind(call_sid).fetch_optional(tx.conn()).await?;
+        if let Some(call) = row.map(|r| call_row(&r)).transpose()?
+            && let Some(agent) = call.agent_id
+        {
+            let conversation = crate::conversations::load_conversation(tx.conn(), account_id, call.conversation_id).await?;
+            if conversation.assignee_id.is_none() && conversation.status != ConversationStatus::Resolved {
+                let theirs = crate::ConversationChanges { assignee_id: Some(Some(agent)), ..Default::default() };
+                crate::conversations::change_conversation(&mut tx, account_id, conversation.id, theirs, &format!("user:{agent}"), at)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }

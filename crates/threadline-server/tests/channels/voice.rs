@@ -464,6 +464,8 @@ async fn a_call_rings_one_agent_at_a_time_and_a_caller_can_ask_to_be_called_back
     assert_eq!(caller.post(&status_url, &leg, "completed", &[("CallDuration", "3".into())]).await.0, 200, "the agent hangs up");
     assert_eq!(caller.post(&status_url, &sara, "completed", &[("CallDuration", "9".into())]).await.0, 200);
     let s = call_of(&rig, "CA3333").await;
+    let (_, taken) = rig.app.get(&format!("/api/v1/conversations/{}", s["conversation_id"].as_str().unwrap())).await;
+    assert_eq!(taken["assignee_id"], s["agent_id"], "the agent who answered has her conversation");
     assert!(s["answered_at"].is_string() && s["talk_secs"].is_i64() && s["queue_secs"].is_i64(), "{s}");
     let name = if s["agent_id"] == paolo.as_str() { "Admin" } else { "Anna" };
     let (_, timeline) = rig.app.get(&format!("/api/v1/contacts/{}/timeline?types=interaction", s["contact_id"].as_str().unwrap())).await;
