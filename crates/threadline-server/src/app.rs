@@ -295,6 +295,7 @@ pub async fn start(mut settings: Settings, store: Store, secrets: SecretBox) -> 
     });
     let mut tasks = vec![server];
     tasks.push(tokio::spawn(crate::relay::run(state.clone(), shutdown.subscribe())));
+    tasks.push(tokio::spawn(crate::checkpoints::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::widget::presence::run(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::nodes::listen(state.clone(), shutdown.subscribe())));
     tasks.push(tokio::spawn(crate::routing::wake(state.clone(), shutdown.subscribe())));

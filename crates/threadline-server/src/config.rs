@@ -43,6 +43,10 @@ pub struct Settings {
     /// SQLite durability: `normal` (survives process crashes) or `full`
     /// (also survives power loss, slower).
     pub sqlite_sync: SqliteSync,
+    /// SQLite: milliseconds between the server's checkpoints of the WAL,
+    /// made beside the commits instead of by one of them; 0 leaves them to
+    /// SQLite (on the commit that takes the WAL past 1,000 pages).
+    pub sqlite_checkpoint_ms: u64,
     /// Connections in the database pool.
     pub database_max_connections: u32,
     /// Largest request body accepted, in bytes (413 above).
@@ -229,6 +233,7 @@ impl Default for Settings {
             data: PathBuf::from("data"),
             database_url: Secret::default(),
             sqlite_sync: SqliteSync::Normal,
+            sqlite_checkpoint_ms: 250,
             database_max_connections: 16,
             max_body_bytes: 16 * 1024 * 1024,
             max_attachment_bytes: 10 * 1024 * 1024,
@@ -415,6 +420,7 @@ impl Settings {
                         _ => return Err(bad("expected normal or full".into())),
                     }
                 }
+                "SQLITE_CHECKPOINT_MS" => settings.sqlite_checkpoint_ms = number(value)?.min(60_000),
                 "DATABASE_MAX_CONNECTIONS" => settings.database_max_connections = number(value)?.clamp(1, 1000) as u32,
                 "MAX_BODY_BYTES" => settings.max_body_bytes = number(value)? as usize,
                 "MAX_ATTACHMENT_BYTES" => settings.max_attachment_bytes = number(value)? as usize,

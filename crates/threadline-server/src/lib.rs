@@ -22,6 +22,7 @@ pub mod bot;
 pub mod bus;
 pub mod cache;
 pub mod channels;
+pub mod checkpoints;
 pub mod clock;
 pub mod config;
 pub mod csv;

@@ -220,8 +220,6 @@ pub struct Store {
     events_committed: Arc<tokio::sync::Notify>,
     /// SQLite: the relay's rows up to here are published (deleted lazily).
     relay_mark: Arc<relay::RelayMark>,
-    /// The same for outbound messages and the outbox dispatcher.
-    /// The same for bot jobs and the bot worker.
     /// Signalled after a commit that may have put a conversation in a
     /// team's queue, so the router looks at once.
     routing_needed: Arc<tokio::sync::Notify>,
@@ -238,6 +236,8 @@ pub struct Store {
     surveys_exist: Arc<std::sync::atomic::AtomicBool>,
     /// Whether an enabled automation rule exists: commits queue rule work only then.
     rules_exist: Arc<std::sync::atomic::AtomicBool>,
+    /// SQLite: commits leave checkpoints to [`Store::checkpoint`].
+    background_checkpoints: bool,
 }
 
 /// Options for [`Store::connect`].
@@ -245,11 +245,18 @@ pub struct Store {
 pub struct ConnectOptions {
     pub max_connections: u32,
     pub sqlite_sync: SqliteSync,
+    /// SQLite: no checkpoint on the committing connection (SQLite's own
+    /// every 1,000 pages of WAL); the process calls
+    /// [`Store::checkpoint`] in the background instead. A checkpoint
+    /// fsyncs the WAL and the database file, and a commit that had to wait
+    /// for that waited as long as the disk — behind any other process's
+    /// writes, hundreds of milliseconds on a busy machine.
+    pub background_checkpoints: bool,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 16, sqlite_sync: SqliteSync::Normal }
+        Self { max_connections: 16, sqlite_sync: SqliteSync::Normal, background_checkpoints: false }
     }
 }
 
@@ -277,9 +284,12 @@ impl Store {
                     SqliteSync::Normal => "NORMAL",
                     SqliteSync::Full => "FULL",
                 };
+                // 0: no checkpoint when a commit takes the WAL past 1,000 pages.
+                let autocheckpoint = if options.background_checkpoints { 0 } else { 1000 };
                 let pragmas = format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; \
-                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;"
+                     PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON; \
+                     PRAGMA wal_autocheckpoint = {autocheckpoint};"
                 );
                 pool_options
                     .after_connect(move |conn, _meta| {
@@ -308,6 +318,7 @@ impl Store {
             surveys_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             rules_exist: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             ingest_queue: None,
+            background_checkpoints: backend == Backend::Sqlite && options.background_checkpoints,
         };
         let writer = store.clone();
         Ok(Store { ingest_queue: Some(ingest_queue::start(writer)), ..store })
@@ -318,6 +329,25 @@ impl Store {
     }
 
     /// Applies pending migrations. Safe to run on every start.
+    /// Whether this process must checkpoint SQLite's WAL itself (see
+    /// [`ConnectOptions::background_checkpoints`]).
+    pub fn checkpoints_in_background(&self) -> bool {
+        self.background_checkpoints
+    }
+
+    /// Copies the WAL's committed pages into SQLite's database file without
+    /// waiting for readers and without holding up writers (a `PASSIVE`
+    /// checkpoint, on one of the pool's connections); the WAL starts over at a
+    /// commit once all of it is copied. Returns the WAL's pages and those
+    /// copied so far. Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(i64, i64)> {
+        if self.backend != Backend::Sqlite {
+            return Ok((0, 0));
+        }
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&self.pool).await?;
+        Ok((rows::int(&row, "log")?, rows::int(&row, "checkpointed")?))
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
             Backend::Sqlite => {

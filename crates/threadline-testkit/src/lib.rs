@@ -165,7 +165,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
 async fn start_server(data_dir: &std::path::Path, database_url: &str, adjust: impl FnOnce(&mut Settings)) -> threadline_server::Running {
     let mut settings = test_settings(data_dir.to_path_buf(), database_url.to_owned());
     adjust(&mut settings);
-    let store = Store::connect(database_url, &ConnectOptions::default()).await.expect("connecting");
+    let options = ConnectOptions { background_checkpoints: settings.sqlite_checkpoint_ms > 0, ..Default::default() };
+    let store = Store::connect(database_url, &options).await.expect("connecting");
     store.migrate().await.expect("migrating");
     let store = match settings.attachment_store {
         threadline_server::config::AttachmentStore::Database => store,

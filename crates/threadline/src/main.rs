@@ -249,7 +249,9 @@ fn init_logging(filter: &str) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+/// `serving`: this process is the server, which checkpoints SQLite's WAL
+/// beside the commits (`sqlite_checkpoint_ms`).
+async fn open_store(settings: &Settings, serving: bool) -> anyhow::Result<Store> {
     let url = settings.effective_database_url();
     if url.starts_with("sqlite:") || settings.attachment_store == AttachmentStore::Disk {
         // The data folder holds customers' messages and the secret key:
@@ -261,7 +263,11 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
             .create(&settings.data)
             .with_context(|| format!("while creating data folder {}", settings.data.display()))?;
     }
-    let options = ConnectOptions { max_connections: settings.database_max_connections, sqlite_sync: settings.sqlite_sync };
+    let options = ConnectOptions {
+        max_connections: settings.database_max_connections,
+        sqlite_sync: settings.sqlite_sync,
+        background_checkpoints: serving && settings.sqlite_checkpoint_ms > 0,
+    };
     let store = Store::connect(&url, &options).await.context("while connecting to the database")?;
     store.migrate().await.context("while migrating the database")?;
     let attachments = match settings.attachment_store {
@@ -307,7 +313,7 @@ fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
 async fn run(command: Command, settings: Settings, config: Option<PathBuf>) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo, .. } => {
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, true).await?;
             let _held = backup::hold_data_folder(&settings)?;
             let secrets = secret_box(&settings)?;
             if demo && store.first_account().await?.is_none() {
@@ -325,17 +331,17 @@ async fn run(command: Command, settings: Settings, config: Option<PathBuf>) -> a
             Ok(())
         }
         Command::Migrate => {
-            open_store(&settings).await?;
+            open_store(&settings, false).await?;
             println!("database is up to date");
             Ok(())
         }
         Command::Demo { contacts } => {
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, false).await?;
             let secrets = secret_box(&settings)?;
             demo::seed(&store, &secrets, contacts).await
         }
         Command::User { command: UserCommand::Create { email, name, role, password, account_name, region } } => {
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, false).await?;
             let email = NormalizedIdentity::parse(IdentityKind::Email, &email, Region::default())
                 .map_err(|e| anyhow::anyhow!("--email {e}"))?
                 .value;
@@ -383,7 +389,7 @@ async fn run(command: Command, settings: Settings, config: Option<PathBuf>) -> a
             Ok(())
         }
         Command::Triage { command: TriageCommand::Train { account } } => {
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, false).await?;
             let accounts = match account {
                 Some(id) => vec![store.account(id).await.with_context(|| format!("while reading account {id}"))?.id],
                 None => store.account_ids().await?,
@@ -416,7 +422,7 @@ async fn run(command: Command, settings: Settings, config: Option<PathBuf>) -> a
             Ok(())
         }
         Command::Domain { command } => {
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, false).await?;
             let account = |given: Option<threadline_domain::ids::AccountId>| only_account(&store, given);
             match command {
                 DomainCommand::Assign { domain, account: id } => {
@@ -443,7 +449,7 @@ async fn run(command: Command, settings: Settings, config: Option<PathBuf>) -> a
             Ok(())
         }
         Command::Contact { command } => {
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, false).await?;
             let secrets = secret_box(&settings)?;
             let given = match &command {
                 ContactCommand::Export { account, .. } | ContactCommand::Erase { account, .. } => *account,
@@ -470,7 +476,7 @@ async fn run(command: Command, settings: Settings, config: Option<PathBuf>) -> a
             Ok(())
         }
         Command::Audit { command: AuditCommand::Verify { account } } => {
-            let store = open_store(&settings).await?;
+            let store = open_store(&settings, false).await?;
             let accounts = match account {
                 Some(id) => vec![store.account(id).await.with_context(|| format!("while reading account {id}"))?.id],
                 None => store.account_ids().await?,

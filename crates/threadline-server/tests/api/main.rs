@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod bots;
 mod canned;
+mod checkpoints;
 mod conformance;
 mod contacts;
 mod continuity;
