@@ -113,6 +113,16 @@ pub fn call_request(
 /// call update with `Status=canceled`, which leaves a call already answered
 /// alone).
 pub fn cancel_call_request(inbox: &InboxConfig<'_>, call_sid: &str) -> Result<HttpRequest, SendError> {
+    update_call_request(inbox, call_sid, vec![("Status".to_owned(), "canceled".to_owned())])
+}
+
+/// Moves a live call on to the TwiML at `url` (Twilio's call update with
+/// `Url`): a caller waiting in a queue leaves it for what `url` says.
+pub fn redirect_call_request(inbox: &InboxConfig<'_>, call_sid: &str, url: &str) -> Result<HttpRequest, SendError> {
+    update_call_request(inbox, call_sid, vec![("Url".to_owned(), url.to_owned()), ("Method".to_owned(), "POST".to_owned())])
+}
+
+fn update_call_request(inbox: &InboxConfig<'_>, call_sid: &str, form: Vec<(String, String)>) -> Result<HttpRequest, SendError> {
     if call_sid.is_empty() || !call_sid.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(SendError::permanent("not a Twilio call sid"));
     }
@@ -122,7 +132,7 @@ pub fn cancel_call_request(inbox: &InboxConfig<'_>, call_sid: &str) -> Result<Ht
         method: http::Method::POST,
         url: format!("{}/2010-04-01/Accounts/{sid}/Calls/{call_sid}.json", inbox.endpoints.twilio.trim_end_matches('/')),
         headers: vec![("authorization".into(), basic_auth(sid, token))],
-        body: RequestBody::Form(vec![("Status".to_owned(), "canceled".to_owned())]),
+        body: RequestBody::Form(form),
     })
 }
 

@@ -108,6 +108,14 @@ fn shopify_fulfilments_are_shipments_and_refunds_are_refunds() {
     failed["transactions"][0]["status"] = "failure".into();
     let failed = serde_json::to_vec(&failed).unwrap();
     assert!(matches!(read(ShopKind::Shopify, &shopify("refunds/create", &failed, "k"), &failed, "k").unwrap(), ShopEvent::Ignored(_)));
+    // A note longer than an order may hold is cut, so the order stays storable.
+    let mut long: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    long["note"] = "lungo ".repeat(200).into();
+    let long = serde_json::to_vec(&long).unwrap();
+    let ShopEvent::Refund { refund, .. } = read(ShopKind::Shopify, &shopify("refunds/create", &long, "k"), &long, "k").unwrap() else {
+        panic!()
+    };
+    assert!(refund.reason.unwrap().chars().count() <= threadline_domain::order::MAX_TEXT);
 }
 
 #[test]

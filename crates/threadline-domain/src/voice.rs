@@ -158,9 +158,11 @@ pub enum Step {
     Bridge,
     /// Click-to-call: the customer's leg ended.
     Dialed,
-    /// An agent answered the call offered to them: they are joined to the
-    /// front of the queue.
+    /// An agent answered the call offered to them: they meet that caller
+    /// in a room of their own.
     Answer,
+    /// The answered caller, taken out of the queue, joins the agent.
+    Join,
 }
 
 impl Step {
@@ -177,6 +179,7 @@ impl Step {
             "bridge" => Step::Bridge,
             "dialed" => Step::Dialed,
             "answer" => Step::Answer,
+            "join" => Step::Join,
             _ => return None,
         })
     }
@@ -194,6 +197,7 @@ impl Step {
             Step::Bridge => "bridge",
             Step::Dialed => "dialed",
             Step::Answer => "answer",
+            Step::Join => "join",
         }
     }
 }
@@ -221,8 +225,9 @@ pub struct CallFacts {
     /// Click-to-call: the customer's number, and the number shown to them.
     pub dial: Option<String>,
     pub caller_id: Option<String>,
-    /// An offered call: the queue the caller waits in, and who they are.
-    pub queue: Option<String>,
+    /// An offered call, answered: the room where the agent meets that
+    /// caller (taken out of the queue), and who they are.
+    pub room: Option<String>,
     pub caller_name: Option<String>,
     /// Where the recording of an answered call is reported, when the
     /// line records calls.
@@ -271,10 +276,11 @@ pub enum Verb {
         action: String,
         recording_callback: String,
     },
-    /// Joins the call to the caller at the front of a queue, recorded
-    /// from the answer when a callback for the recording is given.
-    DialQueue {
-        queue: String,
+    /// Joins the call to a two-person conference room (the agent and the
+    /// caller they answered), recorded from the start when a callback for
+    /// the recording is given; it ends when either leaves.
+    Conference {
+        room: String,
         recording_callback: Option<String>,
     },
     Hangup,
@@ -443,6 +449,8 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
         Step::Left => match facts.queue_result.as_deref() {
             // Answered by an agent, or gone: nothing more to say.
             Some("bridged" | "hangup" | "bridging-in-process") => out.verbs.push(Verb::Hangup),
+            // Taken out of the queue to meet the agent who answered: that goes on.
+            Some("redirected" | "redirected-from-bridged") => {}
             // A callback first; no answer goes on to voicemail.
             _ if ivr.callback => {
                 let t = texts(&language);
@@ -461,8 +469,10 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
         },
         Step::Callback => {
             let t = texts(&language);
+            // "No, don't call me back" is no.
+            let refused = facts.speech.as_deref().is_some_and(|spoken| says_any(spoken, &["no", "non", "not", "don"]));
             let yes = facts.digits.as_deref().map(str::trim) == Some("1")
-                || facts.speech.as_deref().is_some_and(|spoken| says_any(spoken, &t.callback_yes));
+                || (!refused && facts.speech.as_deref().is_some_and(|spoken| says_any(spoken, &t.callback_yes)));
             if yes {
                 out.callback = true;
                 out.verbs.push(say(t.callback_booked.to_owned(), &language));
@@ -490,14 +500,23 @@ pub fn answer(ivr: &Ivr, step: Step, facts: &CallFacts, url: &dyn Fn(Step, &str)
             _ => out.verbs.push(Verb::Hangup),
         },
         Step::Dialed => out.verbs.push(Verb::Hangup),
-        Step::Answer => match &facts.queue {
-            Some(queue) => {
+        Step::Answer => match &facts.room {
+            Some(room) => {
                 let who =
                     facts.caller_name.clone().unwrap_or_else(|| if language == "it" { "un cliente".into() } else { "a customer".into() });
                 let words = if language == "it" { format!("Chiamata da {who}.") } else { format!("Call from {who}.") };
                 out.verbs.push(say(words, &language));
-                out.verbs.push(Verb::DialQueue { queue: queue.clone(), recording_callback: facts.recording_callback.clone() });
+                out.verbs.push(Verb::Conference { room: room.clone(), recording_callback: facts.recording_callback.clone() });
             }
+            // The caller has gone (or was taken by someone else).
+            None => {
+                let words = if language == "it" { "Il cliente ha riagganciato." } else { "The caller has hung up." };
+                out.verbs.push(say(words.to_owned(), &language));
+                out.verbs.push(Verb::Hangup);
+            }
+        },
+        Step::Join => match &facts.room {
+            Some(room) => out.verbs.push(Verb::Conference { room: room.clone(), recording_callback: None }),
             None => out.verbs.push(Verb::Hangup),
         },
     }
@@ -556,6 +575,11 @@ pub fn choose_agent(
         Decision::Assign { agent, reason } => Some(Offer { agent, phone: phone_of(agent)?, reason }),
         Decision::Wait { .. } => None,
     }
+}
+
+/// The room where an agent meets the caller they answered.
+pub fn room_name(caller_sid: &str) -> String {
+    format!("call-{caller_sid}")
 }
 
 /// The queue of a team (or the inbox's own).
@@ -669,12 +693,16 @@ fn render_verb(verb: &Verb, xml: &mut String) {
             escape(recording_callback),
             escape(number)
         )),
-        Verb::DialQueue { queue, recording_callback: None } => xml.push_str(&format!("<Dial><Queue>{}</Queue></Dial>", escape(queue))),
-        Verb::DialQueue { queue, recording_callback: Some(callback) } => xml.push_str(&format!(
-            "<Dial record=\"record-from-answer-dual\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\"><Queue>{}</Queue></Dial>",
-            escape(callback),
-            escape(queue)
-        )),
+        Verb::Conference { room, recording_callback } => {
+            xml.push_str("<Dial><Conference beep=\"false\" startConferenceOnEnter=\"true\" endConferenceOnExit=\"true\"");
+            if let Some(callback) = recording_callback {
+                xml.push_str(&format!(
+                    " record=\"record-from-start\" recordingStatusCallback=\"{}\" recordingStatusCallbackMethod=\"POST\"",
+                    escape(callback)
+                ));
+            }
+            xml.push_str(&format!(">{}</Conference></Dial>", escape(room)));
+        }
         Verb::Hangup => xml.push_str("<Hangup/>"),
     }
 }
@@ -820,24 +848,30 @@ mod tests {
     }
 
     #[test]
-    fn an_offered_call_joins_the_agent_to_the_queue() {
-        let facts = CallFacts { queue: Some("team-x".into()), caller_name: Some("Giulia Rossi".into()), ..Default::default() };
-        let a = answer(&ivr(), Step::Answer, &CallFacts { language: Some("en".into()), ..facts }, &url);
+    fn an_answered_call_meets_its_agent_in_a_room_of_their_own() {
+        let facts = CallFacts { room: Some("call-CA1".into()), caller_name: Some("Giulia Rossi".into()), ..Default::default() };
+        let a = answer(&ivr(), Step::Answer, &CallFacts { language: Some("en".into()), ..facts.clone() }, &url);
         assert_eq!(
             render(&a.verbs).split("<Response>").nth(1).unwrap(),
-            "<Say language=\"en-GB\">Call from Giulia Rossi.</Say><Dial><Queue>team-x</Queue></Dial></Response>"
+            "<Say language=\"en-GB\">Call from Giulia Rossi.</Say><Dial><Conference beep=\"false\" startConferenceOnEnter=\"true\" \
+             endConferenceOnExit=\"true\">call-CA1</Conference></Dial></Response>"
         );
-        let recorded = CallFacts {
-            queue: Some("team-x".into()),
-            recording_callback: Some("/hooks/voice/x?step=dialed&recording=1&for=CA1".into()),
-            ..Default::default()
-        };
+        let joined = render(&answer(&ivr(), Step::Join, &facts, &url).verbs);
+        assert!(joined.ends_with("<Dial><Conference beep=\"false\" startConferenceOnEnter=\"true\" endConferenceOnExit=\"true\">call-CA1</Conference></Dial></Response>"), "{joined}");
+        let recorded = CallFacts { recording_callback: Some("/hooks/voice/x?step=dialed&recording=1&for=CA1".into()), ..facts };
         let xml = render(&answer(&ivr(), Step::Answer, &recorded, &url).verbs);
         assert!(
-            xml.contains("<Dial record=\"record-from-answer-dual\" recordingStatusCallback=\"/hooks/voice/x?step=dialed&amp;recording=1&amp;for=CA1\"")
-                && xml.ends_with("<Queue>team-x</Queue></Dial></Response>"),
+            xml.contains(
+                " record=\"record-from-start\" recordingStatusCallback=\"/hooks/voice/x?step=dialed&amp;recording=1&amp;for=CA1\""
+            ) && xml.ends_with(">call-CA1</Conference></Dial></Response>"),
             "{xml}"
         );
+        // The caller went meanwhile: the agent is told, and the call ends.
+        let gone = answer(&ivr(), Step::Answer, &CallFacts { language: Some("en".into()), ..Default::default() }, &url);
+        assert!(render(&gone.verbs).contains("The caller has hung up.") && gone.verbs.last() == Some(&Verb::Hangup));
+        // Taken out of the queue: the queue's own callback adds nothing.
+        let redirected = answer(&ivr(), Step::Left, &CallFacts { queue_result: Some("redirected".into()), ..Default::default() }, &url);
+        assert!(redirected.verbs.is_empty() && !redirected.voicemail);
     }
 
     fn agent(name: &str, online: bool, phone: Option<&str>, calls: u32) -> CallAgent {
@@ -924,6 +958,8 @@ mod tests {
         }
         let italian = CallFacts { language: Some("it".into()), speech: Some("Sì, richiamatemi".into()), ..Default::default() };
         assert!(answer(&i, Step::Callback, &italian, &url).callback);
+        let refusal = CallFacts { language: Some("en".into()), speech: Some("No, don't call me back".into()), ..Default::default() };
+        assert!(!answer(&i, Step::Callback, &refusal, &url).callback);
         let no = answer(
             &i,
             Step::Callback,

@@ -111,6 +111,17 @@ async fn receive(
     let field = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
     let query: Vec<(String, String)> = form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).into_owned().collect();
     let param = |name: &str| query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    if param("step") == Some("dialed") && param("recording") == Some("1") {
+        // A recording of a call Threadline placed (click-to-call), or of a
+        // waiting caller's call answered by an agent (`for`: the caller's;
+        // a conference's recording callback names no call).
+        if let Some(sid) = param("for").or(field("CallSid"))
+            && let Some(call) = state.store.call_by_sid(account.id, inbox.id, sid).await?
+        {
+            call_recording(&state, &account, &inbox, &secrets, &call, &params).await?;
+        }
+        return Ok(twiml(render(&[])));
+    }
     let call_sid = field("CallSid").ok_or_else(|| ApiError::invalid("CallSid", "is missing"))?.to_owned();
     let now = state.clock.now();
 
@@ -142,21 +153,20 @@ async fn receive(
         // The agent's own leg: they are joined to the caller they were offered.
         return answer_offer(&line, param("for"), param("lang")).await;
     }
+    if step == Step::Join {
+        // The answered caller, out of the queue, joins the agent's room.
+        let known = state.store.call_by_sid(account.id, inbox.id, &call_sid).await?.is_some();
+        let facts = CallFacts { room: known.then(|| threadline_domain::voice::room_name(&call_sid)), ..CallFacts::default() };
+        let base = voice_url(&state, inbox.id);
+        let next = |step: Step, language: &str| format!("{base}?step={}&lang={language}", step.as_str());
+        return Ok(twiml(render(&answer(&ivr, Step::Join, &facts, &next).verbs)));
+    }
     let offset = crate::sla::offset_in(ivr.hours.as_ref().map(|h| h.time_zone.as_str()));
     let open = ivr
         .hours
         .as_ref()
         .is_none_or(|hours| threadline_domain::sla::business_time_between(Some(hours), now, now + time::Duration::minutes(1), &offset) > 0);
 
-    if step == Step::Dialed && param("recording") == Some("1") {
-        // A recording of a call Threadline placed (click-to-call), or of a
-        // waiting caller's call answered by an agent (`for`: the caller's).
-        let sid = param("for").unwrap_or(&call_sid);
-        if let Some(call) = state.store.call_by_sid(account.id, inbox.id, sid).await? {
-            call_recording(&state, &account, &inbox, &secrets, &call, &params).await?;
-        }
-        return Ok(twiml(render(&[])));
-    }
     let (call, open_team) = match step {
         Step::Start => {
             start(&state, &account, &inbox, &call_sid, field("From"), field("To"), field("Direction"), field("CallStatus")).await?
@@ -191,7 +201,7 @@ async fn receive(
         // Click-to-call: the customer, shown the inbox's number.
         dial: (call.direction == "outbound").then(|| call.to_number.clone()),
         caller_id: inbox.settings.get("from").and_then(|f| f.as_str()).map(str::to_owned),
-        queue: None,
+        room: None,
         caller_name: None,
         recording_callback: None,
     };
@@ -209,6 +219,11 @@ async fn receive(
         talk_secs: if step == Step::Dialed { field("DialCallDuration").and_then(|d| d.parse().ok()) } else { None },
     };
     state.store.update_call(account.id, &call.id, changes, now).await?;
+    // Out of the queue (for voicemail or a callback): nobody's phone rings for it any more.
+    let leaves = step == Step::Left || answered.verbs.contains(&threadline_domain::voice::Verb::Leave);
+    if leaves && let Some(ringing) = state.store.withdraw_offer(account.id, &call, now).await? {
+        cancel_ringing(&line, &ringing).await;
+    }
     if answered.callback {
         request_callback(&line, &call).await?;
     }
@@ -302,7 +317,10 @@ async fn offer_once(line: &Line<'_>, call: &Call, again: bool) -> anyhow::Result
     match place_call(state, line.inbox, line.secrets, &chosen.phone, &step, Some(line.ivr.ring_secs)).await {
         Ok(sid) => {
             tracing::debug!(call = %call.call_sid, reason = %chosen.reason, "a waiting call was offered to an agent");
-            state.store.offer_call(account.id, call, chosen.agent, &sid, now).await?;
+            if !state.store.offer_call(account.id, call, chosen.agent, &sid, now).await? {
+                // The caller went while the agent's phone was being rung.
+                cancel_ringing(line, &sid).await;
+            }
             Ok(None)
         }
         Err(e) => {
@@ -371,8 +389,10 @@ pub async fn place_call(
     threadline_channels::twilio::call_result(status, &body).map_err(|e| PlaceError::Provider(e.reason))
 }
 
-/// The TwiML for an agent who answered an offered call: who calls, then
-/// the caller at the front of the queue.
+/// The TwiML for an agent who answered an offered call: who calls, then a
+/// room of their own where that very caller — taken out of the queue by
+/// Twilio's call update — joins them (the front of the queue may be
+/// someone else, offered to another agent).
 async fn answer_offer(line: &Line<'_>, caller_sid: Option<&str>, lang: Option<&str>) -> Result<Response, ApiError> {
     let (state, account, inbox) = (line.state, line.account, line.inbox);
     let call = match caller_sid {
@@ -380,16 +400,39 @@ async fn answer_offer(line: &Line<'_>, caller_sid: Option<&str>, lang: Option<&s
         None => None,
     };
     let mut facts = CallFacts { language: lang.map(str::to_owned), ..CallFacts::default() };
+    let base = voice_url(state, inbox.id);
+    let call = match call.filter(|c| c.ended_at.is_none()) {
+        Some(call) => {
+            let language = call.language.as_deref().unwrap_or("en");
+            let join = format!("{base}?step=join&lang={language}");
+            let config = inbox_config(state, inbox, line.secrets, &base);
+            let moved = match threadline_channels::twilio::redirect_call_request(&config, &call.call_sid, &join) {
+                Ok(request) => crate::channels::execute(&state.egress, &state.providers.client, &request, 64 * 1024)
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|(status, body)| {
+                        if (200..300).contains(&status) { Ok(()) } else { Err(format!("{status}: {}", String::from_utf8_lossy(&body))) }
+                    }),
+                Err(e) => Err(e.reason),
+            };
+            match moved {
+                Ok(()) => Some(call),
+                Err(e) => {
+                    tracing::warn!(call = %call.call_sid, error = %e, "an answered caller could not be taken out of the queue");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     if let Some(call) = &call {
         state.store.answer_offer(account.id, inbox.id, &call.call_sid, state.clock.now()).await?;
-        facts.queue = Some(threadline_domain::voice::queue_name(call.team_id));
+        facts.room = Some(threadline_domain::voice::room_name(&call.call_sid));
         if line.ivr.record {
-            facts.recording_callback =
-                Some(format!("{}?step=dialed&lang={}&recording=1&for={}", voice_url(state, inbox.id), lang.unwrap_or("en"), call.call_sid));
+            facts.recording_callback = Some(format!("{base}?step=dialed&lang={}&recording=1&for={}", lang.unwrap_or("en"), call.call_sid));
         }
         facts.caller_name = state.store.contact(account.id, call.contact_id).await?.name.or(Some(call.from_number.clone()));
     }
-    let base = voice_url(state, inbox.id);
     let next = |step: Step, language: &str| format!("{base}?step={}&lang={language}", step.as_str());
     Ok(twiml(render(&answer(line.ivr, Step::Answer, &facts, &next).verbs)))
 }
@@ -435,6 +478,7 @@ async fn start(
         from_number: from,
         to_number: to.unwrap_or(""),
         status: status.unwrap_or("ringing"),
+        agent_id: None,
     };
     let call = state.store.start_call(account.id, new, state.clock.now()).await?;
     if open_team.is_some() && call.team_id.is_none() {

@@ -73,6 +73,8 @@ pub struct NewCall<'a> {
     pub from_number: &'a str,
     pub to_number: &'a str,
     pub status: &'a str,
+    /// Click-to-call: the agent on it (the call fills their voice capacity).
+    pub agent_id: Option<UserId>,
 }
 
 /// What a step of the call changed; `None` leaves a field as it is.
@@ -87,6 +89,10 @@ pub struct CallChanges {
     /// Click-to-call: how long the customer's leg lasted.
     pub talk_secs: Option<i64>,
 }
+
+/// A call whose end was never reported (a lost status callback) stops
+/// counting against its agent after this long.
+const STALE: time::Duration = time::Duration::hours(4);
 
 const COLUMNS: &str = "id, inbox_id, call_sid, contact_id, conversation_id, direction, from_number, to_number, language, team_id, misses, \
                        enqueued_at, queue_secs, voicemail, answered_at, talk_secs, status, duration_secs, agent_id, offer_sid, declined, callback_task_id, \
@@ -159,7 +165,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO calls (id, account_id, inbox_id, call_sid, contact_id, conversation_id, direction, from_number, to_number, status, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (inbox_id, call_sid) DO NOTHING",
+             created_at, updated_at, agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) \
+             ON CONFLICT (inbox_id, call_sid) DO NOTHING",
         )
         .bind(uuid::Uuid::now_v7().to_string())
         .bind(account_id.to_string())
@@ -172,6 +179,7 @@ impl Store {
         .bind(new.to_number)
         .bind(new.status)
         .bind(micros(at))
+        .bind(new.agent_id.map(|a| a.to_string()))
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
@@ -239,7 +247,7 @@ impl Store {
         let claimed = sqlx::query(
             "UPDATE calls SET agent_id = $3, offer_sid = NULL, declined = $4, updated_at = $5 \
              WHERE id = $1 AND account_id = $2 AND agent_id IS NULL AND ended_at IS NULL \
-             AND (SELECT COUNT(*) FROM calls o WHERE o.account_id = $2 AND o.agent_id = $3 AND o.ended_at IS NULL) < $6",
+             AND (SELECT COUNT(*) FROM calls o WHERE o.account_id = $2 AND o.agent_id = $3 AND o.ended_at IS NULL AND o.created_at > $7) < $6",
         )
         .bind(&call.id)
         .bind(account_id.to_string())
@@ -247,28 +255,71 @@ impl Store {
         .bind(serde_json::to_string(declined).unwrap_or_else(|_| "[]".into()))
         .bind(micros(at))
         .bind(i64::from(capacity))
+        .bind(micros(at - STALE))
         .execute(tx.conn())
         .await?;
+        if claimed.rows_affected() == 1 {
+            // Round robin moves on past them, for calls as for conversations.
+            sqlx::query("UPDATE users SET last_assigned_at = $3 WHERE id = $1 AND account_id = $2")
+                .bind(agent.to_string())
+                .bind(account_id.to_string())
+                .bind(micros(at))
+                .execute(tx.conn())
+                .await?;
+        }
         tx.commit().await?;
         Ok(claimed.rows_affected() == 1)
     }
 
     /// The claimed agent's phone rings (`offer_sid` is their call): noted
-    /// on the call, and a `call.offered` event for their workspace.
-    pub async fn offer_call(&self, account_id: AccountId, call: &Call, agent: UserId, offer_sid: &str, at: OffsetDateTime) -> Result<()> {
+    /// on the call, and a `call.offered` event for their workspace. False
+    /// when the caller has gone (or left the queue) meanwhile: the agent's
+    /// phone should stop.
+    pub async fn offer_call(&self, account_id: AccountId, call: &Call, agent: UserId, offer_sid: &str, at: OffsetDateTime) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE calls SET offer_sid = $4, updated_at = $5 WHERE id = $1 AND account_id = $2 AND agent_id = $3")
-            .bind(&call.id)
-            .bind(account_id.to_string())
-            .bind(agent.to_string())
-            .bind(offer_sid)
-            .bind(micros(at))
-            .execute(tx.conn())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE calls SET offer_sid = $4, updated_at = $5 WHERE id = $1 AND account_id = $2 AND agent_id = $3 AND ended_at IS NULL",
+        )
+        .bind(&call.id)
+        .bind(account_id.to_string())
+        .bind(agent.to_string())
+        .bind(offer_sid)
+        .bind(micros(at))
+        .execute(tx.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         let data = serde_json::json!({ "call": call, "agent_id": agent, "conversation_id": call.conversation_id });
         tx.emit(DomainEvent::new(account_id, EventKind::CallOffered, data, at));
         tx.commit().await?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// The caller left the queue (for voicemail, a callback, or gone): the
+    /// call is offered to nobody any more. The ringing agent's call, if
+    /// any, to stop.
+    pub async fn withdraw_offer(&self, account_id: AccountId, call: &Call, at: OffsetDateTime) -> Result<Option<String>> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!("SELECT {COLUMNS} FROM calls WHERE id = $1 AND account_id = $2");
+        let row = sqlx::query(&sql).bind(&call.id).bind(account_id.to_string()).fetch_optional(tx.conn()).await?;
+        let Some(current) = row.map(|r| call_row(&r)).transpose()? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        if current.answered_at.is_some() || current.agent_id.is_none() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE calls SET agent_id = NULL, offer_sid = NULL, updated_at = $3 WHERE id = $1 AND account_id = $2")
+            .bind(&call.id)
+            .bind(account_id.to_string())
+            .bind(micros(at))
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(current.offer_sid)
     }
 
     /// The agent answered the call they were offered: it stays theirs
@@ -322,18 +373,30 @@ impl Store {
             return Ok(None);
         };
         let mut call = call_row(&row)?;
-        if let Some(agent) = call.agent_id.take()
+        let (agent, offered) = (call.agent_id.take(), call.offer_sid.take());
+        if let Some(agent) = agent
             && !call.declined.contains(&agent)
         {
             call.declined.push(agent);
         }
-        call.offer_sid = None;
-        sqlx::query("UPDATE calls SET agent_id = NULL, offer_sid = NULL, declined = $2, updated_at = $3 WHERE id = $1")
-            .bind(&call.id)
-            .bind(serde_json::to_string(&call.declined).unwrap_or_else(|_| "[]".into()))
-            .bind(micros(at))
-            .execute(tx.conn())
-            .await?;
+        // Only as read: a concurrent status callback (or a new offer made
+        // meanwhile) leaves this one with nothing to do.
+        let done = sqlx::query(
+            "UPDATE calls SET agent_id = NULL, offer_sid = NULL, declined = $3, updated_at = $4 \
+             WHERE id = $1 AND account_id = $2 AND agent_id = $5 AND COALESCE(offer_sid, '') = $6",
+        )
+        .bind(&call.id)
+        .bind(account_id.to_string())
+        .bind(serde_json::to_string(&call.declined).unwrap_or_else(|_| "[]".into()))
+        .bind(micros(at))
+        .bind(agent.map(|a| a.to_string()).unwrap_or_default())
+        .bind(offered.unwrap_or_default())
+        .execute(tx.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         tx.commit().await?;
         Ok(Some(call))
     }
@@ -366,9 +429,11 @@ impl Store {
             .fetch_all(&mut *conn)
             .await?;
         let calls = sqlx::query(
-            "SELECT agent_id, COUNT(*) AS n FROM calls WHERE account_id = $1 AND agent_id IS NOT NULL AND ended_at IS NULL GROUP BY agent_id",
+            "SELECT agent_id, COUNT(*) AS n FROM calls WHERE account_id = $1 AND agent_id IS NOT NULL AND ended_at IS NULL \
+             AND created_at > $2 GROUP BY agent_id",
         )
         .bind(account_id.to_string())
+        .bind(micros(at - STALE))
         .fetch_all(&mut *conn)
         .await?;
         let mut out = Vec::with_capacity(agents.len());

@@ -111,6 +111,12 @@ fn text(value: Option<&Value>) -> Option<String> {
     }
 }
 
+/// A free text a shop writes (a refund's note), cut to what an order may
+/// hold, so a long one never makes the order unstorable.
+fn note(value: Option<&Value>) -> Option<String> {
+    text(value).map(|t| t.chars().take(threadline_domain::order::MAX_TEXT).collect::<String>().trim_end().to_owned())
+}
+
 /// An amount: a string as sent, a number written out.
 fn amount(value: Option<&Value>) -> Option<String> {
     text(value).filter(|a| threadline_domain::order::is_amount(a))

@@ -14,7 +14,7 @@
 use serde_json::Value;
 use threadline_domain::order::{OrderCustomer, OrderFacts, OrderStatus, Refund, Shipment};
 
-use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, line_items, text, time};
+use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, line_items, note, text, time};
 
 pub const SIGNATURE_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
@@ -68,7 +68,7 @@ fn refund(body: &Value) -> Option<Refund> {
     Some(Refund {
         id: text(body.get("id")),
         amount,
-        reason: text(body.get("note")),
+        reason: note(body.get("note")),
         refunded_at: time(body.get("processed_at")).or_else(|| time(body.get("created_at"))),
     })
 }

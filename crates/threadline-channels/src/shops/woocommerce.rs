@@ -17,7 +17,7 @@
 use serde_json::Value;
 use threadline_domain::order::{OrderCustomer, OrderFacts, OrderStatus, Refund, Shipment};
 
-use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, line_items, text, time};
+use super::{ShopError, ShopEvent, WebhookRequest, amount, body_json, check_hmac, checked, full_name, line_items, note, text, time};
 
 pub const SIGNATURE_HEADER: &str = "X-WC-Webhook-Signature";
 pub const TOPIC_HEADER: &str = "X-WC-Webhook-Topic";
@@ -107,7 +107,7 @@ fn refunds(body: &Value) -> Vec<Refund> {
         .filter_map(|r| {
             let total = amount(r.get("total"))?;
             let amount = total.trim_start_matches('-').to_owned();
-            Some(Refund { id: text(r.get("id")), amount, reason: text(r.get("reason")), refunded_at: None })
+            Some(Refund { id: text(r.get("id")), amount, reason: note(r.get("reason")), refunded_at: None })
         })
         .collect()
 }

@@ -66,7 +66,7 @@ async fn place_call(
 ) -> ApiResult<(StatusCode, Json<Call>)> {
     let conversation = state.store.conversation(caller.account_id(), id).await?;
     let dial = prepare(&state, &caller, conversation.contact_id, &req).await?;
-    let call = dial_customer(&state, &caller, dial, conversation.id).await?;
+    let call = dial_customer(&state, &caller, dial, CallOf::Conversation(conversation.id)).await?;
     Ok((StatusCode::CREATED, Json(call)))
 }
 
@@ -84,8 +84,7 @@ async fn call_for_task(
     let account_id = caller.account_id();
     let task = state.store.task(account_id, id).await?;
     let dial = prepare(&state, &caller, task.contact_id, &req).await?;
-    let conversation = state.store.conversation_for_call(account_id, task.contact_id, task.team_id, caller.user.id).await?;
-    let call = dial_customer(&state, &caller, dial, conversation).await?;
+    let call = dial_customer(&state, &caller, dial, CallOf::Task(task.team_id)).await?;
     Ok((StatusCode::CREATED, Json(call)))
 }
 
@@ -129,7 +128,15 @@ async fn prepare(state: &AppState, caller: &Caller, contact_id: threadline_domai
 }
 
 /// Rings the agent, then (when they answer) the customer; the call's row.
-async fn dial_customer(state: &AppState, caller: &Caller, dial: Dial, conversation_id: ConversationId) -> ApiResult<Call> {
+/// The conversation a call belongs to: the one it was placed from, or for
+/// a task, the customer's latest unresolved one or a new voice
+/// conversation of the task's team (made only once the call is placed).
+enum CallOf {
+    Conversation(ConversationId),
+    Task(Option<threadline_domain::ids::TeamId>),
+}
+
+async fn dial_customer(state: &AppState, caller: &Caller, dial: Dial, of: CallOf) -> ApiResult<Call> {
     let Dial { agent_phone, inbox, contact, to } = dial;
     let secrets = open_secrets(state, &inbox).map_err(ApiError::Internal)?;
     let step = format!("bridge&lang={}", caller.user.language.as_deref().unwrap_or("en"));
@@ -138,6 +145,10 @@ async fn dial_customer(state: &AppState, caller: &Caller, dial: Dial, conversati
         PlaceError::Provider(message) => ApiError::Upstream(message),
     })?;
     let from = inbox.settings.get("from").and_then(|f| f.as_str()).unwrap_or_default().to_owned();
+    let conversation_id = match of {
+        CallOf::Conversation(id) => id,
+        CallOf::Task(team) => state.store.conversation_for_call(caller.account_id(), contact.id, team, caller.user.id).await?,
+    };
     let new = NewCall {
         inbox_id: inbox.id,
         call_sid: &sid,
@@ -147,6 +158,7 @@ async fn dial_customer(state: &AppState, caller: &Caller, dial: Dial, conversati
         from_number: &from,
         to_number: &to,
         status: "queued",
+        agent_id: Some(caller.user.id),
     };
     Ok(state.store.start_call(caller.account_id(), new, state.clock.now()).await?)
 }

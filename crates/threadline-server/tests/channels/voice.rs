@@ -71,9 +71,7 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     assert_eq!(status, 200);
 
     let orders = team(&rig, "Ordini").await;
-    let mut line = ivr(&orders);
-    line["record"] = json!(true);
-    let (inbox, url) = voice_inbox(&rig, line).await;
+    let (inbox, url) = voice_inbox(&rig, ivr(&orders)).await;
     rig.provider.put_media("RE0f1e2d3c4b5a69788796a5b4c3d2e1f0.mp3", "audio/mpeg", b"ID3\x04\0\0\0\0\0\0voicemail".to_vec());
     // Paolo takes the orders team's calls: online, with his phone.
     let (_, me) = rig.app.get("/api/v1/me").await;
@@ -118,34 +116,17 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     assert_eq!(offered.field("To").as_deref(), Some("+393470001111"));
     let answer_url = offered.field("Url").unwrap();
     assert!(answer_url.starts_with(&format!("{url}?step=answer&for=CA0f1e2d3c4b5a69788796a5b4c3d2e1f0")), "{answer_url}");
-    assert_eq!(rig.app.sql_integers("SELECT COUNT(*) FROM calls WHERE agent_id IS NOT NULL").await, [1]);
-    // Had he answered, he would have heard who calls and been joined to her place in the queue.
     assert_eq!(offered.field("Timeout").as_deref(), Some("20"), "his phone rings for the IVR's ring time");
-    // She hung up before he answered: his phone was stopped (Twilio's call update).
+    // She left the queue for voicemail before he answered: the call is
+    // offered to nobody any more, and his phone was stopped (Twilio's call update).
+    assert_eq!(rig.app.sql_integers("SELECT COUNT(*) FROM calls WHERE agent_id IS NOT NULL").await, [0]);
     let stopped = rig.provider.requests().into_iter().find(|r| r.path.contains("/Calls/CA")).expect("his ringing phone stopped");
     assert_eq!(stopped.field("Status").as_deref(), Some("canceled"));
+    // Had he answered after she hung up, he would have been told so.
     let agent_leg = CallScript::new("CA9999", LINE, "+393470001111", vec![]);
     let (code, twiml) = caller.post(&answer_url, &agent_leg, "in-progress", &[]).await;
     assert_eq!(code, 200);
-    assert!(twiml.contains("<Say language=\"en-GB\">Call from Giulia Rossi.</Say>"), "{twiml}");
-    assert!(twiml.contains(&format!("<Queue>team-{orders}</Queue></Dial>")), "{twiml}");
-    // The line records answered calls: the recording is reported for the agent's leg, and kept on hers.
-    let callback = format!("{url}?step=dialed&lang=en&recording=1&for=CA0f1e2d3c4b5a69788796a5b4c3d2e1f0");
-    assert!(
-        twiml.contains(&format!("<Dial record=\"record-from-answer-dual\" recordingStatusCallback=\"{}\"", callback.replace('&', "&amp;"))),
-        "{twiml}"
-    );
-    rig.provider.put_media("RE9999.mp3", "audio/mpeg", b"ID3\x04\0\0\0\0\0\0answered".to_vec());
-    let recording = [
-        ("RecordingSid", "RE9999".to_owned()),
-        ("RecordingUrl", rig.provider.media_url("RE9999")),
-        ("RecordingStatus", "completed".to_owned()),
-        ("RecordingDuration", "95".to_owned()),
-    ];
-    let conversations_before = rig.conversations().await.len();
-    assert_eq!(caller.post(&callback, &agent_leg, "completed", &recording).await.0, 200);
-    assert_eq!(caller.post(&callback, &agent_leg, "completed", &recording).await.0, 200, "a redelivery");
-    assert_eq!(rig.conversations().await.len(), conversations_before, "the agent's leg is no caller of its own");
+    assert!(twiml.contains("<Say language=\"en-GB\">The caller has hung up.</Say><Hangup/>"), "{twiml}");
 
     // The call is Giulia's, in a conversation of the voice channel, with her voicemail.
     let conversations = rig.conversations().await;
@@ -158,10 +139,6 @@ async fn a_caller_goes_through_the_ivr_and_the_queue_to_voicemail(rig: Rig) {
     let voicemail = messages.iter().find(|m| m["text"] == "🎙 Voicemail (0:23)").unwrap();
     assert_eq!(voicemail["attachments"][0]["content_type"], "audio/mpeg", "{voicemail}");
     assert_eq!(voicemail["attachments"][0]["filename"], "voicemail.mp3");
-    let notes: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "note").collect();
-    assert_eq!(notes.len(), 1, "the answered call's recording, once: {messages:?}");
-    assert_eq!(notes[0]["text"], "🎙 Call recording (1:35), +393471112233 → +390212345678");
-    assert_eq!(notes[0]["attachments"][0]["content_type"], "audio/mpeg");
 
     // One call record in her timeline, even when the final status comes twice.
     let script = CallScript::new("CA0f1e2d3c4b5a69788796a5b4c3d2e1f0", "+393471112233", LINE, vec![]);
@@ -322,6 +299,7 @@ async fn a_call_rings_one_agent_at_a_time_and_a_caller_can_ask_to_be_called_back
     let mut line = ivr(&orders);
     line["callback"] = json!(true);
     line["ring_secs"] = json!(15);
+    line["record"] = json!(true);
     let (_, url) = voice_inbox(&rig, line).await;
     let status_url = format!("{url}?step=status");
 
@@ -460,7 +438,42 @@ async fn a_call_rings_one_agent_at_a_time_and_a_caller_can_ask_to_be_called_back
     assert!(offer.field("Url").unwrap().contains("for=CA3333"));
     let s = call_of(&rig, "CA3333").await;
     let leg = ring_out(s["offer_sid"].as_str().unwrap(), phone_of(&s["agent_id"]));
-    assert_eq!(caller.post(&offer.field("Url").unwrap(), &leg, "in-progress", &[]).await.0, 200);
+    // The agent answers: Sara herself (not whoever is at the front of the
+    // queue) is taken out of it into a room of theirs, recorded.
+    let (code, twiml) = caller.post(&offer.field("Url").unwrap(), &leg, "in-progress", &[]).await;
+    assert_eq!(code, 200);
+    let callback = format!("{url}?step=dialed&lang=en&recording=1&for=CA3333");
+    assert!(
+        twiml.contains(&format!(" record=\"record-from-start\" recordingStatusCallback=\"{}\"", callback.replace('&', "&amp;"))),
+        "{twiml}"
+    );
+    assert!(twiml.ends_with(">call-CA3333</Conference></Dial></Response>"), "{twiml}");
+    let moved = rig.provider.requests().into_iter().find(|r| r.path.ends_with("/Calls/CA3333.json")).expect("Sara taken out of the queue");
+    let join = moved.field("Url").unwrap();
+    assert!(join.starts_with(&format!("{url}?step=join")), "{join}");
+    let (_, twiml) = caller.post(&join, &sara, "in-progress", &[]).await;
+    assert!(twiml.ends_with(">call-CA3333</Conference></Dial></Response>"), "{twiml}");
+    // Her queue's own callback says she was redirected: no voicemail for her.
+    let redirected = [("QueueResult", "redirected".to_owned()), ("QueueTime", "4".to_owned())];
+    let (_, twiml) = caller.post(&format!("{url}?step=left&lang=en"), &sara, "in-progress", &redirected).await;
+    assert!(!twiml.contains("<Record") && !twiml.contains("<Gather"), "{twiml}");
+    // The conference's recording (its callback names no call) is kept once, on her conversation.
+    rig.provider.put_media("RE9999.mp3", "audio/mpeg", b"ID3\x04\0\0\0\0\0\0answered".to_vec());
+    let recording = [
+        ("ConferenceSid", "CF0123".to_owned()),
+        ("RecordingSid", "RE9999".to_owned()),
+        ("RecordingUrl", rig.provider.media_url("RE9999")),
+        ("RecordingStatus", "completed".to_owned()),
+        ("RecordingDuration", "95".to_owned()),
+    ];
+    let conversations_before = rig.conversations().await.len();
+    assert_eq!(caller.post(&callback, &leg, "completed", &recording).await.0, 200);
+    assert_eq!(caller.post(&callback, &leg, "completed", &recording).await.0, 200, "a redelivery");
+    assert_eq!(rig.conversations().await.len(), conversations_before, "the agent's leg is no caller of its own");
+    let notes: Vec<Value> =
+        rig.messages(s["conversation_id"].as_str().unwrap()).await.into_iter().filter(|m| m["kind"] == "note").collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["text"], "🎙 Call recording (1:35), +393475556666 → +390212345678");
     assert_eq!(caller.post(&status_url, &leg, "completed", &[("CallDuration", "3".into())]).await.0, 200, "the agent hangs up");
     assert_eq!(caller.post(&status_url, &sara, "completed", &[("CallDuration", "9".into())]).await.0, 200);
     let s = call_of(&rig, "CA3333").await;
@@ -471,7 +484,7 @@ async fn a_call_rings_one_agent_at_a_time_and_a_caller_can_ask_to_be_called_back
     let (_, timeline) = rig.app.get(&format!("/api/v1/contacts/{}/timeline?types=interaction", s["contact_id"].as_str().unwrap())).await;
     let summary = timeline["data"][0]["summary"].as_str().unwrap().to_owned();
     assert!(
-        summary.starts_with("Incoming call, 0:09, 0 s in the queue, 0:0") && summary.ends_with(&format!(" with {name}, completed")),
+        summary.starts_with("Incoming call, 0:09, 4 s in the queue, 0:0") && summary.ends_with(&format!(" with {name}, completed")),
         "{summary}"
     );
 }
