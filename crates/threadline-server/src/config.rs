@@ -309,6 +309,16 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_DATA",
     "THREADLINE_SQLITE_SYNC",
     "THREADLINE_SQLITE_CHECKPOINT_MS",
+    "THREADLINE_AUTO_RESOLVE_SCAN_SECS",
+    "THREADLINE_FEATURES_RELOAD_SECS",
+    "THREADLINE_METRICS_MAX_LAG_SECS",
+    "THREADLINE_METRICS_ROLLUP_SECS",
+    "THREADLINE_METRICS_QUIET_SECS",
+    "THREADLINE_METRICS_REFRESH_SECS",
+    "THREADLINE_DATE_SCAN_SECS",
+    "THREADLINE_SEGMENT_SWEEP_SECS",
+    "THREADLINE_JOB_CONCURRENCY",
+    "THREADLINE_METRICS_TOKEN",
     "THREADLINE_DATABASE_MAX_CONNECTIONS",
     "THREADLINE_MAX_BODY_BYTES",
     "THREADLINE_MAX_ATTACHMENT_BYTES",
@@ -594,6 +604,25 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn every_variable_the_readme_documents_is_read() {
+        let readme = include_str!("../../../README.md");
+        // The configuration table's second column: `THREADLINE_…`.
+        let documented: Vec<&str> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .filter_map(|l| l.split('|').nth(2))
+            .flat_map(|cell| cell.split('`'))
+            .filter(|w| w.starts_with("THREADLINE_"))
+            .collect();
+        assert!(documented.len() > 50, "the configuration table: {documented:?}");
+        for name in documented {
+            assert!(ENV_VARS.contains(&name), "{name} is documented but dropped as unknown");
+            let (_, warnings) = Settings::load(None, &env(&[(name, "1")])).unwrap_or_default();
+            assert!(warnings.iter().all(|w| !w.contains("unknown")), "{name}: {warnings:?}");
+        }
     }
 
     #[test]
