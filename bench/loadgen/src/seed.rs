@@ -295,12 +295,13 @@ pub async fn seed(url: &str, conversations: usize, messages: usize, months: u32,
         }
     }
     if measured {
-        // Every day with conversations waits for the roll-up job, as after an upgrade.
+        // Every day with conversations or messages waits for the roll-up job, as after an upgrade.
         sqlx::query(
             "INSERT INTO metrics_days (account_id, day, marked) SELECT account_id, day, 0 FROM ( \
              SELECT account_id, created_at / 86400000000 AS day FROM conversation_metrics \
              UNION SELECT account_id, resolved_at / 86400000000 FROM conversation_metrics WHERE resolved_at IS NOT NULL \
              UNION SELECT account_id, first_resolved_at / 86400000000 FROM conversation_metrics WHERE first_resolved_at IS NOT NULL \
+             UNION SELECT account_id, created_at / 86400000000 FROM messages \
              ) AS touched WHERE true ON CONFLICT (account_id, day) DO NOTHING",
         )
         .execute(&pool)

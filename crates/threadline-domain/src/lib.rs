@@ -15,6 +15,7 @@ pub mod canned;
 pub mod channel;
 pub mod contact;
 pub mod conversation;
+pub mod distinct;
 pub mod event;
 pub mod html;
 pub mod identity;

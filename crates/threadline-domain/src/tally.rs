@@ -551,6 +551,8 @@ pub fn stored_dimension(by: Dimension) -> &'static str {
 /// The stored name of the whole account's tallies, and of each UTC hour's.
 pub const WHOLE: &str = "";
 pub const HOUR: &str = "hour";
+/// The stored name of a day's workload and cost counts ([`crate::workload::WorkCounts`]).
+pub const WORK: &str = "work";
 
 /// Everything stored for UTC `day` from the conversations with a date in
 /// it: `(dimension, key, tally)` for the whole account (key `""`), each

@@ -413,11 +413,11 @@ impl Store {
 
     /// One conversation's rows, children first (foreign keys).
     async fn delete_conversation_rows(&self, tx: &mut WriteTx, a: &str, c: &str) -> Result<(PrivacyReport, Vec<PathBuf>)> {
-        let messages = ids_where(tx, "messages", "conversation_id", a, &[c.to_owned()]).await?;
-        let (attachments, files) = self.delete_message_rows(tx, a, &messages).await?;
-        // Reports' stored days that counted it are stored again without it.
+        // Reports' stored days that counted it (and its messages) are stored again without it.
         crate::rollups::mark_days(tx, &[c.to_owned()]).await?;
         crate::rollups::mark_return_days(tx, &[c.to_owned()]).await?;
+        let messages = ids_where(tx, "messages", "conversation_id", a, &[c.to_owned()]).await?;
+        let (attachments, files) = self.delete_message_rows(tx, a, &messages).await?;
         sqlx::query("DELETE FROM jobs WHERE account_id = $1 AND lane = $2 AND kind = $3")
             .bind(a)
             .bind(c)

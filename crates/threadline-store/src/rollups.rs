@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use threadline_domain::ids::AccountId;
 use threadline_domain::metrics::{DEFLECTION_WINDOW, Dimension, FCR_WINDOW};
-use threadline_domain::tally::{self, HOUR, Tally, WHOLE};
+use threadline_domain::tally::{self, HOUR, Tally, WHOLE, WORK};
+use threadline_domain::workload::WorkCounts;
 use time::OffsetDateTime;
 
 use crate::metrics::MetricsFilter;
@@ -20,16 +21,19 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// The job kind that stores the days over and changed since.
 pub const ROLLUP_JOB: &str = "metrics.rollup";
 
-/// Marks the days the conversations' measured dates fall in: call before
-/// and after their facts change, so both the old days and the new ones
-/// are stored again.
+/// Marks the days the conversations' measured dates and their messages
+/// fall in: call before and after their facts change (and before their
+/// messages are erased), so both the old days and the new ones are stored
+/// again.
 pub(crate) async fn mark_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
     mark(tx, conversation_ids, |list| {
         format!(
             "SELECT account_id, created_at / {DAY_MICROS} AS day FROM conversation_metrics WHERE conversation_id IN ({list}) \
              UNION SELECT account_id, resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) AND resolved_at IS NOT NULL \
              UNION SELECT account_id, first_resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) \
-             AND first_resolved_at IS NOT NULL"
+             AND first_resolved_at IS NOT NULL \
+             UNION SELECT c.account_id, m.created_at / {DAY_MICROS} FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE m.conversation_id IN ({list})"
         )
     })
     .await
@@ -156,6 +160,8 @@ impl Store {
             self.measured(day.account_id, tally::day_start(day.day), tally::day_start(day.day + 1), &MetricsFilter::default()).await?;
         let tallies = tally::day_tallies(&rows_in, day.day, now);
         let valid_until = tallies[0].2.valid_until;
+        let work = self.work_tally(day.account_id, tally::day_start(day.day), tally::day_start(day.day + 1)).await?.into_counts();
+        let work = serde_json::to_string(&work).map_err(|e| StoreError::Corrupt(format!("work: {e}")))?;
         let account = day.account_id.to_string();
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM metrics_rollups WHERE account_id = $1 AND day = $2")
@@ -175,6 +181,13 @@ impl Store {
             }
             query.execute(tx.conn()).await?;
         }
+        sqlx::query("INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES ($1, $2, $3, '', $4)")
+            .bind(&account)
+            .bind(day.day)
+            .bind(WORK)
+            .bind(work)
+            .execute(tx.conn())
+            .await?;
         sqlx::query(
             "UPDATE metrics_days SET marked = NULL, rolled_at = $3, valid_until = $4 WHERE account_id = $1 AND day = $2 \
              AND (marked = $5 OR (marked IS NULL AND $5 IS NULL))",
@@ -192,7 +205,9 @@ impl Store {
 
     /// The days of `first..last` (UTC day numbers, `last` excluded) whose
     /// stored tallies cannot be used: marked since, past their validity.
-    async fn unstored_days(&self, account_id: AccountId, first: i64, last: i64, now: OffsetDateTime) -> Result<BTreeSet<i64>> {
+    /// Without `now`, a validity that ran out does not count (the day's
+    /// workload does not change with time).
+    async fn unstored_days(&self, account_id: AccountId, first: i64, last: i64, now: Option<OffsetDateTime>) -> Result<BTreeSet<i64>> {
         let found = sqlx::query(
             "SELECT day FROM metrics_days WHERE account_id = $1 AND day >= $2 AND day < $3 \
              AND (marked IS NOT NULL OR rolled_at IS NULL OR valid_until <= $4)",
@@ -200,14 +215,20 @@ impl Store {
         .bind(account_id.to_string())
         .bind(first)
         .bind(last)
-        .bind(micros(now))
+        .bind(now.map(micros))
         .fetch_all(&self.pool)
         .await?;
         found.iter().map(|row| rows::int(row, "day")).collect()
     }
 
     /// Stored tallies of `dim` (one `key`, or all) for `days`.
-    async fn stored_tallies(&self, account_id: AccountId, dim: &str, key: Option<&str>, days: &[i64]) -> Result<Vec<(i64, String, Tally)>> {
+    async fn stored_tallies<T: serde::de::DeserializeOwned>(
+        &self,
+        account_id: AccountId,
+        dim: &str,
+        key: Option<&str>,
+        days: &[i64],
+    ) -> Result<Vec<(i64, String, T)>> {
         let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(Vec::new()) };
         let wanted: BTreeSet<i64> = days.iter().copied().collect();
         let sql = match key {
@@ -227,7 +248,7 @@ impl Store {
                 continue;
             }
             let raw = rows::text(&row, "tally")?;
-            let t: Tally = serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;
+            let t: T = serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;
             out.push((day, rows::text(&row, "key")?, t));
         }
         Ok(out)
@@ -254,7 +275,7 @@ impl Store {
         };
         let today = tally::day_number(now);
         let unstored = if usable {
-            self.unstored_days(account_id, tally::day_number(from), tally::day_number(to) + 1, now).await?
+            self.unstored_days(account_id, tally::day_number(from), tally::day_number(to) + 1, Some(now)).await?
         } else {
             BTreeSet::new()
         };
@@ -266,19 +287,19 @@ impl Store {
                 Some(Some((dim, key))) => (*dim, Some(key.as_str())),
                 _ => (WHOLE, Some("")),
             };
-            for (_, _, t) in self.stored_tallies(account_id, dim, key, &days).await? {
+            for (_, _, t) in self.stored_tallies::<Tally>(account_id, dim, key, &days).await? {
                 out.total.merge(&t);
             }
             match wanted.groups {
                 Some(Dimension::HourOfWeek) | None => {}
                 Some(by) => {
-                    for (_, key, t) in self.stored_tallies(account_id, tally::stored_dimension(by), None, &days).await? {
+                    for (_, key, t) in self.stored_tallies::<Tally>(account_id, tally::stored_dimension(by), None, &days).await? {
                         out.groups.entry(Some(key).filter(|k| !k.is_empty())).or_default().merge(&t);
                     }
                 }
             }
             if wanted.hours || wanted.groups == Some(Dimension::HourOfWeek) {
-                for (day, key, t) in self.stored_tallies(account_id, HOUR, None, &days).await? {
+                for (day, key, t) in self.stored_tallies::<Tally>(account_id, HOUR, None, &days).await? {
                     let hour: i64 = key.parse().map_err(|_| StoreError::Corrupt(format!("hour {key}")))?;
                     out.hours.entry(day * 24 + hour).or_default().merge(&t);
                 }
@@ -301,5 +322,36 @@ impl Store {
             .await?;
         }
         Ok(out)
+    }
+
+    /// The workload and cost counts of `from..to` as of `now`: each whole
+    /// UTC day before today whose counts are stored and unchanged since
+    /// from its stored row, the rest (today, partial days at the edges,
+    /// days changed since) from the messages. Also says how many days
+    /// were read stored.
+    pub async fn work(
+        &self,
+        account_id: AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(WorkCounts, usize)> {
+        let today = tally::day_number(now);
+        let (first, last) = (tally::day_number(from), tally::day_number(to));
+        let unstored = self.unstored_days(account_id, first, last + 1, None).await?;
+        let candidates: Vec<i64> = (first..=last).filter(|d| *d < today && !unstored.contains(d)).collect();
+        let stored: BTreeMap<i64, WorkCounts> =
+            self.stored_tallies::<WorkCounts>(account_id, WORK, Some(""), &candidates).await?.into_iter().map(|(d, _, w)| (d, w)).collect();
+        let (days, stretches) = tally::plan(from, to, |day| stored.contains_key(&day));
+        let mut counts = WorkCounts::default();
+        for day in &days {
+            if let Some(w) = stored.get(day) {
+                counts.merge(w);
+            }
+        }
+        for (a, b) in stretches {
+            counts.merge(self.work_tally(account_id, a, b).await?.counts());
+        }
+        Ok((counts, days.len()))
     }
 }

@@ -10,32 +10,22 @@ use time::OffsetDateTime;
 use crate::{Result, Store, StoreError, micros, rows};
 
 impl Store {
-    /// The messages of `from..to` (and of the quarter hour before, for
-    /// context), by conversation then time; `agent` keeps only the
-    /// conversations that person wrote in.
-    /// The work of `from..to` (one agent's conversations with `agent`),
-    /// added up as the messages stream from the database in conversation
-    /// then time order: a year of messages is never held at once.
-    pub async fn work_tally(
-        &self,
-        account_id: AccountId,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-        agent: Option<&str>,
-    ) -> Result<WorkTally> {
+    /// The work of `from..to` read from its messages (and those of the
+    /// quarter hour before, for context), added up as they stream from the
+    /// database in conversation then time order: a year of messages is
+    /// never held at once. Reports read [`Store::work`], which reads stored
+    /// days instead where it can.
+    pub async fn work_tally(&self, account_id: AccountId, from: OffsetDateTime, to: OffsetDateTime) -> Result<WorkTally> {
         use futures_util::TryStreamExt;
         let mut tally = WorkTally::new(from, to);
         let mut found = sqlx::query(
             "SELECT conversation_id, contact_id, created_at, channel, kind, direction, sender_kind, sender_id FROM messages \
              WHERE account_id = $1 AND created_at >= $2 AND created_at < $3 \
-             AND ($4 IS NULL OR conversation_id IN (SELECT conversation_id FROM messages WHERE account_id = $1 AND sender_id = $4 \
-                  AND created_at >= $2 AND created_at < $3)) \
              ORDER BY conversation_id, created_at, id",
         )
         .bind(account_id.to_string())
         .bind(micros(from) - HANDLE_CAP_SECS * 1_000_000)
         .bind(micros(to))
-        .bind(agent)
         .fetch(&self.pool);
         while let Some(row) = found.try_next().await? {
             let row = &row;

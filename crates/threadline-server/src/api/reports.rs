@@ -447,7 +447,8 @@ pub async fn workload_rows(
     period: Period,
     agent: Option<&str>,
 ) -> ApiResult<Vec<threadline_domain::workload::AgentWorkload>> {
-    let work = state.store.work_tally(account_id, period.from, period.to, agent).await?;
+    // An agent's own line counts the same in the whole account's work.
+    let (work, _) = state.store.work(account_id, period.from, period.to, state.clock.now()).await?;
     let mut online = state.store.online_secs(account_id, period.from, period.to).await?;
     if let Some(agent) = agent {
         online.retain(|id, _| id == agent);
@@ -514,7 +515,7 @@ pub async fn cost_rows(
     account_id: threadline_domain::ids::AccountId,
     period: Period,
 ) -> ApiResult<(threadline_domain::workload::CostReport, bool)> {
-    let work = state.store.work_tally(account_id, period.from, period.to, None).await?;
+    let (work, _) = state.store.work(account_id, period.from, period.to, state.clock.now()).await?;
     let rates = state.store.unit_costs(account_id).await?;
     Ok((work.costs(&rates), !rates.channels.is_empty()))
 }

@@ -3,12 +3,14 @@
 //! before it (at most a quarter hour), occupancy is that over the time
 //! online; with unit prices set, the messages and the minutes cost what
 //! the prices say, per channel and per customer. Agents read their own
-//! workload, not the costs; bad prices are refused.
+//! workload, not the costs; bad prices are refused. Days over are stored
+//! and read back as the messages would give them, and a change (an
+//! erasure) is seen at once.
 
 use serde_json::json;
 use threadline_testkit::{TestApp, backend_tests};
 
-backend_tests!(handle_time_occupancy_and_cost_follow_the_messages);
+backend_tests!(handle_time_occupancy_and_cost_follow_the_messages, stored_days_give_the_numbers_the_messages_give);
 
 const T0: i64 = 1_772_442_000_000_000; // 2026-03-02T09:00:00Z, in microseconds
 
@@ -82,4 +84,62 @@ async fn handle_time_occupancy_and_cost_follow_the_messages(app: TestApp) {
     assert_eq!(own["agents"].as_array().unwrap().len(), 1);
     let (status, _) = app.call_as(&paolo_token, reqwest::Method::GET, &format!("/api/v1/reports/costs?{period}"), None).await;
     assert_eq!(status, 403);
+}
+
+/// Workload and cost of days over come from their stored counts, which
+/// give the numbers the messages give; erasing a customer marks the days
+/// their messages were on, read from the messages until stored again.
+async fn stored_days_give_the_numbers_the_messages_give(app: TestApp) {
+    let state = &app.server().state;
+    let account: threadline_domain::ids::AccountId = app.account_id.parse().unwrap();
+    let inbox = app.create_inbox("api", "Shop").await;
+    let (_, paolo_token) = app.create_user("paolo@acme.example", "Paolo Neri", "agent").await;
+    let now = state.clock.now();
+    let mut contacts = Vec::new();
+    for (i, (who, days_ago)) in [("ada@example.com", 3), ("bo@example.com", 2), ("ada@example.com", 2)].into_iter().enumerate() {
+        let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
+        let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+        contacts.push(outcome["contact_id"].as_str().unwrap().to_owned());
+        let path = format!("/api/v1/conversations/{conversation}/messages");
+        let (status, _) = app.call_as(&paolo_token, reqwest::Method::POST, &path, Some(json!({ "text": "Answered." }))).await;
+        assert_eq!(status, 201);
+        let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
+        assert_eq!(status, 200);
+        state
+            .store
+            .backdate_conversation(account, conversation.parse().unwrap(), now - time::Duration::days(days_ago), time::Duration::minutes(7))
+            .await
+            .unwrap();
+    }
+    threadline_server::metrics::refresh(state).await.unwrap();
+    let today = threadline_domain::tally::day_start(threadline_domain::tally::day_number(now));
+    let (from, to) = (today - time::Duration::days(7), today);
+    let live = state.store.work_tally(account, from, to).await.unwrap().into_counts();
+    assert!(threadline_server::metrics::roll(state).await.unwrap() >= 2);
+    let (stored, stored_days) = state.store.work(account, from, to, now).await.unwrap();
+    assert_eq!(stored_days, 2, "the two days with messages are stored (the others have nothing to read)");
+    assert_eq!(stored, live, "stored days add up to what the messages give");
+    let period = format!(
+        "from={}&to={}",
+        from.format(&time::format_description::well_known::Rfc3339).unwrap(),
+        to.format(&time::format_description::well_known::Rfc3339).unwrap()
+    );
+    let (_, costs) = app.get(&format!("/api/v1/reports/costs?{period}")).await;
+    assert_eq!(
+        (costs["messages"].as_i64(), costs["contacts"].as_i64(), costs["conversations"].as_i64()),
+        (Some(6), Some(2), Some(3)),
+        "{costs}"
+    );
+    let (_, work) = app.get(&format!("/api/v1/reports/workload?{period}")).await;
+    let line = work["agents"].as_array().unwrap().iter().find(|a| a["replies"] == 3).cloned();
+    assert_eq!(line.map(|l| (l["conversations"].as_i64(), l["handle_secs"].as_i64())), Some((Some(3), Some(3 * 7 * 60))), "{work}");
+
+    // Bo is erased: the day of his messages is read again at once.
+    let (status, report) = app.call(reqwest::Method::DELETE, &format!("/api/v1/contacts/{}", contacts[1]), None).await;
+    assert_eq!(status, 200, "{report}");
+    let (after, stored_days) = state.store.work(account, from, to, now).await.unwrap();
+    assert_eq!(stored_days, 1, "Bo's day is not read from its stored counts");
+    assert_eq!((after.contacts.count(), after.conversations.count()), (1, 2));
+    threadline_server::metrics::roll(state).await.unwrap();
+    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after, 2), "and stored again without him");
 }
