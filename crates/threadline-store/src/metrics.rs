@@ -333,6 +333,7 @@ impl Store {
         // The days the facts leave and the days they come to are stored again.
         let ids: Vec<String> = rows_in.iter().map(|r| r.source.conversation.id.to_string()).collect();
         crate::rollups::mark_days(&mut tx, &ids).await?;
+        crate::rollups::mark_new_message_days(&mut tx, &ids).await?;
         for r in rows_in {
             let c = &r.source.conversation;
             let f = &r.facts;
@@ -433,6 +434,8 @@ impl Store {
         let shift = created - micros(started_at);
         let later = shift - answered_after.whole_microseconds() as i64;
         let (a, c) = (account_id.to_string(), conversation_id.to_string());
+        // The days its messages leave and come to: their workload changes.
+        crate::rollups::mark_message_days(&mut tx, std::slice::from_ref(&c)).await?;
         let statements: [(&str, i64); 8] = [
             (
                 "UPDATE messages SET created_at = created_at - $3 WHERE account_id = $1 AND conversation_id = $2 AND direction = 'inbound'",
@@ -468,6 +471,7 @@ impl Store {
         for (sql, by) in statements {
             sqlx::query(sql).bind(&a).bind(&c).bind(by).execute(tx.conn()).await?;
         }
+        crate::rollups::mark_message_days(&mut tx, std::slice::from_ref(&c)).await?;
         sqlx::query(
             "INSERT INTO metrics_dirty (conversation_id, account_id, since, first_marked) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",

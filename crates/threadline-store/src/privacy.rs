@@ -416,6 +416,7 @@ impl Store {
         // Reports' stored days that counted it (and its messages) are stored again without it.
         crate::rollups::mark_days(tx, &[c.to_owned()]).await?;
         crate::rollups::mark_return_days(tx, &[c.to_owned()]).await?;
+        crate::rollups::mark_message_days(tx, &[c.to_owned()]).await?;
         let messages = ids_where(tx, "messages", "conversation_id", a, &[c.to_owned()]).await?;
         let (attachments, files) = self.delete_message_rows(tx, a, &messages).await?;
         sqlx::query("DELETE FROM jobs WHERE account_id = $1 AND lane = $2 AND kind = $3")

@@ -21,18 +21,42 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// The job kind that stores the days over and changed since.
 pub const ROLLUP_JOB: &str = "metrics.rollup";
 
-/// Marks the days the conversations' measured dates and their messages
-/// fall in: call before and after their facts change (and before their
-/// messages are erased), so both the old days and the new ones are stored
-/// again.
+/// Marks the days the conversations' measured dates fall in: call before
+/// and after their facts change, so both the old days and the new ones
+/// are stored again.
 pub(crate) async fn mark_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
     mark(tx, conversation_ids, |list| {
         format!(
             "SELECT account_id, created_at / {DAY_MICROS} AS day FROM conversation_metrics WHERE conversation_id IN ({list}) \
              UNION SELECT account_id, resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) AND resolved_at IS NOT NULL \
              UNION SELECT account_id, first_resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) \
-             AND first_resolved_at IS NOT NULL \
-             UNION SELECT c.account_id, m.created_at / {DAY_MICROS} FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+             AND first_resolved_at IS NOT NULL"
+        )
+    })
+    .await
+}
+
+/// Marks the days of the conversations' messages written since they were
+/// last measured (an hour's margin, for messages committed while the last
+/// measuring ran): the days whose workload they change. Earlier messages
+/// do not change when a conversation does.
+pub(crate) async fn mark_new_message_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
+    mark(tx, conversation_ids, |list| {
+        format!(
+            "SELECT DISTINCT c.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE m.conversation_id IN ({list}) AND m.created_at >= COALESCE((SELECT cm.refreshed_at FROM conversation_metrics cm \
+             WHERE cm.conversation_id = m.conversation_id), 0) - 3600000000"
+        )
+    })
+    .await
+}
+
+/// Marks the days of all the conversations' messages: call before their
+/// messages are erased or moved, and after they are moved.
+pub(crate) async fn mark_message_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
+    mark(tx, conversation_ids, |list| {
+        format!(
+            "SELECT DISTINCT c.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m JOIN conversations c ON c.id = m.conversation_id \
              WHERE m.conversation_id IN ({list})"
         )
     })
