@@ -8,8 +8,9 @@
 //! the ids: exact, short of a hash collision), so a small account's
 //! numbers are exact. Beyond that it becomes a HyperLogLog sketch
 //! (Flajolet et al., 2007) of 2¹² registers: a count within about 1.6%
-//! (one standard error) of the true one, from at most 4 KB per day and
-//! dimension, whatever the number of customers.
+//! (one standard error) of the true one, stored in at most 5.5 KB (4,096
+//! registers, base64) per day and dimension, whatever the number of
+//! customers.
 
 use std::collections::BTreeSet;
 
@@ -221,7 +222,8 @@ mod tests {
 
     #[test]
     fn large_sets_count_within_a_few_percent_however_they_are_split() {
-        for n in [200usize, 1_000, 9_000, 50_000, 400_000] {
+        // Either side of linear counting's end (2.5 × 4,096 registers), where plain HyperLogLog is least exact.
+        for n in [200usize, 1_000, 9_000, 12_000, 20_000, 50_000, 100_000] {
             let whole = of((0..n).map(|i| format!("contact-{i}")));
             // A year of days: each customer on three days, days merged.
             let mut year = Distinct::default();
@@ -229,7 +231,7 @@ mod tests {
                 year.merge(&of((0..n).filter(|i| i % 10 == day % 10).map(|i| format!("contact-{i}"))));
             }
             let error = |c: i64| (c as f64 - n as f64).abs() / n as f64;
-            assert!(error(whole.count()) < 0.05, "{n}: {}", whole.count());
+            assert!(error(whole.count()) < 0.035, "{n}: {}", whole.count());
             assert_eq!(year.count(), whole.count(), "the same set, however split, gives the same count");
         }
     }

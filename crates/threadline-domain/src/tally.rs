@@ -59,12 +59,25 @@ enum HistogramRepr {
 impl TryFrom<HistogramRepr> for Histogram {
     type Error = String;
 
+    /// Either form is checked whole: every count at least one, every
+    /// value in its bucket, no total past what an `i64` holds.
     fn try_from(r: HistogramRepr) -> Result<Self, String> {
-        let (sum, buckets): (i64, BTreeMap<u16, Bucket>) = match r {
+        let (sum, buckets): (i64, Vec<(u16, Bucket)>) = match r {
             HistogramRepr::Listed { s, b } => (s, b.into_iter().map(|(i, n, min, max)| (i, Bucket { n, min, max })).collect()),
             HistogramRepr::Packed(text) => unpack(&text).ok_or("histogram: not a stored histogram")?,
         };
-        Ok(Histogram { count: buckets.values().map(|b| b.n).sum(), sum, buckets })
+        let mut h = Histogram { count: 0, sum, buckets: BTreeMap::new() };
+        for (i, b) in buckets {
+            let fits = b.n >= 1 && b.min <= b.max && bucket_of(b.min) == i && bucket_of(b.max) == i;
+            h.count = h.count.checked_add(b.n).filter(|_| fits).ok_or("histogram: a bucket is not what it says")?;
+            if h.buckets.insert(i, b).is_some() {
+                return Err("histogram: a bucket twice".into());
+            }
+        }
+        if sum < 0 {
+            return Err("histogram: a negative sum".into());
+        }
+        Ok(h)
     }
 }
 
@@ -105,22 +118,19 @@ fn take(bytes: &mut &[u8]) -> Option<i64> {
     None
 }
 
-/// Reads a packed histogram; `None` for anything that is not one (every
-/// value must fall in its bucket).
-fn unpack(text: &str) -> Option<(i64, BTreeMap<u16, Bucket>)> {
+/// Reads a packed histogram's numbers; `None` for anything that is not one.
+fn unpack(text: &str) -> Option<(i64, Vec<(u16, Bucket)>)> {
     let raw = STANDARD_NO_PAD.decode(text).ok()?;
     let mut bytes = raw.as_slice();
     let sum = take(&mut bytes)?;
-    let mut buckets = BTreeMap::new();
+    let mut buckets = Vec::new();
     let mut index: u16 = 0;
     while !bytes.is_empty() {
         index = index.checked_add(u16::try_from(take(&mut bytes)?).ok()?)?;
         let n = take(&mut bytes)?;
         let min = bucket_floor(index)?.checked_add(take(&mut bytes)?)?;
         let max = min.checked_add(take(&mut bytes)?)?;
-        if n < 1 || bucket_of(min) != index || bucket_of(max) != index || buckets.insert(index, Bucket { n, min, max }).is_some() {
-            return None;
-        }
+        buckets.push((index, Bucket { n, min, max }));
     }
     Some((sum, buckets))
 }
@@ -716,6 +726,17 @@ mod tests {
             "*".into(),
         ] {
             assert!(serde_json::from_str::<Histogram>(&format!("\"{bad}\"")).is_err(), "{bad}");
+        }
+        // Counts that add up past an i64, a bucket twice, a count of none, a value out of its bucket (old form).
+        let max = i64::MAX;
+        for bad in [
+            format!(r#"{{"s":1,"b":[[1,{max},1,1],[2,{max},2,2]]}}"#),
+            r#"{"s":2,"b":[[1,1,1,1],[1,1,1,1]]}"#.into(),
+            r#"{"s":1,"b":[[1,0,1,1]]}"#.into(),
+            r#"{"s":300,"b":[[101,1,300,300]]}"#.into(),
+            r#"{"s":-1,"b":[]}"#.into(),
+        ] {
+            assert!(serde_json::from_str::<Histogram>(&bad).is_err(), "{bad}");
         }
     }
 

@@ -267,9 +267,9 @@ impl WorkCounts {
 pub struct WorkTally {
     from: OffsetDateTime,
     to: OffsetDateTime,
-    /// The message before (for time), and the channel of the last one with a channel of its own (for notes).
+    /// The message before (for time), and the last one with a channel of its own, with its time (for notes).
     previous: Option<(String, OffsetDateTime)>,
-    channelled: Option<String>,
+    channelled: Option<(String, OffsetDateTime)>,
     counts: WorkCounts,
 }
 
@@ -293,9 +293,10 @@ impl WorkTally {
                 }
                 _ => (None, 0),
             };
-            // A note is charged to the channel of the message before it.
+            // A note is charged to the channel of the message before it
+            // within the quarter hour (the context a day read on its own has).
             let channel = match (&item.author, &self.channelled) {
-                (Author::Note(_), Some(c)) => c.clone(),
+                (Author::Note(_), Some((c, at))) if (item.at - *at).whole_seconds() <= HANDLE_CAP_SECS => c.clone(),
                 _ => item.channel.clone(),
             };
             let note = matches!(item.author, Author::Note(_));
@@ -320,7 +321,7 @@ impl WorkTally {
             c.handle_secs += secs;
         }
         if !matches!(item.author, Author::Note(_)) {
-            self.channelled = Some(item.channel.clone());
+            self.channelled = Some((item.channel.clone(), item.at));
         }
         self.previous = Some((item.conversation_id, item.at));
     }
@@ -440,6 +441,9 @@ mod tests {
         items.push(item("a", "ada", datetime!(2026-03-03 10:03 UTC), "sms", Author::Agent("paolo".into())));
         items.push(item("c", "bo", datetime!(2026-03-03 23:58 UTC), "email", Author::Customer));
         items.push(item("c", "bo", datetime!(2026-03-04 00:02 UTC), "email", Author::Agent("paolo".into())));
+        // An hour after the customer's email, past midnight: a note with no message in the quarter hour before it.
+        items.push(item("d", "cy", datetime!(2026-03-03 23:30 UTC), "email", Author::Customer));
+        items.push(item("d", "cy", datetime!(2026-03-04 00:30 UTC), "api", Author::Note("paolo".into())));
         items.sort_by(|x, y| (&x.conversation_id, x.at).cmp(&(&y.conversation_id, y.at)));
         let (from, to) = (datetime!(2026-03-02 00:00 UTC), datetime!(2026-03-05 00:00 UTC));
         let whole = tally(&items, from, to).into_counts();
@@ -451,13 +455,19 @@ mod tests {
         }
         assert_eq!(days, whole);
         let paolo = &whole.workload(&BTreeMap::new())[1];
-        assert_eq!((paolo.agent_id.as_str(), paolo.replies, paolo.conversations), ("paolo", 4, 2));
-        assert_eq!(paolo.handle_secs, 4 * 60 + 60 + 15 * 60 + 3 * 60 + 4 * 60, "the reply after midnight counts its 4 minutes");
-        let r = whole.costs(&UnitCosts::default());
-        assert_eq!((r.contacts, r.conversations), (2, 3), "Bo wrote on two days and two channels: one customer");
+        assert_eq!((paolo.agent_id.as_str(), paolo.replies, paolo.notes, paolo.conversations), ("paolo", 4, 2, 3));
         assert_eq!(
-            r.channels.iter().map(|c| (c.channel.as_str(), c.contacts)).collect::<Vec<_>>(),
-            [("email", 1), ("sms", 1), ("whatsapp", 1)]
+            paolo.handle_secs,
+            4 * 60 + 60 + 15 * 60 + 3 * 60 + 4 * 60 + 15 * 60,
+            "the reply after midnight counts its 4 minutes, the late note a quarter hour"
+        );
+        let r = whole.costs(&UnitCosts::default());
+        assert_eq!((r.contacts, r.conversations), (3, 4), "Bo wrote on two days and two channels: one customer");
+        let contacts: Vec<_> = r.channels.iter().map(|c| (c.channel.as_str(), c.contacts, c.handle_secs)).collect();
+        assert_eq!(
+            contacts,
+            [("api", 0, 15 * 60), ("email", 2, 4 * 60), ("sms", 1, 23 * 60), ("whatsapp", 1, 120)],
+            "the late note is charged to its own channel"
         );
     }
 }

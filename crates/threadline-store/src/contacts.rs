@@ -433,6 +433,9 @@ impl Store {
         let (s, t, a) = (source_id.to_string(), target_id.to_string(), account_id.to_string());
         // Segment lists hold the surviving record only; it is looked at again.
         sqlx::query("DELETE FROM segment_members WHERE contact_id = $1 AND account_id = $2").bind(&s).bind(&a).execute(tx.conn()).await?;
+        // The workload stored for the days of the source's messages counted
+        // two customers where there is now one.
+        crate::rollups::mark_message_days(&mut tx, crate::rollups::MessagesOf::Contacts, std::slice::from_ref(&s)).await?;
         let mut moved = serde_json::Map::new();
         for (table, column) in
             [("identities", "contact_id"), ("conversations", "contact_id"), ("messages", "contact_id"), ("interactions", "contact_id")]

@@ -435,7 +435,7 @@ impl Store {
         let later = shift - answered_after.whole_microseconds() as i64;
         let (a, c) = (account_id.to_string(), conversation_id.to_string());
         // The days its messages leave and come to: their workload changes.
-        crate::rollups::mark_message_days(&mut tx, std::slice::from_ref(&c)).await?;
+        crate::rollups::mark_message_days(&mut tx, crate::rollups::MessagesOf::Conversations, std::slice::from_ref(&c)).await?;
         let statements: [(&str, i64); 8] = [
             (
                 "UPDATE messages SET created_at = created_at - $3 WHERE account_id = $1 AND conversation_id = $2 AND direction = 'inbound'",
@@ -471,7 +471,7 @@ impl Store {
         for (sql, by) in statements {
             sqlx::query(sql).bind(&a).bind(&c).bind(by).execute(tx.conn()).await?;
         }
-        crate::rollups::mark_message_days(&mut tx, std::slice::from_ref(&c)).await?;
+        crate::rollups::mark_message_days(&mut tx, crate::rollups::MessagesOf::Conversations, std::slice::from_ref(&c)).await?;
         sqlx::query(
             "INSERT INTO metrics_dirty (conversation_id, account_id, since, first_marked) VALUES ($1, $2, $3, $3) \
              ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",

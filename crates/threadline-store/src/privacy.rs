@@ -413,10 +413,10 @@ impl Store {
 
     /// One conversation's rows, children first (foreign keys).
     async fn delete_conversation_rows(&self, tx: &mut WriteTx, a: &str, c: &str) -> Result<(PrivacyReport, Vec<PathBuf>)> {
-        // Reports' stored days that counted it (and its messages) are stored again without it.
+        // Reports' stored days that counted it are stored again without it
+        // (its messages' days: as they are deleted).
         crate::rollups::mark_days(tx, &[c.to_owned()]).await?;
         crate::rollups::mark_return_days(tx, &[c.to_owned()]).await?;
-        crate::rollups::mark_message_days(tx, &[c.to_owned()]).await?;
         let messages = ids_where(tx, "messages", "conversation_id", a, &[c.to_owned()]).await?;
         let (attachments, files) = self.delete_message_rows(tx, a, &messages).await?;
         sqlx::query("DELETE FROM jobs WHERE account_id = $1 AND lane = $2 AND kind = $3")
@@ -458,6 +458,8 @@ impl Store {
     /// removed and the files to delete once committed.
     pub(crate) async fn delete_message_rows(&self, tx: &mut WriteTx, a: &str, messages: &[String]) -> Result<(u64, Vec<PathBuf>)> {
         let (attachments, files) = self.delete_attachments(tx, a, messages).await?;
+        // The workload stored for their days is stored again without them.
+        crate::rollups::mark_message_days(tx, crate::rollups::MessagesOf::Ids, messages).await?;
         for chunk in messages.chunks(CHUNK) {
             let list = rows::list(2, chunk.len());
             crate::bot::forget_turns(tx, chunk).await?;

@@ -43,21 +43,35 @@ pub(crate) async fn mark_days(tx: &mut WriteTx, conversation_ids: &[String]) -> 
 pub(crate) async fn mark_new_message_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
     mark(tx, conversation_ids, |list| {
         format!(
-            "SELECT DISTINCT c.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m JOIN conversations c ON c.id = m.conversation_id \
-             WHERE m.conversation_id IN ({list}) AND m.created_at >= COALESCE((SELECT cm.refreshed_at FROM conversation_metrics cm \
-             WHERE cm.conversation_id = m.conversation_id), 0) - 3600000000"
+            "SELECT DISTINCT m.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m \
+             LEFT JOIN conversation_metrics cm ON cm.conversation_id = m.conversation_id \
+             WHERE m.conversation_id IN ({list}) AND m.created_at >= COALESCE(cm.refreshed_at, 0) - 3600000000"
         )
     })
     .await
 }
 
-/// Marks the days of all the conversations' messages: call before their
-/// messages are erased or moved, and after they are moved.
-pub(crate) async fn mark_message_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
-    mark(tx, conversation_ids, |list| {
+/// Which messages [`mark_message_days`] marks the days of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MessagesOf {
+    Conversations,
+    Contacts,
+    /// Messages by their own ids.
+    Ids,
+}
+
+/// Marks the days of messages (all of some conversations', some
+/// contacts', or these): call before messages are deleted or move to
+/// another customer, and before and after they move in time.
+pub(crate) async fn mark_message_days(tx: &mut WriteTx, of: MessagesOf, ids: &[String]) -> Result<()> {
+    let column = match of {
+        MessagesOf::Conversations => "conversation_id",
+        MessagesOf::Contacts => "contact_id",
+        MessagesOf::Ids => "id",
+    };
+    mark(tx, ids, |list| {
         format!(
-            "SELECT DISTINCT c.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m JOIN conversations c ON c.id = m.conversation_id \
-             WHERE m.conversation_id IN ({list})"
+            "SELECT DISTINCT m.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m WHERE m.{column} IN ({list})"
         )
     })
     .await
@@ -153,12 +167,12 @@ impl MetricsFilter {
 }
 
 impl Store {
-    /// Days over before `before_day` (UTC day number) that are marked or
-    /// past their validity, oldest first.
+    /// Days over before `before_day` (UTC day number) that are marked,
+    /// past their validity or without their workload stored, oldest first.
     pub async fn days_to_roll(&self, before_day: i64, now: OffsetDateTime, limit: i64) -> Result<Vec<DayToRoll>> {
         let found = sqlx::query(
-            "SELECT account_id, day, marked FROM metrics_days WHERE day < $1 AND (marked IS NOT NULL OR valid_until <= $2) \
-             ORDER BY day, account_id LIMIT $3",
+            "SELECT account_id, day, marked FROM metrics_days WHERE day < $1 \
+             AND (marked IS NOT NULL OR valid_until <= $2 OR work_rolled_at IS NULL) ORDER BY day, account_id LIMIT $3",
         )
         .bind(before_day)
         .bind(micros(now))
@@ -213,7 +227,7 @@ impl Store {
             .execute(tx.conn())
             .await?;
         sqlx::query(
-            "UPDATE metrics_days SET marked = NULL, rolled_at = $3, valid_until = $4 WHERE account_id = $1 AND day = $2 \
+            "UPDATE metrics_days SET marked = NULL, rolled_at = $3, work_rolled_at = $3, valid_until = $4 WHERE account_id = $1 AND day = $2 \
              AND (marked = $5 OR (marked IS NULL AND $5 IS NULL))",
         )
         .bind(&account)
@@ -246,13 +260,7 @@ impl Store {
     }
 
     /// Stored tallies of `dim` (one `key`, or all) for `days`.
-    async fn stored_tallies<T: serde::de::DeserializeOwned>(
-        &self,
-        account_id: AccountId,
-        dim: &str,
-        key: Option<&str>,
-        days: &[i64],
-    ) -> Result<Vec<(i64, String, T)>> {
+    async fn stored_tallies(&self, account_id: AccountId, dim: &str, key: Option<&str>, days: &[i64]) -> Result<Vec<(i64, String, Tally)>> {
         let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(Vec::new()) };
         let wanted: BTreeSet<i64> = days.iter().copied().collect();
         let sql = match key {
@@ -272,7 +280,7 @@ impl Store {
                 continue;
             }
             let raw = rows::text(&row, "tally")?;
-            let t: T = serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;
+            let t: Tally = serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;
             out.push((day, rows::text(&row, "key")?, t));
         }
         Ok(out)
@@ -311,19 +319,19 @@ impl Store {
                 Some(Some((dim, key))) => (*dim, Some(key.as_str())),
                 _ => (WHOLE, Some("")),
             };
-            for (_, _, t) in self.stored_tallies::<Tally>(account_id, dim, key, &days).await? {
+            for (_, _, t) in self.stored_tallies(account_id, dim, key, &days).await? {
                 out.total.merge(&t);
             }
             match wanted.groups {
                 Some(Dimension::HourOfWeek) | None => {}
                 Some(by) => {
-                    for (_, key, t) in self.stored_tallies::<Tally>(account_id, tally::stored_dimension(by), None, &days).await? {
+                    for (_, key, t) in self.stored_tallies(account_id, tally::stored_dimension(by), None, &days).await? {
                         out.groups.entry(Some(key).filter(|k| !k.is_empty())).or_default().merge(&t);
                     }
                 }
             }
             if wanted.hours || wanted.groups == Some(Dimension::HourOfWeek) {
-                for (day, key, t) in self.stored_tallies::<Tally>(account_id, HOUR, None, &days).await? {
+                for (day, key, t) in self.stored_tallies(account_id, HOUR, None, &days).await? {
                     let hour: i64 = key.parse().map_err(|_| StoreError::Corrupt(format!("hour {key}")))?;
                     out.hours.entry(day * 24 + hour).or_default().merge(&t);
                 }
@@ -364,8 +372,30 @@ impl Store {
         let (first, last) = (tally::day_number(from), tally::day_number(to));
         let unstored = self.unstored_days(account_id, first, last + 1, None).await?;
         let candidates: Vec<i64> = (first..=last).filter(|d| *d < today && !unstored.contains(d)).collect();
-        let stored: BTreeMap<i64, WorkCounts> =
-            self.stored_tallies::<WorkCounts>(account_id, WORK, Some(""), &candidates).await?.into_iter().map(|(d, _, w)| (d, w)).collect();
+        // A stored day that cannot be read is read from its messages instead.
+        let mut stored: BTreeMap<i64, WorkCounts> = BTreeMap::new();
+        if let (Some(a), Some(b)) = (candidates.first(), candidates.last()) {
+            let found =
+                sqlx::query("SELECT day, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4")
+                    .bind(account_id.to_string())
+                    .bind(WORK)
+                    .bind(*a)
+                    .bind(*b)
+                    .fetch_all(&self.pool)
+                    .await?;
+            for row in &found {
+                let day = rows::int(row, "day")?;
+                if candidates.binary_search(&day).is_err() {
+                    continue;
+                }
+                match serde_json::from_str::<WorkCounts>(&rows::text(row, "tally")?) {
+                    Ok(w) => {
+                        stored.insert(day, w);
+                    }
+                    Err(e) => tracing::warn!(%account_id, day, error = %e, "a stored day's workload cannot be read; reading its messages"),
+                }
+            }
+        }
         let (days, stretches) = tally::plan(from, to, |day| stored.contains_key(&day));
         let mut counts = WorkCounts::default();
         for day in &days {

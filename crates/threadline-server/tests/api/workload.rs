@@ -95,11 +95,13 @@ async fn stored_days_give_the_numbers_the_messages_give(app: TestApp) {
     let inbox = app.create_inbox("api", "Shop").await;
     let (_, paolo_token) = app.create_user("paolo@acme.example", "Paolo Neri", "agent").await;
     let now = state.clock.now();
-    let mut contacts = Vec::new();
-    for (i, (who, days_ago)) in [("ada@example.com", 3), ("bo@example.com", 2), ("ada@example.com", 2)].into_iter().enumerate() {
+    let (mut contacts, mut conversations) = (Vec::new(), Vec::new());
+    let people = [("ada@example.com", 3), ("bo@example.com", 2), ("ada@example.com", 2), ("cy@example.com", 3)];
+    for (i, (who, days_ago)) in people.into_iter().enumerate() {
         let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
         let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
         contacts.push(outcome["contact_id"].as_str().unwrap().to_owned());
+        conversations.push(conversation.clone());
         let path = format!("/api/v1/conversations/{conversation}/messages");
         let (status, _) = app.call_as(&paolo_token, reqwest::Method::POST, &path, Some(json!({ "text": "Answered." }))).await;
         assert_eq!(status, 201);
@@ -127,19 +129,60 @@ async fn stored_days_give_the_numbers_the_messages_give(app: TestApp) {
     let (_, costs) = app.get(&format!("/api/v1/reports/costs?{period}")).await;
     assert_eq!(
         (costs["messages"].as_i64(), costs["contacts"].as_i64(), costs["conversations"].as_i64()),
-        (Some(6), Some(2), Some(3)),
+        (Some(8), Some(3), Some(4)),
         "{costs}"
     );
     let (_, work) = app.get(&format!("/api/v1/reports/workload?{period}")).await;
-    let line = work["agents"].as_array().unwrap().iter().find(|a| a["replies"] == 3).cloned();
-    assert_eq!(line.map(|l| (l["conversations"].as_i64(), l["handle_secs"].as_i64())), Some((Some(3), Some(3 * 7 * 60))), "{work}");
+    let line = work["agents"].as_array().unwrap().iter().find(|a| a["replies"] == 4).cloned();
+    assert_eq!(line.map(|l| (l["conversations"].as_i64(), l["handle_secs"].as_i64())), Some((Some(4), Some(4 * 7 * 60))), "{work}");
+
+    // A reply written in Ada's first conversation since it was last measured
+    // (made to look as if that was two and a half days ago and the reply
+    // came two days ago): its day is read again, and stored again with it.
+    let first = &conversations[0];
+    let (status, reply) = app
+        .call_as(
+            &paolo_token,
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{first}/messages"),
+            Some(json!({ "text": "One more thing." })),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let micros = |t: time::OffsetDateTime| t.unix_timestamp_nanos() / 1000;
+    app.sql(&format!(
+        "UPDATE conversation_metrics SET refreshed_at = {} WHERE conversation_id = '{first}'",
+        micros(now - time::Duration::hours(60))
+    ))
+    .await;
+    app.sql(&format!(
+        "UPDATE messages SET created_at = {} WHERE id = '{}'",
+        micros(now - time::Duration::days(2)),
+        reply["id"].as_str().unwrap()
+    ))
+    .await;
+    threadline_server::metrics::refresh(state).await.unwrap();
+    let (_, stored_days) = state.store.work(account, from, to, now).await.unwrap();
+    assert_eq!(stored_days, 0, "the reply's day is marked beside the conversation's own");
+    threadline_server::metrics::roll(state).await.unwrap();
+    let live = state.store.work_tally(account, from, to).await.unwrap().into_counts();
+    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (live.clone(), 2));
+    assert_eq!(live.agents.values().map(|a| a.replies).sum::<i64>(), 5);
+
+    // Cy turns out to be Ada: the day of Cy's messages counts one customer.
+    let (status, merged) = app.post(&format!("/api/v1/contacts/{}/merge", contacts[0]), json!({ "contact_id": contacts[3] })).await;
+    assert_eq!(status, 200, "{merged}");
+    let (after, stored_days) = state.store.work(account, from, to, now).await.unwrap();
+    assert_eq!((stored_days, after.contacts.count()), (1, 2), "Cy's day is read again: Ada and Bo");
+    threadline_server::metrics::roll(state).await.unwrap();
+    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after, 2), "and stored again so");
 
     // Bo is erased: the day of his messages is read again at once.
     let (status, report) = app.call(reqwest::Method::DELETE, &format!("/api/v1/contacts/{}", contacts[1]), None).await;
     assert_eq!(status, 200, "{report}");
     let (after, stored_days) = state.store.work(account, from, to, now).await.unwrap();
     assert_eq!(stored_days, 1, "Bo's day is not read from its stored counts");
-    assert_eq!((after.contacts.count(), after.conversations.count()), (1, 2));
+    assert_eq!((after.contacts.count(), after.conversations.count()), (1, 3));
     threadline_server::metrics::roll(state).await.unwrap();
     assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after, 2), "and stored again without him");
 }
