@@ -232,7 +232,7 @@ impl Histogram {
 
 /// Verdicts against a window after resolution (first-contact resolution,
 /// deflection).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdicts {
     #[serde(default)]
     pub yes: i64,
@@ -240,14 +240,26 @@ pub struct Verdicts {
     pub no: i64,
     #[serde(default)]
     pub pending: i64,
+    /// When each pending verdict's window ends: with nothing changing it
+    /// becomes a yes then (a change — the customer coming back, a
+    /// reopening — marks the day, which is stored again), so a stored
+    /// tally read later is brought up to date by [`Tally::ripen`] instead
+    /// of being read from the conversations again.
+    #[serde(default, skip_serializing_if = "Ripening::is_empty")]
+    pub ripening: Ripening,
 }
 
 impl Verdicts {
-    fn add(&mut self, verdict: Option<Settled>) {
+    fn add(&mut self, verdict: Option<Settled>, window_ends: Option<OffsetDateTime>) {
         match verdict {
             Some(Settled::Yes) => self.yes += 1,
             Some(Settled::No) => self.no += 1,
-            Some(Settled::Pending) => self.pending += 1,
+            Some(Settled::Pending) => {
+                self.pending += 1;
+                if let Some(at) = window_ends {
+                    self.ripening.0.push(at.unix_timestamp());
+                }
+            }
             None => {}
         }
     }
@@ -256,6 +268,17 @@ impl Verdicts {
         self.yes += o.yes;
         self.no += o.no;
         self.pending += o.pending;
+        self.ripening.0.extend_from_slice(&o.ripening.0);
+    }
+
+    /// The pending verdicts whose window has ended by `now` count as yes.
+    fn ripen(&mut self, now: OffsetDateTime) {
+        let now = now.unix_timestamp();
+        let before = self.ripening.0.len();
+        self.ripening.0.retain(|at| *at > now);
+        let ripe = (before - self.ripening.0.len()) as i64;
+        self.yes += ripe;
+        self.pending -= ripe;
     }
 
     fn rate(&self) -> SettledRate {
@@ -265,6 +288,47 @@ impl Verdicts {
 
 fn is_zero(v: &i64) -> bool {
     *v == 0
+}
+
+/// The ends of pending verdicts' windows (Unix seconds), stored packed:
+/// base64 of LEB128 numbers, the smallest, then each step to the next.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ripening(Vec<i64>);
+
+impl Ripening {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Ripening {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut sorted = self.0.clone();
+        sorted.sort_unstable();
+        let mut bytes = Vec::with_capacity(sorted.len() * 2 + 4);
+        let mut previous = 0;
+        for at in sorted {
+            put(&mut bytes, (at - previous).max(0) as u64);
+            previous = at;
+        }
+        s.serialize_str(&STANDARD_NO_PAD.encode(bytes))
+    }
+}
+
+impl<'de> Deserialize<'de> for Ripening {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let raw = STANDARD_NO_PAD.decode(text).map_err(serde::de::Error::custom)?;
+        let mut bytes = raw.as_slice();
+        let mut out = Vec::new();
+        let mut at: i64 = 0;
+        while !bytes.is_empty() {
+            let step = take(&mut bytes).ok_or_else(|| serde::de::Error::custom("ripening: not a stored list"))?;
+            at = at.checked_add(step).ok_or_else(|| serde::de::Error::custom("ripening: past the end of time"))?;
+            out.push(at);
+        }
+        Ok(Ripening(out))
+    }
 }
 
 /// `(a, b) → n` stored as a list of `[a, b, n]`.
@@ -345,8 +409,9 @@ pub struct Tally {
     pub reopened: i64,
     #[serde(default)]
     pub first_contact_resolution: Verdicts,
-    /// When the first verdict counted as pending ends its window: the
-    /// tally is true until then.
+    /// Tallies stored before pending verdicts kept their windows' ends
+    /// ([`Verdicts::ripening`]) say here when the first of them ends: such
+    /// a tally is true until then, and is stored again after.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::timestamp::option")]
     pub valid_until: Option<OffsetDateTime>,
 }
@@ -392,10 +457,7 @@ impl Tally {
                 self.bot_conversations += 1;
                 self.bot_contained += i64::from(!f.handed_off && f.agent_messages == 0);
                 let verdict = deflected(f, row.came_back_deflection, now);
-                if let (Some(Settled::Pending), Some(at)) = (verdict, f.resolved_at) {
-                    self.valid_until = earliest(self.valid_until, at + crate::metrics::DEFLECTION_WINDOW);
-                }
-                self.deflection.add(verdict);
+                self.deflection.add(verdict, f.resolved_at.map(|at| at + crate::metrics::DEFLECTION_WINDOW));
             }
             self.sla_clocks += row.sla_clocks;
             self.sla_met += row.sla_met;
@@ -423,10 +485,7 @@ impl Tally {
             self.first_resolved += 1;
             self.reopened += i64::from(f.reopens > 0);
             let verdict = first_contact_resolution(f, row.came_back_fcr, now);
-            if let (Some(Settled::Pending), Some(at)) = (verdict, f.first_resolved_at) {
-                self.valid_until = earliest(self.valid_until, at + crate::metrics::FCR_WINDOW);
-            }
-            self.first_contact_resolution.add(verdict);
+            self.first_contact_resolution.add(verdict, f.first_resolved_at.map(|at| at + crate::metrics::FCR_WINDOW));
         }
     }
 
@@ -463,6 +522,13 @@ impl Tally {
         if let Some(at) = o.valid_until {
             self.valid_until = earliest(self.valid_until, at);
         }
+    }
+
+    /// Brings a tally made earlier up to `now`: pending verdicts whose
+    /// window has ended since count as yes (see [`Verdicts::ripening`]).
+    pub fn ripen(&mut self, now: OffsetDateTime) {
+        self.deflection.ripen(now);
+        self.first_contact_resolution.ripen(now);
     }
 
     /// The headline numbers (see [`Summary`]).
@@ -844,13 +910,21 @@ mod tests {
     }
 
     #[test]
-    fn a_pending_verdict_says_until_when_the_tally_holds() {
+    fn a_pending_verdict_ripens_in_a_stored_tally_as_it_would_in_the_conversations() {
         let created = datetime!(2026-03-02 9:00 UTC);
-        let rows = [row("c1", created, Some(created + Duration::hours(1)), Some(60))];
-        let t = Tally::of(&rows, datetime!(2026-03-02 0:00 UTC), datetime!(2026-03-03 0:00 UTC), datetime!(2026-03-04 0:00 UTC));
-        assert_eq!(t.first_contact_resolution.pending, 1);
-        assert_eq!(t.valid_until, Some(created + Duration::hours(1) + crate::metrics::FCR_WINDOW));
-        let later = Tally::of(&rows, datetime!(2026-03-02 0:00 UTC), datetime!(2026-03-03 0:00 UTC), datetime!(2026-04-01 0:00 UTC));
-        assert_eq!((later.first_contact_resolution.yes, later.valid_until), (1, None));
+        let rows = [row("c1", created, Some(created + Duration::hours(1)), Some(60)), row("c2", created, None, None)];
+        let (from, to) = (datetime!(2026-03-02 0:00 UTC), datetime!(2026-03-03 0:00 UTC));
+        let t = Tally::of(&rows, from, to, datetime!(2026-03-04 0:00 UTC));
+        assert_eq!((t.first_contact_resolution.pending, t.valid_until), (1, None));
+        let stored: Tally = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        let window_ends = created + Duration::hours(1) + crate::metrics::FCR_WINDOW;
+        for now in [window_ends - Duration::seconds(1), window_ends, datetime!(2026-04-01 0:00 UTC)] {
+            let mut ripened = stored.clone();
+            ripened.ripen(now);
+            assert_eq!(ripened.summary(), Tally::of(&rows, from, to, now).summary(), "at {now}");
+        }
+        let mut later = stored;
+        later.ripen(window_ends);
+        assert_eq!((later.first_contact_resolution.yes, later.first_contact_resolution.pending), (1, 0));
     }
 }

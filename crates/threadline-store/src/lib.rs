@@ -240,6 +240,11 @@ pub struct Store {
     background_checkpoints: bool,
 }
 
+/// The bytes a SQLite WAL file is cut back to once its pages are copied
+/// into the database (a burst of writes, such as seeding the demo, would
+/// otherwise leave it at its high-water mark on disk).
+const WAL_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// Options for [`Store::connect`].
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -252,11 +257,14 @@ pub struct ConnectOptions {
     /// for that waited as long as the disk — behind any other process's
     /// writes, hundreds of milliseconds on a busy machine.
     pub background_checkpoints: bool,
+    /// How long an unused connection stays open (`None`: kept). A closed
+    /// SQLite connection gives back its page cache.
+    pub idle: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 16, sqlite_sync: SqliteSync::Normal, background_checkpoints: false }
+        Self { max_connections: 16, sqlite_sync: SqliteSync::Normal, background_checkpoints: false, idle: None }
     }
 }
 
@@ -277,7 +285,11 @@ impl Store {
         }
         let mut connect_options = AnyConnectOptions::from_str(url)?;
         connect_options = sqlx::ConnectOptions::log_statements(connect_options, tracing::log::LevelFilter::Trace);
-        let pool_options = AnyPoolOptions::new().max_connections(options.max_connections).acquire_timeout(Duration::from_secs(10));
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .min_connections(0)
+            .idle_timeout(options.idle);
         let pool = match backend {
             Backend::Sqlite => {
                 let sync = match options.sqlite_sync {
@@ -289,7 +301,7 @@ impl Store {
                 let pragmas = format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; \
                      PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON; \
-                     PRAGMA wal_autocheckpoint = {autocheckpoint};"
+                     PRAGMA wal_autocheckpoint = {autocheckpoint}; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
                 );
                 pool_options
                     .after_connect(move |conn, _meta| {

@@ -353,6 +353,11 @@ impl Store {
             })
             .await?;
         }
+        // Stored days' pending verdicts whose windows have ended since.
+        out.total.ripen(now);
+        for t in out.groups.values_mut() {
+            t.ripen(now);
+        }
         Ok(out)
     }
 
