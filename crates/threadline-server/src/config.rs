@@ -49,9 +49,6 @@ pub struct Settings {
     pub sqlite_checkpoint_ms: u64,
     /// Connections in the database pool.
     pub database_max_connections: u32,
-    /// Seconds an unused pool connection stays open; 0 keeps them. A
-    /// closed SQLite connection gives back its page cache.
-    pub database_idle_secs: u64,
     /// Largest request body accepted, in bytes (413 above).
     pub max_body_bytes: usize,
     /// Largest single attachment accepted, in bytes.
@@ -238,7 +235,6 @@ impl Default for Settings {
             sqlite_sync: SqliteSync::Normal,
             sqlite_checkpoint_ms: 250,
             database_max_connections: 16,
-            database_idle_secs: 60,
             max_body_bytes: 16 * 1024 * 1024,
             max_attachment_bytes: 10 * 1024 * 1024,
             attachment_store: AttachmentStore::Database,
@@ -324,7 +320,6 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_JOB_CONCURRENCY",
     "THREADLINE_METRICS_TOKEN",
     "THREADLINE_DATABASE_MAX_CONNECTIONS",
-    "THREADLINE_DATABASE_IDLE_SECS",
     "THREADLINE_MAX_BODY_BYTES",
     "THREADLINE_MAX_ATTACHMENT_BYTES",
     "THREADLINE_ATTACHMENT_STORE",
@@ -438,7 +433,6 @@ impl Settings {
                 }
                 "SQLITE_CHECKPOINT_MS" => settings.sqlite_checkpoint_ms = number(value)?.min(60_000),
                 "DATABASE_MAX_CONNECTIONS" => settings.database_max_connections = number(value)?.clamp(1, 1000) as u32,
-                "DATABASE_IDLE_SECS" => settings.database_idle_secs = number(value)?.min(86_400),
                 "MAX_BODY_BYTES" => settings.max_body_bytes = number(value)? as usize,
                 "MAX_ATTACHMENT_BYTES" => settings.max_attachment_bytes = number(value)? as usize,
                 "ATTACHMENT_STORE" => {

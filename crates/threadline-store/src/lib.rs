@@ -257,14 +257,11 @@ pub struct ConnectOptions {
     /// for that waited as long as the disk — behind any other process's
     /// writes, hundreds of milliseconds on a busy machine.
     pub background_checkpoints: bool,
-    /// How long an unused connection stays open (`None`: kept). A closed
-    /// SQLite connection gives back its page cache.
-    pub idle: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 16, sqlite_sync: SqliteSync::Normal, background_checkpoints: false, idle: None }
+        Self { max_connections: 16, sqlite_sync: SqliteSync::Normal, background_checkpoints: false }
     }
 }
 
@@ -285,11 +282,7 @@ impl Store {
         }
         let mut connect_options = AnyConnectOptions::from_str(url)?;
         connect_options = sqlx::ConnectOptions::log_statements(connect_options, tracing::log::LevelFilter::Trace);
-        let pool_options = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .min_connections(0)
-            .idle_timeout(options.idle);
+        let pool_options = AnyPoolOptions::new().max_connections(options.max_connections).acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             Backend::Sqlite => {
                 let sync = match options.sqlite_sync {

@@ -267,7 +267,6 @@ async fn open_store(settings: &Settings, serving: bool) -> anyhow::Result<Store>
         max_connections: settings.database_max_connections,
         sqlite_sync: settings.sqlite_sync,
         background_checkpoints: serving && settings.sqlite_checkpoint_ms > 0,
-        idle: (settings.database_idle_secs > 0).then(|| std::time::Duration::from_secs(settings.database_idle_secs)),
     };
     let store = Store::connect(&url, &options).await.context("while connecting to the database")?;
     store.migrate().await.context("while migrating the database")?;
