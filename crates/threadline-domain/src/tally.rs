@@ -708,6 +708,9 @@ pub const WHOLE: &str = "";
 pub const HOUR: &str = "hour";
 /// The stored name of a day's workload and cost counts ([`crate::workload::WorkCounts`]).
 pub const WORK: &str = "work";
+/// The stored name of a span's workload and cost counts, its days' merged
+/// (stored at the span's first day, [`crate::workload::SPAN_DAYS`]).
+pub const WORK_SPAN: &str = "work_span";
 
 /// Everything stored for UTC `day` from the conversations with a date in
 /// it: `(dimension, key, tally)` for the whole account (key `""`), each

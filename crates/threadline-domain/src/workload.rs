@@ -359,6 +359,52 @@ pub fn workload(items: &[WorkItem], from: OffsetDateTime, to: OffsetDateTime, on
     tally(items, from, to).workload(online)
 }
 
+/// Whole days a stored span of workload holds: UTC day numbers
+/// `8k..8k + 8`. Each day's counts hold distinct-count sketches of some
+/// kilobytes, so a year's report merging 365 days reads megabytes; with
+/// each span's days stored merged as well, it reads some 45 spans and the
+/// days at its edges instead.
+pub const SPAN_DAYS: i64 = 8;
+
+/// The first day of the span `day` falls in.
+pub fn span_start(day: i64) -> i64 {
+    day.div_euclid(SPAN_DAYS) * SPAN_DAYS
+}
+
+/// The spans whose every day is among `days` (ascending), by their first
+/// days, and the days of `days` no such span holds.
+pub fn spans_among(days: &[i64]) -> (Vec<i64>, Vec<i64>) {
+    let mut spans = Vec::new();
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < days.len() {
+        let day = days[i];
+        let whole = day == span_start(day)
+            && days.get(i + SPAN_DAYS as usize - 1) == Some(&(day + SPAN_DAYS - 1))
+            && days[i..i + SPAN_DAYS as usize].windows(2).all(|w| w[1] == w[0] + 1);
+        if whole {
+            spans.push(day);
+            i += SPAN_DAYS as usize;
+        } else {
+            rest.push(day);
+            i += 1;
+        }
+    }
+    (spans, rest)
+}
+
+/// `days` (ascending) as runs of consecutive days, first and last of each.
+pub fn runs(days: &[i64]) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for &day in days {
+        match out.last_mut() {
+            Some(run) if run.1 + 1 == day => run.1 = day,
+            _ => out.push((day, day)),
+        }
+    }
+    out
+}
+
 /// What the messages and handle time of `from..to` cost at `rates`.
 pub fn costs(items: &[WorkItem], from: OffsetDateTime, to: OffsetDateTime, rates: &UnitCosts) -> CostReport {
     tally(items, from, to).costs(rates)
@@ -369,6 +415,60 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+
+    #[test]
+    fn whole_spans_are_found_among_days_and_the_rest_left() {
+        assert_eq!(span_start(16), 16);
+        assert_eq!(span_start(23), 16);
+        assert_eq!(span_start(-1), -8);
+        // 13..=40: the spans 16..24 and 24..32 and 32..40 are whole; 13–15 and 40 are left.
+        let days: Vec<i64> = (13..=40).collect();
+        let (spans, rest) = spans_among(&days);
+        assert_eq!(spans, [16, 24, 32]);
+        assert_eq!(rest, [13, 14, 15, 40]);
+        // A day missing (marked, today) breaks its span into days.
+        let gap: Vec<i64> = (16..32).filter(|d| *d != 27).collect();
+        let (spans, rest) = spans_among(&gap);
+        assert_eq!(spans, [16]);
+        assert_eq!(rest, [24, 25, 26, 28, 29, 30, 31]);
+        assert_eq!(spans_among(&[]), (vec![], vec![]));
+        assert_eq!(runs(&[1, 2, 3, 7, 9, 10]), [(1, 3), (7, 7), (9, 10)]);
+        assert!(runs(&[]).is_empty());
+    }
+
+    #[test]
+    fn days_merged_by_spans_give_what_they_give_one_by_one() {
+        // Thirty days of 300 customers each, some returning: large enough
+        // for sketches. Merged day by day or span by span, the same counts.
+        let days: Vec<WorkCounts> = (0..30)
+            .map(|d| {
+                let mut w = WorkCounts::default();
+                for c in 0..300 {
+                    let who = format!("c{}", (d * 97 + c) % 4000);
+                    w.contacts.insert(&who);
+                    let ch = w.channels.entry(if c % 3 == 0 { "sms" } else { "email" }.into()).or_default();
+                    ch.messages += 1;
+                    ch.contacts.insert(&who);
+                }
+                w
+            })
+            .collect();
+        let mut one_by_one = WorkCounts::default();
+        for w in &days {
+            one_by_one.merge(w);
+        }
+        let mut by_spans = WorkCounts::default();
+        for chunk in days.chunks(SPAN_DAYS as usize) {
+            let mut span = WorkCounts::default();
+            for w in chunk {
+                span.merge(w);
+            }
+            by_spans.merge(&span);
+        }
+        assert_eq!(by_spans, one_by_one);
+        assert!(matches!(one_by_one.contacts, Distinct::Sketch(_)));
+        assert_eq!(one_by_one.channels["sms"].messages, 3000);
+    }
 
     fn item(conversation: &str, contact: &str, at: OffsetDateTime, channel: &str, author: Author) -> WorkItem {
         WorkItem { conversation_id: conversation.into(), contact_id: contact.into(), at, channel: channel.into(), author }

@@ -102,7 +102,7 @@ pub use privacy::*;
 pub use push::*;
 pub use relay::RelayBatch;
 pub use retention::*;
-pub use rollups::{DayToRoll, ROLLUP_JOB, Tallies, Wanted};
+pub use rollups::{DayToRoll, ROLLUP_JOB, SpanToRoll, Tallies, Wanted};
 pub use routing::*;
 pub use scheduled::{NewScheduledMessage, SCHEDULED_JOB, ScheduledMessage};
 pub use segments::*;

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use threadline_domain::ids::AccountId;
 use threadline_domain::metrics::{DEFLECTION_WINDOW, Dimension, FCR_WINDOW};
-use threadline_domain::tally::{self, HOUR, Tally, WHOLE, WORK};
-use threadline_domain::workload::WorkCounts;
+use threadline_domain::tally::{self, HOUR, Tally, WHOLE, WORK, WORK_SPAN};
+use threadline_domain::workload::{self, SPAN_DAYS, WorkCounts};
 use time::OffsetDateTime;
 
 use crate::metrics::MetricsFilter;
@@ -125,6 +125,16 @@ pub struct DayToRoll {
     marked: Option<i64>,
 }
 
+/// A span of days whose workload is to be stored merged
+/// ([`workload::SPAN_DAYS`]): every day of it with something stored is
+/// stored and unchanged since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanToRoll {
+    pub account_id: AccountId,
+    /// Its first day.
+    pub span: i64,
+}
+
 /// What a report needs beside its total.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Wanted {
@@ -207,6 +217,13 @@ impl Store {
             .bind(day.day)
             .execute(tx.conn())
             .await?;
+        // The day's span no longer holds what its days do.
+        sqlx::query("DELETE FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day = $3")
+            .bind(&account)
+            .bind(WORK_SPAN)
+            .bind(workload::span_start(day.day))
+            .execute(tx.conn())
+            .await?;
         for chunk in rows::fixed_chunks(&tallies) {
             let sql = format!(
                 "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}",
@@ -241,6 +258,81 @@ impl Store {
         Ok(())
     }
 
+    /// Spans wholly before `before_day`'s whose days are all stored and
+    /// unchanged since, without their merged workload stored; oldest first.
+    pub async fn spans_to_roll(&self, before_day: i64, limit: i64) -> Result<Vec<SpanToRoll>> {
+        let sql = format!(
+            "SELECT account_id, span FROM (SELECT account_id, day / {SPAN_DAYS} * {SPAN_DAYS} AS span, \
+             SUM(CASE WHEN marked IS NULL AND rolled_at IS NOT NULL AND work_rolled_at IS NOT NULL THEN 0 ELSE 1 END) AS open \
+             FROM metrics_days WHERE day >= 0 AND day < $1 GROUP BY account_id, day / {SPAN_DAYS} * {SPAN_DAYS}) AS spans \
+             WHERE open = 0 AND NOT EXISTS (SELECT 1 FROM metrics_rollups r WHERE r.account_id = spans.account_id \
+             AND r.dim = $2 AND r.day = spans.span AND r.key = '') ORDER BY span, account_id LIMIT $3"
+        );
+        let found = sqlx::query(&sql).bind(workload::span_start(before_day)).bind(WORK_SPAN).bind(limit).fetch_all(&self.pool).await?;
+        found.iter().map(|row| Ok(SpanToRoll { account_id: rows::parse(row, "account_id")?, span: rows::int(row, "span")? })).collect()
+    }
+
+    /// Stores a span's workload, its days' merged, if its days are still
+    /// all stored and unchanged; a day stored again since deletes it
+    /// ([`Store::roll_day`]). A day whose stored workload cannot be read
+    /// leaves the span unstored and is marked, to be stored again from
+    /// its messages.
+    pub async fn roll_span(&self, span: &SpanToRoll) -> Result<bool> {
+        let account = span.account_id.to_string();
+        let (first, end) = (span.span, span.span + SPAN_DAYS);
+        let mut tx = self.begin_write().await?;
+        let open = sqlx::query(
+            "SELECT COUNT(*) AS open FROM metrics_days WHERE account_id = $1 AND day >= $2 AND day < $3 \
+             AND (marked IS NOT NULL OR rolled_at IS NULL OR work_rolled_at IS NULL)",
+        )
+        .bind(&account)
+        .bind(first)
+        .bind(end)
+        .fetch_one(tx.conn())
+        .await?;
+        if rows::int(&open, "open")? > 0 {
+            return Ok(false);
+        }
+        let found = sqlx::query("SELECT day, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day < $4")
+            .bind(&account)
+            .bind(WORK)
+            .bind(first)
+            .bind(end)
+            .fetch_all(tx.conn())
+            .await?;
+        let mut merged = WorkCounts::default();
+        for row in &found {
+            match serde_json::from_str::<WorkCounts>(&rows::text(row, "tally")?) {
+                Ok(w) => merged.merge(&w),
+                Err(e) => {
+                    let day = rows::int(row, "day")?;
+                    tracing::warn!(account_id = %span.account_id, day, error = %e, "a stored day's workload cannot be read; storing it again");
+                    sqlx::query("UPDATE metrics_days SET marked = $3 WHERE account_id = $1 AND day = $2")
+                        .bind(&account)
+                        .bind(day)
+                        .bind(micros(crate::now()))
+                        .execute(tx.conn())
+                        .await?;
+                    tx.commit().await?;
+                    return Ok(false);
+                }
+            }
+        }
+        let json = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(format!("work: {e}")))?;
+        sqlx::query(
+            "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES ($1, $2, $3, '', $4) \
+             ON CONFLICT (account_id, dim, day, key) DO UPDATE SET tally = excluded.tally",
+        )
+        .bind(&account)
+        .bind(first)
+        .bind(WORK_SPAN)
+        .bind(json)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The days of `first..last` (UTC day numbers, `last` excluded) whose
     /// stored tallies cannot be used: marked since, past their validity.
     /// Without `now`, a validity that ran out does not count (the day's
@@ -259,8 +351,16 @@ impl Store {
         found.iter().map(|row| rows::int(row, "day")).collect()
     }
 
-    /// Stored tallies of `dim` (one `key`, or all) for `days`.
-    async fn stored_tallies(&self, account_id: AccountId, dim: &str, key: Option<&str>, days: &[i64]) -> Result<Vec<(i64, String, Tally)>> {
+    /// Stored tallies of `dim` (one `key`, or all) for `days`; the days
+    /// with a row that cannot be read go to `unreadable`.
+    async fn stored_tallies(
+        &self,
+        account_id: AccountId,
+        dim: &str,
+        key: Option<&str>,
+        days: &[i64],
+        unreadable: &mut BTreeSet<i64>,
+    ) -> Result<Vec<(i64, String, Tally)>> {
         let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(Vec::new()) };
         let wanted: BTreeSet<i64> = days.iter().copied().collect();
         let sql = match key {
@@ -279,9 +379,13 @@ impl Store {
             if !wanted.contains(&day) {
                 continue;
             }
-            let raw = rows::text(&row, "tally")?;
-            let t: Tally = serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;
-            out.push((day, rows::text(&row, "key")?, t));
+            match serde_json::from_str::<Tally>(&rows::text(&row, "tally")?) {
+                Ok(t) => out.push((day, rows::text(&row, "key")?, t)),
+                Err(e) => {
+                    tracing::warn!(%account_id, day, dim, error = %e, "a stored day's tallies cannot be read; reading its conversations");
+                    unreadable.insert(day);
+                }
+            }
         }
         Ok(out)
     }
@@ -289,7 +393,9 @@ impl Store {
     /// What a report of `from..to` adds up to, as of `now`: stored days'
     /// tallies where they hold (whole UTC days before today, unchanged
     /// since stored, with no single filter beyond one dimension — and, for
-    /// groups or hours, none at all), the conversations for the rest.
+    /// groups or hours, none at all), the conversations for the rest. A
+    /// stored day that cannot be read is read from its conversations and
+    /// marked, to be stored again.
     pub async fn tallies(
         &self,
         account_id: AccountId,
@@ -298,6 +404,42 @@ impl Store {
         filter: &MetricsFilter,
         now: OffsetDateTime,
         wanted: Wanted,
+    ) -> Result<Tallies> {
+        let mut skip = BTreeSet::new();
+        loop {
+            let mut unreadable = BTreeSet::new();
+            let out = self.tallies_skipping(account_id, from, to, filter, now, wanted, &skip, &mut unreadable).await?;
+            if unreadable.is_empty() {
+                return Ok(out);
+            }
+            let marked = micros(crate::now());
+            for day in &unreadable {
+                sqlx::query("UPDATE metrics_days SET marked = $3 WHERE account_id = $1 AND day = $2")
+                    .bind(account_id.to_string())
+                    .bind(*day)
+                    .bind(marked)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            // Each pass reads no day it skips, so this ends.
+            skip.extend(unreadable);
+        }
+    }
+
+    /// [`Store::tallies`] reading none of `skip`'s days stored; the days
+    /// whose stored rows cannot be read go to `unreadable` (then what it
+    /// gives is incomplete).
+    #[allow(clippy::too_many_arguments)]
+    async fn tallies_skipping(
+        &self,
+        account_id: AccountId,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filter: &MetricsFilter,
+        now: OffsetDateTime,
+        wanted: Wanted,
+        skip: &BTreeSet<i64>,
+        unreadable: &mut BTreeSet<i64>,
     ) -> Result<Tallies> {
         let single = filter.single();
         let usable = match &single {
@@ -311,7 +453,7 @@ impl Store {
         } else {
             BTreeSet::new()
         };
-        let (days, stretches) = tally::plan(from, to, |day| usable && day < today && !unstored.contains(&day));
+        let (days, stretches) = tally::plan(from, to, |day| usable && day < today && !unstored.contains(&day) && !skip.contains(&day));
         let mut out = Tallies { stored_days: days.len(), ..Default::default() };
 
         if !days.is_empty() {
@@ -319,23 +461,30 @@ impl Store {
                 Some(Some((dim, key))) => (*dim, Some(key.as_str())),
                 _ => (WHOLE, Some("")),
             };
-            for (_, _, t) in self.stored_tallies(account_id, dim, key, &days).await? {
+            for (_, _, t) in self.stored_tallies(account_id, dim, key, &days, unreadable).await? {
                 out.total.merge(&t);
             }
             match wanted.groups {
                 Some(Dimension::HourOfWeek) | None => {}
                 Some(by) => {
-                    for (_, key, t) in self.stored_tallies(account_id, tally::stored_dimension(by), None, &days).await? {
+                    for (_, key, t) in self.stored_tallies(account_id, tally::stored_dimension(by), None, &days, unreadable).await? {
                         out.groups.entry(Some(key).filter(|k| !k.is_empty())).or_default().merge(&t);
                     }
                 }
             }
             if wanted.hours || wanted.groups == Some(Dimension::HourOfWeek) {
-                for (day, key, t) in self.stored_tallies(account_id, HOUR, None, &days).await? {
-                    let hour: i64 = key.parse().map_err(|_| StoreError::Corrupt(format!("hour {key}")))?;
-                    out.hours.entry(day * 24 + hour).or_default().merge(&t);
+                for (day, key, t) in self.stored_tallies(account_id, HOUR, None, &days, unreadable).await? {
+                    match key.parse::<i64>() {
+                        Ok(hour) if (0..24).contains(&hour) => out.hours.entry(day * 24 + hour).or_default().merge(&t),
+                        _ => {
+                            unreadable.insert(day);
+                        }
+                    }
                 }
             }
+        }
+        if !unreadable.is_empty() {
+            return Ok(out);
         }
         for (a, b) in stretches {
             // Streamed: a long stretch (days not stored yet, after an
@@ -361,11 +510,12 @@ impl Store {
         Ok(out)
     }
 
-    /// The workload and cost counts of `from..to` as of `now`: each whole
-    /// UTC day before today whose counts are stored and unchanged since
-    /// from its stored row, the rest (today, partial days at the edges,
-    /// days changed since) from the messages. Also says how many days
-    /// were read stored.
+    /// The workload and cost counts of `from..to` as of `now`: whole UTC
+    /// days before today that are stored and unchanged since from their
+    /// stored spans ([`workload::SPAN_DAYS`]) where a whole span is in the
+    /// period, else from their stored rows; the rest (today, partial days
+    /// at the edges, days changed since, rows that cannot be read) from
+    /// the messages. Also says how many days were read stored.
     pub async fn work(
         &self,
         account_id: AccountId,
@@ -376,41 +526,63 @@ impl Store {
         let today = tally::day_number(now);
         let (first, last) = (tally::day_number(from), tally::day_number(to));
         let unstored = self.unstored_days(account_id, first, last + 1, None).await?;
-        let candidates: Vec<i64> = (first..=last).filter(|d| *d < today && !unstored.contains(d)).collect();
-        // A stored day that cannot be read is read from its messages instead.
-        let mut stored: BTreeMap<i64, WorkCounts> = BTreeMap::new();
-        if let (Some(a), Some(b)) = (candidates.first(), candidates.last()) {
-            let found =
-                sqlx::query("SELECT day, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4")
-                    .bind(account_id.to_string())
-                    .bind(WORK)
-                    .bind(*a)
-                    .bind(*b)
-                    .fetch_all(&self.pool)
-                    .await?;
-            for row in &found {
-                let day = rows::int(row, "day")?;
-                if candidates.binary_search(&day).is_err() {
-                    continue;
-                }
-                match serde_json::from_str::<WorkCounts>(&rows::text(row, "tally")?) {
-                    Ok(w) => {
-                        stored.insert(day, w);
-                    }
-                    Err(e) => tracing::warn!(%account_id, day, error = %e, "a stored day's workload cannot be read; reading its messages"),
-                }
-            }
-        }
-        let (days, stretches) = tally::plan(from, to, |day| stored.contains_key(&day));
+        let (whole, stretches) = tally::plan(from, to, |day| day < today && !unstored.contains(&day));
+        let (spans, mut days) = workload::spans_among(&whole);
         let mut counts = WorkCounts::default();
-        for day in &days {
-            if let Some(w) = stored.get(day) {
-                counts.merge(w);
+        let mut stored_days = 0;
+
+        let mut spans_read = BTreeSet::new();
+        if let (Some(a), Some(b)) = (spans.first(), spans.last()) {
+            for (span, w) in self.stored_work(account_id, WORK_SPAN, *a, *b).await? {
+                if spans.binary_search(&span).is_ok() {
+                    counts.merge(&w);
+                    spans_read.insert(span);
+                }
             }
         }
-        for (a, b) in stretches {
+        // Spans not stored (yet) are read by their days.
+        for span in spans.iter().filter(|s| !spans_read.contains(*s)) {
+            days.extend(*span..*span + SPAN_DAYS);
+        }
+        days.sort_unstable();
+        stored_days += spans_read.len() * SPAN_DAYS as usize;
+
+        let mut found: BTreeSet<i64> = BTreeSet::new();
+        for (a, b) in workload::runs(&days) {
+            for (day, w) in self.stored_work(account_id, WORK, a, b).await? {
+                if days.binary_search(&day).is_ok() && found.insert(day) {
+                    counts.merge(&w);
+                }
+            }
+        }
+        stored_days += found.len();
+        let missing: Vec<i64> = days.iter().copied().filter(|d| !found.contains(d)).collect();
+        let missing = workload::runs(&missing).into_iter().map(|(a, b)| (tally::day_start(a), tally::day_start(b + 1)));
+        for (a, b) in stretches.into_iter().chain(missing) {
             counts.merge(self.work_tally(account_id, a, b).await?.counts());
         }
-        Ok((counts, days.len()))
+        Ok((counts, stored_days))
+    }
+
+    /// Stored workload rows of `dim` (days or spans) from day `a` to `b`
+    /// (both included). A row that cannot be read is left out, so its
+    /// days are read from their messages.
+    async fn stored_work(&self, account_id: AccountId, dim: &str, a: i64, b: i64) -> Result<Vec<(i64, WorkCounts)>> {
+        let found = sqlx::query("SELECT day, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4")
+            .bind(account_id.to_string())
+            .bind(dim.to_owned())
+            .bind(a)
+            .bind(b)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(found.len());
+        for row in &found {
+            let day = rows::int(row, "day")?;
+            match serde_json::from_str::<WorkCounts>(&rows::text(row, "tally")?) {
+                Ok(w) => out.push((day, w)),
+                Err(e) => tracing::warn!(%account_id, day, dim, error = %e, "stored workload cannot be read; reading its messages"),
+            }
+        }
+        Ok(out)
     }
 }

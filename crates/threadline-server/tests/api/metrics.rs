@@ -352,21 +352,11 @@ async fn golden_reports(app: &TestApp, golden: &Value, agent_token: &str) -> (Ve
 
 /// Workload, cost and journey conversion of the golden month (read from
 /// messages, presence and runs; not stored per day).
-async fn work_and_journey_reports(app: &TestApp, golden: &Value, contacts: &BTreeMap<String, String>, agent_id: &str, agent_token: &str) {
-    let (account, expected) = (&app.account_id, &golden["expected"]);
+/// Checks the golden month's workload and costs.
+async fn workload_and_costs(app: &TestApp, golden: &Value, agent_id: &str, agent_token: &str) {
+    let expected = &golden["expected"];
     let period = format!("from={}&to={}", golden["period"]["from"].as_str().unwrap(), golden["period"]["to"].as_str().unwrap());
     let person = |who: &str| if who == "agent" { agent_id.to_owned() } else { app.user_id.clone() };
-
-    for span in golden["presence"].as_array().unwrap() {
-        let (from, to) = (micros(span["from"].as_str().unwrap()), micros(span["to"].as_str().unwrap()));
-        app.sql(&format!(
-            "INSERT INTO presence_spans (id, account_id, user_id, status, started_at, last_seen_at) \
-             VALUES ('{}', '{account}', '{}', 'online', {from}, {to})",
-            id(),
-            person(span["who"].as_str().unwrap())
-        ))
-        .await;
-    }
     let (status, workload) = app.get(&format!("/api/v1/reports/workload?{period}")).await;
     assert_eq!(status, 200, "{workload}");
     let lines = workload["agents"].as_array().unwrap();
@@ -393,6 +383,24 @@ async fn work_and_journey_reports(app: &TestApp, golden: &Value, contacts: &BTre
     let mut totals = expected["costs"].clone();
     totals.as_object_mut().unwrap().remove("channels");
     assert_matches(&totals, &costs, "costs");
+}
+
+async fn work_and_journey_reports(app: &TestApp, golden: &Value, contacts: &BTreeMap<String, String>, agent_id: &str, agent_token: &str) {
+    let (account, expected) = (&app.account_id, &golden["expected"]);
+    let period = format!("from={}&to={}", golden["period"]["from"].as_str().unwrap(), golden["period"]["to"].as_str().unwrap());
+    let person = |who: &str| if who == "agent" { agent_id.to_owned() } else { app.user_id.clone() };
+
+    for span in golden["presence"].as_array().unwrap() {
+        let (from, to) = (micros(span["from"].as_str().unwrap()), micros(span["to"].as_str().unwrap()));
+        app.sql(&format!(
+            "INSERT INTO presence_spans (id, account_id, user_id, status, started_at, last_seen_at) \
+             VALUES ('{}', '{account}', '{}', 'online', {from}, {to})",
+            id(),
+            person(span["who"].as_str().unwrap())
+        ))
+        .await;
+    }
+    workload_and_costs(app, golden, agent_id, agent_token).await;
 
     // The journey, a draft (nothing runs it here), and its runs as the engine leaves them.
     let spec = &golden["journey"]["spec"];
@@ -461,6 +469,23 @@ async fn the_golden_month_gives_the_numbers_of_the_definitions(mut app: TestApp)
     let (rolled, read_stored) = golden_reports(&app, &golden, &agent_token).await;
     assert_eq!(read_stored, 31, "March is read from its stored days");
     assert_eq!(rolled, raw, "stored days give the numbers the conversations give");
+    // Spans of eight stored days are stored where they hold conversations
+    // (28 February–7 March, 8–15 March); March's workload reads the second whole.
+    let spans = app.sql_integers("SELECT day FROM metrics_rollups WHERE dim = 'work_span' ORDER BY day").await;
+    assert_eq!(spans, [20_512, 20_520]);
+    workload_and_costs(&app, &golden, &agent_id, &agent_token).await;
+    // A stored day that cannot be read is read from its conversations (the
+    // report does not fail) and stored again by the next roll-up.
+    app.sql(
+        "UPDATE metrics_rollups SET tally = 'not a tally' WHERE dim = '' \
+         AND day = (SELECT MIN(day) FROM metrics_rollups WHERE dim = '' AND day >= 20513)",
+    )
+    .await;
+    let (again, read_stored) = golden_reports(&app, &golden, &agent_token).await;
+    assert_eq!((&again, read_stored), (&raw, 30), "the damaged day is read from its conversations");
+    assert_eq!(threadline_server::metrics::roll(state).await.unwrap(), 1, "the damaged day is stored again");
+    let (again, read_stored) = golden_reports(&app, &golden, &agent_token).await;
+    assert_eq!((&again, read_stored), (&raw, 31));
     let period = format!("from={}&to={}", golden["period"]["from"].as_str().unwrap(), golden["period"]["to"].as_str().unwrap());
 
     // Every conversation as a row of its own, oldest first.

@@ -5,12 +5,17 @@
 //! the prices say, per channel and per customer. Agents read their own
 //! workload, not the costs; bad prices are refused. Days over are stored
 //! and read back as the messages would give them, and a change (an
-//! erasure) is seen at once.
+//! erasure) is seen at once; so are the spans of days stored merged for
+//! long periods.
 
 use serde_json::json;
 use threadline_testkit::{TestApp, backend_tests};
 
-backend_tests!(handle_time_occupancy_and_cost_follow_the_messages, stored_days_give_the_numbers_the_messages_give);
+backend_tests!(
+    handle_time_occupancy_and_cost_follow_the_messages,
+    stored_days_give_the_numbers_the_messages_give,
+    a_long_period_reads_stored_spans_of_days
+);
 
 const T0: i64 = 1_772_442_000_000_000; // 2026-03-02T09:00:00Z, in microseconds
 
@@ -185,4 +190,69 @@ async fn stored_days_give_the_numbers_the_messages_give(app: TestApp) {
     assert_eq!((after.contacts.count(), after.conversations.count()), (1, 3));
     threadline_server::metrics::roll(state).await.unwrap();
     assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after, 2), "and stored again without him");
+}
+
+/// Over forty days, workload comes from spans of eight stored days merged
+/// where a whole span is in the period: the same numbers the messages
+/// give. A change inside a span (an erasure) makes the span unused until
+/// stored again; a span that cannot be read is read by its days.
+async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
+    let state = &app.server().state;
+    let account: threadline_domain::ids::AccountId = app.account_id.parse().unwrap();
+    let inbox = app.create_inbox("api", "Shop").await;
+    let (_, paolo_token) = app.create_user("paolo@acme.example", "Paolo Neri", "agent").await;
+    let now = state.clock.now();
+    let mut contacts = Vec::new();
+    let people = [("ada@example.com", 3), ("bo@example.com", 10), ("ada@example.com", 17), ("cy@example.com", 20), ("di@example.com", 33)];
+    for (i, (who, days_ago)) in people.into_iter().enumerate() {
+        let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
+        let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+        contacts.push(outcome["contact_id"].as_str().unwrap().to_owned());
+        let path = format!("/api/v1/conversations/{conversation}/messages");
+        let (status, _) = app.call_as(&paolo_token, reqwest::Method::POST, &path, Some(json!({ "text": "Answered." }))).await;
+        assert_eq!(status, 201);
+        let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
+        assert_eq!(status, 200);
+        state
+            .store
+            .backdate_conversation(account, conversation.parse().unwrap(), now - time::Duration::days(days_ago), time::Duration::minutes(5))
+            .await
+            .unwrap();
+    }
+    threadline_server::metrics::refresh(state).await.unwrap();
+    threadline_server::metrics::roll(state).await.unwrap();
+    let today = threadline_domain::tally::day_start(threadline_domain::tally::day_number(now));
+    let (from, to) = (today - time::Duration::days(40), today);
+    let spans = || app.sql_integers("SELECT day FROM metrics_rollups WHERE dim = 'work_span' ORDER BY day");
+    assert!(!spans().await.is_empty(), "spans of stored days are stored");
+    let live = state.store.work_tally(account, from, to).await.unwrap().into_counts();
+    assert_eq!((live.contacts.count(), live.conversations.count()), (4, 5));
+    let (stored, stored_days) = state.store.work(account, from, to, now).await.unwrap();
+    assert_eq!(stored, live, "spans add up to what the messages give");
+    assert!(stored_days >= 32, "forty days hold at least four whole spans: {stored_days}");
+
+    // Bo (ten days ago) is erased: his day's span is not used until stored again.
+    let (status, report) = app.call(reqwest::Method::DELETE, &format!("/api/v1/contacts/{}", contacts[1]), None).await;
+    assert_eq!(status, 200, "{report}");
+    let (after, fewer) = state.store.work(account, from, to, now).await.unwrap();
+    assert!(fewer < stored_days, "{fewer} < {stored_days}");
+    assert_eq!((after.contacts.count(), after.conversations.count()), (3, 4));
+    assert_eq!(after, state.store.work_tally(account, from, to).await.unwrap().into_counts());
+    threadline_server::metrics::roll(state).await.unwrap();
+    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after.clone(), stored_days), "stored again, span and all");
+
+    // A span that cannot be read: its days are read instead.
+    let first = spans().await[0];
+    app.sql(&format!("UPDATE metrics_rollups SET tally = '{{' WHERE dim = 'work_span' AND day = {first}")).await;
+    let (read, _) = state.store.work(account, from, to, now).await.unwrap();
+    assert_eq!(read, after);
+    let (status, costs) = app
+        .get(&format!(
+            "/api/v1/reports/costs?from={}&to={}",
+            from.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            to.format(&time::format_description::well_known::Rfc3339).unwrap()
+        ))
+        .await;
+    assert_eq!(status, 200, "{costs}");
+    assert_eq!((costs["messages"].as_i64(), costs["contacts"].as_i64()), (Some(8), Some(3)), "{costs}");
 }
