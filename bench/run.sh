@@ -17,6 +17,7 @@
 #   ONLY=chaos bench/run.sh 0 1         # 10,000 customers through a journey's send, the server killed -9 ten times
 #   ONLY=measurement bench/run.sh 20 3  # SQLite ingest with the reports' refresh job on and off, side by side
 #   ONLY=dashboard bench/run.sh 0 1     # reports on a year of history: 1,000,000 conversations, 10,000,000 messages
+#                                         (DASH_ENGINES=postgres for one engine)
 #   ONLY=cluster bench/run.sh 20 3      # PostgreSQL + NATS: the API channel through HAProxy to one node and to three
 #
 # Every run uses a fresh database. Results go to bench/out/results.jsonl and
@@ -595,8 +596,7 @@ for run in $(seq 1 "$RUNS"); do
     fi
     if [ "${ONLY:-}" = smtp ]; then continue; fi
     if [ "${ONLY:-}" = dashboard ]; then
-        dashboard_run sqlite "$run"
-        dashboard_run postgres "$run"
+        for engine in ${DASH_ENGINES:-sqlite postgres}; do dashboard_run "$engine" "$run"; done
         continue
     fi
     if [ "${ONLY:-}" = measurement ]; then
