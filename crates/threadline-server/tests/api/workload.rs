@@ -192,9 +192,8 @@ async fn stored_days_give_the_numbers_the_messages_give(app: TestApp) {
     assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after, 2), "and stored again without him");
 }
 
-/// Over forty days, workload comes from spans of eight stored days merged
-/// where a whole span is in the period: the same numbers the messages
-/// give. A change inside a span (an erasure) makes the span unused until
+/// Over the four spans of eight days before today's, workload comes from
+/// the spans' stored counts: the same numbers the messages give. A change inside a span (an erasure) makes the span unused until
 /// stored again; a span that cannot be read is read by its days.
 async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     let state = &app.server().state;
@@ -202,9 +201,14 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     let inbox = app.create_inbox("api", "Shop").await;
     let (_, paolo_token) = app.create_user("paolo@acme.example", "Paolo Neri", "agent").await;
     let now = state.clock.now();
+    let today = threadline_domain::tally::day_number(now);
+    let end = threadline_domain::workload::span_start(today);
+    let first = end - 32;
     let mut contacts = Vec::new();
-    let people = [("ada@example.com", 3), ("bo@example.com", 10), ("ada@example.com", 17), ("cy@example.com", 20), ("di@example.com", 33)];
-    for (i, (who, days_ago)) in people.into_iter().enumerate() {
+    // Days into the four spans: Di in the first, Bo and Ada in the second, Cy in the third, Ada again in the fourth.
+    let people = [("ada@example.com", 12), ("bo@example.com", 9), ("ada@example.com", 30), ("cy@example.com", 20), ("di@example.com", 1)];
+    for (i, (who, day)) in people.into_iter().enumerate() {
+        let days_ago = today - (first + day);
         let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
         let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
         contacts.push(outcome["contact_id"].as_str().unwrap().to_owned());
@@ -221,31 +225,30 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     }
     threadline_server::metrics::refresh(state).await.unwrap();
     threadline_server::metrics::roll(state).await.unwrap();
-    let today = threadline_domain::tally::day_start(threadline_domain::tally::day_number(now));
-    let (from, to) = (today - time::Duration::days(40), today);
+    let (from, to) = (threadline_domain::tally::day_start(first), threadline_domain::tally::day_start(end));
     let spans = || app.sql_integers("SELECT day FROM metrics_rollups WHERE dim = 'work_span' ORDER BY day");
-    assert!(!spans().await.is_empty(), "spans of stored days are stored");
+    assert_eq!(spans().await, [first, first + 8, first + 16, first + 24], "each span with a stored day is stored");
     let live = state.store.work_tally(account, from, to).await.unwrap().into_counts();
     assert_eq!((live.contacts.count(), live.conversations.count()), (4, 5));
     let (stored, stored_days) = state.store.work(account, from, to, now).await.unwrap();
     assert_eq!(stored, live, "spans add up to what the messages give");
-    assert!(stored_days >= 32, "forty days hold at least four whole spans: {stored_days}");
+    assert_eq!(stored_days, 32, "four whole spans");
 
-    // Bo (ten days ago) is erased: his day's span is not used until stored again.
+    // Bo is erased: his day's span is not used until stored again (its other days have nothing stored).
     let (status, report) = app.call(reqwest::Method::DELETE, &format!("/api/v1/contacts/{}", contacts[1]), None).await;
     assert_eq!(status, 200, "{report}");
-    let (after, fewer) = state.store.work(account, from, to, now).await.unwrap();
-    assert!(fewer < stored_days, "{fewer} < {stored_days}");
+    let (after, stored_days) = state.store.work(account, from, to, now).await.unwrap();
+    assert_eq!(stored_days, 24 + 1, "three spans, and Ada's day in Bo's span");
     assert_eq!((after.contacts.count(), after.conversations.count()), (3, 4));
     assert_eq!(after, state.store.work_tally(account, from, to).await.unwrap().into_counts());
     threadline_server::metrics::roll(state).await.unwrap();
-    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after.clone(), stored_days), "stored again, span and all");
+    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after.clone(), 32), "stored again, span and all");
+    assert_eq!(spans().await.len(), 4);
 
     // A span that cannot be read: its days are read instead.
-    let first = spans().await[0];
     app.sql(&format!("UPDATE metrics_rollups SET tally = '{{' WHERE dim = 'work_span' AND day = {first}")).await;
-    let (read, _) = state.store.work(account, from, to, now).await.unwrap();
-    assert_eq!(read, after);
+    let (read, stored_days) = state.store.work(account, from, to, now).await.unwrap();
+    assert_eq!((read, stored_days), (after, 24 + 1), "three spans, and Di's day");
     let (status, costs) = app
         .get(&format!(
             "/api/v1/reports/costs?from={}&to={}",
