@@ -712,6 +712,25 @@ pub const WORK: &str = "work";
 /// (stored at the span's first day, [`crate::workload::SPAN_DAYS`]).
 pub const WORK_SPAN: &str = "work_span";
 
+/// The stored names of spans' tallies (the whole account's, then each
+/// stored dimension's, by key) and workload: a span's days merged, stored
+/// at its first day ([`crate::workload::SPAN_DAYS`]). Hours are not
+/// stored by span (a report's days and hours of the week need each day's).
+pub const SPAN_DIMENSIONS: [(&str, &str); 7] = [
+    (WHOLE, "whole_span"),
+    ("channel", "channel_span"),
+    ("inbox", "inbox_span"),
+    ("team", "team_span"),
+    ("agent", "agent_span"),
+    ("category", "category_span"),
+    (WORK, WORK_SPAN),
+];
+
+/// The stored name of `dim`'s spans, if it is stored by span.
+pub fn span_dimension(dim: &str) -> Option<&'static str> {
+    SPAN_DIMENSIONS.iter().find(|(d, _)| *d == dim).map(|(_, span)| *span)
+}
+
 /// Everything stored for UTC `day` from the conversations with a date in
 /// it: `(dimension, key, tally)` for the whole account (key `""`), each
 /// group of each stored dimension (key `""` for none) and each UTC hour
@@ -767,6 +786,20 @@ pub fn day_start(day: i64) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stored_dimension_and_workload_has_a_span_name_of_its_own() {
+        let mut names: Vec<&str> = Vec::new();
+        for dim in [WHOLE, WORK].into_iter().chain(STORED_DIMENSIONS.iter().map(|(_, d)| *d)) {
+            let span = span_dimension(dim).unwrap_or_else(|| panic!("{dim:?} has no span name"));
+            assert!(![WHOLE, HOUR, WORK].contains(&span) && !STORED_DIMENSIONS.iter().any(|(_, d)| *d == span));
+            names.push(span);
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 7);
+        assert_eq!(span_dimension(HOUR), None, "hours are read by day");
+    }
     use crate::metrics::ConversationFacts;
     use time::macros::datetime;
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use threadline_domain::ids::AccountId;
 use threadline_domain::metrics::{DEFLECTION_WINDOW, Dimension, FCR_WINDOW};
-use threadline_domain::tally::{self, HOUR, Tally, WHOLE, WORK, WORK_SPAN};
+use threadline_domain::tally::{self, HOUR, SPAN_DIMENSIONS, Tally, WHOLE, WORK, WORK_SPAN};
 use threadline_domain::workload::{self, SPAN_DAYS, WorkCounts};
 use time::OffsetDateTime;
 
@@ -17,6 +17,9 @@ use crate::metrics::MetricsFilter;
 use crate::{Result, Store, StoreError, WriteTx, micros, rows};
 
 const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The stored name of spans' whole-account tallies.
+const WHOLE_SPAN: &str = SPAN_DIMENSIONS[0].1;
 
 /// The job kind that stores the days over and changed since.
 pub const ROLLUP_JOB: &str = "metrics.rollup";
@@ -114,6 +117,18 @@ async fn mark(tx: &mut WriteTx, conversation_ids: &[String], days: impl Fn(&str)
         }
         query.execute(tx.conn()).await?;
     }
+    Ok(())
+}
+
+/// Deletes a span's stored rows (every dimension's, [`SPAN_DIMENSIONS`]).
+async fn delete_span(tx: &mut WriteTx, account: &str, span: i64) -> Result<()> {
+    let sql =
+        format!("DELETE FROM metrics_rollups WHERE account_id = $1 AND day = $2 AND dim IN ({})", rows::list(3, SPAN_DIMENSIONS.len()));
+    let mut query = sqlx::query(&sql).bind(account.to_owned()).bind(span);
+    for (_, dim) in SPAN_DIMENSIONS {
+        query = query.bind(dim);
+    }
+    query.execute(tx.conn()).await?;
     Ok(())
 }
 
@@ -218,12 +233,7 @@ impl Store {
             .execute(tx.conn())
             .await?;
         // The day's span no longer holds what its days do.
-        sqlx::query("DELETE FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day = $3")
-            .bind(&account)
-            .bind(WORK_SPAN)
-            .bind(workload::span_start(day.day))
-            .execute(tx.conn())
-            .await?;
+        delete_span(&mut tx, &account, workload::span_start(day.day)).await?;
         for chunk in rows::fixed_chunks(&tallies) {
             let sql = format!(
                 "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}",
@@ -268,15 +278,16 @@ impl Store {
              WHERE open = 0 AND NOT EXISTS (SELECT 1 FROM metrics_rollups r WHERE r.account_id = spans.account_id \
              AND r.dim = $2 AND r.day = spans.span AND r.key = '') ORDER BY span, account_id LIMIT $3"
         );
-        let found = sqlx::query(&sql).bind(workload::span_start(before_day)).bind(WORK_SPAN).bind(limit).fetch_all(&self.pool).await?;
+        // A span's rows are written together: its whole-account row says they are there.
+        let found = sqlx::query(&sql).bind(workload::span_start(before_day)).bind(WHOLE_SPAN).bind(limit).fetch_all(&self.pool).await?;
         found.iter().map(|row| Ok(SpanToRoll { account_id: rows::parse(row, "account_id")?, span: rows::int(row, "span")? })).collect()
     }
 
-    /// Stores a span's workload, its days' merged, if its days are still
-    /// all stored and unchanged; a day stored again since deletes it
-    /// ([`Store::roll_day`]). A day whose stored workload cannot be read
-    /// leaves the span unstored and is marked, to be stored again from
-    /// its messages.
+    /// Stores a span's tallies and workload, its days' merged, if its
+    /// days are still all stored and unchanged; a day stored again since
+    /// deletes them ([`Store::roll_day`]). A day whose stored rows cannot
+    /// be read leaves the span unstored and is marked, to be stored again
+    /// from its conversations and messages.
     pub async fn roll_span(&self, span: &SpanToRoll) -> Result<bool> {
         let account = span.account_id.to_string();
         let (first, end) = (span.span, span.span + SPAN_DAYS);
@@ -293,42 +304,58 @@ impl Store {
         if rows::int(&open, "open")? > 0 {
             return Ok(false);
         }
-        let found = sqlx::query("SELECT day, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day < $4")
-            .bind(&account)
-            .bind(WORK)
-            .bind(first)
-            .bind(end)
-            .fetch_all(tx.conn())
-            .await?;
-        let mut merged = WorkCounts::default();
+        let sql = format!(
+            "SELECT day, dim, key, tally FROM metrics_rollups WHERE account_id = $1 AND day >= $2 AND day < $3 AND dim IN ({})",
+            rows::list(4, SPAN_DIMENSIONS.len())
+        );
+        let mut query = sqlx::query(&sql).bind(&account).bind(first).bind(end);
+        for (dim, _) in SPAN_DIMENSIONS {
+            query = query.bind(dim);
+        }
+        let found = query.fetch_all(tx.conn()).await?;
+        let mut work = WorkCounts::default();
+        let mut tallies: BTreeMap<(&'static str, String), Tally> = BTreeMap::new();
         for row in &found {
-            match serde_json::from_str::<WorkCounts>(&rows::text(row, "tally")?) {
-                Ok(w) => merged.merge(&w),
-                Err(e) => {
-                    let day = rows::int(row, "day")?;
-                    tracing::warn!(account_id = %span.account_id, day, error = %e, "a stored day's workload cannot be read; storing it again");
-                    sqlx::query("UPDATE metrics_days SET marked = $3 WHERE account_id = $1 AND day = $2")
-                        .bind(&account)
-                        .bind(day)
-                        .bind(micros(crate::now()))
-                        .execute(tx.conn())
-                        .await?;
-                    tx.commit().await?;
-                    return Ok(false);
+            let (day, dim, raw) = (rows::int(row, "day")?, rows::text(row, "dim")?, rows::text(row, "tally")?);
+            let read = match SPAN_DIMENSIONS.iter().find(|(d, _)| *d == dim) {
+                Some((WORK, _)) => serde_json::from_str::<WorkCounts>(&raw).map(|w| work.merge(&w)).map_err(|e| e.to_string()),
+                Some((_, span_dim)) => {
+                    let key = rows::text(row, "key")?;
+                    serde_json::from_str::<Tally>(&raw)
+                        .map(|t| tallies.entry((*span_dim, key)).or_default().merge(&t))
+                        .map_err(|e| e.to_string())
                 }
+                None => Ok(()),
+            };
+            if let Err(e) = read {
+                tracing::warn!(account_id = %span.account_id, day, dim, error = %e, "a stored day cannot be read; storing it again");
+                sqlx::query("UPDATE metrics_days SET marked = $3 WHERE account_id = $1 AND day = $2")
+                    .bind(&account)
+                    .bind(day)
+                    .bind(micros(crate::now()))
+                    .execute(tx.conn())
+                    .await?;
+                tx.commit().await?;
+                return Ok(false);
             }
         }
-        let json = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(format!("work: {e}")))?;
-        sqlx::query(
-            "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES ($1, $2, $3, '', $4) \
-             ON CONFLICT (account_id, dim, day, key) DO UPDATE SET tally = excluded.tally",
-        )
-        .bind(&account)
-        .bind(first)
-        .bind(WORK_SPAN)
-        .bind(json)
-        .execute(tx.conn())
-        .await?;
+        delete_span(&mut tx, &account, first).await?;
+        let mut out: Vec<(&str, String, String)> = Vec::with_capacity(tallies.len() + 1);
+        for ((dim, key), t) in &tallies {
+            out.push((dim, key.clone(), serde_json::to_string(t).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?));
+        }
+        out.push((WORK_SPAN, String::new(), serde_json::to_string(&work).map_err(|e| StoreError::Corrupt(format!("work: {e}")))?));
+        for chunk in rows::fixed_chunks(&out) {
+            let sql = format!(
+                "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}",
+                rows::placeholders(tx.backend(), chunk.len(), 5)
+            );
+            let mut query = sqlx::query(&sql);
+            for (dim, key, json) in chunk {
+                query = query.bind(&account).bind(first).bind(*dim).bind(key.clone()).bind(json.clone());
+            }
+            query.execute(tx.conn()).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -351,8 +378,9 @@ impl Store {
         found.iter().map(|row| rows::int(row, "day")).collect()
     }
 
-    /// Stored tallies of `dim` (one `key`, or all) for `days`; the days
-    /// with a row that cannot be read go to `unreadable`.
+    /// Stored tallies of `dim` (one `key`, or all) for `days` (ascending),
+    /// read run by run of consecutive days; the days with a row that
+    /// cannot be read go to `unreadable`.
     async fn stored_tallies(
         &self,
         account_id: AccountId,
@@ -361,30 +389,94 @@ impl Store {
         days: &[i64],
         unreadable: &mut BTreeSet<i64>,
     ) -> Result<Vec<(i64, String, Tally)>> {
-        let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(Vec::new()) };
-        let wanted: BTreeSet<i64> = days.iter().copied().collect();
+        let mut out = Vec::new();
+        for (first, last) in workload::runs(days) {
+            for (day, key, read) in self.stored_rows(account_id, dim, key, first, last).await? {
+                match read {
+                    Ok(t) => out.push((day, key, t)),
+                    Err(e) => {
+                        tracing::warn!(%account_id, day, dim, error = %e, "a stored day's tallies cannot be read; reading its conversations");
+                        unreadable.insert(day);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stored tallies of `dim` (one `key`, or all) for `spans` (their
+    /// first days, ascending): the spans' rows, read at once; the days of
+    /// a span with a row that cannot be read go to `unreadable`.
+    async fn stored_span_tallies(
+        &self,
+        account_id: AccountId,
+        dim: &str,
+        key: Option<&str>,
+        spans: &[i64],
+        unreadable: &mut BTreeSet<i64>,
+    ) -> Result<Vec<(String, Tally)>> {
+        let (Some(first), Some(last), Some(span_dim)) = (spans.first(), spans.last(), tally::span_dimension(dim)) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (span, key, read) in self.stored_rows(account_id, span_dim, key, *first, *last).await? {
+            if spans.binary_search(&span).is_err() {
+                continue;
+            }
+            match read {
+                Ok(t) => out.push((key, t)),
+                Err(e) => {
+                    tracing::warn!(%account_id, span, dim, error = %e, "a stored span's tallies cannot be read; reading its days");
+                    unreadable.extend(span..span + SPAN_DAYS);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rows of `dim` (one `key`, or all) stored for days `first..=last`.
+    async fn stored_rows(
+        &self,
+        account_id: AccountId,
+        dim: &str,
+        key: Option<&str>,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<(i64, String, std::result::Result<Tally, serde_json::Error>)>> {
         let sql = match key {
             Some(_) => {
                 "SELECT day, key, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4 AND key = $5"
             }
             None => "SELECT day, key, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4",
         };
-        let mut query = sqlx::query(sql).bind(account_id.to_string()).bind(dim.to_owned()).bind(*first).bind(*last);
+        let mut query = sqlx::query(sql).bind(account_id.to_string()).bind(dim.to_owned()).bind(first).bind(last);
         if let Some(key) = key {
             query = query.bind(key.to_owned());
         }
         let mut out = Vec::new();
         for row in query.fetch_all(&self.pool).await? {
-            let day = rows::int(&row, "day")?;
-            if !wanted.contains(&day) {
-                continue;
-            }
-            match serde_json::from_str::<Tally>(&rows::text(&row, "tally")?) {
-                Ok(t) => out.push((day, rows::text(&row, "key")?, t)),
-                Err(e) => {
-                    tracing::warn!(%account_id, day, dim, error = %e, "a stored day's tallies cannot be read; reading its conversations");
-                    unreadable.insert(day);
-                }
+            out.push((rows::int(&row, "day")?, rows::text(&row, "key")?, serde_json::from_str::<Tally>(&rows::text(&row, "tally")?)));
+        }
+        Ok(out)
+    }
+
+    /// The spans among `spans` (first days, ascending) whose rows are
+    /// stored (written together; the whole account's row says so).
+    async fn stored_spans(&self, account_id: AccountId, spans: &[i64]) -> Result<BTreeSet<i64>> {
+        let (Some(first), Some(last)) = (spans.first(), spans.last()) else { return Ok(BTreeSet::new()) };
+        let found =
+            sqlx::query("SELECT day FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4 AND key = ''")
+                .bind(account_id.to_string())
+                .bind(WHOLE_SPAN)
+                .bind(*first)
+                .bind(*last)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = BTreeSet::new();
+        for row in &found {
+            let span = rows::int(row, "day")?;
+            if spans.binary_search(&span).is_ok() {
+                out.insert(span);
             }
         }
         Ok(out)
@@ -457,17 +549,29 @@ impl Store {
         let mut out = Tallies { stored_days: days.len(), ..Default::default() };
 
         if !days.is_empty() {
+            // Whole spans of stored days are read as one row each; the
+            // days at the edges, and those of spans not stored, one by one.
+            let (spans, _) = workload::spans_among(&days);
+            let stored = self.stored_spans(account_id, &spans).await?;
+            let spans: Vec<i64> = spans.into_iter().filter(|s| stored.contains(s)).collect();
+            let by_day: Vec<i64> = days.iter().copied().filter(|d| spans.binary_search(&workload::span_start(*d)).is_err()).collect();
             let (dim, key) = match &single {
                 Some(Some((dim, key))) => (*dim, Some(key.as_str())),
                 _ => (WHOLE, Some("")),
             };
-            for (_, _, t) in self.stored_tallies(account_id, dim, key, &days, unreadable).await? {
+            for (_, t) in self.stored_span_tallies(account_id, dim, key, &spans, unreadable).await? {
+                out.total.merge(&t);
+            }
+            for (_, _, t) in self.stored_tallies(account_id, dim, key, &by_day, unreadable).await? {
                 out.total.merge(&t);
             }
             match wanted.groups {
                 Some(Dimension::HourOfWeek) | None => {}
                 Some(by) => {
-                    for (_, key, t) in self.stored_tallies(account_id, tally::stored_dimension(by), None, &days, unreadable).await? {
+                    let dim = tally::stored_dimension(by);
+                    let spanned = self.stored_span_tallies(account_id, dim, None, &spans, unreadable).await?;
+                    let daily = self.stored_tallies(account_id, dim, None, &by_day, unreadable).await?;
+                    for (key, t) in spanned.into_iter().chain(daily.into_iter().map(|(_, key, t)| (key, t))) {
                         out.groups.entry(Some(key).filter(|k| !k.is_empty())).or_default().merge(&t);
                     }
                 }

@@ -486,6 +486,17 @@ async fn the_golden_month_gives_the_numbers_of_the_definitions(mut app: TestApp)
     assert_eq!(threadline_server::metrics::roll(state).await.unwrap(), 1, "the damaged day is stored again");
     let (again, read_stored) = golden_reports(&app, &golden, &agent_token).await;
     assert_eq!((&again, read_stored), (&raw, 31));
+    // The same for a span's stored tallies: its eight days are read from
+    // their conversations, and the span is stored again with them.
+    let whole_span = "SELECT COUNT(*) FROM metrics_rollups WHERE dim = 'whole_span' AND day = 20520 AND tally <> 'not a tally'";
+    assert_eq!(app.sql_integers(whole_span).await, [1], "8–15 March's tallies are stored merged");
+    app.sql("UPDATE metrics_rollups SET tally = 'not a tally' WHERE dim = 'whole_span' AND day = 20520").await;
+    let (again, read_stored) = golden_reports(&app, &golden, &agent_token).await;
+    assert_eq!((&again, read_stored), (&raw, 31 - 8), "the span's days are read from their conversations");
+    threadline_server::metrics::roll(state).await.unwrap();
+    let (again, read_stored) = golden_reports(&app, &golden, &agent_token).await;
+    assert_eq!((&again, read_stored), (&raw, 31));
+    assert_eq!(app.sql_integers(whole_span).await, [1], "stored again");
     let period = format!("from={}&to={}", golden["period"]["from"].as_str().unwrap(), golden["period"]["to"].as_str().unwrap());
 
     // Every conversation as a row of its own, oldest first.
