@@ -120,6 +120,22 @@ async fn mark(tx: &mut WriteTx, conversation_ids: &[String], days: impl Fn(&str)
     Ok(())
 }
 
+/// Holds the days' `metrics_days` rows until the transaction ends
+/// (PostgreSQL; SQLite's writer is one at a time): a day stored again and
+/// its span merged by two nodes at once are done one after the other, so
+/// a span never merges a day's old rows after that day deleted it.
+async fn lock_days(tx: &mut WriteTx, account: &str, first: i64, end: i64) -> Result<()> {
+    if tx.backend() == crate::Backend::Postgres {
+        sqlx::query("SELECT day FROM metrics_days WHERE account_id = $1 AND day >= $2 AND day < $3 ORDER BY day FOR UPDATE")
+            .bind(account.to_owned())
+            .bind(first)
+            .bind(end)
+            .fetch_all(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
 /// Deletes a span's stored rows (every dimension's, [`SPAN_DIMENSIONS`]).
 async fn delete_span(tx: &mut WriteTx, account: &str, span: i64) -> Result<()> {
     let sql =
@@ -227,6 +243,7 @@ impl Store {
         let work = serde_json::to_string(&work).map_err(|e| StoreError::Corrupt(format!("work: {e}")))?;
         let account = day.account_id.to_string();
         let mut tx = self.begin_write().await?;
+        lock_days(&mut tx, &account, day.day, day.day + 1).await?;
         sqlx::query("DELETE FROM metrics_rollups WHERE account_id = $1 AND day = $2")
             .bind(&account)
             .bind(day.day)
@@ -292,6 +309,7 @@ impl Store {
         let account = span.account_id.to_string();
         let (first, end) = (span.span, span.span + SPAN_DAYS);
         let mut tx = self.begin_write().await?;
+        lock_days(&mut tx, &account, first, end).await?;
         let open = sqlx::query(
             "SELECT COUNT(*) AS open FROM metrics_days WHERE account_id = $1 AND day >= $2 AND day < $3 \
              AND (marked IS NOT NULL OR rolled_at IS NULL OR work_rolled_at IS NULL)",
@@ -302,6 +320,22 @@ impl Store {
         .fetch_one(tx.conn())
         .await?;
         if rows::int(&open, "open")? > 0 {
+            return Ok(false);
+        }
+        // A day with messages but nothing stored (history from before
+        // workload was stored per day) is stored first, then the span.
+        let unseen = sqlx::query(&format!(
+            "INSERT INTO metrics_days (account_id, day, marked) SELECT DISTINCT account_id, created_at / {DAY_MICROS}, $4 FROM messages \
+             WHERE created_at >= $2 AND created_at < $3 AND account_id = $1 ON CONFLICT (account_id, day) DO NOTHING"
+        ))
+        .bind(&account)
+        .bind(micros(tally::day_start(first)))
+        .bind(micros(tally::day_start(end)))
+        .bind(micros(crate::now()))
+        .execute(tx.conn())
+        .await?;
+        if unseen.rows_affected() > 0 {
+            tx.commit().await?;
             return Ok(false);
         }
         let sql = format!(
@@ -391,7 +425,7 @@ impl Store {
     ) -> Result<Vec<(i64, String, Tally)>> {
         let mut out = Vec::new();
         for (first, last) in workload::runs(days) {
-            for (day, key, read) in self.stored_rows(account_id, dim, key, first, last).await? {
+            for (day, _, key, read) in self.stored_rows(account_id, &[dim], key, first, last).await? {
                 match read {
                     Ok(t) => out.push((day, key, t)),
                     Err(e) => {
@@ -418,9 +452,19 @@ impl Store {
         let (Some(first), Some(last), Some(span_dim)) = (spans.first(), spans.last(), tally::span_dimension(dim)) else {
             return Ok(Vec::new());
         };
+        // Read with the spans' whole-account rows, in one statement: a span
+        // stored again since the report looked (its rows deleted) is seen
+        // here, and its days read again, never counted as nothing.
         let mut out = Vec::new();
-        for (span, key, read) in self.stored_rows(account_id, span_dim, key, *first, *last).await? {
+        let mut present = BTreeSet::new();
+        for (span, row_dim, key, read) in self.stored_rows(account_id, &[span_dim, WHOLE_SPAN], key, *first, *last).await? {
             if spans.binary_search(&span).is_err() {
+                continue;
+            }
+            if row_dim == WHOLE_SPAN {
+                present.insert(span);
+            }
+            if row_dim != span_dim {
                 continue;
             }
             match read {
@@ -431,31 +475,44 @@ impl Store {
                 }
             }
         }
+        for span in spans.iter().filter(|s| !present.contains(*s)) {
+            unreadable.extend(*span..*span + SPAN_DAYS);
+        }
         Ok(out)
     }
 
-    /// The rows of `dim` (one `key`, or all) stored for days `first..=last`.
+    /// The rows of `dims` (one `key`, or all; the whole account's rows,
+    /// key `""`, always) stored for days `first..=last`, with their dimension.
     async fn stored_rows(
         &self,
         account_id: AccountId,
-        dim: &str,
+        dims: &[&str],
         key: Option<&str>,
         first: i64,
         last: i64,
-    ) -> Result<Vec<(i64, String, std::result::Result<Tally, serde_json::Error>)>> {
+    ) -> Result<Vec<(i64, String, String, std::result::Result<Tally, serde_json::Error>)>> {
+        let dims_list = rows::list(4, dims.len());
         let sql = match key {
-            Some(_) => {
-                "SELECT day, key, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4 AND key = $5"
-            }
-            None => "SELECT day, key, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4",
+            Some(_) => format!(
+                "SELECT day, dim, key, tally FROM metrics_rollups WHERE account_id = $1 AND day >= $2 AND day <= $3 \
+                 AND dim IN ({dims_list}) AND (key = ${} OR dim = '{WHOLE_SPAN}')",
+                4 + dims.len()
+            ),
+            None => format!(
+                "SELECT day, dim, key, tally FROM metrics_rollups WHERE account_id = $1 AND day >= $2 AND day <= $3 AND dim IN ({dims_list})"
+            ),
         };
-        let mut query = sqlx::query(sql).bind(account_id.to_string()).bind(dim.to_owned()).bind(first).bind(last);
+        let mut query = sqlx::query(&sql).bind(account_id.to_string()).bind(first).bind(last);
+        for dim in dims {
+            query = query.bind((*dim).to_owned());
+        }
         if let Some(key) = key {
             query = query.bind(key.to_owned());
         }
         let mut out = Vec::new();
         for row in query.fetch_all(&self.pool).await? {
-            out.push((rows::int(&row, "day")?, rows::text(&row, "key")?, serde_json::from_str::<Tally>(&rows::text(&row, "tally")?)));
+            let tally = serde_json::from_str::<Tally>(&rows::text(&row, "tally")?);
+            out.push((rows::int(&row, "day")?, rows::text(&row, "dim")?, rows::text(&row, "key")?, tally));
         }
         Ok(out)
     }
@@ -504,15 +561,7 @@ impl Store {
             if unreadable.is_empty() {
                 return Ok(out);
             }
-            let marked = micros(crate::now());
-            for day in &unreadable {
-                sqlx::query("UPDATE metrics_days SET marked = $3 WHERE account_id = $1 AND day = $2")
-                    .bind(account_id.to_string())
-                    .bind(*day)
-                    .bind(marked)
-                    .execute(&self.pool)
-                    .await?;
-            }
+            self.mark_unreadable(account_id, &unreadable).await?;
             // Each pass reads no day it skips, so this ends.
             skip.extend(unreadable);
         }
@@ -636,8 +685,11 @@ impl Store {
         let mut stored_days = 0;
 
         let mut spans_read = BTreeSet::new();
+        let mut unreadable = BTreeSet::new();
         if let (Some(a), Some(b)) = (spans.first(), spans.last()) {
-            for (span, w) in self.stored_work(account_id, WORK_SPAN, *a, *b).await? {
+            let (found, bad) = self.stored_work(account_id, WORK_SPAN, *a, *b).await?;
+            unreadable.extend(bad.into_iter().flat_map(|span| span..span + SPAN_DAYS));
+            for (span, w) in found {
                 if spans.binary_search(&span).is_ok() {
                     counts.merge(&w);
                     spans_read.insert(span);
@@ -653,7 +705,9 @@ impl Store {
 
         let mut found: BTreeSet<i64> = BTreeSet::new();
         for (a, b) in workload::runs(&days) {
-            for (day, w) in self.stored_work(account_id, WORK, a, b).await? {
+            let (rows_found, bad) = self.stored_work(account_id, WORK, a, b).await?;
+            unreadable.extend(bad);
+            for (day, w) in rows_found {
                 if days.binary_search(&day).is_ok() && found.insert(day) {
                     counts.merge(&w);
                 }
@@ -665,13 +719,15 @@ impl Store {
         for (a, b) in stretches.into_iter().chain(missing) {
             counts.merge(self.work_tally(account_id, a, b).await?.counts());
         }
+        // Rows that could not be read are stored again.
+        self.mark_unreadable(account_id, &unreadable).await?;
         Ok((counts, stored_days))
     }
 
     /// Stored workload rows of `dim` (days or spans) from day `a` to `b`
-    /// (both included). A row that cannot be read is left out, so its
-    /// days are read from their messages.
-    async fn stored_work(&self, account_id: AccountId, dim: &str, a: i64, b: i64) -> Result<Vec<(i64, WorkCounts)>> {
+    /// (both included), and the days of those that cannot be read (left
+    /// out, so their days are read from their messages).
+    async fn stored_work(&self, account_id: AccountId, dim: &str, a: i64, b: i64) -> Result<(Vec<(i64, WorkCounts)>, Vec<i64>)> {
         let found = sqlx::query("SELECT day, tally FROM metrics_rollups WHERE account_id = $1 AND dim = $2 AND day >= $3 AND day <= $4")
             .bind(account_id.to_string())
             .bind(dim.to_owned())
@@ -679,14 +735,32 @@ impl Store {
             .bind(b)
             .fetch_all(&self.pool)
             .await?;
-        let mut out = Vec::with_capacity(found.len());
+        let (mut out, mut bad) = (Vec::with_capacity(found.len()), Vec::new());
         for row in &found {
             let day = rows::int(row, "day")?;
             match serde_json::from_str::<WorkCounts>(&rows::text(row, "tally")?) {
                 Ok(w) => out.push((day, w)),
-                Err(e) => tracing::warn!(%account_id, day, dim, error = %e, "stored workload cannot be read; reading its messages"),
+                Err(e) => {
+                    tracing::warn!(%account_id, day, dim, error = %e, "stored workload cannot be read; reading its messages");
+                    bad.push(day);
+                }
             }
         }
-        Ok(out)
+        Ok((out, bad))
+    }
+
+    /// Marks days whose stored rows could not be read, so the roll-up
+    /// stores them (and their span) again.
+    async fn mark_unreadable(&self, account_id: AccountId, days: &BTreeSet<i64>) -> Result<()> {
+        let marked = micros(crate::now());
+        for day in days {
+            sqlx::query("UPDATE metrics_days SET marked = $3 WHERE account_id = $1 AND day = $2")
+                .bind(account_id.to_string())
+                .bind(*day)
+                .bind(marked)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -19,6 +19,11 @@ backend_tests!(
 
 const T0: i64 = 1_772_442_000_000_000; // 2026-03-02T09:00:00Z, in microseconds
 
+/// Noon UTC on `day`: a conversation placed there stays on its day.
+fn noon(day: i64) -> time::OffsetDateTime {
+    threadline_domain::tally::day_start(day) + time::Duration::hours(12)
+}
+
 fn at(minutes: i64) -> i64 {
     T0 + minutes * 60_000_000
 }
@@ -114,7 +119,12 @@ async fn stored_days_give_the_numbers_the_messages_give(app: TestApp) {
         assert_eq!(status, 200);
         state
             .store
-            .backdate_conversation(account, conversation.parse().unwrap(), now - time::Duration::days(days_ago), time::Duration::minutes(7))
+            .backdate_conversation(
+                account,
+                conversation.parse().unwrap(),
+                noon(threadline_domain::tally::day_number(now) - days_ago),
+                time::Duration::minutes(7),
+            )
             .await
             .unwrap();
     }
@@ -208,7 +218,6 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     // Days into the four spans: Di in the first, Bo and Ada in the second, Cy in the third, Ada again in the fourth.
     let people = [("ada@example.com", 12), ("bo@example.com", 9), ("ada@example.com", 30), ("cy@example.com", 20), ("di@example.com", 1)];
     for (i, (who, day)) in people.into_iter().enumerate() {
-        let days_ago = today - (first + day);
         let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
         let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
         contacts.push(outcome["contact_id"].as_str().unwrap().to_owned());
@@ -219,14 +228,15 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
         assert_eq!(status, 200);
         state
             .store
-            .backdate_conversation(account, conversation.parse().unwrap(), now - time::Duration::days(days_ago), time::Duration::minutes(5))
+            .backdate_conversation(account, conversation.parse().unwrap(), noon(first + day), time::Duration::minutes(5))
             .await
             .unwrap();
     }
     threadline_server::metrics::refresh(state).await.unwrap();
     threadline_server::metrics::roll(state).await.unwrap();
     let (from, to) = (threadline_domain::tally::day_start(first), threadline_domain::tally::day_start(end));
-    let spans = || app.sql_integers("SELECT day FROM metrics_rollups WHERE dim = 'work_span' ORDER BY day");
+    let spans_sql = format!("SELECT day FROM metrics_rollups WHERE dim = 'work_span' AND day >= {first} AND day < {end} ORDER BY day");
+    let spans = || app.sql_integers(&spans_sql);
     assert_eq!(spans().await, [first, first + 8, first + 16, first + 24], "each span with a stored day is stored");
     let live = state.store.work_tally(account, from, to).await.unwrap().into_counts();
     assert_eq!((live.contacts.count(), live.conversations.count()), (4, 5));
@@ -244,6 +254,16 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     threadline_server::metrics::roll(state).await.unwrap();
     assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after.clone(), 32), "stored again, span and all");
     assert_eq!(spans().await.len(), 4);
+
+    // History from before workload was stored per day: Ada's day in the
+    // second span has messages and nothing stored. The span is not merged
+    // without it: the day is stored first.
+    let ada_day = first + 12;
+    app.sql(&format!("DELETE FROM metrics_rollups WHERE day = {ada_day} OR (day = {} AND dim LIKE '%_span')", first + 8)).await;
+    app.sql(&format!("DELETE FROM metrics_days WHERE day = {ada_day}")).await;
+    threadline_server::metrics::roll(state).await.unwrap();
+    threadline_server::metrics::roll(state).await.unwrap();
+    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after.clone(), 32), "Ada's day is in the span");
 
     // A span that cannot be read: its days are read instead.
     app.sql(&format!("UPDATE metrics_rollups SET tally = '{{' WHERE dim = 'work_span' AND day = {first}")).await;
