@@ -47,6 +47,10 @@ pub struct Settings {
     /// made beside the commits instead of by one of them; 0 leaves them to
     /// SQLite (on the commit that takes the WAL past 1,000 pages).
     pub sqlite_checkpoint_ms: u64,
+    /// SQLite: megabytes of memory SQLite keeps across all connections
+    /// (mostly cached pages of the database) before it gives back the
+    /// least recently used; 0 for no limit beyond each connection's cache.
+    pub sqlite_memory_mb: u64,
     /// Connections in the database pool.
     pub database_max_connections: u32,
     /// Largest request body accepted, in bytes (413 above).
@@ -234,6 +238,7 @@ impl Default for Settings {
             database_url: Secret::default(),
             sqlite_sync: SqliteSync::Normal,
             sqlite_checkpoint_ms: 250,
+            sqlite_memory_mb: 128,
             database_max_connections: 16,
             max_body_bytes: 16 * 1024 * 1024,
             max_attachment_bytes: 10 * 1024 * 1024,
@@ -309,6 +314,7 @@ pub const ENV_VARS: &[&str] = &[
     "THREADLINE_DATA",
     "THREADLINE_SQLITE_SYNC",
     "THREADLINE_SQLITE_CHECKPOINT_MS",
+    "THREADLINE_SQLITE_MEMORY_MB",
     "THREADLINE_AUTO_RESOLVE_SCAN_SECS",
     "THREADLINE_FEATURES_RELOAD_SECS",
     "THREADLINE_METRICS_MAX_LAG_SECS",
@@ -432,6 +438,7 @@ impl Settings {
                     }
                 }
                 "SQLITE_CHECKPOINT_MS" => settings.sqlite_checkpoint_ms = number(value)?.min(60_000),
+                "SQLITE_MEMORY_MB" => settings.sqlite_memory_mb = number(value)?.min(1 << 20),
                 "DATABASE_MAX_CONNECTIONS" => settings.database_max_connections = number(value)?.clamp(1, 1000) as u32,
                 "MAX_BODY_BYTES" => settings.max_body_bytes = number(value)? as usize,
                 "MAX_ATTACHMENT_BYTES" => settings.max_attachment_bytes = number(value)? as usize,

@@ -257,11 +257,26 @@ pub struct ConnectOptions {
     /// for that waited as long as the disk — behind any other process's
     /// writes, hundreds of milliseconds on a busy machine.
     pub background_checkpoints: bool,
+    /// SQLite: the bytes of memory SQLite keeps across all of the
+    /// process's connections before it gives back the least recently used
+    /// cached pages (its soft heap limit; the connections share one page
+    /// cache); 0 for none beyond each connection's `cache_size`. Without
+    /// it a pool of 16 connections can hold 16 × 32 MB of pages after a
+    /// long report or the year's roll-up.
+    pub sqlite_memory_bytes: u64,
 }
+
+/// The default [`ConnectOptions::sqlite_memory_bytes`].
+pub const SQLITE_MEMORY_BYTES: u64 = 128 * 1024 * 1024;
 
 impl Default for ConnectOptions {
     fn default() -> Self {
-        Self { max_connections: 16, sqlite_sync: SqliteSync::Normal, background_checkpoints: false }
+        Self {
+            max_connections: 16,
+            sqlite_sync: SqliteSync::Normal,
+            background_checkpoints: false,
+            sqlite_memory_bytes: SQLITE_MEMORY_BYTES,
+        }
     }
 }
 
@@ -294,7 +309,9 @@ impl Store {
                 let pragmas = format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 10000; \
                      PRAGMA foreign_keys = ON; PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON; \
-                     PRAGMA wal_autocheckpoint = {autocheckpoint}; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+                     PRAGMA wal_autocheckpoint = {autocheckpoint}; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}; \
+                     PRAGMA soft_heap_limit = {};",
+                    options.sqlite_memory_bytes
                 );
                 pool_options
                     .after_connect(move |conn, _meta| {

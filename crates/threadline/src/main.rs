@@ -267,6 +267,7 @@ async fn open_store(settings: &Settings, serving: bool) -> anyhow::Result<Store>
         max_connections: settings.database_max_connections,
         sqlite_sync: settings.sqlite_sync,
         background_checkpoints: serving && settings.sqlite_checkpoint_ms > 0,
+        sqlite_memory_bytes: settings.sqlite_memory_mb * 1024 * 1024,
     };
     let store = Store::connect(&url, &options).await.context("while connecting to the database")?;
     store.migrate().await.context("while migrating the database")?;

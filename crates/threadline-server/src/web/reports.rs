@@ -578,7 +578,9 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
     let loaded = async {
         let tallies = state.store.tallies(account_id, from, to, &filter, now, wanted).await?;
         let before = state.store.tallies(account_id, prev_from, prev_to, &filter, now, Wanted::default()).await?;
-        let backlog = state.store.backlog(account_id, now).await?;
+        // The backlog (every open conversation counted by age) is the
+        // overview's alone: the other views do not pay for it.
+        let backlog = if view == "overview" { Some(state.store.backlog(account_id, now).await?) } else { None };
         let (waiting, _) = state.store.metrics_lag(now).await?;
         Ok::<_, threadline_store::StoreError>((tallies, before, backlog, waiting))
     }
@@ -670,10 +672,12 @@ pub async fn reports(State(state): State<AppState>, headers: HeaderMap, RawQuery
             p.days = days_of(&tallies.hours, from, to, middle_offset).into_iter().map(|d| (d.date, d.created, d.resolved)).collect();
             let (created, resolved) = (r.created_legend, r.resolved_legend);
             p.series = Some(charts::series(&p.days, |date, a, b| format!("{date}: {a} {created}, {b} {resolved}")));
-            let ages: Vec<(String, i64)> = backlog.by_age.clone();
-            let oldest = duration(backlog.oldest_age_secs.map(|s| s as f64), lang);
-            let word = conversations_word.clone();
-            p.backlog = Some((backlog, oldest, charts::bars(&ages, |l, v| format!("{l}: {v} {word}"))));
+            if let Some(backlog) = backlog {
+                let ages: Vec<(String, i64)> = backlog.by_age.clone();
+                let oldest = duration(backlog.oldest_age_secs.map(|s| s as f64), lang);
+                let word = conversations_word.clone();
+                p.backlog = Some((backlog, oldest, charts::bars(&ages, |l, v| format!("{l}: {v} {word}"))));
+            }
         }
         "channels" => {
             if supervisor {
