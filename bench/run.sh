@@ -326,7 +326,21 @@ dashboard_run() { # engine run
         [ "$stored" -ge 365 ] && break
         sleep 1
     done
-    record "dashboard-rollup" "$engine" "$run" "{\"seconds\": $(python3 -c "import time; print(round(time.time() - $started, 1))"), \"stored_days\": $stored}"
+    # Then the spans of stored days (merged after the days): wait until
+    # their count has held for 10 s.
+    local spans=-1 held=0 now_spans
+    for _ in $(seq 1 600); do
+        if [ "$engine" = postgres ]; then
+            now_spans=$(psql -Atq -d "$url" -c "SELECT COUNT(*) FROM metrics_rollups WHERE dim = 'whole_span'")
+        else
+            now_spans=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT COUNT(*) FROM metrics_rollups WHERE dim = 'whole_span'\").fetchone()[0])" "$data/threadline.db")
+        fi
+        if [ "$now_spans" = "$spans" ] && [ "$now_spans" -gt 0 ]; then held=$((held + 1)); else held=0; fi
+        spans=$now_spans
+        [ "$held" -ge 10 ] && break
+        sleep 1
+    done
+    record "dashboard-rollup" "$engine" "$run" "{\"seconds\": $(python3 -c "import time; print(round(time.time() - $started, 1))"), \"stored_days\": $stored, \"spans\": $spans}"
     for period in 12m 30d; do
         local from=$from12 first=${from12%T*}
         [ "$period" = 30d ] && from=$from30 && first=${from30%T*}

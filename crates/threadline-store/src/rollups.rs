@@ -322,22 +322,6 @@ impl Store {
         if rows::int(&open, "open")? > 0 {
             return Ok(false);
         }
-        // A day with messages but nothing stored (history from before
-        // workload was stored per day) is stored first, then the span.
-        let unseen = sqlx::query(&format!(
-            "INSERT INTO metrics_days (account_id, day, marked) SELECT DISTINCT account_id, created_at / {DAY_MICROS}, $4 FROM messages \
-             WHERE created_at >= $2 AND created_at < $3 AND account_id = $1 ON CONFLICT (account_id, day) DO NOTHING"
-        ))
-        .bind(&account)
-        .bind(micros(tally::day_start(first)))
-        .bind(micros(tally::day_start(end)))
-        .bind(micros(crate::now()))
-        .execute(tx.conn())
-        .await?;
-        if unseen.rows_affected() > 0 {
-            tx.commit().await?;
-            return Ok(false);
-        }
         let sql = format!(
             "SELECT day, dim, key, tally FROM metrics_rollups WHERE account_id = $1 AND day >= $2 AND day < $3 AND dim IN ({})",
             rows::list(4, SPAN_DIMENSIONS.len())

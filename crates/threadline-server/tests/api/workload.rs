@@ -214,13 +214,14 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     let today = threadline_domain::tally::day_number(now);
     let end = threadline_domain::workload::span_start(today);
     let first = end - 32;
-    let mut contacts = Vec::new();
+    let (mut contacts, mut conversations) = (Vec::new(), Vec::new());
     // Days into the four spans: Di in the first, Bo and Ada in the second, Cy in the third, Ada again in the fourth.
     let people = [("ada@example.com", 12), ("bo@example.com", 9), ("ada@example.com", 30), ("cy@example.com", 20), ("di@example.com", 1)];
     for (i, (who, day)) in people.into_iter().enumerate() {
         let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
         let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
         contacts.push(outcome["contact_id"].as_str().unwrap().to_owned());
+        conversations.push(conversation.clone());
         let path = format!("/api/v1/conversations/{conversation}/messages");
         let (status, _) = app.call_as(&paolo_token, reqwest::Method::POST, &path, Some(json!({ "text": "Answered." }))).await;
         assert_eq!(status, 201);
@@ -255,15 +256,34 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after.clone(), 32), "stored again, span and all");
     assert_eq!(spans().await.len(), 4);
 
-    // History from before workload was stored per day: Ada's day in the
-    // second span has messages and nothing stored. The span is not merged
-    // without it: the day is stored first.
-    let ada_day = first + 12;
-    app.sql(&format!("DELETE FROM metrics_rollups WHERE day = {ada_day} OR (day = {} AND dim LIKE '%_span')", first + 8)).await;
-    app.sql(&format!("DELETE FROM metrics_days WHERE day = {ada_day}")).await;
+    // A reply in Ada's first conversation since it was last measured,
+    // landing the day after it in the second span (a day with nothing
+    // stored): measuring it marks that day, which keeps the span from
+    // being read until it is stored again with the day.
+    let ada = &conversations[0];
+    let (status, reply) = app
+        .call_as(
+            &paolo_token,
+            reqwest::Method::POST,
+            &format!("/api/v1/conversations/{ada}/messages"),
+            Some(json!({ "text": "And one more." })),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let micros = |t: time::OffsetDateTime| t.unix_timestamp_nanos() / 1000;
+    app.sql(&format!("UPDATE conversation_metrics SET refreshed_at = {} WHERE conversation_id = '{ada}'", micros(noon(first + 12)))).await;
+    app.sql(&format!("UPDATE messages SET created_at = {} WHERE id = '{}'", micros(noon(first + 13)), reply["id"].as_str().unwrap())).await;
+    threadline_server::metrics::refresh(state).await.unwrap();
+    let live = state.store.work_tally(account, from, to).await.unwrap().into_counts();
+    assert_eq!(live.channels.values().map(|c| c.messages).sum::<i64>(), 9);
+    assert_eq!(
+        state.store.work(account, from, to, now).await.unwrap(),
+        (live.clone(), 24 + 1),
+        "three spans and Bo's day: the conversation's day and the reply's are read from their messages"
+    );
     threadline_server::metrics::roll(state).await.unwrap();
-    threadline_server::metrics::roll(state).await.unwrap();
-    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (after.clone(), 32), "Ada's day is in the span");
+    assert_eq!(state.store.work(account, from, to, now).await.unwrap(), (live.clone(), 32), "the span stored again with the reply's day");
+    let after = live;
 
     // A span that cannot be read: its days are read instead.
     app.sql(&format!("UPDATE metrics_rollups SET tally = '{{' WHERE dim = 'work_span' AND day = {first}")).await;
@@ -277,5 +297,5 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
         ))
         .await;
     assert_eq!(status, 200, "{costs}");
-    assert_eq!((costs["messages"].as_i64(), costs["contacts"].as_i64()), (Some(8), Some(3)), "{costs}");
+    assert_eq!((costs["messages"].as_i64(), costs["contacts"].as_i64()), (Some(9), Some(3)), "{costs}");
 }
