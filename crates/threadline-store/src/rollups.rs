@@ -136,6 +136,22 @@ async fn lock_days(tx: &mut WriteTx, account: &str, first: i64, end: i64) -> Res
     Ok(())
 }
 
+/// Stores `(dimension, key, JSON)` rows of `day` (a day, or a span's first day).
+async fn insert_rollups(tx: &mut WriteTx, account: &str, day: i64, stored: &[(&str, String, String)]) -> Result<()> {
+    for chunk in rows::fixed_chunks(stored) {
+        let sql = format!(
+            "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}",
+            rows::placeholders(tx.backend(), chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&sql);
+        for (dim, key, json) in chunk {
+            query = query.bind(account.to_owned()).bind(day).bind((*dim).to_owned()).bind(key.clone()).bind(json.clone());
+        }
+        query.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
 /// Deletes a span's stored rows (every dimension's, [`SPAN_DIMENSIONS`]).
 async fn delete_span(tx: &mut WriteTx, account: &str, span: i64) -> Result<()> {
     let sql =
@@ -251,25 +267,12 @@ impl Store {
             .await?;
         // The day's span no longer holds what its days do.
         delete_span(&mut tx, &account, workload::span_start(day.day)).await?;
-        for chunk in rows::fixed_chunks(&tallies) {
-            let sql = format!(
-                "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}",
-                rows::placeholders(tx.backend(), chunk.len(), 5)
-            );
-            let mut query = sqlx::query(&sql);
-            for (dim, key, t) in chunk {
-                let json = serde_json::to_string(t).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?;
-                query = query.bind(&account).bind(day.day).bind(*dim).bind(key.clone()).bind(json);
-            }
-            query.execute(tx.conn()).await?;
+        let mut out = Vec::with_capacity(tallies.len() + 1);
+        for (dim, key, t) in &tallies {
+            out.push((*dim, key.clone(), serde_json::to_string(t).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?));
         }
-        sqlx::query("INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES ($1, $2, $3, '', $4)")
-            .bind(&account)
-            .bind(day.day)
-            .bind(WORK)
-            .bind(work)
-            .execute(tx.conn())
-            .await?;
+        out.push((WORK, String::new(), work));
+        insert_rollups(&mut tx, &account, day.day, &out).await?;
         sqlx::query(
             "UPDATE metrics_days SET marked = NULL, rolled_at = $3, work_rolled_at = $3, valid_until = $4 WHERE account_id = $1 AND day = $2 \
              AND (marked = $5 OR (marked IS NULL AND $5 IS NULL))",
@@ -363,17 +366,7 @@ impl Store {
             out.push((dim, key.clone(), serde_json::to_string(t).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?));
         }
         out.push((WORK_SPAN, String::new(), serde_json::to_string(&work).map_err(|e| StoreError::Corrupt(format!("work: {e}")))?));
-        for chunk in rows::fixed_chunks(&out) {
-            let sql = format!(
-                "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}",
-                rows::placeholders(tx.backend(), chunk.len(), 5)
-            );
-            let mut query = sqlx::query(&sql);
-            for (dim, key, json) in chunk {
-                query = query.bind(&account).bind(first).bind(*dim).bind(key.clone()).bind(json.clone());
-            }
-            query.execute(tx.conn()).await?;
-        }
+        insert_rollups(&mut tx, &account, first, &out).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -19,6 +19,23 @@ backend_tests!(
 
 const T0: i64 = 1_772_442_000_000_000; // 2026-03-02T09:00:00Z, in microseconds
 
+/// Customer `who`'s question `i` on `inbox`, answered by the agent whose
+/// token is `token` and resolved, placed at noon UTC on `day` with the
+/// answer `gap` after it; its contact and conversation ids.
+async fn answered(app: &TestApp, inbox: &str, token: &str, who: &str, i: usize, day: i64, gap: time::Duration) -> (String, String) {
+    let state = &app.server().state;
+    let account: threadline_domain::ids::AccountId = app.account_id.parse().unwrap();
+    let outcome = app.inbound(inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
+    let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let (status, _) = app.call_as(token, reqwest::Method::POST, &path, Some(json!({ "text": "Answered." }))).await;
+    assert_eq!(status, 201);
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    state.store.backdate_conversation(account, conversation.parse().unwrap(), noon(day), gap).await.unwrap();
+    (outcome["contact_id"].as_str().unwrap().to_owned(), conversation)
+}
+
 /// Noon UTC on `day`: a conversation placed there stays on its day.
 fn noon(day: i64) -> time::OffsetDateTime {
     threadline_domain::tally::day_start(day) + time::Duration::hours(12)
@@ -108,25 +125,10 @@ async fn stored_days_give_the_numbers_the_messages_give(app: TestApp) {
     let (mut contacts, mut conversations) = (Vec::new(), Vec::new());
     let people = [("ada@example.com", 3), ("bo@example.com", 2), ("ada@example.com", 2), ("cy@example.com", 3)];
     for (i, (who, days_ago)) in people.into_iter().enumerate() {
-        let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
-        let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
-        contacts.push(outcome["contact_id"].as_str().unwrap().to_owned());
-        conversations.push(conversation.clone());
-        let path = format!("/api/v1/conversations/{conversation}/messages");
-        let (status, _) = app.call_as(&paolo_token, reqwest::Method::POST, &path, Some(json!({ "text": "Answered." }))).await;
-        assert_eq!(status, 201);
-        let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
-        assert_eq!(status, 200);
-        state
-            .store
-            .backdate_conversation(
-                account,
-                conversation.parse().unwrap(),
-                noon(threadline_domain::tally::day_number(now) - days_ago),
-                time::Duration::minutes(7),
-            )
-            .await
-            .unwrap();
+        let day = threadline_domain::tally::day_number(now) - days_ago;
+        let (contact, conversation) = answered(&app, &inbox, &paolo_token, who, i, day, time::Duration::minutes(7)).await;
+        contacts.push(contact);
+        conversations.push(conversation);
     }
     threadline_server::metrics::refresh(state).await.unwrap();
     let today = threadline_domain::tally::day_start(threadline_domain::tally::day_number(now));
@@ -218,20 +220,9 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     // Days into the four spans: Di in the first, Bo and Ada in the second, Cy in the third, Ada again in the fourth.
     let people = [("ada@example.com", 12), ("bo@example.com", 9), ("ada@example.com", 30), ("cy@example.com", 20), ("di@example.com", 1)];
     for (i, (who, day)) in people.into_iter().enumerate() {
-        let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": who }]), &format!("Question {i}")).await;
-        let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
-        contacts.push(outcome["contact_id"].as_str().unwrap().to_owned());
-        conversations.push(conversation.clone());
-        let path = format!("/api/v1/conversations/{conversation}/messages");
-        let (status, _) = app.call_as(&paolo_token, reqwest::Method::POST, &path, Some(json!({ "text": "Answered." }))).await;
-        assert_eq!(status, 201);
-        let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
-        assert_eq!(status, 200);
-        state
-            .store
-            .backdate_conversation(account, conversation.parse().unwrap(), noon(first + day), time::Duration::minutes(5))
-            .await
-            .unwrap();
+        let (contact, conversation) = answered(&app, &inbox, &paolo_token, who, i, first + day, time::Duration::minutes(5)).await;
+        contacts.push(contact);
+        conversations.push(conversation);
     }
     threadline_server::metrics::refresh(state).await.unwrap();
     threadline_server::metrics::roll(state).await.unwrap();
