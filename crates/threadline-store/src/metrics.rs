@@ -209,6 +209,35 @@ fn measured(row: &AnyRow) -> Result<Measured> {
     })
 }
 
+/// One message of a history as [`Store::metric_sources`] reads it:
+/// `created_at,direction,sender_kind,automatic,channel,inbox_id` (no field
+/// holds a comma: enum names, ids, a number, `0`/`1`).
+const HISTORY_ENTRY: &str = "CAST(created_at AS TEXT) || ',' || direction || ',' || sender_kind || ',' || \
+     CASE WHEN automated IS NULL THEN '0' ELSE '1' END || ',' || channel || ',' || COALESCE(inbox_id, '')";
+
+/// A conversation's messages from their [`HISTORY_ENTRY`] list, and the
+/// inbox of its first inbound message.
+fn history_messages(list: &str) -> Result<(Vec<Entry>, Option<String>)> {
+    let corrupt = || crate::StoreError::Corrupt(format!("message history: {list}"));
+    let mut entries = Vec::new();
+    let mut inbox = None;
+    for entry in list.split(';') {
+        let mut fields = entry.split(',');
+        let mut next = || fields.next().ok_or_else(corrupt);
+        let at = crate::from_micros(next()?.parse().map_err(|_| corrupt())?);
+        let direction = Direction::parse(next()?).ok_or_else(corrupt)?;
+        let sender = SenderKind::parse(next()?).ok_or_else(corrupt)?;
+        let automatic = next()? == "1";
+        let channel = next()?.to_string();
+        let inbox_id = next()?;
+        if direction == Direction::Inbound && !inbox_id.is_empty() && inbox.is_none() {
+            inbox = Some(inbox_id.to_string());
+        }
+        entries.push(Entry::Message { at, direction, sender, automatic, channel });
+    }
+    Ok((entries, inbox))
+}
+
 impl Store {
     /// Up to `limit` conversations whose facts are out of date, oldest mark
     /// first; with `settle`, only those unchanged since `settle.0` or first
@@ -248,7 +277,10 @@ impl Store {
     /// are left out; saving clears their marks).
     pub async fn metric_sources(&self, stale: &[Stale]) -> Result<Vec<MetricSource>> {
         let mut out = Vec::with_capacity(stale.len());
-        let mut conn = self.pool.acquire().await?;
+        // One read transaction: one snapshot for every statement, and on
+        // SQLite a page cache that lasts through them (a statement outside
+        // a transaction finds the database changed and starts cold).
+        let mut conn = self.pool.begin().await?;
         for chunk in stale.chunks(64) {
             let ids: Vec<String> = rows::padded(&chunk.iter().map(|s| s.conversation_id.to_string()).collect::<Vec<_>>());
             let list = rows::list(1, ids.len());
@@ -265,28 +297,23 @@ impl Store {
                 let c = rows::conversation(&row)?;
                 conversations.insert(c.id.to_string(), c);
             }
+            // A conversation's messages come as one row, a list in time
+            // order (the index `messages_conversation` holds every column
+            // read): a row costs far more to fetch than its text to split.
             let sql = format!(
-                "SELECT conversation_id, created_at, direction, sender_kind, automated, channel, inbox_id FROM messages \
+                "SELECT conversation_id, string_agg({HISTORY_ENTRY}, ';' ORDER BY created_at, id) AS entries FROM messages \
                  WHERE conversation_id IN ({list}) AND kind = 'message' \
-                 AND NOT EXISTS (SELECT 1 FROM survey_requests s WHERE s.answer_message_id = messages.id) ORDER BY created_at, id"
+                 AND NOT EXISTS (SELECT 1 FROM survey_requests s WHERE s.answer_message_id = messages.id) GROUP BY conversation_id"
             );
             let mut entries: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
             let mut inboxes: BTreeMap<String, String> = BTreeMap::new();
             for row in bind_all(&sql, &ids).fetch_all(&mut *conn).await? {
                 let id = rows::text(&row, "conversation_id")?;
-                let direction = rows::enum_of(&row, "direction", Direction::parse)?;
-                if direction == Direction::Inbound
-                    && let Some(inbox) = rows::opt_text(&row, "inbox_id")?
-                {
-                    inboxes.entry(id.clone()).or_insert(inbox);
+                let (history, inbox) = history_messages(&rows::text(&row, "entries")?)?;
+                if let Some(inbox) = inbox {
+                    inboxes.insert(id.clone(), inbox);
                 }
-                entries.entry(id).or_default().push(Entry::Message {
-                    at: rows::time(&row, "created_at")?,
-                    direction,
-                    sender: rows::enum_of(&row, "sender_kind", SenderKind::parse)?,
-                    automatic: rows::opt_text(&row, "automated")?.is_some(),
-                    channel: rows::text(&row, "channel")?,
-                });
+                entries.insert(id, history);
             }
             let sql = format!(
                 "SELECT conversation_id, change, actor_kind, at FROM conversation_changes WHERE conversation_id IN ({list}) ORDER BY at, id"
@@ -322,6 +349,7 @@ impl Store {
                 out.push(MetricSource { stale: s.clone(), inbox_id: inboxes.remove(&id), conversation, history });
             }
         }
+        conn.commit().await?;
         Ok(out)
     }
 
@@ -334,17 +362,15 @@ impl Store {
         let ids: Vec<String> = rows_in.iter().map(|r| r.source.conversation.id.to_string()).collect();
         crate::rollups::mark_days(&mut tx, &ids).await?;
         crate::rollups::mark_new_message_days(&mut tx, &ids).await?;
-        for r in rows_in {
-            let c = &r.source.conversation;
-            let f = &r.facts;
-            sqlx::query(
+        // Many rows per statement: each statement is a round trip (on SQLite
+        // a hop to its connection's thread) while the write lock is held.
+        for chunk in rows::fixed_chunks(rows_in) {
+            let sql = format!(
                 "INSERT INTO conversation_metrics (conversation_id, account_id, contact_id, created_at, status, priority, team_id, assignee_id, \
                  category, inbox_id, first_channel, answer_channel, first_customer_at, first_response_at, first_response_secs, \
                  first_response_business_secs, reply_waits, reply_secs, reply_business_secs, customer_messages, agent_messages, bot_messages, \
                  automatic_messages, channel_switches, resolved_at, resolution_secs, resolution_business_secs, first_resolved_at, resolutions, \
-                 reopens, customer_after_resolution, bot_involved, handed_off, resolved_by_bot, sla_clocks, sla_met, refreshed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, \
-                 $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37) \
+                 reopens, customer_after_resolution, bot_involved, handed_off, resolved_by_bot, sla_clocks, sla_met, refreshed_at) VALUES {} \
                  ON CONFLICT (conversation_id) DO UPDATE SET status = excluded.status, priority = excluded.priority, team_id = excluded.team_id, \
                  assignee_id = excluded.assignee_id, category = excluded.category, inbox_id = excluded.inbox_id, first_channel = excluded.first_channel, \
                  answer_channel = excluded.answer_channel, first_customer_at = excluded.first_customer_at, first_response_at = excluded.first_response_at, \
@@ -357,55 +383,64 @@ impl Store {
                  customer_after_resolution = excluded.customer_after_resolution, bot_involved = excluded.bot_involved, \
                  handed_off = excluded.handed_off, resolved_by_bot = excluded.resolved_by_bot, sla_clocks = excluded.sla_clocks, \
                  sla_met = excluded.sla_met, refreshed_at = excluded.refreshed_at",
-            )
-            .bind(c.id.to_string())
-            .bind(r.source.stale.account_id.to_string())
-            .bind(c.contact_id.to_string())
-            .bind(micros(c.created_at))
-            .bind(c.status.as_str())
-            .bind(c.priority.as_str())
-            .bind(c.team_id.map(|t| t.to_string()))
-            .bind(c.assignee_id.map(|u| u.to_string()))
-            .bind(c.category.clone())
-            .bind(r.source.inbox_id.clone())
-            .bind(f.first_channel.clone())
-            .bind(f.answer_channel.clone())
-            .bind(f.first_customer_at.map(micros))
-            .bind(f.first_response_at.map(micros))
-            .bind(f.first_response_secs)
-            .bind(f.first_response_business_secs)
-            .bind(f.reply_waits)
-            .bind(f.reply_secs)
-            .bind(f.reply_business_secs)
-            .bind(f.customer_messages)
-            .bind(f.agent_messages)
-            .bind(f.bot_messages)
-            .bind(f.automatic_messages)
-            .bind(f.channel_switches)
-            .bind(f.resolved_at.map(micros))
-            .bind(f.resolution_secs)
-            .bind(f.resolution_business_secs)
-            .bind(f.first_resolved_at.map(micros))
-            .bind(f.resolutions)
-            .bind(f.reopens)
-            .bind(i64::from(f.customer_after_resolution))
-            .bind(i64::from(f.bot_involved))
-            .bind(i64::from(f.handed_off))
-            .bind(i64::from(f.resolved_by_bot))
-            .bind(r.sla_clocks)
-            .bind(r.sla_met)
-            .bind(at)
-            .execute(tx.conn())
-            .await?;
+                rows::placeholders(tx.backend(), chunk.len(), 37)
+            );
+            let mut query = sqlx::query(&sql);
+            for r in chunk {
+                let (c, f) = (&r.source.conversation, &r.facts);
+                query = query
+                    .bind(c.id.to_string())
+                    .bind(r.source.stale.account_id.to_string())
+                    .bind(c.contact_id.to_string())
+                    .bind(micros(c.created_at))
+                    .bind(c.status.as_str())
+                    .bind(c.priority.as_str())
+                    .bind(c.team_id.map(|t| t.to_string()))
+                    .bind(c.assignee_id.map(|u| u.to_string()))
+                    .bind(c.category.clone())
+                    .bind(r.source.inbox_id.clone())
+                    .bind(f.first_channel.clone())
+                    .bind(f.answer_channel.clone())
+                    .bind(f.first_customer_at.map(micros))
+                    .bind(f.first_response_at.map(micros))
+                    .bind(f.first_response_secs)
+                    .bind(f.first_response_business_secs)
+                    .bind(f.reply_waits)
+                    .bind(f.reply_secs)
+                    .bind(f.reply_business_secs)
+                    .bind(f.customer_messages)
+                    .bind(f.agent_messages)
+                    .bind(f.bot_messages)
+                    .bind(f.automatic_messages)
+                    .bind(f.channel_switches)
+                    .bind(f.resolved_at.map(micros))
+                    .bind(f.resolution_secs)
+                    .bind(f.resolution_business_secs)
+                    .bind(f.first_resolved_at.map(micros))
+                    .bind(f.resolutions)
+                    .bind(f.reopens)
+                    .bind(i64::from(f.customer_after_resolution))
+                    .bind(i64::from(f.bot_involved))
+                    .bind(i64::from(f.handed_off))
+                    .bind(i64::from(f.resolved_by_bot))
+                    .bind(r.sla_clocks)
+                    .bind(r.sla_met)
+                    .bind(at);
+            }
+            query.execute(tx.conn()).await?;
         }
         crate::rollups::mark_days(&mut tx, &ids).await?;
         crate::rollups::mark_return_days(&mut tx, &ids).await?;
-        for s in done {
-            sqlx::query("DELETE FROM metrics_dirty WHERE conversation_id = $1 AND since = $2")
-                .bind(s.conversation_id.to_string())
-                .bind(s.since)
-                .execute(tx.conn())
-                .await?;
+        for chunk in rows::fixed_chunks(done) {
+            let sql = format!(
+                "DELETE FROM metrics_dirty WHERE (conversation_id, since) IN (VALUES {})",
+                rows::placeholders(tx.backend(), chunk.len(), 2)
+            );
+            let mut query = sqlx::query(&sql);
+            for s in chunk {
+                query = query.bind(s.conversation_id.to_string()).bind(s.since);
+            }
+            query.execute(tx.conn()).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -671,5 +706,35 @@ impl Store {
             })
             .collect();
         Ok(backlog)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_history_list_reads_back_in_order_with_the_first_inbound_inbox() {
+        let list = "1700000000000000,outbound,system,1,email,;1700000060000000,inbound,contact,0,whatsapp,inbox-a;\
+                    1700000120000000,inbound,contact,0,sms,inbox-b;1700000180000000,outbound,user,0,sms,inbox-b";
+        let (entries, inbox) = history_messages(list).unwrap();
+        assert_eq!(inbox.as_deref(), Some("inbox-a"));
+        assert_eq!(entries.len(), 4);
+        let Entry::Message { at, direction, sender, automatic, channel } = &entries[0] else { panic!("{entries:?}") };
+        assert_eq!(
+            (*at, *direction, *sender, *automatic, channel.as_str()),
+            (crate::from_micros(1_700_000_000_000_000), Direction::Outbound, SenderKind::System, true, "email")
+        );
+        let Entry::Message { direction, sender, automatic, channel, .. } = &entries[3] else { panic!("{entries:?}") };
+        assert_eq!((*direction, *sender, *automatic, channel.as_str()), (Direction::Outbound, SenderKind::User, false, "sms"));
+    }
+
+    #[test]
+    fn a_damaged_history_list_is_an_error_not_a_guess() {
+        for list in
+            ["", "12,inbound,contact,0,email", "x,inbound,contact,0,email,", "12,sideways,contact,0,email,", "12,inbound,nobody,0,email,"]
+        {
+            assert!(matches!(history_messages(list), Err(crate::StoreError::Corrupt(_))), "{list}");
+        }
     }
 }
