@@ -207,6 +207,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite: the one connection write transactions run on. SQLite drops
+    /// a connection's page cache whenever another connection wrote since
+    /// its last transaction; with every write on this one, its cache stays
+    /// warm from one write to the next (the pool's connections, which
+    /// read, start cold after each). PostgreSQL: `None`, writes use `pool`.
+    writer: Option<AnyPool>,
     backend: Backend,
     /// SQLite allows one writer at a time. Letting connections race for the
     /// write lock makes a transaction that read first fail with SQLITE_BUSY
@@ -298,7 +304,7 @@ impl Store {
         let mut connect_options = AnyConnectOptions::from_str(url)?;
         connect_options = sqlx::ConnectOptions::log_statements(connect_options, tracing::log::LevelFilter::Trace);
         let pool_options = AnyPoolOptions::new().max_connections(options.max_connections).acquire_timeout(Duration::from_secs(10));
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
                 let sync = match options.sqlite_sync {
                     SqliteSync::Normal => "NORMAL",
@@ -313,21 +319,27 @@ impl Store {
                      PRAGMA soft_heap_limit = {};",
                     options.sqlite_memory_bytes
                 );
-                pool_options
-                    .after_connect(move |conn, _meta| {
+                let with_pragmas = |options: AnyPoolOptions| {
+                    let pragmas = pragmas.clone();
+                    options.after_connect(move |conn, _meta| {
                         let pragmas = pragmas.clone();
                         Box::pin(async move {
                             conn.execute(pragmas.as_str()).await?;
                             Ok(())
                         })
                     })
+                };
+                let pool = with_pragmas(pool_options).connect_with(connect_options.clone()).await?;
+                let writer = with_pragmas(AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)))
                     .connect_with(connect_options)
-                    .await?
+                    .await?;
+                (pool, Some(writer))
             }
-            Backend::Postgres => pool_options.connect_with(connect_options).await?,
+            Backend::Postgres => (pool_options.connect_with(connect_options).await?, None),
         };
         let store = Store {
             pool,
+            writer,
             backend,
             write_gate: Arc::new(Mutex::new(())),
             attachment_storage: AttachmentStorage::Database,
@@ -430,6 +442,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -440,7 +455,10 @@ impl Store {
             // (busy_timeout) if another process or a connection still
             // rolling back holds it. A deferred transaction that read first
             // and then writes cannot wait: it fails with SQLITE_BUSY.
-            Backend::Sqlite => (Some(self.write_gate.clone().lock_owned().await), self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Sqlite => {
+                let gate = self.write_gate.clone().lock_owned().await;
+                (Some(gate), self.writer.as_ref().unwrap_or(&self.pool).begin_with("BEGIN IMMEDIATE").await?)
+            }
             Backend::Postgres => (None, self.pool.begin().await?),
         };
         Ok(WriteTx {
