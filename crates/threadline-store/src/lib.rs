@@ -330,9 +330,15 @@ impl Store {
                     })
                 };
                 let pool = with_pragmas(pool_options).connect_with(connect_options.clone()).await?;
-                let writer = with_pragmas(AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(10)))
-                    .connect_with(connect_options)
-                    .await?;
+                // Kept open for good (a new connection starts cold) and not
+                // pinged before each write: a file, not a network peer.
+                let writer_options = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .test_before_acquire(false);
+                let writer = with_pragmas(writer_options).connect_with(connect_options).await?;
                 (pool, Some(writer))
             }
             Backend::Postgres => (pool_options.connect_with(connect_options).await?, None),

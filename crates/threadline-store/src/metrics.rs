@@ -277,9 +277,9 @@ impl Store {
     /// are left out; saving clears their marks).
     pub async fn metric_sources(&self, stale: &[Stale]) -> Result<Vec<MetricSource>> {
         let mut out = Vec::with_capacity(stale.len());
-        // One read transaction: one snapshot for every statement, and on
-        // SQLite a page cache that lasts through them (a statement outside
-        // a transaction finds the database changed and starts cold).
+        // One read transaction: on SQLite one snapshot for every statement
+        // and a page cache that lasts through them (a statement outside a
+        // transaction finds the database changed and starts cold).
         let mut conn = self.pool.begin().await?;
         for chunk in stale.chunks(64) {
             let ids: Vec<String> = rows::padded(&chunk.iter().map(|s| s.conversation_id.to_string()).collect::<Vec<_>>());

@@ -61,9 +61,11 @@ impl Store {
         EventKind::ALL.iter().zip(self.event_counts.0.iter()).map(|(k, n)| (k.as_str(), n.load(Ordering::Relaxed))).collect()
     }
 
-    /// Connections the pool holds, and how many of them are idle.
+    /// Connections the pool holds, and how many of them are idle (on
+    /// SQLite with the writers' own connection).
     pub fn pool_connections(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+        let (writer_size, writer_idle) = self.writer.as_ref().map_or((0, 0), |w| (w.size(), w.num_idle()));
+        (self.pool.size() + writer_size, self.pool.num_idle() + writer_idle)
     }
 
     pub async fn backlogs(&self, now: OffsetDateTime) -> Result<Backlogs> {
