@@ -37,6 +37,26 @@ async fn answered(app: &TestApp, inbox: &str, token: &str, who: &str, i: usize, 
 }
 
 /// Noon UTC on `day`: a conversation placed there stays on its day.
+/// An agent's reply in `conversation` written since it was last measured:
+/// the measuring is moved back to `measured_at` and the reply to `written_at`.
+async fn late_reply(
+    app: &TestApp,
+    token: &str,
+    conversation: &str,
+    text: &str,
+    measured_at: time::OffsetDateTime,
+    written_at: time::OffsetDateTime,
+) {
+    let (status, reply) = app
+        .call_as(token, reqwest::Method::POST, &format!("/api/v1/conversations/{conversation}/messages"), Some(json!({ "text": text })))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let micros = |t: time::OffsetDateTime| t.unix_timestamp_nanos() / 1000;
+    app.sql(&format!("UPDATE conversation_metrics SET refreshed_at = {} WHERE conversation_id = '{conversation}'", micros(measured_at)))
+        .await;
+    app.sql(&format!("UPDATE messages SET created_at = {} WHERE id = '{}'", micros(written_at), reply["id"].as_str().unwrap())).await;
+}
+
 fn noon(day: i64) -> time::OffsetDateTime {
     threadline_domain::tally::day_start(day) + time::Duration::hours(12)
 }
@@ -157,27 +177,7 @@ async fn stored_days_give_the_numbers_the_messages_give(app: TestApp) {
     // (made to look as if that was two and a half days ago and the reply
     // came two days ago): its day is read again, and stored again with it.
     let first = &conversations[0];
-    let (status, reply) = app
-        .call_as(
-            &paolo_token,
-            reqwest::Method::POST,
-            &format!("/api/v1/conversations/{first}/messages"),
-            Some(json!({ "text": "One more thing." })),
-        )
-        .await;
-    assert_eq!(status, 201, "{reply}");
-    let micros = |t: time::OffsetDateTime| t.unix_timestamp_nanos() / 1000;
-    app.sql(&format!(
-        "UPDATE conversation_metrics SET refreshed_at = {} WHERE conversation_id = '{first}'",
-        micros(now - time::Duration::hours(60))
-    ))
-    .await;
-    app.sql(&format!(
-        "UPDATE messages SET created_at = {} WHERE id = '{}'",
-        micros(now - time::Duration::days(2)),
-        reply["id"].as_str().unwrap()
-    ))
-    .await;
+    late_reply(&app, &paolo_token, first, "One more thing.", now - time::Duration::hours(60), now - time::Duration::days(2)).await;
     threadline_server::metrics::refresh(state).await.unwrap();
     let (_, stored_days) = state.store.work(account, from, to, now).await.unwrap();
     assert_eq!(stored_days, 0, "the reply's day is marked beside the conversation's own");
@@ -252,18 +252,7 @@ async fn a_long_period_reads_stored_spans_of_days(app: TestApp) {
     // stored): measuring it marks that day, which keeps the span from
     // being read until it is stored again with the day.
     let ada = &conversations[0];
-    let (status, reply) = app
-        .call_as(
-            &paolo_token,
-            reqwest::Method::POST,
-            &format!("/api/v1/conversations/{ada}/messages"),
-            Some(json!({ "text": "And one more." })),
-        )
-        .await;
-    assert_eq!(status, 201, "{reply}");
-    let micros = |t: time::OffsetDateTime| t.unix_timestamp_nanos() / 1000;
-    app.sql(&format!("UPDATE conversation_metrics SET refreshed_at = {} WHERE conversation_id = '{ada}'", micros(noon(first + 12)))).await;
-    app.sql(&format!("UPDATE messages SET created_at = {} WHERE id = '{}'", micros(noon(first + 13)), reply["id"].as_str().unwrap())).await;
+    late_reply(&app, &paolo_token, ada, "And one more.", noon(first + 12), noon(first + 13)).await;
     threadline_server::metrics::refresh(state).await.unwrap();
     let live = state.store.work_tally(account, from, to).await.unwrap().into_counts();
     assert_eq!(live.channels.values().map(|c| c.messages).sum::<i64>(), 9);
