@@ -10,6 +10,7 @@
 pub mod after_sales;
 pub mod audit;
 pub mod automation;
+pub mod backlog;
 pub mod bot;
 pub mod canned;
 pub mod channel;

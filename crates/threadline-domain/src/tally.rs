@@ -711,6 +711,8 @@ pub const WORK: &str = "work";
 /// The stored name of a span's workload and cost counts, its days' merged
 /// (stored at the span's first day, [`crate::workload::SPAN_DAYS`]).
 pub const WORK_SPAN: &str = "work_span";
+/// The stored name of a day's unresolved conversations ([`crate::backlog::DayBacklog`]).
+pub const BACKLOG: &str = "backlog";
 
 /// The stored names of spans' tallies (the whole account's, then each
 /// stored dimension's, by key) and workload: a span's days merged, stored

@@ -12,11 +12,13 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
+use threadline_domain::backlog::{self, AGE_BUCKETS, DayBacklog};
 use threadline_domain::conversation::Conversation;
 use threadline_domain::event::DomainEvent;
 use threadline_domain::ids::{AccountId, ConversationId};
 use threadline_domain::message::{Direction, SenderKind};
 use threadline_domain::metrics::{Change, ConversationFacts, DEFLECTION_WINDOW, Entry, FCR_WINDOW, History, Measured};
+use threadline_domain::tally;
 use time::{Duration, OffsetDateTime};
 
 use crate::{Backend, Result, Store, WriteTx, micros, now, rows};
@@ -156,9 +158,6 @@ pub struct QueueNow {
     pub waiting: i64,
     pub longest_wait_secs: Option<i64>,
 }
-
-/// The age buckets of [`Backlog::by_age`], upper bounds in hours.
-const AGE_BUCKETS: [(&str, i64); 6] = [("<1h", 1), ("1-4h", 4), ("4-24h", 24), ("1-3d", 72), ("3-7d", 168), (">7d", i64::MAX)];
 
 const METRIC_COLUMNS: &str = "m.conversation_id, m.created_at, m.team_id, m.assignee_id, m.category, m.inbox_id, m.first_channel, \
      m.answer_channel, m.first_customer_at, m.first_response_at, m.first_response_secs, m.first_response_business_secs, m.reply_waits, \
@@ -662,41 +661,33 @@ impl Store {
     }
 
     /// The account's unresolved conversations by status and age, now.
+    /// The backlog now: the stored days older than a week (unchanged since
+    /// they were stored) as stored, the rest counted from the conversations
+    /// ([`threadline_domain::backlog`]).
     pub async fn backlog(&self, account_id: AccountId, now: OffsetDateTime) -> Result<Backlog> {
-        // Younger than each bucket's bound, cumulatively; buckets are differences.
-        let younger: Vec<String> = AGE_BUCKETS[..AGE_BUCKETS.len() - 1]
-            .iter()
-            .enumerate()
-            .map(|(i, _)| format!("SUM(CASE WHEN created_at > ${} THEN 1 ELSE 0 END) AS y{i}", i + 2))
-            .collect();
-        let sql = format!(
-            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest, {} FROM conversations \
-             WHERE account_id = $1 AND status IN ('open', 'pending', 'snoozed') GROUP BY status",
-            younger.join(", ")
-        );
-        let mut query = sqlx::query(&sql).bind(account_id.to_string());
-        for (_, hours) in &AGE_BUCKETS[..AGE_BUCKETS.len() - 1] {
-            query = query.bind(micros(now - Duration::hours(*hours)));
+        let recent = tally::day_number(now - Duration::days(backlog::RECENT_DAYS));
+        let stored = self.stored_backlogs(account_id, recent).await?;
+        let days: Vec<i64> = stored.keys().copied().collect();
+        let (stretches, stored) = match backlog::live_stretches(&days) {
+            Some(stretches) => (stretches, stored),
+            None => (vec![(None, None)], BTreeMap::new()),
+        };
+        let live = self.unresolved(account_id, &stretches, now).await?;
+        let mut counts = live.counts;
+        for day in stored.values() {
+            counts.open += day.open;
+            counts.pending += day.pending;
+            counts.snoozed += day.snoozed;
+            counts.oldest = match (counts.oldest, day.oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
-        let mut backlog = Backlog::default();
-        let mut cumulative = vec![0i64; AGE_BUCKETS.len()];
-        for row in query.fetch_all(&self.pool).await? {
-            let n = rows::int(&row, "n")?;
-            match rows::text(&row, "status")?.as_str() {
-                "open" => backlog.open += n,
-                "pending" => backlog.pending += n,
-                _ => backlog.snoozed += n,
-            }
-            if let Some(oldest) = rows::opt_time(&row, "oldest")? {
-                let age = (now - oldest).whole_seconds().max(0);
-                backlog.oldest_age_secs = Some(backlog.oldest_age_secs.map_or(age, |o| o.max(age)));
-            }
-            for (i, total) in cumulative.iter_mut().enumerate() {
-                *total += if i + 1 == AGE_BUCKETS.len() { n } else { rows::opt_int(&row, &format!("y{i}"))?.unwrap_or(0) };
-            }
-        }
+        // Stored days are all over 7 days old: the younger buckets are the live ones'.
+        let mut cumulative = live.younger.to_vec();
+        cumulative.push(counts.total());
         let mut below = 0;
-        backlog.by_age = AGE_BUCKETS
+        let by_age = AGE_BUCKETS
             .iter()
             .zip(cumulative)
             .map(|((name, _), total)| {
@@ -705,8 +696,86 @@ impl Store {
                 ((*name).to_owned(), n)
             })
             .collect();
-        Ok(backlog)
+        Ok(Backlog {
+            open: counts.open,
+            pending: counts.pending,
+            snoozed: counts.snoozed,
+            oldest_age_secs: counts.oldest.map(|at| ((micros(now) - at) / 1_000_000).max(0)),
+            by_age,
+        })
     }
+
+    /// Counts the unresolved conversations created in `stretches` (UTC
+    /// creation days `from..to`, `None` unbounded; disjoint), by status,
+    /// and how many were created after each age bucket's bound before `now`.
+    pub(crate) async fn unresolved(
+        &self,
+        account_id: AccountId,
+        stretches: &[(Option<i64>, Option<i64>)],
+        now: OffsetDateTime,
+    ) -> Result<Unresolved> {
+        let younger: Vec<String> = AGE_BUCKETS[..AGE_BUCKETS.len() - 1]
+            .iter()
+            .enumerate()
+            .map(|(i, _)| format!("SUM(CASE WHEN created_at > ${} THEN 1 ELSE 0 END) AS y{i}", i + 2))
+            .collect();
+        // One branch per stretch, each a range of the index on
+        // (account_id, status, created_at).
+        let mut next = AGE_BUCKETS.len() + 1;
+        let mut bounds = Vec::new();
+        let branches: Vec<String> = stretches
+            .iter()
+            .map(|(from, to)| {
+                let mut sql = "SELECT status, created_at FROM conversations WHERE account_id = $1 \
+                               AND status IN ('open', 'pending', 'snoozed')"
+                    .to_owned();
+                for (bound, op) in [(from, ">="), (to, "<")] {
+                    if let Some(day) = bound {
+                        sql.push_str(&format!(" AND created_at {op} ${next}"));
+                        bounds.push(micros(tally::day_start(*day)));
+                        next += 1;
+                    }
+                }
+                sql
+            })
+            .collect();
+        let sql = format!(
+            "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest, {} FROM ({}) AS live GROUP BY status",
+            younger.join(", "),
+            branches.join(" UNION ALL ")
+        );
+        let mut query = sqlx::query(&sql).bind(account_id.to_string());
+        for (_, hours) in &AGE_BUCKETS[..AGE_BUCKETS.len() - 1] {
+            query = query.bind(micros(now - Duration::hours(*hours)));
+        }
+        for bound in bounds {
+            query = query.bind(bound);
+        }
+        let mut out = Unresolved::default();
+        for row in query.fetch_all(&self.pool).await? {
+            let n = rows::int(&row, "n")?;
+            match rows::text(&row, "status")?.as_str() {
+                "open" => out.counts.open += n,
+                "pending" => out.counts.pending += n,
+                _ => out.counts.snoozed += n,
+            }
+            if let Some(oldest) = rows::opt_int(&row, "oldest")? {
+                out.counts.oldest = Some(out.counts.oldest.map_or(oldest, |o| o.min(oldest)));
+            }
+            for (i, total) in out.younger.iter_mut().enumerate() {
+                *total += rows::opt_int(&row, &format!("y{i}"))?.unwrap_or(0);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Unresolved conversations counted from their rows: by status, and how
+/// many are younger than each age bucket's bound but the last.
+#[derive(Debug, Default)]
+pub(crate) struct Unresolved {
+    pub(crate) counts: DayBacklog,
+    younger: [i64; AGE_BUCKETS.len() - 1],
 }
 
 #[cfg(test)]

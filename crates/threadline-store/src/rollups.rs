@@ -7,9 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use threadline_domain::backlog::DayBacklog;
 use threadline_domain::ids::AccountId;
 use threadline_domain::metrics::{DEFLECTION_WINDOW, Dimension, FCR_WINDOW};
-use threadline_domain::tally::{self, HOUR, SPAN_DIMENSIONS, Tally, WHOLE, WORK, WORK_SPAN};
+use threadline_domain::tally::{self, BACKLOG, HOUR, SPAN_DIMENSIONS, Tally, WHOLE, WORK, WORK_SPAN};
 use threadline_domain::workload::{self, SPAN_DAYS, WorkCounts};
 use time::OffsetDateTime;
 
@@ -257,6 +258,10 @@ impl Store {
         let valid_until = tallies[0].2.valid_until;
         let work = self.work_tally(day.account_id, tally::day_start(day.day), tally::day_start(day.day + 1)).await?.into_counts();
         let work = serde_json::to_string(&work).map_err(|e| StoreError::Corrupt(format!("work: {e}")))?;
+        // The day's conversations still unresolved (counted from their rows,
+        // so a change after this count marks the day again).
+        let backlog = self.unresolved(day.account_id, &[(Some(day.day), Some(day.day + 1))], now).await?.counts;
+        let backlog = serde_json::to_string(&backlog).map_err(|e| StoreError::Corrupt(format!("backlog: {e}")))?;
         let account = day.account_id.to_string();
         let mut tx = self.begin_write().await?;
         lock_days(&mut tx, &account, day.day, day.day + 1).await?;
@@ -272,6 +277,7 @@ impl Store {
             out.push((*dim, key.clone(), serde_json::to_string(t).map_err(|e| StoreError::Corrupt(format!("tally: {e}")))?));
         }
         out.push((WORK, String::new(), work));
+        out.push((BACKLOG, String::new(), backlog));
         insert_rollups(&mut tx, &account, day.day, &out).await?;
         sqlx::query(
             "UPDATE metrics_days SET marked = NULL, rolled_at = $3, work_rolled_at = $3, valid_until = $4 WHERE account_id = $1 AND day = $2 \
@@ -724,6 +730,37 @@ impl Store {
             }
         }
         Ok((out, bad))
+    }
+
+    /// The stored backlogs of the days before `before_day` that no change
+    /// touched since they were stored. A day whose row cannot be read is
+    /// left out (counted from its conversations) and marked, so the
+    /// roll-up stores it again.
+    pub(crate) async fn stored_backlogs(&self, account_id: AccountId, before_day: i64) -> Result<BTreeMap<i64, DayBacklog>> {
+        let found = sqlx::query(
+            "SELECT r.day, r.tally FROM metrics_rollups r JOIN metrics_days d ON d.account_id = r.account_id AND d.day = r.day \
+             WHERE r.account_id = $1 AND r.dim = $2 AND r.day < $3 AND r.key = '' AND d.marked IS NULL",
+        )
+        .bind(account_id.to_string())
+        .bind(BACKLOG)
+        .bind(before_day)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut out, mut unreadable) = (BTreeMap::new(), BTreeSet::new());
+        for row in &found {
+            let day = rows::int(row, "day")?;
+            match serde_json::from_str::<DayBacklog>(&rows::text(row, "tally")?) {
+                Ok(stored) => {
+                    out.insert(day, stored);
+                }
+                Err(e) => {
+                    tracing::warn!(%account_id, day, error = %e, "a stored day's backlog cannot be read; counting its conversations");
+                    unreadable.insert(day);
+                }
+            }
+        }
+        self.mark_unreadable(account_id, &unreadable).await?;
+        Ok(out)
     }
 
     /// Marks days whose stored rows could not be read, so the roll-up

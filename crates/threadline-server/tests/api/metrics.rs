@@ -16,7 +16,95 @@ backend_tests!(
     the_conversation_export_streams_every_conversation_once,
     a_busy_conversation_is_measured_when_it_settles_or_at_the_latest_after_the_lag,
     a_stored_day_is_read_again_when_it_changes_or_its_verdicts_ripen,
+    the_backlog_adds_old_stored_days_to_what_it_counts,
 );
+
+/// The backlog (unresolved conversations by status and age) takes days
+/// more than a week old from what the roll-up stored with them, and counts
+/// the rest from the conversations — the last week, and any day changed
+/// since it was stored; the numbers are the same either way.
+async fn the_backlog_adds_old_stored_days_to_what_it_counts(app: TestApp) {
+    let state = &app.server().state;
+    let inbox = app.create_inbox("api", "Shop").await;
+    let now = state.clock.now();
+    let mut old = Vec::new();
+    // Ada and Bea wrote twenty days ago, Cleo thirty; Cleo's is pending.
+    for (name, days) in [("ada", 20), ("bea", 20), ("cleo", 30)] {
+        let outcome = app.inbound(&inbox, json!([{ "kind": "email", "value": format!("{name}@example.com") }]), "Any news?").await;
+        let conversation = outcome["conversation"]["id"].as_str().unwrap().to_owned();
+        state
+            .store
+            .backdate_conversation(
+                app.account_id.parse().unwrap(),
+                conversation.parse().unwrap(),
+                now - time::Duration::days(days),
+                time::Duration::minutes(10),
+            )
+            .await
+            .unwrap();
+        old.push(conversation);
+    }
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{}", old[2]), json!({ "status": "pending" })).await;
+    assert_eq!(status, 200);
+    // Dora writes now.
+    app.inbound(&inbox, json!([{ "kind": "email", "value": "dora@example.com" }]), "Hello?").await;
+    refresh(&app).await;
+    let backlog = |report: &Value| {
+        let b = &report["backlog"];
+        (
+            b["open"].as_i64().unwrap(),
+            b["pending"].as_i64().unwrap(),
+            b["by_age"][0][1].as_i64().unwrap(),
+            b["by_age"][5][1].as_i64().unwrap(),
+        )
+    };
+    let (_, counted) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(backlog(&counted), (3, 1, 1, 3), "open: Ada, Bea, Dora; pending: Cleo; under an hour: Dora: {}", counted["backlog"]);
+    let oldest = counted["backlog"]["oldest_age_secs"].as_i64().unwrap();
+    assert!((30 * 86_400..30 * 86_400 + 60).contains(&oldest), "Cleo's, thirty days: {oldest}");
+
+    // Once their days are stored, the report reads them and gives the same.
+    assert!(threadline_server::metrics::roll(state).await.unwrap() >= 2);
+    let stored = "SELECT COUNT(*) FROM metrics_rollups WHERE dim = 'backlog' AND (tally LIKE '%\"open\":2,\"pending\":0%' \
+                  OR tally LIKE '%\"open\":0,\"pending\":1%')";
+    assert_eq!(app.sql_integers(stored).await, [2], "twenty days ago: two open; thirty: one pending");
+    let (_, read) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(read["backlog"], counted["backlog"]);
+    // Days stored before the backlog was stored with them get it from the
+    // migration that brought it, the same as the roll-up stores it.
+    app.sql("DELETE FROM metrics_rollups WHERE dim = 'backlog'").await;
+    let migration = include_str!("../../../threadline-store/migrations/postgres/0047_backlog_rollups.sql");
+    assert_eq!(migration, include_str!("../../../threadline-store/migrations/sqlite/0047_backlog_rollups.sql"));
+    app.sql(&migration[migration.find("INSERT INTO metrics_rollups").unwrap()..]).await;
+    assert_eq!(app.sql_integers(stored).await, [2]);
+    let (_, read) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(read["backlog"], counted["backlog"]);
+    // What is stored is what is read: the count is not taken twice.
+    app.sql("UPDATE metrics_rollups SET tally = '{\"open\":7,\"pending\":0,\"snoozed\":0,\"oldest\":null}' WHERE dim = 'backlog' AND tally LIKE '%\"open\":2,%'")
+        .await;
+    let (_, read) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(backlog(&read), (8, 1, 1, 8));
+    // A stored backlog that cannot be read: the day is counted from its
+    // conversations, and stored again by the next roll-up.
+    app.sql("UPDATE metrics_rollups SET tally = 'not a backlog' WHERE dim = 'backlog' AND tally LIKE '%\"open\":7,%'").await;
+    let (_, read) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(read["backlog"], counted["backlog"]);
+    assert_eq!(threadline_server::metrics::roll(state).await.unwrap(), 1, "the damaged day is stored again");
+    assert_eq!(app.sql_integers(stored).await, [2]);
+
+    // Ada's old conversation is resolved: its day is counted from the
+    // conversations until stored again, and then stored as it now is.
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{}", old[0]), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    refresh(&app).await;
+    let (_, resolved) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(backlog(&resolved), (2, 1, 1, 2), "{}", resolved["backlog"]);
+    assert_eq!(threadline_server::metrics::roll(state).await.unwrap(), 1);
+    let (_, read) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(read["backlog"], resolved["backlog"]);
+    let one_open = "SELECT COUNT(*) FROM metrics_rollups WHERE dim = 'backlog' AND tally LIKE '%\"open\":1,\"pending\":0%'";
+    assert_eq!(app.sql_integers(one_open).await, [1], "twenty days ago: Bea's alone");
+}
 
 /// Reports read a day's stored tallies only while they hold: a day a
 /// later change touched, or whose pending verdicts' window has since
