@@ -1,16 +1,21 @@
-//! The rules of taking in a customer's message, whichever path stores it
-//! (one message in its own transaction, or many in one): who sent it, what
-//! it changes in the conversation it continues or opens, and the message as
-//! stored. The store looks up what they need and writes what they decide;
-//! which conversation a message goes to is
-//! [`crate::conversation::continue_or_open`].
+//! The rules of taking in customers' messages — one message or many stored
+//! in one transaction, the same rules: who sent each ([`senders`]), which
+//! conversation it continues or opens ([`place`], by
+//! [`crate::conversation::continue_or_open`]), what it changes there, and
+//! the message as stored. The store looks up what they need and writes
+//! what they decide.
+
+use std::collections::{HashMap, HashSet};
 
 use time::OffsetDateTime;
 
 use crate::channel::Channel;
-use crate::conversation::{Conversation, ConversationStatus, Handler, Priority};
-use crate::identity::NormalizedIdentity;
-use crate::ids::{ContactId, ConversationId, InboxId, MessageId, TeamId};
+use crate::contact::{Contact, Identity};
+use crate::conversation::{
+    Continuity, ContinuityWindow, Conversation, ConversationStatus, Handler, LatestConversation, Priority, continue_or_open, follow_thread,
+};
+use crate::identity::{IdentityKind, NormalizedIdentity};
+use crate::ids::{ContactId, ConversationId, IdentityId, InboxId, MessageId, TeamId};
 use crate::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
 
 /// An attachment to store with a message.
@@ -129,6 +134,192 @@ pub fn sender(identities: &[NormalizedIdentity], owner: impl Fn(&NormalizedIdent
             identity.kind.equivalents().iter().find_map(|kind| owner(&NormalizedIdentity { kind: *kind, value: identity.value.clone() }))
         })
     })
+}
+
+/// Who sent one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    pub contact_id: ContactId,
+    /// This message is the contact's first: the batch creates it.
+    pub created: bool,
+    /// The message's identities newly linked to a known contact.
+    pub linked: Vec<NormalizedIdentity>,
+}
+
+/// The senders of a batch of messages, and what they change in contacts.
+#[derive(Debug, Clone, Default)]
+pub struct Senders {
+    /// Each message's, in order.
+    pub of: Vec<Sender>,
+    /// Contacts to create, with their identities.
+    pub new_contacts: Vec<Contact>,
+    /// Identities to store, the new contacts' and those linked to known ones.
+    pub new_identities: Vec<(ContactId, Identity)>,
+    /// Known contacts without a name, and the name a message gives them.
+    pub names: Vec<(ContactId, String)>,
+    /// Known contacts and the language a provider says they use (kept
+    /// only by a contact that has none).
+    pub languages: Vec<(ContactId, String)>,
+}
+
+/// Who sent each of `messages`, in order, given who owned each identity
+/// before (`owners`, by kind and value, with every kind stored for the
+/// messages' values) and which of those contacts have a name (`named`):
+/// the [`sender`] when one is known — its identities not yet stored are
+/// linked to it — else a new contact with the message's identities. In
+/// order, so a contact one message creates is the sender of the next from
+/// the same address, and each identity is stored once.
+pub fn senders(
+    messages: &[&InboundMessage],
+    mut owners: HashMap<(IdentityKind, String), ContactId>,
+    mut named: HashSet<ContactId>,
+    at: OffsetDateTime,
+) -> Senders {
+    let mut out = Senders::default();
+    let new_identity = |identity: &NormalizedIdentity| Identity {
+        id: IdentityId::new(),
+        kind: identity.kind,
+        value: identity.value.clone(),
+        created_at: at,
+    };
+    for message in messages {
+        let found = sender(&message.identities, |i| owners.get(&(i.kind, i.value.clone())).copied());
+        let sender = match found {
+            Some(contact_id) => {
+                let mut linked = Vec::new();
+                for identity in &message.identities {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry((identity.kind, identity.value.clone())) {
+                        slot.insert(contact_id);
+                        out.new_identities.push((contact_id, new_identity(identity)));
+                        linked.push(identity.clone());
+                    }
+                }
+                if let Some(name) = &message.sender_name
+                    && named.insert(contact_id)
+                {
+                    out.names.push((contact_id, name.clone()));
+                }
+                if let Some(language) = &message.sender_language {
+                    out.languages.push((contact_id, language.clone()));
+                }
+                Sender { contact_id, created: false, linked }
+            }
+            None => {
+                let mut contact = Contact {
+                    id: ContactId::new(),
+                    name: message.sender_name.clone(),
+                    language: message.sender_language.clone(),
+                    attributes: Default::default(),
+                    custom_attributes: Default::default(),
+                    preferred_channels: Default::default(),
+                    identities: Vec::new(),
+                    consents: Vec::new(),
+                    created_at: at,
+                    updated_at: at,
+                };
+                for identity in &message.identities {
+                    if owners.insert((identity.kind, identity.value.clone()), contact.id).is_none() {
+                        let row = new_identity(identity);
+                        contact.identities.push(row.clone());
+                        out.new_identities.push((contact.id, row));
+                    }
+                }
+                if contact.name.is_some() {
+                    named.insert(contact.id);
+                }
+                let contact_id = contact.id;
+                out.new_contacts.push(contact);
+                Sender { contact_id, created: true, linked: Vec::new() }
+            }
+        };
+        out.of.push(sender);
+    }
+    out
+}
+
+/// Where one message of a batch went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub conversation_id: ConversationId,
+    /// The message opened it.
+    pub created: bool,
+    /// The conversation was not open (snoozed, pending, or resolved and
+    /// named by the message as the one it answers): it is open again.
+    pub reopened: bool,
+    /// It had been resolved (a reopening the reports count).
+    pub was_resolved: bool,
+    /// The message changed its category, priority or team.
+    pub changed: bool,
+}
+
+/// The conversations of a batch: where each message went, the
+/// conversations as they end up and as they were, and which were opened
+/// and which continued (each once, in order).
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    pub placed: Vec<Placed>,
+    pub conversations: HashMap<ConversationId, Conversation>,
+    pub before: HashMap<ConversationId, Conversation>,
+    pub opened: Vec<ConversationId>,
+    pub continued: Vec<ConversationId>,
+}
+
+/// Places each message, with its sender's contact, in order: into the
+/// conversation it names as the one it answers when that is the sender's
+/// ([`follow_thread`]; `threads` holds those the messages name), else by
+/// the continuity rule from the contact's latest conversation (`latest`,
+/// each returning contact's) — which, for a later message of the same
+/// contact, is where the earlier one went.
+pub fn place(
+    messages: &[(&InboundMessage, ContactId)],
+    latest: HashMap<ContactId, Conversation>,
+    threads: HashMap<ConversationId, Conversation>,
+    at: OffsetDateTime,
+    window: ContinuityWindow,
+) -> Placement {
+    let as_latest = |c: &Conversation| LatestConversation { id: c.id, status: c.status, last_activity_at: c.last_activity_at };
+    let mut current: HashMap<ContactId, ConversationId> = latest.iter().map(|(contact, c)| (*contact, c.id)).collect();
+    let mut out = Placement { conversations: latest.into_values().map(|c| (c.id, c)).collect(), ..Default::default() };
+    for (id, c) in threads {
+        out.conversations.entry(id).or_insert(c);
+    }
+    out.before = out.conversations.clone();
+    for (message, contact) in messages {
+        let thread = message.thread.and_then(|id| out.conversations.get(&id)).filter(|c| c.contact_id == *contact).map(as_latest);
+        let continuity = match thread {
+            Some(thread) => follow_thread(thread),
+            None => continue_or_open(current.get(contact).and_then(|id| out.conversations.get(id)).map(as_latest), at, window),
+        };
+        let continued = match continuity {
+            Continuity::Continue { id, reopen } => out.conversations.get_mut(&id).map(|c| (id, reopen, c)),
+            Continuity::OpenNew => None,
+        };
+        let placed = match continued {
+            Some((id, reopen, c)) => {
+                let was_resolved = c.status == ConversationStatus::Resolved;
+                if reopen {
+                    self::reopen(c);
+                }
+                // Opened earlier in this batch: still its first write.
+                let first_write = out.opened.contains(&id);
+                let changed = continue_with(c, message, reopen && !first_write, at) && !first_write;
+                if !first_write && !out.continued.contains(&id) {
+                    out.continued.push(id);
+                }
+                Placed { conversation_id: id, created: false, reopened: reopen, was_resolved: was_resolved && reopen, changed }
+            }
+            None => {
+                let c = new_conversation(*contact, message, at);
+                let id = c.id;
+                out.opened.push(id);
+                out.conversations.insert(id, c);
+                Placed { conversation_id: id, created: true, reopened: false, was_resolved: false, changed: false }
+            }
+        };
+        current.insert(*contact, placed.conversation_id);
+        out.placed.push(placed);
+    }
+    out
 }
 
 /// The conversation a message opens: with a person (in the queue) or the
@@ -356,6 +547,85 @@ mod tests {
         mine.queued_at = None;
         continue_with(&mut mine, &message("ancora io"), true, later);
         assert_eq!(mine.queued_at, None);
+    }
+
+    fn from(kind: IdentityKind, value: &str, name: Option<&str>) -> InboundMessage {
+        let mut m = message("Ciao");
+        m.identities = vec![identity(kind, value)];
+        m.sender_name = name.map(str::to_owned);
+        m
+    }
+
+    #[test]
+    fn a_batch_creates_each_new_sender_once_and_links_what_known_ones_bring() {
+        let at = datetime!(2026-12-06 09:00 UTC);
+        let (ada, bo) = (ContactId::new(), ContactId::new());
+        let owners: HashMap<(IdentityKind, String), ContactId> =
+            [((IdentityKind::Phone, "+393475550000".to_owned()), ada), ((IdentityKind::Email, "bo@example.com".to_owned()), bo)].into();
+        let named: HashSet<ContactId> = [bo].into();
+        let new1 = from(IdentityKind::Email, "new@example.com", Some("Nina"));
+        let new2 = from(IdentityKind::Email, "new@example.com", Some("Nina"));
+        // Ada writes on WhatsApp with her known number, and says her name.
+        let mut ada_wa = from(IdentityKind::Whatsapp, "+393475550000", Some("Ada"));
+        ada_wa.sender_language = Some("it".into());
+        let bo_named = from(IdentityKind::Email, "bo@example.com", Some("Roberto"));
+        let s = senders(&[&new1, &new2, &ada_wa, &bo_named], owners, named, at);
+
+        assert_eq!(s.of.len(), 4);
+        assert!(s.of[0].created && !s.of[1].created, "the second message finds the contact the first created");
+        assert_eq!(s.of[0].contact_id, s.of[1].contact_id);
+        assert_eq!(s.new_contacts.len(), 1);
+        assert_eq!((s.new_contacts[0].name.as_deref(), s.new_contacts[0].identities.len()), (Some("Nina"), 1));
+        assert_eq!((s.of[2].contact_id, s.of[2].created), (ada, false), "a WhatsApp id that is a known phone number");
+        assert_eq!(s.of[2].linked, vec![identity(IdentityKind::Whatsapp, "+393475550000")], "linked to Ada");
+        assert_eq!(s.new_identities.len(), 2, "Nina's address once, Ada's WhatsApp id");
+        assert_eq!(s.names, vec![(ada, "Ada".to_owned())], "Ada had no name; Bo keeps his");
+        assert_eq!(s.languages, vec![(ada, "it".to_owned())]);
+        assert_eq!((s.of[3].contact_id, s.of[3].linked.len()), (bo, 0));
+    }
+
+    #[test]
+    fn a_batch_places_each_message_where_the_one_before_left_the_contact() {
+        let at = datetime!(2026-12-06 09:00 UTC);
+        let window = ContinuityWindow::default();
+        let (ada, bo, cy) = (ContactId::new(), ContactId::new(), ContactId::new());
+        // Bo's latest was snoozed yesterday; Cy's was resolved, and Cy answers it by name.
+        let mut snoozed = new_conversation(bo, &message("Ciao"), at - time::Duration::days(1));
+        snoozed.status = ConversationStatus::Snoozed;
+        let mut resolved = new_conversation(cy, &message("Ciao"), at - time::Duration::days(30));
+        resolved.status = ConversationStatus::Resolved;
+        resolved.resolved_at = Some(at - time::Duration::days(29));
+        let mut reply = message("Sì, ancora rotto");
+        reply.thread = Some(resolved.id);
+        // Someone else's conversation named by Ada is not followed.
+        let mut stray = message("Ciao");
+        stray.thread = Some(snoozed.id);
+        let (first, second, bo_again) = (message("Ciao"), message("Ci sei?"), message("Novità?"));
+        let latest: HashMap<ContactId, Conversation> = [(bo, snoozed.clone())].into();
+        let threads: HashMap<ConversationId, Conversation> = [(resolved.id, resolved.clone()), (snoozed.id, snoozed.clone())].into();
+        let batch = [(&first, ada), (&second, ada), (&bo_again, bo), (&reply, cy), (&stray, ada), (&bo_again, bo)];
+        let p = place(&batch, latest, threads, at, window);
+
+        assert!(p.placed[0].created, "Ada had no conversation");
+        assert_eq!(p.placed[1].conversation_id, p.placed[0].conversation_id, "her second message continues it");
+        assert!(!p.placed[1].created && !p.placed[1].changed);
+        assert_eq!(p.placed[4].conversation_id, p.placed[0].conversation_id, "Bo's conversation is not Ada's to answer");
+        assert_eq!(
+            p.placed[2],
+            Placed { conversation_id: snoozed.id, created: false, reopened: true, was_resolved: false, changed: false }
+        );
+        assert_eq!(p.placed[5].conversation_id, snoozed.id);
+        assert!(!p.placed[5].reopened, "open since Bo's first message");
+        assert_eq!(
+            (p.placed[3].conversation_id, p.placed[3].reopened, p.placed[3].was_resolved),
+            (resolved.id, true, true),
+            "a reply naming a resolved conversation reopens it"
+        );
+        assert_eq!(p.opened, vec![p.placed[0].conversation_id]);
+        assert_eq!(p.continued, vec![snoozed.id, resolved.id], "each once, in order");
+        let c = &p.conversations[&resolved.id];
+        assert_eq!((c.status, c.resolved_at, c.last_activity_at), (ConversationStatus::Open, None, at));
+        assert_eq!(p.before[&resolved.id].status, ConversationStatus::Resolved, "as it was, to see what changed");
     }
 
     #[test]

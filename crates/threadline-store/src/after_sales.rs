@@ -111,10 +111,11 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let request = self.open_in_tx(&mut tx, account.id, new, by, at).await?;
         words.thread = Some(request.conversation_id);
-        let outcome = match self.ingest_in_tx(&mut tx, account, &words, None).await? {
-            crate::messages::Ingested::Stored(outcome) => outcome,
-            crate::messages::Ingested::Replayed(outcome) => outcome,
-        };
+        let outcome = self
+            .ingest_in_tx(&mut tx, account, &[&words])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("the customer's words have no outcome".into()))?;
         // The words must land in the request's conversation: the identity
         // they are written with is the customer's own.
         if outcome.conversation.id != request.conversation_id {

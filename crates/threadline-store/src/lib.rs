@@ -25,6 +25,7 @@ mod conversations;
 mod email;
 mod events;
 mod inboxes;
+mod ingest;
 mod ingest_queue;
 mod interactions;
 mod jobs;

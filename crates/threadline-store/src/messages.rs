@@ -1,30 +1,20 @@
-//! Writing messages: the inbound path (identity resolution, conversation
-//! continuity, idempotency) and agents' outbound messages and notes.
-//!
-//! The inbound path reads top to bottom in one transaction:
-//! idempotency key → provider-id dedup → resolve or create the contact →
-//! continue or open the conversation (the domain rule) → insert the message
-//! → events. Nothing is acknowledged before it commits.
+//! Writing messages: an inbound message in its own transaction (its
+//! idempotency key, then the one ingest path of crate::ingest as a batch
+//! of one), and agents' outbound messages and notes.
 
 use serde::{Deserialize, Serialize};
 use threadline_domain::channel::Channel;
-use threadline_domain::conversation::{
-    Continuity, Conversation, ConversationStatus, Handler, LatestConversation, continue_or_open, follow_thread,
-};
+use threadline_domain::conversation::Conversation;
 use threadline_domain::event::{DomainEvent, EventKind};
-use threadline_domain::identity::NormalizedIdentity;
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, UserId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
-use threadline_domain::metrics::Change;
 
 use crate::attachments::{NewAttachment, insert_attachments, load_attachment_meta};
-use crate::contacts::{NewContact, insert_contact, insert_identity};
-use crate::conversations::{conversation_event, load_conversation};
+use crate::conversations::load_conversation;
 use crate::rows::MESSAGE_COLUMNS;
 use crate::{Account, Result, Store, StoreError, WriteTx, found, micros, now, rows};
 
 pub use threadline_domain::ingest::InboundMessage;
-use threadline_domain::ingest::{continue_with, new_conversation, reopen, stored_message};
 
 /// A client's idempotency key: the same key in the same scope returns the
 /// first result instead of writing again.
@@ -93,12 +83,20 @@ impl Store {
         loop {
             attempt += 1;
             let mut tx = self.begin_write().await?;
-            match self.ingest_in_tx(&mut tx, account, inbound, idempotency).await {
-                Ok(Ingested::Replayed(outcome)) => {
-                    tx.rollback().await?;
-                    return Ok((outcome, true));
-                }
-                Ok(Ingested::Stored(outcome)) => {
+            if let Some(key) = idempotency
+                && !claim(&mut tx, key).await?
+            {
+                let outcome = replay(&mut tx, key).await;
+                tx.rollback().await?;
+                return Ok((outcome?, true));
+            }
+            let stored = match self.ingest_in_tx(&mut tx, account, &[inbound]).await {
+                Ok(mut outcomes) => outcomes.pop().ok_or_else(|| StoreError::Corrupt("a message has no outcome".into())),
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(outcome) => {
+                    remember(&mut tx, idempotency, &outcome).await?;
                     tx.commit().await?;
                     return Ok((outcome, false));
                 }
@@ -108,159 +106,6 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    pub(crate) async fn ingest_in_tx(
-        &self,
-        tx: &mut WriteTx,
-        account: &Account,
-        inbound: &InboundMessage,
-        idempotency: Option<&IdempotencyKey>,
-    ) -> Result<Ingested> {
-        let at = now();
-        let account_id = account.id;
-        if let Some(key) = idempotency {
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (scope, idem_key) DO NOTHING",
-            )
-            .bind(&key.scope)
-            .bind(&key.key)
-            .bind(&key.fingerprint)
-            .bind(micros(at))
-            .execute(tx.conn())
-            .await?;
-            if claimed.rows_affected() == 0 {
-                return replay(tx, key).await.map(Ingested::Replayed);
-            }
-        }
-
-        if let Some(provider_id) = &inbound.provider_message_id {
-            let existing: Option<String> =
-                sqlx::query_scalar("SELECT id FROM messages WHERE inbox_id = $1 AND provider_message_id = $2 AND account_id = $3")
-                    .bind(inbound.inbox_id.to_string())
-                    .bind(provider_id)
-                    .bind(account_id.to_string())
-                    .fetch_optional(tx.conn())
-                    .await?;
-            if let Some(id) = existing {
-                let id: MessageId = id.parse().map_err(|_| StoreError::Corrupt(id))?;
-                let message = load_message(tx.conn(), account_id, id).await?;
-                let conversation = load_conversation(tx.conn(), account_id, message.conversation_id).await?;
-                let outcome = IngestOutcome {
-                    contact_id: message.contact_id,
-                    message,
-                    conversation,
-                    contact_created: false,
-                    conversation_created: false,
-                    duplicate: true,
-                };
-                remember(tx, idempotency, &outcome).await?;
-                return Ok(Ingested::Stored(outcome));
-            }
-        }
-
-        let values: Vec<String> = inbound.identities.iter().map(|i| format!("identity:{}", i.value)).collect();
-        tx.lock_keys(account_id, &values).await?;
-        let (contact_id, contact_created) = resolve_contact(tx, account_id, inbound, at).await?;
-        tx.lock_keys(account_id, &[format!("contact:{contact_id}")]).await?;
-
-        // A bare score from a customer with a survey waiting is their
-        // answer: kept in the survey's conversation, which stays as it is.
-        if threadline_domain::survey::looks_like_answer(&inbound.text)
-            && inbound.attachments.is_empty()
-            && let Some(open) = crate::surveys::open_request(tx, account_id, contact_id, at).await?
-            && let Some(score) = threadline_domain::survey::parse_answer(open.kind, &inbound.text)
-        {
-            let conversation = load_conversation(tx.conn(), account_id, open.conversation_id).await?;
-            let message = stored_message(inbound, conversation.id, contact_id, at);
-            insert_messages(tx, account_id, &[&message]).await?;
-            crate::surveys::answer_from_message(tx, account_id, &open, score, message.id, at).await?;
-            tx.emit(message_event(account_id, &message, &conversation, at));
-            let outcome =
-                IngestOutcome { message, conversation, contact_id, contact_created, conversation_created: false, duplicate: false };
-            remember(tx, idempotency, &outcome).await?;
-            return Ok(Ingested::Stored(outcome));
-        }
-
-        let latest = sqlx::query(
-            "SELECT id, status, last_activity_at FROM conversations WHERE account_id = $1 AND contact_id = $2 \
-             ORDER BY last_activity_at DESC, id DESC LIMIT 1",
-        )
-        .bind(account_id.to_string())
-        .bind(contact_id.to_string())
-        .fetch_optional(tx.conn())
-        .await?
-        .map(|row| latest_conversation(&row))
-        .transpose()?;
-
-        // A reply that names its conversation goes there, if the conversation
-        // is this contact's; anything else follows the continuity rule.
-        let thread = match inbound.thread {
-            Some(id) => {
-                sqlx::query("SELECT id, status, last_activity_at FROM conversations WHERE id = $1 AND account_id = $2 AND contact_id = $3")
-                    .bind(id.to_string())
-                    .bind(account_id.to_string())
-                    .bind(contact_id.to_string())
-                    .fetch_optional(tx.conn())
-                    .await?
-                    .map(|row| latest_conversation(&row))
-                    .transpose()?
-            }
-            None => None,
-        };
-        let continuity = match thread {
-            Some(thread) => follow_thread(thread),
-            None => continue_or_open(latest, at, account.continuity_window()),
-        };
-        let previous_status = thread.or(latest).map(|c| c.status);
-        let (mut conversation, conversation_created, changed) = match continuity {
-            Continuity::Continue { id, reopen } => {
-                let mut conversation = load_conversation(tx.conn(), account_id, id).await?;
-                if reopen {
-                    self::reopen(&mut conversation);
-                }
-                let changed = continue_with(&mut conversation, inbound, reopen, at);
-                (conversation, false, changed)
-            }
-            Continuity::OpenNew => {
-                let conversation = new_conversation(contact_id, inbound, at);
-                insert_conversations(tx, account_id, &[&conversation]).await?;
-                (conversation, true, false)
-            }
-        };
-        let reopened = !conversation_created && previous_status.is_some_and(|status| status != conversation.status);
-        if !conversation_created
-            && previous_status == Some(ConversationStatus::Resolved)
-            && conversation.status != ConversationStatus::Resolved
-        {
-            crate::metrics::record_change(tx, account_id, conversation.id, Change::Reopened, SenderKind::Contact, at).await?;
-        }
-        conversation.last_activity_at = at;
-        conversation.updated_at = at;
-        if !conversation_created {
-            update_continued(tx, account_id, &conversation).await?;
-        }
-
-        let mut message = stored_message(inbound, conversation.id, contact_id, at);
-        insert_messages(tx, account_id, &[&message]).await?;
-        message.attachments = insert_attachments(self, tx, account_id, message.id, &inbound.attachments, at).await?;
-        if conversation.handler == Handler::Bot {
-            crate::bot::enqueue_bot_jobs(tx, account_id, &[&message], at).await?;
-        } else if conversation.assignee_id.is_none() && conversation.team_id.is_some() {
-            tx.routing_needed = true;
-        }
-
-        if conversation_created {
-            tx.emit(conversation_event(account_id, EventKind::ConversationCreated, &conversation, at));
-        } else if reopened || changed {
-            tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &conversation, at));
-        }
-        tx.emit(message_event(account_id, &message, &conversation, at));
-
-        let outcome = IngestOutcome { message, conversation, contact_id, contact_created, conversation_created, duplicate: false };
-        remember(tx, idempotency, &outcome).await?;
-        Ok(Ingested::Stored(outcome))
     }
 
     /// Stores an agent's outbound message or private note in a conversation.
@@ -470,9 +315,19 @@ pub(crate) fn message_updated_event(account_id: AccountId, message: &Message, at
     )
 }
 
-pub(crate) enum Ingested {
-    Stored(IngestOutcome),
-    Replayed(IngestOutcome),
+/// Claims an idempotency key for this request: false when it was seen before.
+async fn claim(tx: &mut WriteTx, key: &IdempotencyKey) -> Result<bool> {
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, idem_key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (scope, idem_key) DO NOTHING",
+    )
+    .bind(&key.scope)
+    .bind(&key.key)
+    .bind(&key.fingerprint)
+    .bind(micros(now()))
+    .execute(tx.conn())
+    .await?;
+    Ok(claimed.rows_affected() > 0)
 }
 
 async fn replay(tx: &mut WriteTx, key: &IdempotencyKey) -> Result<IngestOutcome> {
@@ -501,75 +356,6 @@ async fn remember(tx: &mut WriteTx, key: Option<&IdempotencyKey>, outcome: &Inge
     Ok(())
 }
 
-/// Finds the contact the sender's identities point to, or creates one.
-/// The first identity that is known decides; identities not yet known are
-/// linked to that contact. An identity known for a *different* contact is
-/// left where it is: joining two people is a merge, an explicit decision.
-async fn resolve_contact(
-    tx: &mut WriteTx,
-    account_id: AccountId,
-    inbound: &InboundMessage,
-    at: time::OffsetDateTime,
-) -> Result<(ContactId, bool)> {
-    // Who owns each identity, and each under its equivalent kinds.
-    let mut owners: Vec<Option<ContactId>> = Vec::with_capacity(inbound.identities.len());
-    let mut known: std::collections::HashMap<(threadline_domain::IdentityKind, String), ContactId> = Default::default();
-    for identity in &inbound.identities {
-        let owner = crate::contacts::identity_owner(tx.conn(), account_id, identity).await?;
-        if let Some(owner) = owner {
-            known.insert((identity.kind, identity.value.clone()), owner);
-        }
-        owners.push(owner);
-        for kind in identity.kind.equivalents() {
-            let sibling = NormalizedIdentity { kind: *kind, value: identity.value.clone() };
-            if let Some(owner) = crate::contacts::identity_owner(tx.conn(), account_id, &sibling).await? {
-                known.insert((*kind, identity.value.clone()), owner);
-            }
-        }
-    }
-    let found = threadline_domain::ingest::sender(&inbound.identities, |i| known.get(&(i.kind, i.value.clone())).copied());
-    let Some(contact_id) = found else {
-        let new = NewContact {
-            name: inbound.sender_name.clone(),
-            language: inbound.sender_language.clone(),
-            identities: inbound.identities.clone(),
-            ..NewContact::default()
-        };
-        // Identities were all unknown a moment ago; a conflict now means a
-        // concurrent message from the same sender created them: retry.
-        let contact = insert_contact(tx, account_id, new, at).await.map_err(|e| match e {
-            StoreError::Conflict(_) => StoreError::Race,
-            other => other,
-        })?;
-        tx.emit(DomainEvent::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), at));
-        return Ok((contact.id, true));
-    };
-    for (identity, owner) in inbound.identities.iter().zip(&owners) {
-        if owner.is_none() && insert_identity(tx, account_id, contact_id, identity, at).await?.is_some() {
-            tx.emit(DomainEvent::new(
-                account_id,
-                EventKind::IdentityLinked,
-                serde_json::json!({ "contact_id": contact_id, "identity": identity }),
-                at,
-            ));
-        }
-    }
-    if let Some(language) = &inbound.sender_language {
-        enrich_language(tx, account_id, contact_id, language, at).await?;
-    }
-    if let Some(name) = &inbound.sender_name {
-        sqlx::query("UPDATE contacts SET name = $3, updated_at = $4, name_key = $5 WHERE id = $1 AND account_id = $2 AND name IS NULL")
-            .bind(contact_id.to_string())
-            .bind(account_id.to_string())
-            .bind(name)
-            .bind(micros(at))
-            .bind(crate::contacts::stored_name_key(Some(name)))
-            .execute(tx.conn())
-            .await?;
-    }
-    Ok((contact_id, false))
-}
-
 /// Gives a contact that has no language the one a provider told us.
 pub(crate) async fn enrich_language(
     tx: &mut WriteTx,
@@ -589,15 +375,6 @@ pub(crate) async fn enrich_language(
 }
 
 /// Inserts messages in one statement (a batch shares one round trip).
-/// A conversation row read for the continuity rule (`id, status, last_activity_at`).
-fn latest_conversation(row: &sqlx::any::AnyRow) -> Result<LatestConversation> {
-    Ok(LatestConversation {
-        id: rows::parse(row, "id")?,
-        status: rows::enum_of(row, "status", ConversationStatus::parse)?,
-        last_activity_at: rows::time(row, "last_activity_at")?,
-    })
-}
-
 pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, messages: &[&Message]) -> Result<()> {
     for chunk in rows::fixed_chunks(messages) {
         let sql = format!(

@@ -1,0 +1,415 @@
+//! Storing customers' messages: one path for one message in its own
+//! transaction and for a batch of many in one (the group commit of
+//! [`crate::ingest_queue`]). It reads top to bottom:
+//! provider-id duplicates → who sent each message (the domain's
+//! [`ingest::senders`], from one lookup of every identity) → survey
+//! answers → where each goes (the domain's [`ingest::place`], from one
+//! lookup of the senders' latest conversations and of the conversations
+//! replies name) → a few multi-row writes → events, message by message.
+//! Nothing is acknowledged before the caller commits.
+
+use std::collections::{HashMap, HashSet};
+
+use threadline_domain::contact::Contact;
+use threadline_domain::conversation::{Conversation, Handler};
+use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::identity::IdentityKind;
+use threadline_domain::ids::{ContactId, ConversationId, InboxId, MessageId};
+use threadline_domain::ingest::{self, InboundMessage, stored_message};
+use threadline_domain::message::{Message, SenderKind};
+use threadline_domain::metrics::Change;
+
+use crate::attachments::insert_attachments;
+use crate::conversations::{conversation_event, load_conversation};
+use crate::messages::{insert_conversations, insert_messages, load_message, message_event, update_continued};
+use crate::rows::{self, CONVERSATION_COLUMNS};
+use crate::{Account, IngestOutcome, Result, Store, StoreError, WriteTx, micros, now};
+
+/// What becomes of one message of a batch.
+enum Plan {
+    /// Stored: the `n`th message stored.
+    Store(usize),
+    /// Its provider id was stored before this batch.
+    StoredBefore(MessageId),
+    /// Its provider id repeats an earlier message of this batch.
+    SameAs(usize),
+}
+
+impl Store {
+    /// Stores `messages` (one account's) in `tx`: each one's outcome, in
+    /// order. A unique-constraint race with another writer (PostgreSQL:
+    /// two first messages from one new address) is
+    /// [`StoreError::Race`]: the caller retries, and then sees the
+    /// winner's rows.
+    pub(crate) async fn ingest_in_tx(
+        &self,
+        tx: &mut WriteTx,
+        account: &Account,
+        messages: &[&InboundMessage],
+    ) -> Result<Vec<IngestOutcome>> {
+        let account_id = account.id;
+        let a = account_id.to_string();
+        // After the write gate, so no row committed while waiting is newer.
+        let at = now();
+        let values: Vec<String> = messages.iter().flat_map(|m| m.identities.iter().map(|i| format!("identity:{}", i.value))).collect();
+        tx.lock_keys(account_id, &values).await?;
+
+        // Provider ids stored before: those messages are duplicates. Looked
+        // up per inbox, which is how the unique index is keyed.
+        let mut provider_ids: HashMap<InboxId, Vec<String>> = HashMap::new();
+        for message in messages {
+            if let Some(id) = &message.provider_message_id {
+                provider_ids.entry(message.inbox_id).or_default().push(id.clone());
+            }
+        }
+        let mut stored_before: HashMap<(InboxId, String), MessageId> = HashMap::new();
+        for (inbox, ids) in &provider_ids {
+            let ids = rows::padded(ids);
+            let sql = format!(
+                "SELECT id, provider_message_id FROM messages WHERE inbox_id = $1 AND account_id = $2 AND provider_message_id IN ({})",
+                rows::list(3, ids.len())
+            );
+            let mut query = sqlx::query(&sql).bind(inbox.to_string()).bind(&a);
+            for id in &ids {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(tx.conn()).await? {
+                stored_before.insert((*inbox, rows::text(&row, "provider_message_id")?), rows::parse(&row, "id")?);
+            }
+        }
+        let mut plans: Vec<Plan> = Vec::with_capacity(messages.len());
+        let mut to_store: Vec<&InboundMessage> = Vec::with_capacity(messages.len());
+        let mut seen_provider: HashMap<(InboxId, String), usize> = HashMap::new();
+        for (i, message) in messages.iter().enumerate() {
+            if let Some(pid) = &message.provider_message_id {
+                let key = (message.inbox_id, pid.clone());
+                if let Some(id) = stored_before.get(&key) {
+                    plans.push(Plan::StoredBefore(*id));
+                    continue;
+                }
+                if let Some(&first) = seen_provider.get(&key) {
+                    plans.push(Plan::SameAs(first));
+                    continue;
+                }
+                seen_provider.insert(key, i);
+            }
+            plans.push(Plan::Store(to_store.len()));
+            to_store.push(message);
+        }
+
+        // Every identity of every sender, under every kind, in one query.
+        let mut values: Vec<&str> = to_store.iter().flat_map(|m| m.identities.iter().map(|i| i.value.as_str())).collect();
+        values.sort_unstable();
+        values.dedup();
+        let values = rows::padded(&values);
+        let mut owners: HashMap<(IdentityKind, String), ContactId> = HashMap::new();
+        let mut named: HashSet<ContactId> = HashSet::new();
+        if !values.is_empty() {
+            let sql = format!(
+                "SELECT i.contact_id, i.kind, i.value, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id \
+                 WHERE i.account_id = $1 AND i.value IN ({})",
+                rows::list(2, values.len())
+            );
+            let mut query = sqlx::query(&sql).bind(&a);
+            for v in &values {
+                query = query.bind(*v);
+            }
+            for row in query.fetch_all(tx.conn()).await? {
+                let contact: ContactId = rows::parse(&row, "contact_id")?;
+                if rows::opt_text(&row, "name")?.is_some() {
+                    named.insert(contact);
+                }
+                owners.insert((rows::parse(&row, "kind")?, rows::text(&row, "value")?), contact);
+            }
+        }
+        let senders = ingest::senders(&to_store, owners, named, at);
+        let mut returning: Vec<ContactId> = senders.of.iter().filter(|s| !s.created).map(|s| s.contact_id).collect();
+        returning.sort_unstable();
+        returning.dedup();
+        tx.lock_keys(account_id, &returning.iter().map(|c| format!("contact:{c}")).collect::<Vec<_>>()).await?;
+
+        // A bare score from a customer with a survey waiting is their
+        // answer: kept in the survey's conversation, which stays as it is.
+        let mut answers: HashMap<usize, (crate::surveys::OpenRequest, u8, Conversation)> = HashMap::new();
+        for (n, (message, sender)) in to_store.iter().zip(&senders.of).enumerate() {
+            if !sender.created
+                && message.attachments.is_empty()
+                && threadline_domain::survey::looks_like_answer(&message.text)
+                && let Some(open) = crate::surveys::open_request(tx, account_id, sender.contact_id, at).await?
+                && let Some(score) = threadline_domain::survey::parse_answer(open.kind, &message.text)
+            {
+                let conversation = load_conversation(tx.conn(), account_id, open.conversation_id).await?;
+                answers.insert(n, (open, score, conversation));
+            }
+        }
+
+        // The latest conversation of every returning contact, and the
+        // conversations replies name, in one query each.
+        let mut latest: HashMap<ContactId, Conversation> = HashMap::new();
+        if !returning.is_empty() {
+            // The index on (contact_id, last_activity_at) answers each MAX.
+            let returning = rows::padded(&returning);
+            let sql = format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 AND contact_id IN ({}) \
+                 AND last_activity_at = (SELECT MAX(l.last_activity_at) FROM conversations l WHERE l.account_id = c.account_id AND l.contact_id = c.contact_id)",
+                rows::list(2, returning.len())
+            );
+            let mut query = sqlx::query(&sql).bind(&a);
+            for c in &returning {
+                query = query.bind(c.to_string());
+            }
+            for row in query.fetch_all(tx.conn()).await? {
+                let conversation = rows::conversation(&row)?;
+                // Two conversations touched in the same microsecond: the newer id wins.
+                if latest.get(&conversation.contact_id).is_none_or(|c| c.id < conversation.id) {
+                    latest.insert(conversation.contact_id, conversation);
+                }
+            }
+        }
+        let mut named_threads: Vec<ConversationId> =
+            to_store.iter().enumerate().filter(|(n, _)| !answers.contains_key(n)).filter_map(|(_, m)| m.thread).collect();
+        named_threads.sort_unstable();
+        named_threads.dedup();
+        let mut threads: HashMap<ConversationId, Conversation> = HashMap::new();
+        if !named_threads.is_empty() {
+            let named_threads = rows::padded(&named_threads);
+            let sql = format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 AND id IN ({})",
+                rows::list(2, named_threads.len())
+            );
+            let mut query = sqlx::query(&sql).bind(&a);
+            for id in &named_threads {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(tx.conn()).await? {
+                let conversation = rows::conversation(&row)?;
+                threads.insert(conversation.id, conversation);
+            }
+        }
+        let placing: Vec<(&InboundMessage, ContactId)> = to_store
+            .iter()
+            .zip(&senders.of)
+            .enumerate()
+            .filter(|(n, _)| !answers.contains_key(n))
+            .map(|(_, (m, s))| (*m, s.contact_id))
+            .collect();
+        let placement = ingest::place(&placing, latest, threads, at, account.continuity_window());
+
+        // Writes: a few multi-row statements for the whole batch.
+        insert_new_contacts(tx, &a, &senders.new_contacts, at).await?;
+        for chunk in rows::fixed_chunks(&senders.new_identities) {
+            let sql = format!(
+                "INSERT INTO identities (id, account_id, contact_id, kind, value, created_at) VALUES {} \
+                 ON CONFLICT (account_id, kind, value) DO NOTHING",
+                rows::placeholders(tx.backend(), chunk.len(), 6)
+            );
+            let mut query = sqlx::query(&sql);
+            for (contact, identity) in chunk {
+                query = query
+                    .bind(identity.id.to_string())
+                    .bind(&a)
+                    .bind(contact.to_string())
+                    .bind(identity.kind.as_str())
+                    .bind(identity.value.clone())
+                    .bind(micros(at));
+            }
+            if query.execute(tx.conn()).await?.rows_affected() != chunk.len() as u64 {
+                // Another writer linked one of these identities meanwhile.
+                return Err(StoreError::Race);
+            }
+        }
+        for (contact, name) in &senders.names {
+            sqlx::query("UPDATE contacts SET name = $3, updated_at = $4, name_key = $5 WHERE id = $1 AND account_id = $2 AND name IS NULL")
+                .bind(contact.to_string())
+                .bind(&a)
+                .bind(name)
+                .bind(micros(at))
+                .bind(crate::contacts::stored_name_key(Some(name)))
+                .execute(tx.conn())
+                .await?;
+        }
+        for (contact, language) in &senders.languages {
+            crate::messages::enrich_language(tx, account_id, *contact, language, at).await?;
+        }
+        let opened: Vec<&Conversation> = placement.opened.iter().filter_map(|id| placement.conversations.get(id)).collect();
+        insert_conversations(tx, account_id, &opened).await?;
+        // Continued conversations all end open, touched now and with the
+        // customer waiting: one statement for those where that is all; the
+        // few whose channel, language, category, priority, team or queue
+        // changed are written one by one.
+        let mut plain: Vec<ConversationId> = Vec::new();
+        for id in &placement.continued {
+            let same = |a: &Conversation, b: &Conversation| {
+                (a.channel, &a.language, &a.category, a.priority, a.team_id, a.queued_at)
+                    == (b.channel, &b.language, &b.category, b.priority, b.team_id, b.queued_at)
+            };
+            match (placement.conversations.get(id), placement.before.get(id)) {
+                (Some(c), Some(b)) if !same(c, b) => update_continued(tx, account_id, c).await?,
+                _ => plain.push(*id),
+            }
+        }
+        for chunk in plain.chunks(256) {
+            let chunk = rows::padded(chunk);
+            let sql = format!(
+                "UPDATE conversations SET status = 'open', snoozed_until = NULL, resolved_at = NULL, last_activity_at = $1, updated_at = $1, \
+                 awaiting_since = COALESCE(awaiting_since, $1) WHERE account_id = $2 AND id IN ({})",
+                rows::list(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(micros(at)).bind(&a);
+            for id in &chunk {
+                query = query.bind(id.to_string());
+            }
+            query.execute(tx.conn()).await?;
+        }
+        let mut reopened_resolved: Vec<ConversationId> =
+            placement.placed.iter().filter(|p| p.was_resolved).map(|p| p.conversation_id).collect();
+        reopened_resolved.sort_unstable();
+        reopened_resolved.dedup();
+        for id in reopened_resolved {
+            crate::metrics::record_change(tx, account_id, id, Change::Reopened, SenderKind::Contact, at).await?;
+        }
+
+        // The messages, each in the conversation it went to (an answer in its survey's).
+        let mut placed = placement.placed.iter();
+        let mut stored: Vec<(Message, Option<ingest::Placed>)> = Vec::with_capacity(to_store.len());
+        for (n, (message, sender)) in to_store.iter().zip(&senders.of).enumerate() {
+            let (conversation_id, place) = match answers.get(&n) {
+                Some((open, _, _)) => (open.conversation_id, None),
+                None => {
+                    let place = *placed.next().ok_or_else(|| StoreError::Corrupt("a message was not placed".into()))?;
+                    (place.conversation_id, Some(place))
+                }
+            };
+            stored.push((stored_message(message, conversation_id, sender.contact_id, at), place));
+        }
+        insert_messages(tx, account_id, &stored.iter().map(|(m, _)| m).collect::<Vec<_>>()).await?;
+        for ((stored, _), message) in stored.iter_mut().zip(&to_store) {
+            if !message.attachments.is_empty() {
+                stored.attachments = insert_attachments(self, tx, account_id, stored.id, &message.attachments, at).await?;
+            }
+        }
+        for (n, (open, score, _)) in &answers {
+            crate::surveys::answer_from_message(tx, account_id, open, *score, stored[*n].0.id, at).await?;
+        }
+        let for_bots: Vec<&Message> = stored
+            .iter()
+            .filter(|(m, place)| {
+                place.is_some() && placement.conversations.get(&m.conversation_id).is_some_and(|c| c.handler == Handler::Bot)
+            })
+            .map(|(m, _)| m)
+            .collect();
+        crate::bot::enqueue_bot_jobs(tx, account_id, &for_bots, at).await?;
+        if placement
+            .placed
+            .iter()
+            .filter_map(|p| placement.conversations.get(&p.conversation_id))
+            .any(|c| c.handler == Handler::Human && c.assignee_id.is_none() && c.team_id.is_some())
+        {
+            tx.routing_needed = true;
+        }
+
+        // Events and outcomes, message by message.
+        let new_contacts: HashMap<ContactId, &Contact> = senders.new_contacts.iter().map(|c| (c.id, c)).collect();
+        let mut outcomes: Vec<IngestOutcome> = Vec::with_capacity(to_store.len());
+        for (n, ((message, place), sender)) in stored.into_iter().zip(&senders.of).enumerate() {
+            let contact_id = sender.contact_id;
+            if sender.created
+                && let Some(contact) = new_contacts.get(&contact_id)
+            {
+                tx.emit(DomainEvent::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), at));
+            }
+            for identity in &sender.linked {
+                tx.emit(DomainEvent::new(
+                    account_id,
+                    EventKind::IdentityLinked,
+                    serde_json::json!({ "contact_id": contact_id, "identity": identity }),
+                    at,
+                ));
+            }
+            let conversation = match (place, answers.get(&n)) {
+                (_, Some((_, _, conversation))) => conversation.clone(),
+                (Some(place), None) => {
+                    let conversation = placement
+                        .conversations
+                        .get(&place.conversation_id)
+                        .cloned()
+                        .ok_or_else(|| StoreError::Corrupt("lost a conversation".into()))?;
+                    if place.created {
+                        tx.emit(conversation_event(account_id, EventKind::ConversationCreated, &conversation, at));
+                    } else if place.reopened || place.changed {
+                        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &conversation, at));
+                    }
+                    conversation
+                }
+                (None, None) => return Err(StoreError::Corrupt("a message was not placed".into())),
+            };
+            tx.emit(message_event(account_id, &message, &conversation, at));
+            let conversation_created = place.is_some_and(|p| p.created);
+            outcomes.push(IngestOutcome {
+                message,
+                conversation,
+                contact_id,
+                contact_created: sender.created,
+                conversation_created,
+                duplicate: false,
+            });
+        }
+
+        let mut results: Vec<IngestOutcome> = Vec::with_capacity(messages.len());
+        for plan in &plans {
+            let outcome = match plan {
+                Plan::Store(n) => outcomes.get(*n).cloned(),
+                Plan::SameAs(first) => match plans.get(*first) {
+                    Some(Plan::Store(n)) => outcomes.get(*n).cloned().map(|o| IngestOutcome {
+                        contact_created: false,
+                        conversation_created: false,
+                        duplicate: true,
+                        ..o
+                    }),
+                    _ => None,
+                },
+                Plan::StoredBefore(id) => {
+                    let message = load_message(tx.conn(), account_id, *id).await?;
+                    let conversation = load_conversation(tx.conn(), account_id, message.conversation_id).await?;
+                    Some(IngestOutcome {
+                        contact_id: message.contact_id,
+                        message,
+                        conversation,
+                        contact_created: false,
+                        conversation_created: false,
+                        duplicate: true,
+                    })
+                }
+            };
+            results.push(outcome.ok_or_else(|| StoreError::Corrupt("a message has no outcome".into()))?);
+        }
+        Ok(results)
+    }
+}
+
+/// Inserts the contacts a batch creates (their identities are written with the rest).
+async fn insert_new_contacts(tx: &mut WriteTx, account: &str, contacts: &[Contact], at: time::OffsetDateTime) -> Result<()> {
+    for chunk in rows::fixed_chunks(contacts) {
+        let sql = format!(
+            "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at, name_key, language) \
+             VALUES {}",
+            rows::placeholders(tx.backend(), chunk.len(), 10)
+        );
+        let mut query = sqlx::query(&sql);
+        for c in chunk {
+            query = query
+                .bind(c.id.to_string())
+                .bind(account.to_owned())
+                .bind(c.name.clone())
+                .bind("{}")
+                .bind("{}")
+                .bind("{}")
+                .bind(micros(at))
+                .bind(micros(at))
+                .bind(crate::contacts::stored_name_key(c.name.as_deref()))
+                .bind(c.language.clone());
+        }
+        query.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
