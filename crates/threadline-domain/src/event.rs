@@ -6,8 +6,10 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::contact::Contact;
 use crate::conversation::string_enum;
-use crate::ids::{AccountId, EventId};
+use crate::identity::NormalizedIdentity;
+use crate::ids::{AccountId, ContactId, EventId};
 
 string_enum! {
     EventKind {
@@ -68,6 +70,44 @@ pub struct DomainEvent {
 impl DomainEvent {
     pub fn new(account_id: AccountId, kind: EventKind, data: serde_json::Value, now: OffsetDateTime) -> Self {
         Self { id: EventId::new(), account_id, kind, data, occurred_at: now }
+    }
+
+    /// `contact.created`: `{ "contact": … }`.
+    pub fn contact_created(account_id: AccountId, contact: &Contact, now: OffsetDateTime) -> Self {
+        Self::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), now)
+    }
+
+    /// `contact.updated`: `{ "contact": … }`, as it now is.
+    pub fn contact_updated(account_id: AccountId, contact: &Contact, now: OffsetDateTime) -> Self {
+        Self::new(account_id, EventKind::ContactUpdated, serde_json::json!({ "contact": contact }), now)
+    }
+
+    /// `contact.merged`: `{ "contact": …, "merged_contact_id": …, "reason": … }`
+    /// — the contact that remains, as it now is, and the one folded into it.
+    pub fn contact_merged(
+        account_id: AccountId,
+        contact: &Contact,
+        merged_contact_id: ContactId,
+        reason: MergeReason,
+        now: OffsetDateTime,
+    ) -> Self {
+        let data = serde_json::json!({ "contact": contact, "merged_contact_id": merged_contact_id, "reason": reason.as_str() });
+        Self::new(account_id, EventKind::ContactMerged, data, now)
+    }
+
+    /// `identity.linked`: `{ "contact_id": …, "identity": { "kind", "value" } }`.
+    pub fn identity_linked(account_id: AccountId, contact_id: ContactId, identity: &NormalizedIdentity, now: OffsetDateTime) -> Self {
+        Self::new(account_id, EventKind::IdentityLinked, serde_json::json!({ "contact_id": contact_id, "identity": identity }), now)
+    }
+}
+
+string_enum! {
+    /// Why two contacts became one.
+    MergeReason {
+        /// An agent merged them.
+        Manual => "manual",
+        /// A tracked visitor identified themselves as a known customer.
+        Identified => "identified",
     }
 }
 

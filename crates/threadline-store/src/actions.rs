@@ -135,7 +135,7 @@ impl Store {
                 }
                 contact.updated_at = at;
                 crate::contacts::write_contact_fields(tx, account_id, &contact).await?;
-                tx.emit(DomainEvent::new(account_id, EventKind::ContactUpdated, serde_json::json!({ "contact": contact }), at));
+                tx.emit(DomainEvent::contact_updated(account_id, &contact, at));
             }
             Effect::AddLabel { label } => {
                 let mut contact = crate::contacts::load_contact(tx.conn(), account_id, target.contact_id).await?;
@@ -150,7 +150,7 @@ impl Store {
                 }
                 contact.updated_at = at;
                 crate::contacts::write_contact_fields(tx, account_id, &contact).await?;
-                tx.emit(DomainEvent::new(account_id, EventKind::ContactUpdated, serde_json::json!({ "contact": contact }), at));
+                tx.emit(DomainEvent::contact_updated(account_id, &contact, at));
             }
             Effect::OpenConversation { team_id, note } => {
                 let conversation =

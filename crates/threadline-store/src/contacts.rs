@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 use threadline_domain::channel::Channel;
 use threadline_domain::contact::{Consent, Contact, Identity, name_key, name_match_key, names_look_alike};
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, MergeReason};
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity};
 use threadline_domain::ids::{AccountId, ContactId, IdentityId};
 use time::OffsetDateTime;
@@ -235,17 +235,13 @@ pub(crate) async fn identity_owner(
     owner.map(|o| o.parse().map_err(|_| StoreError::Corrupt(o))).transpose()
 }
 
-fn contact_event(account_id: AccountId, kind: EventKind, contact: &Contact, at: OffsetDateTime) -> DomainEvent {
-    DomainEvent::new(account_id, kind, serde_json::json!({ "contact": contact }), at)
-}
-
 impl Store {
     #[tracing::instrument(skip_all, fields(account = %account_id))]
     pub async fn create_contact(&self, account_id: AccountId, new: NewContact, actor: &str) -> Result<Contact> {
         let at = now();
         let mut tx = self.begin_write().await?;
         let contact = insert_contact(&mut tx, account_id, new, at).await?;
-        tx.emit(contact_event(account_id, EventKind::ContactCreated, &contact, at));
+        tx.emit(DomainEvent::contact_created(account_id, &contact, at));
         audit(&mut tx, account_id, actor, "contact.create", "contact", &contact.id.to_string(), serde_json::json!({}), at).await?;
         tx.commit().await?;
         Ok(contact)
@@ -302,7 +298,7 @@ impl Store {
         }
         contact.updated_at = at;
         write_contact_fields(&mut tx, account_id, &contact).await?;
-        tx.emit(contact_event(account_id, EventKind::ContactUpdated, &contact, at));
+        tx.emit(DomainEvent::contact_updated(account_id, &contact, at));
         tx.commit().await?;
         Ok(contact)
     }
@@ -327,12 +323,7 @@ impl Store {
             }
         }
         let contact = load_contact(tx.conn(), account_id, id).await?;
-        tx.emit(DomainEvent::new(
-            account_id,
-            EventKind::IdentityLinked,
-            serde_json::json!({ "contact_id": id, "identity": { "kind": identity.kind, "value": identity.value } }),
-            at,
-        ));
+        tx.emit(DomainEvent::identity_linked(account_id, id, &identity, at));
         audit(
             &mut tx,
             account_id,
@@ -366,7 +357,7 @@ impl Store {
             .await?;
         found(&done)?;
         let contact = load_contact(tx.conn(), account_id, contact_id).await?;
-        tx.emit(contact_event(account_id, EventKind::ContactUpdated, &contact, at));
+        tx.emit(DomainEvent::contact_updated(account_id, &contact, at));
         audit(
             &mut tx,
             account_id,
@@ -412,7 +403,7 @@ impl Store {
             audit(&mut tx, account_id, actor, "consent.set", "contact", &contact_id.to_string(), data, at).await?;
         }
         let contact = load_contact(tx.conn(), account_id, contact_id).await?;
-        tx.emit(contact_event(account_id, EventKind::ContactUpdated, &contact, at));
+        tx.emit(DomainEvent::contact_updated(account_id, &contact, at));
         tx.commit().await?;
         Ok(contact)
     }
@@ -491,12 +482,7 @@ impl Store {
         let merged = load_contact(tx.conn(), account_id, target_id).await?;
         let data = serde_json::json!({ "source": source, "moved": moved });
         audit(&mut tx, account_id, actor, "contact.merge", "contact", &t, data, at).await?;
-        tx.emit(DomainEvent::new(
-            account_id,
-            EventKind::ContactMerged,
-            serde_json::json!({ "contact": merged, "merged_contact_id": source_id }),
-            at,
-        ));
+        tx.emit(DomainEvent::contact_merged(account_id, &merged, source_id, MergeReason::Manual, at));
         tx.commit().await?;
         Ok(merged)
     }

@@ -316,15 +316,10 @@ impl Store {
             if sender.created
                 && let Some(contact) = new_contacts.get(&contact_id)
             {
-                tx.emit(DomainEvent::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), at));
+                tx.emit(DomainEvent::contact_created(account_id, contact, at));
             }
             for identity in &sender.linked {
-                tx.emit(DomainEvent::new(
-                    account_id,
-                    EventKind::IdentityLinked,
-                    serde_json::json!({ "contact_id": contact_id, "identity": identity }),
-                    at,
-                ));
+                tx.emit(DomainEvent::identity_linked(account_id, contact_id, identity, at));
             }
             let conversation = match (place, answers.get(&n)) {
                 (_, Some((_, _, conversation))) => conversation.clone(),

@@ -557,8 +557,7 @@ async fn owner(
     if let Some(contact_id) = holder {
         for identity in &unheld {
             if insert_identity(tx, account_id, contact_id, identity, at).await?.is_some() {
-                let data = serde_json::json!({ "contact_id": contact_id, "identity": identity });
-                tx.emit(DomainEvent::new(account_id, EventKind::IdentityLinked, data, at));
+                tx.emit(DomainEvent::identity_linked(account_id, contact_id, identity, at));
             }
         }
         return Ok(contact_id);
@@ -568,6 +567,6 @@ async fn owner(
         StoreError::Conflict(_) => StoreError::Race,
         other => other,
     })?;
-    tx.emit(DomainEvent::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), at));
+    tx.emit(DomainEvent::contact_created(account_id, &contact, at));
     Ok(contact.id)
 }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use threadline_domain::contact::Contact;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, MergeReason};
 use threadline_domain::identity::Region;
 use threadline_domain::ids::{AccountId, ContactId, CustomerEventId, TrackingSourceId};
 use threadline_domain::tracking::{ANONYMOUS_PREFIX, Call, CallKind, CustomerEvent, Holder, claimed_identities, plan, trait_changes};
@@ -433,7 +433,7 @@ impl Store {
                     StoreError::Conflict(_) => StoreError::Race,
                     other => other,
                 })?;
-                tx.emit(DomainEvent::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), received_at));
+                tx.emit(DomainEvent::contact_created(account_id, &contact, received_at));
                 contact.id
             }
         };
@@ -510,7 +510,7 @@ async fn resolve(tx: &mut WriteTx, source: &SourceContext, call: &Call, at: Offs
                 StoreError::Conflict(_) => StoreError::Race,
                 other => other,
             })?;
-            tx.emit(DomainEvent::new(account_id, EventKind::ContactCreated, serde_json::json!({ "contact": contact }), at));
+            tx.emit(DomainEvent::contact_created(account_id, &contact, at));
             (contact.id, true)
         }
     };
@@ -518,12 +518,7 @@ async fn resolve(tx: &mut WriteTx, source: &SourceContext, call: &Call, at: Offs
     if !created {
         for identity in &plan.link {
             if insert_identity(tx, account_id, contact_id, identity, at).await?.is_some() {
-                tx.emit(DomainEvent::new(
-                    account_id,
-                    EventKind::IdentityLinked,
-                    serde_json::json!({ "contact_id": contact_id, "identity": identity }),
-                    at,
-                ));
+                tx.emit(DomainEvent::identity_linked(account_id, contact_id, identity, at));
             }
         }
     }
@@ -542,7 +537,7 @@ async fn resolve(tx: &mut WriteTx, source: &SourceContext, call: &Call, at: Offs
         if apply_traits(&mut contact, changes) {
             contact.updated_at = at;
             crate::contacts::write_contact_fields(tx, account_id, &contact).await?;
-            tx.emit(DomainEvent::new(account_id, EventKind::ContactUpdated, serde_json::json!({ "contact": contact }), at));
+            tx.emit(DomainEvent::contact_updated(account_id, &contact, at));
         }
     }
     Ok((contact_id, created))
@@ -601,11 +596,6 @@ async fn fold(tx: &mut WriteTx, account_id: AccountId, target: ContactId, source
         .bind(&a)
         .execute(tx.conn())
         .await?;
-    tx.emit(DomainEvent::new(
-        account_id,
-        EventKind::ContactMerged,
-        serde_json::json!({ "contact_id": target, "merged_contact_id": source, "reason": "identified" }),
-        at,
-    ));
+    tx.emit(DomainEvent::contact_merged(account_id, &target_contact, source, MergeReason::Identified, at));
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use threadline_testkit::{TestApp, backend_tests};
+use threadline_testkit::{TestApp, WebhookReceiver, backend_tests};
 
 backend_tests!(
     identities_are_validated_and_linked,
@@ -102,9 +102,18 @@ async fn merging_moves_everything_and_is_audited(app: TestApp) {
         .await;
     assert_eq!(status, 403);
 
+    let receiver = WebhookReceiver::start(0).await;
+    let (status, _) = app.post("/api/v1/webhooks", json!({ "url": receiver.url(), "events": ["contact.merged"] })).await;
+    assert_eq!(status, 201);
     let (status, merged) = app.post(&format!("/api/v1/contacts/{target}/merge"), json!({ "contact_id": source })).await;
     assert_eq!(status, 200, "{merged}");
     assert_eq!(merged["identities"].as_array().unwrap().len(), 2);
+    // Subscribers are told which contact remains, as it now is, and why.
+    let delivered = receiver.wait_for(10, |r| !r.is_empty()).await;
+    let event: Value = serde_json::from_slice(&delivered.first().expect("contact.merged delivered").body).unwrap();
+    assert_eq!(event["data"]["contact"]["id"], target);
+    assert_eq!(event["data"]["contact"]["identities"].as_array().unwrap().len(), 2);
+    assert_eq!((&event["data"]["merged_contact_id"], &event["data"]["reason"]), (&json!(source), &json!("manual")));
 
     let (status, gone) = app.get(&format!("/api/v1/contacts/{source}")).await;
     assert_eq!(status, 404);

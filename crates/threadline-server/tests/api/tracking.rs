@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use serde_json::{Value, json};
-use threadline_testkit::{TestApp, backend_tests};
+use threadline_testkit::{TestApp, WebhookReceiver, backend_tests};
 
 backend_tests!(
     segment_calls_from_the_docs_land_on_their_customers,
@@ -203,8 +203,16 @@ async fn anonymous_activity_joins_the_customer_who_identifies(app: TestApp) {
         .clone();
     assert_ne!(visitor["id"], ada["id"]);
     // Then signs in: Segment's analytics.js sends identify with both ids.
+    let receiver = WebhookReceiver::start(0).await;
+    let (status, _) = app.post("/api/v1/webhooks", json!({ "url": receiver.url(), "events": ["contact.merged"] })).await;
+    assert_eq!(status, 201);
     let (status, _) = send(&app, &key, "/v1/identify", json!({ "userId": "u-ada", "anonymousId": "device-2" })).await;
     assert_eq!(status, 200);
+    // Told as an agent's merge is: the contact that remains, and why.
+    let delivered = receiver.wait_for(10, |r| !r.is_empty()).await;
+    let event: Value = serde_json::from_slice(&delivered.first().expect("contact.merged delivered").body).unwrap();
+    assert_eq!((&event["data"]["contact"]["id"], &event["data"]["merged_contact_id"]), (&ada["id"], &visitor["id"]));
+    assert_eq!(event["data"]["reason"], "identified");
     let pages = events_of(&app, ada["id"].as_str().unwrap(), "&kind=page").await;
     assert_eq!(pages.len(), 3, "the visitor's pages are Ada's now");
     let (status, gone) = app.get(&format!("/api/v1/contacts/{}", visitor["id"].as_str().unwrap())).await;
