@@ -39,7 +39,10 @@ struct Bucket {
 pub struct Histogram {
     count: i64,
     sum: i64,
-    buckets: BTreeMap<u16, Bucket>,
+    /// By bucket index, ascending, each index once: a report merges
+    /// thousands of stored histograms, and merging sorted lists is one
+    /// pass with one allocation.
+    buckets: Vec<(u16, Bucket)>,
 }
 
 /// The stored form. Written packed: base64 of unsigned LEB128 numbers —
@@ -62,18 +65,20 @@ impl TryFrom<HistogramRepr> for Histogram {
     /// Either form is checked whole: every count at least one, every
     /// value in its bucket, no total past what an `i64` holds.
     fn try_from(r: HistogramRepr) -> Result<Self, String> {
-        let (sum, buckets): (i64, Vec<(u16, Bucket)>) = match r {
+        let (sum, mut buckets): (i64, Vec<(u16, Bucket)>) = match r {
             HistogramRepr::Listed { s, b } => (s, b.into_iter().map(|(i, n, min, max)| (i, Bucket { n, min, max })).collect()),
             HistogramRepr::Packed(text) => unpack(&text).ok_or("histogram: not a stored histogram")?,
         };
-        let mut h = Histogram { count: 0, sum, buckets: BTreeMap::new() };
-        for (i, b) in buckets {
-            let fits = b.n >= 1 && b.min <= b.max && bucket_of(b.min) == i && bucket_of(b.max) == i;
-            h.count = h.count.checked_add(b.n).filter(|_| fits).ok_or("histogram: a bucket is not what it says")?;
-            if h.buckets.insert(i, b).is_some() {
-                return Err("histogram: a bucket twice".into());
-            }
+        buckets.sort_by_key(|(i, _)| *i);
+        if buckets.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err("histogram: a bucket twice".into());
         }
+        let mut count: i64 = 0;
+        for (i, b) in &buckets {
+            let fits = b.n >= 1 && b.min <= b.max && bucket_of(b.min) == *i && bucket_of(b.max) == *i;
+            count = count.checked_add(b.n).filter(|_| fits).ok_or("histogram: a bucket is not what it says")?;
+        }
+        let h = Histogram { count, sum, buckets };
         if sum < 0 {
             return Err("histogram: a negative sum".into());
         }
@@ -167,29 +172,47 @@ impl Histogram {
         let value = value.max(0);
         self.count += 1;
         self.sum += value;
-        self.buckets
-            .entry(bucket_of(value))
-            .and_modify(|b| {
+        let index = bucket_of(value);
+        match self.buckets.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(at) => {
+                let b = &mut self.buckets[at].1;
                 b.n += 1;
                 b.min = b.min.min(value);
                 b.max = b.max.max(value);
-            })
-            .or_insert(Bucket { n: 1, min: value, max: value });
+            }
+            Err(at) => self.buckets.insert(at, (index, Bucket { n: 1, min: value, max: value })),
+        }
     }
 
     pub fn merge(&mut self, other: &Histogram) {
         self.count += other.count;
         self.sum += other.sum;
-        for (i, b) in &other.buckets {
-            self.buckets
-                .entry(*i)
-                .and_modify(|mine| {
-                    mine.n += b.n;
-                    mine.min = mine.min.min(b.min);
-                    mine.max = mine.max.max(b.max);
-                })
-                .or_insert(*b);
+        if other.buckets.is_empty() {
+            return;
         }
+        if self.buckets.is_empty() {
+            self.buckets.clone_from(&other.buckets);
+            return;
+        }
+        // Both lists ascending: one pass.
+        let mine = std::mem::take(&mut self.buckets);
+        let mut merged = Vec::with_capacity(mine.len() + other.buckets.len());
+        let (mut a, mut b) = (mine.into_iter().peekable(), other.buckets.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some((i, _)), Some((j, _))) if i < j => merged.extend(a.next()),
+                (Some((i, _)), Some((j, _))) if i > j => merged.extend(b.next().copied()),
+                (Some(_), Some(_)) => {
+                    if let (Some((i, x)), Some((_, y))) = (a.next(), b.next()) {
+                        merged.push((i, Bucket { n: x.n + y.n, min: x.min.min(y.min), max: x.max.max(y.max) }));
+                    }
+                }
+                (Some(_), None) => merged.extend(a.by_ref()),
+                (None, Some(_)) => merged.extend(b.by_ref().copied()),
+                (None, None) => break,
+            }
+        }
+        self.buckets = merged;
     }
 
     pub fn count(&self) -> i64 {
@@ -203,7 +226,7 @@ impl Histogram {
         }
         let rank = ((p * self.count as f64).ceil() as i64).clamp(1, self.count);
         let mut below = 0;
-        for b in self.buckets.values() {
+        for (_, b) in &self.buckets {
             if below + b.n >= rank {
                 let k = rank - below; // 1..=n within the bucket
                 return Some(match k {
@@ -881,6 +904,12 @@ mod tests {
         let mut merged = stored;
         merged.merge(&b);
         assert_eq!(merged, whole);
+        // Into an empty one, and an empty one into it.
+        let mut from_empty = Histogram::default();
+        from_empty.merge(&whole);
+        let mut with_empty = whole.clone();
+        with_empty.merge(&Histogram::default());
+        assert_eq!((&from_empty, &with_empty), (&whole, &whole));
     }
 
     fn row(id: &str, created: OffsetDateTime, resolved: Option<OffsetDateTime>, first_response: Option<i64>) -> Measured {
