@@ -22,9 +22,12 @@ pub const AGE_BUCKETS: [(&str, i64); 6] = [("<1h", 1), ("1-4h", 4), ("4-24h", 24
 pub const RECENT_DAYS: i64 = 7;
 
 /// At most this many stretches are counted from the conversations in one
-/// report; with more (stored days interleaved with many changed ones), the
-/// whole backlog is counted from the conversations instead.
-pub const MAX_STRETCHES: usize = 16;
+/// report (each a range of an index; one that holds nothing, such as a
+/// day with no conversations and so nothing stored, costs next to
+/// nothing); with more (stored days interleaved with many changed or
+/// empty ones), the whole backlog is counted from the conversations
+/// instead.
+pub const MAX_STRETCHES: usize = 64;
 
 /// One stored UTC day's conversations (by creation day) unresolved when
 /// the day was stored: how many in each status, and the oldest's creation
@@ -70,10 +73,10 @@ mod tests {
             Some(vec![(None, Some(10)), (Some(13), Some(20)), (Some(22), None)]),
             "before the first stored day, between runs, after the last"
         );
-        let every_other: Vec<i64> = (0..40).map(|d| d * 2).collect();
+        let every_other: Vec<i64> = (0..100).map(|d| d * 2).collect();
         assert_eq!(live_stretches(&every_other), None, "too scattered: count everything instead");
-        let fifteen_runs: Vec<i64> = (1..=15).map(|d| d * 2).collect();
-        assert_eq!(live_stretches(&fifteen_runs).map(|s| s.len()), Some(16));
+        let runs: Vec<i64> = (1..MAX_STRETCHES as i64).map(|d| d * 2).collect();
+        assert_eq!(live_stretches(&runs).map(|s| s.len()), Some(MAX_STRETCHES), "one more than the runs: the last week");
     }
 
     #[test]

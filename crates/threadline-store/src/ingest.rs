@@ -288,9 +288,6 @@ impl Store {
                 stored.attachments = insert_attachments(self, tx, account_id, stored.id, &message.attachments, at).await?;
             }
         }
-        for (n, (open, score, _)) in &answers {
-            crate::surveys::answer_from_message(tx, account_id, open, *score, stored[*n].0.id, at).await?;
-        }
         let for_bots: Vec<&Message> = stored
             .iter()
             .filter(|(m, place)| {
@@ -322,7 +319,11 @@ impl Store {
                 tx.emit(DomainEvent::identity_linked(account_id, contact_id, identity, at));
             }
             let conversation = match (place, answers.get(&n)) {
-                (_, Some((_, _, conversation))) => conversation.clone(),
+                (_, Some((open, score, conversation))) => {
+                    // The answer is recorded (`survey.answered`) before its message's event.
+                    crate::surveys::answer_from_message(tx, account_id, open, *score, message.id, at).await?;
+                    conversation.clone()
+                }
                 (Some(place), None) => {
                     let conversation = placement
                         .conversations

@@ -370,7 +370,8 @@ impl Store {
                  first_response_business_secs, reply_waits, reply_secs, reply_business_secs, customer_messages, agent_messages, bot_messages, \
                  automatic_messages, channel_switches, resolved_at, resolution_secs, resolution_business_secs, first_resolved_at, resolutions, \
                  reopens, customer_after_resolution, bot_involved, handed_off, resolved_by_bot, sla_clocks, sla_met, refreshed_at) VALUES {} \
-                 ON CONFLICT (conversation_id) DO UPDATE SET status = excluded.status, priority = excluded.priority, team_id = excluded.team_id, \
+                 ON CONFLICT (conversation_id) DO UPDATE SET created_at = excluded.created_at, status = excluded.status, \
+                 priority = excluded.priority, team_id = excluded.team_id, \
                  assignee_id = excluded.assignee_id, category = excluded.category, inbox_id = excluded.inbox_id, first_channel = excluded.first_channel, \
                  answer_channel = excluded.answer_channel, first_customer_at = excluded.first_customer_at, first_response_at = excluded.first_response_at, \
                  first_response_secs = excluded.first_response_secs, first_response_business_secs = excluded.first_response_business_secs, \

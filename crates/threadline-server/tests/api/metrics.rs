@@ -47,7 +47,8 @@ async fn the_backlog_adds_old_stored_days_to_what_it_counts(app: TestApp) {
     let (status, _) = app.patch(&format!("/api/v1/conversations/{}", old[2]), json!({ "status": "pending" })).await;
     assert_eq!(status, 200);
     // Dora writes now.
-    app.inbound(&inbox, json!([{ "kind": "email", "value": "dora@example.com" }]), "Hello?").await;
+    let dora = app.inbound(&inbox, json!([{ "kind": "email", "value": "dora@example.com" }]), "Hello?").await;
+    let dora = dora["conversation"]["id"].as_str().unwrap().to_owned();
     refresh(&app).await;
     let backlog = |report: &Value| {
         let b = &report["backlog"];
@@ -104,6 +105,29 @@ async fn the_backlog_adds_old_stored_days_to_what_it_counts(app: TestApp) {
     assert_eq!(read["backlog"], resolved["backlog"]);
     let one_open = "SELECT COUNT(*) FROM metrics_rollups WHERE dim = 'backlog' AND tally LIKE '%\"open\":1,\"pending\":0%'";
     assert_eq!(app.sql_integers(one_open).await, [1], "twenty days ago: Bea's alone");
+
+    // Dora's conversation, measured already, turns out to be fifteen days
+    // old: its new day is stored with it, and resolving it later marks
+    // that day, not the one it was first measured in.
+    state
+        .store
+        .backdate_conversation(
+            app.account_id.parse().unwrap(),
+            dora.parse().unwrap(),
+            state.clock.now() - time::Duration::days(15),
+            time::Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+    refresh(&app).await;
+    threadline_server::metrics::roll(state).await.unwrap();
+    let (_, moved) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(backlog(&moved), (2, 1, 0, 3), "Dora's is over a week old now: {}", moved["backlog"]);
+    let (status, _) = app.patch(&format!("/api/v1/conversations/{dora}"), json!({ "status": "resolved" })).await;
+    assert_eq!(status, 200);
+    refresh(&app).await;
+    let (_, resolved) = app.get("/api/v1/reports/summary").await;
+    assert_eq!(backlog(&resolved), (1, 1, 0, 2), "Bea's and Cleo's: {}", resolved["backlog"]);
 }
 
 /// Reports read a day's stored tallies only while they hold: a day a
