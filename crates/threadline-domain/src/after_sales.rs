@@ -13,7 +13,11 @@
 //! rejected until it is settled. At every step the customer is told, on
 //! their channel, in their language ([`notice`]).
 
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
 use crate::conversation::string_enum;
+use crate::ids::{AfterSalesId, ContactId, ConversationId, OrderId};
 
 string_enum! {
     /// What the customer asks for.
@@ -132,6 +136,25 @@ pub fn notice(kind: RequestKind, status: RequestStatus, order: Option<&str>, not
         text.push_str(note);
     }
     text
+}
+
+/// A return, exchange or warranty claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AfterSalesRequest {
+    pub id: AfterSalesId,
+    pub contact_id: ContactId,
+    /// The conversation it is handled in.
+    pub conversation_id: ConversationId,
+    pub order_id: Option<OrderId>,
+    /// The order's number, as the customer knows it.
+    pub order_number: Option<String>,
+    pub kind: RequestKind,
+    pub status: RequestStatus,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
 #[cfg(test)]

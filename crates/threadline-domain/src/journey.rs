@@ -19,7 +19,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::channel::Channel;
 use crate::conversation::string_enum;
-use crate::ids::{SegmentId, TeamId, UserId};
+use crate::ids::{ContactId, JourneyId, JourneyRunId, SegmentId, TeamId, UserId};
 use crate::segment::SegmentChange;
 use crate::tracking::{CallKind, CustomerEvent};
 use crate::validation::ValidationErrors;
@@ -1057,6 +1057,34 @@ pub fn fill(text: &str, attributes: &serde_json::Map<String, Value>) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JourneyRun {
+    pub id: JourneyRunId,
+    pub journey_id: JourneyId,
+    pub version: i64,
+    pub contact_id: ContactId,
+    /// `active`, `waiting`, `completed`, `converted`, `exited` or `failed`.
+    pub status: String,
+    /// Where it stands (the step it waits at or does next).
+    pub step_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub wake_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub entered_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    /// Why it ended.
+    pub outcome: Option<String>,
+    /// What started it: a customer event's id, or a conversation event's.
+    pub trigger_event_id: Option<String>,
+}
+
+impl JourneyRun {
+    pub fn is_open(&self) -> bool {
+        self.ended_at.is_none()
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub mod sla;
 pub mod sms;
 pub mod survey;
 pub mod tally;
+pub mod task;
 pub mod template;
 pub mod text;
 pub mod timeline;

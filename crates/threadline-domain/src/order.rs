@@ -22,6 +22,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::conversation::string_enum;
+use crate::ids::{ContactId, OrderId, OrderSourceId};
 use crate::validation::ValidationErrors;
 
 string_enum! {
@@ -751,6 +752,26 @@ pub fn order_reply(
         Some(o) => status(o),
         None => ask(false),
     })
+}
+
+/// A stored order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Order {
+    pub id: OrderId,
+    pub contact_id: ContactId,
+    /// `shopify`, `woocommerce` or `api`.
+    pub source: String,
+    /// The shop it came from (none for the order API).
+    pub source_id: Option<OrderSourceId>,
+    #[serde(flatten)]
+    pub facts: OrderFacts,
+    /// When Threadline first stored it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When Threadline last stored a newer version (`updated_at` is the
+    /// shop's own time of that version).
+    #[serde(with = "time::serde::rfc3339")]
+    pub stored_at: OffsetDateTime,
 }
 
 #[cfg(test)]

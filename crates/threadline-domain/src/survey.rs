@@ -6,9 +6,10 @@
 //! rating. The standard formulas live here too (see docs/metrics.md).
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::conversation::string_enum;
-use crate::ids::{InboxId, TeamId};
+use crate::ids::{ContactId, ConversationId, InboxId, SurveyId, TeamId, UserId};
 use crate::validation::ValidationErrors;
 
 string_enum! {
@@ -316,6 +317,29 @@ impl SurveyScores {
         }
         out
     }
+}
+
+/// One survey sent, and its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SurveyResponse {
+    pub id: String,
+    pub survey_id: SurveyId,
+    pub kind: SurveyKind,
+    pub conversation_id: ConversationId,
+    pub contact_id: ContactId,
+    pub channel: String,
+    pub agent_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    /// `sent`, or `failed` (with `failure`: the channel refused it).
+    pub status: String,
+    pub failure: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub answered_at: Option<OffsetDateTime>,
+    pub score: Option<u8>,
 }
 
 #[cfg(test)]

@@ -17,9 +17,10 @@
 //! this call ring out is passed over.
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::channel::Channel;
-use crate::ids::{TeamId, UserId};
+use crate::ids::{ContactId, ConversationId, InboxId, TaskId, TeamId, UserId};
 use crate::routing::{Agent, Decision, Policy, Waiting};
 use crate::sla::BusinessHours;
 use crate::validation::ValidationErrors;
@@ -705,6 +706,48 @@ fn render_verb(verb: &Verb, xml: &mut String) {
         }
         Verb::Hangup => xml.push_str("<Hangup/>"),
     }
+}
+
+/// A call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Call {
+    pub id: String,
+    pub inbox_id: InboxId,
+    pub call_sid: String,
+    pub contact_id: ContactId,
+    pub conversation_id: ConversationId,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub from_number: String,
+    pub to_number: String,
+    pub language: Option<String>,
+    pub team_id: Option<TeamId>,
+    /// Menu answers not understood.
+    pub misses: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub enqueued_at: Option<OffsetDateTime>,
+    pub queue_secs: Option<i64>,
+    pub voicemail: bool,
+    /// When an agent answered it (an offered call).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub answered_at: Option<OffsetDateTime>,
+    /// How long the agent and the customer talked.
+    pub talk_secs: Option<i64>,
+    /// The provider's last status (`ringing`, `in-progress`, `completed`…).
+    pub status: String,
+    pub duration_secs: Option<i64>,
+    /// The agent it is offered to (or was, once answered).
+    pub agent_id: Option<UserId>,
+    /// The agent's own call while it is offered.
+    pub offer_sid: Option<String>,
+    /// Agents who let it ring out.
+    pub declined: Vec<UserId>,
+    /// The `call` task left when the caller asked to be called back.
+    pub callback_task_id: Option<TaskId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]

@@ -395,12 +395,10 @@ mod tests {
         let mut events = bus.subscribe();
         let mut signals = bus.signals();
         let account = AccountId::new();
-        let event = DomainEvent::new(
-            account,
-            threadline_domain::event::EventKind::ContactCreated,
-            serde_json::json!({}),
-            time::OffsetDateTime::UNIX_EPOCH,
-        );
+        let segment =
+            threadline_domain::event::SegmentPayload { segment_id: threadline_domain::ids::SegmentId::new(), contact_id: ContactId::new() };
+        let payload = threadline_domain::event::Payload::SegmentEntered(segment);
+        let event = DomainEvent::new(account, payload, time::OffsetDateTime::UNIX_EPOCH);
         bus.publish(std::slice::from_ref(&event)).await.unwrap();
         assert_eq!(*events.recv().await.unwrap(), event);
         let typing = LiveSignal::AgentTyping { account_id: account, contact_id: ContactId::new() };

@@ -7,7 +7,7 @@
 
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::ConversationStatus;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::DomainEvent;
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, JourneyId, JourneyRunId, MessageId, TaskId, TeamId, UserId};
 use threadline_domain::journey::TaskKind;
 use threadline_domain::message::MessageKind;
@@ -124,7 +124,7 @@ impl Store {
                     done_by: None,
                 };
                 insert_task(tx, account_id, &task).await?;
-                tx.emit(DomainEvent::new(account_id, EventKind::TaskCreated, serde_json::json!({ "task": task }), at));
+                tx.emit(DomainEvent::task(account_id, true, &task, at));
             }
             Effect::SetAttribute { key, value } => {
                 let mut contact = crate::contacts::load_contact(tx.conn(), account_id, target.contact_id).await?;

@@ -5,34 +5,15 @@
 //! an `after_sales.updated` event; a settled request resolves its
 //! conversation.
 
-use serde::Serialize;
+pub use threadline_domain::after_sales::AfterSalesRequest;
 use threadline_domain::after_sales::{RequestKind, RequestStatus, check_move};
 use threadline_domain::conversation::ConversationStatus;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{AfterSalesPayload, DomainEvent, Payload};
 use threadline_domain::ids::{AccountId, AfterSalesId, ContactId, ConversationId, OrderId};
 use time::OffsetDateTime;
 
 use crate::conversations::ConversationChanges;
 use crate::{Result, Store, StoreError, WriteTx, micros, rows};
-
-/// A return, exchange or warranty claim.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct AfterSalesRequest {
-    pub id: AfterSalesId,
-    pub contact_id: ContactId,
-    /// The conversation it is handled in.
-    pub conversation_id: ConversationId,
-    pub order_id: Option<OrderId>,
-    /// The order's number, as the customer knows it.
-    pub order_number: Option<String>,
-    pub kind: RequestKind,
-    pub status: RequestStatus,
-    pub reason: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
 
 /// Who opens or moves a request: as the audit log names them, and their
 /// name for the team's note.
@@ -180,7 +161,7 @@ impl Store {
         note_by(self, tx, account_id, conversation_id, note, by, at).await?;
         tx.routing_needed = true;
         let request = load(tx, account_id, id).await?;
-        tx.emit(DomainEvent::new(account_id, EventKind::AfterSalesUpdated, serde_json::json!({ "request": request }), at));
+        tx.emit(DomainEvent::new(account_id, Payload::AfterSalesUpdated(AfterSalesPayload { request: request.clone(), from: None }), at));
         Ok(request)
     }
 
@@ -225,12 +206,8 @@ impl Store {
             crate::conversations::change_conversation(&mut tx, account_id, before.conversation_id, changes, actor, at).await?;
         }
         let request = load(&mut tx, account_id, id).await?;
-        tx.emit(DomainEvent::new(
-            account_id,
-            EventKind::AfterSalesUpdated,
-            serde_json::json!({ "request": request, "from": before.status }),
-            at,
-        ));
+        let moved = AfterSalesPayload { request: request.clone(), from: Some(before.status) };
+        tx.emit(DomainEvent::new(account_id, Payload::AfterSalesUpdated(moved), at));
         tx.commit().await?;
         Ok(request)
     }

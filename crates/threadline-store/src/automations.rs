@@ -10,8 +10,9 @@
 
 use serde::Serialize;
 use threadline_domain::automation::{RuleSpec, RuleTrigger};
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, EventKind, Payload};
 use threadline_domain::ids::{AccountId, AutomationRuleId, ContactId, ConversationId};
+use threadline_domain::message::{Direction, MessageKind};
 use time::OffsetDateTime;
 
 use crate::actions::{Effect, Target};
@@ -69,42 +70,45 @@ fn rule(row: &sqlx::any::AnyRow) -> Result<AutomationRule> {
 /// the trigger, the conversation, and what the conditions may read of the
 /// event (the customer's message, the survey answer, the SLA target).
 fn rule_item(event: &DomainEvent) -> Option<serde_json::Value> {
-    let (on, extra) = match event.kind {
-        EventKind::ConversationCreated => (RuleTrigger::ConversationCreated, None),
-        EventKind::ConversationUpdated => (RuleTrigger::ConversationUpdated, None),
-        EventKind::ConversationResolved => (RuleTrigger::ConversationResolved, None),
-        EventKind::MessageCreated => {
-            let message = event.data.get("message")?;
-            let from_customer = message.get("direction")?.as_str()? == "inbound" && message.get("kind")?.as_str()? == "message";
-            if !from_customer {
+    let on = match event.kind {
+        EventKind::ConversationCreated => RuleTrigger::ConversationCreated,
+        EventKind::ConversationUpdated => RuleTrigger::ConversationUpdated,
+        EventKind::ConversationResolved => RuleTrigger::ConversationResolved,
+        EventKind::MessageCreated => RuleTrigger::MessageReceived,
+        EventKind::SlaBreached => RuleTrigger::SlaMissed,
+        EventKind::SurveyAnswered => RuleTrigger::SurveyAnswered,
+        _ => return None,
+    };
+    let (conversation_id, extra) = match event.payload().ok()? {
+        Payload::ConversationCreated(p) | Payload::ConversationUpdated(p) | Payload::ConversationResolved(p) => (p.conversation.id, None),
+        Payload::MessageCreated(p) => {
+            let message = p.message;
+            if message.direction != Direction::Inbound || message.kind != MessageKind::Message {
                 return None;
             }
-            let text = message.get("text").and_then(|t| t.as_str()).unwrap_or_default();
             let summary = serde_json::json!({
-                "id": message.get("id"),
-                "text": text.chars().take(2000).collect::<String>(),
-                "channel": message.get("channel"),
-                "inbox_id": message.get("inbox_id"),
+                "id": message.id,
+                "text": message.text.chars().take(2000).collect::<String>(),
+                "channel": message.channel,
+                "inbox_id": message.inbox_id,
             });
-            (RuleTrigger::MessageReceived, Some(("message", summary)))
+            (p.conversation.id, Some(("message", summary)))
         }
-        EventKind::SlaBreached => (RuleTrigger::SlaMissed, Some(("sla", serde_json::json!({ "target": event.data.get("target") })))),
-        EventKind::SurveyAnswered => {
-            let response = event.data.get("survey_response")?;
+        Payload::SlaBreached(p) => (p.conversation.id, Some(("sla", serde_json::json!({ "target": p.target })))),
+        Payload::SurveyAnswered(p) => {
             let survey = serde_json::json!({
-                "kind": response.get("kind"),
-                "score": response.get("score"),
-                "sentiment": event.data.get("sentiment"),
+                "kind": p.survey_response.kind,
+                "score": p.survey_response.score,
+                "sentiment": p.sentiment,
             });
-            (RuleTrigger::SurveyAnswered, Some(("survey", survey)))
+            (p.conversation.id, Some(("survey", survey)))
         }
         _ => return None,
     };
-    let conversation = event.data.get("conversation")?;
     let mut item = serde_json::json!({
         "event_id": event.id,
         "on": on.as_str(),
-        "conversation_id": conversation.get("id")?,
+        "conversation_id": conversation_id,
     });
     if let Some((key, value)) = extra {
         item[key] = value;

@@ -6,14 +6,14 @@
 use serde::Serialize;
 use threadline_domain::bot::{BotMemory, HandoffReason};
 use threadline_domain::conversation::{Conversation, ConversationStatus, Handler};
-use threadline_domain::event::EventKind;
+use threadline_domain::event::{ConversationPayload, DomainEvent, HandoffNote, Payload};
 use threadline_domain::ids::{AccountId, AgentBotId, ConversationId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
 use threadline_domain::metrics::Change;
 use time::OffsetDateTime;
 
 use crate::conversations::{conversation_event, load_conversation};
-use crate::messages::{insert_messages, message_event};
+use crate::messages::insert_messages;
 use crate::{Result, Store, StoreError, WriteTx, found, micros, now, rows};
 
 /// The job kind of a bot's turn: a customer message the conversation's bot
@@ -314,11 +314,11 @@ impl Store {
             created_at: at,
         };
         insert_messages(&mut tx, account_id, &[&note]).await?;
-        tx.emit(message_event(account_id, &note, &c, at));
-        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
-        let mut handed = conversation_event(account_id, EventKind::ConversationHandedOff, &c, at);
-        handed.data["handoff"] = serde_json::json!({ "bot": bot, "reason": reason, "category": category, "summary": summary });
-        tx.emit(handed);
+        tx.emit(DomainEvent::message_created(account_id, &note, &c, &[], at));
+        tx.emit(conversation_event(account_id, Payload::ConversationUpdated, &c, at));
+        let handoff = HandoffNote { bot: bot.to_owned(), reason, category: category.map(str::to_owned), summary: summary.to_owned() };
+        let handed = ConversationPayload { handoff: Some(handoff), ..ConversationPayload::of(&c) };
+        tx.emit(DomainEvent::new(account_id, Payload::ConversationHandedOff(handed), at));
         crate::metrics::record_change(&mut tx, account_id, c.id, Change::HandedOff, SenderKind::Bot, at).await?;
         tx.routing_needed = true;
         tx.commit().await?;
@@ -352,8 +352,8 @@ impl Store {
         .execute(tx.conn())
         .await?;
         found(&done)?;
-        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
-        tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
+        tx.emit(conversation_event(account_id, Payload::ConversationUpdated, &c, at));
+        tx.emit(conversation_event(account_id, Payload::ConversationResolved, &c, at));
         crate::metrics::record_change(&mut tx, account_id, c.id, Change::Resolved, SenderKind::Bot, at).await?;
         tx.commit().await?;
         Ok(c)

@@ -11,56 +11,15 @@
 
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::ConversationStatus;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{CallOfferedPayload, DomainEvent, Payload};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, InteractionId, TaskId, TeamId, UserId};
 use threadline_domain::interaction::{Interaction, InteractionKind};
 use threadline_domain::routing::Policy;
+pub use threadline_domain::voice::Call;
 use threadline_domain::voice::CallAgent;
 use time::OffsetDateTime;
 
 use crate::{Result, Store, StoreError, Task, micros, rows};
-
-/// A call.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
-pub struct Call {
-    pub id: String,
-    pub inbox_id: InboxId,
-    pub call_sid: String,
-    pub contact_id: ContactId,
-    pub conversation_id: ConversationId,
-    /// `inbound` or `outbound`.
-    pub direction: String,
-    pub from_number: String,
-    pub to_number: String,
-    pub language: Option<String>,
-    pub team_id: Option<TeamId>,
-    /// Menu answers not understood.
-    pub misses: i64,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub enqueued_at: Option<OffsetDateTime>,
-    pub queue_secs: Option<i64>,
-    pub voicemail: bool,
-    /// When an agent answered it (an offered call).
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub answered_at: Option<OffsetDateTime>,
-    /// How long the agent and the customer talked.
-    pub talk_secs: Option<i64>,
-    /// The provider's last status (`ringing`, `in-progress`, `completed`…).
-    pub status: String,
-    pub duration_secs: Option<i64>,
-    /// The agent it is offered to (or was, once answered).
-    pub agent_id: Option<UserId>,
-    /// The agent's own call while it is offered.
-    pub offer_sid: Option<String>,
-    /// Agents who let it ring out.
-    pub declined: Vec<UserId>,
-    /// The `call` task left when the caller asked to be called back.
-    pub callback_task_id: Option<TaskId>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub ended_at: Option<OffsetDateTime>,
-}
 
 /// A call arriving.
 #[derive(Debug, Clone)]
@@ -291,8 +250,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        let data = serde_json::json!({ "call": call, "agent_id": agent, "conversation_id": call.conversation_id });
-        tx.emit(DomainEvent::new(account_id, EventKind::CallOffered, data, at));
+        let offered = CallOfferedPayload { call: call.clone(), agent_id: agent, conversation_id: call.conversation_id };
+        tx.emit(DomainEvent::new(account_id, Payload::CallOffered(offered), at));
         tx.commit().await?;
         Ok(true)
     }
@@ -489,7 +448,7 @@ impl Store {
             return Ok(None);
         }
         crate::journeys::insert_task(&mut tx, account_id, &task).await?;
-        tx.emit(DomainEvent::new(account_id, EventKind::TaskCreated, serde_json::json!({ "task": task }), at));
+        tx.emit(DomainEvent::task(account_id, true, &task, at));
         tx.commit().await?;
         Ok(Some(task))
     }

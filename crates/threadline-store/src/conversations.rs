@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Priority};
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{ConversationPayload, DomainEvent, Payload};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, TeamId, UserId};
 use threadline_domain::message::{Message, SenderKind};
 use threadline_domain::metrics::Change;
@@ -66,8 +66,15 @@ pub(crate) async fn load_conversation(conn: &mut AnyConnection, account_id: Acco
     rows::conversation(&row)
 }
 
-pub(crate) fn conversation_event(account_id: AccountId, kind: EventKind, conversation: &Conversation, at: OffsetDateTime) -> DomainEvent {
-    DomainEvent::new(account_id, kind, serde_json::json!({ "conversation": conversation }), at)
+/// A `conversation.*` event: `kind` is the payload's variant
+/// (`Payload::ConversationUpdated`…), the conversation as it now is.
+pub(crate) fn conversation_event(
+    account_id: AccountId,
+    kind: fn(ConversationPayload) -> Payload,
+    conversation: &Conversation,
+    at: OffsetDateTime,
+) -> DomainEvent {
+    DomainEvent::new(account_id, kind(ConversationPayload::of(conversation)), at)
 }
 
 impl Store {
@@ -341,9 +348,9 @@ pub(crate) async fn change_conversation(
         .bind(c.awaiting_since.map(micros))
         .execute(tx.conn())
         .await?;
-    tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
+    tx.emit(conversation_event(account_id, Payload::ConversationUpdated, &c, at));
     if c.assignee_id != before.assignee_id || c.team_id != before.team_id {
-        tx.emit(conversation_event(account_id, EventKind::ConversationAssigned, &c, at));
+        tx.emit(conversation_event(account_id, Payload::ConversationAssigned, &c, at));
         let data = serde_json::json!({ "assignee_id": c.assignee_id, "team_id": c.team_id });
         audit(tx, account_id, actor, "conversation.assign", "conversation", &id.to_string(), data, at).await?;
     }
@@ -356,7 +363,7 @@ pub(crate) async fn change_conversation(
         SenderKind::User
     };
     if c.status == ConversationStatus::Resolved && before.status != ConversationStatus::Resolved {
-        tx.emit(conversation_event(account_id, EventKind::ConversationResolved, &c, at));
+        tx.emit(conversation_event(account_id, Payload::ConversationResolved, &c, at));
         crate::metrics::record_change(tx, account_id, id, Change::Resolved, by, at).await?;
     } else if before.status == ConversationStatus::Resolved && c.status != ConversationStatus::Resolved {
         crate::metrics::record_change(tx, account_id, id, Change::Reopened, by, at).await?;

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use threadline_domain::contact::Contact;
 use threadline_domain::conversation::{Conversation, Handler};
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, Payload};
 use threadline_domain::identity::IdentityKind;
 use threadline_domain::ids::{ContactId, ConversationId, InboxId, MessageId};
 use threadline_domain::ingest::{self, InboundMessage, stored_message};
@@ -21,7 +21,7 @@ use threadline_domain::metrics::Change;
 
 use crate::attachments::insert_attachments;
 use crate::conversations::{conversation_event, load_conversation};
-use crate::messages::{insert_conversations, insert_messages, load_message, message_event, update_continued};
+use crate::messages::{insert_conversations, insert_messages, load_message, update_continued};
 use crate::rows::{self, CONVERSATION_COLUMNS};
 use crate::{Account, IngestOutcome, Result, Store, StoreError, WriteTx, micros, now};
 
@@ -331,15 +331,15 @@ impl Store {
                         .cloned()
                         .ok_or_else(|| StoreError::Corrupt("lost a conversation".into()))?;
                     if place.created {
-                        tx.emit(conversation_event(account_id, EventKind::ConversationCreated, &conversation, at));
+                        tx.emit(conversation_event(account_id, Payload::ConversationCreated, &conversation, at));
                     } else if place.reopened || place.changed {
-                        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &conversation, at));
+                        tx.emit(conversation_event(account_id, Payload::ConversationUpdated, &conversation, at));
                     }
                     conversation
                 }
                 (None, None) => return Err(StoreError::Corrupt("a message was not placed".into())),
             };
-            tx.emit(message_event(account_id, &message, &conversation, at));
+            tx.emit(DomainEvent::message_created(account_id, &message, &conversation, &[], at));
             let conversation_created = place.is_some_and(|p| p.created);
             outcomes.push(IngestOutcome {
                 message,

@@ -1,6 +1,6 @@
 //! Non-message interactions and the unified contact timeline.
 
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, InteractionPayload, Payload};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InteractionId};
 use threadline_domain::interaction::{Interaction, InteractionKind};
 use threadline_domain::timeline::{TimelineCursor, TimelineEntry, TimelineFilter};
@@ -49,7 +49,7 @@ pub(crate) async fn insert_interaction(
     .bind(micros(at))
     .execute(tx.conn())
     .await?;
-    tx.emit(DomainEvent::new(account_id, EventKind::InteractionCreated, serde_json::json!({ "interaction": interaction }), at));
+    tx.emit(DomainEvent::new(account_id, Payload::InteractionCreated(InteractionPayload { interaction: interaction.clone() }), at));
     Ok(())
 }
 

@@ -13,9 +13,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, ConversationStatus, Handler, Priority};
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, EventKind, JourneyRunPayload, Payload};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, JourneyId, JourneyRunId, MessageId, TaskId, TeamId, UserId};
+pub use threadline_domain::journey::JourneyRun;
 use threadline_domain::journey::{JourneySpec, Reentry, SendRules, may_enter};
+pub use threadline_domain::task::Task;
 use time::OffsetDateTime;
 
 use crate::actions::{Effect, Target};
@@ -40,34 +42,6 @@ pub struct Journey {
 
 pub const JOURNEY_STATUSES: [&str; 4] = ["draft", "live", "paused", "archived"];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct JourneyRun {
-    pub id: JourneyRunId,
-    pub journey_id: JourneyId,
-    pub version: i64,
-    pub contact_id: ContactId,
-    /// `active`, `waiting`, `completed`, `converted`, `exited` or `failed`.
-    pub status: String,
-    /// Where it stands (the step it waits at or does next).
-    pub step_id: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub wake_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub entered_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub ended_at: Option<OffsetDateTime>,
-    /// Why it ended.
-    pub outcome: Option<String>,
-    /// What started it: a customer event's id, or a conversation event's.
-    pub trigger_event_id: Option<String>,
-}
-
-impl JourneyRun {
-    pub fn is_open(&self) -> bool {
-        self.ended_at.is_none()
-    }
-}
-
 /// A step a run took.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StepRecord {
@@ -80,28 +54,6 @@ pub struct StepRecord {
     pub message_id: Option<MessageId>,
     #[serde(with = "time::serde::rfc3339")]
     pub executed_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Task {
-    pub id: TaskId,
-    pub contact_id: ContactId,
-    /// `call`, `reply` or `follow_up`.
-    pub kind: String,
-    pub title: String,
-    pub team_id: Option<TeamId>,
-    pub assignee_id: Option<UserId>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub due_at: OffsetDateTime,
-    /// `open` or `done`.
-    pub status: String,
-    pub journey_id: Option<JourneyId>,
-    pub run_id: Option<JourneyRunId>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub done_at: Option<OffsetDateTime>,
-    pub done_by: Option<String>,
 }
 
 /// A task a person sets.
@@ -243,7 +195,7 @@ pub(crate) fn conversation_trigger_job(event: &DomainEvent) -> Option<crate::New
         EventKind::SurveyAnswered => "survey_answered",
         _ => return None,
     };
-    let conversation = event.data.get("conversation")?;
+    let about = event.about();
     Some(crate::NewJob {
         lane: None,
         kind: CONVERSATION_JOB,
@@ -252,8 +204,8 @@ pub(crate) fn conversation_trigger_job(event: &DomainEvent) -> Option<crate::New
         payload: serde_json::json!({
             "event_id": event.id,
             "on": on,
-            "contact_id": conversation.get("contact_id")?,
-            "conversation_id": conversation.get("id")?,
+            "contact_id": about.contact_id?,
+            "conversation_id": about.conversation_id?,
         }),
         run_at: event.occurred_at,
     })
@@ -518,7 +470,7 @@ impl Store {
             return Ok(None);
         }
         crate::jobs::enqueue(&mut tx, &run_job(account_id, run.id, at), at).await?;
-        tx.emit(DomainEvent::new(account_id, EventKind::JourneyEntered, serde_json::json!({ "run": run }), at));
+        tx.emit(DomainEvent::new(account_id, Payload::JourneyEntered(JourneyRunPayload { run: run.clone() }), at));
         tx.commit().await?;
         Ok(Some(run))
     }
@@ -707,7 +659,7 @@ impl Store {
             Next::Step(_) => {}
             Next::Complete | Next::End { .. } => {
                 let ended = self_run_after(&mut tx, run.id).await?;
-                tx.emit(DomainEvent::new(account_id, EventKind::JourneyEnded, serde_json::json!({ "run": ended }), at));
+                tx.emit(DomainEvent::new(account_id, Payload::JourneyEnded(JourneyRunPayload { run: ended }), at));
             }
         }
         tx.commit().await?;
@@ -907,7 +859,7 @@ impl Store {
             done_by: None,
         };
         insert_task(&mut tx, account_id, &task).await?;
-        tx.emit(DomainEvent::new(account_id, EventKind::TaskCreated, serde_json::json!({ "task": task }), at));
+        tx.emit(DomainEvent::task(account_id, true, &task, at));
         audit(&mut tx, account_id, actor, "task.create", "task", &task.id.to_string(), serde_json::json!({ "kind": task.kind }), at)
             .await?;
         tx.commit().await?;
@@ -929,7 +881,7 @@ impl Store {
         found(&result)?;
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
         let task = task_row(&sqlx::query(&sql).bind(id.to_string()).fetch_one(tx.conn()).await?)?;
-        tx.emit(DomainEvent::new(account_id, EventKind::TaskUpdated, serde_json::json!({ "task": task }), at));
+        tx.emit(DomainEvent::task(account_id, false, &task, at));
         tx.commit().await?;
         Ok(task)
     }
@@ -1054,10 +1006,10 @@ async fn end_in(
         let message_id: MessageId = message_id.parse().map_err(|_| StoreError::Corrupt(message_id.clone()))?;
         let reason = format!("not sent: the journey ended first ({outcome})");
         let message = crate::outbox::cancel_queued(tx, account_id, message_id, &reason, at).await?;
-        tx.emit(crate::messages::message_updated_event(account_id, &message, at));
+        tx.emit(DomainEvent::message_updated(account_id, &message, at));
     }
     let run = self_run_after(tx, run_id).await?;
-    tx.emit(DomainEvent::new(account_id, EventKind::JourneyEnded, serde_json::json!({ "run": run }), at));
+    tx.emit(DomainEvent::new(account_id, Payload::JourneyEnded(JourneyRunPayload { run }), at));
     Ok(true)
 }
 
@@ -1118,7 +1070,7 @@ pub(crate) async fn new_outreach_conversation(
         updated_at: at,
     };
     crate::messages::insert_conversations(tx, account_id, &[&conversation]).await?;
-    tx.emit(DomainEvent::new(account_id, EventKind::ConversationCreated, serde_json::json!({ "conversation": conversation }), at));
+    tx.emit(crate::conversations::conversation_event(account_id, Payload::ConversationCreated, &conversation, at));
     Ok(conversation.id)
 }
 

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::Conversation;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::DomainEvent;
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, InboxId, MessageId, UserId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind, SenderKind};
 
@@ -232,12 +232,9 @@ impl Store {
             }
             _ => {}
         }
-        let mut event = message_event(account_id, &message, &conversation, at);
-        if note && !outbound.mentions.is_empty() {
-            // Who the note mentions: their workspace tells them.
-            event.data["mentions"] = serde_json::json!(outbound.mentions);
-        }
-        tx.emit(event);
+        // Who a note mentions: their workspace tells them.
+        let mentions = if note { outbound.mentions.as_slice() } else { &[] };
+        tx.emit(DomainEvent::message_created(account_id, &message, &conversation, mentions, at));
         Ok(message)
     }
 
@@ -277,7 +274,7 @@ impl Store {
         let at = now();
         let mut tx = self.begin_write().await?;
         let message = write_delivery_status(&mut tx, account_id, id, status, error.as_deref()).await?;
-        tx.emit(message_updated_event(account_id, &message, at));
+        tx.emit(DomainEvent::message_updated(account_id, &message, at));
         tx.commit().await?;
         Ok(message)
     }
@@ -303,16 +300,6 @@ pub(crate) async fn write_delivery_status(
     .await?;
     found(&done)?;
     load_message(tx.conn(), account_id, id).await
-}
-
-/// `message.updated`: a message's delivery status or error changed.
-pub(crate) fn message_updated_event(account_id: AccountId, message: &Message, at: time::OffsetDateTime) -> DomainEvent {
-    DomainEvent::new(
-        account_id,
-        EventKind::MessageUpdated,
-        serde_json::json!({ "message": message, "conversation_id": message.conversation_id }),
-        at,
-    )
 }
 
 /// Claims an idempotency key for this request: false when it was seen before.
@@ -429,23 +416,6 @@ pub(crate) async fn load_message(conn: &mut sqlx::AnyConnection, account_id: Acc
     load_attachment_meta(conn, &mut messages).await?;
     let [message] = messages;
     Ok(message)
-}
-
-pub(crate) fn message_event(
-    account_id: AccountId,
-    message: &Message,
-    conversation: &Conversation,
-    at: time::OffsetDateTime,
-) -> DomainEvent {
-    DomainEvent::new(
-        account_id,
-        EventKind::MessageCreated,
-        serde_json::json!({
-            "message": message,
-            "conversation": { "id": conversation.id, "status": conversation.status, "contact_id": conversation.contact_id },
-        }),
-        at,
-    )
 }
 
 pub(crate) async fn insert_conversations(tx: &mut WriteTx, account_id: AccountId, conversations: &[&Conversation]) -> Result<()> {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use threadline_domain::backlog::{self, AGE_BUCKETS, DayBacklog};
 use threadline_domain::conversation::Conversation;
-use threadline_domain::event::DomainEvent;
+use threadline_domain::event::{DomainEvent, EventKind};
 use threadline_domain::ids::{AccountId, ConversationId};
 use threadline_domain::message::{Direction, SenderKind};
 use threadline_domain::metrics::{Change, ConversationFacts, DEFLECTION_WINDOW, Entry, FCR_WINDOW, History, Measured};
@@ -51,7 +51,19 @@ pub(crate) async fn record_change(
 
 /// The conversation an event is about, if any.
 fn touched_conversation(event: &DomainEvent) -> Option<ConversationId> {
-    event.data.get("conversation")?.get("id")?.as_str()?.parse().ok()
+    use EventKind as K;
+    match event.kind {
+        K::ConversationCreated
+        | K::ConversationUpdated
+        | K::ConversationAssigned
+        | K::ConversationResolved
+        | K::ConversationHandedOff
+        | K::SlaBreached
+        | K::MessageCreated
+        | K::SurveySent
+        | K::SurveyAnswered => event.about().conversation_id,
+        _ => None,
+    }
 }
 
 /// Marks the conversations `events` touch as out of date (called by the

@@ -18,9 +18,10 @@
 //! order stays with its contact (merges move it along).
 
 use serde::Serialize;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, OrderPayload, Payload};
 use threadline_domain::identity::{IdentityKind, NormalizedIdentity, Region};
 use threadline_domain::ids::{AccountId, ContactId, CustomerEventId, OrderId, OrderSourceId};
+pub use threadline_domain::order::Order;
 use threadline_domain::order::{OrderFacts, OrderStatus, Refund, Shipment, Update, update};
 use threadline_domain::tracking::{Call, CallKind};
 use time::OffsetDateTime;
@@ -85,26 +86,6 @@ impl OrderOrigin<'_> {
             OrderOrigin::Api => "api",
         }
     }
-}
-
-/// A stored order.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Order {
-    pub id: OrderId,
-    pub contact_id: ContactId,
-    /// `shopify`, `woocommerce` or `api`.
-    pub source: String,
-    /// The shop it came from (none for the order API).
-    pub source_id: Option<OrderSourceId>,
-    #[serde(flatten)]
-    pub facts: OrderFacts,
-    /// When Threadline first stored it.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// When Threadline last stored a newer version (`updated_at` is the
-    /// shop's own time of that version).
-    #[serde(with = "time::serde::rfc3339")]
-    pub stored_at: OffsetDateTime,
 }
 
 /// What storing an arriving order did.
@@ -399,13 +380,9 @@ impl Store {
         let new_events: Vec<(CustomerEventId, ContactId)> =
             rows.iter().filter(|(id, _, _)| inserted.contains(id)).map(|(id, contact, _)| (*id, *contact)).collect();
         crate::tracking::hand_to_journeys(&mut tx, account_id, &new_events, at).await?;
-        let kind = if created { EventKind::OrderCreated } else { EventKind::OrderUpdated };
-        tx.emit(DomainEvent::new(
-            account_id,
-            kind,
-            serde_json::json!({ "order": order, "events": events.iter().map(|e| e.name).collect::<Vec<_>>() }),
-            at,
-        ));
+        let payload = OrderPayload { order: order.clone(), events: events.iter().map(|e| e.name.to_owned()).collect() };
+        let payload = if created { Payload::OrderCreated(payload) } else { Payload::OrderUpdated(payload) };
+        tx.emit(DomainEvent::new(account_id, payload, at));
         tx.commit().await?;
         let events = rows.iter().filter(|(id, _, _)| inserted.contains(id)).filter_map(|(_, _, c)| c.name.clone()).collect();
         Ok(OrderRecorded::Stored { order: Box::new(order), created, events })

@@ -12,11 +12,12 @@
 //! again, because the provider may already have it.
 
 use serde::{Deserialize, Serialize};
+use threadline_domain::event::DomainEvent;
 use threadline_domain::ids::{AccountId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Message};
 use threadline_domain::reply::status_advances;
 
-use crate::messages::{load_message, message_updated_event, write_delivery_status};
+use crate::messages::{load_message, write_delivery_status};
 use crate::{Backend, Result, Store, StoreError, WriteTx, micros, now, rows};
 
 /// How a reply is to be sent, decided when it was written.
@@ -161,7 +162,7 @@ impl Store {
                 let reason = "sending was interrupted (the server stopped mid-request); it may or may not have reached the customer, \
                               so it is not sent again automatically — retry it to send it again";
                 let message = mark_dead(&mut tx, account_id, message_id, reason, at).await?;
-                tx.emit(message_updated_event(account_id, &message, at));
+                tx.emit(DomainEvent::message_updated(account_id, &message, at));
                 tx.commit().await?;
                 return Ok(None);
             }
@@ -281,7 +282,7 @@ impl Store {
                 mark_dead(&mut tx, job.account_id, job.message_id, &error, at).await?
             }
         };
-        tx.emit(message_updated_event(job.account_id, &message, at));
+        tx.emit(DomainEvent::message_updated(job.account_id, &message, at));
         tx.commit().await?;
         Ok(message)
     }
@@ -310,7 +311,7 @@ impl Store {
             .await?;
         crate::jobs::enqueue(&mut tx, &send_job(account_id, message_id, at), at).await?;
         let message = load_message(tx.conn(), account_id, message_id).await?;
-        tx.emit(message_updated_event(account_id, &message, at));
+        tx.emit(DomainEvent::message_updated(account_id, &message, at));
         tx.commit().await?;
         Ok(message)
     }
@@ -399,7 +400,7 @@ impl Store {
             return Ok(Some(message));
         }
         let message = write_delivery_status(&mut tx, account_id, id, status, error.as_deref()).await?;
-        tx.emit(message_updated_event(account_id, &message, at));
+        tx.emit(DomainEvent::message_updated(account_id, &message, at));
         tx.commit().await?;
         Ok(Some(message))
     }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use threadline_domain::channel::Channel;
 use threadline_domain::conversation::{Conversation, Priority};
-use threadline_domain::event::EventKind;
+use threadline_domain::event::{ConversationPayload, DomainEvent, Payload, RoutingNote};
 use threadline_domain::ids::{AccountId, ConversationId, InboxId, RoutingDecisionId, RoutingRuleId, SlaPolicyId, TeamId, UserId};
 use threadline_domain::routing::{Agent, ConversationFacts, Decision, Policy, Presence, SkillsPolicy, Strategy, Waiting, route_queue};
 use time::OffsetDateTime;
@@ -561,10 +561,10 @@ impl Store {
                         Decided { conversation_id, team_id: Some(team_id), user_id: Some(agent), kind: "assigned", reason: &reason };
                     record_decision(&mut tx, account_id, decided, at).await?;
                     let c = load_conversation(tx.conn(), account_id, conversation_id).await?;
-                    tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
-                    let mut assigned = conversation_event(account_id, EventKind::ConversationAssigned, &c, at);
-                    assigned.data["routing"] = serde_json::json!({ "strategy": routing.strategy, "reason": reason });
-                    tx.emit(assigned);
+                    tx.emit(conversation_event(account_id, Payload::ConversationUpdated, &c, at));
+                    let note = RoutingNote { strategy: routing.strategy, reason: reason.clone() };
+                    let assigned = ConversationPayload { routing: Some(note), ..ConversationPayload::of(&c) };
+                    tx.emit(DomainEvent::new(account_id, Payload::ConversationAssigned(assigned), at));
                     pass.assigned.push((conversation_id, agent, reason));
                 }
             }
@@ -604,8 +604,8 @@ impl Store {
         .await?;
         let decided = Decided { conversation_id: c.id, team_id: c.team_id, user_id: previous, kind: "requeued", reason };
         record_decision(&mut tx, account_id, decided, at).await?;
-        tx.emit(conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
-        tx.emit(conversation_event(account_id, EventKind::ConversationAssigned, &c, at));
+        tx.emit(conversation_event(account_id, Payload::ConversationUpdated, &c, at));
+        tx.emit(conversation_event(account_id, Payload::ConversationAssigned, &c, at));
         tx.routing_needed = true;
         tx.commit().await?;
         Ok(c)

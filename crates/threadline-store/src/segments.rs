@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use threadline_domain::channel::Channel;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, EventKind, Payload, SegmentPayload};
 use threadline_domain::ids::{AccountId, ContactId, SegmentId};
 use threadline_domain::segment::{SegmentChange, SegmentSpec};
 use time::OffsetDateTime;
@@ -93,12 +93,10 @@ pub(crate) fn contact_job(account_id: AccountId, contact_id: ContactId, at: Offs
 /// The customer a change is about, when it may change what segments they
 /// are in (their record, consents, a conversation begun or ended).
 pub(crate) fn affected_contact(event: &DomainEvent) -> Option<ContactId> {
-    let value = match event.kind {
-        EventKind::ContactUpdated => event.data.get("contact")?.get("id")?,
-        EventKind::ConversationCreated | EventKind::ConversationResolved => event.data.get("conversation")?.get("contact_id")?,
-        _ => return None,
-    };
-    value.as_str()?.parse().ok()
+    match event.kind {
+        EventKind::ContactUpdated | EventKind::ConversationCreated | EventKind::ConversationResolved => event.about().contact_id,
+        _ => None,
+    }
 }
 
 impl Store {
@@ -264,8 +262,9 @@ impl Store {
             return Ok(None);
         }
         let change = if member { SegmentChange::Entered } else { SegmentChange::Exited };
-        let kind = if member { EventKind::SegmentEntered } else { EventKind::SegmentExited };
-        let event = DomainEvent::new(account_id, kind, serde_json::json!({ "segment_id": segment_id, "contact_id": contact_id }), at);
+        let payload = SegmentPayload { segment_id, contact_id };
+        let payload = if member { Payload::SegmentEntered(payload) } else { Payload::SegmentExited(payload) };
+        let event = DomainEvent::new(account_id, payload, at);
         let job = crate::NewJob {
             lane: None,
             kind: SEGMENT_JOB,

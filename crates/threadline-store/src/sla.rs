@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use threadline_domain::conversation::Conversation;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, Payload, SlaBreachedPayload};
 use threadline_domain::ids::{AccountId, ConversationId, SlaPolicyId};
 use threadline_domain::sla::{SlaPolicy, SlaTarget};
 use time::OffsetDateTime;
@@ -207,16 +207,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        tx.emit(DomainEvent::new(
-            account_id,
-            EventKind::SlaBreached,
-            serde_json::json!({
-                "conversation": conversation,
-                "target": target,
-                "due_at": due_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            }),
-            at,
-        ));
+        let breached = SlaBreachedPayload { conversation: conversation.clone(), target, due_at };
+        tx.emit(DomainEvent::new(account_id, Payload::SlaBreached(breached), at));
         tx.commit().await?;
         Ok(true)
     }

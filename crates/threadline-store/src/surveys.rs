@@ -8,10 +8,11 @@
 
 use serde::Serialize;
 use threadline_domain::conversation::ConversationStatus;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{ConversationRef, DomainEvent, EventKind, Payload, SurveyPayload};
 use threadline_domain::ids::{AccountId, ContactId, ConversationId, MessageId, SurveyId, TaskId, TeamId, UserId};
 use threadline_domain::message::SenderKind;
 use threadline_domain::metrics::Change;
+pub use threadline_domain::survey::SurveyResponse;
 use threadline_domain::survey::{DetractorAction, Sentiment, SurveyKind, SurveySpec, sentiment};
 use time::OffsetDateTime;
 
@@ -33,29 +34,6 @@ pub struct Survey {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-}
-
-/// One survey sent, and its answer.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct SurveyResponse {
-    pub id: String,
-    pub survey_id: SurveyId,
-    pub kind: SurveyKind,
-    pub conversation_id: ConversationId,
-    pub contact_id: ContactId,
-    pub channel: String,
-    pub agent_id: Option<UserId>,
-    pub team_id: Option<TeamId>,
-    /// `sent`, or `failed` (with `failure`: the channel refused it).
-    pub status: String,
-    pub failure: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub sent_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub answered_at: Option<OffsetDateTime>,
-    pub score: Option<u8>,
 }
 
 /// A survey about to be sent.
@@ -119,7 +97,7 @@ pub(crate) fn survey_job(event: &DomainEvent) -> Option<crate::NewJob> {
     if event.kind != EventKind::ConversationResolved {
         return None;
     }
-    let id = event.data.get("conversation")?.get("id")?.as_str()?;
+    let id = event.about().conversation_id?;
     Some(crate::NewJob {
         lane: None,
         kind: SURVEY_JOB,
@@ -187,10 +165,9 @@ async fn record_answer(
     let sql = format!("SELECT {RESPONSE_COLUMNS} FROM survey_requests WHERE id = $1");
     let answered = response(&sqlx::query(&sql).bind(request_id).fetch_one(tx.conn()).await?)?;
     let feeling = sentiment(answered.kind, score);
-    let conversation = serde_json::json!({ "id": answered.conversation_id, "contact_id": answered.contact_id });
-    let mut data = serde_json::json!({ "survey_response": answered, "conversation": conversation });
-    data["sentiment"] = serde_json::json!(feeling);
-    tx.emit(DomainEvent::new(account_id, EventKind::SurveyAnswered, data, at));
+    let conversation = ConversationRef { id: answered.conversation_id, contact_id: Some(answered.contact_id), status: None };
+    let payload = SurveyPayload { survey_response: answered.clone(), conversation, sentiment: Some(feeling) };
+    tx.emit(DomainEvent::new(account_id, Payload::SurveyAnswered(payload), at));
     // On the customer's timeline, linked to the conversation, agent, team and channel.
     let (_, high) = answered.kind.range();
     let answer = threadline_domain::interaction::Interaction {
@@ -245,7 +222,7 @@ async fn follow_up(tx: &mut WriteTx, account_id: AccountId, answered: &SurveyRes
                 done_by: None,
             };
             crate::journeys::insert_task(tx, account_id, &task).await?;
-            tx.emit(DomainEvent::new(account_id, EventKind::TaskCreated, serde_json::json!({ "task": task }), at));
+            tx.emit(DomainEvent::task(account_id, true, &task, at));
         }
         DetractorAction::Reopen => {
             let mut c = crate::conversations::load_conversation(tx.conn(), account_id, answered.conversation_id).await?;
@@ -267,7 +244,7 @@ async fn follow_up(tx: &mut WriteTx, account_id: AccountId, answered: &SurveyRes
                 .execute(tx.conn())
                 .await?;
             crate::metrics::record_change(tx, account_id, c.id, Change::Reopened, SenderKind::System, at).await?;
-            tx.emit(crate::conversations::conversation_event(account_id, EventKind::ConversationUpdated, &c, at));
+            tx.emit(crate::conversations::conversation_event(account_id, Payload::ConversationUpdated, &c, at));
         }
     }
     Ok(())
@@ -458,8 +435,9 @@ impl Store {
         if outcome.is_ok() {
             let sql = format!("SELECT {RESPONSE_COLUMNS} FROM survey_requests WHERE id = $1");
             let sent = response(&sqlx::query(&sql).bind(id).fetch_one(tx.conn()).await?)?;
-            let data = serde_json::json!({ "survey_response": sent, "conversation": { "id": sent.conversation_id } });
-            tx.emit(DomainEvent::new(account_id, EventKind::SurveySent, data, at));
+            let conversation = ConversationRef { id: sent.conversation_id, contact_id: Some(sent.contact_id), status: None };
+            let payload = SurveyPayload { survey_response: sent, conversation, sentiment: None };
+            tx.emit(DomainEvent::new(account_id, Payload::SurveySent(payload), at));
         }
         tx.commit().await
     }

@@ -101,87 +101,98 @@ fn notice(event: &DomainEvent, account_id: AccountId, user: UserId, supervisor: 
     if event.account_id != account_id {
         return None;
     }
-    if event.kind == EventKind::SlaBreached {
-        let conversation = event.data.get("conversation")?.get("id")?;
-        return supervisor.then(|| serde_json::json!({ "type": "sla.breached", "conversation_id": conversation }).to_string());
-    }
-    if event.kind == EventKind::CallOffered {
-        // The screen pop: only the agent whose phone rings.
-        let agent = event.data.get("agent_id")?.as_str()?;
-        let conversation = event.data.get("conversation_id")?;
-        return (agent == user.to_string()).then(|| serde_json::json!({ "type": "call", "conversation_id": conversation }).to_string());
-    }
-    let mentioned = event.data.get("mentions").and_then(|m| m.as_array()).is_some_and(|ids| ids.iter().any(|id| *id == user.to_string()));
-    let conversation = match event.kind {
-        EventKind::MessageCreated | EventKind::MessageUpdated => event.data.get("message")?.get("conversation_id")?,
-        EventKind::ConversationCreated
+    let about = match event.kind {
+        EventKind::SlaBreached
+        | EventKind::CallOffered
+        | EventKind::MessageCreated
+        | EventKind::MessageUpdated
+        | EventKind::ConversationCreated
         | EventKind::ConversationUpdated
         | EventKind::ConversationAssigned
-        | EventKind::ConversationResolved => event.data.get("conversation")?.get("id")?,
+        | EventKind::ConversationResolved => event.about(),
         _ => return None,
     };
-    let kind = if mentioned { "mention" } else { event.kind.as_str() };
+    let conversation = about.conversation_id?;
+    let addressed = about.addressed_to.contains(&user);
+    let kind = match event.kind {
+        EventKind::SlaBreached if supervisor => "sla.breached",
+        EventKind::SlaBreached => return None,
+        // The screen pop: only the agent whose phone rings.
+        EventKind::CallOffered if addressed => "call",
+        EventKind::CallOffered => return None,
+        EventKind::MessageCreated if addressed => "mention",
+        kind => kind.as_str(),
+    };
     Some(serde_json::json!({ "type": kind, "conversation_id": conversation }).to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use threadline_domain::ids::ConversationId;
+
+    /// An event as the relay reads it back: only what the test needs of its data.
+    fn stored(account_id: AccountId, kind: EventKind, data: serde_json::Value, occurred_at: time::OffsetDateTime) -> DomainEvent {
+        DomainEvent { id: threadline_domain::ids::EventId::new(), account_id, kind, data, occurred_at }
+    }
 
     #[test]
     fn only_this_accounts_conversation_events_are_told_without_content() {
-        let account = AccountId::new();
-        let message = DomainEvent::new(
+        let (account, c1) = (AccountId::new(), ConversationId::new());
+        let message = stored(
             account,
             EventKind::MessageCreated,
-            serde_json::json!({ "message": { "conversation_id": "c1", "text": "secret" } }),
+            serde_json::json!({ "message": { "conversation_id": c1, "text": "secret" } }),
             time::OffsetDateTime::UNIX_EPOCH,
         );
         let user = UserId::new();
         let text = notice(&message, account, user, false).unwrap();
-        assert!(text.contains("message.created") && text.contains("c1") && !text.contains("secret"), "{text}");
+        assert_eq!(text, format!(r#"{{"conversation_id":"{c1}","type":"message.created"}}"#));
         assert_eq!(notice(&message, AccountId::new(), user, false), None);
-        let contact = DomainEvent::new(account, EventKind::ContactCreated, serde_json::json!({}), time::OffsetDateTime::UNIX_EPOCH);
+        let contact = stored(account, EventKind::ContactCreated, serde_json::json!({}), time::OffsetDateTime::UNIX_EPOCH);
         assert_eq!(notice(&contact, account, user, false), None);
     }
 
     #[test]
     fn only_the_agent_offered_a_call_is_shown_it() {
-        let account = AccountId::new();
+        let (account, c9) = (AccountId::new(), ConversationId::new());
         let (giulia, other) = (UserId::new(), UserId::new());
-        let offered = DomainEvent::new(
+        let offered = stored(
             account,
             EventKind::CallOffered,
-            serde_json::json!({ "call": { "from_number": "+393471112233" }, "agent_id": giulia, "conversation_id": "c9" }),
+            serde_json::json!({ "call": { "from_number": "+393471112233", "conversation_id": c9 }, "agent_id": giulia, "conversation_id": c9 }),
             time::OffsetDateTime::UNIX_EPOCH,
         );
-        assert_eq!(notice(&offered, account, giulia, false).unwrap(), r#"{"conversation_id":"c9","type":"call"}"#);
+        assert_eq!(notice(&offered, account, giulia, false).unwrap(), format!(r#"{{"conversation_id":"{c9}","type":"call"}}"#));
         assert_eq!(notice(&offered, account, other, true), None);
     }
 
     #[test]
     fn a_mentioned_agent_is_told_so() {
-        let (account, paolo, emma) = (AccountId::new(), UserId::new(), UserId::new());
-        let note = DomainEvent::new(
+        let (account, paolo, emma, c1) = (AccountId::new(), UserId::new(), UserId::new(), ConversationId::new());
+        let note = stored(
             account,
             EventKind::MessageCreated,
-            serde_json::json!({ "message": { "conversation_id": "c1" }, "mentions": [paolo] }),
+            serde_json::json!({ "message": { "conversation_id": c1 }, "mentions": [paolo] }),
             time::OffsetDateTime::UNIX_EPOCH,
         );
-        assert_eq!(notice(&note, account, paolo, false).unwrap(), r#"{"conversation_id":"c1","type":"mention"}"#);
+        assert_eq!(notice(&note, account, paolo, false).unwrap(), format!(r#"{{"conversation_id":"{c1}","type":"mention"}}"#));
         assert!(notice(&note, account, emma, false).unwrap().contains("message.created"));
     }
 
     #[test]
     fn supervisors_are_told_of_missed_targets() {
-        let account = AccountId::new();
-        let breach = DomainEvent::new(
+        let (account, c9) = (AccountId::new(), ConversationId::new());
+        let breach = stored(
             account,
             EventKind::SlaBreached,
-            serde_json::json!({ "conversation": { "id": "c9" }, "target": "first_response" }),
+            serde_json::json!({ "conversation": { "id": c9 }, "target": "first_response" }),
             time::OffsetDateTime::UNIX_EPOCH,
         );
-        assert_eq!(notice(&breach, account, UserId::new(), true).unwrap(), r#"{"conversation_id":"c9","type":"sla.breached"}"#);
+        assert_eq!(
+            notice(&breach, account, UserId::new(), true).unwrap(),
+            format!(r#"{{"conversation_id":"{c9}","type":"sla.breached"}}"#)
+        );
         assert_eq!(notice(&breach, account, UserId::new(), false), None);
     }
 

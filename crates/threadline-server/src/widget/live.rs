@@ -18,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
-use threadline_domain::event::{DomainEvent, EventKind};
+use threadline_domain::event::{DomainEvent, EventKind, Payload};
 use threadline_domain::ids::{AccountId, ContactId, InboxId, MessageId};
 use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind};
 use threadline_store::Account;
@@ -138,9 +138,7 @@ async fn serve(state: AppState, account: Account, inbox_id: InboxId, visitor: Vi
 
 /// Whether an event is a new inbound message in this chat inbox.
 fn is_chat_message_in(event: &DomainEvent, account_id: AccountId, inbox_id: InboxId) -> bool {
-    event.account_id == account_id
-        && matches!(event.kind, EventKind::MessageCreated)
-        && event.data.get("message").and_then(|m| m.get("inbox_id")).and_then(|i| i.as_str()) == Some(inbox_id.to_string().as_str())
+    event.account_id == account_id && matches!(event.kind, EventKind::MessageCreated) && event.about().inbox_id == Some(inbox_id)
 }
 
 /// The chat message an event carries, if it belongs in this visitor's chat.
@@ -148,13 +146,12 @@ fn chat_message_for(event: &Arc<DomainEvent>, account_id: AccountId, contact: Op
     if event.account_id != account_id || !matches!(event.kind, EventKind::MessageCreated) {
         return None;
     }
-    // Every socket sees every event: compare the contact before parsing.
-    let contact = contact?.to_string();
-    if event.data.get("message")?.get("contact_id")?.as_str()? != contact {
+    // Every socket sees every event: compare the contact before reading the message.
+    if contact.is_none() || event.about().contact_id != contact {
         return None;
     }
-    let contact: Option<ContactId> = contact.parse().ok();
-    let message: Message = serde_json::from_value(event.data.get("message")?.clone()).ok()?;
+    let Ok(Payload::MessageCreated(created)) = event.payload() else { return None };
+    let message = created.message;
     let in_chat = matches!(message.channel, threadline_domain::channel::Channel::WebChat | threadline_domain::channel::Channel::InApp);
     (Some(message.contact_id) == contact && message.kind == MessageKind::Message && in_chat).then_some(message)
 }
