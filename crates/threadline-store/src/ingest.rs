@@ -23,7 +23,7 @@ use crate::attachments::insert_attachments;
 use crate::conversations::{conversation_event, load_conversation};
 use crate::messages::{insert_conversations, insert_messages, load_message, update_continued};
 use crate::rows::{self, CONVERSATION_COLUMNS};
-use crate::{Account, IngestOutcome, Result, Store, StoreError, WriteTx, micros, now};
+use crate::{Account, Backend, IngestOutcome, Result, Store, StoreError, WriteTx, micros, now};
 
 /// What becomes of one message of a batch.
 enum Plan {
@@ -173,10 +173,7 @@ impl Store {
         let mut threads: HashMap<ConversationId, Conversation> = HashMap::new();
         if !named_threads.is_empty() {
             let named_threads = rows::padded(&named_threads);
-            let sql = format!(
-                "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 AND id IN ({})",
-                rows::list(2, named_threads.len())
-            );
+            let sql = conversations_by_id(tx.backend(), named_threads.len());
             let mut query = sqlx::query(&sql).bind(&a);
             for id in &named_threads {
                 query = query.bind(id.to_string());
@@ -250,11 +247,7 @@ impl Store {
         }
         for chunk in plain.chunks(256) {
             let chunk = rows::padded(chunk);
-            let sql = format!(
-                "UPDATE conversations SET status = 'open', snoozed_until = NULL, resolved_at = NULL, last_activity_at = $1, updated_at = $1, \
-                 awaiting_since = COALESCE(awaiting_since, $1) WHERE account_id = $2 AND id IN ({})",
-                rows::list(3, chunk.len())
-            );
+            let sql = touch_continued(tx.backend(), chunk.len());
             let mut query = sqlx::query(&sql).bind(micros(at)).bind(&a);
             for id in &chunk {
                 query = query.bind(id.to_string());
@@ -383,6 +376,26 @@ impl Store {
     }
 }
 
+/// `n` conversations of an account by id (`$1` the account).
+fn conversations_by_id(backend: Backend, n: usize) -> String {
+    format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} = $1 AND id IN ({})",
+        rows::guard(backend, "account_id"),
+        rows::list(2, n)
+    )
+}
+
+/// Continued conversations open, touched at `$1`, with the customer waiting
+/// (`$2` the account, then `n` ids).
+fn touch_continued(backend: Backend, n: usize) -> String {
+    format!(
+        "UPDATE conversations SET status = 'open', snoozed_until = NULL, resolved_at = NULL, last_activity_at = $1, updated_at = $1, \
+         awaiting_since = COALESCE(awaiting_since, $1) WHERE {} = $2 AND id IN ({})",
+        rows::guard(backend, "account_id"),
+        rows::list(3, n)
+    )
+}
+
 /// Inserts the contacts a batch creates (their identities are written with the rest).
 async fn insert_new_contacts(tx: &mut WriteTx, account: &str, contacts: &[Contact], at: time::OffsetDateTime) -> Result<()> {
     for chunk in rows::fixed_chunks(contacts) {
@@ -408,4 +421,49 @@ async fn insert_new_contacts(tx: &mut WriteTx, account: &str, contacts: &[Contac
         query.execute(tx.conn()).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite plans for `sql` with `n` ids bound after `fixed` values.
+    async fn plan(store: &Store, sql: &str, fixed: usize, n: usize) -> String {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query(&explain);
+        for _ in 0..fixed {
+            query = query.bind("x");
+        }
+        for i in 0..n {
+            query = query.bind(format!("id-{i}"));
+        }
+        let rows = query.fetch_all(&store.pool).await.unwrap();
+        rows.iter().map(|r| rows::text(r, "detail").unwrap()).collect::<Vec<_>>().join("; ")
+    }
+
+    /// A batch's look-ups and updates by conversation id find each id
+    /// through the primary key, however many conversations the account has,
+    /// instead of walking the account's rows through one of its indexes
+    /// (which SQLite, without statistics, would pick for lists this long).
+    #[tokio::test]
+    async fn conversations_are_found_by_their_ids_not_by_walking_the_account() {
+        let dir = std::env::temp_dir().join(format!("threadline-plan-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("plan.db").display());
+        let store = Store::connect(&url, &crate::ConnectOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        for n in [16, 64, 256] {
+            let read = plan(&store, &conversations_by_id(Backend::Sqlite, n), 1, n).await;
+            assert!(read.contains("sqlite_autoindex_conversations_1 (id=?)"), "{n} ids: {read}");
+            let touch = plan(&store, &touch_continued(Backend::Sqlite, n), 2, n).await;
+            assert!(touch.contains("sqlite_autoindex_conversations_1 (id=?)"), "{n} ids: {touch}");
+        }
+        // The control: without the guard SQLite chooses an account index, so
+        // this test fails if the guard goes.
+        let unguarded = conversations_by_id(Backend::Postgres, 64);
+        let unguarded = plan(&store, &unguarded, 1, 64).await;
+        assert!(!unguarded.contains("(id=?)"), "{unguarded}");
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -311,7 +311,8 @@ impl Store {
         for chunk in ids.chunks(100) {
             let padded = crate::rows::padded(&chunk.iter().map(|id| id.to_string()).collect::<Vec<_>>());
             let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM customer_events WHERE account_id = $1 AND id IN ({}) ORDER BY occurred_at, id",
+                "SELECT {EVENT_COLUMNS} FROM customer_events WHERE {} = $1 AND id IN ({}) ORDER BY occurred_at, id",
+                crate::rows::guard(self.backend, "account_id"),
                 crate::rows::list(2, padded.len())
             );
             let mut query = sqlx::query(&sql).bind(account_id.to_string());
@@ -363,7 +364,11 @@ pub(crate) async fn insert_events(
             inserted.extend(chunk.iter().map(|(id, _, _)| *id));
         } else if written > 0 {
             let ids = crate::rows::padded(&chunk.iter().map(|(id, _, _)| id.to_string()).collect::<Vec<_>>());
-            let sql = format!("SELECT id FROM customer_events WHERE account_id = $1 AND id IN ({})", crate::rows::list(2, ids.len()));
+            let sql = format!(
+                "SELECT id FROM customer_events WHERE {} = $1 AND id IN ({})",
+                crate::rows::guard(tx.backend(), "account_id"),
+                crate::rows::list(2, ids.len())
+            );
             let mut query = sqlx::query(&sql).bind(account_id.to_string());
             for id in &ids {
                 query = query.bind(id);
