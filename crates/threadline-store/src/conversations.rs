@@ -440,8 +440,8 @@ impl Store {
         let padded = rows::padded(ids);
         let sql = format!(
             "SELECT c.id, k.name FROM conversations c JOIN contacts k ON k.id = c.contact_id \
-             WHERE {} = $1 AND c.id IN ({})",
-            rows::guard(self.backend, "c.account_id"),
+             WHERE {} AND c.id IN ({})",
+            rows::guard("c.account_id", "$1"),
             rows::list(2, padded.len())
         );
         let mut query = sqlx::query(&sql).bind(account_id.to_string());

@@ -47,8 +47,9 @@ pub(crate) async fn persist_events(conn: &mut AnyConnection, backend: Backend, e
         "INSERT INTO webhook_deliveries (id, account_id, subscription_id, event_id, status, attempts, next_attempt_at, created_at) \
          SELECT e.id || ':' || s.id, e.account_id, s.id, e.id, 'pending', 0, e.occurred_at, e.occurred_at \
          FROM events e JOIN webhook_subscriptions s ON s.account_id = e.account_id AND s.active = 1 \
-         WHERE e.account_id = $1 AND e.id IN ({placeholders}) \
-           AND (s.event_filter = '*' OR s.event_filter LIKE '%,' || e.kind || ',%')"
+         WHERE {} AND e.id IN ({placeholders}) \
+           AND (s.event_filter = '*' OR s.event_filter LIKE '%,' || e.kind || ',%')",
+        crate::rows::guard("e.account_id", "$1")
     );
     let mut query = sqlx::query(&sql).bind(events[0].account_id.to_string());
     for id in &ids {

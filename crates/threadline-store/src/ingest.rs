@@ -23,7 +23,7 @@ use crate::attachments::insert_attachments;
 use crate::conversations::{conversation_event, load_conversation};
 use crate::messages::{insert_conversations, insert_messages, load_message, update_continued};
 use crate::rows::{self, CONVERSATION_COLUMNS};
-use crate::{Account, Backend, IngestOutcome, Result, Store, StoreError, WriteTx, micros, now};
+use crate::{Account, IngestOutcome, Result, Store, StoreError, WriteTx, micros, now};
 
 /// What becomes of one message of a batch.
 enum Plan {
@@ -173,7 +173,7 @@ impl Store {
         let mut threads: HashMap<ConversationId, Conversation> = HashMap::new();
         if !named_threads.is_empty() {
             let named_threads = rows::padded(&named_threads);
-            let sql = conversations_by_id(tx.backend(), named_threads.len());
+            let sql = conversations_by_id(named_threads.len());
             let mut query = sqlx::query(&sql).bind(&a);
             for id in &named_threads {
                 query = query.bind(id.to_string());
@@ -247,7 +247,7 @@ impl Store {
         }
         for chunk in plain.chunks(256) {
             let chunk = rows::padded(chunk);
-            let sql = touch_continued(tx.backend(), chunk.len());
+            let sql = touch_continued(chunk.len());
             let mut query = sqlx::query(&sql).bind(micros(at)).bind(&a);
             for id in &chunk {
                 query = query.bind(id.to_string());
@@ -377,21 +377,17 @@ impl Store {
 }
 
 /// `n` conversations of an account by id (`$1` the account).
-fn conversations_by_id(backend: Backend, n: usize) -> String {
-    format!(
-        "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} = $1 AND id IN ({})",
-        rows::guard(backend, "account_id"),
-        rows::list(2, n)
-    )
+fn conversations_by_id(n: usize) -> String {
+    format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} AND id IN ({})", rows::guard("account_id", "$1"), rows::list(2, n))
 }
 
 /// Continued conversations open, touched at `$1`, with the customer waiting
 /// (`$2` the account, then `n` ids).
-fn touch_continued(backend: Backend, n: usize) -> String {
+fn touch_continued(n: usize) -> String {
     format!(
         "UPDATE conversations SET status = 'open', snoozed_until = NULL, resolved_at = NULL, last_activity_at = $1, updated_at = $1, \
-         awaiting_since = COALESCE(awaiting_since, $1) WHERE {} = $2 AND id IN ({})",
-        rows::guard(backend, "account_id"),
+         awaiting_since = COALESCE(awaiting_since, $1) WHERE {} AND id IN ({})",
+        rows::guard("account_id", "$2"),
         rows::list(3, n)
     )
 }
@@ -427,43 +423,77 @@ async fn insert_new_contacts(tx: &mut WriteTx, account: &str, contacts: &[Contac
 mod tests {
     use super::*;
 
-    /// What SQLite plans for `sql` with `n` ids bound after `fixed` values.
+    /// What the engine plans for `sql` with `n` ids bound after `fixed`
+    /// values (the first of them an account id).
     async fn plan(store: &Store, sql: &str, fixed: usize, n: usize) -> String {
-        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let explain = format!("EXPLAIN {}{sql}", if store.backend == crate::Backend::Sqlite { "QUERY PLAN " } else { "" });
         let mut query = sqlx::query(&explain);
-        for _ in 0..fixed {
-            query = query.bind("x");
+        for i in 0..fixed {
+            query = if i == 0 && fixed == 2 { query.bind(1_i64) } else { query.bind(uuid::Uuid::now_v7().to_string()) };
         }
         for i in 0..n {
             query = query.bind(format!("id-{i}"));
         }
-        let rows = query.fetch_all(&store.pool).await.unwrap();
-        rows.iter().map(|r| rows::text(r, "detail").unwrap()).collect::<Vec<_>>().join("; ")
+        let mut conn = store.pool.acquire().await.unwrap();
+        if store.backend == crate::Backend::Postgres {
+            // The test's tables are empty, where reading one page is cheapest.
+            sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+        }
+        let rows = query.fetch_all(&mut *conn).await.unwrap();
+        let column = if store.backend == crate::Backend::Sqlite { "detail" } else { "QUERY PLAN" };
+        rows.iter().map(|r| rows::text(r, column).unwrap()).collect::<Vec<_>>().join("; ")
     }
 
-    /// A batch's look-ups and updates by conversation id find each id
-    /// through the primary key, however many conversations the account has,
-    /// instead of walking the account's rows through one of its indexes
-    /// (which SQLite, without statistics, would pick for lists this long).
-    #[tokio::test]
-    async fn conversations_are_found_by_their_ids_not_by_walking_the_account() {
+    /// Runs `check` on a migrated store on SQLite in a new folder, then on
+    /// a new PostgreSQL database at `THREADLINE_TEST_DATABASE_URL`, and
+    /// removes both after.
+    async fn on_both_engines<F: AsyncFn(&Store)>(check: F) {
         let dir = std::env::temp_dir().join(format!("threadline-plan-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.join("plan.db").display());
         let store = Store::connect(&url, &crate::ConnectOptions::default()).await.unwrap();
         store.migrate().await.unwrap();
-        for n in [16, 64, 256] {
-            let read = plan(&store, &conversations_by_id(Backend::Sqlite, n), 1, n).await;
-            assert!(read.contains("sqlite_autoindex_conversations_1 (id=?)"), "{n} ids: {read}");
-            let touch = plan(&store, &touch_continued(Backend::Sqlite, n), 2, n).await;
-            assert!(touch.contains("sqlite_autoindex_conversations_1 (id=?)"), "{n} ids: {touch}");
-        }
-        // The control: without the guard SQLite chooses an account index, so
-        // this test fails if the guard goes.
-        let unguarded = conversations_by_id(Backend::Postgres, 64);
-        let unguarded = plan(&store, &unguarded, 1, 64).await;
-        assert!(!unguarded.contains("(id=?)"), "{unguarded}");
-        drop(store);
+        check(&store).await;
+        store.pool.close().await;
         let _ = std::fs::remove_dir_all(dir);
+
+        let base = std::env::var("THREADLINE_TEST_DATABASE_URL")
+            .expect("THREADLINE_TEST_DATABASE_URL: the PostgreSQL these tests run against (see README)");
+        let name = format!("threadline_plan_{}", uuid::Uuid::now_v7().simple());
+        let admin = Store::connect(&base, &crate::ConnectOptions::default()).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin.pool).await.unwrap();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let store = Store::connect(&format!("{server}/{name}"), &crate::ConnectOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        check(&store).await;
+        store.pool.close().await;
+        sqlx::query(&format!("DROP DATABASE {name}")).execute(&admin.pool).await.unwrap();
+    }
+
+    /// A batch's look-ups and updates by conversation id find each id
+    /// through the primary key, however many conversations the account has,
+    /// instead of walking the account's rows through one of its indexes.
+    #[tokio::test]
+    async fn conversations_are_found_by_their_ids_not_by_walking_the_account() {
+        on_both_engines(async |store: &Store| {
+            let primary_key = match store.backend {
+                crate::Backend::Sqlite => "sqlite_autoindex_conversations_1 (id=?)",
+                crate::Backend::Postgres => "on conversations_pkey",
+            };
+            for n in [16, 64, 256] {
+                let read = plan(store, &conversations_by_id(n), 1, n).await;
+                assert!(read.contains(primary_key), "{n} ids: {read}");
+                let touch = plan(store, &touch_continued(n), 2, n).await;
+                assert!(touch.contains(primary_key), "{n} ids: {touch}");
+            }
+            if store.backend == crate::Backend::Sqlite {
+                // The control: with the account as a plain equality SQLite
+                // chooses an account index, so this test fails if the guard goes.
+                let unguarded = conversations_by_id(64).replace(&rows::guard("account_id", "$1"), "account_id = $1");
+                let unguarded = plan(store, &unguarded, 1, 64).await;
+                assert!(!unguarded.contains("(id=?)"), "{unguarded}");
+            }
+        })
+        .await;
     }
 }

@@ -166,19 +166,17 @@ pub(crate) fn list(start: usize, n: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// `column` as a tenant guard in a statement that finds rows by their
-/// unique ids (`{guard} = $1 AND id IN (…)`): on SQLite `+column`, which
-/// keeps the guard out of the planner's choice of index. Without gathered
-/// statistics SQLite takes an equality on an index's first column to match
-/// a handful of rows, so for an `IN` list longer than that it would walk
-/// every row of the account through an account-leading index instead of
-/// looking each id up — a cost that grows with the account. PostgreSQL
-/// plans from its statistics and gets the column as it is.
-pub(crate) fn guard(backend: Backend, column: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("+{column}"),
-        Backend::Postgres => column.to_owned(),
-    }
+/// `column = param` as a tenant guard in a statement that finds rows by
+/// their unique ids (`{guard} AND id IN (…)`), written so that neither
+/// engine's planner takes it for an index condition: `(column = param) IS
+/// TRUE` filters the same rows. The ids are the lookup; the account only
+/// checks them. Otherwise both engines may walk every row of the account
+/// through an account-leading index: SQLite, without gathered statistics,
+/// takes an equality on an index's first column to match a handful of rows;
+/// PostgreSQL estimates one row for an account newer than its statistics.
+/// Either way the cost grows with the account.
+pub(crate) fn guard(column: &str, param: &str) -> String {
+    format!("({column} = {param}) IS TRUE")
 }
 
 /// Splits rows into chunks of power-of-two sizes up to 64 (at most seven

@@ -311,8 +311,8 @@ impl Store {
         for chunk in ids.chunks(100) {
             let padded = crate::rows::padded(&chunk.iter().map(|id| id.to_string()).collect::<Vec<_>>());
             let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM customer_events WHERE {} = $1 AND id IN ({}) ORDER BY occurred_at, id",
-                crate::rows::guard(self.backend, "account_id"),
+                "SELECT {EVENT_COLUMNS} FROM customer_events WHERE {} AND id IN ({}) ORDER BY occurred_at, id",
+                crate::rows::guard("account_id", "$1"),
                 crate::rows::list(2, padded.len())
             );
             let mut query = sqlx::query(&sql).bind(account_id.to_string());
@@ -365,8 +365,8 @@ pub(crate) async fn insert_events(
         } else if written > 0 {
             let ids = crate::rows::padded(&chunk.iter().map(|(id, _, _)| id.to_string()).collect::<Vec<_>>());
             let sql = format!(
-                "SELECT id FROM customer_events WHERE {} = $1 AND id IN ({})",
-                crate::rows::guard(tx.backend(), "account_id"),
+                "SELECT id FROM customer_events WHERE {} AND id IN ({})",
+                crate::rows::guard("account_id", "$1"),
                 crate::rows::list(2, ids.len())
             );
             let mut query = sqlx::query(&sql).bind(account_id.to_string());
