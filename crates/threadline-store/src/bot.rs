@@ -395,7 +395,8 @@ impl Store {
         }
         let padded = rows::padded(ids);
         let sql = format!(
-            "SELECT conversation_id, ended_at FROM bot_sessions WHERE account_id = $1 AND status = 'handed_off' AND conversation_id IN ({})",
+            "SELECT conversation_id, ended_at FROM bot_sessions WHERE {} AND status = 'handed_off' AND conversation_id IN ({})",
+            rows::guard("account_id", "$1"),
             rows::list(2, padded.len())
         );
         let mut query = sqlx::query(&sql).bind(account_id.to_string());

@@ -57,13 +57,19 @@ pub(crate) async fn persist_events(conn: &mut AnyConnection, backend: Backend, e
     }
     let queued = query.execute(&mut *conn).await?.rows_affected();
     if queued > 0 {
-        // Delivery ids are `<event id>:<subscription id>` (UUIDs): safe to
-        // put in the payload's JSON as they are.
+        // A job per delivery just written. Delivery ids are `<event
+        // id>:<subscription id>` (UUIDs: safe to put in the payload's JSON
+        // as they are), so each is found through its primary key from the
+        // batch's events; `webhook_deliveries` has no index to find a
+        // batch's rows by event.
         let sql = format!(
             "INSERT INTO jobs (id, kind, account_id, dedup_key, payload, run_at, attempts, generation, created_at, lane) \
              SELECT 'webhook:' || d.id, $2, d.account_id, 'webhook:' || d.id, '{{\"delivery_id\":\"' || d.id || '\"}}', \
                     d.next_attempt_at, 0, 0, d.created_at, NULL \
-             FROM webhook_deliveries d WHERE d.account_id = $1 AND d.event_id IN ({}) AND d.status = 'pending'",
+             FROM events e JOIN webhook_subscriptions s ON s.account_id = e.account_id \
+             JOIN webhook_deliveries d ON d.id = e.id || ':' || s.id AND d.status = 'pending' \
+             WHERE {} AND e.id IN ({})",
+            crate::rows::guard("e.account_id", "$1"),
             crate::rows::list(3, ids.len())
         );
         let mut query = sqlx::query(&sql).bind(events[0].account_id.to_string()).bind(WEBHOOK_JOB);
