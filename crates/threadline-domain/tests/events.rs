@@ -106,3 +106,32 @@ fn about_what_it_cannot_read_is_nothing_rather_than_an_error() {
     let about = stored(EventKind::ConversationCreated, Value::Null).about();
     assert_eq!(about, Default::default());
 }
+
+#[test]
+fn the_parts_only_some_events_carry_read_and_write_back_too() {
+    use EventKind as K;
+    let user = threadline_domain::ids::UserId::new();
+    let parts = [
+        (K::ConversationAssigned, "routing", serde_json::json!({ "strategy": "least_busy", "reason": "Paolo has the fewest open" })),
+        (
+            K::ConversationHandedOff,
+            "handoff",
+            serde_json::json!({ "bot": "Aurora", "reason": "asked_for_human", "category": null, "summary": "Wants a person" }),
+        ),
+        (K::MessageCreated, "mentions", serde_json::json!([user])),
+        (K::SurveyAnswered, "sentiment", serde_json::json!("promoter")),
+        (K::AfterSalesUpdated, "from", serde_json::json!("requested")),
+    ];
+    for (kind, key, value) in parts {
+        let mut data = fixture(kind);
+        data[key] = value;
+        let payload = Payload::read(kind, &data).unwrap_or_else(|e| panic!("{kind} with {key}: {e}"));
+        let made = DomainEvent::new(AccountId::new(), payload, time::OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(made.data, data, "{kind} with {key}");
+        // Without the part, the key is left out rather than written as null.
+        let mut without = data.clone();
+        without.as_object_mut().unwrap().remove(key);
+        let made = DomainEvent::new(AccountId::new(), Payload::read(kind, &without).unwrap(), time::OffsetDateTime::UNIX_EPOCH);
+        assert!(made.data.get(key).is_none(), "{kind}: {key} written when absent");
+    }
+}
