@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use async_imap::extensions::idle::IdleResponse;
+use async_imap::types::UnsolicitedResponse;
 use futures_util::TryStreamExt;
 use threadline_domain::ids::{AccountId, InboxId};
 use threadline_store::{ImapCursor, Inbox};
@@ -221,8 +222,21 @@ async fn session(state: &AppState, account_id: AccountId, inbox_id: InboxId, con
     let uid_validity = mailbox.uid_validity.ok_or_else(|| anyhow!("the server gave no UIDVALIDITY for {}", config.mailbox))?;
     let idle = timed("asking for capabilities", session.capabilities()).await?.has_str("IDLE");
     tracing::info!(inbox = %inbox_id, host = %config.host, mailbox = %config.mailbox, idle, "reading the IMAP mailbox");
+    // Updates the server sends outside IDLE's wait (new mail announced
+    // while a fetch ran or while IDLE was starting) land in this channel.
+    let updates = session.unsolicited_responses.clone();
+    // Empties that channel: whether any update said the mailbox grew.
+    let new_mail_announced = || {
+        let mut announced = false;
+        while let Ok(update) = updates.try_recv() {
+            announced |= matches!(update, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_));
+        }
+        announced
+    };
     loop {
         report(state, inbox_id, |s| s.state = "reading".into());
+        // What was announced before this read is read by it.
+        new_mail_announced();
         read_new(state, account_id, inbox_id, config, &mut session, uid_validity).await?;
         report(state, inbox_id, |s| {
             s.state = "waiting".into();
@@ -233,10 +247,16 @@ async fn session(state: &AppState, account_id: AccountId, inbox_id: InboxId, con
         if idle {
             let mut handle = session.idle();
             timed("starting IDLE", handle.init()).await?;
-            let (wait, _interrupt) = handle.wait_with_timeout(IDLE_MAX);
-            let response = wait.await?;
+            // Mail that arrived after the fetch may have been announced
+            // before IDLE began: then IDLE itself would wait in vain.
+            let response = if new_mail_announced() {
+                None
+            } else {
+                let (wait, _interrupt) = handle.wait_with_timeout(IDLE_MAX);
+                Some(wait.await?)
+            };
             session = timed("ending IDLE", handle.done()).await?;
-            if matches!(response, IdleResponse::ManualInterrupt) {
+            if matches!(response, Some(IdleResponse::ManualInterrupt)) {
                 // The server closed the connection during IDLE.
                 return Err(anyhow!("the server ended the IDLE session"));
             }
