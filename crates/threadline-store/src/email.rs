@@ -45,10 +45,10 @@ impl Store {
         let mut hits = Vec::new();
         for chunk in ids.chunks(64) {
             let chunk = rows::padded(chunk);
-            let sql = format!(
-                "SELECT id, conversation_id, contact_id, direction, provider_message_id FROM messages \
-                 WHERE inbox_id = $1 AND account_id = $2 AND provider_message_id IN ({})",
-                rows::list(3, chunk.len())
+            let sql = crate::messages::by_provider_ids(
+                self.backend,
+                "id, conversation_id, contact_id, direction, provider_message_id",
+                chunk.len(),
             );
             let mut query = sqlx::query(&sql).bind(inbox_id.to_string()).bind(account_id.to_string());
             for id in &chunk {

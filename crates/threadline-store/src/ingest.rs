@@ -21,7 +21,7 @@ use threadline_domain::metrics::Change;
 
 use crate::attachments::insert_attachments;
 use crate::conversations::{conversation_event, load_conversation};
-use crate::messages::{insert_conversations, insert_messages, load_message, update_continued};
+use crate::messages::{by_provider_ids, insert_conversations, insert_messages, load_message, update_continued};
 use crate::rows::{self, CONVERSATION_COLUMNS};
 use crate::{Account, IngestOutcome, Result, Store, StoreError, WriteTx, micros, now};
 
@@ -65,10 +65,7 @@ impl Store {
         let mut stored_before: HashMap<(InboxId, String), MessageId> = HashMap::new();
         for (inbox, ids) in &provider_ids {
             let ids = rows::padded(ids);
-            let sql = format!(
-                "SELECT id, provider_message_id FROM messages WHERE inbox_id = $1 AND account_id = $2 AND provider_message_id IN ({})",
-                rows::list(3, ids.len())
-            );
+            let sql = by_provider_ids(tx.backend(), "id, provider_message_id", ids.len());
             let mut query = sqlx::query(&sql).bind(inbox.to_string()).bind(&a);
             for id in &ids {
                 query = query.bind(id.clone());
@@ -105,11 +102,7 @@ impl Store {
         let mut owners: HashMap<(IdentityKind, String), ContactId> = HashMap::new();
         let mut named: HashSet<ContactId> = HashSet::new();
         if !values.is_empty() {
-            let sql = format!(
-                "SELECT i.contact_id, i.kind, i.value, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id \
-                 WHERE i.account_id = $1 AND i.value IN ({})",
-                rows::list(2, values.len())
-            );
+            let sql = identity_owners(tx.backend(), values.len());
             let mut query = sqlx::query(&sql).bind(&a);
             for v in &values {
                 query = query.bind(*v);
@@ -147,13 +140,8 @@ impl Store {
         // conversations replies name, in one query each.
         let mut latest: HashMap<ContactId, Conversation> = HashMap::new();
         if !returning.is_empty() {
-            // The index on (contact_id, last_activity_at) answers each MAX.
             let returning = rows::padded(&returning);
-            let sql = format!(
-                "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 AND contact_id IN ({}) \
-                 AND last_activity_at = (SELECT MAX(l.last_activity_at) FROM conversations l WHERE l.account_id = c.account_id AND l.contact_id = c.contact_id)",
-                rows::list(2, returning.len())
-            );
+            let sql = latest_conversations(tx.backend(), returning.len());
             let mut query = sqlx::query(&sql).bind(&a);
             for c in &returning {
                 query = query.bind(c.to_string());
@@ -376,6 +364,57 @@ impl Store {
     }
 }
 
+/// The identities of account `$1` with any of `n` values (`$2`…), under
+/// every kind, with their contact's name; on PostgreSQL one value at a
+/// time ([`rows::each_key`]), not by walking the account's identities.
+fn identity_owners(backend: crate::Backend, n: usize) -> String {
+    match backend {
+        crate::Backend::Sqlite => format!(
+            "SELECT i.contact_id, i.kind, i.value, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id \
+             WHERE i.account_id = $1 AND i.value IN ({})",
+            rows::list(2, n)
+        ),
+        crate::Backend::Postgres => rows::each_key(
+            2,
+            n,
+            "SELECT i.contact_id, i.kind, i.value, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id \
+             WHERE i.account_id = $1 AND i.value = wanted.key",
+        ),
+    }
+}
+
+/// The latest conversations (more than one if touched in the same
+/// microsecond) of `n` contacts (`$2`…) of account `$1`, through the index
+/// `conversations_contact`. On PostgreSQL it leads with the contact, and
+/// the statement looks each contact up alone ([`rows::each_key`]) with the
+/// account and the latest time as filters ([`rows::guard`]): as index
+/// conditions, either could lead the planner to an account-leading index
+/// whose whole range for the account it would walk.
+fn latest_conversations(backend: crate::Backend, n: usize) -> String {
+    match backend {
+        crate::Backend::Sqlite => format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE account_id = $1 AND contact_id IN ({}) \
+             AND last_activity_at = (SELECT MAX(l.last_activity_at) FROM conversations l WHERE l.account_id = c.account_id AND l.contact_id = c.contact_id)",
+            rows::list(2, n)
+        ),
+        crate::Backend::Postgres => rows::each_key(
+            2,
+            n,
+            &format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE contact_id = wanted.key AND {} AND {}",
+                rows::guard("account_id", "$1"),
+                rows::guard(
+                    "last_activity_at",
+                    &format!(
+                        "(SELECT MAX(l.last_activity_at) FROM conversations l WHERE l.contact_id = wanted.key AND {})",
+                        rows::guard("l.account_id", "$1")
+                    )
+                )
+            ),
+        ),
+    }
+}
+
 /// `n` conversations of an account by id (`$1` the account).
 fn conversations_by_id(n: usize) -> String {
     format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {} AND id IN ({})", rows::guard("account_id", "$1"), rows::list(2, n))
@@ -423,14 +462,22 @@ async fn insert_new_contacts(tx: &mut WriteTx, account: &str, contacts: &[Contac
 mod tests {
     use super::*;
 
-    /// What the engine plans for `sql` with `n` ids bound after `fixed`
-    /// values (with two, a timestamp and an account id; with one, an
-    /// account id).
-    async fn plan(store: &Store, sql: &str, fixed: usize, n: usize) -> String {
+    /// A value bound before a statement's list of keys.
+    enum Fixed {
+        Time,
+        Id,
+    }
+
+    /// What the engine plans for `sql` with `n` keys bound after the
+    /// `fixed` values.
+    async fn plan(store: &Store, sql: &str, fixed: &[Fixed], n: usize) -> String {
         let explain = format!("EXPLAIN {}{sql}", if store.backend == crate::Backend::Sqlite { "QUERY PLAN " } else { "" });
         let mut query = sqlx::query(&explain);
-        for i in 0..fixed {
-            query = if i == 0 && fixed == 2 { query.bind(1_i64) } else { query.bind(uuid::Uuid::now_v7().to_string()) };
+        for value in fixed {
+            query = match value {
+                Fixed::Time => query.bind(1_i64),
+                Fixed::Id => query.bind(uuid::Uuid::now_v7().to_string()),
+            };
         }
         for i in 0..n {
             query = query.bind(format!("id-{i}"));
@@ -439,6 +486,8 @@ mod tests {
         if store.backend == crate::Backend::Postgres {
             // The test's tables are empty, where reading one page is cheapest.
             sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+            // The plan a prepared statement keeps: made without the values.
+            sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await.unwrap();
         }
         let rows = query.fetch_all(&mut *conn).await.unwrap();
         let column = if store.backend == crate::Backend::Sqlite { "detail" } else { "QUERY PLAN" };
@@ -487,7 +536,9 @@ mod tests {
             // The account-leading indexes a walk would go through.
             let walks = ["conversations_account", "conversations_backlog", "conversations_contact", "conversations_assignee"];
             for n in [16, 64, 256] {
-                for (what, sql, fixed) in [("read", conversations_by_id(n), 1), ("touch", touch_continued(n), 2)] {
+                for (what, sql, fixed) in
+                    [("read", conversations_by_id(n), &[Fixed::Id][..]), ("touch", touch_continued(n), &[Fixed::Time, Fixed::Id])]
+                {
                     let plan = plan(store, &sql, fixed, n).await;
                     assert!(plan.contains(primary_key) && !walks.iter().any(|w| plan.contains(w)), "{what}, {n} ids: {plan}");
                 }
@@ -496,8 +547,44 @@ mod tests {
                 // The control: with the account as a plain equality SQLite
                 // chooses an account index, so this test fails if the guard goes.
                 let unguarded = conversations_by_id(64).replace(&rows::guard("account_id", "$1"), "account_id = $1");
-                let unguarded = plan(store, &unguarded, 1, 64).await;
+                let unguarded = plan(store, &unguarded, &[Fixed::Id], 64).await;
                 assert!(!unguarded.contains("(id=?)"), "{unguarded}");
+            }
+        })
+        .await;
+    }
+
+    /// The look-ups by a list of keys under an account or inbox (stored
+    /// provider ids, senders' identities, returning customers' latest
+    /// conversations) descend an index by each key, not only by the account
+    /// or inbox: a plan that reads the account's or inbox's whole range and
+    /// filters it by the list costs more with every row the range gains.
+    #[tokio::test]
+    async fn batch_look_ups_descend_an_index_by_each_key() {
+        on_both_engines(async |store: &Store| {
+            let postgres = store.backend == crate::Backend::Postgres;
+            for n in [4, 64] {
+                let look_ups = [
+                    (
+                        "provider ids",
+                        by_provider_ids(store.backend, "id, provider_message_id", n),
+                        &[Fixed::Id, Fixed::Id][..],
+                        "provider_message_id",
+                    ),
+                    ("identities", identity_owners(store.backend, n), &[Fixed::Id], "value"),
+                    ("latest conversations", latest_conversations(store.backend, n), &[Fixed::Id], "contact_id"),
+                ];
+                for (what, sql, fixed, key) in look_ups {
+                    let plan = plan(store, &sql, fixed, n).await;
+                    // PostgreSQL: an index condition on the key, one `VALUES` row at a time.
+                    let by_key = if postgres { format!("{key} = \"*VALUES*\".column1") } else { format!("{key}=?") };
+                    assert!(plan.contains(&by_key), "{what}, {n} keys: {plan}");
+                    // Nothing read whole: no scan without an index condition.
+                    let walks = plan.split("; ").any(|step| {
+                        if postgres { step.contains("Seq Scan") } else { step.starts_with("SCAN") && !step.contains("VALUES") }
+                    });
+                    assert!(!walks, "{what}, {n} keys: {plan}");
+                }
             }
         })
         .await;

@@ -12,7 +12,7 @@ use threadline_domain::message::{DeliveryStatus, Direction, Message, MessageKind
 use crate::attachments::{NewAttachment, insert_attachments, load_attachment_meta};
 use crate::conversations::load_conversation;
 use crate::rows::MESSAGE_COLUMNS;
-use crate::{Account, Result, Store, StoreError, WriteTx, found, micros, now, rows};
+use crate::{Account, Backend, Result, Store, StoreError, WriteTx, found, micros, now, rows};
 
 pub use threadline_domain::ingest::InboundMessage;
 
@@ -402,6 +402,26 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
         query.execute(tx.conn()).await?;
     }
     Ok(())
+}
+
+/// The messages of inbox `$1` (account `$2`) stored under any of `n`
+/// provider ids (`$3`…), as `columns`.
+///
+/// The unique index on `(inbox_id, provider_message_id)` answers each id
+/// with one descent; on PostgreSQL the ids are looked up one by one
+/// ([`rows::each_key`]) so that it is not walked inbox-wide instead.
+pub(crate) fn by_provider_ids(backend: Backend, columns: &str, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "SELECT {columns} FROM messages WHERE inbox_id = $1 AND account_id = $2 AND provider_message_id IN ({})",
+            rows::list(3, n)
+        ),
+        Backend::Postgres => rows::each_key(
+            3,
+            n,
+            &format!("SELECT {columns} FROM messages WHERE inbox_id = $1 AND provider_message_id = wanted.key AND account_id = $2"),
+        ),
+    }
 }
 
 pub(crate) async fn load_message(conn: &mut sqlx::AnyConnection, account_id: AccountId, id: MessageId) -> Result<Message> {

@@ -166,6 +166,26 @@ pub(crate) fn list(start: usize, n: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// On PostgreSQL, the rows `inner` finds for each of `n` keys bound from
+/// `$start`, looked up key by key: `inner` is a `SELECT` whose condition
+/// names the key as `wanted.key`.
+///
+/// Given the keys as an `IN` list beside an equality on a leading column
+/// (`account_id = $1 AND contact_id IN (…)`), PostgreSQL may read that
+/// column's whole range and filter it with the list: it does whenever the
+/// account, inbox or table is newer than its statistics (a new tenant, a
+/// young database, the first minutes of a busy one), where it estimates a
+/// row or two for the range, and a prepared statement keeps that plan.
+/// The walk then grows with every row the range gains. Here the keys are
+/// a `VALUES` list joined `LATERAL` to `inner` kept as a subquery
+/// (`OFFSET 0`), so each is one index descent whatever the estimates.
+/// (SQLite takes an `IN` list on an index's later column key by key; its
+/// statements keep the list.)
+pub(crate) fn each_key(start: usize, n: usize, inner: &str) -> String {
+    let keys = (start..start + n).map(|i| format!("(${i})")).collect::<Vec<_>>().join(", ");
+    format!("SELECT found.* FROM (VALUES {keys}) AS wanted(key) CROSS JOIN LATERAL ({inner} OFFSET 0) found")
+}
+
 /// `column = param` as a tenant guard in a statement that finds rows by
 /// their unique ids (`{guard} AND id IN (…)`), written so that neither
 /// engine's planner takes it for an index condition: `(column = param) IS
@@ -229,5 +249,9 @@ mod tests {
         assert_eq!(placeholders(Backend::Postgres, 2, 2), "($1, $2), ($3, $4)");
         assert_eq!(placeholders(Backend::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
         assert_eq!(list(3, 2), "$3, $4");
+        assert_eq!(
+            each_key(3, 2, "SELECT id FROM t WHERE a = $1 AND k = wanted.key"),
+            "SELECT found.* FROM (VALUES ($3), ($4)) AS wanted(key) CROSS JOIN LATERAL (SELECT id FROM t WHERE a = $1 AND k = wanted.key OFFSET 0) found"
+        );
     }
 }
