@@ -143,10 +143,15 @@ impl DomainEvent {
         Self::new(account_id, Payload::MessageUpdated(payload), now)
     }
 
-    /// `task.created` / `task.updated`: `{ "task": … }`.
-    pub fn task(account_id: AccountId, created: bool, task: &Task, now: OffsetDateTime) -> Self {
-        let payload = TaskPayload { task: task.clone() };
-        Self::new(account_id, if created { Payload::TaskCreated(payload) } else { Payload::TaskUpdated(payload) }, now)
+    /// `task.created`: `{ "task": … }`, a task made (by a journey, a call,
+    /// a rule's action or a survey's follow-up).
+    pub fn task_created(account_id: AccountId, task: &Task, now: OffsetDateTime) -> Self {
+        Self::new(account_id, Payload::TaskCreated(TaskPayload { task: task.clone() }), now)
+    }
+
+    /// `task.updated`: `{ "task": … }`, a task marked done or open again.
+    pub fn task_updated(account_id: AccountId, task: &Task, now: OffsetDateTime) -> Self {
+        Self::new(account_id, Payload::TaskUpdated(TaskPayload { task: task.clone() }), now)
     }
 
     /// What this event says, read back into its kind's payload type. An

@@ -124,7 +124,7 @@ impl Store {
                     done_by: None,
                 };
                 insert_task(tx, account_id, &task).await?;
-                tx.emit(DomainEvent::task(account_id, true, &task, at));
+                tx.emit(DomainEvent::task_created(account_id, &task, at));
             }
             Effect::SetAttribute { key, value } => {
                 let mut contact = crate::contacts::load_contact(tx.conn(), account_id, target.contact_id).await?;

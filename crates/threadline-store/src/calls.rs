@@ -448,7 +448,7 @@ impl Store {
             return Ok(None);
         }
         crate::journeys::insert_task(&mut tx, account_id, &task).await?;
-        tx.emit(DomainEvent::task(account_id, true, &task, at));
+        tx.emit(DomainEvent::task_created(account_id, &task, at));
         tx.commit().await?;
         Ok(Some(task))
     }

@@ -859,7 +859,7 @@ impl Store {
             done_by: None,
         };
         insert_task(&mut tx, account_id, &task).await?;
-        tx.emit(DomainEvent::task(account_id, true, &task, at));
+        tx.emit(DomainEvent::task_created(account_id, &task, at));
         audit(&mut tx, account_id, actor, "task.create", "task", &task.id.to_string(), serde_json::json!({ "kind": task.kind }), at)
             .await?;
         tx.commit().await?;
@@ -881,7 +881,7 @@ impl Store {
         found(&result)?;
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
         let task = task_row(&sqlx::query(&sql).bind(id.to_string()).fetch_one(tx.conn()).await?)?;
-        tx.emit(DomainEvent::task(account_id, false, &task, at));
+        tx.emit(DomainEvent::task_updated(account_id, &task, at));
         tx.commit().await?;
         Ok(task)
     }

@@ -222,7 +222,7 @@ async fn follow_up(tx: &mut WriteTx, account_id: AccountId, answered: &SurveyRes
                 done_by: None,
             };
             crate::journeys::insert_task(tx, account_id, &task).await?;
-            tx.emit(DomainEvent::task(account_id, true, &task, at));
+            tx.emit(DomainEvent::task_created(account_id, &task, at));
         }
         DetractorAction::Reopen => {
             let mut c = crate::conversations::load_conversation(tx.conn(), account_id, answered.conversation_id).await?;
