@@ -368,19 +368,9 @@ impl Store {
 /// every kind, with their contact's name; on PostgreSQL one value at a
 /// time ([`rows::each_key`]), not by walking the account's identities.
 fn identity_owners(backend: crate::Backend, n: usize) -> String {
-    match backend {
-        crate::Backend::Sqlite => format!(
-            "SELECT i.contact_id, i.kind, i.value, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id \
-             WHERE i.account_id = $1 AND i.value IN ({})",
-            rows::list(2, n)
-        ),
-        crate::Backend::Postgres => rows::each_key(
-            2,
-            n,
-            "SELECT i.contact_id, i.kind, i.value, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id \
-             WHERE i.account_id = $1 AND i.value = wanted.key",
-        ),
-    }
+    let select = "SELECT i.contact_id, i.kind, i.value, c.name FROM identities i JOIN contacts c ON c.id = i.contact_id \
+                  WHERE i.account_id = $1 AND {key}";
+    rows::by_keys(backend, 2, n, "i.value", select)
 }
 
 /// The latest conversations (more than one if touched in the same
@@ -389,7 +379,9 @@ fn identity_owners(backend: crate::Backend, n: usize) -> String {
 /// the statement looks each contact up alone ([`rows::each_key`]) with the
 /// account and the latest time as filters ([`rows::guard`]): as index
 /// conditions, either could lead the planner to an account-leading index
-/// whose whole range for the account it would walk.
+/// whose whole range for the account it would walk. (The two engines'
+/// statements differ beyond the key, so not [`rows::by_keys`]: SQLite's
+/// index leads with the account, which it needs as an index condition.)
 fn latest_conversations(backend: crate::Backend, n: usize) -> String {
     match backend {
         crate::Backend::Sqlite => format!(

@@ -411,17 +411,8 @@ pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, mes
 /// with one descent; on PostgreSQL the ids are looked up one by one
 /// ([`rows::each_key`]) so that it is not walked inbox-wide instead.
 pub(crate) fn by_provider_ids(backend: Backend, columns: &str, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => format!(
-            "SELECT {columns} FROM messages WHERE inbox_id = $1 AND account_id = $2 AND provider_message_id IN ({})",
-            rows::list(3, n)
-        ),
-        Backend::Postgres => rows::each_key(
-            3,
-            n,
-            &format!("SELECT {columns} FROM messages WHERE inbox_id = $1 AND provider_message_id = wanted.key AND account_id = $2"),
-        ),
-    }
+    let select = format!("SELECT {columns} FROM messages WHERE inbox_id = $1 AND account_id = $2 AND {{key}}");
+    rows::by_keys(backend, 3, n, "provider_message_id", &select)
 }
 
 pub(crate) async fn load_message(conn: &mut sqlx::AnyConnection, account_id: AccountId, id: MessageId) -> Result<Message> {

@@ -186,6 +186,17 @@ pub(crate) fn each_key(start: usize, n: usize, inner: &str) -> String {
     format!("SELECT found.* FROM (VALUES {keys}) AS wanted(key) CROSS JOIN LATERAL ({inner} OFFSET 0) found")
 }
 
+/// `select` for `n` keys bound from `$start`: `select` holds `{key}`
+/// where its condition on `column` goes, which becomes `column IN (…)`
+/// on SQLite and, on PostgreSQL, `column = wanted.key` looked up key by
+/// key through [`each_key`].
+pub(crate) fn by_keys(backend: Backend, start: usize, n: usize, column: &str, select: &str) -> String {
+    match backend {
+        Backend::Sqlite => select.replace("{key}", &format!("{column} IN ({})", list(start, n))),
+        Backend::Postgres => each_key(start, n, &select.replace("{key}", &format!("{column} = wanted.key"))),
+    }
+}
+
 /// `column = param` as a tenant guard in a statement that finds rows by
 /// their unique ids (`{guard} AND id IN (…)`), written so that neither
 /// engine's planner takes it for an index condition: `(column = param) IS
@@ -249,6 +260,9 @@ mod tests {
         assert_eq!(placeholders(Backend::Postgres, 2, 2), "($1, $2), ($3, $4)");
         assert_eq!(placeholders(Backend::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
         assert_eq!(list(3, 2), "$3, $4");
+        let select = "SELECT id FROM t WHERE a = $1 AND {key}";
+        assert_eq!(by_keys(Backend::Sqlite, 2, 2, "k", select), "SELECT id FROM t WHERE a = $1 AND k IN ($2, $3)");
+        assert_eq!(by_keys(Backend::Postgres, 2, 2, "k", select), each_key(2, 2, "SELECT id FROM t WHERE a = $1 AND k = wanted.key"));
         assert_eq!(
             each_key(3, 2, "SELECT id FROM t WHERE a = $1 AND k = wanted.key"),
             "SELECT found.* FROM (VALUES ($3), ($4)) AS wanted(key) CROSS JOIN LATERAL (SELECT id FROM t WHERE a = $1 AND k = wanted.key OFFSET 0) found"
