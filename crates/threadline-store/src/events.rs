@@ -22,22 +22,18 @@ pub(crate) async fn persist_events(conn: &mut AnyConnection, backend: Backend, e
     if events.is_empty() {
         return Ok(0);
     }
-    for chunk in crate::rows::fixed_chunks(events) {
-        let sql = format!(
-            "INSERT INTO events (id, account_id, kind, data, occurred_at) VALUES {}",
-            crate::rows::placeholders(backend, chunk.len(), 5)
-        );
-        let mut query = sqlx::query(&sql);
-        for e in chunk {
-            query = query
-                .bind(e.id.to_string())
-                .bind(e.account_id.to_string())
-                .bind(e.kind.as_str())
-                .bind(e.data.to_string())
-                .bind(micros(e.occurred_at));
-        }
-        query.execute(&mut *conn).await?;
+    const COLUMNS: &[&str] = &["id", "account_id", "kind", "data", "occurred_at"];
+    let mut rows = crate::rows::NewRows::new("events", COLUMNS);
+    for e in events {
+        rows.push([
+            e.id.to_string().into(),
+            e.account_id.to_string().into(),
+            e.kind.as_str().into(),
+            e.data.to_string().into(),
+            micros(e.occurred_at).into(),
+        ]);
     }
+    rows.insert(&mut *conn, backend, "").await?;
 
     // Fan out to subscriptions. The filter column is "*" or ",kind,kind,",
     // so one LIKE matches without JSON operators that differ by backend.

@@ -51,6 +51,7 @@ impl Store {
         let a = account_id.to_string();
         // After the write gate, so no row committed while waiting is newer.
         let at = now();
+        tx.by_key_only().await?;
         let values: Vec<String> = messages.iter().flat_map(|m| m.identities.iter().map(|i| format!("identity:{}", i.value))).collect();
         tx.lock_keys(account_id, &values).await?;
 
@@ -182,23 +183,21 @@ impl Store {
 
         // Writes: a few multi-row statements for the whole batch.
         insert_new_contacts(tx, &a, &senders.new_contacts, at).await?;
-        for chunk in rows::fixed_chunks(&senders.new_identities) {
-            let sql = format!(
-                "INSERT INTO identities (id, account_id, contact_id, kind, value, created_at) VALUES {} \
-                 ON CONFLICT (account_id, kind, value) DO NOTHING",
-                rows::placeholders(tx.backend(), chunk.len(), 6)
-            );
-            let mut query = sqlx::query(&sql);
-            for (contact, identity) in chunk {
-                query = query
-                    .bind(identity.id.to_string())
-                    .bind(&a)
-                    .bind(contact.to_string())
-                    .bind(identity.kind.as_str())
-                    .bind(identity.value.clone())
-                    .bind(micros(at));
+        if !senders.new_identities.is_empty() {
+            let mut new = rows::NewRows::new("identities", NEW_IDENTITY);
+            for (contact, identity) in &senders.new_identities {
+                new.push([
+                    identity.id.to_string().into(),
+                    a.as_str().into(),
+                    contact.to_string().into(),
+                    identity.kind.as_str().into(),
+                    identity.value.clone().into(),
+                    micros(at).into(),
+                ]);
             }
-            if query.execute(tx.conn()).await?.rows_affected() != chunk.len() as u64 {
+            let count = new.len() as u64;
+            let backend = tx.backend();
+            if new.insert(tx.conn(), backend, "ON CONFLICT (account_id, kind, value) DO NOTHING").await? != count {
                 // Another writer linked one of these identities meanwhile.
                 return Err(StoreError::Race);
             }
@@ -423,30 +422,45 @@ fn touch_continued(n: usize) -> String {
     )
 }
 
+/// The columns a new identity is inserted with.
+const NEW_IDENTITY: &[&str] = &["id", "account_id", "contact_id", "kind", "value", "created_at"];
+
+/// The columns a new contact is inserted with.
+const NEW_CONTACT: &[&str] = &[
+    "id",
+    "account_id",
+    "name",
+    "attributes",
+    "custom_attributes",
+    "preferred_channels",
+    "created_at",
+    "updated_at",
+    "name_key",
+    "language",
+];
+
 /// Inserts the contacts a batch creates (their identities are written with the rest).
 async fn insert_new_contacts(tx: &mut WriteTx, account: &str, contacts: &[Contact], at: time::OffsetDateTime) -> Result<()> {
-    for chunk in rows::fixed_chunks(contacts) {
-        let sql = format!(
-            "INSERT INTO contacts (id, account_id, name, attributes, custom_attributes, preferred_channels, created_at, updated_at, name_key, language) \
-             VALUES {}",
-            rows::placeholders(tx.backend(), chunk.len(), 10)
-        );
-        let mut query = sqlx::query(&sql);
-        for c in chunk {
-            query = query
-                .bind(c.id.to_string())
-                .bind(account.to_owned())
-                .bind(c.name.clone())
-                .bind("{}")
-                .bind("{}")
-                .bind("{}")
-                .bind(micros(at))
-                .bind(micros(at))
-                .bind(crate::contacts::stored_name_key(c.name.as_deref()))
-                .bind(c.language.clone());
-        }
-        query.execute(tx.conn()).await?;
+    if contacts.is_empty() {
+        return Ok(());
     }
+    let mut rows = rows::NewRows::new("contacts", NEW_CONTACT);
+    for c in contacts {
+        rows.push([
+            c.id.to_string().into(),
+            account.into(),
+            c.name.clone().into(),
+            "{}".into(),
+            "{}".into(),
+            "{}".into(),
+            micros(at).into(),
+            micros(at).into(),
+            crate::contacts::stored_name_key(c.name.as_deref()).into(),
+            c.language.clone().into(),
+        ]);
+    }
+    let backend = tx.backend();
+    rows.insert(tx.conn(), backend, "").await?;
     Ok(())
 }
 
@@ -534,6 +548,91 @@ mod tests {
         check(&store).await;
         store.pool.close().await;
         sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&admin.pool).await.unwrap();
+    }
+
+    /// The metrics refresh's look-ups by conversation id (each
+    /// conversation's message history; the same customers' other
+    /// conversations whose days a measurement marks) descend an index by
+    /// each id, and by the customer for the others: never a walk of the
+    /// messages or of the account's measured conversations, whose cost
+    /// would grow with every message stored.
+    #[tokio::test]
+    async fn the_refresh_looks_conversations_up_by_key() {
+        on_both_engines(async |store: &Store| {
+            let postgres = store.backend == crate::Backend::Postgres;
+            for n in [4, 64] {
+                let history = crate::metrics::history_sql(store.backend, n);
+                let history = plan(store, &history, &[], n).await;
+                let by_key = if postgres { "conversation_id = \"*VALUES*\".column1" } else { "conversation_id=?" };
+                assert!(history.contains(by_key) && history.contains("messages_conversation"), "history, {n}: {history}");
+                let returns = crate::rollups::mark_sql(store.backend, n, "m.conversation_id", &crate::rollups::return_days(store.backend));
+                let returns = plan(store, &returns, &[Fixed::Time], n).await;
+                let others = if postgres {
+                    "Index Cond: (contact_id = m.contact_id)"
+                } else {
+                    "conversation_metrics_contact (account_id=? AND contact_id=?"
+                };
+                assert!(returns.contains("conversation_metrics_contact") && returns.contains(others), "return days, {n}: {returns}");
+                // The account is checked on the rows found, never the way in.
+                assert!(!returns.contains("Index Cond: (account_id = m.account_id)"), "return days, {n}: {returns}");
+                for plan in [&history, &returns] {
+                    let walks = plan.split("; ").any(|step| {
+                        if postgres {
+                            step.contains("Seq Scan")
+                        } else {
+                            step.starts_with("SCAN") && !step.contains("VALUES") && !step.contains("SCAN touched")
+                        }
+                    });
+                    assert!(!walks, "{n} ids: {plan}");
+                }
+            }
+            if postgres {
+                // The customer's index condition is a descent only if the
+                // index leads with the customer (otherwise it is a whole-index
+                // scan that a plan shows the same way).
+                let definition = sqlx::query("SELECT indexdef FROM pg_indexes WHERE indexname = 'conversation_metrics_contact'")
+                    .fetch_one(&store.pool)
+                    .await
+                    .unwrap();
+                let definition = rows::text(&definition, "indexdef").unwrap();
+                assert!(definition.ends_with("(contact_id, first_customer_at)"), "{definition}");
+            }
+        })
+        .await;
+    }
+
+    /// Rows written through one JSON parameter come back as they went in on
+    /// both engines: quotes, backslashes, line breaks, non-Latin text and
+    /// emoji; the extreme 64-bit integers; absent values as NULL.
+    #[tokio::test]
+    async fn rows_carried_as_json_are_stored_exactly() {
+        on_both_engines(async |store: &Store| {
+            store.execute_raw("CREATE TABLE json_rows_check (t TEXT, n BIGINT, k TEXT)").await.unwrap();
+            const COLUMNS: &[&str] = &["t", "n", "k"];
+            let texts =
+                ["plain", "quote \" and 'single', back\\slash", "line\nbreak\ttab\r", "Привет, 你好, مرحبا 😀", "", "{\"json\": [1]}"];
+            let mut rows = rows::NewRows::new("json_rows_check", COLUMNS);
+            let mut expected = Vec::new();
+            for (i, text) in texts.iter().enumerate() {
+                let n = [i64::MAX, i64::MIN, 0, -1, 9_007_199_254_740_993, 42][i];
+                let key = (i % 2 == 0).then(|| format!("k{i}"));
+                rows.push([(*text).into(), n.into(), key.clone().into()]);
+                expected.push((text.to_string(), n, key));
+            }
+            rows.push([serde_json::Value::Null, serde_json::Value::Null, "last".into()]);
+            let mut conn = store.pool.acquire().await.unwrap();
+            assert_eq!(rows.insert(&mut conn, store.backend, "").await.unwrap(), 7);
+            let stored =
+                sqlx::query("SELECT t, n, k FROM json_rows_check WHERE t IS NOT NULL ORDER BY n").fetch_all(&store.pool).await.unwrap();
+            let mut stored: Vec<(String, i64, Option<String>)> =
+                stored.iter().map(|r| (rows::text(r, "t").unwrap(), rows::int(r, "n").unwrap(), rows::opt_text(r, "k").unwrap())).collect();
+            stored.sort_by_key(|r| r.1);
+            expected.sort_by_key(|r| r.1);
+            assert_eq!(stored, expected);
+            let nulls = sqlx::query("SELECT k FROM json_rows_check WHERE t IS NULL AND n IS NULL").fetch_all(&store.pool).await.unwrap();
+            assert_eq!(nulls.iter().map(|r| rows::text(r, "k").unwrap()).collect::<Vec<_>>(), vec!["last"]);
+        })
+        .await;
     }
 
     /// A batch's look-ups and updates by conversation id find each id

@@ -571,14 +571,29 @@ impl WriteTx {
         let mut keys: Vec<&String> = keys.iter().collect();
         keys.sort_unstable();
         keys.dedup();
-        for chunk in rows::fixed_chunks(&keys) {
-            let values = (0..chunk.len()).map(|i| format!("(${})", i + 2)).collect::<Vec<_>>().join(", ");
-            let sql = format!("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || k.key)) FROM (VALUES {values}) AS k(key)");
-            let mut query = sqlx::query(&sql).bind(account_id.to_string());
-            for key in chunk {
-                query = query.bind((*key).clone());
-            }
-            query.execute(&mut *self.tx).await?;
+        // One statement, taking them in the sorted array's order.
+        let keys = serde_json::to_string(&keys).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || k.key)) FROM json_array_elements_text($2::json) AS k(key)")
+            .bind(account_id.to_string())
+            .bind(keys)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Declares that this transaction reaches every row it reads or
+    /// writes by a key an index holds (ids, provider ids, identities), as
+    /// the ingest and the metrics refresh do. On PostgreSQL it plans the
+    /// rest of the transaction without sequential scans: a table younger
+    /// than its statistics (a new database, the first minutes of a busy
+    /// one: autovacuum analyzes a growing table only now and then) looks a
+    /// few pages long, so the planner reads it whole to find a few dozen
+    /// rows, and a prepared statement keeps that plan while the table
+    /// grows. These transactions' plans are made and kept under this
+    /// setting only (their statements are theirs alone).
+    pub(crate) async fn by_key_only(&mut self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -361,46 +361,73 @@ pub(crate) async fn enrich_language(
     Ok(())
 }
 
+/// The columns a new message is inserted with.
+const NEW_MESSAGE: &[&str] = &[
+    "id",
+    "account_id",
+    "conversation_id",
+    "contact_id",
+    "kind",
+    "direction",
+    "channel",
+    "inbox_id",
+    "sender_kind",
+    "sender_id",
+    "body_text",
+    "body_html",
+    "provider_message_id",
+    "delivery_status",
+    "delivery_error",
+    "subject",
+    "quoted_text",
+    "automated",
+    "problems",
+    "created_at",
+    "language",
+    "sentiment",
+    "category",
+    "triage",
+    "choices",
+];
+
 /// Inserts messages in one statement (a batch shares one round trip).
 pub(crate) async fn insert_messages(tx: &mut WriteTx, account_id: AccountId, messages: &[&Message]) -> Result<()> {
-    for chunk in rows::fixed_chunks(messages) {
-        let sql = format!(
-            "INSERT INTO messages (id, account_id, conversation_id, contact_id, kind, direction, channel, inbox_id, sender_kind, sender_id, \
-             body_text, body_html, provider_message_id, delivery_status, delivery_error, subject, quoted_text, automated, problems, created_at, \
-             language, sentiment, category, triage, choices) VALUES {}",
-            rows::placeholders(tx.backend(), chunk.len(), 25)
-        );
-        let mut query = sqlx::query(&sql);
-        for m in chunk {
-            query = query
-                .bind(m.id.to_string())
-                .bind(account_id.to_string())
-                .bind(m.conversation_id.to_string())
-                .bind(m.contact_id.to_string())
-                .bind(m.kind.as_str())
-                .bind(m.direction.as_str())
-                .bind(m.channel.as_str())
-                .bind(m.inbox_id.map(|i| i.to_string()))
-                .bind(m.sender_kind.as_str())
-                .bind(m.sender_id.clone())
-                .bind(m.text.clone())
-                .bind(m.html.clone())
-                .bind(m.provider_message_id.clone())
-                .bind(m.delivery_status.as_str())
-                .bind(m.delivery_error.clone())
-                .bind(m.subject.clone())
-                .bind(m.quoted_text.clone())
-                .bind(m.automated.clone())
-                .bind((!m.problems.is_empty()).then(|| serde_json::Value::from(m.problems.clone()).to_string()))
-                .bind(micros(m.created_at))
-                .bind(m.triage.as_ref().and_then(|t| t.language.clone()))
-                .bind(m.triage.as_ref().map(|t| (t.sentiment * 100.0).round() as i64))
-                .bind(m.triage.as_ref().and_then(|t| t.category.clone()))
-                .bind(m.triage.as_ref().map(|t| serde_json::to_string(t).unwrap_or_default()))
-                .bind((!m.choices.is_empty()).then(|| serde_json::to_string(&m.choices).unwrap_or_default()));
-        }
-        query.execute(tx.conn()).await?;
+    if messages.is_empty() {
+        return Ok(());
     }
+    let account = account_id.to_string();
+    let mut rows = rows::NewRows::new("messages", NEW_MESSAGE);
+    for m in messages {
+        rows.push([
+            m.id.to_string().into(),
+            account.as_str().into(),
+            m.conversation_id.to_string().into(),
+            m.contact_id.to_string().into(),
+            m.kind.as_str().into(),
+            m.direction.as_str().into(),
+            m.channel.as_str().into(),
+            m.inbox_id.map(|i| i.to_string()).into(),
+            m.sender_kind.as_str().into(),
+            m.sender_id.clone().into(),
+            m.text.clone().into(),
+            m.html.clone().into(),
+            m.provider_message_id.clone().into(),
+            m.delivery_status.as_str().into(),
+            m.delivery_error.clone().into(),
+            m.subject.clone().into(),
+            m.quoted_text.clone().into(),
+            m.automated.clone().into(),
+            (!m.problems.is_empty()).then(|| serde_json::Value::from(m.problems.clone()).to_string()).into(),
+            micros(m.created_at).into(),
+            m.triage.as_ref().and_then(|t| t.language.clone()).into(),
+            m.triage.as_ref().map(|t| (t.sentiment * 100.0).round() as i64).into(),
+            m.triage.as_ref().and_then(|t| t.category.clone()).into(),
+            m.triage.as_ref().map(|t| serde_json::to_string(t).unwrap_or_default()).into(),
+            (!m.choices.is_empty()).then(|| serde_json::to_string(&m.choices).unwrap_or_default()).into(),
+        ]);
+    }
+    let backend = tx.backend();
+    rows.insert(tx.conn(), backend, "").await?;
     Ok(())
 }
 
@@ -429,35 +456,54 @@ pub(crate) async fn load_message(conn: &mut sqlx::AnyConnection, account_id: Acc
     Ok(message)
 }
 
+/// The columns a new conversation is inserted with.
+const NEW_CONVERSATION: &[&str] = &[
+    "id",
+    "account_id",
+    "contact_id",
+    "status",
+    "priority",
+    "labels",
+    "category",
+    "team_id",
+    "channel",
+    "language",
+    "handler",
+    "queued_at",
+    "awaiting_since",
+    "last_activity_at",
+    "created_at",
+    "updated_at",
+];
+
 pub(crate) async fn insert_conversations(tx: &mut WriteTx, account_id: AccountId, conversations: &[&Conversation]) -> Result<()> {
-    for chunk in rows::fixed_chunks(conversations) {
-        let sql = format!(
-            "INSERT INTO conversations (id, account_id, contact_id, status, priority, labels, category, team_id, channel, language, handler, \
-             queued_at, awaiting_since, last_activity_at, created_at, updated_at) VALUES {}",
-            rows::placeholders(tx.backend(), chunk.len(), 16)
-        );
-        let mut query = sqlx::query(&sql);
-        for c in chunk {
-            query = query
-                .bind(c.id.to_string())
-                .bind(account_id.to_string())
-                .bind(c.contact_id.to_string())
-                .bind(c.status.as_str())
-                .bind(c.priority.as_str())
-                .bind("[]")
-                .bind(c.category.clone())
-                .bind(c.team_id.map(|t| t.to_string()))
-                .bind(c.channel.map(|ch| ch.as_str().to_owned()))
-                .bind(c.language.clone())
-                .bind(c.handler.as_str())
-                .bind(c.queued_at.map(micros))
-                .bind(c.awaiting_since.map(micros))
-                .bind(micros(c.last_activity_at))
-                .bind(micros(c.created_at))
-                .bind(micros(c.updated_at));
-        }
-        query.execute(tx.conn()).await?;
+    if conversations.is_empty() {
+        return Ok(());
     }
+    let account = account_id.to_string();
+    let mut rows = rows::NewRows::new("conversations", NEW_CONVERSATION);
+    for c in conversations {
+        rows.push([
+            c.id.to_string().into(),
+            account.as_str().into(),
+            c.contact_id.to_string().into(),
+            c.status.as_str().into(),
+            c.priority.as_str().into(),
+            "[]".into(),
+            c.category.clone().into(),
+            c.team_id.map(|t| t.to_string()).into(),
+            c.channel.map(|ch| ch.as_str()).into(),
+            c.language.clone().into(),
+            c.handler.as_str().into(),
+            c.queued_at.map(micros).into(),
+            c.awaiting_since.map(micros).into(),
+            micros(c.last_activity_at).into(),
+            micros(c.created_at).into(),
+            micros(c.updated_at).into(),
+        ]);
+    }
+    let backend = tx.backend();
+    rows.insert(tx.conn(), backend, "").await?;
     Ok(())
 }
 

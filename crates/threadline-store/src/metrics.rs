@@ -75,19 +75,14 @@ pub(crate) async fn mark_dirty(conn: &mut sqlx::AnyConnection, backend: Backend,
         return Ok(());
     }
     let since = micros(now());
-    let touched: Vec<_> = touched.into_iter().collect();
-    for chunk in rows::fixed_chunks(&touched) {
-        let sql = format!(
-            "INSERT INTO metrics_dirty (conversation_id, account_id, since, first_marked) VALUES {} \
-             ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since",
-            rows::placeholders(backend, chunk.len(), 4)
-        );
-        let mut query = sqlx::query(&sql);
-        for (account_id, conversation_id) in chunk {
-            query = query.bind(conversation_id.to_string()).bind(account_id.to_string()).bind(since).bind(since);
-        }
-        query.execute(&mut *conn).await?;
+    // In (account, conversation) order, which the metrics refresh clears
+    // them in too (see `clear_marks_sql`).
+    const COLUMNS: &[&str] = &["conversation_id", "account_id", "since", "first_marked"];
+    let mut marks = rows::NewRows::new("metrics_dirty", COLUMNS);
+    for (account_id, conversation_id) in &touched {
+        marks.push([conversation_id.to_string().into(), account_id.to_string().into(), since.into(), since.into()]);
     }
+    marks.insert(conn, backend, "ON CONFLICT (conversation_id) DO UPDATE SET since = excluded.since").await?;
     Ok(())
 }
 
@@ -249,6 +244,34 @@ fn history_messages(list: &str) -> Result<(Vec<Entry>, Option<String>)> {
     Ok((entries, inbox))
 }
 
+/// Deletes `n` marks `(conversation_id, since)` (`$1, $2`, `$3, $4`…)
+/// that have not moved on. On PostgreSQL each is found and locked key by
+/// key in the list's order first: deleting straight from the list would
+/// lock them in whatever order the plan reads them, and a commit marking
+/// the same conversations in its own order could then wait for this
+/// transaction while this one waits for it.
+fn clear_marks_sql(backend: Backend, n: usize) -> String {
+    let pairs = rows::placeholders(backend, n, 2);
+    match backend {
+        Backend::Sqlite => format!("DELETE FROM metrics_dirty WHERE (conversation_id, since) IN (VALUES {pairs})"),
+        Backend::Postgres => format!(
+            "DELETE FROM metrics_dirty WHERE (conversation_id, since) IN (SELECT found.conversation_id, found.since \
+             FROM (VALUES {pairs}) AS wanted(key, since) CROSS JOIN LATERAL (SELECT conversation_id, since FROM metrics_dirty \
+             WHERE conversation_id = wanted.key AND since = wanted.since OFFSET 0 FOR UPDATE) found)"
+        ),
+    }
+}
+
+/// The [`HISTORY_ENTRY`] lists of `n` conversations (`$1`…), one row each.
+pub(crate) fn history_sql(backend: Backend, n: usize) -> String {
+    let select = format!(
+        "SELECT conversation_id, string_agg({HISTORY_ENTRY}, ';' ORDER BY created_at, id) AS entries FROM messages \
+         WHERE {{key}} AND kind = 'message' \
+         AND NOT EXISTS (SELECT 1 FROM survey_requests s WHERE s.answer_message_id = messages.id) GROUP BY conversation_id"
+    );
+    rows::by_keys(backend, 1, n, "conversation_id", &select)
+}
+
 impl Store {
     /// Up to `limit` conversations whose facts are out of date, oldest mark
     /// first; with `settle`, only those unchanged since `settle.0` or first
@@ -294,7 +317,10 @@ impl Store {
         let mut conn = self.pool.begin().await?;
         for chunk in stale.chunks(64) {
             let ids: Vec<String> = rows::padded(&chunk.iter().map(|s| s.conversation_id.to_string()).collect::<Vec<_>>());
-            let list = rows::list(1, ids.len());
+            // Each statement finds the conversations by their ids: on
+            // PostgreSQL id by id ([`rows::by_keys`]), so that tables younger
+            // than their statistics are not read whole on every refresh.
+            let by_ids = |column: &str, select: &str| rows::by_keys(self.backend, 1, ids.len(), column, select);
             fn bind_all<'q>(sql: &'q str, ids: &[String]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
                 let mut q = sqlx::query(sql);
                 for id in ids {
@@ -302,7 +328,7 @@ impl Store {
                 }
                 q
             }
-            let sql = format!("SELECT {} FROM conversations WHERE id IN ({list})", rows::CONVERSATION_COLUMNS);
+            let sql = by_ids("id", &format!("SELECT {} FROM conversations WHERE {{key}}", rows::CONVERSATION_COLUMNS));
             let mut conversations: BTreeMap<String, Conversation> = BTreeMap::new();
             for row in bind_all(&sql, &ids).fetch_all(&mut *conn).await? {
                 let c = rows::conversation(&row)?;
@@ -311,11 +337,7 @@ impl Store {
             // A conversation's messages come as one row, a list in time
             // order (the index `messages_conversation` holds every column
             // read): a row costs far more to fetch than its text to split.
-            let sql = format!(
-                "SELECT conversation_id, string_agg({HISTORY_ENTRY}, ';' ORDER BY created_at, id) AS entries FROM messages \
-                 WHERE conversation_id IN ({list}) AND kind = 'message' \
-                 AND NOT EXISTS (SELECT 1 FROM survey_requests s WHERE s.answer_message_id = messages.id) GROUP BY conversation_id"
-            );
+            let sql = history_sql(self.backend, ids.len());
             let mut entries: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
             let mut inboxes: BTreeMap<String, String> = BTreeMap::new();
             for row in bind_all(&sql, &ids).fetch_all(&mut *conn).await? {
@@ -326,8 +348,10 @@ impl Store {
                 }
                 entries.insert(id, history);
             }
-            let sql = format!(
-                "SELECT conversation_id, change, actor_kind, at FROM conversation_changes WHERE conversation_id IN ({list}) ORDER BY at, id"
+            // In time order within each conversation (the order entries keep).
+            let sql = by_ids(
+                "conversation_id",
+                "SELECT conversation_id, change, actor_kind, at FROM conversation_changes WHERE {key} ORDER BY at, id",
             );
             for row in bind_all(&sql, &ids).fetch_all(&mut *conn).await? {
                 let at = rows::time(&row, "at")?;
@@ -339,7 +363,7 @@ impl Store {
                 };
                 entries.entry(rows::text(&row, "conversation_id")?).or_default().push(entry);
             }
-            let sql = format!("SELECT conversation_id FROM bot_sessions WHERE conversation_id IN ({list})");
+            let sql = by_ids("conversation_id", "SELECT conversation_id FROM bot_sessions WHERE {key}");
             let with_bot: std::collections::BTreeSet<String> = bind_all(&sql, &ids)
                 .fetch_all(&mut *conn)
                 .await?
@@ -369,6 +393,7 @@ impl Store {
     pub async fn save_metrics(&self, rows_in: &[MetricRow], done: &[Stale]) -> Result<()> {
         let at = micros(now());
         let mut tx = self.begin_write().await?;
+        tx.by_key_only().await?;
         // The days the facts leave and the days they come to are stored again.
         let ids: Vec<String> = rows_in.iter().map(|r| r.source.conversation.id.to_string()).collect();
         crate::rollups::mark_days(&mut tx, &ids).await?;
@@ -443,11 +468,13 @@ impl Store {
         }
         crate::rollups::mark_days(&mut tx, &ids).await?;
         crate::rollups::mark_return_days(&mut tx, &ids).await?;
-        for chunk in rows::fixed_chunks(done) {
-            let sql = format!(
-                "DELETE FROM metrics_dirty WHERE (conversation_id, since) IN (VALUES {})",
-                rows::placeholders(tx.backend(), chunk.len(), 2)
-            );
+        // In the order commits mark them (see `mark_dirty`), so that a
+        // commit marking some of the same conversations waits for this one
+        // or this one for it, and neither for the other in turn.
+        let mut done: Vec<&Stale> = done.iter().collect();
+        done.sort_by_key(|s| (s.account_id, s.conversation_id));
+        for chunk in rows::fixed_chunks(&done) {
+            let sql = clear_marks_sql(tx.backend(), chunk.len());
             let mut query = sqlx::query(&sql);
             for s in chunk {
                 query = query.bind(s.conversation_id.to_string()).bind(s.since);
@@ -566,11 +593,17 @@ impl Store {
     ) -> Result<()> {
         use futures_util::TryStreamExt;
         let (conditions, extra) = filter.conditions(5);
-        // Another conversation of the same customer started within the window.
+        // Another conversation of the same customer started within the
+        // window, through `conversation_metrics_contact` (on PostgreSQL led
+        // by the customer, the account a filter: see `rollups::return_days`).
+        let same_account = match self.backend {
+            Backend::Sqlite => "o.account_id = m.account_id".to_owned(),
+            Backend::Postgres => rows::guard("o.account_id", "m.account_id"),
+        };
         let came_back = |col: &str, param: usize| {
             format!(
-                "CASE WHEN m.{col} IS NOT NULL AND EXISTS (SELECT 1 FROM conversation_metrics o WHERE o.account_id = m.account_id \
-                 AND o.contact_id = m.contact_id AND o.conversation_id <> m.conversation_id AND o.first_customer_at > m.{col} \
+                "CASE WHEN m.{col} IS NOT NULL AND EXISTS (SELECT 1 FROM conversation_metrics o WHERE o.contact_id = m.contact_id \
+                 AND {same_account} AND o.conversation_id <> m.conversation_id AND o.first_customer_at > m.{col} \
                  AND o.first_customer_at <= m.{col} + ${param}) THEN 1 ELSE 0 END"
             )
         };

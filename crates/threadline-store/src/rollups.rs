@@ -29,15 +29,12 @@ pub const ROLLUP_JOB: &str = "metrics.rollup";
 /// and after their facts change, so both the old days and the new ones
 /// are stored again.
 pub(crate) async fn mark_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
-    mark(tx, conversation_ids, |list| {
-        format!(
-            "SELECT account_id, created_at / {DAY_MICROS} AS day FROM conversation_metrics WHERE conversation_id IN ({list}) \
-             UNION SELECT account_id, resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) AND resolved_at IS NOT NULL \
-             UNION SELECT account_id, first_resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE conversation_id IN ({list}) \
-             AND first_resolved_at IS NOT NULL"
-        )
-    })
-    .await
+    let days = format!(
+        "SELECT account_id, created_at / {DAY_MICROS} AS day FROM conversation_metrics WHERE {{key}} \
+         UNION SELECT account_id, resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE {{key}} AND resolved_at IS NOT NULL \
+         UNION SELECT account_id, first_resolved_at / {DAY_MICROS} FROM conversation_metrics WHERE {{key}} AND first_resolved_at IS NOT NULL"
+    );
+    mark(tx, conversation_ids, "conversation_id", &days).await
 }
 
 /// Marks the days of the conversations' messages written since they were
@@ -45,14 +42,12 @@ pub(crate) async fn mark_days(tx: &mut WriteTx, conversation_ids: &[String]) -> 
 /// measuring ran): the days whose workload they change. Earlier messages
 /// do not change when a conversation does.
 pub(crate) async fn mark_new_message_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
-    mark(tx, conversation_ids, |list| {
-        format!(
-            "SELECT DISTINCT m.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m \
-             LEFT JOIN conversation_metrics cm ON cm.conversation_id = m.conversation_id \
-             WHERE m.conversation_id IN ({list}) AND m.created_at >= COALESCE(cm.refreshed_at, 0) - 3600000000"
-        )
-    })
-    .await
+    let days = format!(
+        "SELECT DISTINCT m.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m \
+         LEFT JOIN conversation_metrics cm ON cm.conversation_id = m.conversation_id \
+         WHERE {{key}} AND m.created_at >= COALESCE(cm.refreshed_at, 0) - 3600000000"
+    );
+    mark(tx, conversation_ids, "m.conversation_id", &days).await
 }
 
 /// Which messages [`mark_message_days`] marks the days of.
@@ -69,16 +64,12 @@ pub(crate) enum MessagesOf {
 /// another customer, and before and after they move in time.
 pub(crate) async fn mark_message_days(tx: &mut WriteTx, of: MessagesOf, ids: &[String]) -> Result<()> {
     let column = match of {
-        MessagesOf::Conversations => "conversation_id",
-        MessagesOf::Contacts => "contact_id",
-        MessagesOf::Ids => "id",
+        MessagesOf::Conversations => "m.conversation_id",
+        MessagesOf::Contacts => "m.contact_id",
+        MessagesOf::Ids => "m.id",
     };
-    mark(tx, ids, |list| {
-        format!(
-            "SELECT DISTINCT m.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m WHERE m.{column} IN ({list})"
-        )
-    })
-    .await
+    let days = format!("SELECT DISTINCT m.account_id AS account_id, m.created_at / {DAY_MICROS} AS day FROM messages m WHERE {{key}}");
+    mark(tx, ids, column, &days).await
 }
 
 /// Marks the days of the same customers' other conversations whose
@@ -86,32 +77,45 @@ pub(crate) async fn mark_message_days(tx: &mut WriteTx, of: MessagesOf, ids: &[S
 /// first messages decide: call once they are measured, and before they
 /// are erased.
 pub(crate) async fn mark_return_days(tx: &mut WriteTx, conversation_ids: &[String]) -> Result<()> {
-    mark(tx, conversation_ids, |list| {
-        let others = "FROM conversation_metrics m JOIN conversation_metrics o ON o.account_id = m.account_id \
-             AND o.contact_id = m.contact_id AND o.conversation_id <> m.conversation_id";
-        format!(
-            "SELECT o.account_id, o.created_at / {DAY_MICROS} AS day {others} WHERE m.conversation_id IN ({list}) \
-             AND o.resolved_at < m.first_customer_at AND o.resolved_at >= m.first_customer_at - {} \
-             UNION SELECT o.account_id, o.first_resolved_at / {DAY_MICROS} {others} WHERE m.conversation_id IN ({list}) \
-             AND o.first_resolved_at < m.first_customer_at AND o.first_resolved_at >= m.first_customer_at - {}",
-            DEFLECTION_WINDOW.whole_microseconds(),
-            FCR_WINDOW.whole_microseconds()
-        )
-    })
-    .await
+    let days = return_days(tx.backend());
+    mark(tx, conversation_ids, "m.conversation_id", &days).await
 }
 
-/// Marks the `(account_id, day)` rows `days` selects for the conversations
-/// (`days` gets the `IN` list: padded, so statements keep a few shapes).
-async fn mark(tx: &mut WriteTx, conversation_ids: &[String], days: impl Fn(&str) -> String) -> Result<()> {
+/// The days [`mark_return_days`] marks, for the conversations `{key}`
+/// names as `m.conversation_id`. The same customer's other conversations
+/// are found through `conversation_metrics_contact`: on SQLite by account
+/// and customer, on PostgreSQL by the customer alone (that index leads
+/// with it there) with the account a filter ([`rows::guard`]), which keeps
+/// the planner off the account-leading indexes.
+pub(crate) fn return_days(backend: crate::Backend) -> String {
+    let same_account = match backend {
+        crate::Backend::Sqlite => "o.account_id = m.account_id".to_owned(),
+        crate::Backend::Postgres => rows::guard("o.account_id", "m.account_id"),
+    };
+    let others = format!(
+        "FROM conversation_metrics m JOIN conversation_metrics o ON o.contact_id = m.contact_id AND {same_account} \
+         AND o.conversation_id <> m.conversation_id"
+    );
+    format!(
+        "SELECT o.account_id, o.created_at / {DAY_MICROS} AS day {others} WHERE {{key}} \
+         AND o.resolved_at < m.first_customer_at AND o.resolved_at >= m.first_customer_at - {} \
+         UNION SELECT o.account_id, o.first_resolved_at / {DAY_MICROS} {others} WHERE {{key}} \
+         AND o.first_resolved_at < m.first_customer_at AND o.first_resolved_at >= m.first_customer_at - {}",
+        DEFLECTION_WINDOW.whole_microseconds(),
+        FCR_WINDOW.whole_microseconds()
+    )
+}
+
+/// Marks the `(account_id, day)` rows `days` selects for the ids: `days`
+/// names them as `{key}`, a condition on `column` ([`rows::by_keys`]: on
+/// PostgreSQL id by id, so a young table whose statistics say it is small
+/// is not read whole for every refresh). The list is padded, so
+/// statements keep a few shapes.
+async fn mark(tx: &mut WriteTx, ids: &[String], column: &str, days: &str) -> Result<()> {
     let marked = micros(crate::now());
-    for chunk in conversation_ids.chunks(64) {
+    for chunk in ids.chunks(64) {
         let ids = rows::padded(chunk);
-        let sql = format!(
-            "INSERT INTO metrics_days (account_id, day, marked) SELECT account_id, day, $1 FROM ({}) AS touched WHERE true \
-             ON CONFLICT (account_id, day) DO UPDATE SET marked = excluded.marked",
-            days(&rows::list(2, ids.len()))
-        );
+        let sql = mark_sql(tx.backend(), ids.len(), column, days);
         let mut query = sqlx::query(&sql).bind(marked);
         for id in ids {
             query = query.bind(id);
@@ -119,6 +123,15 @@ async fn mark(tx: &mut WriteTx, conversation_ids: &[String], days: impl Fn(&str)
         query.execute(tx.conn()).await?;
     }
     Ok(())
+}
+
+/// The statement of [`mark`] for `n` ids (`$2`…; `$1` the time marked).
+pub(crate) fn mark_sql(backend: crate::Backend, n: usize, column: &str, days: &str) -> String {
+    format!(
+        "INSERT INTO metrics_days (account_id, day, marked) SELECT DISTINCT account_id, day, $1 FROM ({}) AS touched WHERE true \
+         ON CONFLICT (account_id, day) DO UPDATE SET marked = excluded.marked",
+        rows::by_keys(backend, 2, n, column, days)
+    )
 }
 
 /// Holds the days' `metrics_days` rows until the transaction ends

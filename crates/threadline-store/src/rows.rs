@@ -2,6 +2,7 @@
 //! status written by a newer version, a hand-edited row) becomes
 //! [`StoreError::Corrupt`] rather than a panic.
 
+use std::fmt::Write;
 use std::str::FromStr;
 
 use sqlx::Row;
@@ -208,6 +209,109 @@ pub(crate) fn by_keys(backend: Backend, start: usize, n: usize, column: &str, se
 /// Either way the cost grows with the account.
 pub(crate) fn guard(column: &str, param: &str) -> String {
     format!("({column} = {param}) IS TRUE")
+}
+
+/// The rows of a multi-row `INSERT`, written by [`NewRows::insert`] in
+/// the form each engine takes best.
+///
+/// On PostgreSQL they go as one JSON parameter (an array with an object
+/// per row, keyed by column) that `json_populate_recordset` reads back
+/// typed by the table's own columns: whatever the number of rows, each
+/// table a batch writes costs one statement of one shape and one round
+/// trip, where bound `VALUES` lists need a statement per chunk size
+/// ([`fixed_chunks`]: up to seven for a batch) and bind every value apart
+/// (1,600 for 64 messages). The `Any` driver cannot bind arrays, so
+/// `UNNEST` is out of reach; a JSON text is one `text` parameter.
+///
+/// On SQLite, in-process, a statement costs no round trip and binding is
+/// cheap, while reading JSON back costs a parse per value (measured slower
+/// in bench/RESULTS.md): there the rows are bound into `VALUES` lists in
+/// [`fixed_chunks`].
+pub(crate) struct NewRows {
+    table: &'static str,
+    columns: &'static [&'static str],
+    values: Vec<serde_json::Value>,
+}
+
+impl NewRows {
+    pub(crate) fn new(table: &'static str, columns: &'static [&'static str]) -> NewRows {
+        NewRows { table, columns, values: Vec::new() }
+    }
+
+    /// Adds a row: its values in the order of the columns (text, integers
+    /// or null).
+    pub(crate) fn push<const N: usize>(&mut self, values: [serde_json::Value; N]) {
+        debug_assert_eq!(N, self.columns.len(), "one value per column");
+        self.values.extend(values);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.values.len() / self.columns.len().max(1)
+    }
+
+    /// Inserts the rows, with `then` after each statement (`ON CONFLICT
+    /// …`, or nothing); returns how many rows went in.
+    pub(crate) async fn insert(self, conn: &mut sqlx::AnyConnection, backend: Backend, then: &str) -> Result<u64> {
+        if self.values.is_empty() {
+            return Ok(0);
+        }
+        let list = self.columns.join(", ");
+        match backend {
+            Backend::Postgres => {
+                let sql = format!(
+                    "INSERT INTO {} ({list}) SELECT {list} FROM json_populate_recordset(NULL::{}, $1::json) {then}",
+                    self.table, self.table
+                );
+                Ok(sqlx::query(&sql).bind(self.json()).execute(&mut *conn).await?.rows_affected())
+            }
+            Backend::Sqlite => {
+                let rows: Vec<&[serde_json::Value]> = self.values.chunks(self.columns.len()).collect();
+                let mut inserted = 0;
+                for chunk in fixed_chunks(&rows) {
+                    let sql = format!(
+                        "INSERT INTO {} ({list}) VALUES {} {then}",
+                        self.table,
+                        placeholders(backend, chunk.len(), self.columns.len())
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for value in chunk.iter().flat_map(|row| row.iter()) {
+                        query = match value {
+                            serde_json::Value::Null => query.bind(None::<String>),
+                            serde_json::Value::String(text) => query.bind(text.as_str()),
+                            serde_json::Value::Number(n) => match n.as_i64() {
+                                Some(n) => query.bind(n),
+                                None => query.bind(n.to_string()),
+                            },
+                            other => query.bind(other.to_string()),
+                        };
+                    }
+                    inserted += query.execute(&mut *conn).await?.rows_affected();
+                }
+                Ok(inserted)
+            }
+        }
+    }
+
+    /// The rows as a JSON array of objects keyed by column.
+    fn json(&self) -> String {
+        let mut json = String::from("[");
+        for (r, row) in self.values.chunks(self.columns.len()).enumerate() {
+            if r > 0 {
+                json.push(',');
+            }
+            json.push('{');
+            for (i, (column, value)) in self.columns.iter().zip(row).enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                // Writing into a `String` cannot fail.
+                let _ = write!(json, "\"{column}\":{value}");
+            }
+            json.push('}');
+        }
+        json.push(']');
+        json
+    }
 }
 
 /// Splits rows into chunks of power-of-two sizes up to 64 (at most seven
