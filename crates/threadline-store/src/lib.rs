@@ -589,8 +589,11 @@ impl WriteTx {
     /// one: autovacuum analyzes a growing table only now and then) looks a
     /// few pages long, so the planner reads it whole to find a few dozen
     /// rows, and a prepared statement keeps that plan while the table
-    /// grows. These transactions' plans are made and kept under this
-    /// setting only (their statements are theirs alone).
+    /// grows. (A prepared statement keeps the plan it made under the
+    /// setting of its first generic planning; the statements these
+    /// transactions share with other writes — events, dirty marks, loading
+    /// a conversation — are look-ups by key too, so such a plan serves
+    /// both.)
     pub(crate) async fn by_key_only(&mut self) -> Result<()> {
         if self.backend == Backend::Postgres {
             sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *self.tx).await?;
