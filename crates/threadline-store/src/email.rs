@@ -69,23 +69,28 @@ impl Store {
         Ok(hits)
     }
 
-    /// The customers' mails in `inbox` stored under this Message-ID (with
-    /// angle brackets), or under it with a content suffix (`<id>#…`, a
-    /// different mail that reused it), oldest first, with their text and
-    /// attachments: to tell a redelivery from a reuse.
-    pub async fn inbound_emails_with_id(&self, account_id: AccountId, inbox_id: InboxId, id: &str) -> Result<Vec<Message>> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbox_id = $1 AND account_id = $2 AND direction = 'inbound' \
-             AND (provider_message_id = $3 OR provider_message_id LIKE $4 ESCAPE '\\') ORDER BY created_at, id LIMIT 50"
-        );
-        let found = sqlx::query(&sql)
-            .bind(inbox_id.to_string())
-            .bind(account_id.to_string())
-            .bind(id)
-            .bind(format!("{}#%", crate::like_literal(id)))
-            .fetch_all(&self.pool)
-            .await?;
+    /// The customers' mails in `inbox` stored under any of `ids` (a
+    /// Message-ID with angle brackets, and the same id with a content
+    /// suffix, `<id>#…`, that a different mail reusing it is stored under),
+    /// oldest first, with their text and attachments: to tell a redelivery
+    /// from a reuse. Each id is one descent of the unique index on the
+    /// inbox's provider ids, however many mails the inbox holds.
+    pub async fn inbound_emails_with_ids(&self, account_id: AccountId, inbox_id: InboxId, ids: &[String]) -> Result<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = rows::padded(ids);
+        let sql = crate::messages::by_provider_ids(self.backend, MESSAGE_COLUMNS, ids.len());
+        let mut query = sqlx::query(&sql).bind(inbox_id.to_string()).bind(account_id.to_string());
+        for id in &ids {
+            query = query.bind(id.clone());
+        }
+        let found = query.fetch_all(&self.pool).await?;
         let mut messages = found.iter().map(rows::message).collect::<Result<Vec<_>>>()?;
+        messages.retain(|m| m.direction == Direction::Inbound);
+        // Oldest first, each once (a padded id is looked up again).
+        messages.sort_by_key(|m| (m.created_at, m.id));
+        messages.dedup_by_key(|m| m.id);
         let mut conn = self.pool.acquire().await?;
         crate::attachments::load_attachment_meta(&mut conn, &mut messages).await?;
         Ok(messages)

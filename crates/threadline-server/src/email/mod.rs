@@ -193,13 +193,17 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
     let provider_message_id = match &parsed.message_id {
         Some(id) => {
             let base = format!("<{id}>");
-            let earlier = state.store.inbound_emails_with_id(account.id, inbox.id, &base).await?;
             let digest = content_digest(
                 parsed.subject.as_deref(),
                 &parsed.text,
                 parsed.quoted_text.as_deref(),
                 parsed.attachments.iter().map(|a| (a.filename.as_str(), a.data.len() as i64)),
             );
+            // A mail with this content was stored under the bare id, or as
+            // a reuse under the id and this digest: only those two are read
+            // (not every reuse of the id, which would be a prefix search).
+            let reused = format!("{base}#{}", &digest[..16]);
+            let earlier = state.store.inbound_emails_with_ids(account.id, inbox.id, &[base.clone(), reused.clone()]).await?;
             let same = earlier.iter().find(|m| {
                 let files = m.attachments.iter().filter(|a| !is_kept_original(a)).map(|a| (a.filename.as_str(), a.size));
                 content_digest(m.subject.as_deref(), &m.text, m.quoted_text.as_deref(), files) == digest
@@ -211,7 +215,7 @@ pub async fn receive(state: &AppState, account: &Account, inbox: &Inbox, mail: R
                     parsed.problems.push(format!(
                         "this mail reuses the Message-ID {base} of an earlier mail with different content; it is stored as a new message"
                     ));
-                    format!("{base}#{}", &digest[..16])
+                    reused
                 }
             }
         }
