@@ -400,72 +400,96 @@ impl Store {
         crate::rollups::mark_new_message_days(&mut tx, &ids).await?;
         // Many rows per statement: each statement is a round trip (on SQLite
         // a hop to its connection's thread) while the write lock is held.
-        for chunk in rows::fixed_chunks(rows_in) {
-            let sql = format!(
-                "INSERT INTO conversation_metrics (conversation_id, account_id, contact_id, created_at, status, priority, team_id, assignee_id, \
-                 category, inbox_id, first_channel, answer_channel, first_customer_at, first_response_at, first_response_secs, \
-                 first_response_business_secs, reply_waits, reply_secs, reply_business_secs, customer_messages, agent_messages, bot_messages, \
-                 automatic_messages, channel_switches, resolved_at, resolution_secs, resolution_business_secs, first_resolved_at, resolutions, \
-                 reopens, customer_after_resolution, bot_involved, handed_off, resolved_by_bot, sla_clocks, sla_met, refreshed_at) VALUES {} \
-                 ON CONFLICT (conversation_id) DO UPDATE SET created_at = excluded.created_at, status = excluded.status, \
-                 priority = excluded.priority, team_id = excluded.team_id, \
-                 assignee_id = excluded.assignee_id, category = excluded.category, inbox_id = excluded.inbox_id, first_channel = excluded.first_channel, \
-                 answer_channel = excluded.answer_channel, first_customer_at = excluded.first_customer_at, first_response_at = excluded.first_response_at, \
-                 first_response_secs = excluded.first_response_secs, first_response_business_secs = excluded.first_response_business_secs, \
-                 reply_waits = excluded.reply_waits, reply_secs = excluded.reply_secs, reply_business_secs = excluded.reply_business_secs, \
-                 customer_messages = excluded.customer_messages, agent_messages = excluded.agent_messages, bot_messages = excluded.bot_messages, \
-                 automatic_messages = excluded.automatic_messages, channel_switches = excluded.channel_switches, resolved_at = excluded.resolved_at, \
-                 resolution_secs = excluded.resolution_secs, resolution_business_secs = excluded.resolution_business_secs, \
-                 first_resolved_at = excluded.first_resolved_at, resolutions = excluded.resolutions, reopens = excluded.reopens, \
-                 customer_after_resolution = excluded.customer_after_resolution, bot_involved = excluded.bot_involved, \
-                 handed_off = excluded.handed_off, resolved_by_bot = excluded.resolved_by_bot, sla_clocks = excluded.sla_clocks, \
-                 sla_met = excluded.sla_met, refreshed_at = excluded.refreshed_at",
-                rows::placeholders(tx.backend(), chunk.len(), 37)
-            );
-            let mut query = sqlx::query(&sql);
-            for r in chunk {
-                let (c, f) = (&r.source.conversation, &r.facts);
-                query = query
-                    .bind(c.id.to_string())
-                    .bind(r.source.stale.account_id.to_string())
-                    .bind(c.contact_id.to_string())
-                    .bind(micros(c.created_at))
-                    .bind(c.status.as_str())
-                    .bind(c.priority.as_str())
-                    .bind(c.team_id.map(|t| t.to_string()))
-                    .bind(c.assignee_id.map(|u| u.to_string()))
-                    .bind(c.category.clone())
-                    .bind(r.source.inbox_id.clone())
-                    .bind(f.first_channel.clone())
-                    .bind(f.answer_channel.clone())
-                    .bind(f.first_customer_at.map(micros))
-                    .bind(f.first_response_at.map(micros))
-                    .bind(f.first_response_secs)
-                    .bind(f.first_response_business_secs)
-                    .bind(f.reply_waits)
-                    .bind(f.reply_secs)
-                    .bind(f.reply_business_secs)
-                    .bind(f.customer_messages)
-                    .bind(f.agent_messages)
-                    .bind(f.bot_messages)
-                    .bind(f.automatic_messages)
-                    .bind(f.channel_switches)
-                    .bind(f.resolved_at.map(micros))
-                    .bind(f.resolution_secs)
-                    .bind(f.resolution_business_secs)
-                    .bind(f.first_resolved_at.map(micros))
-                    .bind(f.resolutions)
-                    .bind(f.reopens)
-                    .bind(i64::from(f.customer_after_resolution))
-                    .bind(i64::from(f.bot_involved))
-                    .bind(i64::from(f.handed_off))
-                    .bind(i64::from(f.resolved_by_bot))
-                    .bind(r.sla_clocks)
-                    .bind(r.sla_met)
-                    .bind(at);
-            }
-            query.execute(tx.conn()).await?;
+        const COLUMNS: &[&str] = &[
+            "conversation_id",
+            "account_id",
+            "contact_id",
+            "created_at",
+            "status",
+            "priority",
+            "team_id",
+            "assignee_id",
+            "category",
+            "inbox_id",
+            "first_channel",
+            "answer_channel",
+            "first_customer_at",
+            "first_response_at",
+            "first_response_secs",
+            "first_response_business_secs",
+            "reply_waits",
+            "reply_secs",
+            "reply_business_secs",
+            "customer_messages",
+            "agent_messages",
+            "bot_messages",
+            "automatic_messages",
+            "channel_switches",
+            "resolved_at",
+            "resolution_secs",
+            "resolution_business_secs",
+            "first_resolved_at",
+            "resolutions",
+            "reopens",
+            "customer_after_resolution",
+            "bot_involved",
+            "handed_off",
+            "resolved_by_bot",
+            "sla_clocks",
+            "sla_met",
+            "refreshed_at",
+        ];
+        let mut facts = rows::NewRows::new("conversation_metrics", COLUMNS);
+        for r in rows_in {
+            let (c, f) = (&r.source.conversation, &r.facts);
+            facts.push([
+                c.id.to_string().into(),
+                r.source.stale.account_id.to_string().into(),
+                c.contact_id.to_string().into(),
+                micros(c.created_at).into(),
+                c.status.as_str().into(),
+                c.priority.as_str().into(),
+                c.team_id.map(|t| t.to_string()).into(),
+                c.assignee_id.map(|u| u.to_string()).into(),
+                c.category.clone().into(),
+                r.source.inbox_id.clone().into(),
+                f.first_channel.clone().into(),
+                f.answer_channel.clone().into(),
+                f.first_customer_at.map(micros).into(),
+                f.first_response_at.map(micros).into(),
+                f.first_response_secs.into(),
+                f.first_response_business_secs.into(),
+                f.reply_waits.into(),
+                f.reply_secs.into(),
+                f.reply_business_secs.into(),
+                f.customer_messages.into(),
+                f.agent_messages.into(),
+                f.bot_messages.into(),
+                f.automatic_messages.into(),
+                f.channel_switches.into(),
+                f.resolved_at.map(micros).into(),
+                f.resolution_secs.into(),
+                f.resolution_business_secs.into(),
+                f.first_resolved_at.map(micros).into(),
+                f.resolutions.into(),
+                f.reopens.into(),
+                i64::from(f.customer_after_resolution).into(),
+                i64::from(f.bot_involved).into(),
+                i64::from(f.handed_off).into(),
+                i64::from(f.resolved_by_bot).into(),
+                r.sla_clocks.into(),
+                r.sla_met.into(),
+                at.into(),
+            ]);
         }
+        let refreshed = COLUMNS
+            .iter()
+            .filter(|c| !matches!(**c, "conversation_id" | "account_id" | "contact_id"))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let backend = tx.backend();
+        facts.insert(tx.conn(), backend, &format!("ON CONFLICT (conversation_id) DO UPDATE SET {refreshed}")).await?;
         crate::rollups::mark_days(&mut tx, &ids).await?;
         crate::rollups::mark_return_days(&mut tx, &ids).await?;
         // In the order commits mark them (see `mark_dirty`), so that a

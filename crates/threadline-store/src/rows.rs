@@ -278,9 +278,10 @@ impl NewRows {
                         query = match value {
                             serde_json::Value::Null => query.bind(None::<String>),
                             serde_json::Value::String(text) => query.bind(text.as_str()),
-                            serde_json::Value::Number(n) => match n.as_i64() {
-                                Some(n) => query.bind(n),
-                                None => query.bind(n.to_string()),
+                            serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                                (Some(n), _) => query.bind(n),
+                                (None, Some(n)) => query.bind(n),
+                                (None, None) => query.bind(n.to_string()),
                             },
                             other => query.bind(other.to_string()),
                         };
