@@ -142,16 +142,14 @@ async fn a_stored_day_is_read_again_when_it_changes_or_its_verdicts_ripen(app: T
     assert_eq!(status, 201);
     let (status, _) = app.patch(&format!("/api/v1/conversations/{conversation}"), json!({ "status": "resolved" })).await;
     assert_eq!(status, 200);
-    // It happened three days ago: answered after ten minutes, resolved then.
+    // It happened three days ago, at noon (so that its ten minutes stay
+    // within one day whatever the hour the test runs): answered after ten
+    // minutes, resolved then.
     let now = state.clock.now();
+    let three_days_ago = (now - time::Duration::days(3)).replace_time(time::Time::from_hms(12, 0, 0).unwrap());
     state
         .store
-        .backdate_conversation(
-            app.account_id.parse().unwrap(),
-            conversation.parse().unwrap(),
-            now - time::Duration::days(3),
-            time::Duration::minutes(10),
-        )
+        .backdate_conversation(app.account_id.parse().unwrap(), conversation.parse().unwrap(), three_days_ago, time::Duration::minutes(10))
         .await
         .unwrap();
     refresh(&app).await;
@@ -189,12 +187,7 @@ async fn a_stored_day_is_read_again_when_it_changes_or_its_verdicts_ripen(app: T
     assert_eq!(status, 200);
     state
         .store
-        .backdate_conversation(
-            app.account_id.parse().unwrap(),
-            second.parse().unwrap(),
-            now - time::Duration::days(3),
-            time::Duration::minutes(10),
-        )
+        .backdate_conversation(app.account_id.parse().unwrap(), second.parse().unwrap(), three_days_ago, time::Duration::minutes(10))
         .await
         .unwrap();
     refresh(&app).await;
