@@ -152,17 +152,12 @@ async fn lock_days(tx: &mut WriteTx, account: &str, first: i64, end: i64) -> Res
 
 /// Stores `(dimension, key, JSON)` rows of `day` (a day, or a span's first day).
 async fn insert_rollups(tx: &mut WriteTx, account: &str, day: i64, stored: &[(&str, String, String)]) -> Result<()> {
-    for chunk in rows::fixed_chunks(stored) {
-        let sql = format!(
-            "INSERT INTO metrics_rollups (account_id, day, dim, key, tally) VALUES {}",
-            rows::placeholders(tx.backend(), chunk.len(), 5)
-        );
-        let mut query = sqlx::query(&sql);
-        for (dim, key, json) in chunk {
-            query = query.bind(account.to_owned()).bind(day).bind((*dim).to_owned()).bind(key.clone()).bind(json.clone());
-        }
-        query.execute(tx.conn()).await?;
+    let mut rollups = rows::NewRows::new("metrics_rollups", &["account_id", "day", "dim", "key", "tally"]);
+    for (dim, key, json) in stored {
+        rollups.push([account.into(), day.into(), (*dim).into(), key.clone().into(), json.clone().into()]);
     }
+    let backend = tx.backend();
+    rollups.insert(tx.conn(), backend, "").await?;
     Ok(())
 }
 
